@@ -1,0 +1,85 @@
+/**
+ * Account credentials: DIR/credentials.json (mode 0600), keys stored only as
+ * scrypt hashes. The plain key exists in connection.json alone, because the
+ * Body Worn Manager needs it there.
+ */
+import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { writeFileDurable } from '../store/durable.ts';
+
+const scrypt = (key: string, salt: Buffer, length: number, options: ScryptOptions) =>
+  new Promise<Buffer>((resolve, reject) => scryptCb(key, salt, length, options, (err, out) => (err ? reject(err) : resolve(out))));
+
+// N = 2^14 costs ~50 ms on a Raspberry Pi 4; auth happens once per token.
+const PARAMS = { N: 16384, r: 8, p: 1 } as const;
+const HASH_BYTES = 32;
+
+export interface KeyHash {
+  salt: string;
+  hash: string;
+  N: number;
+  r: number;
+  p: number;
+}
+
+export interface UserRecord {
+  user: string;
+  /** Swift account the user owns: the storage URL is /v1/AUTH_<account>. */
+  account: string;
+  key: KeyHash;
+}
+
+export interface Identity {
+  user: string;
+  account: string;
+}
+
+export const USER_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+export async function hashKey(key: string): Promise<KeyHash> {
+  const salt = randomBytes(16);
+  const hash = await scrypt(key, salt, HASH_BYTES, { ...PARAMS, maxmem: 64 * 1024 * 1024 });
+  return { salt: salt.toString('base64'), hash: hash.toString('base64'), ...PARAMS };
+}
+
+/** A random key that fits BlobAPIKey (≤ 64 characters) and any header. */
+export function generateKey(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+export class Credentials {
+  readonly users: readonly UserRecord[];
+  // Compared against when the user is unknown, so a miss costs what a wrong key costs.
+  #decoy: Promise<KeyHash> | undefined;
+
+  constructor(users: UserRecord[]) {
+    this.users = users;
+  }
+
+  static async load(file: string): Promise<Credentials> {
+    const doc = JSON.parse(await readFile(file, 'utf8')) as { users?: UserRecord[] };
+    if (!Array.isArray(doc.users)) throw new Error(`${file}: no users list`);
+    return new Credentials(doc.users);
+  }
+
+  async save(file: string): Promise<void> {
+    await writeFileDurable(file, JSON.stringify({ version: 1, users: this.users }, null, 2) + '\n', 0o600);
+  }
+
+  /**
+   * Checks a user ("user" or Swift's "account:user") and key. Always runs one
+   * scrypt and one constant-time comparison, known user or not.
+   */
+  async verify(userName: string, key: string): Promise<Identity | undefined> {
+    const [account, user] = userName.includes(':') ? userName.split(':', 2) as [string, string] : [undefined, userName];
+    const record = this.users.find((u) => u.user === user && (account === undefined || u.account === account));
+    this.#decoy ??= hashKey(generateKey());
+    const stored = record?.key ?? (await this.#decoy);
+    const expected = Buffer.from(stored.hash, 'base64');
+    const actual = await scrypt(key, Buffer.from(stored.salt, 'base64'), expected.length, {
+      N: stored.N, r: stored.r, p: stored.p, maxmem: 64 * 1024 * 1024,
+    });
+    const match = timingSafeEqual(actual, expected);
+    return match && record ? { user: record.user, account: record.account } : undefined;
+  }
+}

@@ -1,0 +1,158 @@
+#!/usr/bin/env node
+/**
+ * edgecd's command line. Commands print for people (stdout) and exit non-zero
+ * with a one-line reason on failure; the daemon itself logs JSON via pino.
+ */
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { adminGet } from './admin/admin-client.ts';
+import { parseHostPort } from './config/config.ts';
+import { checkConnectionFile } from './connection/connection-file.ts';
+import { loadDaemonConfig, startDaemon } from './daemon.ts';
+import { initDataDir, paths } from './data-dir.ts';
+import { EdgeError, OperatorError } from './errors.ts';
+import { createLogger } from './log.ts';
+import { ObjectStore } from './store/object-store.ts';
+import { reindex } from './store/reindex.ts';
+import { stationStatus, type StationStatus } from './status.ts';
+import { VERSION } from './version.ts';
+
+const USAGE = `edgecd ${VERSION} — content destination for body-worn camera systems
+
+usage: edgecd <command> [options]
+
+  init --data DIR [--user NAME] [--key KEY] [--site NAME] [--url URL ...]
+        create DIR, credentials (generated unless given) and DIR/connection.json
+  serve --data DIR --listen HOST:PORT [--ntp-listen HOST:PORT|off] [--config FILE]
+        serve the Swift API (initialises DIR on first start)
+  connection-file --data DIR         print the connection file for the Body Worn Manager
+  connection-file --check FILE       validate a connection file and explain every violation
+  status --data DIR                  totals from the index (through the daemon when it runs)
+  reindex --data DIR [--verify]      rebuild the index from the disk (daemon stopped)
+  help                               this text
+`;
+
+const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+
+type Values = Record<string, string | boolean | string[] | undefined>;
+
+function need(values: Values, name: string): string {
+  const value = values[name];
+  if (typeof value !== 'string' || value.length === 0) throw new UsageError(`--${name} is required`);
+  return value;
+}
+
+class UsageError extends Error {}
+
+const commands: Record<string, { options: NonNullable<ParseArgsConfig['options']>; run: (v: Values) => Promise<number> }> = {
+  init: {
+    options: { data: { type: 'string' }, user: { type: 'string' }, key: { type: 'string' }, site: { type: 'string' }, url: { type: 'string', multiple: true }, config: { type: 'string' } },
+    async run(v) {
+      const dir = resolve(need(v, 'data'));
+      const options = { user: v.user as string | undefined, key: v.key as string | undefined, siteName: v.site as string | undefined, authUrls: v.url as string[] | undefined };
+      const load = () => loadDaemonConfig({ dataDir: dir, configFile: v.config as string | undefined });
+      const { user, keySet } = await initDataDir(dir, options, load, parseHostPort((await load()).listen, 'listen'));
+      out(`${dir}: user ${user}${keySet ? ' with a new key' : ' (key unchanged)'}`);
+      out(`connection file for the Body Worn Manager: ${paths(dir).connection}`);
+      return 0;
+    },
+  },
+  serve: {
+    options: { data: { type: 'string' }, listen: { type: 'string' }, 'ntp-listen': { type: 'string' }, config: { type: 'string' } },
+    async run(v) {
+      const daemon = await startDaemon({
+        dataDir: resolve(need(v, 'data')),
+        listen: v.listen as string | undefined,
+        ntpListen: v['ntp-listen'] as string | undefined,
+        configFile: v.config as string | undefined,
+      });
+      await new Promise<void>((done) => {
+        const stop = (signal: string) => {
+          daemon.log.info({ signal }, 'signal received');
+          void daemon.close().then(done);
+        };
+        process.once('SIGTERM', () => stop('SIGTERM'));
+        process.once('SIGINT', () => stop('SIGINT'));
+      });
+      return 0;
+    },
+  },
+  'connection-file': {
+    options: { data: { type: 'string' }, check: { type: 'string' } },
+    async run(v) {
+      if (typeof v.check === 'string') {
+        const problems = checkConnectionFile(await readFile(v.check, 'utf8'));
+        if (problems.length === 0) {
+          out(`${v.check}: valid`);
+          return 0;
+        }
+        out(`${v.check}: ${problems.length} problem${problems.length === 1 ? '' : 's'}`);
+        for (const p of problems) out(`  - ${p}`);
+        return 1;
+      }
+      const file = paths(resolve(need(v, 'data'))).connection;
+      out(await readFile(file, 'utf8').catch(() => {
+        throw new UsageError(`${file} does not exist yet: run edgecd init or serve first`);
+      }));
+      return 0;
+    },
+  },
+  status: {
+    options: { data: { type: 'string' } },
+    async run(v) {
+      const dir = resolve(need(v, 'data'));
+      let status = await adminGet<StationStatus>(paths(dir).adminSocket, '/status');
+      if (!status) {
+        const store = await ObjectStore.open(dir, { maxObjectBytes: Infinity, log: createLogger('warn') });
+        try {
+          status = await stationStatus(store, 'index');
+        } finally {
+          await store.close();
+        }
+      }
+      out(JSON.stringify(status, null, 2));
+      return 0;
+    },
+  },
+  reindex: {
+    options: { data: { type: 'string' }, verify: { type: 'boolean' } },
+    async run(v) {
+      const dir = resolve(need(v, 'data'));
+      const report = await reindex(dir, { log: createLogger('warn'), verify: v.verify === true });
+      out(`reindexed ${dir}: ${report.accounts} accounts, ${report.containers} containers, ${report.objects} objects, ${report.bytes} bytes`);
+      if (report.warnings.length > 0) out(`${report.warnings.length} warnings:\n  ${report.warnings.join('\n  ')}`);
+      return 0;
+    },
+  },
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === 'help' || name === '--help' || name === '-h') {
+    out(USAGE);
+    return name ? 0 : 2;
+  }
+  if (name === '--version') {
+    out(VERSION);
+    return 0;
+  }
+  const command = commands[name];
+  if (!command) throw new UsageError(`unknown command ${JSON.stringify(name)}`);
+  const { values } = parseArgs({ args: rest, options: command.options, strict: true, allowPositionals: false });
+  return command.run(values as Values);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    const known = err instanceof UsageError || err instanceof OperatorError || err instanceof EdgeError
+      || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+    process.stderr.write(`edgecd: ${(err as Error).message}\n`);
+    if (!known) process.stderr.write(`${(err as Error).stack ?? ''}\n`);
+    if (err instanceof UsageError) process.stderr.write(`run 'edgecd help' for usage\n`);
+    process.exitCode = err instanceof UsageError ? 2 : 1;
+  },
+);

@@ -1,0 +1,146 @@
+/**
+ * edgecd's configuration: one JSON file (default DIR/edgecd.json). Every key
+ * has a default; an unknown key or a wrong type is refused at start with the
+ * dotted path of the offending key, so a typo never silently falls back.
+ */
+import { readFile } from 'node:fs/promises';
+import { OperatorError } from '../errors.ts';
+import { MAX_FILE_SIZE } from './limits.ts';
+
+export interface Config {
+  /** HTTP listener, HOST:PORT. */
+  listen: string;
+  /** Name of the field station, shown in the BWM as SiteName (≤ 64 characters). */
+  siteName: string;
+  ntp: { listen: string };
+  auth: { tokenTtlSeconds: number };
+  connection: {
+    /** AuthenticationTokenURI entries; empty = derived from the listen address. */
+    authUrls: string[];
+    containerType: 'mkv' | 'mp4';
+    /** ContentDestinationAsNTPServer: only true once edgecd serves NTP. */
+    ntpServer: boolean;
+  };
+  objects: { maxBytes: number };
+  http: { idleTimeoutSeconds: number; shutdownGraceSeconds: number };
+  log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
+}
+
+type Leaf =
+  | { kind: 'string'; default: string; oneOf?: readonly string[]; maxLength?: number }
+  | { kind: 'integer'; default: number; min: number; max?: number }
+  | { kind: 'boolean'; default: boolean }
+  | { kind: 'string[]'; default: string[]; maxItems?: number };
+type Schema = { [key: string]: Leaf | Schema };
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** The single source of keys, types and defaults (README's reference mirrors it). */
+export const CONFIG_SCHEMA: Schema = {
+  listen: { kind: 'string', default: '127.0.0.1:8080' },
+  siteName: { kind: 'string', default: 'edgecd', maxLength: 64 },
+  ntp: { listen: { kind: 'string', default: '0.0.0.0:123' } },
+  auth: { tokenTtlSeconds: { kind: 'integer', default: 86400, min: 60, max: 30 * 86400 } },
+  connection: {
+    authUrls: { kind: 'string[]', default: [], maxItems: 10 },
+    containerType: { kind: 'string', default: 'mkv', oneOf: ['mkv', 'mp4'] },
+    ntpServer: { kind: 'boolean', default: false },
+  },
+  objects: { maxBytes: { kind: 'integer', default: MAX_FILE_SIZE, min: 1 } },
+  http: {
+    idleTimeoutSeconds: { kind: 'integer', default: 120, min: 1 },
+    shutdownGraceSeconds: { kind: 'integer', default: 10, min: 0 },
+  },
+  log: { level: { kind: 'string', default: 'info', oneOf: LOG_LEVELS } },
+};
+
+export class ConfigError extends OperatorError {
+  override name = 'ConfigError';
+}
+
+const isLeaf = (node: Leaf | Schema): node is Leaf => typeof (node as Leaf).kind === 'string';
+
+function checkLeaf(path: string, leaf: Leaf, value: unknown): unknown {
+  switch (leaf.kind) {
+    case 'string':
+      if (typeof value !== 'string') throw new ConfigError(`${path}: expected a string, got ${JSON.stringify(value)}`);
+      if (leaf.oneOf && !leaf.oneOf.includes(value)) throw new ConfigError(`${path}: must be one of ${leaf.oneOf.join(', ')}, got ${JSON.stringify(value)}`);
+      if (leaf.maxLength !== undefined && value.length > leaf.maxLength) throw new ConfigError(`${path}: at most ${leaf.maxLength} characters`);
+      return value;
+    case 'integer':
+      if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw new ConfigError(`${path}: expected an integer, got ${JSON.stringify(value)}`);
+      if (value < leaf.min || (leaf.max !== undefined && value > leaf.max)) throw new ConfigError(`${path}: must be between ${leaf.min} and ${leaf.max ?? 'any'}, got ${value}`);
+      return value;
+    case 'boolean':
+      if (typeof value !== 'boolean') throw new ConfigError(`${path}: expected true or false, got ${JSON.stringify(value)}`);
+      return value;
+    case 'string[]':
+      if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) throw new ConfigError(`${path}: expected a list of strings`);
+      if (leaf.maxItems !== undefined && value.length > leaf.maxItems) throw new ConfigError(`${path}: at most ${leaf.maxItems} entries`);
+      return [...value];
+  }
+}
+
+function merge(schema: Schema, input: unknown, prefix: string): Record<string, unknown> {
+  if (input === undefined) input = {};
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw new ConfigError(`${prefix || 'config'}: expected an object`);
+  }
+  const given = input as Record<string, unknown>;
+  for (const key of Object.keys(given)) {
+    if (!(key in schema)) throw new ConfigError(`${prefix}${key}: unknown configuration key`);
+  }
+  const out: Record<string, unknown> = {};
+  for (const [key, node] of Object.entries(schema)) {
+    const path = prefix + key;
+    if (isLeaf(node)) {
+      out[key] = given[key] === undefined ? structuredClone(node.default) : checkLeaf(path, node, given[key]);
+    } else {
+      out[key] = merge(node, given[key], `${path}.`);
+    }
+  }
+  return out;
+}
+
+/** Validates a parsed JSON document against the schema and fills in defaults. */
+export function parseConfig(input: unknown): Config {
+  const config = merge(CONFIG_SCHEMA, input, '') as unknown as Config;
+  parseHostPort(config.listen, 'listen');
+  if (config.ntp.listen !== 'off') parseHostPort(config.ntp.listen, 'ntp.listen');
+  for (const [i, url] of config.connection.authUrls.entries()) {
+    if (!/^https?:\/\/[^/]+\/auth\/v1\.0$/.test(url)) throw new ConfigError(`connection.authUrls[${i}]: expected http(s)://HOST[:PORT]/auth/v1.0, got ${JSON.stringify(url)}`);
+  }
+  return config;
+}
+
+/** Reads FILE; a missing file means "all defaults" only when `optional`. */
+export async function loadConfig(file: string, optional: boolean): Promise<Config> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if (optional && (err as NodeJS.ErrnoException).code === 'ENOENT') return parseConfig({});
+    throw new ConfigError(`${file}: ${(err as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`${file}: not valid JSON (${(err as Error).message})`);
+  }
+  try {
+    return parseConfig(json);
+  } catch (err) {
+    throw new ConfigError(`${file}: ${(err as Error).message}`);
+  }
+}
+
+export interface HostPort { host: string; port: number }
+
+/** "HOST:PORT" or "[V6]:PORT"; port 0 asks the OS for a free one. */
+export function parseHostPort(text: string, what: string): HostPort {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new ConfigError(`${what}: expected HOST:PORT, got ${JSON.stringify(text)}`);
+  return { host: (m[1] ?? m[2])!, port };
+}

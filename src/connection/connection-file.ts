@@ -1,0 +1,173 @@
+/**
+ * The Connection API: the JSON file an administrator uploads in the Body Worn
+ * Manager. `build` makes one from edgecd's settings; `check` explains every
+ * way a file breaks the spec's rules, so a bad file is caught here rather than
+ * as an opaque failure in the BWM.
+ */
+import { X509Certificate, createPublicKey } from 'node:crypto';
+
+export interface ConnectionFile {
+  ConnectionFileVersion: '1.0';
+  SiteName: string;
+  ApplicationName: string;
+  ApplicationVersion: string;
+  ContentDestinationAsNTPServer: boolean;
+  AuthenticationTokenURI: string[];
+  HTTPSCertificate?: string[];
+  BlobAPIKey: string;
+  BlobAPIUserName: string;
+  ContainerType?: 'mkv' | 'mp4';
+  FullStoreAndReadSupport?: boolean;
+  WantEncryption?: boolean;
+  PublicKey?: string;
+  PublicKeyId?: string;
+}
+
+export const MAX_CONNECTION_FILE_BYTES = 64 * 1024;
+
+export interface ConnectionSettings {
+  siteName: string;
+  applicationVersion: string;
+  ntpServer: boolean;
+  authUrls: string[];
+  user: string;
+  key: string;
+  containerType: 'mkv' | 'mp4';
+}
+
+export function buildConnectionFile(s: ConnectionSettings): ConnectionFile {
+  return {
+    ConnectionFileVersion: '1.0',
+    SiteName: s.siteName,
+    ApplicationName: 'edgecd',
+    ApplicationVersion: s.applicationVersion,
+    ContentDestinationAsNTPServer: s.ntpServer,
+    AuthenticationTokenURI: s.authUrls,
+    BlobAPIKey: s.key,
+    BlobAPIUserName: s.user,
+    ContainerType: s.containerType,
+    FullStoreAndReadSupport: false,
+    WantEncryption: false,
+  };
+}
+
+type Rule = { type: 'string'; max: number; required: boolean } | { type: 'boolean'; required: boolean } | { type: 'list'; max: number; itemMax: number; required: boolean };
+
+const RULES: Record<string, Rule> = {
+  ConnectionFileVersion: { type: 'string', max: 16, required: true },
+  SiteName: { type: 'string', max: 64, required: true },
+  ApplicationName: { type: 'string', max: 256, required: true },
+  ApplicationVersion: { type: 'string', max: 64, required: true },
+  ContentDestinationAsNTPServer: { type: 'boolean', required: true },
+  AuthenticationTokenURI: { type: 'list', max: 10, itemMax: 512, required: true },
+  HTTPSCertificate: { type: 'list', max: 10, itemMax: 16 * 1024, required: false },
+  BlobAPIKey: { type: 'string', max: 64, required: true },
+  BlobAPIUserName: { type: 'string', max: 64, required: true },
+  ContainerType: { type: 'string', max: 3, required: false },
+  FullStoreAndReadSupport: { type: 'boolean', required: false },
+  WantEncryption: { type: 'boolean', required: false },
+  PublicKey: { type: 'string', max: 2048, required: false },
+  PublicKeyId: { type: 'string', max: 128, required: false },
+};
+
+/** Every violation of the spec's rules, as sentences; empty when the file is valid. */
+export function checkConnectionFile(text: string): string[] {
+  const problems: string[] = [];
+  const size = Buffer.byteLength(text, 'utf8');
+  if (size > MAX_CONNECTION_FILE_BYTES) problems.push(`the file is ${size} bytes; the maximum is ${MAX_CONNECTION_FILE_BYTES} (64 kB)`);
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    return [...problems, `not valid JSON: ${(err as Error).message}`];
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return [...problems, 'the file must be a JSON object'];
+  const file = doc as Record<string, unknown>;
+
+  for (const key of Object.keys(file)) if (!(key in RULES)) problems.push(`${key}: not an attribute of the connection file`);
+  for (const [key, rule] of Object.entries(RULES)) {
+    const value = file[key];
+    if (value === undefined) {
+      if (rule.required) problems.push(`${key}: required but missing`);
+      continue;
+    }
+    if (rule.type === 'boolean' && typeof value !== 'boolean') problems.push(`${key}: must be true or false`);
+    if (rule.type === 'string') {
+      if (typeof value !== 'string') problems.push(`${key}: must be a string`);
+      else if (value.length > rule.max) problems.push(`${key}: at most ${rule.max} characters, got ${value.length}`);
+    }
+    if (rule.type === 'list') {
+      if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) problems.push(`${key}: must be a list of strings`);
+      else {
+        if (value.length > rule.max) problems.push(`${key}: at most ${rule.max} entries, got ${value.length}`);
+        value.forEach((v: string, i) => {
+          if (v.length > rule.itemMax) problems.push(`${key}[${i}]: at most ${rule.itemMax} characters, got ${v.length}`);
+        });
+      }
+    }
+  }
+
+  if (typeof file.ConnectionFileVersion === 'string' && file.ConnectionFileVersion !== '1.0') {
+    problems.push(`ConnectionFileVersion: must be "1.0", got ${JSON.stringify(file.ConnectionFileVersion)}`);
+  }
+  const uris = Array.isArray(file.AuthenticationTokenURI) ? (file.AuthenticationTokenURI as unknown[]) : [];
+  if (Array.isArray(file.AuthenticationTokenURI) && uris.length === 0) problems.push('AuthenticationTokenURI: at least one URI is needed');
+  uris.forEach((uri, i) => {
+    if (typeof uri !== 'string') return;
+    let url: URL | undefined;
+    try {
+      url = new URL(uri);
+    } catch {
+      problems.push(`AuthenticationTokenURI[${i}]: not a URI: ${JSON.stringify(uri)}`);
+    }
+    if (url && url.protocol !== 'http:' && url.protocol !== 'https:') problems.push(`AuthenticationTokenURI[${i}]: must be http or https`);
+  });
+  const certs = Array.isArray(file.HTTPSCertificate) ? (file.HTTPSCertificate as unknown[]) : [];
+  certs.forEach((cert, i) => {
+    if (typeof cert !== 'string') return;
+    if (!parseCertificate(cert)) problems.push(`HTTPSCertificate[${i}]: not a base64-encoded X.509 certificate`);
+  });
+  if (certs.length > 0 && certs.length !== uris.length) {
+    problems.push(`HTTPSCertificate: ${certs.length} certificates for ${uris.length} URIs; give one per AuthenticationTokenURI, in the same order`);
+  }
+  if (typeof file.BlobAPIKey === 'string' && file.BlobAPIKey.length === 0) problems.push('BlobAPIKey: must not be empty');
+  if (typeof file.BlobAPIUserName === 'string' && file.BlobAPIUserName.length === 0) problems.push('BlobAPIUserName: must not be empty');
+  if (file.ContainerType !== undefined && file.ContainerType !== 'mkv' && file.ContainerType !== 'mp4') {
+    problems.push(`ContainerType: must be "mkv" or "mp4", got ${JSON.stringify(file.ContainerType)}`);
+  }
+  if (file.WantEncryption === true) {
+    if (file.PublicKey === undefined) problems.push('PublicKey: required when WantEncryption is true');
+    else if (typeof file.PublicKey === 'string' && !isRsaPublicKey(file.PublicKey)) problems.push('PublicKey: not a base64-encoded PEM RSA public key');
+    if (file.PublicKeyId === undefined) problems.push('PublicKeyId: required when WantEncryption is true');
+  } else {
+    if (file.PublicKey !== undefined) problems.push('PublicKey: only allowed when WantEncryption is true');
+    if (file.PublicKeyId !== undefined) problems.push('PublicKeyId: only allowed when WantEncryption is true');
+  }
+  return problems;
+}
+
+function fromBase64(text: string): Buffer | undefined {
+  const compact = text.replace(/\s+/g, '');
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(compact)) return undefined;
+  return Buffer.from(compact, 'base64');
+}
+
+function parseCertificate(text: string): X509Certificate | undefined {
+  const bytes = fromBase64(text);
+  if (!bytes) return undefined;
+  try {
+    return new X509Certificate(bytes); // PEM or DER
+  } catch {
+    return undefined;
+  }
+}
+
+function isRsaPublicKey(text: string): boolean {
+  const bytes = fromBase64(text);
+  if (!bytes) return false;
+  try {
+    return createPublicKey(bytes.toString('utf8')).asymmetricKeyType === 'rsa';
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * The daemon: opens the store, serves HTTP, keeps connection.json current,
+ * and shuts down cleanly (in-flight requests finish, LevelDB closes).
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { stat } from 'node:fs/promises';
+import { getRequestListener } from '@hono/node-server';
+import { startAdminServer, type AdminServer } from './admin/admin-server.ts';
+import { Credentials } from './auth/credentials.ts';
+import { TokenRegistry } from './auth/tokens.ts';
+import { loadConfig, parseHostPort, type Config, type HostPort } from './config/config.ts';
+import { initDataDir, paths, writeConnectionFile } from './data-dir.ts';
+import { createApp, swiftFetch } from './http/app.ts';
+import { createLogger, type Logger } from './log.ts';
+import { OperatorError } from './errors.ts';
+import { ObjectStore } from './store/object-store.ts';
+import { VERSION } from './version.ts';
+
+export interface DaemonOptions {
+  dataDir: string;
+  /** Explicit --config; default DIR/edgecd.json, which may be absent. */
+  configFile?: string;
+  /** --listen, overriding the config. */
+  listen?: string;
+  /** --ntp-listen, overriding the config ('off' disables). */
+  ntpListen?: string;
+}
+
+export interface Daemon {
+  config: Config;
+  log: Logger;
+  /** Where HTTP is served (the bound port when 0 was asked for). */
+  address: HostPort;
+  store: ObjectStore;
+  close(): Promise<void>;
+}
+
+export async function loadDaemonConfig(options: DaemonOptions): Promise<Config> {
+  const config = await loadConfig(options.configFile ?? paths(options.dataDir).config, options.configFile === undefined);
+  if (options.listen !== undefined) config.listen = options.listen;
+  if (options.ntpListen !== undefined) config.ntp.listen = options.ntpListen;
+  parseHostPort(config.listen, '--listen');
+  if (config.ntp.listen !== 'off') parseHostPort(config.ntp.listen, '--ntp-listen');
+  return config;
+}
+
+export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
+  const config = await loadDaemonConfig(options);
+  const log = createLogger(config.log.level);
+  const dir = options.dataDir;
+  const listen = parseHostPort(config.listen, 'listen');
+
+  if (!(await stat(paths(dir).credentials).then(() => true, () => false))) {
+    const { user } = await initDataDir(dir, {}, async () => config, listen);
+    log.info({ user, connectionFile: paths(dir).connection }, 'first start: generated credentials');
+  }
+
+  let ready = false;
+  const store = await ObjectStore.open(dir, { maxObjectBytes: config.objects.maxBytes, log });
+  let server: Server | undefined;
+  let admin: AdminServer | undefined;
+  try {
+    const credentials = await Credentials.load(paths(dir).credentials);
+    const tokens = new TokenRegistry(config.auth.tokenTtlSeconds);
+    const app = createApp({ store, credentials, tokens, log, maxObjectBytes: config.objects.maxBytes, scheme: 'http', ready: () => ready });
+    server = createServer(getRequestListener(swiftFetch(app)));
+    // Large uploads over a thin link take long: no overall request deadline,
+    // but an idle socket (no bytes either way) is dropped.
+    server.requestTimeout = 0;
+    server.headersTimeout = 60_000;
+    server.setTimeout(config.http.idleTimeoutSeconds * 1000);
+    await listenOn(server, listen);
+    const bound = server.address() as AddressInfo;
+    const address = { host: listen.host, port: bound.port };
+
+    await writeConnectionFile(dir, config, address);
+    admin = await startAdminServer({ socketPath: paths(dir).adminSocket, store, log });
+    if (config.ntp.listen !== 'off') {
+      log.warn({ ntpListen: config.ntp.listen }, 'NTP serving is not built yet; connection.json does not advertise it');
+    }
+    log.warn('serving plain HTTP: use it for development only; HTTPS arrives with the security work');
+    ready = true;
+    log.info({ version: VERSION, listen: `${address.host}:${address.port}`, data: dir }, 'ready');
+
+    const httpServer = server;
+    const adminServer = admin;
+    let closing: Promise<void> | undefined;
+    return {
+      config,
+      log,
+      address,
+      store,
+      close: () => (closing ??= (async () => {
+        ready = false;
+        log.info('stopping');
+        await closeHttp(httpServer, config.http.shutdownGraceSeconds * 1000);
+        await adminServer.close();
+        await store.close();
+        log.info('stopped');
+        log.flush();
+      })()),
+    };
+  } catch (err) {
+    server?.close();
+    await admin?.close();
+    await store.close();
+    throw err;
+  }
+}
+
+function listenOn(server: Server, { host, port }: HostPort): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const fail = (err: NodeJS.ErrnoException) => reject(new OperatorError(`cannot listen on ${host}:${port}: ${err.code ?? err.message}`));
+    server.once('error', fail);
+    server.listen(port, host, () => {
+      server.off('error', fail);
+      resolve();
+    });
+  });
+}
+
+/** Stops accepting, lets in-flight requests finish for `graceMs`, then cuts the rest. */
+async function closeHttp(server: Server, graceMs: number): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+  await closed;
+  clearTimeout(timer);
+}

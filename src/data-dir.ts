@@ -1,0 +1,123 @@
+/**
+ * A station's data directory: credentials, connection file and configuration
+ * next to the store. `init` creates what is missing and never discards a
+ * credential it was not asked to replace.
+ *
+ *   DIR/edgecd.json        configuration (optional; defaults otherwise)
+ *   DIR/credentials.json   users with scrypt-hashed keys (0600)
+ *   DIR/connection.json    the file for the Body Worn Manager (0600: holds the key)
+ */
+import { mkdir, readFile, stat } from 'node:fs/promises';
+import { networkInterfaces } from 'node:os';
+import { join } from 'node:path';
+import { Credentials, USER_NAME, generateKey, hashKey } from './auth/credentials.ts';
+import type { Config, HostPort } from './config/config.ts';
+import { buildConnectionFile, checkConnectionFile, type ConnectionFile } from './connection/connection-file.ts';
+import { OperatorError } from './errors.ts';
+import { writeFileDurable } from './store/durable.ts';
+import { VERSION } from './version.ts';
+
+export const paths = (dir: string) => ({
+  config: join(dir, 'edgecd.json'),
+  credentials: join(dir, 'credentials.json'),
+  connection: join(dir, 'connection.json'),
+  adminSocket: join(dir, 'admin.sock'),
+});
+
+export interface InitOptions {
+  user?: string;
+  key?: string;
+  siteName?: string;
+  authUrls?: string[];
+}
+
+export class InitError extends OperatorError {
+  override name = 'InitError';
+}
+
+const exists = (path: string) => stat(path).then(() => true, () => false);
+
+/**
+ * Creates DIR and its credentials if missing, stores --site/--url in the config
+ * file, and writes connection.json. Returns the BWS user and whether a key was set.
+ */
+export async function initDataDir(dir: string, options: InitOptions, loadConfig: () => Promise<Config>, listen: HostPort): Promise<{ user: string; keySet: boolean }> {
+  await mkdir(dir, { recursive: true, mode: 0o750 });
+  const p = paths(dir);
+  if (options.user !== undefined && !USER_NAME.test(options.user)) throw new InitError(`--user: 1–64 characters of A-Z a-z 0-9 _ . -, got ${JSON.stringify(options.user)}`);
+  if (options.key !== undefined && (options.key.length < 8 || options.key.length > 64 || /[\s\u0000-\u001f]/.test(options.key))) {
+    throw new InitError('--key: 8–64 printable characters without spaces (BlobAPIKey holds at most 64)');
+  }
+  if (options.siteName !== undefined || options.authUrls !== undefined) await updateConfigFile(p.config, options);
+
+  let users: Credentials | undefined;
+  if (await exists(p.credentials)) users = await Credentials.load(p.credentials);
+  const user = options.user ?? users?.users[0]?.user ?? 'bws';
+  const config = await loadConfig();
+  if (users && options.key === undefined && users.users[0]?.user === user) {
+    await writeConnectionFile(dir, config, listen);
+    return { user, keySet: false };
+  }
+  const key = options.key ?? generateKey();
+  const others = (users?.users ?? []).filter((u) => u.user !== user);
+  // The BWS user comes first: it is the one connection.json names.
+  await new Credentials([{ user, account: user, key: await hashKey(key) }, ...others]).save(p.credentials);
+  await writeConnectionFile(dir, config, listen, key);
+  return { user, keySet: true };
+}
+
+async function updateConfigFile(file: string, options: InitOptions): Promise<void> {
+  const doc = (await exists(file)) ? (JSON.parse(await readFile(file, 'utf8')) as Record<string, any>) : {};
+  if (options.siteName !== undefined) doc.siteName = options.siteName;
+  if (options.authUrls !== undefined) doc.connection = { ...(doc.connection ?? {}), authUrls: options.authUrls };
+  await writeFileDurable(file, JSON.stringify(doc, null, 2) + '\n', 0o640);
+}
+
+/** The AuthenticationTokenURI list: configured, or derived from where the daemon listens. */
+export function authUrlsFor(config: Config, listen: HostPort): string[] {
+  if (config.connection.authUrls.length > 0) return config.connection.authUrls;
+  const wildcard = listen.host === '0.0.0.0' || listen.host === '::';
+  const hosts = wildcard
+    ? Object.values(networkInterfaces()).flatMap((list) => list ?? []).filter((a) => !a.internal && a.family === 'IPv4').map((a) => a.address)
+    : [listen.host];
+  if (hosts.length === 0) hosts.push('127.0.0.1');
+  return hosts.slice(0, 10).map((h) => `http://${h.includes(':') ? `[${h}]` : h}:${listen.port}/auth/v1.0`);
+}
+
+/**
+ * Writes DIR/connection.json for the current settings and returns it. The
+ * plain key lives only in that file (the BWM needs it there), so it is carried
+ * over from the previous file unless a new one is given.
+ */
+export async function writeConnectionFile(dir: string, config: Config, listen: HostPort, newKey?: string): Promise<ConnectionFile> {
+  const p = paths(dir);
+  const credentials = await Credentials.load(p.credentials);
+  const user = credentials.users[0]?.user;
+  if (!user) throw new InitError(`${p.credentials} has no users; run edgecd init --data ${dir}`);
+  const key = newKey ?? (await previousKey(dir, credentials, user));
+  const file = buildConnectionFile({
+    siteName: config.siteName,
+    applicationVersion: VERSION,
+    ntpServer: config.connection.ntpServer,
+    authUrls: authUrlsFor(config, listen),
+    user,
+    key,
+    containerType: config.connection.containerType,
+  });
+  const text = JSON.stringify(file, null, 2) + '\n';
+  const problems = checkConnectionFile(text);
+  if (problems.length > 0) throw new InitError(`the connection file would be invalid:\n  ${problems.join('\n  ')}`);
+  await writeFileDurable(p.connection, text, 0o600);
+  return file;
+}
+
+/** The key from the current connection.json, checked against its hash so a stale file is never republished. */
+async function previousKey(dir: string, credentials: Credentials, user: string): Promise<string> {
+  const file = paths(dir).connection;
+  const previous = await readFile(file, 'utf8').then((t) => JSON.parse(t) as Partial<ConnectionFile>, () => undefined);
+  const key = previous?.BlobAPIUserName === user ? previous.BlobAPIKey : undefined;
+  if (key === undefined || !(await credentials.verify(user, key))) {
+    throw new InitError(`${file} is missing or does not hold the current key for ${user}, and keys are otherwise stored only hashed; set a new key with: edgecd init --data ${dir} --key NEW_KEY`);
+  }
+  return key;
+}

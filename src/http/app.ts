@@ -1,0 +1,59 @@
+/**
+ * The HTTP application: Swift auth, the storage API and the health check.
+ * Routing and HTTP translation only; all decisions are the store's.
+ */
+import type { Http2Bindings, HttpBindings } from '@hono/node-server';
+import { Hono } from 'hono';
+import type { Credentials } from '../auth/credentials.ts';
+import type { TokenRegistry } from '../auth/tokens.ts';
+import { EdgeError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { ObjectStore } from '../store/object-store.ts';
+import type { Bindings, Env } from './env.ts';
+import { errorResponse } from './errors.ts';
+import { reply } from './reply.ts';
+import { requireToken } from './middleware/auth.ts';
+import { requestLog } from './middleware/request-log.ts';
+import { authHandler } from './routes/auth.ts';
+import { storageHandler } from './routes/storage.ts';
+
+export interface AppDeps {
+  store: ObjectStore;
+  credentials: Credentials;
+  tokens: TokenRegistry;
+  log: Logger;
+  maxObjectBytes: number;
+  scheme: 'http' | 'https';
+  /** False while the daemon starts or stops: /healthcheck then answers 503. */
+  ready: () => boolean;
+}
+
+export function createApp(deps: AppDeps): Hono<Env> {
+  const app = new Hono<Env>();
+  app.use(requestLog({ log: deps.log }));
+  app.onError((err, c) => errorResponse(c, err));
+  app.notFound((c) => errorResponse(c, new EdgeError('NotFound', 'Not Found')));
+
+  app.get('/healthcheck', (c) => (deps.ready() ? reply(c, 200, 'OK', 'text/plain') : reply(c, 503, 'starting or stopping\n', 'text/plain')));
+  const auth = authHandler(deps);
+  app.get('/auth/v1.0', auth);
+  app.get('/auth/v1.0/', auth);
+  app.all('/auth/v1.0', () => {
+    throw new EdgeError('MethodNotAllowed', 'Use GET to authenticate', { allow: 'GET' });
+  });
+  app.all('/v1/*', requireToken(deps), storageHandler(deps));
+  return app;
+}
+
+/**
+ * The fetch handler to serve: the app, except that HEAD answers get back the
+ * header spelling Hono's HEAD handling loses (see reply.ts).
+ */
+export function swiftFetch(app: Hono<Env>) {
+  return async function fetch(request: Request, bindings: HttpBindings | Http2Bindings): Promise<Response> {
+    const env = bindings as Bindings;
+    const response = await app.fetch(request, env);
+    if (request.method !== 'HEAD' || !env.swiftHeaders) return response;
+    return new Response(null, { status: response.status, headers: env.swiftHeaders });
+  };
+}

@@ -1,0 +1,29 @@
+/**
+ * Responses with Swift's header spelling. Hono's `c.header` goes through a
+ * WHATWG Headers object, which lower-cases every name; Swift clients and the
+ * BWS see `X-Container-Meta-Userid` from a real Swift, so edgecd collects
+ * headers in a plain record (passed through as-is by @hono/node-server) and
+ * builds the Response here. Hono answers HEAD by re-wrapping the response,
+ * which would lower-case the names again, so the record is also left on the
+ * bindings for `swiftFetch` (app.ts) to restore.
+ */
+import type { Context } from 'hono';
+import type { Env } from './env.ts';
+
+export type OutHeaders = Record<string, string>;
+
+/** The response headers being collected for this request. */
+export const outHeaders = (c: Context<Env>): OutHeaders => c.get('out');
+
+export function reply(c: Context<Env>, status: number, body: string | ReadableStream | null = null, contentType?: string): Response {
+  const headers = outHeaders(c);
+  if (contentType !== undefined) headers['Content-Type'] = contentType;
+  if (typeof body === 'string') headers['Content-Length'] = String(Buffer.byteLength(body));
+  else if (body === null && status !== 204 && status !== 304 && headers['Content-Length'] === undefined) headers['Content-Length'] = '0';
+  if (c.req.method === 'HEAD') {
+    if (body instanceof ReadableStream) void body.cancel();
+    if (c.env) c.env.swiftHeaders = headers;
+    return new Response(null, { status, headers });
+  }
+  return new Response(body, { status, headers });
+}

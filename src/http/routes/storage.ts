@@ -1,0 +1,45 @@
+/**
+ * /v1/<account>[/<container>[/<object>]]: parses the raw path (see
+ * swift/names.ts), checks the token's account, and hands the request to the
+ * account, container or object handlers. Handlers only translate: HTTP in,
+ * an ObjectStore call, HTTP out.
+ */
+import type { Context } from 'hono';
+import { EdgeError } from '../../errors.ts';
+import type { ObjectStore } from '../../store/object-store.ts';
+import { parseStoragePath, type StoragePath } from '../../swift/names.ts';
+import type { Env } from '../env.ts';
+import { accountHandlers } from './account.ts';
+import { containerHandlers } from './container.ts';
+import { objectHandlers } from './object.ts';
+
+export interface StorageDeps {
+  store: ObjectStore;
+  maxObjectBytes: number;
+}
+
+export type Handler = (c: Context<Env>, path: Required<StoragePath>) => Promise<Response>;
+export type Handlers = Partial<Record<string, Handler>>;
+
+export function storageHandler(deps: StorageDeps) {
+  const levels: Record<'account' | 'container' | 'object', Handlers> = {
+    account: accountHandlers(deps),
+    container: containerHandlers(deps),
+    object: objectHandlers(deps),
+  };
+  return async function storage(c: Context<Env>): Promise<Response> {
+    const path = parseStoragePath(c.env?.incoming?.url ?? c.req.path);
+    if (!path) throw new EdgeError('NotFound', 'Not a storage path');
+    if (path.account !== `AUTH_${c.get('identity').account}`) {
+      throw new EdgeError('Forbidden', 'The token is not valid for this account');
+    }
+    const level = path.object !== undefined ? 'object' : path.container !== undefined ? 'container' : 'account';
+    const handlers = levels[level];
+    const handler = handlers[c.req.method];
+    if (!handler) {
+      throw new EdgeError('MethodNotAllowed', `${c.req.method} is not supported on ${level}s`, { allow: Object.keys(handlers).join(', ') });
+    }
+    const account = path.account.slice('AUTH_'.length);
+    return handler(c, { account, container: path.container ?? '', object: path.object ?? '' });
+  };
+}

@@ -1,0 +1,184 @@
+/**
+ * The LevelDB index: containers, objects, account totals and the commit
+ * journal, in sublevels of one database so a batch is atomic across them.
+ * HEAD and listings read only this; nothing here walks the disk.
+ *
+ * Writes go through a group committer: batches queued while one is being
+ * written are merged into the next, so concurrent requests share a sync.
+ */
+import { Level } from 'level';
+import type { AbstractSublevel } from 'abstract-level';
+import { EdgeError } from '../errors.ts';
+import type { MetaMap } from '../swift/metadata.ts';
+import type { LogRecord, ObjectRecord } from './container-log.ts';
+
+export type ObjectEntry = Omit<ObjectRecord, 'op'>;
+
+export interface ContainerEntry {
+  name: string;
+  created: number;
+  timestamp: string;
+  meta: MetaMap;
+  objectCount: number;
+  bytesUsed: number;
+}
+
+export interface AccountEntry {
+  containerCount: number;
+  objectCount: number;
+  bytesUsed: number;
+}
+
+/** A state change in flight: journaled before it touches the disk, replayed after a crash. */
+export interface Mutation {
+  txId: string;
+  account: string;
+  container: string;
+  record: LogRecord;
+  /** Temp file (relative to the data dir) that becomes the object's data file. */
+  tmpFile?: string;
+}
+
+type Sub<V> = AbstractSublevel<Level<string, unknown>, string | Buffer | Uint8Array, string, V>;
+
+export type BatchOp =
+  | { type: 'put'; sublevel: Sub<any>; key: string; value: unknown }
+  | { type: 'del'; sublevel: Sub<any>; key: string };
+
+export interface ListOptions {
+  prefix: string;
+  marker: string;
+  endMarker: string;
+  delimiter: string;
+  limit: number;
+}
+
+export type Listed<T> = T | { subdir: string };
+
+/** Above every valid UTF-8 sequence: an exclusive upper bound for "starts with". */
+const TOP = '\u{10FFFF}';
+const SEP = '\u0000'; // names never contain NUL, so it separates key parts
+
+interface QueuedBatch {
+  ops: BatchOp[];
+  sync: boolean;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+export class IndexDb {
+  readonly db: Level<string, unknown>;
+  readonly containers: Sub<ContainerEntry>;
+  readonly objects: Sub<ObjectEntry>;
+  readonly accounts: Sub<AccountEntry>;
+  readonly journal: Sub<Mutation>;
+  #queue: QueuedBatch[] = [];
+  #writing = false;
+
+  private constructor(db: Level<string, unknown>) {
+    this.db = db;
+    const json = { valueEncoding: 'json' } as const;
+    this.containers = db.sublevel<string, ContainerEntry>('c', json);
+    this.objects = db.sublevel<string, ObjectEntry>('o', json);
+    this.accounts = db.sublevel<string, AccountEntry>('a', json);
+    this.journal = db.sublevel<string, Mutation>('j', json);
+  }
+
+  /** Opens (creating) the index; a second process gets a clear error instead of LEVEL_LOCKED. */
+  static async open(location: string): Promise<IndexDb> {
+    const db = new Level<string, unknown>(location, { valueEncoding: 'json' });
+    try {
+      await db.open();
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string } }).cause;
+      if ((err as { code?: string }).code === 'LEVEL_LOCKED' || cause?.code === 'LEVEL_LOCKED') {
+        throw new EdgeError('Unavailable', `the index at ${location} is in use by another process (is the daemon running?)`, {}, err);
+      }
+      throw err;
+    }
+    return new IndexDb(db);
+  }
+
+  close(): Promise<void> {
+    return this.db.close();
+  }
+
+  static containerKey(account: string, container: string): string {
+    return account + SEP + container;
+  }
+
+  static objectKey(account: string, container: string, object: string): string {
+    return account + SEP + container + SEP + object;
+  }
+
+  /**
+   * Writes a batch, merged with whatever else is queued. `sync` batches are
+   * durable when this resolves; the merged write syncs if any member asked to.
+   */
+  write(ops: BatchOp[], sync: boolean): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ ops, sync, resolve, reject });
+      if (!this.#writing) void this.#drain();
+    });
+  }
+
+  async #drain(): Promise<void> {
+    this.#writing = true;
+    while (this.#queue.length > 0) {
+      const group = this.#queue;
+      this.#queue = [];
+      try {
+        await this.db.batch(group.flatMap((b) => b.ops) as any, { sync: group.some((b) => b.sync) });
+        for (const b of group) b.resolve();
+      } catch (err) {
+        for (const b of group) b.reject(err);
+      }
+    }
+    this.#writing = false;
+  }
+
+  async listObjects(account: string, container: string, options: ListOptions): Promise<Listed<ObjectEntry>[]> {
+    return this.#list(this.objects, IndexDb.containerKey(account, container) + SEP, options);
+  }
+
+  async listContainers(account: string, options: ListOptions): Promise<Listed<ContainerEntry>[]> {
+    return this.#list(this.containers, account + SEP, options);
+  }
+
+  /** Swift listing semantics over a key range: prefix, marker, end_marker, delimiter, limit. */
+  async #list<V>(sub: Sub<V>, base: string, o: ListOptions): Promise<Listed<V>[]> {
+    const out: Listed<V>[] = [];
+    if (o.limit === 0) return out;
+    const range: { gt?: string; gte?: string; lt: string } = { lt: base + o.prefix + TOP };
+    if (o.marker && o.marker >= o.prefix) range.gt = base + o.marker;
+    else range.gte = base + o.prefix;
+    if (o.endMarker && base + o.endMarker < range.lt) range.lt = base + o.endMarker;
+    const it = sub.iterator(range);
+    try {
+      for (;;) {
+        const batch = await it.nextv(Math.min(o.limit - out.length, 1000));
+        if (batch.length === 0) break;
+        let skippedTo: string | undefined;
+        for (const [key, value] of batch) {
+          const name = key.slice(base.length);
+          if (o.delimiter) {
+            const cut = name.indexOf(o.delimiter, o.prefix.length);
+            if (cut !== -1) {
+              const subdir = name.slice(0, cut + o.delimiter.length);
+              if (!o.marker || subdir > o.marker) out.push({ subdir });
+              skippedTo = base + subdir + TOP;
+              break; // every other key under this subdir is skipped by seeking
+            }
+          }
+          out.push(value);
+          if (out.length >= o.limit) break;
+        }
+        if (out.length >= o.limit) break;
+        if (skippedTo !== undefined) it.seek(skippedTo);
+      }
+    } finally {
+      await it.close();
+    }
+    return out;
+  }
+}

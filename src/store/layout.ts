@@ -1,0 +1,38 @@
+/**
+ * Where things live under the data directory. The store only ever builds
+ * paths from these roots and `diskName`-encoded names, so nothing it writes
+ * can land outside DIR.
+ *
+ *   DIR/objects/<account>/<container>/<object>   object bytes, as uploaded
+ *   DIR/objects/<account>/<container>/.edgecd-log.jsonl   container log
+ *   DIR/tmp/                                     uploads in progress
+ *   DIR/index/                                   LevelDB index (rebuildable)
+ */
+import { join } from 'node:path';
+import { diskName } from './disk-names.ts';
+
+export class StoreLayout {
+  readonly root: string;
+  readonly objectsDir: string;
+  readonly tmpDir: string;
+  readonly indexDir: string;
+
+  constructor(root: string) {
+    this.root = root;
+    this.objectsDir = join(root, 'objects');
+    this.tmpDir = join(root, 'tmp');
+    this.indexDir = join(root, 'index');
+  }
+
+  accountDir(account: string): string {
+    return join(this.objectsDir, diskName(account));
+  }
+
+  containerDir(account: string, container: string): string {
+    return join(this.accountDir(account), diskName(container));
+  }
+
+  tmpFile(txId: string): string {
+    return join(this.tmpDir, `${txId}.part`);
+  }
+}

@@ -1,0 +1,475 @@
+/**
+ * ObjectStore: containers and objects on disk, indexed in LevelDB.
+ *
+ * Every state change is a Mutation that goes through one commit path:
+ *
+ *   1. journal the mutation in the index (sync, group-committed)
+ *   2. append its record to the container log (fdatasync, group-committed)
+ *   3. for uploads: rename the fsynced temp file into place, fsync the directory
+ *   4. apply it to the index (entry + running totals) and drop the journal entry
+ *
+ * Only then does the caller answer. After a crash, `open` replays the journal:
+ * steps 2–4 are idempotent, so an interrupted change is completed, never left
+ * half-visible. Until step 4 the index still describes the previous state,
+ * which is what readers see. An upload's bytes are complete and verified
+ * before step 1, so a journaled upload is always safe to roll forward.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
+import type { Readable } from 'node:stream';
+import type { Logger } from 'pino';
+import { EdgeError, asStorageError, notFound } from '../errors.ts';
+import { checkMetaLimits, mergeMeta, type MetaMap, type MetaUpdate } from '../swift/metadata.ts';
+import type { ByteRange } from '../swift/range.ts';
+import { ContainerLogs, type LogRecord, type ObjectRecord } from './container-log.ts';
+import { diskName } from './disk-names.ts';
+import { DirSyncer, fsyncPath } from './durable.ts';
+import {
+  IndexDb,
+  type AccountEntry,
+  type BatchOp,
+  type ContainerEntry,
+  type ListOptions,
+  type Listed,
+  type Mutation,
+  type ObjectEntry,
+} from './index-db.ts';
+import { KeyedMutex } from './keyed-mutex.ts';
+import { StoreLayout } from './layout.ts';
+import { receiveToFile } from './receive.ts';
+
+export interface StoreOptions {
+  /** Largest object accepted (objects.maxBytes). */
+  maxObjectBytes: number;
+  log: Logger;
+  now?: () => number;
+}
+
+export interface PutObjectInput {
+  account: string;
+  container: string;
+  object: string;
+  body: Readable;
+  /** Content-Length; undefined for chunked uploads. */
+  expectedBytes?: number;
+  /** md5 hex the client expects (request Etag); a mismatch stores nothing. */
+  etag?: string;
+  contentType: string;
+  meta: MetaMap;
+  /** If-None-Match: * — refuse to replace an existing object. */
+  mustNotExist?: boolean;
+}
+
+export interface ObjectRead {
+  entry: ObjectEntry;
+  range: ByteRange | undefined;
+  body: Readable;
+}
+
+/** Swift's X-Timestamp form: seconds with five decimals. */
+export const swiftTimestamp = (ms: number) => (ms / 1000).toFixed(5);
+
+const CONTAINER_CACHE_SIZE = 4096;
+const READ_CHUNK = 256 * 1024;
+
+interface CachedContainer {
+  entry: ContainerEntry | undefined;
+  /** Mutations using this entry; a pinned entry is never evicted. */
+  pins: number;
+}
+
+export class ObjectStore {
+  readonly layout: StoreLayout;
+  readonly index: IndexDb;
+  readonly #options: StoreOptions;
+  readonly #now: () => number;
+  readonly #logs = new ContainerLogs();
+  readonly #dirs = new DirSyncer();
+  readonly #locks = new KeyedMutex();
+  // Totals are kept in memory and written as absolute values in the same batch
+  // as the entry they count, so the index never holds a total without its cause.
+  readonly #containers = new Map<string, CachedContainer>();
+  readonly #accounts = new Map<string, AccountEntry>();
+  #txSeq = 0;
+  readonly #committing = new Set<Promise<void>>();
+
+  private constructor(layout: StoreLayout, index: IndexDb, options: StoreOptions) {
+    this.layout = layout;
+    this.index = index;
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Opens the store in `root`, completing any commit a crash interrupted. */
+  static async open(root: string, options: StoreOptions): Promise<ObjectStore> {
+    const layout = new StoreLayout(root);
+    await mkdir(layout.objectsDir, { recursive: true });
+    await mkdir(layout.tmpDir, { recursive: true });
+    const index = await IndexDb.open(layout.indexDir);
+    const store = new ObjectStore(layout, index, options);
+    try {
+      await store.#recover();
+    } catch (err) {
+      await index.close();
+      throw err;
+    }
+    return store;
+  }
+
+  /** Waits for commits under way (their clients may be gone), then closes the index. */
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.#committing]);
+    await this.index.close();
+  }
+
+  // ---- accounts -------------------------------------------------------------
+
+  async account(account: string): Promise<AccountEntry> {
+    return { ...(await this.#accountEntry(account)) };
+  }
+
+  listContainers(account: string, options: ListOptions): Promise<Listed<ContainerEntry>[]> {
+    return this.index.listContainers(account, options);
+  }
+
+  // ---- containers -----------------------------------------------------------
+
+  async container(account: string, container: string): Promise<ContainerEntry> {
+    const entry = await this.#containerEntry(account, container);
+    if (!entry) throw notFound(`Container ${container} not found`);
+    return entry;
+  }
+
+  /** Creates the container or merges metadata into it; true when it was created. */
+  async putContainer(account: string, container: string, update: MetaUpdate): Promise<boolean> {
+    return this.#locks.run(`c\0${account}\0${container}`, async () => {
+      const existing = await this.#containerEntry(account, container);
+      const meta = mergeMeta(existing?.meta ?? {}, update);
+      checkMetaLimits(meta);
+      if (existing && sameMeta(existing.meta, meta)) return false;
+      if (!existing) await this.#makeContainerDir(account, container);
+      const now = this.#now();
+      await this.#commit({
+        txId: this.#txId(),
+        account,
+        container,
+        record: { op: 'container', name: container, created: existing?.created ?? now, timestamp: swiftTimestamp(now), meta },
+      });
+      return !existing;
+    });
+  }
+
+  /** Merges metadata into an existing container. */
+  async postContainer(account: string, container: string, update: MetaUpdate): Promise<void> {
+    await this.#locks.run(`c\0${account}\0${container}`, async () => {
+      const existing = await this.container(account, container);
+      const meta = mergeMeta(existing.meta, update);
+      checkMetaLimits(meta);
+      if (sameMeta(existing.meta, meta)) return;
+      const now = this.#now();
+      await this.#commit({
+        txId: this.#txId(),
+        account,
+        container,
+        record: { op: 'container', name: container, created: existing.created, timestamp: swiftTimestamp(now), meta },
+      });
+    });
+  }
+
+  async listObjects(account: string, container: string, options: ListOptions): Promise<Listed<ObjectEntry>[]> {
+    await this.container(account, container);
+    return this.index.listObjects(account, container, options);
+  }
+
+  // ---- objects --------------------------------------------------------------
+
+  async object(account: string, container: string, object: string): Promise<ObjectEntry> {
+    const entry = await this.index.objects.get(IndexDb.objectKey(account, container, object));
+    if (!entry) throw notFound(`Object ${container}/${object} not found`);
+    return entry;
+  }
+
+  /** Stores an upload durably; resolves only once it survives a crash. */
+  async putObject(input: PutObjectInput): Promise<ObjectEntry> {
+    const { account, container, object } = input;
+    await this.container(account, container);
+    checkMetaLimits(input.meta);
+    const key = IndexDb.objectKey(account, container, object);
+    if (input.mustNotExist && (await this.index.objects.get(key))) {
+      throw new EdgeError('PreconditionFailed', `Object ${container}/${object} already exists`);
+    }
+    const txId = this.#txId();
+    const tmp = this.layout.tmpFile(txId);
+    let received;
+    try {
+      received = await receiveToFile(input.body, tmp, { expectedBytes: input.expectedBytes, maxBytes: this.#options.maxObjectBytes });
+      if (input.etag !== undefined && input.etag !== received.md5) {
+        throw new EdgeError('EtagMismatch', `Etag ${input.etag} does not match the body's md5 ${received.md5}`);
+      }
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
+    const now = this.#now();
+    const record: ObjectRecord = {
+      op: 'object',
+      name: object,
+      file: diskName(object),
+      bytes: received.bytes,
+      md5: received.md5,
+      sha256: received.sha256,
+      contentType: input.contentType,
+      lastModified: now,
+      timestamp: swiftTimestamp(now),
+      meta: input.meta,
+    };
+    await this.#locks.run(key, async () => {
+      if (input.mustNotExist && (await this.index.objects.get(key))) {
+        await rm(tmp, { force: true });
+        throw new EdgeError('PreconditionFailed', `Object ${container}/${object} already exists`);
+      }
+      await this.#commit({ txId, account, container, record, tmpFile: relative(this.layout.root, tmp) });
+    });
+    const { op: _op, ...entry } = record;
+    return entry;
+  }
+
+  /** Replaces an object's metadata (Swift POST semantics); content type too when given. */
+  async postObject(account: string, container: string, object: string, meta: MetaMap, contentType?: string): Promise<void> {
+    checkMetaLimits(meta);
+    const key = IndexDb.objectKey(account, container, object);
+    await this.#locks.run(key, async () => {
+      const existing = await this.object(account, container, object);
+      const now = this.#now();
+      await this.#commit({
+        txId: this.#txId(),
+        account,
+        container,
+        record: { op: 'object', ...existing, contentType: contentType ?? existing.contentType, timestamp: swiftTimestamp(now), meta },
+      });
+    });
+  }
+
+  /**
+   * Opens an object for reading. `pickRange` sees the size and may throw (416);
+   * the data file is checked against the index so a reader never gets bytes
+   * that the index's Etag does not describe.
+   */
+  async readObject(account: string, container: string, object: string, pickRange: (size: number) => ByteRange | undefined): Promise<ObjectRead> {
+    for (let attempt = 0; ; attempt++) {
+      const entry = await this.object(account, container, object);
+      const path = join(this.layout.containerDir(account, container), entry.file);
+      const handle = await open(path, 'r').catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT' && attempt === 0) return undefined; // replaced under us: look again
+        throw err;
+      });
+      if (!handle) continue;
+      try {
+        const { size } = await handle.stat();
+        if (size !== entry.bytes) {
+          if (attempt === 0) continue;
+          throw new Error(`data file of ${container}/${object} is ${size} bytes, the index says ${entry.bytes}`);
+        }
+        const range = pickRange(size);
+        const body = handle.createReadStream({ start: range?.start ?? 0, end: range?.end ?? Infinity, highWaterMark: READ_CHUNK });
+        return { entry, range, body };
+      } catch (err) {
+        await handle.close();
+        throw err;
+      }
+    }
+  }
+
+  // ---- commit path ----------------------------------------------------------
+
+  #txId(): string {
+    // Sortable by time, so recovery replays in commit order; unique within a process.
+    return `${this.#now().toString(36).padStart(9, '0')}-${(this.#txSeq++).toString(36)}-${randomBytes(4).toString('hex')}`;
+  }
+
+  #commit(m: Mutation): Promise<void> {
+    const done = this.#commitSteps(m);
+    this.#committing.add(done);
+    const forget = () => this.#committing.delete(done);
+    done.then(forget, forget);
+    return done;
+  }
+
+  async #commitSteps(m: Mutation): Promise<void> {
+    const dir = this.layout.containerDir(m.account, m.container);
+    try {
+      await this.index.write([{ type: 'put', sublevel: this.index.journal, key: m.txId, value: m }], true);
+    } catch (err) {
+      if (m.tmpFile) await rm(join(this.layout.root, m.tmpFile), { force: true });
+      throw asStorageError(err);
+    }
+    try {
+      await this.#logs.append(dir, [m.record]);
+      if (m.tmpFile && m.record.op === 'object') await rename(join(this.layout.root, m.tmpFile), join(dir, m.record.file));
+    } catch (err) {
+      await this.#rollBack(m, dir);
+      throw asStorageError(err);
+    }
+    // From here on the change is decided: a failure leaves the journal entry for recovery.
+    if (m.tmpFile) await this.#dirs.sync(dir);
+    await this.#apply(m);
+  }
+
+  /** Undo of a commit that failed before its data was renamed into place. Best effort. */
+  async #rollBack(m: Mutation, dir: string): Promise<void> {
+    try {
+      await this.index.write([{ type: 'del', sublevel: this.index.journal, key: m.txId }], true);
+      if (m.tmpFile) await rm(join(this.layout.root, m.tmpFile), { force: true });
+      if (m.record.op === 'object') {
+        // The log may hold the abandoned record; restate what is really there.
+        const current = await this.index.objects.get(IndexDb.objectKey(m.account, m.container, m.record.name));
+        const restate: LogRecord = current ? { op: 'object', ...current } : { op: 'object-removed', name: m.record.name, timestamp: m.record.timestamp };
+        await this.#logs.append(dir, [restate]);
+      }
+    } catch (err) {
+      this.#options.log.error({ err, txId: m.txId }, 'rollback incomplete; the next start completes it');
+    }
+  }
+
+  /** Step 4: the index learns of the change; totals move with it. */
+  async #apply(m: Mutation): Promise<void> {
+    const ckey = IndexDb.containerKey(m.account, m.container);
+    const cached = await this.#pinContainer(ckey);
+    try {
+      const account = await this.#accountEntry(m.account);
+      const ops: BatchOp[] = [];
+      const r = m.record;
+      if (r.op === 'container') {
+        if (cached.entry) {
+          cached.entry = { ...cached.entry, meta: r.meta, timestamp: r.timestamp };
+        } else {
+          cached.entry = { name: r.name, created: r.created, timestamp: r.timestamp, meta: r.meta, objectCount: 0, bytesUsed: 0 };
+          account.containerCount += 1;
+        }
+      } else {
+        if (!cached.entry) throw new Error(`container ${m.container} missing for ${r.name}`);
+        const okey = IndexDb.objectKey(m.account, m.container, r.name);
+        const old = await this.index.objects.get(okey);
+        let count = 0;
+        let bytes = 0;
+        if (r.op === 'object') {
+          const { op: _op, ...entry } = r;
+          ops.push({ type: 'put', sublevel: this.index.objects, key: okey, value: entry });
+          count = old ? 0 : 1;
+          bytes = r.bytes - (old?.bytes ?? 0);
+        } else if (old) {
+          ops.push({ type: 'del', sublevel: this.index.objects, key: okey });
+          count = -1;
+          bytes = -old.bytes;
+        }
+        cached.entry = { ...cached.entry, objectCount: cached.entry.objectCount + count, bytesUsed: cached.entry.bytesUsed + bytes };
+        account.objectCount += count;
+        account.bytesUsed += bytes;
+      }
+      ops.push(
+        { type: 'put', sublevel: this.index.containers, key: ckey, value: cached.entry },
+        { type: 'put', sublevel: this.index.accounts, key: m.account, value: { ...account } },
+        { type: 'del', sublevel: this.index.journal, key: m.txId },
+      );
+      // Not synced: until this lands, the synced journal entry stands in for it.
+      await this.index.write(ops, false);
+    } finally {
+      cached.pins -= 1;
+    }
+  }
+
+  async #recover(): Promise<void> {
+    let recovered = 0;
+    for await (const [, m] of this.index.journal.iterator()) {
+      const dir = this.layout.containerDir(m.account, m.container);
+      await this.#logs.append(dir, [m.record]);
+      if (m.tmpFile && m.record.op === 'object') {
+        const tmp = join(this.layout.root, m.tmpFile);
+        const final = join(dir, m.record.file);
+        if (await exists(tmp)) await rename(tmp, final);
+        const size = await stat(final).then((s) => s.size, () => -1);
+        if (size !== m.record.bytes) {
+          this.#options.log.error({ txId: m.txId, container: m.container, object: m.record.name, size }, 'journaled upload has no matching data file; skipped');
+          await this.index.write([{ type: 'del', sublevel: this.index.journal, key: m.txId }], true);
+          continue;
+        }
+        await fsyncPath(dir);
+      }
+      await this.#apply(m);
+      recovered += 1;
+    }
+    if (recovered > 0) this.#options.log.warn({ recovered }, 'completed commits interrupted by a crash');
+    // Whatever is left in tmp/ was never acknowledged: an upload cut off by a crash.
+    const leftovers = await readdir(this.layout.tmpDir);
+    for (const name of leftovers) await rm(join(this.layout.tmpDir, name), { force: true, recursive: true });
+    if (leftovers.length > 0) this.#options.log.info({ removed: leftovers.length }, 'removed unfinished uploads');
+  }
+
+  // ---- caches ---------------------------------------------------------------
+
+  async #containerEntry(account: string, container: string): Promise<ContainerEntry | undefined> {
+    const key = IndexDb.containerKey(account, container);
+    const cached = this.#containers.get(key);
+    if (cached) return cached.entry;
+    return this.index.containers.get(key);
+  }
+
+  async #pinContainer(key: string): Promise<CachedContainer> {
+    let cached = this.#containers.get(key);
+    if (!cached) {
+      const entry = await this.index.containers.get(key);
+      cached = this.#containers.get(key); // another caller may have loaded it meanwhile
+      if (!cached) {
+        cached = { entry, pins: 0 };
+        this.#containers.set(key, cached);
+        this.#evict();
+      }
+    }
+    cached.pins += 1;
+    return cached;
+  }
+
+  #evict(): void {
+    if (this.#containers.size <= CONTAINER_CACHE_SIZE) return;
+    for (const [key, cached] of this.#containers) {
+      if (this.#containers.size <= CONTAINER_CACHE_SIZE * 0.75) break;
+      if (cached.pins === 0) this.#containers.delete(key);
+    }
+  }
+
+  async #accountEntry(account: string): Promise<AccountEntry> {
+    let entry = this.#accounts.get(account);
+    if (entry) return entry;
+    const stored = (await this.index.accounts.get(account)) ?? { containerCount: 0, objectCount: 0, bytesUsed: 0 };
+    entry = this.#accounts.get(account);
+    if (entry) return entry;
+    this.#accounts.set(account, stored);
+    return stored;
+  }
+
+  async #makeContainerDir(account: string, container: string): Promise<void> {
+    const dir = this.layout.containerDir(account, container);
+    try {
+      const accountDir = dirname(dir);
+      if (await mkdir(accountDir, { recursive: true })) await this.#dirs.sync(this.layout.objectsDir);
+      await mkdir(dir).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EEXIST') throw err;
+      });
+      await this.#dirs.sync(accountDir);
+    } catch (err) {
+      throw asStorageError(err);
+    }
+  }
+}
+
+function sameMeta(a: MetaMap, b: MetaMap): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(() => true, () => false);
+}
+
+export type { AccountEntry, ContainerEntry, ObjectEntry, ListOptions, Listed };

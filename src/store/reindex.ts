@@ -1,0 +1,180 @@
+/**
+ * Rebuilds the LevelDB index from the disk alone: the container logs say what
+ * each file is, the files say what is really there. Used after the index is
+ * lost or suspected; the daemon must be stopped (the index lock proves it).
+ *
+ * The new index is built beside the old one and swapped in only when complete,
+ * so an interrupted reindex leaves the previous state usable.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readdir, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { readContainerLog, type ObjectRecord } from './container-log.ts';
+import { diskName, nameFromDisk } from './disk-names.ts';
+import { fsyncPath } from './durable.ts';
+import { IndexDb, type BatchOp, type ContainerEntry, type ObjectEntry } from './index-db.ts';
+import { StoreLayout } from './layout.ts';
+import { ObjectStore, swiftTimestamp } from './object-store.ts';
+
+export interface ReindexOptions {
+  log: Logger;
+  /** Re-hash every file and compare with what was recorded at upload. */
+  verify: boolean;
+}
+
+export interface ReindexReport {
+  accounts: number;
+  containers: number;
+  objects: number;
+  bytes: number;
+  warnings: string[];
+}
+
+async function hashFile(path: string): Promise<{ md5: string; sha256: string }> {
+  const md5 = createHash('md5');
+  const sha256 = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
+    md5.update(chunk as Buffer);
+    sha256.update(chunk as Buffer);
+  }
+  return { md5: md5.digest('hex'), sha256: sha256.digest('hex') };
+}
+
+const entriesOf = async (dir: string) => (await readdir(dir, { withFileTypes: true })).filter((e) => !e.name.startsWith('.'));
+
+export async function reindex(root: string, options: ReindexOptions): Promise<ReindexReport> {
+  const layout = new StoreLayout(root);
+  // Opening the store proves no daemon holds the index, finishes any
+  // interrupted commit and clears tmp/.
+  await (await ObjectStore.open(root, { maxObjectBytes: Infinity, log: options.log })).close();
+
+  const building = join(root, 'index.rebuild');
+  await rm(building, { recursive: true, force: true });
+  const index = await IndexDb.open(building);
+  const report: ReindexReport = { accounts: 0, containers: 0, objects: 0, bytes: 0, warnings: [] };
+  const warn = (message: string) => {
+    report.warnings.push(message);
+    options.log.warn(message);
+  };
+
+  try {
+    for (const accountDir of await entriesOf(layout.objectsDir)) {
+      if (!accountDir.isDirectory()) continue;
+      const account = nameFromDisk(accountDir.name);
+      if (account === undefined) {
+        warn(`objects/${accountDir.name}: not an account directory; skipped`);
+        continue;
+      }
+      const totals = { containerCount: 0, objectCount: 0, bytesUsed: 0 };
+      for (const containerDir of await entriesOf(join(layout.objectsDir, accountDir.name))) {
+        if (!containerDir.isDirectory()) continue;
+        const dir = join(layout.objectsDir, accountDir.name, containerDir.name);
+        const container = await rebuildContainer(index, account, dir, containerDir.name, options.verify, warn);
+        if (!container) continue;
+        totals.containerCount += 1;
+        totals.objectCount += container.objectCount;
+        totals.bytesUsed += container.bytesUsed;
+      }
+      await index.write([{ type: 'put', sublevel: index.accounts, key: account, value: totals }], false);
+      report.accounts += 1;
+      report.containers += totals.containerCount;
+      report.objects += totals.objectCount;
+      report.bytes += totals.bytesUsed;
+    }
+    // One synced write makes everything written above durable.
+    await index.db.put('reindexedAt', new Date().toISOString(), { sync: true });
+  } finally {
+    await index.close();
+  }
+  await rm(layout.indexDir, { recursive: true, force: true });
+  await rename(building, layout.indexDir);
+  await fsyncPath(root);
+  return report;
+}
+
+async function rebuildContainer(
+  index: IndexDb,
+  account: string,
+  dir: string,
+  dirName: string,
+  verify: boolean,
+  warn: (message: string) => void,
+): Promise<ContainerEntry | undefined> {
+  const records = await readContainerLog(dir);
+  const containerRecord = records.filter((r) => r.op === 'container').at(-1);
+  const name = containerRecord?.name ?? nameFromDisk(dirName);
+  if (name === undefined || diskName(name) !== dirName) {
+    warn(`${dir}: cannot tell which container this is; skipped`);
+    return undefined;
+  }
+  const created = containerRecord?.created ?? (await stat(dir)).mtimeMs;
+  const entry: ContainerEntry = {
+    name,
+    created,
+    timestamp: containerRecord?.timestamp ?? swiftTimestamp(created),
+    meta: containerRecord?.meta ?? {},
+    objectCount: 0,
+    bytesUsed: 0,
+  };
+  if (!containerRecord) warn(`${name}: no container record in its log; metadata lost`);
+
+  // Per data file, the records that describe it, oldest first (reset by removals).
+  const byFile = new Map<string, ObjectRecord[]>();
+  for (const r of records) {
+    if (r.op === 'container') continue;
+    const file = diskName(r.name);
+    if (r.op === 'object-removed') byFile.delete(file);
+    else byFile.set(file, [...(byFile.get(file) ?? []), r]);
+  }
+
+  const ops: BatchOp[] = [];
+  for (const file of await entriesOf(dir)) {
+    if (!file.isFile()) continue;
+    const path = join(dir, file.name);
+    const { size, mtimeMs } = await stat(path);
+    const candidates = byFile.get(file.name) ?? [];
+    // The newest record whose size matches: a newer one of another size is an
+    // upload that a crash cut off before its rename.
+    let record = candidates.filter((r) => r.bytes === size).at(-1);
+    let object: ObjectEntry;
+    if (record) {
+      const { op: _op, ...rest } = record;
+      object = rest;
+      if (verify) {
+        const actual = await hashFile(path);
+        if (actual.md5 !== record.md5 || actual.sha256 !== record.sha256) {
+          warn(`${name}/${record.name}: content differs from what was stored (sha256 ${record.sha256} recorded, ${actual.sha256} on disk)`);
+        }
+      }
+    } else {
+      const objectName = candidates.at(-1)?.name ?? nameFromDisk(file.name);
+      if (objectName === undefined) {
+        warn(`${path}: no record and an undecodable name; skipped`);
+        continue;
+      }
+      const hashes = await hashFile(path);
+      const latest = candidates.at(-1);
+      warn(`${name}/${objectName}: ${latest ? 'size differs from its record' : 'no record in the log'}; indexed from the file itself`);
+      object = {
+        name: objectName,
+        file: file.name,
+        bytes: size,
+        ...hashes,
+        contentType: latest?.contentType ?? 'application/octet-stream',
+        lastModified: mtimeMs,
+        timestamp: swiftTimestamp(mtimeMs),
+        meta: latest?.meta ?? {},
+      };
+      record = undefined;
+    }
+    ops.push({ type: 'put', sublevel: index.objects, key: IndexDb.objectKey(account, name, object.name), value: object });
+    entry.objectCount += 1;
+    entry.bytesUsed += object.bytes;
+    if (ops.length >= 1000) await index.write(ops.splice(0), false);
+  }
+  ops.push({ type: 'put', sublevel: index.containers, key: IndexDb.containerKey(account, name), value: entry });
+  await index.write(ops, false);
+  return entry;
+}
