@@ -20,8 +20,8 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
     return { start: Math.max(0, size - suffix), end: size - 1 };
   }
   const start = Number(m[1]);
-  const end = m[2] === '' ? size - 1 : Number(m[2]);
-  if (end < start) return undefined;
+  if (m[2] !== '' && Number(m[2]) < start) return undefined; // invalid: ignored, per RFC 9110
   if (start >= size) return 'unsatisfiable';
+  const end = m[2] === '' ? size - 1 : Number(m[2]);
   return { start, end: Math.min(end, size - 1) };
 }
