@@ -1,0 +1,166 @@
+/** Crashes, restarts and index loss: what was acknowledged survives, nothing partial shows. */
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { readdir, rm, writeFile, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { SwiftSession, TestDaemon, runCli } from './helpers/daemon.ts';
+
+const md5 = (b: Buffer | string) => createHash('md5').update(b).digest('hex');
+
+async function snapshot(s: SwiftSession) {
+  const account = await s.req('HEAD', '');
+  const containers = JSON.parse((await s.req('GET', '?format=json')).text) as { name: string; count: number; bytes: number }[];
+  const state: Record<string, unknown> = {
+    account: ['x-account-container-count', 'x-account-object-count', 'x-account-bytes-used'].map((h) => account.headers[h]),
+  };
+  for (const c of containers) {
+    const head = await s.req('HEAD', `/${encodeURIComponent(c.name)}`);
+    const meta = Object.entries(head.headers).filter(([k]) => k.startsWith('x-container-meta-') || k.startsWith('x-container-object') || k === 'x-container-bytes-used');
+    const objects = JSON.parse((await s.req('GET', `/${encodeURIComponent(c.name)}?format=json`)).text) as { name: string }[];
+    const objectState = [];
+    for (const o of objects) {
+      const h = await s.req('HEAD', `/${encodeURIComponent(c.name)}/${encodeURIComponent(o.name)}`);
+      objectState.push([o, Object.entries(h.headers).filter(([k]) => k.startsWith('x-object-meta-') || ['etag', 'content-type', 'content-length', 'x-edgecd-sha256'].includes(k)).sort()]);
+    }
+    state[c.name] = { container: c, meta: meta.sort(), objects: objectState };
+  }
+  return state;
+}
+
+describe('crash safety', () => {
+  it('kill -9 during an upload leaves nothing visible and no temp file after restart', async () => {
+    const daemon = await TestDaemon.start();
+    try {
+      const s = await SwiftSession.open(daemon);
+      await s.req('PUT', '/rec');
+      let sent = 0;
+      async function* slow() {
+        for (;;) {
+          yield randomBytes(256 * 1024);
+          sent += 1;
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      }
+      const upload = s.req('PUT', '/rec/partial.mkv', { 'Content-Length': String(64 * 1024 * 1024) }, slow()).catch((err: Error) => err);
+      while (sent < 8) await new Promise((r) => setTimeout(r, 10));
+      assert.equal((await readdir(join(daemon.dataDir, 'tmp'))).length, 1, 'the upload is in a temp file');
+      await daemon.kill9();
+      assert.ok((await upload) instanceof Error);
+
+      const again = await TestDaemon.start({ dataDir: daemon.dataDir });
+      const s2 = await SwiftSession.open(again);
+      assert.equal((await s2.req('HEAD', '/rec/partial.mkv')).status, 404);
+      assert.equal((await s2.req('HEAD', '/rec')).headers['x-container-object-count'], '0');
+      assert.deepEqual(await readdir(join(again.dataDir, 'tmp')), []);
+      assert.deepEqual(await readdir(join(again.dataDir, 'objects', 'bws', 'rec')), ['.edgecd-log.jsonl']);
+      await again.cleanup();
+    } finally {
+      await daemon.cleanup();
+    }
+  });
+
+  it('kill -9 amid concurrent uploads: every 201 survives intact, nothing else is half there', async () => {
+    const daemon = await TestDaemon.start();
+    try {
+      const s = await SwiftSession.open(daemon);
+      await s.req('PUT', '/storm');
+      const bodies = new Map<string, Buffer>();
+      const acknowledged = new Set<string>();
+      let stop = false;
+      const worker = async (w: number) => {
+        for (let i = 0; !stop; i++) {
+          const name = `w${w}-${i}`;
+          const body = randomBytes(1 + Math.floor(Math.random() * 300_000));
+          bodies.set(name, body);
+          const res = await s.req('PUT', `/storm/${name}`, { 'X-Object-Meta-N': name }, body).catch(() => undefined);
+          if (res?.status === 201) acknowledged.add(name);
+          if (!res) return;
+        }
+      };
+      const workers = Array.from({ length: 8 }, (_, w) => worker(w));
+      while (acknowledged.size < 40) await new Promise((r) => setTimeout(r, 5));
+      await daemon.kill9();
+      stop = true;
+      await Promise.all(workers);
+
+      const again = await TestDaemon.start({ dataDir: daemon.dataDir });
+      const s2 = await SwiftSession.open(again);
+      const listed = JSON.parse((await s2.req('GET', '/storm?format=json')).text) as { name: string; bytes: number; hash: string }[];
+      const names = new Set(listed.map((o) => o.name));
+      for (const name of acknowledged) assert.ok(names.has(name), `acknowledged ${name} is missing`);
+      for (const o of listed) {
+        const get = await s2.req('GET', `/storm/${o.name}`);
+        const body = bodies.get(o.name)!;
+        assert.ok(get.body.equals(body), `${o.name} is not what was sent`);
+        assert.equal(get.headers.etag, md5(body));
+        assert.equal(get.headers['x-object-meta-n'], o.name);
+      }
+      const head = await s2.req('HEAD', '/storm');
+      assert.equal(head.headers['x-container-object-count'], String(listed.length));
+      assert.equal(head.headers['x-container-bytes-used'], String(listed.reduce((n, o) => n + o.bytes, 0)));
+      assert.deepEqual(await readdir(join(again.dataDir, 'tmp')), []);
+      await again.cleanup();
+    } finally {
+      await daemon.cleanup();
+    }
+  });
+});
+
+describe('reindex', () => {
+  it('rebuilds an identical index from the disk after the index is deleted', async () => {
+    const daemon = await TestDaemon.start();
+    const s = await SwiftSession.open(daemon);
+    await s.req('PUT', '/u1_B100_20240101T120000Z', { 'X-Container-Meta-Userid': 'u1', 'X-Container-Meta-Name': encodeURIComponent('Åsa Öberg') });
+    await s.req('PUT', '/u1_B100_20240101T120000Z/20240101T120000Z_7.mkv', { 'X-Object-Meta-Starttime': '1704110400', 'Content-Type': 'video/x-matroska' }, randomBytes(50_000));
+    await s.req('PUT', '/u1_B100_20240101T120000Z/' + encodeURIComponent('long '.repeat(80) + 'name'), {}, 'long');
+    await s.req('PUT', '/u1_B100_20240101T120000Z/over', {}, 'first version');
+    await s.req('PUT', '/u1_B100_20240101T120000Z/over', {}, 'second');
+    await s.req('POST', '/u1_B100_20240101T120000Z/over', { 'X-Object-Meta-Replaced': 'yes' });
+    await s.req('POST', '/u1_B100_20240101T120000Z', { 'X-Container-Meta-Status': 'Complete' });
+    await s.req('PUT', '/Users');
+    await s.req('PUT', '/Users/3f2c', { 'X-Object-Meta-Name': 'x', 'X-Object-Meta-Active': 'True' }, '');
+    await s.req('PUT', '/empty');
+    const before = await snapshot(s);
+    assert.equal(await daemon.stop(), 0);
+
+    await rm(join(daemon.dataDir, 'index'), { recursive: true });
+    const result = await runCli(['reindex', '--data', daemon.dataDir]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /3 containers, 4 objects/);
+    assert.doesNotMatch(result.stdout, /warnings/);
+
+    const again = await TestDaemon.start({ dataDir: daemon.dataDir });
+    const s2 = await SwiftSession.open(again);
+    assert.deepEqual(await snapshot(s2), before);
+    await again.cleanup();
+  });
+
+  it('refuses while the daemon holds the index', async () => {
+    const daemon = await TestDaemon.start();
+    try {
+      const result = await runCli(['reindex', '--data', daemon.dataDir]);
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /in use by another process/);
+      assert.equal((await daemon.request('GET', '/healthcheck')).status, 200);
+    } finally {
+      await daemon.cleanup();
+    }
+  });
+
+  it('--verify reports a data file whose bytes changed on disk', async () => {
+    const daemon = await TestDaemon.start();
+    const s = await SwiftSession.open(daemon);
+    await s.req('PUT', '/evidence');
+    await s.req('PUT', '/evidence/clip.mkv', {}, 'original bytes');
+    await daemon.stop();
+    const file = join(daemon.dataDir, 'objects', 'bws', 'evidence', 'clip.mkv');
+    const tampered = Buffer.from(await readFile(file));
+    tampered[0] = 0x4f;
+    await writeFile(file, tampered);
+    const result = await runCli(['reindex', '--data', daemon.dataDir, '--verify']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /evidence\/clip\.mkv: content differs from what was stored/);
+    await rm(daemon.dataDir, { recursive: true, force: true });
+  });
+});
