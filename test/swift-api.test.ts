@@ -58,11 +58,12 @@ describe('auth', () => {
 
   it('accepts the X-Storage-User/X-Storage-Pass, Auth-Key and account:user spellings', async () => {
     const { BlobAPIUserName: user, BlobAPIKey: key } = await daemon.connectionFile();
-    for (const headers of [
+    const spellings: Record<string, string>[] = [
       { 'X-Storage-User': user, 'X-Storage-Pass': key },
       { 'X-Auth-User': user, 'Auth-Key': key },
       { 'X-Auth-User': `${user}:${user}`, 'X-Auth-Key': key },
-    ]) {
+    ];
+    for (const headers of spellings) {
       const res = await daemon.request('GET', '/auth/v1.0', headers);
       assert.equal(res.status, 200, JSON.stringify(Object.keys(headers)));
       const check = await daemon.request('HEAD', `/v1/AUTH_${user}`, { 'X-Auth-Token': res.headers['x-auth-token'] as string });
@@ -88,7 +89,6 @@ describe('auth', () => {
   it('requires a valid token for the right account', async () => {
     assert.equal((await daemon.request('HEAD', s.account)).status, 401);
     assert.equal((await daemon.request('GET', s.account, { 'X-Auth-Token': 'AUTH_tk' + '0'.repeat(32) })).status, 401);
-    assert.equal((await s.req('GET', '/../AUTH_other'.replace('/..', '').replace('AUTH_other', ''))).status, 204);
     assert.equal((await daemon.request('HEAD', '/v1/AUTH_other', { 'X-Auth-Token': s.token })).status, 403);
     assert.equal((await daemon.request('PUT', '/v1/AUTH_other/c', { 'X-Auth-Token': s.token })).status, 403);
   });

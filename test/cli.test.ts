@@ -1,0 +1,159 @@
+/** The command line as an operator uses it. */
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { SwiftSession, TestDaemon, runCli } from './helpers/daemon.ts';
+
+const dirs: string[] = [];
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'edgecd-cli-'));
+  dirs.push(dir);
+  return dir;
+}
+after(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+describe('init', () => {
+  it('creates credentials and a valid connection file, private to the daemon user', async () => {
+    const dir = join(await tempDir(), 'station');
+    const res = await runCli(['init', '--data', dir, '--site', 'North Station', '--url', 'http://10.0.0.5:8080/auth/v1.0', '--url', 'http://station.local:8080/auth/v1.0']);
+    assert.equal(res.code, 0, res.stderr);
+    const file = JSON.parse(await readFile(join(dir, 'connection.json'), 'utf8'));
+    assert.equal(file.SiteName, 'North Station');
+    assert.deepEqual(file.AuthenticationTokenURI, ['http://10.0.0.5:8080/auth/v1.0', 'http://station.local:8080/auth/v1.0']);
+    assert.equal(file.BlobAPIUserName, 'bws');
+    assert.ok(file.BlobAPIKey.length >= 32 && file.BlobAPIKey.length <= 64);
+    assert.equal((await stat(join(dir, 'connection.json'))).mode & 0o777, 0o600);
+    assert.equal((await stat(join(dir, 'credentials.json'))).mode & 0o777, 0o600);
+    const credentials = await readFile(join(dir, 'credentials.json'), 'utf8');
+    assert.ok(!credentials.includes(file.BlobAPIKey), 'the key is stored only hashed');
+    const check = await runCli(['connection-file', '--check', join(dir, 'connection.json')]);
+    assert.equal(check.code, 0, check.stdout);
+    const printed = await runCli(['connection-file', '--data', dir]);
+    assert.deepEqual(JSON.parse(printed.stdout), file);
+  });
+
+  it('keeps the key on a second init, and sets the one given with --key', async () => {
+    const dir = await tempDir();
+    await runCli(['init', '--data', dir]);
+    const first = JSON.parse(await readFile(join(dir, 'connection.json'), 'utf8'));
+    await runCli(['init', '--data', dir]);
+    assert.equal(JSON.parse(await readFile(join(dir, 'connection.json'), 'utf8')).BlobAPIKey, first.BlobAPIKey);
+    const res = await runCli(['init', '--data', dir, '--user', 'axis', '--key', 'a-chosen-key-123']);
+    assert.equal(res.code, 0, res.stderr);
+    const daemon = await TestDaemon.start({ dataDir: dir });
+    try {
+      const ok = await daemon.request('GET', '/auth/v1.0', { 'X-Auth-User': 'axis', 'X-Auth-Key': 'a-chosen-key-123' });
+      assert.equal(ok.status, 200);
+      assert.equal(ok.headers['x-storage-url'], `http://127.0.0.1:${daemon.port}/v1/AUTH_axis`);
+      const file = await daemon.connectionFile();
+      assert.equal(file.BlobAPIUserName, 'axis');
+      assert.deepEqual(file.AuthenticationTokenURI, [`http://127.0.0.1:${daemon.port}/auth/v1.0`]);
+    } finally {
+      await daemon.stop();
+    }
+  });
+
+  it('refuses a key that cannot go into the connection file', async () => {
+    const res = await runCli(['init', '--data', await tempDir(), '--key', 'x'.repeat(65)]);
+    assert.equal(res.code, 1);
+    assert.match(res.stderr, /--key/);
+  });
+});
+
+describe('connection-file --check', () => {
+  it('explains every violation', async () => {
+    const dir = await tempDir();
+    const bad = join(dir, 'bad.json');
+    await writeFile(bad, JSON.stringify({
+      ConnectionFileVersion: '2.0',
+      SiteName: 'x'.repeat(65),
+      ApplicationName: 'edgecd',
+      ContentDestinationAsNTPServer: 'yes',
+      AuthenticationTokenURI: Array.from({ length: 11 }, (_, i) => `http://10.0.0.${i}/auth/v1.0`),
+      BlobAPIKey: 'k',
+      BlobAPIUserName: 'u',
+      ContainerType: 'avi',
+      PublicKey: 'abc',
+      Extra: 1,
+    }));
+    const res = await runCli(['connection-file', '--check', bad]);
+    assert.equal(res.code, 1);
+    for (const expected of [
+      /ConnectionFileVersion: must be "1.0"/,
+      /SiteName: at most 64 characters/,
+      /ApplicationVersion: required but missing/,
+      /ContentDestinationAsNTPServer: must be true or false/,
+      /AuthenticationTokenURI: at most 10 entries/,
+      /ContainerType: must be "mkv" or "mp4"/,
+      /PublicKey: only allowed when WantEncryption is true/,
+      /Extra: not an attribute/,
+    ]) assert.match(res.stdout, expected);
+  });
+});
+
+describe('configuration', () => {
+  it('an unknown key or a wrong type stops serve with the key named', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'edgecd.json'), JSON.stringify({ quota: { maxBites: 1 } }));
+    const unknown = await runCli(['serve', '--data', dir, '--listen', '127.0.0.1:0', '--ntp-listen', 'off']);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /quota: unknown configuration key/);
+    await writeFile(join(dir, 'edgecd.json'), JSON.stringify({ auth: { tokenTtlSeconds: 'long' } }));
+    const wrongType = await runCli(['serve', '--data', dir, '--listen', '127.0.0.1:0', '--ntp-listen', 'off']);
+    assert.equal(wrongType.code, 1);
+    assert.match(wrongType.stderr, /auth\.tokenTtlSeconds: expected an integer/);
+    const badListen = await runCli(['serve', '--data', dir, '--listen', 'nowhere', '--config', join(dir, 'missing.json')]);
+    assert.equal(badListen.code, 1);
+    assert.match(badListen.stderr, /missing\.json/);
+  });
+
+  it('a token lives auth.tokenTtlSeconds', async () => {
+    const daemon = await TestDaemon.start({ config: { auth: { tokenTtlSeconds: 60 } } });
+    try {
+      const file = await daemon.connectionFile();
+      const res = await daemon.request('GET', '/auth/v1.0', { 'X-Auth-User': file.BlobAPIUserName, 'X-Auth-Key': file.BlobAPIKey });
+      assert.ok(Number(res.headers['x-auth-token-expires']) <= 60);
+    } finally {
+      await daemon.cleanup();
+    }
+  });
+});
+
+describe('status', () => {
+  it('answers through the daemon while it runs and from the index when it is stopped', async () => {
+    const daemon = await TestDaemon.start();
+    const s = await SwiftSession.open(daemon);
+    await s.req('PUT', '/rec');
+    await s.req('PUT', '/rec/clip', {}, '12345');
+    const live = await runCli(['status', '--data', daemon.dataDir]);
+    assert.equal(live.code, 0, live.stderr);
+    const liveStatus = JSON.parse(live.stdout);
+    assert.equal(liveStatus.source, 'daemon');
+    assert.deepEqual(liveStatus.accounts.bws, { containerCount: 1, objectCount: 1, bytesUsed: 5 });
+    await daemon.stop();
+    const offline = JSON.parse((await runCli(['status', '--data', daemon.dataDir])).stdout);
+    assert.equal(offline.source, 'index');
+    assert.deepEqual(offline.accounts, liveStatus.accounts);
+    await daemon.cleanup();
+  });
+});
+
+describe('serve', () => {
+  it('stops cleanly on SIGTERM (exit 0, index closed, socket removed)', async () => {
+    const daemon = await TestDaemon.start();
+    assert.equal(await daemon.stop(), 0);
+    await assert.rejects(stat(join(daemon.dataDir, 'admin.sock')));
+    const again = await TestDaemon.start({ dataDir: daemon.dataDir });
+    await again.cleanup();
+  });
+
+  it('an unknown command exits 2 with usage help', async () => {
+    const res = await runCli(['frobnicate']);
+    assert.equal(res.code, 2);
+    assert.match(res.stderr, /unknown command/);
+  });
+});
