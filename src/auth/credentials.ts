@@ -49,8 +49,9 @@ export function generateKey(): string {
 
 export class Credentials {
   readonly users: readonly UserRecord[];
-  // Compared against when the user is unknown, so a miss costs what a wrong key costs.
-  #decoy: Promise<KeyHash> | undefined;
+  // Checked when the user is unknown, so a miss costs what a wrong key costs.
+  // Random bytes, not a real hash: it never matches and costs no scrypt to make.
+  readonly #decoy: KeyHash = { salt: randomBytes(16).toString('base64'), hash: randomBytes(HASH_BYTES).toString('base64'), ...PARAMS };
 
   constructor(users: UserRecord[]) {
     this.users = users;
@@ -73,8 +74,7 @@ export class Credentials {
   async verify(userName: string, key: string): Promise<Identity | undefined> {
     const [account, user] = userName.includes(':') ? userName.split(':', 2) as [string, string] : [undefined, userName];
     const record = this.users.find((u) => u.user === user && (account === undefined || u.account === account));
-    this.#decoy ??= hashKey(generateKey());
-    const stored = record?.key ?? (await this.#decoy);
+    const stored = record?.key ?? this.#decoy;
     const expected = Buffer.from(stored.hash, 'base64');
     const actual = await scrypt(key, Buffer.from(stored.salt, 'base64'), expected.length, {
       N: stored.N, r: stored.r, p: stored.p, maxmem: 64 * 1024 * 1024,

@@ -1,0 +1,205 @@
+/**
+ * edgecd's benchmark: `npm run bench` (builds first). Prints one JSON document.
+ * Every figure stands next to a baseline measured in the same run on the same
+ * machine and disk, because absolute numbers on a shared 2-core box mean little.
+ *
+ *   BENCH_DIR    where data goes (default: the OS temp dir); dd runs there too
+ *   BENCH_SCALE  1 = full run (512 MiB single, 16 × 32 MiB, 5000 PUTs, 20000 HEADs)
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, open } from 'node:fs/promises';
+import { Agent, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+const SCALE = Number(process.env.BENCH_SCALE ?? 1);
+const MiB = 1024 * 1024;
+const CHUNK = randomBytes(MiB);
+
+interface Server { child: ChildProcess; port: number }
+
+async function startProcess(args: string[], ready: (line: string) => number | undefined): Promise<Server> {
+  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout! });
+    let found = false;
+    lines.on('line', (line) => {
+      const port = found ? undefined : ready(line);
+      if (port !== undefined) {
+        found = true;
+        resolve(port);
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`exited ${code}`)));
+  });
+  return { child, port };
+}
+
+async function rssOf(pid: number): Promise<{ rssMB: number; peakMB: number }> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)![1]);
+  return { rssMB: round(kb('VmRSS') / 1024), peakMB: round(kb('VmHWM') / 1024) };
+}
+
+const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
+
+function call(agent: Agent, port: number, method: string, path: string, headers: Record<string, string>, body?: { bytes: number }): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, method, path, headers: body ? { ...headers, 'Content-Length': String(body.bytes) } : headers, agent }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode!));
+    });
+    req.on('error', reject);
+    if (!body) return void req.end();
+    let left = body.bytes;
+    const pump = () => {
+      while (left > 0) {
+        const n = Math.min(left, CHUNK.length);
+        left -= n;
+        if (!req.write(n === CHUNK.length ? CHUNK : CHUNK.subarray(0, n))) return void req.once('drain', pump);
+      }
+      req.end();
+    };
+    pump();
+  });
+}
+
+/** Runs `total` calls with `concurrency` in flight; returns calls per second. */
+async function rate(concurrency: number, total: number, one: (i: number) => Promise<number>, expect: number): Promise<number> {
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < total) {
+      const status = await one(next++);
+      if (status !== expect) throw new Error(`status ${status}, expected ${expect}`);
+    }
+  }));
+  return total / ((performance.now() - started) / 1000);
+}
+
+/** `dd conv=fsync` on the benchmark's filesystem: the median of three runs (this disk is noisy). */
+function ddMBps(dir: string, mib: number): number {
+  const file = join(dir, 'dd.bin');
+  const runs = [0, 1, 2].map(() => {
+    const started = performance.now();
+    const res = spawnSync('dd', ['if=/dev/zero', `of=${file}`, 'bs=1M', `count=${mib}`, 'conv=fsync'], { stdio: 'ignore' });
+    const seconds = (performance.now() - started) / 1000;
+    spawnSync('rm', ['-f', file]);
+    if (res.status !== 0) throw new Error('dd failed');
+    return mib / seconds;
+  });
+  return runs.sort((a, b) => a - b)[1]!;
+}
+
+/** The disk's own rate of durable small writes: create, write 1 KiB, fdatasync, close; 32 at a time. */
+async function fsyncedFilesPerSecond(dir: string, total: number): Promise<number> {
+  const body = randomBytes(1024);
+  return rate(32, total, async (i) => {
+    const handle = await open(join(dir, `small-${i}`), 'w');
+    await handle.write(body);
+    await handle.datasync();
+    await handle.close();
+    return 0;
+  }, 0);
+}
+
+async function bodyStreamComparison(dir: string): Promise<Record<string, number>> {
+  const result: Record<string, number[]> = { incoming: [], web: [] };
+  const bytes = Math.max(16, Math.round(256 * SCALE)) * MiB;
+  for (const mode of ['incoming', 'web', 'incoming', 'web'] as const) {
+    const server = await startProcess(['--import', 'tsx', join(ROOT, 'scripts/body-stream-server.ts'), mode, dir], (line) => Number(line) || undefined);
+    const agent = new Agent({ keepAlive: true });
+    const started = performance.now();
+    const status = await call(agent, server.port, 'PUT', '/x', {}, { bytes });
+    if (status !== 201) throw new Error(`body-stream server: ${status}`);
+    result[mode]!.push(bytes / MiB / ((performance.now() - started) / 1000));
+    agent.destroy();
+    server.child.kill();
+  }
+  const best = (xs: number[]) => round(Math.max(...xs));
+  return { incomingMBps: best(result.incoming!), webStreamMBps: best(result.web!), incomingOverWeb: round(best(result.incoming!) / best(result.web!), 2) };
+}
+
+async function main(): Promise<void> {
+  const base = await mkdtemp(join(process.env.BENCH_DIR ?? tmpdir(), 'edgecd-bench-'));
+  const dataDir = join(base, 'data');
+  try {
+    const ddMiB = Math.max(64, Math.round(512 * SCALE));
+    const dd = ddMBps(base, ddMiB);
+
+    const daemon = await startProcess(['dist/cli.js', 'serve', '--data', dataDir, '--listen', '127.0.0.1:0', '--ntp-listen', 'off'], (line) => {
+      try {
+        const entry = JSON.parse(line) as { msg?: string; listen?: string };
+        return entry.msg === 'ready' ? Number(entry.listen!.split(':').pop()) : undefined;
+      } catch {
+        return undefined;
+      }
+    });
+    // The request log is part of the cost being measured; its lines are discarded.
+    daemon.child.stdout!.resume();
+    const pid = daemon.child.pid!;
+    const port = daemon.port;
+    await new Promise((r) => setTimeout(r, 1000));
+    const idle = await rssOf(pid);
+
+    const connection = JSON.parse(await readFile(join(dataDir, 'connection.json'), 'utf8'));
+    const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+    const token = await new Promise<string>((resolve, reject) => {
+      request({ host: '127.0.0.1', port, path: '/auth/v1.0', headers: { 'X-Auth-User': connection.BlobAPIUserName, 'X-Auth-Key': connection.BlobAPIKey }, agent }, (res) => {
+        res.resume();
+        resolve(res.headers['x-auth-token'] as string);
+      }).on('error', reject).end();
+    });
+    const h = { 'X-Auth-Token': token };
+    const acct = `/v1/AUTH_${connection.BlobAPIUserName}`;
+    await call(agent, port, 'PUT', `${acct}/bench`, h);
+
+    // 16 concurrent 32 MiB uploads (first, so VmHWM afterwards is this run's peak).
+    const concurrentMiB = Math.max(4, Math.round(32 * SCALE));
+    let started = performance.now();
+    await Promise.all(Array.from({ length: 16 }, (_, i) => call(agent, port, 'PUT', `${acct}/bench/concurrent-${i}.mkv`, h, { bytes: concurrentMiB * MiB })));
+    const concurrentMBps = (16 * concurrentMiB) / ((performance.now() - started) / 1000);
+    const peakConcurrent = await rssOf(pid);
+
+    const singleMiB = Math.max(64, Math.round(512 * SCALE));
+    started = performance.now();
+    const single = await call(agent, port, 'PUT', `${acct}/bench/single.mkv`, h, { bytes: singleMiB * MiB });
+    if (single !== 201) throw new Error(`single upload: ${single}`);
+    const singleMBps = singleMiB / ((performance.now() - started) / 1000);
+
+    const smallTotal = Math.max(500, Math.round(5000 * SCALE));
+    const smallBody = { bytes: 1024 };
+    const smallPut = await rate(32, smallTotal, (i) => call(agent, port, 'PUT', `${acct}/bench/small-${i}`, h, smallBody), 201);
+    const rawSmall = await fsyncedFilesPerSecond(base, smallTotal);
+
+    const headTotal = Math.max(2000, Math.round(20000 * SCALE));
+    const health = await rate(32, headTotal, () => call(agent, port, 'GET', '/healthcheck', {}), 200);
+    const head = await rate(32, headTotal, (i) => call(agent, port, 'HEAD', `${acct}/bench/small-${i % smallTotal}`, h), 200);
+    const peak = await rssOf(pid);
+
+    agent.destroy();
+    daemon.child.kill('SIGTERM');
+    await new Promise((r) => daemon.child.once('exit', r));
+    const bodyStream = await bodyStreamComparison(base);
+
+    console.log(JSON.stringify({
+      machine: { cpus: (await import('node:os')).cpus().length, node: process.version, scale: SCALE, dir: base },
+      baseline: { ddFsyncMBps: round(dd), fsyncedSmallFilesPerSec: Math.round(rawSmall), healthcheckPerSec: Math.round(health) },
+      upload: {
+        singleMBps: round(singleMBps), singleMiB, singleOverDd: round(singleMBps / dd, 2),
+        concurrent16MBps: round(concurrentMBps), concurrentMiBEach: concurrentMiB, concurrentOverDd: round(concurrentMBps / dd, 2),
+      },
+      smallPut: { perSec: Math.round(smallPut), concurrency: 32, bytes: 1024, overRawFsyncedFiles: round(smallPut / rawSmall, 2), referenceGoServerNoFsync: 7900 },
+      head: { perSec: Math.round(head), concurrency: 32, overHealthcheck: round(head / health, 2), referenceGoServer: 12700 },
+      rss: { idleMB: idle.rssMB, peakDuringConcurrentMB: peakConcurrent.peakMB, peakOverallMB: peak.peakMB, targets: { idleMB: 60, peakMB: 150 } },
+      bodyStream,
+    }, null, 2));
+  } finally {
+    await rm(base, { recursive: true, force: true });
+  }
+}
+
+await main();
