@@ -97,6 +97,28 @@ describe('recovery of interrupted commits', () => {
     await reopened.close();
   });
 
+  it('drops a journaled upload when the file in place is an older one of the same size', async () => {
+    const { root, store } = await freshStore();
+    const m = await journaledUpload(store, root, 'old', 'new'); // same length as 'old'
+    await rm(join(root, m.tmpFile!)); // its temp file was lost, so no rename happened
+    await store.close();
+    const reopened = await ObjectStore.open(root, { maxObjectBytes: 1 << 20, log });
+    assert.equal((await reopened.object('acct', 'rec', 'old')).md5, hash('md5', 'old'));
+    const logged = await readContainerLog(reopened.layout.containerDir('acct', 'rec'));
+    const last = logged.filter((r) => r.name === 'old').at(-1);
+    assert.ok(last?.op === 'object' && last.md5 === hash('md5', 'old'), 'the log ends on what is really there');
+    await reopened.close();
+  });
+
+  it('an index set aside by an interrupted reindex swap is put back', async () => {
+    const { root, store } = await freshStore();
+    await store.close();
+    await rename(join(root, 'index'), join(root, 'index.previous'));
+    const reopened = await ObjectStore.open(root, { maxObjectBytes: 1 << 20, log });
+    assert.equal((await reopened.object('acct', 'rec', 'old')).md5, hash('md5', 'old'));
+    await reopened.close();
+  });
+
   it('removes temp files of uploads that never reached the journal', async () => {
     const { root, store } = await freshStore();
     await writeFile(join(store.layout.tmpDir, 'cut-off.part'), 'half a clip');

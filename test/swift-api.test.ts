@@ -328,6 +328,13 @@ describe('objects', () => {
     assert.equal((await s.req('GET', '/rec-over/o')).text, 'abcdef');
   });
 
+  it('refuses large-object manifests instead of storing them as empty objects', async () => {
+    const res = await s.req('PUT', '/clips/manifest', { 'X-Object-Manifest': 'clips_segments/x/' }, '');
+    assert.equal(res.status, 400);
+    assert.equal((await s.req('PUT', '/clips/slo?multipart-manifest=put', {}, '[]')).status, 400);
+    assert.equal((await s.req('HEAD', '/clips/manifest')).status, 404);
+  });
+
   it('If-None-Match: * refuses to replace an object (412)', async () => {
     await s.req('PUT', '/clips/once', { 'If-None-Match': '*' }, 'first');
     const again = await s.req('PUT', '/clips/once', { 'If-None-Match': '*' }, 'second');

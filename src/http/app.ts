@@ -24,7 +24,7 @@ export interface AppDeps {
   log: Logger;
   maxObjectBytes: number;
   scheme: 'http' | 'https';
-  /** False while the daemon starts or stops: /healthcheck then answers 503. */
+  /** False while the daemon starts or stops, or the store refuses changes: /healthcheck then answers 503. */
   ready: () => boolean;
 }
 
@@ -34,7 +34,10 @@ export function createApp(deps: AppDeps): Hono<Env> {
   app.onError((err, c) => errorResponse(c, err));
   app.notFound((c) => errorResponse(c, new EdgeError('NotFound', 'Not Found')));
 
-  app.get('/healthcheck', (c) => (deps.ready() ? reply(c, 200, 'OK', 'text/plain') : reply(c, 503, 'starting or stopping\n', 'text/plain')));
+  app.get('/healthcheck', (c) => {
+    if (deps.store.broken) return reply(c, 503, 'storage failure: refusing changes until restart\n', 'text/plain');
+    return deps.ready() ? reply(c, 200, 'OK', 'text/plain') : reply(c, 503, 'starting or stopping\n', 'text/plain');
+  });
   const auth = authHandler(deps);
   app.get('/auth/v1.0', auth);
   app.get('/auth/v1.0/', auth);

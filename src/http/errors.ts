@@ -35,6 +35,7 @@ export function errorResponse(c: Context<Env>, err: unknown): Response {
   for (const name of Object.keys(headers)) if (!KEEP_ON_ERROR.has(name)) delete headers[name];
   if (d.allow !== undefined) headers['Allow'] = String(d.allow);
   if (d.size !== undefined) headers['Content-Range'] = `bytes */${d.size}`;
+  if (d.retryAfter !== undefined) headers['Retry-After'] = String(d.retryAfter);
   if (err.code === 'Unauthorized') headers['Www-Authenticate'] = 'Swift realm="edgecd"';
   // A refused upload's body was not read: rather than read it to the end only
   // to discard it, close the connection (the client reconnects for the next).

@@ -82,23 +82,34 @@ class HashWorker {
 
   constructor(algorithm: string) {
     this.#worker = new Worker(WORKER_SOURCE, { eval: true, workerData: algorithm });
-    this.#worker.unref(); // never what keeps the daemon alive
     this.#worker.on('message', (r: Reply) => {
       this.#waiting.get(r.key)?.resolve(r);
       this.#waiting.delete(r.key);
+      if (this.#waiting.size === 0) this.#worker.unref();
     });
-    this.#worker.on('error', (err) => {
+    const fail = (err: unknown) => {
+      this.dead = true;
       for (const w of this.#waiting.values()) w.reject(err);
       this.#waiting.clear();
-    });
+    };
+    this.#worker.on('error', fail);
+    this.#worker.on('exit', (code) => fail(new Error(`hash worker exited (${code})`)));
+    // Keeps the process alive only while it owes an answer (unref after the
+    // listeners: adding one re-refs).
+    this.#worker.unref();
   }
+
+  /** Set once the thread is gone; its hash states went with it. */
+  dead = false;
 
   get busy(): boolean {
     return this.#waiting.size > 0;
   }
 
   ask(message: Request & { key: number }): Promise<Reply> {
+    if (this.dead) return Promise.reject(new Error('hash worker is gone'));
     return new Promise((resolve, reject) => {
+      if (this.#waiting.size === 0) this.#worker.ref();
       this.#waiting.set(message.key, { resolve, reject });
       this.#worker.postMessage(message);
     });
@@ -109,6 +120,7 @@ class HashWorker {
   }
 
   terminate(): void {
+    this.#worker.removeAllListeners('exit');
     void this.#worker.terminate();
   }
 }
@@ -117,27 +129,42 @@ const IDLE_MS = 60_000;
 /** Two slots per upload: one is filled while the workers hash the other. */
 const SLOT_BYTES = 256 * 1024;
 
+type Workers = { md5: HashWorker; sha256: HashWorker };
+
+/**
+ * The two hash threads, started on first use and retired when no upload has
+ * needed them for a while. An upload's hash state lives in the threads, so
+ * each hasher is bound to the pair it started on: if that pair died, the
+ * upload fails rather than record the hash of only part of its bytes.
+ */
 class WorkerPool {
-  #workers: { md5: HashWorker; sha256: HashWorker } | undefined;
+  #workers: Workers | undefined;
   #nextId = 0;
   #nextKey = 0;
+  /** Hashers between creation and digest/abort: the threads may not retire while any live. */
+  #live = 0;
   #idleTimer: NodeJS.Timeout | undefined;
 
   hasher(): BodyHasher {
+    this.#live += 1;
     return new OffloadedHasher(this, this.#nextId++);
   }
 
+  release(): void {
+    this.#live -= 1;
+  }
+
   /** Posts `length` bytes of `data` to both workers; resolves when both have hashed them. */
-  hash(id: number, data: SharedArrayBuffer, length: number): Promise<unknown> {
-    const w = this.#use();
+  hash(bound: Workers, id: number, data: SharedArrayBuffer, length: number): Promise<unknown> {
+    const w = this.#check(bound);
     return Promise.all([
       w.md5.ask({ op: 'update', id, data, length, key: this.#nextKey++ }),
       w.sha256.ask({ op: 'update', id, data, length, key: this.#nextKey++ }),
     ]);
   }
 
-  async digest(id: number): Promise<Digests> {
-    const w = this.#use();
+  async digest(bound: Workers, id: number): Promise<Digests> {
+    const w = this.#check(bound);
     const [md5, sha256] = await Promise.all([
       w.md5.ask({ op: 'digest', id, key: this.#nextKey++ }),
       w.sha256.ask({ op: 'digest', id, key: this.#nextKey++ }),
@@ -145,12 +172,24 @@ class WorkerPool {
     return { md5: md5.hex!, sha256: sha256.hex! };
   }
 
-  abort(id: number): void {
-    this.#workers?.md5.tell({ op: 'abort', id });
-    this.#workers?.sha256.tell({ op: 'abort', id });
+  abort(bound: Workers, id: number): void {
+    if (bound.md5.dead || bound.sha256.dead) return;
+    bound.md5.tell({ op: 'abort', id });
+    bound.sha256.tell({ op: 'abort', id });
   }
 
-  #use(): { md5: HashWorker; sha256: HashWorker } {
+  #check(bound: Workers): Workers {
+    if (bound.md5.dead || bound.sha256.dead) throw new Error('a hash worker died during the upload');
+    return bound;
+  }
+
+  /** The current pair, started if needed. */
+  use(): Workers {
+    if (this.#workers && (this.#workers.md5.dead || this.#workers.sha256.dead)) {
+      this.#workers.md5.terminate();
+      this.#workers.sha256.terminate();
+      this.#workers = undefined;
+    }
     this.#workers ??= { md5: new HashWorker('md5'), sha256: new HashWorker('sha256') };
     // Threads cost memory: let them go when uploads stop for a while.
     clearTimeout(this.#idleTimer);
@@ -161,7 +200,7 @@ class WorkerPool {
   #retire(): void {
     const workers = this.#workers;
     if (!workers) return;
-    if (workers.md5.busy || workers.sha256.busy) {
+    if (this.#live > 0 || workers.md5.busy || workers.sha256.busy) {
       this.#idleTimer = setTimeout(() => this.#retire(), IDLE_MS).unref();
       return;
     }
@@ -175,6 +214,8 @@ class WorkerPool {
 class OffloadedHasher implements BodyHasher {
   readonly #pool: WorkerPool;
   readonly #id: number;
+  readonly #workers: Workers;
+  #done = false;
   readonly #slots = [new SharedArrayBuffer(SLOT_BYTES), new SharedArrayBuffer(SLOT_BYTES)];
   readonly #hashing: (Promise<unknown> | undefined)[] = [undefined, undefined];
   #current = 0;
@@ -183,10 +224,12 @@ class OffloadedHasher implements BodyHasher {
   constructor(pool: WorkerPool, id: number) {
     this.#pool = pool;
     this.#id = id;
+    this.#workers = pool.use();
   }
 
   async update(buffers: Buffer[]): Promise<void> {
     for (const buffer of buffers) {
+      if (this.#done) return;
       let offset = 0;
       while (offset < buffer.length) {
         await this.#hashing[this.#current]; // the slot is free once its last batch is hashed
@@ -200,19 +243,31 @@ class OffloadedHasher implements BodyHasher {
   }
 
   #send(): void {
-    this.#hashing[this.#current] = this.#pool.hash(this.#id, this.#slots[this.#current]!, this.#filled);
+    this.#hashing[this.#current] = this.#pool.hash(this.#workers, this.#id, this.#slots[this.#current]!, this.#filled);
     this.#current ^= 1;
     this.#filled = 0;
   }
 
   async digest(): Promise<Digests> {
-    if (this.#filled > 0) this.#send();
-    await Promise.all(this.#hashing);
-    return this.#pool.digest(this.#id);
+    try {
+      if (this.#filled > 0) this.#send();
+      await Promise.all(this.#hashing);
+      return await this.#pool.digest(this.#workers, this.#id);
+    } finally {
+      this.#finish();
+    }
   }
 
   abort(): void {
-    this.#pool.abort(this.#id);
+    if (this.#done) return;
+    this.#pool.abort(this.#workers, this.#id);
+    this.#finish();
+  }
+
+  #finish(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#pool.release();
   }
 }
 

@@ -16,12 +16,15 @@ export class StoreLayout {
   readonly objectsDir: string;
   readonly tmpDir: string;
   readonly indexDir: string;
+  /** The index a reindex set aside while swapping in the new one. */
+  readonly previousIndexDir: string;
 
   constructor(root: string) {
     this.root = root;
     this.objectsDir = join(root, 'objects');
     this.tmpDir = join(root, 'tmp');
     this.indexDir = join(root, 'index');
+    this.previousIndexDir = join(root, 'index.previous');
   }
 
   accountDir(account: string): string {

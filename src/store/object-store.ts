@@ -37,12 +37,14 @@ import {
 } from './index-db.ts';
 import { KeyedMutex } from './keyed-mutex.ts';
 import { StoreLayout } from './layout.ts';
-import { receiveToFile } from './receive.ts';
+import { hashFile, receiveToFile } from './receive.ts';
 
 export interface StoreOptions {
   /** Largest object accepted (objects.maxBytes). */
   maxObjectBytes: number;
   log: Logger;
+  /** Told once when the store stops taking changes (see #failStop). */
+  onBroken?: (cause: unknown) => void;
   now?: () => number;
 }
 
@@ -92,6 +94,7 @@ export class ObjectStore {
   readonly #containers = new Map<string, CachedContainer>();
   readonly #accounts = new Map<string, AccountEntry>();
   #txSeq = 0;
+  #broken: unknown;
   readonly #committing = new Set<Promise<void>>();
 
   private constructor(layout: StoreLayout, index: IndexDb, options: StoreOptions) {
@@ -106,6 +109,8 @@ export class ObjectStore {
     const layout = new StoreLayout(root);
     await mkdir(layout.objectsDir, { recursive: true });
     await mkdir(layout.tmpDir, { recursive: true });
+    // A reindex interrupted mid-swap: its new index never arrived, the old one stands.
+    if (!(await exists(layout.indexDir)) && (await exists(layout.previousIndexDir))) await rename(layout.previousIndexDir, layout.indexDir);
     const index = await IndexDb.open(layout.indexDir);
     const store = new ObjectStore(layout, index, options);
     try {
@@ -151,7 +156,6 @@ export class ObjectStore {
       if (!existing) await this.#makeContainerDir(account, container);
       const now = this.#now();
       await this.#commit({
-        txId: this.#txId(),
         account,
         container,
         record: { op: 'container', name: container, created: existing?.created ?? now, timestamp: swiftTimestamp(now), meta },
@@ -169,7 +173,6 @@ export class ObjectStore {
       if (sameMeta(existing.meta, meta)) return;
       const now = this.#now();
       await this.#commit({
-        txId: this.#txId(),
         account,
         container,
         record: { op: 'container', name: container, created: existing.created, timestamp: swiftTimestamp(now), meta },
@@ -199,8 +202,7 @@ export class ObjectStore {
     if (input.mustNotExist && (await this.index.objects.get(key))) {
       throw new EdgeError('PreconditionFailed', `Object ${container}/${object} already exists`);
     }
-    const txId = this.#txId();
-    const tmp = this.layout.tmpFile(txId);
+    const tmp = this.layout.tmpFile(randomBytes(12).toString('hex'));
     let received;
     try {
       received = await receiveToFile(input.body, tmp, { expectedBytes: input.expectedBytes, maxBytes: this.#options.maxObjectBytes });
@@ -229,7 +231,7 @@ export class ObjectStore {
         await rm(tmp, { force: true });
         throw new EdgeError('PreconditionFailed', `Object ${container}/${object} already exists`);
       }
-      await this.#commit({ txId, account, container, record, tmpFile: relative(this.layout.root, tmp) });
+      await this.#commit({ account, container, record, tmpFile: relative(this.layout.root, tmp) });
     });
     const { op: _op, ...entry } = record;
     return entry;
@@ -243,7 +245,6 @@ export class ObjectStore {
       const existing = await this.object(account, container, object);
       const now = this.#now();
       await this.#commit({
-        txId: this.#txId(),
         account,
         container,
         record: { op: 'object', ...existing, contentType: contentType ?? existing.contentType, timestamp: swiftTimestamp(now), meta },
@@ -257,39 +258,39 @@ export class ObjectStore {
    * that the index's Etag does not describe.
    */
   async readObject(account: string, container: string, object: string, pickRange: (size: number) => ByteRange | undefined): Promise<ObjectRead> {
-    for (let attempt = 0; ; attempt++) {
+    // Looked up and opened under the object's commit lock: between a commit's
+    // rename and its index update the file already holds the new bytes while
+    // the index still describes the old ones. An open descriptor keeps
+    // reading the inode it opened, whatever replaces the name afterwards.
+    const { entry, handle } = await this.#locks.run(IndexDb.objectKey(account, container, object), async () => {
       const entry = await this.object(account, container, object);
-      const path = join(this.layout.containerDir(account, container), entry.file);
-      const handle = await open(path, 'r').catch((err: NodeJS.ErrnoException) => {
-        if (err.code === 'ENOENT' && attempt === 0) return undefined; // replaced under us: look again
-        throw err;
-      });
-      if (!handle) continue;
-      try {
-        const { size } = await handle.stat();
-        if (size !== entry.bytes) {
-          if (attempt === 0) continue;
-          throw new Error(`data file of ${container}/${object} is ${size} bytes, the index says ${entry.bytes}`);
-        }
-        const range = pickRange(size);
-        const body = handle.createReadStream({ start: range?.start ?? 0, end: range?.end ?? Infinity, highWaterMark: READ_CHUNK });
-        return { entry, range, body };
-      } catch (err) {
-        await handle.close();
-        throw err;
-      }
+      return { entry, handle: await open(join(this.layout.containerDir(account, container), entry.file), 'r') };
+    });
+    try {
+      const { size } = await handle.stat();
+      if (size !== entry.bytes) throw new Error(`data file of ${container}/${object} is ${size} bytes, the index says ${entry.bytes}: changed outside edgecd`);
+      const range = pickRange(size);
+      const body = handle.createReadStream({ start: range?.start ?? 0, end: range?.end ?? Infinity, highWaterMark: READ_CHUNK });
+      return { entry, range, body };
+    } catch (err) {
+      await handle.close();
+      throw err;
     }
   }
 
   // ---- commit path ----------------------------------------------------------
 
   #txId(): string {
-    // Sortable by time, so recovery replays in commit order; unique within a process.
-    return `${this.#now().toString(36).padStart(9, '0')}-${(this.#txSeq++).toString(36)}-${randomBytes(4).toString('hex')}`;
+    // Sortable in commit order (recovery replays in key order); unique within a process.
+    return `${this.#now().toString(36).padStart(9, '0')}-${(this.#txSeq++).toString(36).padStart(8, '0')}-${randomBytes(4).toString('hex')}`;
   }
 
-  #commit(m: Mutation): Promise<void> {
-    const done = this.#commitSteps(m);
+  #commit(change: Omit<Mutation, 'txId'>): Promise<void> {
+    if (this.#broken) return Promise.reject(this.#brokenError());
+    const m: Mutation = { txId: this.#txId(), ...change };
+    const done = this.#commitSteps(m).catch((err: unknown) => {
+      throw this.#failStop(m, err);
+    });
     this.#committing.add(done);
     const forget = () => this.#committing.delete(done);
     done.then(forget, forget);
@@ -311,9 +312,42 @@ export class ObjectStore {
       await this.#rollBack(m, dir);
       throw asStorageError(err);
     }
-    // From here on the change is decided: a failure leaves the journal entry for recovery.
-    if (m.tmpFile) await this.#dirs.sync(dir);
-    await this.#apply(m);
+    // From here on the change is decided: a failure leaves the journal entry
+    // for recovery. The directory sync also makes a new log file's entry durable.
+    await this.#decided(this.#dirs.sync(dir));
+    await this.#decided(this.#apply(m));
+  }
+
+  /** Marks errors of steps 3–4, after which only a restart's recovery may touch this object. */
+  async #decided(step: Promise<void>): Promise<void> {
+    try {
+      await step;
+    } catch (err) {
+      throw new DecidedCommitError(err);
+    }
+  }
+
+  /**
+   * A commit that failed after its journal entry became binding (and after the
+   * caches may have moved) leaves memory and index out of step. Serving on
+   * would compound that, so the store stops taking changes; reads go on, the
+   * health check reports it, and a restart completes the commit from the journal.
+   */
+  #failStop(m: Mutation, err: unknown): unknown {
+    if (!(err instanceof DecidedCommitError)) return err;
+    this.#broken = err.cause;
+    this.#options.log.fatal({ err: err.cause, txId: m.txId }, 'a decided commit failed: refusing changes until restart');
+    this.#options.onBroken?.(err.cause);
+    return this.#brokenError();
+  }
+
+  #brokenError(): EdgeError {
+    return new EdgeError('Unavailable', 'The store stopped taking changes after a storage failure; it recovers on restart', { retryAfter: 60 }, this.#broken);
+  }
+
+  /** Why the store refuses changes, if it does. */
+  get broken(): unknown {
+    return this.#broken;
   }
 
   /** Undo of a commit that failed before its data was renamed into place. Best effort. */
@@ -383,19 +417,23 @@ export class ObjectStore {
     let recovered = 0;
     for await (const [, m] of this.index.journal.iterator()) {
       const dir = this.layout.containerDir(m.account, m.container);
-      await this.#logs.append(dir, [m.record]);
-      if (m.tmpFile && m.record.op === 'object') {
+      const record = m.record;
+      let tmpSize = -1;
+      if (m.tmpFile && record.op === 'object') {
         const tmp = join(this.layout.root, m.tmpFile);
-        const final = join(dir, m.record.file);
-        if (await exists(tmp)) await rename(tmp, final);
-        const size = await stat(final).then((s) => s.size, () => -1);
-        if (size !== m.record.bytes) {
-          this.#options.log.error({ txId: m.txId, container: m.container, object: m.record.name, size }, 'journaled upload has no matching data file; skipped');
-          await this.index.write([{ type: 'del', sublevel: this.index.journal, key: m.txId }], true);
+        tmpSize = await stat(tmp).then((s) => s.size, () => -1);
+        // The temp file is the upload's bytes only if it is whole; otherwise the
+        // rename already happened, and the file in place must prove it is ours.
+        const ours = tmpSize === record.bytes || (tmpSize === -1 && (await hashFile(join(dir, record.file)).then((h) => h.md5 === record.md5, () => false)));
+        if (!ours) {
+          this.#options.log.error({ txId: m.txId, container: m.container, object: record.name }, 'journaled upload has no matching data file; dropped');
+          await this.#rollBack(m, dir);
           continue;
         }
-        await fsyncPath(dir);
       }
+      await this.#logs.append(dir, [record]);
+      if (tmpSize !== -1 && record.op === 'object') await rename(join(this.layout.root, m.tmpFile!), join(dir, record.file));
+      await fsyncPath(dir);
       await this.#apply(m);
       recovered += 1;
     }
@@ -452,7 +490,9 @@ export class ObjectStore {
     const dir = this.layout.containerDir(account, container);
     try {
       const accountDir = dirname(dir);
-      if (await mkdir(accountDir, { recursive: true })) await this.#dirs.sync(this.layout.objectsDir);
+      await mkdir(accountDir, { recursive: true });
+      // Synced even when another request made it: that one may not have synced yet.
+      await this.#dirs.sync(this.layout.objectsDir);
       await mkdir(dir).catch((err: NodeJS.ErrnoException) => {
         if (err.code !== 'EEXIST') throw err;
       });
@@ -460,6 +500,15 @@ export class ObjectStore {
     } catch (err) {
       throw asStorageError(err);
     }
+  }
+}
+
+/** A failure after a commit was decided: the journal, not the caller, must finish it. */
+class DecidedCommitError extends Error {
+  override readonly cause: unknown;
+  constructor(cause: unknown) {
+    super('decided commit failed', { cause });
+    this.cause = cause;
   }
 }
 

@@ -3,11 +3,13 @@
  * are never collected: memory stays at the stream's high-water mark whatever
  * the object size. The file is fdatasync'ed before this resolves.
  */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { EdgeError, asStorageError } from '../errors.ts';
-import { createHasher } from './hasher.ts';
+import { createHasher, type Digests } from './hasher.ts';
 
 export interface Received {
   bytes: number;
@@ -109,4 +111,15 @@ function receiveError(err: unknown): unknown {
     return new EdgeError('ClientDisconnected', 'Client disconnected during upload', {}, err);
   }
   return asStorageError(err);
+}
+
+/** md5 and SHA-256 of a stored file (recovery and `reindex --verify`; rare, so inline). */
+export async function hashFile(path: string): Promise<Digests> {
+  const md5 = createHash('md5');
+  const sha256 = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
+    md5.update(chunk as Buffer);
+    sha256.update(chunk as Buffer);
+  }
+  return { md5: md5.digest('hex'), sha256: sha256.digest('hex') };
 }

@@ -6,8 +6,6 @@
  * The new index is built beside the old one and swapped in only when complete,
  * so an interrupted reindex leaves the previous state usable.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -17,6 +15,7 @@ import { fsyncPath } from './durable.ts';
 import { IndexDb, type BatchOp, type ContainerEntry, type ObjectEntry } from './index-db.ts';
 import { StoreLayout } from './layout.ts';
 import { ObjectStore, swiftTimestamp } from './object-store.ts';
+import { hashFile } from './receive.ts';
 
 export interface ReindexOptions {
   log: Logger;
@@ -30,16 +29,6 @@ export interface ReindexReport {
   objects: number;
   bytes: number;
   warnings: string[];
-}
-
-async function hashFile(path: string): Promise<{ md5: string; sha256: string }> {
-  const md5 = createHash('md5');
-  const sha256 = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
-    md5.update(chunk as Buffer);
-    sha256.update(chunk as Buffer);
-  }
-  return { md5: md5.digest('hex'), sha256: sha256.digest('hex') };
 }
 
 const entriesOf = async (dir: string) => (await readdir(dir, { withFileTypes: true })).filter((e) => !e.name.startsWith('.'));
@@ -88,9 +77,15 @@ export async function reindex(root: string, options: ReindexOptions): Promise<Re
   } finally {
     await index.close();
   }
-  await rm(layout.indexDir, { recursive: true, force: true });
+  // Swap so that a crash at any point leaves a usable index: the old one is
+  // set aside (ObjectStore.open puts it back if the new one never arrived).
+  await rm(layout.previousIndexDir, { recursive: true, force: true });
+  await rename(layout.indexDir, layout.previousIndexDir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') throw err;
+  });
   await rename(building, layout.indexDir);
   await fsyncPath(root);
+  await rm(layout.previousIndexDir, { recursive: true, force: true });
   return report;
 }
 

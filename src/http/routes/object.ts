@@ -40,6 +40,10 @@ export function objectHandlers({ store, maxObjectBytes }: StorageDeps): Handlers
   return {
     async PUT(c, { account, container, object }) {
       if (c.req.header('x-copy-from') !== undefined) throw badRequest('Server-side copy is not supported');
+      // A manifest would be stored as the empty object it is, and read back empty.
+      if (c.req.header('x-object-manifest') !== undefined || c.req.query('multipart-manifest') !== undefined) {
+        throw badRequest('Large-object manifests are not supported; upload objects whole (up to objects.maxBytes)');
+      }
       const expectedBytes = uploadLength(c, maxObjectBytes);
       const incoming = c.env?.incoming;
       const body = incoming ?? (c.req.raw.body ? Readable.fromWeb(c.req.raw.body as any) : Readable.from([]));
