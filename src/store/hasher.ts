@@ -1,13 +1,14 @@
 /**
  * md5 (Swift's Etag) and SHA-256 (the evidence hash) of an upload.
  *
- * Hashing both on the main thread caps an upload near 400 MB/s on a fast
- * core (md5 alone runs at ~800 MB/s), below what the disk takes. Large bodies
- * are therefore hashed on two worker threads, one per algorithm, in parallel
- * with each other, with the disk write and with the next chunk arriving. The
- * body is copied once, into one of two 256 KiB shared slots that both workers
- * read; one slot fills while the other is hashed.
- * Small bodies are hashed inline: a worker round trip would cost more.
+ * Hashing both on the main thread caps an upload near 400 MB/s (md5 alone
+ * runs at ~800 MB/s on these cores), and the main thread is also the one
+ * receiving. Large bodies are therefore hashed on a worker thread, in
+ * parallel with the disk write and with the next batch arriving. Each batch
+ * is copied once into one of two shared slots; one fills while the other is
+ * hashed. (Two workers, one per algorithm, measured no faster on two cores
+ * and cost a second thread's memory.) Small bodies are hashed inline: a
+ * worker round trip would cost more than it saves.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
@@ -28,7 +29,7 @@ export interface BodyHasher {
 export const OFFLOAD_BYTES = 1024 * 1024;
 
 export function createHasher(expectedBytes: number | undefined): BodyHasher {
-  return expectedBytes !== undefined && expectedBytes < OFFLOAD_BYTES ? new InlineHasher() : workerPool().hasher();
+  return expectedBytes !== undefined && expectedBytes < OFFLOAD_BYTES ? new InlineHasher() : pool.hasher();
 }
 
 class InlineHasher implements BodyHasher {
@@ -52,36 +53,44 @@ class InlineHasher implements BodyHasher {
 
 // Plain CommonJS evaluated in the worker, so it runs the same under tsx and from dist/.
 const WORKER_SOURCE = `
-const { parentPort, workerData: algorithm } = require('node:worker_threads');
+const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
 const states = new Map();
+const state = (id) => {
+  let s = states.get(id);
+  if (!s) states.set(id, (s = { md5: createHash('md5'), sha256: createHash('sha256') }));
+  return s;
+};
 parentPort.on('message', (m) => {
   if (m.op === 'update') {
-    let hash = states.get(m.id);
-    if (!hash) states.set(m.id, (hash = createHash(algorithm)));
-    hash.update(new Uint8Array(m.data, 0, m.length));
+    const data = new Uint8Array(m.data, 0, m.length);
+    const s = state(m.id);
+    s.md5.update(data);
+    s.sha256.update(data);
     parentPort.postMessage({ key: m.key });
   } else if (m.op === 'digest') {
-    const hash = states.get(m.id) ?? createHash(algorithm);
+    const s = state(m.id);
     states.delete(m.id);
-    parentPort.postMessage({ key: m.key, hex: hash.digest('hex') });
+    parentPort.postMessage({ key: m.key, digests: { md5: s.md5.digest('hex'), sha256: s.sha256.digest('hex') } });
   } else if (m.op === 'abort') {
     states.delete(m.id);
   }
 });`;
 
-type Reply = { key: number; hex?: string };
-type Request =
-  | { op: 'update'; id: number; key: number; data: SharedArrayBuffer; length: number }
-  | { op: 'digest'; id: number; key: number }
-  | { op: 'abort'; id: number };
+type Reply = { key: number; digests?: Digests };
+/** Messages that get an answer (matched by a key added on sending). */
+type Ask = { op: 'update'; id: number; data: SharedArrayBuffer; length: number } | { op: 'digest'; id: number };
+type Tell = { op: 'abort'; id: number };
 
 class HashWorker {
   readonly #worker: Worker;
   readonly #waiting = new Map<number, { resolve: (r: Reply) => void; reject: (e: unknown) => void }>();
+  #nextKey = 0;
+  /** Set once the thread is gone; its hash states went with it. */
+  dead = false;
 
-  constructor(algorithm: string) {
-    this.#worker = new Worker(WORKER_SOURCE, { eval: true, workerData: algorithm });
+  constructor() {
+    this.#worker = new Worker(WORKER_SOURCE, { eval: true });
     this.#worker.on('message', (r: Reply) => {
       this.#waiting.get(r.key)?.resolve(r);
       this.#waiting.delete(r.key);
@@ -99,24 +108,22 @@ class HashWorker {
     this.#worker.unref();
   }
 
-  /** Set once the thread is gone; its hash states went with it. */
-  dead = false;
-
   get busy(): boolean {
     return this.#waiting.size > 0;
   }
 
-  ask(message: Request & { key: number }): Promise<Reply> {
-    if (this.dead) return Promise.reject(new Error('hash worker is gone'));
+  ask(message: Ask): Promise<Reply> {
+    if (this.dead) return Promise.reject(new Error('the hash worker died during the upload'));
     return new Promise((resolve, reject) => {
+      const key = this.#nextKey++;
       if (this.#waiting.size === 0) this.#worker.ref();
-      this.#waiting.set(message.key, { resolve, reject });
-      this.#worker.postMessage(message);
+      this.#waiting.set(key, { resolve, reject });
+      this.#worker.postMessage({ ...message, key });
     });
   }
 
-  tell(message: Request): void {
-    this.#worker.postMessage(message);
+  tell(message: Tell): void {
+    if (!this.dead) this.#worker.postMessage(message);
   }
 
   terminate(): void {
@@ -126,112 +133,68 @@ class HashWorker {
 }
 
 const IDLE_MS = 60_000;
-/** Two slots per upload: one is filled while the workers hash the other. */
-const SLOT_BYTES = 256 * 1024;
-
-type Workers = { md5: HashWorker; sha256: HashWorker };
+/** Two slots per upload, each the size of a disk write: one fills while the worker hashes the other. */
+const SLOT_BYTES = 512 * 1024;
 
 /**
- * The two hash threads, started on first use and retired when no upload has
- * needed them for a while. An upload's hash state lives in the threads, so
- * each hasher is bound to the pair it started on: if that pair died, the
+ * The hash thread, started on first use and retired when no upload has
+ * needed it for a while. An upload's hash state lives in the thread, so each
+ * hasher is bound to the thread it started on: if that thread died, the
  * upload fails rather than record the hash of only part of its bytes.
  */
 class WorkerPool {
-  #workers: Workers | undefined;
+  #worker: HashWorker | undefined;
   #nextId = 0;
-  #nextKey = 0;
-  /** Hashers between creation and digest/abort: the threads may not retire while any live. */
+  /** Hashers between creation and digest/abort: the thread may not retire while any live. */
   #live = 0;
   #idleTimer: NodeJS.Timeout | undefined;
 
   hasher(): BodyHasher {
     this.#live += 1;
-    return new OffloadedHasher(this, this.#nextId++);
+    return new OffloadedHasher(this.#use(), this.#nextId++, () => (this.#live -= 1));
   }
 
-  release(): void {
-    this.#live -= 1;
-  }
-
-  /** Posts `length` bytes of `data` to both workers; resolves when both have hashed them. */
-  hash(bound: Workers, id: number, data: SharedArrayBuffer, length: number): Promise<unknown> {
-    const w = this.#check(bound);
-    return Promise.all([
-      w.md5.ask({ op: 'update', id, data, length, key: this.#nextKey++ }),
-      w.sha256.ask({ op: 'update', id, data, length, key: this.#nextKey++ }),
-    ]);
-  }
-
-  async digest(bound: Workers, id: number): Promise<Digests> {
-    const w = this.#check(bound);
-    const [md5, sha256] = await Promise.all([
-      w.md5.ask({ op: 'digest', id, key: this.#nextKey++ }),
-      w.sha256.ask({ op: 'digest', id, key: this.#nextKey++ }),
-    ]);
-    return { md5: md5.hex!, sha256: sha256.hex! };
-  }
-
-  abort(bound: Workers, id: number): void {
-    if (bound.md5.dead || bound.sha256.dead) return;
-    bound.md5.tell({ op: 'abort', id });
-    bound.sha256.tell({ op: 'abort', id });
-  }
-
-  #check(bound: Workers): Workers {
-    if (bound.md5.dead || bound.sha256.dead) throw new Error('a hash worker died during the upload');
-    return bound;
-  }
-
-  /** The current pair, started if needed. */
-  use(): Workers {
-    if (this.#workers && (this.#workers.md5.dead || this.#workers.sha256.dead)) {
-      this.#workers.md5.terminate();
-      this.#workers.sha256.terminate();
-      this.#workers = undefined;
-    }
-    this.#workers ??= { md5: new HashWorker('md5'), sha256: new HashWorker('sha256') };
-    // Threads cost memory: let them go when uploads stop for a while.
+  #use(): HashWorker {
+    if (this.#worker?.dead) this.#worker = undefined;
+    this.#worker ??= new HashWorker();
+    // A thread costs memory: let it go when uploads stop for a while.
     clearTimeout(this.#idleTimer);
     this.#idleTimer = setTimeout(() => this.#retire(), IDLE_MS).unref();
-    return this.#workers;
+    return this.#worker;
   }
 
   #retire(): void {
-    const workers = this.#workers;
-    if (!workers) return;
-    if (this.#live > 0 || workers.md5.busy || workers.sha256.busy) {
+    const worker = this.#worker;
+    if (!worker) return;
+    if (this.#live > 0 || worker.busy) {
       this.#idleTimer = setTimeout(() => this.#retire(), IDLE_MS).unref();
       return;
     }
-    this.#workers = undefined;
-    workers.md5.terminate();
-    workers.sha256.terminate();
+    this.#worker = undefined;
+    worker.terminate();
   }
 }
 
-/** Copies the body into two shared slots in turn and hands each full slot to the workers. */
 class OffloadedHasher implements BodyHasher {
-  readonly #pool: WorkerPool;
+  readonly #worker: HashWorker;
   readonly #id: number;
-  readonly #workers: Workers;
-  #done = false;
+  readonly #release: () => void;
   readonly #slots = [new SharedArrayBuffer(SLOT_BYTES), new SharedArrayBuffer(SLOT_BYTES)];
   readonly #hashing: (Promise<unknown> | undefined)[] = [undefined, undefined];
   #current = 0;
   #filled = 0;
+  #done = false;
 
-  constructor(pool: WorkerPool, id: number) {
-    this.#pool = pool;
+  constructor(worker: HashWorker, id: number, release: () => void) {
+    this.#worker = worker;
     this.#id = id;
-    this.#workers = pool.use();
+    this.#release = release;
   }
 
   async update(buffers: Buffer[]): Promise<void> {
     for (const buffer of buffers) {
-      if (this.#done) return;
       let offset = 0;
-      while (offset < buffer.length) {
+      while (offset < buffer.length && !this.#done) {
         await this.#hashing[this.#current]; // the slot is free once its last batch is hashed
         const n = Math.min(buffer.length - offset, SLOT_BYTES - this.#filled);
         new Uint8Array(this.#slots[this.#current]!, this.#filled, n).set(buffer.subarray(offset, offset + n));
@@ -243,7 +206,9 @@ class OffloadedHasher implements BodyHasher {
   }
 
   #send(): void {
-    this.#hashing[this.#current] = this.#pool.hash(this.#workers, this.#id, this.#slots[this.#current]!, this.#filled);
+    const hashing = this.#worker.ask({ op: 'update', id: this.#id, data: this.#slots[this.#current]!, length: this.#filled });
+    hashing.catch(() => undefined); // awaited by the next update or digest
+    this.#hashing[this.#current] = hashing;
     this.#current ^= 1;
     this.#filled = 0;
   }
@@ -252,7 +217,7 @@ class OffloadedHasher implements BodyHasher {
     try {
       if (this.#filled > 0) this.#send();
       await Promise.all(this.#hashing);
-      return await this.#pool.digest(this.#workers, this.#id);
+      return (await this.#worker.ask({ op: 'digest', id: this.#id })).digests!;
     } finally {
       this.#finish();
     }
@@ -260,16 +225,15 @@ class OffloadedHasher implements BodyHasher {
 
   abort(): void {
     if (this.#done) return;
-    this.#pool.abort(this.#workers, this.#id);
+    this.#worker.tell({ op: 'abort', id: this.#id });
     this.#finish();
   }
 
   #finish(): void {
     if (this.#done) return;
     this.#done = true;
-    this.#pool.release();
+    this.#release();
   }
 }
 
-let pool: WorkerPool | undefined;
-const workerPool = () => (pool ??= new WorkerPool());
+const pool = new WorkerPool();

@@ -23,8 +23,8 @@ export interface ReceiveOptions {
   maxBytes: number;
 }
 
-/** Size of one disk write. */
-const WRITE_BYTES = 1024 * 1024;
+/** Size of one disk write (and of one hashing batch; see hasher.ts). */
+export const WRITE_BYTES = 512 * 1024;
 
 async function writeAll(handle: FileHandle, buffers: Buffer[], position: number): Promise<number> {
   let written = 0;
@@ -57,19 +57,25 @@ export async function receiveToFile(body: Readable, path: string, options: Recei
   let bytes = 0;
   const limit = Math.min(options.maxBytes, options.expectedBytes ?? Infinity);
   // Network reads arrive in ~64 KiB pieces; a write per piece costs a thread
-  // pool round trip each and halves throughput. Batch them into ~1 MiB writes.
+  // pool round trip each and halves throughput, so they are batched. One
+  // batch goes to disk and to the hashers (side by side) while the next one
+  // arrives; batches are processed strictly in order.
   let batch: Buffer[] = [];
   let batchBytes = 0;
   let written = 0;
-  const flush = async () => {
-    if (batchBytes === 0) return;
+  let inflight: Promise<void> = Promise.resolve();
+  const flush = (): Promise<void> => {
+    if (batchBytes === 0) return inflight;
     const buffers = batch;
     const position = written;
     written += batchBytes;
     batch = [];
     batchBytes = 0;
-    // Disk write and hashing run side by side; the stream waits for both.
-    await Promise.all([writeAll(handle, buffers, position), hasher.update(buffers)]);
+    inflight = inflight.then(async () => {
+      await Promise.all([writeAll(handle, buffers, position), hasher.update(buffers)]);
+    });
+    inflight.catch(() => undefined); // surfaced by the next write, final or the finally below
+    return inflight;
   };
   const sink = new Writable({
     highWaterMark: 256 * 1024,
@@ -84,7 +90,9 @@ export async function receiveToFile(body: Readable, path: string, options: Recei
       batch.push(chunk);
       batchBytes += chunk.length;
       if (batchBytes < WRITE_BYTES) return callback();
-      flush().then(() => callback(), callback);
+      const previous = inflight;
+      void flush();
+      previous.then(() => callback(), callback); // only the batch before this one must be done
     },
     final(callback) {
       flush().then(() => handle.datasync()).then(() => callback(), callback);
@@ -100,6 +108,7 @@ export async function receiveToFile(body: Readable, path: string, options: Recei
     hasher.abort();
     throw receiveError(err);
   } finally {
+    await inflight.catch(() => undefined); // no write may outlive the handle
     await handle.close();
   }
 }
