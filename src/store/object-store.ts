@@ -11,11 +11,13 @@
  * Only then does the caller answer. After a crash, `open` replays the journal:
  * steps 2–4 are idempotent, so an interrupted change is completed, never left
  * half-visible. Until step 4 the index still describes the previous state,
- * which is what readers see. An upload's bytes are complete and verified
- * before step 1, so a journaled upload is always safe to roll forward.
+ * which is what readers see (they open files under the object's commit lock).
+ * An upload's bytes are complete and verified before step 1, so a journaled
+ * upload is safe to roll forward. A failure before step 3 is rolled back; one
+ * after it stops the store taking changes until a restart replays the journal.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
@@ -43,8 +45,6 @@ export interface StoreOptions {
   /** Largest object accepted (objects.maxBytes). */
   maxObjectBytes: number;
   log: Logger;
-  /** Told once when the store stops taking changes (see #failStop). */
-  onBroken?: (cause: unknown) => void;
   now?: () => number;
 }
 
@@ -337,7 +337,6 @@ export class ObjectStore {
     if (!(err instanceof DecidedCommitError)) return err;
     this.#broken = err.cause;
     this.#options.log.fatal({ err: err.cause, txId: m.txId }, 'a decided commit failed: refusing changes until restart');
-    this.#options.onBroken?.(err.cause);
     return this.#brokenError();
   }
 
