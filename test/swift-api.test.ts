@@ -335,6 +335,25 @@ describe('objects', () => {
     assert.equal((await s.req('HEAD', '/clips/manifest')).status, 404);
   });
 
+  it('a GET during overwrites always gets bytes that match its Etag', async () => {
+    const versions = [randomBytes(200_000), randomBytes(200_000)]; // same size: only the hash tells them apart
+    await s.req('PUT', '/clips/flip', {}, versions[0]);
+    let writing = true;
+    const writer = (async () => {
+      for (let i = 1; i < 40; i++) await s.req('PUT', '/clips/flip', {}, versions[i % 2]);
+      writing = false;
+    })();
+    let reads = 0;
+    while (writing) {
+      const get = await s.req('GET', '/clips/flip');
+      assert.equal(get.status, 200);
+      assert.equal(md5(get.body), get.headers.etag, 'body and Etag from different versions');
+      reads += 1;
+    }
+    await writer;
+    assert.ok(reads > 0);
+  });
+
   it('If-None-Match: * refuses to replace an object (412)', async () => {
     await s.req('PUT', '/clips/once', { 'If-None-Match': '*' }, 'first');
     const again = await s.req('PUT', '/clips/once', { 'If-None-Match': '*' }, 'second');
