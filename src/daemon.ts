@@ -11,7 +11,7 @@ import { Credentials } from './auth/credentials.ts';
 import { TokenRegistry } from './auth/tokens.ts';
 import { loadConfig, parseHostPort, type Config, type HostPort } from './config/config.ts';
 import { initDataDir, paths, writeConnectionFile } from './data-dir.ts';
-import { createApp, swiftFetch } from './http/app.ts';
+import { createApp, malformedRequestHandler, swiftFetch } from './http/app.ts';
 import { createLogger, type Logger } from './log.ts';
 import { OperatorError } from './errors.ts';
 import { ObjectStore } from './store/object-store.ts';
@@ -64,7 +64,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     const credentials = await Credentials.load(paths(dir).credentials);
     const tokens = new TokenRegistry(config.auth.tokenTtlSeconds);
     const app = createApp({ store, credentials, tokens, log, maxObjectBytes: config.objects.maxBytes, scheme: 'http', ready: () => ready });
-    server = createServer(getRequestListener(swiftFetch(app)));
+    server = createServer(getRequestListener(swiftFetch(app), { errorHandler: malformedRequestHandler(log) }));
     // Large uploads over a thin link take long: no overall request deadline,
     // but an idle socket (no bytes either way) is dropped.
     server.requestTimeout = 0;

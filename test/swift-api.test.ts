@@ -107,6 +107,12 @@ describe('responses', () => {
     }
   });
 
+  it('a request too malformed to route still gets a 400 with a transaction id', async () => {
+    const head = await rawRequest(daemon.port, 'GET /healthcheck HTTP/1.1\r\nHost: bad host\r\n\r\n');
+    assert.match(head, /^HTTP\/1.1 400 /);
+    assert.match(head, /X-Trans-Id: tx[0-9a-f]{21}-[0-9a-f]{10}/);
+  });
+
   it('healthcheck answers 200 OK', async () => {
     const res = await daemon.request('GET', '/healthcheck');
     assert.equal(res.status, 200);

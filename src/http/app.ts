@@ -2,7 +2,7 @@
  * The HTTP application: Swift auth, the storage API and the health check.
  * Routing and HTTP translation only; all decisions are the store's.
  */
-import type { Http2Bindings, HttpBindings } from '@hono/node-server';
+import { RequestError, type Http2Bindings, type HttpBindings } from '@hono/node-server';
 import { Hono } from 'hono';
 import type { Credentials } from '../auth/credentials.ts';
 import type { TokenRegistry } from '../auth/tokens.ts';
@@ -13,7 +13,7 @@ import type { Bindings, Env } from './env.ts';
 import { errorResponse } from './errors.ts';
 import { reply } from './reply.ts';
 import { requireToken } from './middleware/auth.ts';
-import { requestLog } from './middleware/request-log.ts';
+import { newTransId, requestLog } from './middleware/request-log.ts';
 import { authHandler } from './routes/auth.ts';
 import { storageHandler } from './routes/storage.ts';
 
@@ -46,6 +46,24 @@ export function createApp(deps: AppDeps): Hono<Env> {
   });
   app.all('/v1/*', requireToken(deps), storageHandler(deps));
   return app;
+}
+
+/**
+ * Answers requests too malformed to reach the app (a Host or request target
+ * that is not a URL): still a clear 400 with a transaction id and a log line.
+ */
+export function malformedRequestHandler(log: Logger) {
+  return function malformedRequest(err: unknown): Response {
+    const txId = newTransId();
+    const now = Date.now();
+    const status = err instanceof RequestError ? 400 : 500;
+    log.warn({ tx: txId, status, err: (err as Error).message }, 'request refused before routing');
+    const body = status === 400 ? 'Bad Request: malformed request target or Host header\n' : 'Internal Server Error\n';
+    return new Response(body, {
+      status,
+      headers: { 'X-Trans-Id': txId, 'X-Openstack-Request-Id': txId, 'X-Timestamp': (now / 1000).toFixed(5), 'Content-Type': 'text/plain; charset=utf-8' },
+    });
+  };
 }
 
 /**
