@@ -22,8 +22,9 @@ const USAGE = `edgecd ${VERSION} — content destination for body-worn camera sy
 
 usage: edgecd <command> [options]
 
-  init --data DIR [--user NAME] [--key KEY] [--site NAME] [--url URL ...]
-        create DIR, credentials (generated unless given) and DIR/connection.json
+  init --data DIR [--user NAME] [--key KEY] [--site NAME] [--url URL ...] [--config FILE]
+        create DIR, credentials (generated unless given) and DIR/connection.json;
+        --site and --url are saved in the config file
   serve --data DIR --listen HOST:PORT [--ntp-listen HOST:PORT|off] [--config FILE]
         serve the Swift API (initialises DIR on first start)
   connection-file --data DIR         print the connection file for the Body Worn Manager
@@ -50,8 +51,14 @@ const commands: Record<string, { options: NonNullable<ParseArgsConfig['options']
     options: { data: { type: 'string' }, user: { type: 'string' }, key: { type: 'string' }, site: { type: 'string' }, url: { type: 'string', multiple: true }, config: { type: 'string' } },
     async run(v) {
       const dir = resolve(need(v, 'data'));
-      const options = { user: v.user as string | undefined, key: v.key as string | undefined, siteName: v.site as string | undefined, authUrls: v.url as string[] | undefined };
-      const load = () => loadDaemonConfig({ dataDir: dir, configFile: v.config as string | undefined });
+      const options = {
+        configFile: v.config as string | undefined,
+        user: v.user as string | undefined,
+        key: v.key as string | undefined,
+        siteName: v.site as string | undefined,
+        authUrls: v.url as string[] | undefined,
+      };
+      const load = () => loadDaemonConfig({ dataDir: dir, configFile: v.config as string | undefined }, true);
       const { user, keySet } = await initDataDir(dir, options, load, parseHostPort((await load()).listen, 'listen'));
       out(`${dir}: user ${user}${keySet ? ' with a new key' : ' (key unchanged)'}`);
       out(`connection file for the Body Worn Manager: ${paths(dir).connection}`);

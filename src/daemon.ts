@@ -36,8 +36,9 @@ export interface Daemon {
   close(): Promise<void>;
 }
 
-export async function loadDaemonConfig(options: DaemonOptions): Promise<Config> {
-  const config = await loadConfig(options.configFile ?? paths(options.dataDir).config, options.configFile === undefined);
+/** The effective config; an explicit --config must exist unless `mayBeMissing` (init creates it). */
+export async function loadDaemonConfig(options: DaemonOptions, mayBeMissing = false): Promise<Config> {
+  const config = await loadConfig(options.configFile ?? paths(options.dataDir).config, mayBeMissing || options.configFile === undefined);
   if (options.listen !== undefined) config.listen = options.listen;
   if (options.ntpListen !== undefined) config.ntp.listen = options.ntpListen;
   parseHostPort(config.listen, '--listen');

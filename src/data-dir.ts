@@ -25,6 +25,8 @@ export const paths = (dir: string) => ({
 });
 
 export interface InitOptions {
+  /** The config file --site/--url are written to (default DIR/edgecd.json). */
+  configFile?: string;
   user?: string;
   key?: string;
   siteName?: string;
@@ -48,7 +50,7 @@ export async function initDataDir(dir: string, options: InitOptions, loadConfig:
   if (options.key !== undefined && (options.key.length < 8 || options.key.length > 64 || /[\s\u0000-\u001f]/.test(options.key))) {
     throw new InitError('--key: 8–64 printable characters without spaces (BlobAPIKey holds at most 64)');
   }
-  if (options.siteName !== undefined || options.authUrls !== undefined) await updateConfigFile(p.config, options);
+  if (options.siteName !== undefined || options.authUrls !== undefined) await updateConfigFile(options.configFile ?? p.config, options);
 
   let users: Credentials | undefined;
   if (await exists(p.credentials)) users = await Credentials.load(p.credentials);

@@ -57,6 +57,16 @@ describe('init', () => {
     }
   });
 
+  it('saves --site and --url in the config file named by --config', async () => {
+    const dir = await tempDir();
+    const config = join(dir, 'elsewhere.json');
+    const res = await runCli(['init', '--data', join(dir, 'data'), '--config', config, '--url', 'http://192.0.2.7:8080/auth/v1.0']);
+    assert.equal(res.code, 0, res.stderr);
+    assert.deepEqual(JSON.parse(await readFile(config, 'utf8')).connection.authUrls, ['http://192.0.2.7:8080/auth/v1.0']);
+    const file = JSON.parse(await readFile(join(dir, 'data', 'connection.json'), 'utf8'));
+    assert.deepEqual(file.AuthenticationTokenURI, ['http://192.0.2.7:8080/auth/v1.0']);
+  });
+
   it('refuses a key that cannot go into the connection file', async () => {
     const res = await runCli(['init', '--data', await tempDir(), '--key', 'x'.repeat(65)]);
     assert.equal(res.code, 1);

@@ -42,6 +42,7 @@ describe('storage paths', () => {
     assert.deepEqual(parseStoragePath('/v1/AUTH_bws/c/'), { account: 'AUTH_bws', container: 'c' });
     assert.deepEqual(parseStoragePath('/v1/AUTH_bws/c/a/b%20c?format=json'), { account: 'AUTH_bws', container: 'c', object: 'a/b c' });
     assert.deepEqual(parseStoragePath('/v1/AUTH_bws/c%2Fd'), { account: 'AUTH_bws', container: 'c', object: 'd' });
+    assert.deepEqual(parseStoragePath('http://cd.example:8080/v1/AUTH_bws/c/o'), { account: 'AUTH_bws', container: 'c', object: 'o' });
     assert.equal(parseStoragePath('/auth/v1.0'), undefined);
   });
 
@@ -106,6 +107,7 @@ describe('config', () => {
     assert.throws(() => parseConfig({ objects: { maxBites: 1 } }), (e: Error) => e instanceof ConfigError && /objects\.maxBites/.test(e.message));
     assert.throws(() => parseConfig({ connection: { containerType: 'avi' } }), /connection\.containerType/);
     assert.throws(() => parseConfig({ listen: 8080 }), /listen: expected a string/);
+    assert.throws(() => parseConfig({ connection: { ntpServer: true } }), /connection\.ntpServer: edgecd does not serve NTP yet/);
     assert.deepEqual(parseHostPort('[::1]:123', 'x'), { host: '::1', port: 123 });
     assert.throws(() => parseHostPort('host:99999', 'x'));
   });

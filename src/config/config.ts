@@ -105,6 +105,10 @@ function merge(schema: Schema, input: unknown, prefix: string): Record<string, u
 /** Validates a parsed JSON document against the schema and fills in defaults. */
 export function parseConfig(input: unknown): Config {
   const config = merge(CONFIG_SCHEMA, input, '') as unknown as Config;
+  if (config.connection.ntpServer) {
+    // Cameras would take their time from a server that is not there.
+    throw new ConfigError('connection.ntpServer: edgecd does not serve NTP yet, so it cannot be advertised');
+  }
   parseHostPort(config.listen, 'listen');
   if (config.ntp.listen !== 'off') parseHostPort(config.ntp.listen, 'ntp.listen');
   for (const [i, url] of config.connection.authUrls.entries()) {

@@ -37,6 +37,8 @@ export interface Mutation {
   record: LogRecord;
   /** Temp file (relative to the data dir) that becomes the object's data file. */
   tmpFile?: string;
+  /** The container directory is new (its log file will be created). */
+  newContainer?: boolean;
 }
 
 type Sub<V> = AbstractSublevel<Level<string, unknown>, string | Buffer | Uint8Array, string, V>;
@@ -155,26 +157,26 @@ export class IndexDb {
     if (o.endMarker && base + o.endMarker < range.lt) range.lt = base + o.endMarker;
     const it = sub.iterator(range);
     try {
-      for (;;) {
+      // With a delimiter, keys under one subdir collapse into a single entry:
+      // skipped within the batch, and by seeking when they run past its end.
+      let subdir: string | undefined;
+      while (out.length < o.limit) {
         const batch = await it.nextv(Math.min(o.limit - out.length, 1000));
         if (batch.length === 0) break;
-        let skippedTo: string | undefined;
         for (const [key, value] of batch) {
           const name = key.slice(base.length);
-          if (o.delimiter) {
-            const cut = name.indexOf(o.delimiter, o.prefix.length);
-            if (cut !== -1) {
-              const subdir = name.slice(0, cut + o.delimiter.length);
-              if (!o.marker || subdir > o.marker) out.push({ subdir });
-              skippedTo = base + subdir + TOP;
-              break; // every other key under this subdir is skipped by seeking
-            }
+          if (subdir !== undefined && name.startsWith(subdir)) continue;
+          subdir = undefined;
+          const cut = o.delimiter ? name.indexOf(o.delimiter, o.prefix.length) : -1;
+          if (cut !== -1) {
+            subdir = name.slice(0, cut + o.delimiter.length);
+            if (subdir !== o.marker) out.push({ subdir }); // as Swift: all but the marker itself
+          } else {
+            out.push(value);
           }
-          out.push(value);
           if (out.length >= o.limit) break;
         }
-        if (out.length >= o.limit) break;
-        if (skippedTo !== undefined) it.seek(skippedTo);
+        if (subdir !== undefined) it.seek(base + subdir + TOP);
       }
     } finally {
       await it.close();

@@ -148,6 +148,7 @@ export class ObjectStore {
 
   /** Creates the container or merges metadata into it; true when it was created. */
   async putContainer(account: string, container: string, update: MetaUpdate): Promise<boolean> {
+    this.#refuseIfBroken();
     return this.#locks.run(`c\0${account}\0${container}`, async () => {
       const existing = await this.#containerEntry(account, container);
       const meta = mergeMeta(existing?.meta ?? {}, update);
@@ -158,6 +159,7 @@ export class ObjectStore {
       await this.#commit({
         account,
         container,
+        ...(existing ? {} : { newContainer: true }),
         record: { op: 'container', name: container, created: existing?.created ?? now, timestamp: swiftTimestamp(now), meta },
       });
       return !existing;
@@ -166,6 +168,7 @@ export class ObjectStore {
 
   /** Merges metadata into an existing container. */
   async postContainer(account: string, container: string, update: MetaUpdate): Promise<void> {
+    this.#refuseIfBroken();
     await this.#locks.run(`c\0${account}\0${container}`, async () => {
       const existing = await this.container(account, container);
       const meta = mergeMeta(existing.meta, update);
@@ -196,6 +199,7 @@ export class ObjectStore {
   /** Stores an upload durably; resolves only once it survives a crash. */
   async putObject(input: PutObjectInput): Promise<ObjectEntry> {
     const { account, container, object } = input;
+    this.#refuseIfBroken(); // before the body is read, not after
     await this.container(account, container);
     checkMetaLimits(input.meta);
     const key = IndexDb.objectKey(account, container, object);
@@ -239,6 +243,7 @@ export class ObjectStore {
 
   /** Replaces an object's metadata (Swift POST semantics); content type too when given. */
   async postObject(account: string, container: string, object: string, meta: MetaMap, contentType?: string): Promise<void> {
+    this.#refuseIfBroken();
     checkMetaLimits(meta);
     const key = IndexDb.objectKey(account, container, object);
     await this.#locks.run(key, async () => {
@@ -285,8 +290,16 @@ export class ObjectStore {
     return `${this.#now().toString(36).padStart(9, '0')}-${(this.#txSeq++).toString(36).padStart(8, '0')}-${randomBytes(4).toString('hex')}`;
   }
 
+  #refuseIfBroken(): void {
+    if (this.#broken !== undefined) throw this.#brokenError();
+  }
+
   #commit(change: Omit<Mutation, 'txId'>): Promise<void> {
-    if (this.#broken) return Promise.reject(this.#brokenError());
+    if (this.#broken !== undefined) {
+      // Refused before any step: the upload's temp file is nobody's now.
+      if (change.tmpFile) void rm(join(this.layout.root, change.tmpFile), { force: true });
+      return Promise.reject(this.#brokenError());
+    }
     const m: Mutation = { txId: this.#txId(), ...change };
     const done = this.#commitSteps(m).catch((err: unknown) => {
       throw this.#failStop(m, err);
@@ -313,8 +326,8 @@ export class ObjectStore {
       throw asStorageError(err);
     }
     // From here on the change is decided: a failure leaves the journal entry
-    // for recovery. The directory sync also makes a new log file's entry durable.
-    await this.#decided(this.#dirs.sync(dir));
+    // for recovery. A rename, or a new log file, is durable once its directory is.
+    if (m.tmpFile || m.newContainer) await this.#decided(this.#dirs.sync(dir));
     await this.#decided(this.#apply(m));
   }
 

@@ -1,13 +1,12 @@
 /**
- * Streams an upload body into a file while hashing it (see hasher.ts). Chunks
- * are never collected: memory stays at the stream's high-water mark whatever
- * the object size. The file is fdatasync'ed before this resolves.
+ * Streams an upload body into a file while hashing it (see hasher.ts). Memory
+ * per upload is bounded (two 512 KiB batches, plus the hasher's two slots)
+ * whatever the object size. The file is fdatasync'ed before this resolves.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { Writable, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { EdgeError, asStorageError } from '../errors.ts';
 import { createHasher, type Digests } from './hasher.ts';
 
@@ -99,7 +98,7 @@ export async function receiveToFile(body: Readable, path: string, options: Recei
     },
   });
   try {
-    await pipeline(body, sink);
+    await drainInto(body, sink);
     if (options.expectedBytes !== undefined && bytes !== options.expectedBytes) {
       throw new EdgeError('ClientDisconnected', `Body ended after ${bytes} of ${options.expectedBytes} bytes`);
     }
@@ -111,6 +110,32 @@ export async function receiveToFile(body: Readable, path: string, options: Recei
     await inflight.catch(() => undefined); // no write may outlive the handle
     await handle.close();
   }
+}
+
+/**
+ * Pipes `body` into `sink`. Unlike stream.pipeline, a failing sink (disk full,
+ * body too large) does not destroy the request: destroying it would reset
+ * the connection, and the client would never see the 507 or 413.
+ */
+function drainInto(body: Readable, sink: Writable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (err?: unknown) => {
+      body.off('error', onBodyError).off('close', onBodyClose);
+      sink.off('error', done).off('finish', onFinish);
+      if (err === undefined) return resolve();
+      body.unpipe(sink);
+      sink.destroy();
+      reject(err);
+    };
+    const onFinish = () => done();
+    const onBodyError = (err: unknown) => done(new EdgeError('ClientDisconnected', 'Client disconnected during upload', {}, err));
+    const onBodyClose = () => {
+      if (!body.readableEnded) done(new EdgeError('ClientDisconnected', 'Client disconnected during upload'));
+    };
+    body.on('error', onBodyError).on('close', onBodyClose);
+    sink.on('error', done).on('finish', onFinish);
+    body.pipe(sink);
+  });
 }
 
 function receiveError(err: unknown): unknown {

@@ -99,6 +99,8 @@ async function rebuildContainer(
 ): Promise<ContainerEntry | undefined> {
   const records = await readContainerLog(dir);
   const containerRecord = records.filter((r) => r.op === 'container').at(-1);
+  // A directory made for a container PUT whose commit then failed: never a container.
+  if (records.length === 0 && (await entriesOf(dir)).length === 0) return undefined;
   const name = containerRecord?.name ?? nameFromDisk(dirName);
   if (name === undefined || diskName(name) !== dirName) {
     warn(`${dir}: cannot tell which container this is; skipped`);

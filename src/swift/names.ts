@@ -68,7 +68,8 @@ export function checkObjectName(name: string): void {
  */
 export function parseStoragePath(rawTarget: string): StoragePath | undefined {
   const q = rawTarget.indexOf('?');
-  const rawPath = q === -1 ? rawTarget : rawTarget.slice(0, q);
+  // Absolute form (RFC 9112 §3.2.2): only the path matters here.
+  const rawPath = (q === -1 ? rawTarget : rawTarget.slice(0, q)).replace(/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i, '');
   if (!rawPath.startsWith('/v1/')) return undefined;
   const path = decodePathComponent(rawPath.slice('/v1/'.length));
   const first = path.indexOf('/');

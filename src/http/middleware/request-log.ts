@@ -18,7 +18,9 @@ export function newTransId(now = Date.now()): string {
 
 /**
  * Gives every request a transaction id (X-Trans-Id, X-Openstack-Request-Id),
- * an X-Timestamp, and exactly one log line when it ends.
+ * an X-Timestamp, and exactly one log line once the response is ready (for
+ * an upload that is after the body is stored; a download's body streams on
+ * after the line, and bytesOut is its Content-Length).
  *
  * @example app.use(requestLog({ log }))
  */

@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import { CONTAINER_LISTING_LIMIT } from '../../config/limits.ts';
-import type { ContainerEntry } from '../../store/object-store.ts';
+import { swiftTimestamp, type ContainerEntry } from '../../store/object-store.ts';
 import { listingTime, parseListingQuery, renderListing } from '../../swift/listing.ts';
 import type { Env } from '../env.ts';
 import { readMeta, setMetaHeaders } from '../headers.ts';
@@ -11,7 +11,7 @@ function containerHeaders(c: Context<Env>, entry: ContainerEntry): void {
   const out = outHeaders(c);
   out['X-Container-Object-Count'] = String(entry.objectCount);
   out['X-Container-Bytes-Used'] = String(entry.bytesUsed);
-  out['X-Timestamp'] = entry.timestamp;
+  out['X-Timestamp'] = swiftTimestamp(entry.created); // Swift: the creation time
   setMetaHeaders(c, entry.meta, 'container');
 }
 
