@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { adminGet } from './admin/admin-client.ts';
 import { parseHostPort } from './config/config.ts';
+import { readCategories, setCategories } from './bws/categories.ts';
 import { checkConnectionFile } from './connection/connection-file.ts';
 import { loadDaemonConfig, startDaemon } from './daemon.ts';
 import { initDataDir, paths } from './data-dir.ts';
@@ -29,6 +30,8 @@ usage: edgecd <command> [options]
         serve the Swift API (initialises DIR on first start)
   connection-file --data DIR         print the connection file for the Body Worn Manager
   connection-file --check FILE       validate a connection file and explain every violation
+  categories set FILE --data DIR     publish the categories in FILE (a JSON list of {"Name", "Id"})
+  categories show --data DIR         print the published categories
   status --data DIR                  totals from the index (through the daemon when it runs)
   reindex --data DIR [--verify]      rebuild the index from the disk (daemon stopped)
   help                               this text
@@ -46,7 +49,12 @@ function need(values: Values, name: string): string {
 
 class UsageError extends Error {}
 
-const commands: Record<string, { options: NonNullable<ParseArgsConfig['options']>; run: (v: Values) => Promise<number> }> = {
+type Command = {
+  options: NonNullable<ParseArgsConfig['options']>;
+  run: (v: Values, positionals: string[]) => Promise<number>;
+};
+
+const commands: Record<string, Command> = {
   init: {
     options: { data: { type: 'string' }, user: { type: 'string' }, key: { type: 'string' }, site: { type: 'string' }, url: { type: 'string', multiple: true }, config: { type: 'string' } },
     async run(v) {
@@ -105,6 +113,23 @@ const commands: Record<string, { options: NonNullable<ParseArgsConfig['options']
       return 0;
     },
   },
+  categories: {
+    options: { data: { type: 'string' } },
+    async run(v, positionals) {
+      const dir = resolve(need(v, 'data'));
+      const [action, file] = positionals;
+      if (action === 'set' && file && positionals.length === 2) {
+        const categories = await setCategories(dir, await readFile(file, 'utf8'));
+        out(`${categories.length} categories published as System/Categories.json (BWSs read them once a day, or when the connection file is uploaded again)`);
+        return 0;
+      }
+      if (action === 'show' && positionals.length === 1) {
+        out(JSON.stringify(await readCategories(dir), null, 2));
+        return 0;
+      }
+      throw new UsageError('use: categories set FILE --data DIR, or categories show --data DIR');
+    },
+  },
   status: {
     options: { data: { type: 'string' } },
     async run(v) {
@@ -146,8 +171,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const command = commands[name];
   if (!command) throw new UsageError(`unknown command ${JSON.stringify(name)}`);
-  const { values } = parseArgs({ args: rest, options: command.options, strict: true, allowPositionals: false });
-  return command.run(values as Values);
+  const { values, positionals } = parseArgs({ args: rest, options: command.options, strict: true, allowPositionals: name === 'categories' });
+  return command.run(values as Values, positionals);
 }
 
 main(process.argv.slice(2)).then(

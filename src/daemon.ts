@@ -8,6 +8,8 @@ import { stat } from 'node:fs/promises';
 import { getRequestListener } from '@hono/node-server';
 import { startAdminServer, type AdminServer } from './admin/admin-server.ts';
 import { Credentials } from './auth/credentials.ts';
+import { capabilitiesDocument, recordDeclaredCapabilities } from './bws/capabilities.ts';
+import { categoriesDocument } from './bws/categories.ts';
 import { TokenRegistry } from './auth/tokens.ts';
 import { loadConfig, parseHostPort, type Config, type HostPort } from './config/config.ts';
 import { initDataDir, paths, writeConnectionFile } from './data-dir.ts';
@@ -57,6 +59,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     log.info({ user, connectionFile: paths(dir).connection }, 'first start: generated credentials');
   }
 
+  // Before anything is served: a withdrawn capability stops the start here.
+  await recordDeclaredCapabilities(dir, config.capabilities);
+
   let ready = false;
   const store = await ObjectStore.open(dir, { maxObjectBytes: config.objects.maxBytes, log });
   let server: Server | undefined;
@@ -64,7 +69,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   try {
     const credentials = await Credentials.load(paths(dir).credentials);
     const tokens = new TokenRegistry(config.auth.tokenTtlSeconds);
-    const app = createApp({ store, credentials, tokens, log, maxObjectBytes: config.objects.maxBytes, scheme: 'http', ready: () => ready });
+    const capabilities = capabilitiesDocument(config.capabilities);
+    const systemDocuments = { capabilities: async () => capabilities, categories: () => categoriesDocument(dir) };
+    const app = createApp({ store, credentials, tokens, log, maxObjectBytes: config.objects.maxBytes, scheme: 'http', ready: () => ready, systemDocuments });
     server = createServer(getRequestListener(swiftFetch(app), { errorHandler: malformedRequestHandler(log) }));
     // Large uploads over a thin link take long: no overall request deadline,
     // but an idle socket (no bytes either way) is dropped.

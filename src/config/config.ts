@@ -4,6 +4,7 @@
  * dotted path of the offending key, so a typo never silently falls back.
  */
 import { readFile } from 'node:fs/promises';
+import { CAPABILITIES, type CapabilitySettings } from '../bws/capabilities.ts';
 import { OperatorError } from '../errors.ts';
 import { MAX_FILE_SIZE } from './limits.ts';
 
@@ -22,6 +23,8 @@ export interface Config {
     ntpServer: boolean;
   };
   objects: { maxBytes: number };
+  /** What System/Capabilities.json declares; once declared, never withdrawn. */
+  capabilities: CapabilitySettings;
   http: { idleTimeoutSeconds: number; shutdownGraceSeconds: number };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
 }
@@ -47,6 +50,7 @@ export const CONFIG_SCHEMA: Schema = {
     ntpServer: { kind: 'boolean', default: false },
   },
   objects: { maxBytes: { kind: 'integer', default: MAX_FILE_SIZE, min: 1 } },
+  capabilities: Object.fromEntries(Object.entries(CAPABILITIES).map(([name, c]) => [name, { kind: 'boolean', default: c.default }])),
   http: {
     idleTimeoutSeconds: { kind: 'integer', default: 120, min: 1 },
     shutdownGraceSeconds: { kind: 'integer', default: 10, min: 0 },

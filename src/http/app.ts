@@ -16,6 +16,7 @@ import { requireToken } from './middleware/auth.ts';
 import { newTransId, requestLog } from './middleware/request-log.ts';
 import { authHandler } from './routes/auth.ts';
 import { storageHandler } from './routes/storage.ts';
+import type { SystemDocuments } from './routes/system-documents.ts';
 
 export interface AppDeps {
   store: ObjectStore;
@@ -24,6 +25,7 @@ export interface AppDeps {
   log: Logger;
   maxObjectBytes: number;
   scheme: 'http' | 'https';
+  systemDocuments: SystemDocuments;
   /** False while the daemon starts or stops, or the store refuses changes: /healthcheck then answers 503. */
   ready: () => boolean;
 }

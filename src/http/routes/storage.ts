@@ -12,10 +12,12 @@ import type { Env } from '../env.ts';
 import { accountHandlers } from './account.ts';
 import { containerHandlers } from './container.ts';
 import { objectHandlers } from './object.ts';
+import { SYSTEM_CONTAINER, systemDocumentHandlers, type SystemDocuments } from './system-documents.ts';
 
 export interface StorageDeps {
   store: ObjectStore;
   maxObjectBytes: number;
+  systemDocuments: SystemDocuments;
 }
 
 export type Handler = (c: Context<Env>, path: Required<StoragePath>) => Promise<Response>;
@@ -34,7 +36,8 @@ export function storageHandler(deps: StorageDeps) {
       throw new EdgeError('Forbidden', 'The token is not valid for this account');
     }
     const level = path.object !== undefined ? 'object' : path.container !== undefined ? 'container' : 'account';
-    const handlers = levels[level];
+    const published = level === 'object' && path.container === SYSTEM_CONTAINER ? systemDocumentHandlers(deps.systemDocuments, path.object!) : undefined;
+    const handlers = published ?? levels[level];
     const handler = handlers[c.req.method];
     if (!handler) {
       throw new EdgeError('MethodNotAllowed', `${c.req.method} is not supported on ${level}s`, { allow: Object.keys(handlers).join(', ') });

@@ -1,0 +1,110 @@
+/** Capability API and categories: served from configuration, read-only over HTTP, never withdrawn. */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { SwiftSession, TestDaemon, runCli } from './helpers/daemon.ts';
+
+const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
+let daemon: TestDaemon;
+let s: SwiftSession;
+
+before(async () => {
+  daemon = await TestDaemon.start();
+  s = await SwiftSession.open(daemon);
+});
+after(() => daemon.cleanup());
+
+describe('System/Capabilities.json', () => {
+  it('is served with an md5 Etag of its exact bytes, in the spec groups', async () => {
+    const res = await s.req('GET', '/System/Capabilities.json');
+    assert.equal(res.status, 200);
+    assert.equal(res.headers['content-type'], 'application/json');
+    assert.equal(res.headers.etag, md5(res.body));
+    assert.deepEqual(JSON.parse(res.text), {
+      Read: { ReadCategories: true },
+      Store: { StoreUserIDKey: false, StoreBookmarks: true, StoreSignedVideo: true, StoreGNSSTrackRecording: true, StoreRejectedContent: true },
+      StoreAndRead: { StoreReadSystemID: true },
+    });
+    const head = await s.req('HEAD', '/System/Capabilities.json');
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.etag, res.headers.etag);
+    assert.equal(head.headers['content-length'], String(res.body.length));
+  });
+
+  it('cannot be overwritten over the API (403, nothing changes)', async () => {
+    const before = await s.req('GET', '/System/Capabilities.json');
+    await s.req('PUT', '/System');
+    const put = await s.req('PUT', '/System/Capabilities.json', {}, '{"Store":{}}');
+    assert.equal(put.status, 403);
+    assert.equal((await s.req('POST', '/System/Capabilities.json', { 'X-Object-Meta-X': '1' })).status, 403);
+    assert.equal((await s.req('PUT', '/System/Categories.json', {}, '[]')).status, 403);
+    const afterGet = await s.req('GET', '/System/Capabilities.json');
+    assert.ok(afterGet.body.equals(before.body));
+  });
+
+  it('python-swiftclient downloads it and verifies the Etag', async () => {
+    const file = await daemon.connectionFile();
+    const out = await mkdtemp(join(tmpdir(), 'edgecd-caps-'));
+    try {
+      await promisify(execFile)('swift', ['-A', file.AuthenticationTokenURI[0]!, '-U', file.BlobAPIUserName, '-K', file.BlobAPIKey, 'download', 'System', 'Capabilities.json', '-o', join(out, 'caps.json')]);
+    } finally {
+      await rm(out, { recursive: true, force: true });
+    }
+  });
+
+  it('a declared capability cannot be withdrawn: the daemon refuses to start', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'edgecd-caps-'));
+    try {
+      const first = await TestDaemon.start({ dataDir: dir });
+      await first.stop();
+      await writeFile(join(dir, 'edgecd.json'), JSON.stringify({ capabilities: { StoreBookmarks: false } }));
+      const res = await runCli(['serve', '--data', dir, '--listen', '127.0.0.1:0', '--ntp-listen', 'off']);
+      assert.equal(res.code, 1);
+      assert.match(res.stderr, /capabilities\.StoreBookmarks: declared to the body-worn system since \d{4}-/);
+      // Declaring one more is fine, and is remembered too.
+      await writeFile(join(dir, 'edgecd.json'), JSON.stringify({ capabilities: { StoreUserIDKey: true } }));
+      const again = await TestDaemon.start({ dataDir: dir });
+      const caps = JSON.parse((await (await SwiftSession.open(again)).req('GET', '/System/Capabilities.json')).text);
+      assert.equal(caps.Store.StoreUserIDKey, true);
+      await again.stop();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('System/Categories.json', () => {
+  it('is an empty list until categories are set, then serves them (no restart)', async () => {
+    const empty = await s.req('GET', '/System/Categories.json');
+    assert.equal(empty.status, 200);
+    assert.deepEqual(JSON.parse(empty.text), []);
+    assert.equal(empty.headers.etag, md5(empty.body));
+
+    const file = join(daemon.dataDir, 'new-categories.json');
+    await writeFile(file, JSON.stringify([{ Name: 'Traffic stop', Id: 'c1' }, { Name: 'Åtal – väntar', Id: 'c2' }]));
+    const set = await runCli(['categories', 'set', file, '--data', daemon.dataDir]);
+    assert.equal(set.code, 0, set.stderr);
+    const res = await s.req('GET', '/System/Categories.json');
+    assert.deepEqual(JSON.parse(res.text), [{ Name: 'Traffic stop', Id: 'c1' }, { Name: 'Åtal – väntar', Id: 'c2' }]);
+    assert.equal(res.headers.etag, md5(res.body));
+    const shown = await runCli(['categories', 'show', '--data', daemon.dataDir]);
+    assert.deepEqual(JSON.parse(shown.stdout), JSON.parse(res.text));
+  });
+
+  it('refuses an invalid list, naming every problem, and keeps the old one', async () => {
+    const before = await s.req('GET', '/System/Categories.json');
+    const file = join(daemon.dataDir, 'bad-categories.json');
+    await writeFile(file, JSON.stringify([{ Name: 'A', Id: 'x' }, { Name: '', Id: 'x' }, { Id: 'y', Colour: 'red' }]));
+    const res = await runCli(['categories', 'set', file, '--data', daemon.dataDir]);
+    assert.equal(res.code, 1);
+    assert.match(res.stderr, /\[1\]\.Id: "x" is used twice/);
+    assert.match(res.stderr, /\[1\]\.Name: a string of 1–100 characters/);
+    assert.match(res.stderr, /\[2\]: unknown attribute Colour/);
+    assert.ok((await s.req('GET', '/System/Categories.json')).body.equals(before.body));
+  });
+});
