@@ -10,6 +10,7 @@ import { startAdminServer, type AdminServer } from './admin/admin-server.ts';
 import { Credentials } from './auth/credentials.ts';
 import { capabilitiesDocument, recordDeclaredCapabilities } from './bws/capabilities.ts';
 import { categoriesDocument } from './bws/categories.ts';
+import { ContentDestination } from './bws/content-destination.ts';
 import { TokenRegistry } from './auth/tokens.ts';
 import { loadConfig, parseHostPort, type Config, type HostPort } from './config/config.ts';
 import { initDataDir, paths, writeConnectionFile } from './data-dir.ts';
@@ -71,7 +72,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     const tokens = new TokenRegistry(config.auth.tokenTtlSeconds);
     const capabilities = capabilitiesDocument(config.capabilities);
     const systemDocuments = { capabilities: async () => capabilities, categories: () => categoriesDocument(dir) };
-    const app = createApp({ store, credentials, tokens, log, maxObjectBytes: config.objects.maxBytes, scheme: 'http', ready: () => ready, systemDocuments });
+    const destination = new ContentDestination(store, {
+      maxUsers: config.limits.maxUsers,
+      maxDevices: config.limits.maxDevices,
+      uniqueUserIds: config.capabilities.StoreUserIDKey,
+    });
+    const app = createApp({ store, destination, credentials, tokens, log, maxObjectBytes: config.objects.maxBytes, scheme: 'http', ready: () => ready, systemDocuments });
     server = createServer(getRequestListener(swiftFetch(app), { errorHandler: malformedRequestHandler(log) }));
     // Large uploads over a thin link take long: no overall request deadline,
     // but an idle socket (no bytes either way) is dropped.

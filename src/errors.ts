@@ -6,6 +6,7 @@
 export type ErrorCode =
   | 'BadRequest'
   | 'Unauthorized'
+  | 'PaymentRequired'
   | 'Forbidden'
   | 'NotFound'
   | 'MethodNotAllowed'

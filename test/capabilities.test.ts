@@ -27,7 +27,7 @@ describe('System/Capabilities.json', () => {
     assert.equal(res.headers.etag, md5(res.body));
     assert.deepEqual(JSON.parse(res.text), {
       Read: { ReadCategories: true },
-      Store: { StoreUserIDKey: false, StoreBookmarks: true, StoreSignedVideo: true, StoreGNSSTrackRecording: true, StoreRejectedContent: true },
+      Store: { StoreUserIDKey: true, StoreBookmarks: true, StoreSignedVideo: true, StoreGNSSTrackRecording: true, StoreRejectedContent: true },
       StoreAndRead: { StoreReadSystemID: true },
     });
     const head = await s.req('HEAD', '/System/Capabilities.json');
@@ -60,18 +60,21 @@ describe('System/Capabilities.json', () => {
   it('a declared capability cannot be withdrawn: the daemon refuses to start', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'edgecd-caps-'));
     try {
-      const first = await TestDaemon.start({ dataDir: dir });
+      // Never declared: may stay off.
+      const first = await TestDaemon.start({ dataDir: dir, config: { capabilities: { StoreSignedVideo: false } } });
+      const off = JSON.parse((await (await SwiftSession.open(first)).req('GET', '/System/Capabilities.json')).text);
+      assert.equal(off.Store.StoreSignedVideo, false);
       await first.stop();
-      await writeFile(join(dir, 'edgecd.json'), JSON.stringify({ capabilities: { StoreBookmarks: false } }));
-      const res = await runCli(['serve', '--data', dir, '--listen', '127.0.0.1:0', '--ntp-listen', 'off']);
-      assert.equal(res.code, 1);
-      assert.match(res.stderr, /capabilities\.StoreBookmarks: declared to the body-worn system since \d{4}-/);
-      // Declaring one more is fine, and is remembered too.
-      await writeFile(join(dir, 'edgecd.json'), JSON.stringify({ capabilities: { StoreUserIDKey: true } }));
-      const again = await TestDaemon.start({ dataDir: dir });
-      const caps = JSON.parse((await (await SwiftSession.open(again)).req('GET', '/System/Capabilities.json')).text);
-      assert.equal(caps.Store.StoreUserIDKey, true);
-      await again.stop();
+      // Declared now, and remembered.
+      await writeFile(join(dir, 'edgecd.json'), '{}');
+      const second = await TestDaemon.start({ dataDir: dir });
+      await second.stop();
+      for (const name of ['StoreSignedVideo', 'StoreBookmarks']) {
+        await writeFile(join(dir, 'edgecd.json'), JSON.stringify({ capabilities: { [name]: false } }));
+        const res = await runCli(['serve', '--data', dir, '--listen', '127.0.0.1:0', '--ntp-listen', 'off']);
+        assert.equal(res.code, 1);
+        assert.match(res.stderr, new RegExp(`capabilities\\.${name}: declared to the body-worn system since \\d{4}-`));
+      }
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -23,8 +23,8 @@ export type CapabilityGroup = 'Read' | 'Store' | 'StoreAndRead';
 export const CAPABILITIES = {
   ReadCategories: { group: 'Read', default: true },
   StoreReadSystemID: { group: 'StoreAndRead', default: true },
-  // Off until edgecd enforces "empty or unique" on Users/ UserID metadata.
-  StoreUserIDKey: { group: 'Store', default: false },
+  // bws/content-destination.ts keeps a user's UserID empty or unique.
+  StoreUserIDKey: { group: 'Store', default: true },
   StoreBookmarks: { group: 'Store', default: true },
   StoreSignedVideo: { group: 'Store', default: true },
   StoreGNSSTrackRecording: { group: 'Store', default: true },

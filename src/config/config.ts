@@ -23,6 +23,8 @@ export interface Config {
     ntpServer: boolean;
   };
   objects: { maxBytes: number };
+  /** Licence limits on registered users and cameras; 0 = none. */
+  limits: { maxUsers: number; maxDevices: number };
   /** What System/Capabilities.json declares; once declared, never withdrawn. */
   capabilities: CapabilitySettings;
   http: { idleTimeoutSeconds: number; shutdownGraceSeconds: number };
@@ -50,6 +52,10 @@ export const CONFIG_SCHEMA: Schema = {
     ntpServer: { kind: 'boolean', default: false },
   },
   objects: { maxBytes: { kind: 'integer', default: MAX_FILE_SIZE, min: 1 } },
+  limits: {
+    maxUsers: { kind: 'integer', default: 0, min: 0 },
+    maxDevices: { kind: 'integer', default: 0, min: 0 },
+  },
   capabilities: Object.fromEntries(Object.entries(CAPABILITIES).map(([name, c]) => [name, { kind: 'boolean', default: c.default }])),
   http: {
     idleTimeoutSeconds: { kind: 'integer', default: 120, min: 1 },

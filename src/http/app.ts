@@ -5,6 +5,7 @@
 import { RequestError, type Http2Bindings, type HttpBindings } from '@hono/node-server';
 import { Hono } from 'hono';
 import type { Credentials } from '../auth/credentials.ts';
+import type { ContentDestination } from '../bws/content-destination.ts';
 import type { TokenRegistry } from '../auth/tokens.ts';
 import { EdgeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -20,6 +21,7 @@ import type { SystemDocuments } from './routes/system-documents.ts';
 
 export interface AppDeps {
   store: ObjectStore;
+  destination: ContentDestination;
   credentials: Credentials;
   tokens: TokenRegistry;
   log: Logger;

@@ -8,6 +8,7 @@ import { outHeaders, reply } from './reply.ts';
 export const STATUS: Record<ErrorCode, ContentfulStatusCode> = {
   BadRequest: 400,
   Unauthorized: 401,
+  PaymentRequired: 402,
   Forbidden: 403,
   NotFound: 404,
   MethodNotAllowed: 405,

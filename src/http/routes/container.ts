@@ -15,14 +15,14 @@ function containerHeaders(c: Context<Env>, entry: ContainerEntry): void {
   setMetaHeaders(c, entry.meta, 'container');
 }
 
-export function containerHandlers({ store }: StorageDeps): Handlers {
+export function containerHandlers({ store, destination }: StorageDeps): Handlers {
   return {
     async PUT(c, { account, container }) {
-      const created = await store.putContainer(account, container, readMeta(c, 'container'));
+      const created = await destination.putContainer(account, container, readMeta(c, 'container'));
       return reply(c, created ? 201 : 202);
     },
     async POST(c, { account, container }) {
-      await store.postContainer(account, container, readMeta(c, 'container'));
+      await destination.postContainer(account, container, readMeta(c, 'container'));
       return reply(c, 204);
     },
     async HEAD(c, { account, container }) {

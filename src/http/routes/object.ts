@@ -36,7 +36,7 @@ function uploadLength(c: Context<Env>, maxBytes: number): number | undefined {
   return bytes;
 }
 
-export function objectHandlers({ store, maxObjectBytes }: StorageDeps): Handlers {
+export function objectHandlers({ store, destination, maxObjectBytes }: StorageDeps): Handlers {
   return {
     async PUT(c, { account, container, object }) {
       if (c.req.header('x-copy-from') !== undefined) throw badRequest('Server-side copy is not supported');
@@ -48,7 +48,7 @@ export function objectHandlers({ store, maxObjectBytes }: StorageDeps): Handlers
       const incoming = c.env?.incoming;
       const body = incoming ?? (c.req.raw.body ? Readable.fromWeb(c.req.raw.body as any) : Readable.from([]));
       const etag = c.req.header('etag')?.replace(/^"(.*)"$/, '$1').toLowerCase();
-      const entry = await store.putObject({
+      const entry = await destination.putObject({
         account,
         container,
         object,
@@ -67,7 +67,7 @@ export function objectHandlers({ store, maxObjectBytes }: StorageDeps): Handlers
       return reply(c, 201);
     },
     async POST(c, { account, container, object }) {
-      await store.postObject(account, container, object, readMeta(c, 'object').set, c.req.header('content-type') || undefined);
+      await destination.postObject(account, container, object, readMeta(c, 'object').set, c.req.header('content-type') || undefined);
       return reply(c, 202);
     },
     async HEAD(c, { account, container, object }) {

@@ -6,6 +6,7 @@
  */
 import type { Context } from 'hono';
 import { EdgeError } from '../../errors.ts';
+import type { ContentDestination } from '../../bws/content-destination.ts';
 import type { ObjectStore } from '../../store/object-store.ts';
 import { parseStoragePath, type StoragePath } from '../../swift/names.ts';
 import type { Env } from '../env.ts';
@@ -16,6 +17,8 @@ import { SYSTEM_CONTAINER, systemDocumentHandlers, type SystemDocuments } from '
 
 export interface StorageDeps {
   store: ObjectStore;
+  /** Every mutation goes through it (sealing, registry rules); reads go to the store. */
+  destination: ContentDestination;
   maxObjectBytes: number;
   systemDocuments: SystemDocuments;
 }
