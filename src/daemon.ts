@@ -76,6 +76,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       maxUsers: config.limits.maxUsers,
       maxDevices: config.limits.maxDevices,
       uniqueUserIds: config.capabilities.StoreUserIDKey,
+      strict: config.validation.strict,
+      containerType: config.connection.containerType,
+      log,
     });
     const app = createApp({ store, destination, credentials, tokens, log, maxObjectBytes: config.objects.maxBytes, scheme: 'http', ready: () => ready, systemDocuments });
     server = createServer(getRequestListener(swiftFetch(app), { errorHandler: malformedRequestHandler(log) }));

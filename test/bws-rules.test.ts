@@ -1,19 +1,25 @@
 /** Body-worn rules on top of Swift: sealed recordings, licence limits, unique UserIDs. */
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { SwiftSession, TestDaemon } from './helpers/daemon.ts';
 
+const USER = '5f0c1d2e-0000-4000-8000-000000000001';
 let daemon: TestDaemon;
 let s: SwiftSession;
 
 before(async () => {
-  daemon = await TestDaemon.start({ config: { limits: { maxUsers: 3, maxDevices: 1 }, capabilities: { StoreUserIDKey: true } } });
+  daemon = await TestDaemon.start({ config: { limits: { maxUsers: 4, maxDevices: 2 } } });
   s = await SwiftSession.open(daemon);
+  await s.req('PUT', '/Users');
+  await s.req('PUT', '/Devices');
+  await s.req('PUT', `/Users/${USER}`, { 'X-Object-Meta-Name': 'Officer', 'X-Object-Meta-Active': 'True' }, '');
+  await s.req('PUT', '/Devices/B0001', { 'X-Object-Meta-Model': 'W100', 'X-Object-Meta-Active': 'True' }, '');
 });
 after(() => daemon.cleanup());
 
 describe('sealing', () => {
-  const rec = '/5f0c1d2e-0000-4000-8000-000000000001_B0001_20240101T120000Z';
+  const rec = `/${USER}_B0001_20240101T120000Z`;
 
   it('a Complete recording refuses every change (403) and keeps what it had', async () => {
     await s.req('PUT', rec, { 'X-Container-Meta-Status': 'Transferring' });
@@ -42,8 +48,6 @@ describe('sealing', () => {
 
 describe('licence limits', () => {
   it('one user or device more than licensed is 402 and is not stored; existing ones may be re-sent', async () => {
-    await s.req('PUT', '/Users');
-    await s.req('PUT', '/Devices');
     for (const u of ['u1', 'u2', 'u3']) assert.equal((await s.req('PUT', `/Users/${u}`, { 'X-Object-Meta-Name': u }, '')).status, 201);
     const over = await s.req('PUT', '/Users/u4', { 'X-Object-Meta-Name': 'u4' }, '');
     assert.equal(over.status, 402);
@@ -51,7 +55,8 @@ describe('licence limits', () => {
     assert.equal((await s.req('HEAD', '/Users/u4')).status, 404);
     assert.equal((await s.req('PUT', '/Users/u1', { 'X-Object-Meta-Name': 'renamed' }, '')).status, 201);
     assert.equal((await s.req('PUT', '/Devices/B0001', { 'X-Object-Meta-Model': 'W100' }, '')).status, 201);
-    assert.equal((await s.req('PUT', '/Devices/B0002', { 'X-Object-Meta-Model': 'W100' }, '')).status, 402);
+    assert.equal((await s.req('PUT', '/Devices/B0002', { 'X-Object-Meta-Model': 'W100' }, '')).status, 201);
+    assert.equal((await s.req('PUT', '/Devices/B0003', { 'X-Object-Meta-Model': 'W100' }, '')).status, 402);
   });
 });
 
@@ -66,5 +71,79 @@ describe('UserID (StoreUserIDKey)', () => {
     assert.equal((await s.req('POST', '/Users/u2', { 'X-Object-Meta-Userid': 'BADGE-8' })).status, 202);
     assert.equal((await s.req('POST', '/Users/u3', { 'X-Object-Meta-Userid': '' })).status, 202);
     assert.equal((await s.req('PUT', '/Users/u3', { 'X-Object-Meta-Userid': encodeURIComponent('BADGE-8') }, '')).status, 400, 'compared decoded');
+  });
+});
+
+describe('recordings', () => {
+  const name = (user: string, device: string, time: string) => `/${user}_${device}_${time}`;
+
+  it('needs a registered user and camera; a refusal says why and creates nothing', async () => {
+    const unknownUser = await s.req('PUT', name('0000-nobody', 'B0001', '20240102T080000Z'));
+    assert.equal(unknownUser.status, 400);
+    assert.match(unknownUser.text, /user 0000-nobody is not registered in Users\//);
+    assert.equal((await s.req('HEAD', name('0000-nobody', 'B0001', '20240102T080000Z'))).status, 404);
+    const unknownCamera = await s.req('PUT', name(USER, 'B9999', '20240102T080000Z'));
+    assert.equal(unknownCamera.status, 400);
+    assert.match(unknownCamera.text, /camera B9999 is not registered/);
+    assert.equal((await s.req('PUT', name(USER, 'B0001', '20240102T080000Z'), { 'X-Container-Meta-Status': 'Transferring' })).status, 201);
+  });
+
+  it('needs a real trigger time from 2000 on', async () => {
+    assert.match((await s.req('PUT', name(USER, 'B0001', '19991231T235959Z'))).text, /before 2000-01-01/);
+    assert.match((await s.req('PUT', name(USER, 'B0001', '20240230T120000Z'))).text, /not a real date/);
+  });
+
+  it('a trigger time far in the future is refused only when the host clock is known to be synchronised', async () => {
+    const synced = existsSync('/run/systemd/timesync/synchronized');
+    const res = await s.req('PUT', name(USER, 'B0001', '20991231T120000Z'));
+    assert.equal(res.status, synced ? 400 : 201, res.text);
+  });
+
+  it('metadata that repeats the name must agree with it', async () => {
+    const rec = name(USER, 'B0001', '20240103T090000Z');
+    const triggerOn = String(Date.UTC(2024, 0, 3, 9) / 1000);
+    assert.equal((await s.req('PUT', rec, { 'X-Container-Meta-Userid': USER, 'X-Container-Meta-Bwcserialnumber': 'B0001', 'X-Container-Meta-Triggerontime': triggerOn })).status, 201);
+    const wrong = await s.req('POST', rec, { 'X-Container-Meta-Bwcserialnumber': 'B0002' });
+    assert.equal(wrong.status, 400);
+    assert.match(wrong.text, /BWCSerialNumber metadata "B0002" differs/);
+    assert.match((await s.req('POST', rec, { 'X-Container-Meta-Triggerontime': '1704272401' })).text, /TriggerOnTime metadata/);
+    assert.equal((await s.req('HEAD', rec)).headers['x-container-meta-bwcserialnumber'], 'B0001');
+  });
+
+  it('a clip needs a duration and a ContainerType that matches its name', async () => {
+    const rec = name(USER, 'B0001', '20240102T080000Z');
+    const noDuration = await s.req('PUT', `${rec}/20240102T080000Z_7.mkv`, { 'X-Object-Meta-Starttime': '1704182400', 'X-Object-Meta-Stoptime': '1704182400' }, 'x');
+    assert.equal(noDuration.status, 400);
+    assert.match(noDuration.text, /no duration/);
+    const wrongType = await s.req('PUT', `${rec}/20240102T080000Z_7.mkv`, { 'X-Object-Meta-Containertype': 'mp4' }, 'x');
+    assert.equal(wrongType.status, 400);
+    assert.equal((await s.req('HEAD', `${rec}/20240102T080000Z_7.mkv`)).status, 404);
+    const ok = await s.req('PUT', `${rec}/20240102_080000_7.mkv`, { 'X-Object-Meta-Starttime': '1704182400', 'X-Object-Meta-Stoptime': '1704182460', 'X-Object-Meta-Containertype': 'mkv' }, 'x');
+    assert.equal(ok.status, 201, 'the <date>_<time> form of StartTime is a clip name too');
+    assert.equal((await s.req('PUT', `${rec}/20240102_080000_7.mp4`, { 'X-Object-Meta-Containertype': 'mp4' }, 'x')).status, 201, 'another type than the connection file is accepted');
+  });
+
+  it('rejected content is never refused for what it is', async () => {
+    const rc = '/RejectedContent_UnknownTime_8d1c7a2e-1111-4000-8000-000000000009';
+    assert.equal((await s.req('PUT', rc, { 'X-Container-Meta-Rejectedcontentoriginalcontainer': 'nobody_B9_20240101T000000Z' })).status, 201);
+    assert.equal((await s.req('PUT', `${rc}/20240101T000000Z_1.mkv`, { 'X-Object-Meta-Starttime': '5', 'X-Object-Meta-Stoptime': '1' }, 'broken')).status, 201);
+  });
+
+  it('containers with other names are plain Swift containers', async () => {
+    assert.equal((await s.req('PUT', '/exports-2024')).status, 201);
+  });
+});
+
+describe('validation.strict: false', () => {
+  it('accepts recordings of unregistered users and cameras, but still refuses impossible times', async () => {
+    const lax = await TestDaemon.start({ config: { validation: { strict: false } } });
+    try {
+      const s2 = await SwiftSession.open(lax);
+      assert.equal((await s2.req('PUT', '/old-firmware-user_B42_20230101T000000Z', { 'X-Container-Meta-Bwcserialnumber': 'B43' })).status, 201);
+      assert.equal((await s2.req('PUT', '/old-firmware-user_B42_19990101T000000Z')).status, 400);
+      assert.ok(lax.logLines.some((l) => l.includes('validation.strict is false')));
+    } finally {
+      await lax.cleanup();
+    }
   });
 });

@@ -1,6 +1,7 @@
 /** Pure protocol helpers: metadata codec, names, ranges, listings, disk names, config. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { isRejectedContentName, parseClipName, parseEpoch, parseRecordingName } from '../src/bws/names.ts';
 import { ConfigError, parseConfig, parseHostPort } from '../src/config/config.ts';
 import { diskName, nameFromDisk } from '../src/store/disk-names.ts';
 import { parseListingQuery } from '../src/swift/listing.ts';
@@ -110,5 +111,27 @@ describe('config', () => {
     assert.throws(() => parseConfig({ connection: { ntpServer: true } }), /connection\.ntpServer: edgecd does not serve NTP yet/);
     assert.deepEqual(parseHostPort('[::1]:123', 'x'), { host: '::1', port: 123 });
     assert.throws(() => parseHostPort('host:99999', 'x'));
+  });
+});
+
+describe('body-worn names', () => {
+  it('recordings: <UserID>_<BWCSerialNumber>_<TriggerOnTime>', () => {
+    assert.deepEqual(parseRecordingName('5f0c-aa_B0001_20220823T114809Z'), { userId: '5f0c-aa', deviceSerial: 'B0001', triggerOn: Date.UTC(2022, 7, 23, 11, 48, 9) });
+    assert.equal(parseRecordingName('u_B_20220230T000000Z')?.triggerOn, undefined, 'shape of a recording, not a real date');
+    assert.equal(parseRecordingName('evidence'), undefined);
+    assert.equal(parseRecordingName('RejectedContent_20220823T114809Z_abc'), undefined);
+    assert.ok(isRejectedContentName('RejectedContent_UnknownTime_8d1c7a2e'));
+    assert.ok(!isRejectedContentName('RejectedContent_yesterday_8d1c7a2e'));
+  });
+
+  it('clips: both StartTime spellings, mkv or mp4', () => {
+    assert.deepEqual(parseClipName('20220823T114810Z_1234.mkv'), { start: Date.UTC(2022, 7, 23, 11, 48, 10), recordingId: '1234', extension: 'mkv' });
+    assert.deepEqual(parseClipName('20220823_114810_1234.mp4'), { start: Date.UTC(2022, 7, 23, 11, 48, 10), recordingId: '1234', extension: 'mp4' });
+    assert.equal(parseClipName('20220823T114810Z_1234.key'), undefined);
+    assert.equal(parseClipName('bookmark_20220823T114810Z_1'), undefined);
+    assert.equal(parseEpoch('1661255290'), 1661255290000);
+    assert.equal(parseEpoch('1661255290123'), 1661255290123);
+    assert.equal(parseEpoch('1661255290.5'), 1661255290500);
+    assert.equal(parseEpoch('soon'), undefined);
   });
 });

@@ -8,13 +8,23 @@
  * - Registry: Users/ and Devices/ objects count against licence limits
  *   (limits.maxUsers / limits.maxDevices; 402 for one more), and with
  *   StoreUserIDKey a user's UserID is empty or unique (400 on a clash).
+ * - Recordings: a container named <UserID>_<BWCSerialNumber>_<TriggerOnTime>
+ *   needs a real trigger time, a registered user and camera, and metadata that
+ *   agrees with its name; a clip needs a duration and a ContainerType that
+ *   matches its extension. A 400 tells the BWS it "can't store (and never will
+ *   be able to store)" the recording, so the reason goes in the body and the log.
+ *   RejectedContent_* containers are never refused for their content, and
+ *   containers with other names are plain Swift containers (no BWS writes them).
  *
  * Reads bypass this; every mutation from the API goes through it.
  */
-import { EdgeError, notFound } from '../errors.ts';
+import { EdgeError, badRequest, notFound } from '../errors.ts';
+import type { Logger } from '../log.ts';
 import type { ObjectEntry, ObjectStore, PutObjectInput } from '../store/object-store.ts';
 import { KeyedMutex } from '../store/keyed-mutex.ts';
 import { decodeMetaValue, mergeMeta, type MetaMap, type MetaUpdate } from '../swift/metadata.ts';
+import { hostClockSynchronised } from './clock.ts';
+import { parseClipName, parseEpoch, parseRecordingName, type RecordingName } from './names.ts';
 
 export const USERS = 'Users';
 export const DEVICES = 'Devices';
@@ -26,7 +36,16 @@ export interface DestinationSettings {
   maxDevices: number;
   /** StoreUserIDKey is declared: UserIDs must be unique. */
   uniqueUserIds: boolean;
+  /** validation.strict: refuse recordings of unregistered users/cameras or with disagreeing metadata. */
+  strict: boolean;
+  /** The connection file's ContainerType (another one is accepted, and logged). */
+  containerType: 'mkv' | 'mp4';
+  log: Logger;
+  now?: () => number;
 }
+
+const EARLIEST = Date.UTC(2000, 0, 1);
+const DAY = 86_400_000;
 
 const isComplete = (meta: MetaMap | undefined) => meta?.status !== undefined && decodeMetaValue(meta.status) === 'Complete';
 const sameMeta = (a: MetaMap, b: MetaMap) => {
@@ -47,20 +66,77 @@ export class ContentDestination {
 
   async putContainer(account: string, container: string, update: MetaUpdate): Promise<boolean> {
     const existing = await this.#store.container(account, container).catch(() => undefined);
-    if (existing && isComplete(existing.meta) && !sameMeta(existing.meta, mergeMeta(existing.meta, update))) {
-      throw sealed(container);
-    }
+    const merged = mergeMeta(existing?.meta ?? {}, update);
+    if (existing && isComplete(existing.meta) && !sameMeta(existing.meta, merged)) throw sealed(container);
+    await this.#checkRecording(account, container, merged, !existing);
     return this.#store.putContainer(account, container, update);
   }
 
   async postContainer(account: string, container: string, update: MetaUpdate): Promise<void> {
     const existing = await this.#store.container(account, container);
-    if (isComplete(existing.meta) && !sameMeta(existing.meta, mergeMeta(existing.meta, update))) throw sealed(container);
+    const merged = mergeMeta(existing.meta, update);
+    if (isComplete(existing.meta) && !sameMeta(existing.meta, merged)) throw sealed(container);
+    await this.#checkRecording(account, container, merged, false);
     await this.#store.postContainer(account, container, update);
+  }
+
+  /** The recording rules for a container PUT/POST (no-op for other names). */
+  async #checkRecording(account: string, container: string, meta: MetaMap, creating: boolean): Promise<void> {
+    const name = parseRecordingName(container);
+    if (!name) return;
+    const refusals: string[] = [];
+    const relaxable: string[] = [];
+    const now = (this.#settings.now ?? Date.now)();
+    if (name.triggerOn === undefined) refusals.push('its trigger time is not a real date');
+    else if (name.triggerOn < EARLIEST) refusals.push('its trigger time is before 2000-01-01');
+    else if (name.triggerOn > now + DAY) {
+      if (await hostClockSynchronised(now)) refusals.push('its trigger time is more than a day in the future');
+      else this.#settings.log.warn({ container }, 'recording time is in the future of an unsynchronised clock; accepted');
+    }
+    if (creating) {
+      if (!(await this.#exists(account, USERS, name.userId))) relaxable.push(`user ${name.userId} is not registered in ${USERS}/`);
+      if (!(await this.#exists(account, DEVICES, name.deviceSerial))) relaxable.push(`camera ${name.deviceSerial} is not registered in ${DEVICES}/`);
+    }
+    relaxable.push(...disagreements(container, name, meta));
+    if (!this.#settings.strict && relaxable.length > 0) {
+      this.#settings.log.warn({ container, problems: relaxable }, 'recording accepted despite problems (validation.strict is false)');
+    } else {
+      refusals.push(...relaxable);
+    }
+    if (refusals.length > 0) {
+      this.#settings.log.warn({ container, problems: refusals }, 'recording refused');
+      throw badRequest(`Recording ${container} cannot be stored: ${refusals.join('; ')}`);
+    }
+  }
+
+  /** The clip rules for an object PUT into a recording. */
+  #checkClip(container: string, object: string, meta: MetaMap): void {
+    if (!parseRecordingName(container)) return;
+    const clip = parseClipName(object);
+    if (!clip) return; // key files, bookmarks, GNSS tracks
+    const start = meta.starttime === undefined ? undefined : parseEpoch(decodeMetaValue(meta.starttime));
+    const stop = meta.stoptime === undefined ? undefined : parseEpoch(decodeMetaValue(meta.stoptime));
+    const problems: string[] = [];
+    if (start !== undefined && stop !== undefined && stop <= start) problems.push('the clip has no duration (StopTime is not after StartTime)');
+    const type = meta.containertype === undefined ? undefined : decodeMetaValue(meta.containertype).trim().toLowerCase();
+    if (type && type !== clip.extension) problems.push(`its ContainerType ${type} does not match its .${clip.extension} name`);
+    if (problems.length > 0) {
+      this.#settings.log.warn({ container, object, problems }, 'clip refused');
+      throw badRequest(`Clip ${container}/${object} cannot be stored: ${problems.join('; ')}`);
+    }
+    if (clip.extension !== this.#settings.containerType) {
+      // The setting may have changed since the camera recorded this.
+      this.#settings.log.info({ container, object, containerType: this.#settings.containerType }, 'clip type differs from the connection file');
+    }
+  }
+
+  async #exists(account: string, container: string, object: string): Promise<boolean> {
+    return this.#store.object(account, container, object).then(() => true, () => false);
   }
 
   async putObject(input: PutObjectInput): Promise<ObjectEntry> {
     await this.#refuseIfSealed(input.account, input.container);
+    this.#checkClip(input.container, input.object, input.meta);
     const limit = this.#limitFor(input.container);
     if (limit === undefined && !this.#checksUserId(input.container)) return this.#store.putObject(input);
     return this.#registry.run(`${input.account}\0${input.container}`, async () => {
@@ -78,6 +154,7 @@ export class ContentDestination {
 
   async postObject(account: string, container: string, object: string, meta: MetaMap, contentType?: string): Promise<void> {
     await this.#refuseIfSealed(account, container);
+    this.#checkClip(container, object, meta);
     if (!this.#checksUserId(container)) return this.#store.postObject(account, container, object, meta, contentType);
     await this.#registry.run(`${account}\0${container}`, async () => {
       await this.#refuseDuplicateUserId(account, object, meta);
@@ -118,6 +195,24 @@ export class ContentDestination {
       if (page.length < 1000) return;
     }
   }
+}
+
+/** Metadata that repeats what the name says must say the same. */
+function disagreements(container: string, name: RecordingName, meta: MetaMap): string[] {
+  const value = (key: string) => (meta[key] === undefined ? '' : decodeMetaValue(meta[key]!).trim());
+  const problems: string[] = [];
+  if (value('containername') && value('containername') !== container) problems.push(`its ContainerName metadata is ${JSON.stringify(value('containername'))}`);
+  if (value('userid') && value('userid') !== name.userId) problems.push(`its UserID metadata ${JSON.stringify(value('userid'))} differs from the name's ${name.userId}`);
+  if (value('bwcserialnumber') && value('bwcserialnumber') !== name.deviceSerial) {
+    problems.push(`its BWCSerialNumber metadata ${JSON.stringify(value('bwcserialnumber'))} differs from the name's ${name.deviceSerial}`);
+  }
+  if (value('triggerontime')) {
+    const at = parseEpoch(value('triggerontime'));
+    if (name.triggerOn !== undefined && (at === undefined || Math.floor(at / 1000) !== name.triggerOn / 1000)) {
+      problems.push(`its TriggerOnTime metadata ${JSON.stringify(value('triggerontime'))} differs from the name's ${new Date(name.triggerOn).toISOString()}`);
+    }
+  }
+  return problems;
 }
 
 function sealed(container: string): EdgeError {

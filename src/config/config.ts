@@ -23,6 +23,7 @@ export interface Config {
     ntpServer: boolean;
   };
   objects: { maxBytes: number };
+  validation: { strict: boolean };
   /** Licence limits on registered users and cameras; 0 = none. */
   limits: { maxUsers: number; maxDevices: number };
   /** What System/Capabilities.json declares; once declared, never withdrawn. */
@@ -52,6 +53,7 @@ export const CONFIG_SCHEMA: Schema = {
     ntpServer: { kind: 'boolean', default: false },
   },
   objects: { maxBytes: { kind: 'integer', default: MAX_FILE_SIZE, min: 1 } },
+  validation: { strict: { kind: 'boolean', default: true } },
   limits: {
     maxUsers: { kind: 'integer', default: 0, min: 0 },
     maxDevices: { kind: 'integer', default: 0, min: 0 },

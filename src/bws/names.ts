@@ -1,0 +1,64 @@
+/**
+ * The names a BWS gives what it stores (spec: "File Upload API", "Rejected
+ * content storage"). Pure parsing; the rules that use them are in
+ * content-destination.ts.
+ */
+
+export interface RecordingName {
+  /** UUID of the user the camera was assigned to. */
+  userId: string;
+  deviceSerial: string;
+  /** TriggerOnTime, whole seconds (ms since the epoch); undefined when not a real date. */
+  triggerOn: number | undefined;
+}
+
+export interface ClipName {
+  /** StartTime in ms since the epoch. */
+  start: number;
+  recordingId: string;
+  extension: 'mkv' | 'mp4';
+}
+
+/** YYYYMMDDTHHMMSSZ → ms, or undefined unless it is a real UTC date and time. */
+export function parseCompactTime(text: string): number | undefined {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(text);
+  if (!m) return undefined;
+  const [y, mo, d, h, mi, s] = m.slice(1).map(Number) as [number, number, number, number, number, number];
+  const ms = Date.UTC(y, mo - 1, d, h, mi, s);
+  const back = new Date(ms);
+  // Date.UTC rolls 2024-02-30 over into March: a real date survives the round trip.
+  if (back.getUTCFullYear() !== y || back.getUTCMonth() !== mo - 1 || back.getUTCDate() !== d || h > 23 || mi > 59 || s > 59) return undefined;
+  return ms;
+}
+
+/** `<UserID>_<BWCSerialNumber>_<YYYYMMDDTHHMMSSZ>`: anything of that shape is a recording. */
+export function parseRecordingName(name: string): RecordingName | undefined {
+  const m = /^(.+)_([^_]+)_(\d{8}T\d{6}Z)$/.exec(name);
+  if (!m || isRejectedContentName(name)) return undefined;
+  return { userId: m[1]!, deviceSerial: m[2]!, triggerOn: parseCompactTime(m[3]!) };
+}
+
+/** `RejectedContent_<YYYYMMDDTHHMMSSZ|UnknownTime>_<uuid>`. */
+export function isRejectedContentName(name: string): boolean {
+  return /^RejectedContent_(\d{8}T\d{6}Z|UnknownTime)_.+$/.test(name);
+}
+
+/**
+ * `<StartTime>_<RecordingID>.<mkv|mp4>`, StartTime as YYYYMMDDTHHMMSSZ or, as
+ * the spec's tree writes it, `<date>_<time>` (YYYYMMDD_HHMMSS).
+ */
+export function parseClipName(name: string): ClipName | undefined {
+  const m = /^(\d{8}T\d{6}Z|\d{8}_\d{6})_([^_/]+)\.(mkv|mp4)$/.exec(name);
+  if (!m) return undefined;
+  const compact = m[1]!.includes('_') ? `${m[1]!.replace('_', 'T')}Z` : m[1]!;
+  const start = parseCompactTime(compact);
+  if (start === undefined) return undefined;
+  return { start, recordingId: m[2]!, extension: m[3] as 'mkv' | 'mp4' };
+}
+
+/** An epoch time from metadata, in seconds or milliseconds (with or without a fraction) → ms. */
+export function parseEpoch(text: string): number | undefined {
+  if (!/^\d+(\.\d+)?$/.test(text.trim())) return undefined;
+  const value = Number(text);
+  return value > 1e11 ? value : value * 1000;
+}
