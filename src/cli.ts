@@ -9,6 +9,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { adminGet } from './admin/admin-client.ts';
 import { parseHostPort } from './config/config.ts';
 import { readCategories, setCategories } from './bws/categories.ts';
+import { simulate } from './bws/simulator.ts';
 import { checkConnectionFile } from './connection/connection-file.ts';
 import { loadDaemonConfig, startDaemon } from './daemon.ts';
 import { initDataDir, paths } from './data-dir.ts';
@@ -32,6 +33,9 @@ usage: edgecd <command> [options]
   connection-file --check FILE       validate a connection file and explain every violation
   categories set FILE --data DIR     publish the categories in FILE (a JSON list of {"Name", "Id"})
   categories show --data DIR         print the published categories
+  simulate --connection FILE [--users N] [--devices N] [--recordings N] [--clips N] [--clip-bytes N]
+           [--concurrency N] [--extras]
+        act as a body-worn system against the CD in FILE; print what it answered
   status --data DIR                  totals from the index (through the daemon when it runs)
   reindex --data DIR [--verify]      rebuild the index from the disk (daemon stopped)
   help                               this text
@@ -128,6 +132,37 @@ const commands: Record<string, Command> = {
         return 0;
       }
       throw new UsageError('use: categories set FILE --data DIR, or categories show --data DIR');
+    },
+  },
+  simulate: {
+    options: {
+      connection: { type: 'string' }, users: { type: 'string' }, devices: { type: 'string' }, recordings: { type: 'string' },
+      clips: { type: 'string' }, 'clip-bytes': { type: 'string' }, concurrency: { type: 'string' }, extras: { type: 'boolean' },
+    },
+    async run(v) {
+      const file = JSON.parse(await readFile(need(v, 'connection'), 'utf8')) as { AuthenticationTokenURI: string[]; BlobAPIUserName: string; BlobAPIKey: string };
+      const number = (name: string, fallback: number) => {
+        const text = v[name];
+        if (text === undefined) return fallback;
+        if (typeof text !== 'string' || !/^\d+$/.test(text)) throw new UsageError(`--${name}: a whole number`);
+        return Number(text);
+      };
+      const report = await simulate({
+        authUrl: file.AuthenticationTokenURI[0]!,
+        user: file.BlobAPIUserName,
+        key: file.BlobAPIKey,
+        users: number('users', 5),
+        devices: number('devices', 3),
+        recordings: number('recordings', 10),
+        clipsPerRecording: number('clips', 3),
+        clipBytes: number('clip-bytes', 1024 * 1024),
+        concurrency: number('concurrency', 2),
+        extras: v.extras === true,
+        firstTrigger: new Date(Math.floor(Date.now() / 86_400_000 - 1) * 86_400_000),
+        progress: (line) => process.stderr.write(line + '\n'),
+      });
+      out(JSON.stringify(report, null, 2));
+      return report.stoppedOnFullDisk ? 1 : 0;
     },
   },
   status: {

@@ -1,0 +1,207 @@
+/**
+ * A body-worn system, simulated from a connection file alone: it does what a
+ * BWS does against a content destination, in the same order, and reports what
+ * the CD answered. Field IT run it (`edgecd simulate`) to accept an appliance
+ * before deployment; the tests use it to produce realistic days of evidence.
+ *
+ * It authenticates, reads and checks System/Capabilities.json (its Etag must
+ * be the md5 of its bytes), publishes a System ID, registers users and
+ * cameras, uploads recordings (clips, and with `extras` a GNSS track and
+ * bookmarks), then marks each Complete. It honours 503 Retry-After, re-auths
+ * on 401, and stops cleanly at the first 507.
+ */
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { Agent, request } from 'node:http';
+
+export interface SimulationOptions {
+  authUrl: string;
+  user: string;
+  key: string;
+  users: number;
+  devices: number;
+  recordings: number;
+  clipsPerRecording: number;
+  clipBytes: number;
+  /** Also upload a GNSS track and bookmarks per recording. */
+  extras: boolean;
+  /** Recordings uploaded at once. */
+  concurrency: number;
+  /** Trigger time of the first recording; later ones follow 10 minutes apart. */
+  firstTrigger: Date;
+  categories?: { Id: string; Name: string }[];
+  progress?: (line: string) => void;
+}
+
+export interface SimulationReport {
+  systemId: string;
+  users: string[];
+  devices: string[];
+  recordings: string[];
+  uploadedBytes: number;
+  seconds: number;
+  mbPerSecond: number;
+  /** HTTP status → how many answers had it. */
+  statusCounts: Record<number, number>;
+  /** The CD ran out of space (507): the simulation stopped there. */
+  stoppedOnFullDisk: boolean;
+}
+
+class DiskFull extends Error {}
+
+const compact = (d: Date) => d.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+const epoch = (d: Date) => String(Math.floor(d.getTime() / 1000));
+
+export async function simulate(o: SimulationOptions): Promise<SimulationReport> {
+  const agent = new Agent({ keepAlive: true, maxSockets: Math.max(4, o.concurrency * 2) });
+  const statusCounts: Record<number, number> = {};
+  const count = (status: number) => (statusCounts[status] = (statusCounts[status] ?? 0) + 1);
+  const auth = new URL(o.authUrl);
+  let session: { token: string; storage: URL } | undefined;
+  let uploadedBytes = 0;
+
+  function send(url: URL, method: string, headers: Record<string, string>, body?: Buffer): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
+    return new Promise((resolve, reject) => {
+      const req = request(url, { method, agent, headers: body ? { ...headers, 'Content-Length': String(body.length) } : headers }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  async function authenticate(): Promise<{ token: string; storage: URL }> {
+    const res = await send(auth, 'GET', { 'X-Auth-User': o.user, 'Auth-Key': o.key, 'X-Auth-Key': o.key });
+    count(res.status);
+    if (res.status !== 200) throw new Error(`authentication refused: ${res.status}`);
+    session = { token: String(res.headers['x-auth-token']), storage: new URL(String(res.headers['x-storage-url'])) };
+    return session;
+  }
+
+  /** One storage request as a BWS makes it: 503 waits Retry-After, 401 re-auths once, 507 stops. */
+  async function call(method: string, path: string, headers: Record<string, string> = {}, body?: Buffer): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
+    for (let attempt = 0; ; attempt++) {
+      const s = session ?? (await authenticate());
+      const url = new URL(s.storage.href.replace(/\/$/, '') + path);
+      const res = await send(url, method, { ...headers, 'X-Auth-Token': s.token }, body);
+      count(res.status);
+      if (res.status === 507) throw new DiskFull();
+      if (res.status === 401 && attempt === 0) {
+        session = undefined;
+        continue;
+      }
+      if (res.status === 503 && attempt < 10) {
+        const wait = Math.min(60, Number(res.headers['retry-after']) || 1);
+        await new Promise((r) => setTimeout(r, wait * 1000));
+        continue;
+      }
+      if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${res.body.toString('utf8').trim()}`);
+      if (body) uploadedBytes += body.length;
+      return res;
+    }
+  }
+
+  const enc = encodeURIComponent;
+  const started = performance.now();
+  const report: SimulationReport = {
+    systemId: randomUUID(), users: [], devices: [], recordings: [], uploadedBytes: 0, seconds: 0, mbPerSecond: 0, statusCounts, stoppedOnFullDisk: false,
+  };
+  try {
+    await authenticate();
+    const caps = await call('GET', '/System/Capabilities.json');
+    if (createHash('md5').update(caps.body).digest('hex') !== caps.headers.etag) throw new Error('System/Capabilities.json: object corrupt (Etag is not the md5 of the body)');
+    const capabilities = JSON.parse(caps.body.toString('utf8')) as Record<string, Record<string, boolean>>;
+    const declared = (name: string) => Object.values(capabilities).some((group) => group[name] === true);
+    o.progress?.(`capabilities: ${Object.values(capabilities).flatMap((g) => Object.keys(g).filter((k) => g[k])).join(', ')}`);
+
+    if (declared('StoreReadSystemID')) {
+      await call('PUT', '/System');
+      await call('PUT', `/System/${report.systemId}`, { 'X-Object-Meta-Connectionid': randomUUID(), 'X-Object-Meta-Systemname': enc('Simulated BWS') }, Buffer.alloc(0));
+      await call('HEAD', `/System/${report.systemId}`);
+    }
+    await call('PUT', '/Users');
+    await call('PUT', '/Devices');
+    for (let i = 0; i < o.users; i++) {
+      const id = randomUUID();
+      const meta: Record<string, string> = { 'X-Object-Meta-Active': 'True', 'X-Object-Meta-Name': enc(`Officer ${i + 1} Åström`) };
+      if (declared('StoreUserIDKey')) meta['X-Object-Meta-Userid'] = `U${String(i + 1).padStart(4, '0')}`;
+      await call('PUT', `/Users/${id}`, meta, Buffer.alloc(0));
+      report.users.push(id);
+    }
+    for (let i = 0; i < o.devices; i++) {
+      const serial = `B8A44F${String(i + 1).padStart(6, '0')}`;
+      await call('PUT', `/Devices/${serial}`, { 'X-Object-Meta-Active': 'True', 'X-Object-Meta-Name': enc(`Camera ${i + 1}`), 'X-Object-Meta-Model': 'W110' }, Buffer.alloc(0));
+      report.devices.push(serial);
+    }
+    o.progress?.(`registered ${o.users} users and ${o.devices} cameras`);
+
+    const uploadRecording = async (r: number) => {
+      const user = report.users[r % report.users.length]!;
+      const serial = report.devices[r % report.devices.length]!;
+      const trigger = new Date(o.firstTrigger.getTime() + r * 600_000);
+      const name = `${user}_${serial}_${compact(trigger)}`;
+      const rid = String(1000 + r);
+      await call('PUT', `/${name}`, {
+        'X-Container-Meta-Containername': name, 'X-Container-Meta-Userid': user, 'X-Container-Meta-Bwcserialnumber': serial,
+        'X-Container-Meta-Scuserialnumber': 'SCU0001', 'X-Container-Meta-Firmwareversion': '11.5.1', 'X-Container-Meta-Triggeron': 'Button',
+        'X-Container-Meta-Triggerontime': epoch(trigger), 'X-Container-Meta-Triggerontimeiso': trigger.toISOString(),
+        'X-Container-Meta-Timezone': enc('Europe/Stockholm'), 'X-Container-Meta-Bwcmodel': 'W110', 'X-Container-Meta-Status': 'Transferring',
+      });
+      for (let c = 0; c < o.clipsPerRecording; c++) {
+        const start = new Date(trigger.getTime() + c * 60_000);
+        const stop = new Date(start.getTime() + 59_000);
+        await call('PUT', `/${name}/${compact(start)}_${rid}.mkv`, {
+          'Content-Type': 'video/x-matroska', 'X-Object-Meta-Starttime': epoch(start), 'X-Object-Meta-Starttimeiso': start.toISOString(),
+          'X-Object-Meta-Stoptime': epoch(stop), 'X-Object-Meta-Stoptimeiso': stop.toISOString(), 'X-Object-Meta-Containertype': 'mkv',
+        }, randomBytes(o.clipBytes));
+      }
+      if (o.extras) {
+        if (declared('StoreGNSSTrackRecording')) {
+          const points = Array.from({ length: 5 }, (_, i) => ({
+            LocationWKT: `POINT(${(13.2211 + i * 0.0003).toFixed(6)} ${(55.7184 + i * 0.0002).toFixed(6)})`,
+            SecondsFromStart: i * 10,
+            Timestamp: new Date(trigger.getTime() + i * 10_000).toISOString().replace('.000', ''),
+          }));
+          const d = compact(trigger);
+          await call('PUT', `/${name}/${d.slice(0, 8)}_${d.slice(9, 15)}_${rid}_${serial}_gpstrail.json`, { 'Content-Type': 'application/json', 'X-Object-Meta-Filetype': 'json' },
+            Buffer.from(JSON.stringify({ CoordinateEntries: points })));
+        }
+        if (declared('StoreBookmarks')) {
+          const category = o.categories?.[r % Math.max(1, o.categories.length)];
+          const meta: Record<string, string> = { 'X-Object-Meta-Starttime': trigger.toISOString().replace('.000', ''), 'X-Object-Meta-Tags': enc('TriggerOn:Button;Shift:Night') };
+          if (category) {
+            meta['X-Object-Meta-Categoryid'] = enc(category.Id);
+            meta['X-Object-Meta-Categoryname'] = enc(category.Name);
+          }
+          await call('PUT', `/${name}/bookmark_${compact(trigger)}_${r}`, meta, Buffer.from(`Note for recording ${r}: suspect left on foot`, 'utf8'));
+        }
+      }
+      await call('POST', `/${name}`, { 'X-Container-Meta-Status': 'Complete' });
+      report.recordings.push(name);
+      o.progress?.(`recording ${report.recordings.length}/${o.recordings} complete`);
+    };
+
+    let next = 0;
+    let full = false;
+    await Promise.all(Array.from({ length: Math.max(1, o.concurrency) }, async () => {
+      while (!full && next < o.recordings) {
+        await uploadRecording(next++).catch((err: unknown) => {
+          if (err instanceof DiskFull) full = true;
+          else throw err;
+        });
+      }
+    }));
+    if (full) throw new DiskFull();
+  } catch (err) {
+    if (!(err instanceof DiskFull)) throw err;
+    report.stoppedOnFullDisk = true;
+    o.progress?.('the content destination is full (507): stopped');
+  } finally {
+    agent.destroy();
+  }
+  report.uploadedBytes = uploadedBytes;
+  report.seconds = (performance.now() - started) / 1000;
+  report.mbPerSecond = uploadedBytes / 1e6 / report.seconds;
+  return report;
+}
