@@ -10,6 +10,8 @@ import { adminGet } from './admin/admin-client.ts';
 import { parseHostPort } from './config/config.ts';
 import { readCategories, setCategories } from './bws/categories.ts';
 import { simulate } from './bws/simulator.ts';
+import { listRecordings, type RecordingFilter, type RecordingSummary } from './bws/recordings.ts';
+import { Credentials } from './auth/credentials.ts';
 import { checkConnectionFile } from './connection/connection-file.ts';
 import { loadDaemonConfig, startDaemon } from './daemon.ts';
 import { initDataDir, paths } from './data-dir.ts';
@@ -33,6 +35,8 @@ usage: edgecd <command> [options]
   connection-file --check FILE       validate a connection file and explain every violation
   categories set FILE --data DIR     publish the categories in FILE (a JSON list of {"Name", "Id"})
   categories show --data DIR         print the published categories
+  recordings --data DIR [--user ID] [--device SERIAL] [--since DATE] [--until DATE] [--incomplete] [--category ID]
+        recordings from the index (user by UUID or UserID), with clips, track, bookmarks and manifest
   simulate --connection FILE [--users N] [--devices N] [--recordings N] [--clips N] [--clip-bytes N]
            [--concurrency N] [--extras]
         act as a body-worn system against the CD in FILE; print what it answered
@@ -52,6 +56,14 @@ function need(values: Values, name: string): string {
 }
 
 class UsageError extends Error {}
+
+/** YYYY-MM-DD (the whole UTC day; its end for --until) or a full ISO time → ms. */
+function parseDay(text: string, name: string, endOfDay: boolean): number {
+  const day = /^\d{4}-\d{2}-\d{2}$/.test(text);
+  const ms = Date.parse(day ? `${text}T00:00:00Z` : text);
+  if (Number.isNaN(ms)) throw new UsageError(`--${name}: a date (YYYY-MM-DD) or an ISO 8601 time`);
+  return day && endOfDay ? ms + 86_400_000 - 1 : ms;
+}
 
 type Command = {
   options: NonNullable<ParseArgsConfig['options']>;
@@ -132,6 +144,35 @@ const commands: Record<string, Command> = {
         return 0;
       }
       throw new UsageError('use: categories set FILE --data DIR, or categories show --data DIR');
+    },
+  },
+  recordings: {
+    options: {
+      data: { type: 'string' }, user: { type: 'string' }, device: { type: 'string' }, since: { type: 'string' }, until: { type: 'string' },
+      incomplete: { type: 'boolean' }, category: { type: 'string' },
+    },
+    async run(v) {
+      const dir = resolve(need(v, 'data'));
+      const filter: RecordingFilter = {};
+      if (typeof v.user === 'string') filter.user = v.user;
+      if (typeof v.device === 'string') filter.device = v.device;
+      if (typeof v.since === 'string') filter.since = parseDay(v.since, 'since', false);
+      if (typeof v.until === 'string') filter.until = parseDay(v.until, 'until', true);
+      if (v.incomplete === true) filter.incomplete = true;
+      if (typeof v.category === 'string') filter.category = v.category;
+      const account = (await Credentials.load(paths(dir).credentials)).users[0]?.account ?? '';
+      const query = `/recordings?account=${encodeURIComponent(account)}&filter=${encodeURIComponent(JSON.stringify(filter))}`;
+      let recordings = await adminGet<RecordingSummary[]>(paths(dir).adminSocket, query);
+      if (!recordings) {
+        const store = await ObjectStore.open(dir, { maxObjectBytes: Infinity, log: createLogger('warn') });
+        try {
+          recordings = await listRecordings(store, account, filter);
+        } finally {
+          await store.close();
+        }
+      }
+      out(JSON.stringify({ count: recordings.length, recordings }, null, 2));
+      return 0;
     },
   },
   simulate: {

@@ -10,6 +10,7 @@ import { Hono } from 'hono';
 import type { Logger } from '../log.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import { stationStatus } from '../status.ts';
+import { listRecordings, type RecordingFilter } from '../bws/recordings.ts';
 
 export interface AdminServer {
   close(): Promise<void>;
@@ -18,6 +19,11 @@ export interface AdminServer {
 export async function startAdminServer(options: { socketPath: string; store: ObjectStore; log: Logger }): Promise<AdminServer> {
   const app = new Hono();
   app.get('/status', async (c) => c.json(await stationStatus(options.store, 'daemon')));
+  app.get('/recordings', async (c) => {
+    const q = c.req.query();
+    const filter = JSON.parse(q.filter ?? '{}') as RecordingFilter;
+    return c.json(await listRecordings(options.store, q.account ?? '', filter));
+  });
   const server = createServer(getRequestListener(app.fetch));
   // We hold the index lock, so a socket file left here belongs to a dead daemon.
   await rm(options.socketPath, { force: true });

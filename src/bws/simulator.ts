@@ -5,7 +5,7 @@
  * before deployment; the tests use it to produce realistic days of evidence.
  *
  * It authenticates, reads and checks System/Capabilities.json (its Etag must
- * be the md5 of its bytes), publishes a System ID, registers users and
+ * be the md5 of its bytes) and the categories it offers, publishes a System ID, registers users and
  * cameras, uploads recordings (clips, and with `extras` a GNSS track and
  * bookmarks), then marks each Complete. It honours 503 Retry-After, re-auths
  * on 401, and stops cleanly at the first 507.
@@ -115,6 +115,12 @@ export async function simulate(o: SimulationOptions): Promise<SimulationReport> 
     const declared = (name: string) => Object.values(capabilities).some((group) => group[name] === true);
     o.progress?.(`capabilities: ${Object.values(capabilities).flatMap((g) => Object.keys(g).filter((k) => g[k])).join(', ')}`);
 
+    let categories = o.categories ?? [];
+    if (declared('ReadCategories') && !o.categories) {
+      const res = await call('GET', '/System/Categories.json');
+      if (createHash('md5').update(res.body).digest('hex') !== res.headers.etag) throw new Error('System/Categories.json: object corrupt (Etag is not the md5 of the body)');
+      categories = JSON.parse(res.body.toString('utf8')) as { Id: string; Name: string }[];
+    }
     if (declared('StoreReadSystemID')) {
       await call('PUT', '/System');
       await call('PUT', `/System/${report.systemId}`, { 'X-Object-Meta-Connectionid': randomUUID(), 'X-Object-Meta-Systemname': enc('Simulated BWS') }, Buffer.alloc(0));
@@ -168,7 +174,7 @@ export async function simulate(o: SimulationOptions): Promise<SimulationReport> 
             Buffer.from(JSON.stringify({ CoordinateEntries: points })));
         }
         if (declared('StoreBookmarks')) {
-          const category = o.categories?.[r % Math.max(1, o.categories.length)];
+          const category = categories[r % Math.max(1, categories.length)];
           const meta: Record<string, string> = { 'X-Object-Meta-Starttime': trigger.toISOString().replace('.000', ''), 'X-Object-Meta-Tags': enc('TriggerOn:Button;Shift:Night') };
           if (category) {
             meta['X-Object-Meta-Categoryid'] = enc(category.Id);
