@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { SwiftSession, TestDaemon } from './helpers/daemon.ts';
+import { SwiftSession, TestDaemon, runCli } from './helpers/daemon.ts';
 
 const USER = '5f0c1d2e-0000-4000-8000-000000000001';
 let daemon: TestDaemon;
@@ -145,5 +145,43 @@ describe('validation.strict: false', () => {
     } finally {
       await lax.cleanup();
     }
+  });
+});
+
+describe('what the recordings view shows', () => {
+  it('flags a malformed GNSS track (kept as evidence), reads key files, links rejected content both ways, names user and camera', async () => {
+    const rec = `${USER}_B0001_20240104T100000Z`;
+    await s.req('PUT', `/${rec}`, { 'X-Container-Meta-Status': 'Transferring' });
+    assert.equal((await s.req('PUT', `/${rec}/20240104_100000_5_B0001_gpstrail.json`, {}, '{"CoordinateEntries":[{"LocationWKT":"POINT(13.2 north)"}]}')).status, 201);
+    assert.equal((await s.req('PUT', `/${rec}/20240104_100500_5_B0001_gpstrail.json`, {}, '{"CoordinateEntries":[{"LocationWKT":"POINT(13.221184 55.718409)"}]}')).status, 201);
+    const rc = 'RejectedContent_20240104T101000Z_7a2e';
+    await s.req('PUT', `/${rc}`, { 'X-Container-Meta-Rejectedcontentoriginalcontainer': rec, 'X-Container-Meta-Rejectedcontentreason': encodeURIComponent('corrupt clip') });
+    await s.req('PUT', `/${rc}/20240104T100000Z_5.mkv`, {}, 'broken bytes');
+
+    const res = await runCli(['recordings', '--data', daemon.dataDir, '--since', '2024-01-04', '--until', '2024-01-04']);
+    assert.equal(res.code, 0, res.stderr);
+    const { recordings } = JSON.parse(res.stdout) as { recordings: Record<string, any>[] };
+    const recording = recordings.find((r) => r.name === rec)!;
+    assert.deepEqual(recording.gnssTracks.map((t: { valid: boolean }) => t.valid), [false, true]);
+    assert.match(recording.gnssTracks[0].problem, /LocationWKT is not POINT/);
+    assert.deepEqual(recording.rejected, [rc]);
+    assert.equal(recording.user.name, 'Officer');
+    assert.equal(recording.device.model, 'W100');
+
+    const all = JSON.parse((await runCli(['recordings', '--data', daemon.dataDir])).stdout).recordings as Record<string, any>[];
+    const rejected = all.find((r) => r.name === rc)!;
+    assert.equal(rejected.kind, 'rejected');
+    assert.equal(rejected.originalContainer, rec);
+    assert.equal(rejected.originalExists, true);
+    assert.equal(rejected.rejectedReason, 'corrupt clip');
+  });
+
+  it('reads a key file for its key id', async () => {
+    const rec = `${USER}_B0001_20240105T100000Z`;
+    await s.req('PUT', `/${rec}`);
+    await s.req('PUT', `/${rec}/20240105T100000Z_9.key`, { 'X-Object-Meta-Filetype': 'key' }, JSON.stringify({ EncryptedKey: 'AAAA', ContentEncryptionIV: 'BBBB', PublicKeyId: 'station-key-1' }));
+    await s.req('PUT', `/${rec}/20240105T100100Z_9.key`, {}, 'not json');
+    const { recordings } = JSON.parse((await runCli(['recordings', '--data', daemon.dataDir, '--since', '2024-01-05', '--until', '2024-01-05'])).stdout);
+    assert.deepEqual(recordings[0].keys.map((k: { valid: boolean; publicKeyId?: string }) => [k.valid, k.publicKeyId]), [[true, 'station-key-1'], [false, undefined]]);
   });
 });

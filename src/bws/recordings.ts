@@ -7,7 +7,7 @@
  */
 import type { ObjectStore } from '../store/object-store.ts';
 import { decodeMetaValue, type MetaMap } from '../swift/metadata.ts';
-import { USERS } from './content-destination.ts';
+import { DEVICES, USERS } from './content-destination.ts';
 import { isRejectedContentName, parseClipName, parseRecordingName } from './names.ts';
 
 export interface Bookmark {
@@ -22,11 +22,32 @@ export interface Bookmark {
   text: string;
 }
 
+export interface GnssTrack {
+  name: string;
+  /** Parsed as the spec's location file (CoordinateEntries of POINT(lon lat)). */
+  valid: boolean;
+  points: number;
+  problem?: string;
+  /** Ciphertext (the recording is end-to-end encrypted): checked after decryption. */
+  encrypted?: boolean;
+}
+
+export interface KeyFile {
+  name: string;
+  /** JSON with an EncryptedKey: what a clerk needs to decrypt its clip. */
+  valid: boolean;
+  publicKeyId?: string;
+  problem?: string;
+}
+
 export interface RecordingSummary {
   name: string;
   kind: 'recording' | 'rejected';
   userId?: string;
+  /** The registered user: "display Name (UserID)", as the spec recommends. */
+  user?: { name?: string; userId?: string; active?: string };
   deviceSerial?: string;
+  device?: { name?: string; model?: string; active?: string };
   triggerOn?: string;
   status: string;
   /** When the recording was sealed (its last container change, once Complete). */
@@ -36,10 +57,18 @@ export interface RecordingSummary {
   objects: number;
   bytes: number;
   gnssTrack: boolean;
+  /** Every GNSS track, checked; a malformed one is kept (evidence) and flagged here. */
+  gnssTracks: GnssTrack[];
   keyFiles: number;
+  keys: KeyFile[];
   bookmarks: Bookmark[];
-  /** For rejected content: the recording it should have joined. */
+  /** For rejected content: the recording it should have joined, and why it did not. */
   originalContainer?: string;
+  originalExists?: boolean;
+  rejectedAt?: string;
+  rejectedReason?: string;
+  /** For a recording: rejected-content containers that name it as their original. */
+  rejected?: string[];
   /** object name → sha256 and size, the recording's evidence manifest. */
   manifest: Record<string, { sha256: string; bytes: number }>;
 }
@@ -76,6 +105,32 @@ async function readText(store: ObjectStore, account: string, container: string, 
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/** A GNSS track per the spec's location file format. */
+export function checkGnssTrack(name: string, body: string): GnssTrack {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(body);
+  } catch (err) {
+    return { name, valid: false, points: 0, problem: `not JSON: ${(err as Error).message}` };
+  }
+  const entries = (doc as { CoordinateEntries?: unknown } | null)?.CoordinateEntries;
+  if (!Array.isArray(entries)) return { name, valid: false, points: 0, problem: 'no CoordinateEntries list' };
+  const bad = entries.findIndex((e: { LocationWKT?: unknown } | null) => typeof e?.LocationWKT !== 'string' || !/^POINT\(\s*-?\d+(\.\d+)?\s+-?\d+(\.\d+)?\s*\)$/i.test(e.LocationWKT));
+  if (bad !== -1) return { name, valid: false, points: entries.length, problem: `CoordinateEntries[${bad}].LocationWKT is not POINT(lon lat)` };
+  return { name, valid: true, points: entries.length };
+}
+
+/** A key file: JSON carrying the wrapped content key. */
+export function checkKeyFile(name: string, body: string): KeyFile {
+  try {
+    const doc = JSON.parse(body) as { EncryptedKey?: unknown; PublicKeyId?: unknown };
+    if (typeof doc?.EncryptedKey !== 'string' || doc.EncryptedKey.length === 0) return { name, valid: false, problem: 'no EncryptedKey' };
+    return { name, valid: true, publicKeyId: typeof doc.PublicKeyId === 'string' ? doc.PublicKeyId : undefined };
+  } catch (err) {
+    return { name, valid: false, problem: `not JSON: ${(err as Error).message}` };
+  }
+}
+
 /** The user UUIDs a --user argument stands for: itself, or whoever has it as UserID. */
 async function resolveUser(store: ObjectStore, account: string, user: string): Promise<Set<string>> {
   const ids = new Set([user]);
@@ -99,14 +154,21 @@ export async function describeRecording(store: ObjectStore, account: string, con
     name: container,
     kind: name ? 'recording' : 'rejected',
     status,
-    clips: 0, clipBytes: 0, objects: 0, bytes: 0, gnssTrack: false, keyFiles: 0, bookmarks: [], manifest: {},
+    clips: 0, clipBytes: 0, objects: 0, bytes: 0, gnssTrack: false, gnssTracks: [], keyFiles: 0, keys: [], bookmarks: [], manifest: {},
   };
   if (name) {
     summary.userId = name.userId;
     summary.deviceSerial = name.deviceSerial;
     if (name.triggerOn !== undefined) summary.triggerOn = new Date(name.triggerOn).toISOString();
+    const user = await store.object(account, USERS, name.userId).catch(() => undefined);
+    if (user) summary.user = { name: text(user.meta, 'name'), userId: text(user.meta, 'userid'), active: text(user.meta, 'active') };
+    const device = await store.object(account, DEVICES, name.deviceSerial).catch(() => undefined);
+    if (device) summary.device = { name: text(device.meta, 'name'), model: text(device.meta, 'model'), active: text(device.meta, 'active') };
   } else {
     summary.originalContainer = text(entry.meta, 'rejectedcontentoriginalcontainer');
+    if (summary.originalContainer) summary.originalExists = await store.container(account, summary.originalContainer).then(() => true, () => false);
+    summary.rejectedAt = text(entry.meta, 'rejectedcontenttime');
+    summary.rejectedReason = text(entry.meta, 'rejectedcontentreason');
   }
   if (status === 'Complete') summary.completedAt = new Date(Number(entry.timestamp) * 1000).toISOString();
   let marker = '';
@@ -121,9 +183,16 @@ export async function describeRecording(store: ObjectStore, account: string, con
       if (parseClipName(o.name)) {
         summary.clips += 1;
         summary.clipBytes += o.bytes;
-      } else if (o.name.endsWith('.key')) summary.keyFiles += 1;
-      else if (o.name.endsWith('_gpstrail.json')) summary.gnssTrack = true;
-      else if (o.name.startsWith('bookmark_')) {
+      } else if (o.name.endsWith('.key')) {
+        summary.keyFiles += 1;
+        summary.keys.push(checkKeyFile(o.name, o.bytes <= 64 * 1024 ? await readText(store, account, container, o.name) : ''));
+      } else if (o.name.endsWith('_gpstrail.json')) {
+        summary.gnssTrack = true;
+        // With end-to-end encryption every content object has a key file and the
+        // track is ciphertext: it can only be checked after decryption.
+        const encrypted = summary.keyFiles > 0 || page.some((p) => 'name' in p && p.name.endsWith('.key'));
+        summary.gnssTracks.push(encrypted ? { name: o.name, valid: true, points: 0, encrypted: true } : checkGnssTrack(o.name, await readText(store, account, container, o.name)));
+      } else if (o.name.startsWith('bookmark_')) {
         summary.bookmarks.push({
           name: o.name,
           categoryId: text(o.meta, 'categoryid'),
@@ -143,6 +212,7 @@ export async function describeRecording(store: ObjectStore, account: string, con
 export async function listRecordings(store: ObjectStore, account: string, filter: RecordingFilter): Promise<RecordingSummary[]> {
   const users = filter.user === undefined ? undefined : await resolveUser(store, account, filter.user);
   const out: RecordingSummary[] = [];
+  const rejectedFor = new Map<string, string[]>(); // original container → rejected-content containers
   let marker = '';
   for (;;) {
     const page = await store.listContainers(account, { prefix: '', marker, endMarker: '', delimiter: '', limit: PAGE });
@@ -151,6 +221,8 @@ export async function listRecordings(store: ObjectStore, account: string, filter
       marker = c.name;
       const name = parseRecordingName(c.name);
       if (!name && !isRejectedContentName(c.name)) continue;
+      const original = name ? undefined : text(c.meta, 'rejectedcontentoriginalcontainer');
+      if (original) rejectedFor.set(original, [...(rejectedFor.get(original) ?? []), c.name]);
       // Cheap tests on the name and container entry first; objects only for survivors.
       if (users && (!name || !users.has(name.userId))) continue;
       if (filter.device !== undefined && name?.deviceSerial !== filter.device) continue;
@@ -163,5 +235,6 @@ export async function listRecordings(store: ObjectStore, account: string, filter
     }
     if (page.length < PAGE) break;
   }
+  for (const r of out) if (r.kind === 'recording' && rejectedFor.has(r.name)) r.rejected = rejectedFor.get(r.name);
   return out.sort((a, b) => (a.triggerOn ?? '').localeCompare(b.triggerOn ?? '') || a.name.localeCompare(b.name));
 }
