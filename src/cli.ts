@@ -3,6 +3,7 @@
  * edgecd's command line. Commands print for people (stdout) and exit non-zero
  * with a one-line reason on failure; the daemon itself logs JSON via pino.
  */
+import { createPublicKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
@@ -38,7 +39,7 @@ usage: edgecd <command> [options]
   recordings --data DIR [--user ID] [--device SERIAL] [--since DATE] [--until DATE] [--incomplete] [--category ID]
         recordings from the index (user by UUID or UserID), with clips, track, bookmarks and manifest
   simulate --connection FILE [--users N] [--devices N] [--recordings N] [--clips N] [--clip-bytes N]
-           [--concurrency N] [--extras]
+           [--concurrency N] [--extras] [--public-key PEM [--public-key-id ID]]
         act as a body-worn system against the CD in FILE; print what it answered
   status --data DIR                  totals from the index (through the daemon when it runs)
   reindex --data DIR [--verify]      rebuild the index from the disk (daemon stopped)
@@ -179,6 +180,7 @@ const commands: Record<string, Command> = {
     options: {
       connection: { type: 'string' }, users: { type: 'string' }, devices: { type: 'string' }, recordings: { type: 'string' },
       clips: { type: 'string' }, 'clip-bytes': { type: 'string' }, concurrency: { type: 'string' }, extras: { type: 'boolean' },
+      'public-key': { type: 'string' }, 'public-key-id': { type: 'string' },
     },
     async run(v) {
       const file = JSON.parse(await readFile(need(v, 'connection'), 'utf8')) as { AuthenticationTokenURI: string[]; BlobAPIUserName: string; BlobAPIKey: string };
@@ -200,6 +202,9 @@ const commands: Record<string, Command> = {
         concurrency: number('concurrency', 2),
         extras: v.extras === true,
         firstTrigger: new Date(Math.floor(Date.now() / 86_400_000 - 1) * 86_400_000),
+        ...(typeof v['public-key'] === 'string'
+          ? { encryption: { publicKey: createPublicKey(await readFile(v['public-key'], 'utf8')), publicKeyId: typeof v['public-key-id'] === 'string' ? v['public-key-id'] : 'simulator' } }
+          : {}),
         progress: (line) => process.stderr.write(line + '\n'),
       });
       out(JSON.stringify(report, null, 2));

@@ -10,7 +10,7 @@
  * bookmarks), then marks each Complete. It honours 503 Retry-After, re-auths
  * on 401, and stops cleanly at the first 507.
  */
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { constants, createCipheriv, createHash, publicEncrypt, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
 import { Agent, request } from 'node:http';
 
 export interface SimulationOptions {
@@ -29,7 +29,28 @@ export interface SimulationOptions {
   /** Trigger time of the first recording; later ones follow 10 minutes apart. */
   firstTrigger: Date;
   categories?: { Id: string; Name: string }[];
+  /** End-to-end encryption as a BWS does it when the connection file sets WantEncryption. */
+  encryption?: { publicKey: KeyObject; publicKeyId: string };
   progress?: (line: string) => void;
+}
+
+/**
+ * A content object encrypted for the CD's key holder: AES-256-CBC with a fresh
+ * key and IV, the key wrapped with RSA-OAEP under the public key. The key file
+ * (JSON) carries the wrapped key, the IV (both base64) and the key id.
+ */
+export function encryptForKeyHolder(plain: Buffer, encryption: NonNullable<SimulationOptions['encryption']>): { cipher: Buffer; keyFile: Buffer } {
+  const key = randomBytes(32);
+  const iv = randomBytes(16);
+  const c = createCipheriv('aes-256-cbc', key, iv);
+  const cipher = Buffer.concat([c.update(plain), c.final()]);
+  const wrapped = publicEncrypt({ key: encryption.publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING }, key);
+  const keyFile = Buffer.from(JSON.stringify({
+    EncryptedKey: wrapped.toString('base64'),
+    ContentEncryptionIV: iv.toString('base64'),
+    PublicKeyId: encryption.publicKeyId,
+  }));
+  return { cipher, keyFile };
 }
 
 export interface SimulationReport {
@@ -154,10 +175,20 @@ export async function simulate(o: SimulationOptions): Promise<SimulationReport> 
         'X-Container-Meta-Triggerontime': epoch(trigger), 'X-Container-Meta-Triggerontimeiso': trigger.toISOString(),
         'X-Container-Meta-Timezone': enc('Europe/Stockholm'), 'X-Container-Meta-Bwcmodel': 'W110', 'X-Container-Meta-Status': 'Transferring',
       });
+      /** Uploads content, first its key file when encrypting (as a BWS sends them). */
+      const content = async (objectName: string, keyName: string, start: Date, headers: Record<string, string>, plain: Buffer) => {
+        let body = plain;
+        if (o.encryption) {
+          const { cipher, keyFile } = encryptForKeyHolder(plain, o.encryption);
+          await call('PUT', `/${name}/${keyName}`, { 'Content-Type': 'application/json', 'X-Object-Meta-Starttime': epoch(start), 'X-Object-Meta-Filetype': 'key' }, keyFile);
+          body = cipher;
+        }
+        await call('PUT', `/${name}/${objectName}`, headers, body);
+      };
       for (let c = 0; c < o.clipsPerRecording; c++) {
         const start = new Date(trigger.getTime() + c * 60_000);
         const stop = new Date(start.getTime() + 59_000);
-        await call('PUT', `/${name}/${compact(start)}_${rid}.mkv`, {
+        await content(`${compact(start)}_${rid}.mkv`, `${compact(start)}_${rid}.key`, start, {
           'Content-Type': 'video/x-matroska', 'X-Object-Meta-Starttime': epoch(start), 'X-Object-Meta-Starttimeiso': start.toISOString(),
           'X-Object-Meta-Stoptime': epoch(stop), 'X-Object-Meta-Stoptimeiso': stop.toISOString(), 'X-Object-Meta-Containertype': 'mkv',
         }, randomBytes(o.clipBytes));
@@ -170,7 +201,8 @@ export async function simulate(o: SimulationOptions): Promise<SimulationReport> 
             Timestamp: new Date(trigger.getTime() + i * 10_000).toISOString().replace('.000', ''),
           }));
           const d = compact(trigger);
-          await call('PUT', `/${name}/${d.slice(0, 8)}_${d.slice(9, 15)}_${rid}_${serial}_gpstrail.json`, { 'Content-Type': 'application/json', 'X-Object-Meta-Filetype': 'json' },
+          const track = `${d.slice(0, 8)}_${d.slice(9, 15)}_${rid}_${serial}_gpstrail`;
+          await content(`${track}.json`, `${track}.key`, trigger, { 'Content-Type': 'application/json', 'X-Object-Meta-Filetype': 'json' },
             Buffer.from(JSON.stringify({ CoordinateEntries: points })));
         }
         if (declared('StoreBookmarks')) {
