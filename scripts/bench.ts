@@ -188,6 +188,13 @@ async function main(): Promise<void> {
     const head = await rate(32, headTotal, (i) => call(agent, port, 'HEAD', `${acct}/bench/small-${i % smallTotal}`, h), 200);
     const peak = await rssOf(pid);
 
+    // A body-worn system's own traffic: registration, recordings of 1 MiB clips, sealing.
+    const simRecordings = Math.max(4, Math.round(20 * SCALE));
+    const sim = spawnSync(process.execPath, ['dist/cli.js', 'simulate', '--connection', join(dataDir, 'connection.json'), '--users', '10', '--devices', '5',
+      '--recordings', String(simRecordings), '--clips', '3', '--clip-bytes', String(MiB), '--concurrency', '4', '--extras'], { cwd: ROOT, encoding: 'utf8' });
+    if (sim.status !== 0) throw new Error(`simulate failed: ${sim.stderr}`);
+    const simReport = JSON.parse(sim.stdout) as { seconds: number; mbPerSecond: number; recordings: string[] };
+
     agent.destroy();
     daemon.child.kill('SIGTERM');
     await new Promise((r) => daemon.child.once('exit', r));
@@ -203,6 +210,12 @@ async function main(): Promise<void> {
       },
       smallPut: { perSec: Math.round(smallPut), concurrency: 32, bytes: 1024, overRawFsyncedFiles: round(smallPut / rawSmall, 2), referenceGoServerNoFsync: 7900 },
       head: { perSec: Math.round(head), concurrency: 32, overHealthcheck: round(head / health, 2), referenceGoServer: 12700 },
+      simulatedBws: {
+        recordings: simReport.recordings.length,
+        recordingsPerSec: round(simReport.recordings.length / simReport.seconds, 2),
+        MBps: round(simReport.mbPerSecond),
+        clipsOf: '3 x 1 MiB, plus GNSS track and bookmark, sealed; 4 at once',
+      },
       rss: {
         idleMB: idle.rssMB,
         // VmHWM read after each phase, so each is the peak up to that point.

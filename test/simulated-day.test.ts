@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SwiftSession, TestDaemon, runCli } from './helpers/daemon.ts';
 
-interface Summary { name: string; userId: string; deviceSerial: string; status: string; clips: number; gnssTrack: boolean; bookmarks: { categoryId?: string; tags: Record<string, string>; text: string }[]; manifest: Record<string, { sha256: string }> }
+interface Summary { name: string; triggerOn?: string; startTime?: string; stopTime?: string; userId: string; deviceSerial: string; status: string; clips: number; gnssTrack: boolean; bookmarks: { categoryId?: string; tags: Record<string, string>; text: string }[]; manifest: Record<string, { sha256: string }> }
 
 let daemon: TestDaemon;
 let sim: { users: string[]; devices: string[]; recordings: string[]; statusCounts: Record<string, number> };
@@ -47,6 +47,7 @@ describe('a simulated day', () => {
     assert.equal(all.length, 50);
     for (const r of all) {
       assert.equal(r.status, 'Complete');
+      assert.ok(Date.parse(r.startTime!) < Date.parse(r.triggerOn!) && Date.parse(r.stopTime!) > Date.parse(r.triggerOn!), 'pre-buffer before, stop after the trigger');
       assert.equal(r.clips, 2);
       assert.ok(r.gnssTrack);
       assert.equal(r.bookmarks.length, 1);

@@ -8,7 +8,7 @@
 import type { ObjectStore } from '../store/object-store.ts';
 import { decodeMetaValue, type MetaMap } from '../swift/metadata.ts';
 import { DEVICES, USERS } from './content-destination.ts';
-import { isRejectedContentName, parseClipName, parseRecordingName } from './names.ts';
+import { isRejectedContentName, parseClipName, parseEpoch, parseRecordingName } from './names.ts';
 
 export interface Bookmark {
   name: string;
@@ -49,6 +49,9 @@ export interface RecordingSummary {
   deviceSerial?: string;
   device?: { name?: string; model?: string; active?: string };
   triggerOn?: string;
+  /** The recording's StartTime/StopTime metadata (pre- and post-buffer included), ISO. */
+  startTime?: string;
+  stopTime?: string;
   status: string;
   /** When the recording was sealed (its last container change, once Complete). */
   completedAt?: string;
@@ -170,6 +173,12 @@ export async function describeRecording(store: ObjectStore, account: string, con
     summary.rejectedAt = text(entry.meta, 'rejectedcontenttime');
     summary.rejectedReason = text(entry.meta, 'rejectedcontentreason');
   }
+  const at = (key: string) => {
+    const ms = entry.meta[key] === undefined ? undefined : parseEpoch(decodeMetaValue(entry.meta[key]!));
+    return ms === undefined ? undefined : new Date(ms).toISOString();
+  };
+  summary.startTime = at('starttime');
+  summary.stopTime = at('stoptime');
   if (status === 'Complete') summary.completedAt = new Date(Number(entry.timestamp) * 1000).toISOString();
   let marker = '';
   for (;;) {

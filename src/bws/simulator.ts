@@ -174,6 +174,7 @@ export async function simulate(o: SimulationOptions): Promise<SimulationReport> 
         'X-Container-Meta-Scuserialnumber': 'SCU0001', 'X-Container-Meta-Firmwareversion': '11.5.1', 'X-Container-Meta-Triggeron': 'Button',
         'X-Container-Meta-Triggerontime': epoch(trigger), 'X-Container-Meta-Triggerontimeiso': trigger.toISOString(),
         'X-Container-Meta-Timezone': enc('Europe/Stockholm'), 'X-Container-Meta-Bwcmodel': 'W110', 'X-Container-Meta-Status': 'Transferring',
+        'X-Container-Meta-Starttime': epoch(new Date(trigger.getTime() - 30_000)),
       });
       /** Uploads content, first its key file when encrypting (as a BWS sends them). */
       const content = async (objectName: string, keyName: string, start: Date, headers: Record<string, string>, plain: Buffer) => {
@@ -215,7 +216,8 @@ export async function simulate(o: SimulationOptions): Promise<SimulationReport> 
           await call('PUT', `/${name}/bookmark_${compact(trigger)}_${r}`, meta, Buffer.from(`Note for recording ${r}: suspect left on foot`, 'utf8'));
         }
       }
-      await call('POST', `/${name}`, { 'X-Container-Meta-Status': 'Complete' });
+      const stopTime = epoch(new Date(trigger.getTime() + o.clipsPerRecording * 60_000));
+      await call('POST', `/${name}`, { 'X-Container-Meta-Stoptime': stopTime, 'X-Container-Meta-Triggeroff': 'Button', 'X-Container-Meta-Status': 'Complete' });
       report.recordings.push(name);
       o.progress?.(`recording ${report.recordings.length}/${o.recordings} complete`);
     };
