@@ -16,7 +16,9 @@
  *   RejectedContent_* containers are never refused for their content, and
  *   containers with other names are plain Swift containers (no BWS writes them).
  *
- * Reads bypass this; every mutation from the API goes through it.
+ * Reads bypass this; every mutation from the API goes through it. The seal is
+ * checked before the store takes its own lock: a BWS sends nothing for a
+ * recording while, or after, it seals it, so that window is not one a BWS uses.
  */
 import { EdgeError, badRequest, notFound } from '../errors.ts';
 import type { Logger } from '../log.ts';
