@@ -64,7 +64,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   await recordDeclaredCapabilities(dir, config.capabilities);
 
   let ready = false;
-  const store = await ObjectStore.open(dir, { maxObjectBytes: config.objects.maxBytes, log });
+  const store = await ObjectStore.open(dir, { maxObjectBytes: config.objects.maxBytes, space: config.quota, log });
   let server: Server | undefined;
   let admin: AdminServer | undefined;
   try {

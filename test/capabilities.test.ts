@@ -66,7 +66,7 @@ describe('System/Capabilities.json', () => {
       assert.equal(off.Store.StoreSignedVideo, false);
       await first.stop();
       // Declared now, and remembered.
-      await writeFile(join(dir, 'edgecd.json'), '{}');
+      await writeFile(join(dir, 'edgecd.json'), JSON.stringify({ quota: { reservePercent: 0 } }));
       const second = await TestDaemon.start({ dataDir: dir });
       await second.stop();
       for (const name of ['StoreSignedVideo', 'StoreBookmarks']) {

@@ -111,7 +111,7 @@ describe('configuration', () => {
     await writeFile(join(dir, 'edgecd.json'), JSON.stringify({ quota: { maxBites: 1 } }));
     const unknown = await runCli(['serve', '--data', dir, '--listen', '127.0.0.1:0', '--ntp-listen', 'off']);
     assert.equal(unknown.code, 1);
-    assert.match(unknown.stderr, /quota: unknown configuration key/);
+    assert.match(unknown.stderr, /quota\.maxBites: unknown configuration key/);
     await writeFile(join(dir, 'edgecd.json'), JSON.stringify({ auth: { tokenTtlSeconds: 'long' } }));
     const wrongType = await runCli(['serve', '--data', dir, '--listen', '127.0.0.1:0', '--ntp-listen', 'off']);
     assert.equal(wrongType.code, 1);

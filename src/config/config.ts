@@ -24,6 +24,8 @@ export interface Config {
   };
   objects: { maxBytes: number };
   validation: { strict: boolean };
+  /** What edgecd may hold (0 = the disk) and the free space it always leaves. */
+  quota: { maxBytes: number; reserveBytes: number; reservePercent: number };
   /** Licence limits on registered users and cameras; 0 = none. */
   limits: { maxUsers: number; maxDevices: number };
   /** What System/Capabilities.json declares; once declared, never withdrawn. */
@@ -54,6 +56,11 @@ export const CONFIG_SCHEMA: Schema = {
   },
   objects: { maxBytes: { kind: 'integer', default: MAX_FILE_SIZE, min: 1 } },
   validation: { strict: { kind: 'boolean', default: true } },
+  quota: {
+    maxBytes: { kind: 'integer', default: 0, min: 0 },
+    reserveBytes: { kind: 'integer', default: 0, min: 0 },
+    reservePercent: { kind: 'integer', default: 5, min: 0, max: 50 },
+  },
   limits: {
     maxUsers: { kind: 'integer', default: 0, min: 0 },
     maxDevices: { kind: 'integer', default: 0, min: 0 },

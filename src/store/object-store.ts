@@ -40,10 +40,13 @@ import {
 import { KeyedMutex } from './keyed-mutex.ts';
 import { StoreLayout } from './layout.ts';
 import { hashFile, receiveToFile } from './receive.ts';
+import { SpaceGuard, type SpaceLimits, type SpaceView } from './space.ts';
 
 export interface StoreOptions {
   /** Largest object accepted (objects.maxBytes). */
   maxObjectBytes: number;
+  /** Quota and free-space reserve (quota.*); none when absent. */
+  space?: SpaceLimits;
   log: Logger;
   now?: () => number;
 }
@@ -96,12 +99,24 @@ export class ObjectStore {
   #txSeq = 0;
   #broken: unknown;
   readonly #committing = new Set<Promise<void>>();
+  readonly #space: SpaceGuard;
 
   private constructor(layout: StoreLayout, index: IndexDb, options: StoreOptions) {
     this.layout = layout;
     this.index = index;
     this.#options = options;
     this.#now = options.now ?? Date.now;
+    this.#space = new SpaceGuard(layout.root, options.space ?? { maxBytes: 0, reserveBytes: 0, reservePercent: 0 }, () => {
+      let used = 0;
+      for (const a of this.#accounts.values()) used += a.bytesUsed;
+      return used;
+    });
+  }
+
+  /** Disk, quota and in-flight figures (status, metrics). */
+  async space(): Promise<SpaceView> {
+    await this.#space.refresh();
+    return this.#space.view();
   }
 
   /** Opens the store in `root`, completing any commit a crash interrupted. */
@@ -115,6 +130,8 @@ export class ObjectStore {
     const store = new ObjectStore(layout, index, options);
     try {
       await store.#recover();
+      // Every account's totals in memory: the quota counts them all.
+      for await (const name of index.accounts.keys()) await store.#accountEntry(name);
     } catch (err) {
       await index.close();
       throw err;
@@ -206,10 +223,21 @@ export class ObjectStore {
     if (input.mustNotExist && (await this.index.objects.get(key))) {
       throw new EdgeError('PreconditionFailed', `Object ${container}/${object} already exists`);
     }
+    // Space is admitted before a byte of the body is read.
+    const reservation = await this.#space.admit(input.expectedBytes ?? 0);
+    try {
+      return await this.#receiveAndCommit(input, key, (bytes) => reservation.progress(bytes));
+    } finally {
+      reservation.release();
+    }
+  }
+
+  async #receiveAndCommit(input: PutObjectInput, key: string, onProgress: (bytes: number) => void): Promise<ObjectEntry> {
+    const { account, container, object } = input;
     const tmp = this.layout.tmpFile(randomBytes(12).toString('hex'));
     let received;
     try {
-      received = await receiveToFile(input.body, tmp, { expectedBytes: input.expectedBytes, maxBytes: this.#options.maxObjectBytes });
+      received = await receiveToFile(input.body, tmp, { expectedBytes: input.expectedBytes, maxBytes: this.#options.maxObjectBytes, onProgress });
       if (input.etag !== undefined && input.etag !== received.md5) {
         throw new EdgeError('EtagMismatch', `Etag ${input.etag} does not match the body's md5 ${received.md5}`);
       }

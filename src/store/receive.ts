@@ -20,6 +20,8 @@ export interface ReceiveOptions {
   /** Content-Length, when the client sent one. */
   expectedBytes?: number;
   maxBytes: number;
+  /** Told the running total before each chunk is accepted; may throw to refuse it (507). */
+  onProgress?: (bytes: number) => void;
 }
 
 /** Size of one disk write (and of one hashing batch; see hasher.ts). */
@@ -84,6 +86,12 @@ export async function receiveToFile(body: Readable, path: string, options: Recei
         callback(bytes > options.maxBytes
           ? new EdgeError('EntityTooLarge', `Object is larger than the maximum of ${options.maxBytes} bytes`)
           : new EdgeError('BadRequest', 'Body is longer than Content-Length'));
+        return;
+      }
+      try {
+        options.onProgress?.(bytes);
+      } catch (err) {
+        callback(err as Error);
         return;
       }
       batch.push(chunk);

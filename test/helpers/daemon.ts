@@ -3,7 +3,8 @@
  * ephemeral port with a fresh data directory, and talks HTTP to it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,10 +46,12 @@ export class TestDaemon {
   static async start(options: StartOptions = {}): Promise<TestDaemon> {
     const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'edgecd-test-')));
     const args = ['--import', 'tsx', CLI, 'serve', '--data', dataDir, '--listen', '127.0.0.1:0', '--ntp-listen', 'off', ...(options.args ?? [])];
-    if (options.config) {
-      const { writeFile, mkdir } = await import('node:fs/promises');
+    if (options.config || !existsSync(join(dataDir, 'edgecd.json'))) {
+      // No free-space reserve unless a test asks: a test machine's disk may be
+      // nearly full, and the reserve is a share of the whole filesystem.
+      const config = { ...options.config, quota: { reservePercent: 0, ...(options.config as { quota?: object } | undefined)?.quota } };
       await mkdir(dataDir, { recursive: true });
-      await writeFile(join(dataDir, 'edgecd.json'), JSON.stringify(options.config));
+      await writeFile(join(dataDir, 'edgecd.json'), JSON.stringify(config));
     }
     const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     const logLines: string[] = [];

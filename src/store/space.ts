@@ -1,0 +1,127 @@
+/**
+ * Space admission: decides, before an upload's body is read, whether storing
+ * it would cross the quota (quota.maxBytes) or eat into the free space always
+ * kept on the data filesystem (quota.reserveBytes / quota.reservePercent).
+ * Uploads in flight hold reservations for their whole size, so many
+ * concurrent uploads cannot together overshoot. A chunked upload
+ * reserves as it streams and is cut off the moment it would cross.
+ */
+import { statfs } from 'node:fs/promises';
+import { EdgeError } from '../errors.ts';
+
+export interface SpaceLimits {
+  /** Bytes edgecd may hold; 0 = no limit beyond the disk. */
+  maxBytes: number;
+  reserveBytes: number;
+  reservePercent: number;
+}
+
+export interface DiskView {
+  totalBytes: number;
+  freeBytes: number;
+}
+
+export interface SpaceView extends DiskView {
+  /** Bytes stored (objects in the index). */
+  usedBytes: number;
+  /** Bytes admitted for uploads in flight (written or not: counted whole until they end). */
+  reservedBytes: number;
+  /** Free space always kept on the filesystem. */
+  keepFreeBytes: number;
+  quotaBytes: number;
+  uploadsInFlight: number;
+}
+
+export class Reservation {
+  readonly #guard: SpaceGuard;
+  /** Bytes admitted for this upload (grows for chunked bodies). */
+  admitted: number;
+  /** Bytes this upload has written so far. */
+  written = 0;
+  #released = false;
+
+  constructor(guard: SpaceGuard, admitted: number) {
+    this.#guard = guard;
+    this.admitted = admitted;
+  }
+
+  /** The upload has written `total` bytes; throws 507 if that crosses a limit. */
+  progress(total: number): void {
+    if (total > this.admitted) {
+      this.#guard.check(total - this.admitted);
+      this.admitted = total;
+    }
+    this.written = total;
+  }
+
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.#guard.forget(this);
+  }
+}
+
+const STATFS_MAX_AGE_MS = 1000;
+
+export class SpaceGuard {
+  readonly #dir: string;
+  readonly #limits: SpaceLimits;
+  readonly #usedBytes: () => number;
+  readonly #reservations = new Set<Reservation>();
+  #disk: DiskView & { at: number } = { totalBytes: 0, freeBytes: 0, at: 0 };
+
+  constructor(dir: string, limits: SpaceLimits, usedBytes: () => number) {
+    this.#dir = dir;
+    this.#limits = limits;
+    this.#usedBytes = usedBytes;
+  }
+
+  /** Refreshes the filesystem figures if they are older than a second. */
+  async refresh(force = false): Promise<void> {
+    if (!force && Date.now() - this.#disk.at < STATFS_MAX_AGE_MS) return;
+    const s = await statfs(this.#dir);
+    this.#disk = { totalBytes: s.blocks * s.bsize, freeBytes: s.bavail * s.bsize, at: Date.now() };
+  }
+
+  /** Admits an upload of `bytes` (0 for a chunked one, which grows as it streams). */
+  async admit(bytes: number): Promise<Reservation> {
+    await this.refresh();
+    this.check(bytes);
+    const reservation = new Reservation(this, bytes);
+    this.#reservations.add(reservation);
+    return reservation;
+  }
+
+  /** Throws 507 if `more` bytes would cross the quota or the reserve. */
+  check(more: number): void {
+    const view = this.view();
+    if (view.quotaBytes > 0 && view.usedBytes + view.reservedBytes + more > view.quotaBytes) {
+      throw new EdgeError('InsufficientStorage', `Quota of ${view.quotaBytes} bytes would be exceeded (quota.maxBytes)`);
+    }
+    if (view.freeBytes - view.reservedBytes - more < view.keepFreeBytes) {
+      throw new EdgeError('InsufficientStorage', `The data filesystem would fall below its reserve of ${view.keepFreeBytes} free bytes (quota.reserveBytes / quota.reservePercent)`);
+    }
+  }
+
+  forget(reservation: Reservation): void {
+    this.#reservations.delete(reservation);
+  }
+
+  view(): SpaceView {
+    // An upload counts whole until it ends, though the free space the
+    // filesystem reports already shrinks as it writes: conservative by at most
+    // what is in flight, never optimistic.
+    let reservedBytes = 0;
+    for (const r of this.#reservations) reservedBytes += r.admitted;
+    const keepFreeBytes = Math.max(this.#limits.reserveBytes, Math.ceil((this.#limits.reservePercent / 100) * this.#disk.totalBytes));
+    return {
+      totalBytes: this.#disk.totalBytes,
+      freeBytes: this.#disk.freeBytes,
+      usedBytes: this.#usedBytes(),
+      reservedBytes,
+      keepFreeBytes,
+      quotaBytes: this.#limits.maxBytes,
+      uploadsInFlight: this.#reservations.size,
+    };
+  }
+}
