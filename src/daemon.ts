@@ -2,7 +2,7 @@
  * The daemon: opens the store, serves HTTP, keeps connection.json current,
  * and shuts down cleanly (in-flight requests finish, LevelDB closes).
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { stat } from 'node:fs/promises';
 import { getRequestListener } from '@hono/node-server';
@@ -15,6 +15,7 @@ import { TokenRegistry } from './auth/tokens.ts';
 import { loadConfig, parseHostPort, type Config, type HostPort } from './config/config.ts';
 import { initDataDir, paths, writeConnectionFile } from './data-dir.ts';
 import { createApp, malformedRequestHandler, swiftFetch } from './http/app.ts';
+import { newTransId } from './http/middleware/request-log.ts';
 import { createLogger, type Logger } from './log.ts';
 import { OperatorError } from './errors.ts';
 import { ObjectStore } from './store/object-store.ts';
@@ -64,8 +65,27 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   await recordDeclaredCapabilities(dir, config.capabilities);
 
   let ready = false;
-  const store = await ObjectStore.open(dir, { maxObjectBytes: config.objects.maxBytes, space: config.quota, log });
-  let server: Server | undefined;
+  // Listen first: while the store opens (journal replay, temp clean-up) every
+  // request gets 503 + Retry-After instead of a refused connection.
+  const starting = (_req: IncomingMessage, res: ServerResponse) => {
+    const txId = newTransId();
+    res.writeHead(503, { 'Retry-After': '5', 'Content-Type': 'text/plain; charset=utf-8', 'X-Trans-Id': txId, 'X-Openstack-Request-Id': txId, 'Connection': 'close' });
+    res.end('Starting: try again shortly\n');
+  };
+  const server: Server = createServer(starting);
+  // Large uploads over a thin link take long: no overall request deadline,
+  // but an idle socket (no bytes either way) is dropped.
+  server.requestTimeout = 0;
+  server.headersTimeout = 60_000;
+  server.setTimeout(config.http.idleTimeoutSeconds * 1000);
+  await listenOn(server, listen);
+  let store: ObjectStore;
+  try {
+    store = await ObjectStore.open(dir, { maxObjectBytes: config.objects.maxBytes, space: config.quota, log });
+  } catch (err) {
+    server.close();
+    throw err;
+  }
   let admin: AdminServer | undefined;
   try {
     const credentials = await Credentials.load(paths(dir).credentials);
@@ -80,14 +100,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       containerType: config.connection.containerType,
       log,
     });
-    const app = createApp({ store, destination, credentials, tokens, log, maxObjectBytes: config.objects.maxBytes, scheme: 'http', ready: () => ready, systemDocuments });
-    server = createServer(getRequestListener(swiftFetch(app), { errorHandler: malformedRequestHandler(log) }));
-    // Large uploads over a thin link take long: no overall request deadline,
-    // but an idle socket (no bytes either way) is dropped.
-    server.requestTimeout = 0;
-    server.headersTimeout = 60_000;
-    server.setTimeout(config.http.idleTimeoutSeconds * 1000);
-    await listenOn(server, listen);
+    const a = config.admission;
+    const app = createApp({
+      admission: { maxRequests: a.maxRequests, maxUploads: a.maxUploads, queue: a.queue, queueTimeoutMs: a.queueTimeoutSeconds * 1000, maxEventLoopDelayMs: a.maxEventLoopDelayMs, maxHeapBytes: a.maxHeapMB * 1024 * 1024 },
+      store, destination, credentials, tokens, log, maxObjectBytes: config.objects.maxBytes, scheme: 'http', ready: () => ready, systemDocuments,
+    });
+    server.off('request', starting);
+    server.on('request', getRequestListener(swiftFetch(app), { errorHandler: malformedRequestHandler(log) }));
     const bound = server.address() as AddressInfo;
     const address = { host: listen.host, port: bound.port };
 
@@ -119,7 +138,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       })()),
     };
   } catch (err) {
-    server?.close();
+    server.close();
     await admin?.close();
     await store.close();
     throw err;

@@ -24,6 +24,8 @@ export interface Config {
   };
   objects: { maxBytes: number };
   validation: { strict: boolean };
+  /** Load shedding: past these, requests get 503 + Retry-After. */
+  admission: { maxRequests: number; maxUploads: number; queue: number; queueTimeoutSeconds: number; maxEventLoopDelayMs: number; maxHeapMB: number };
   /** What edgecd may hold (0 = the disk) and the free space it always leaves. */
   quota: { maxBytes: number; reserveBytes: number; reservePercent: number };
   /** Licence limits on registered users and cameras; 0 = none. */
@@ -56,6 +58,15 @@ export const CONFIG_SCHEMA: Schema = {
   },
   objects: { maxBytes: { kind: 'integer', default: MAX_FILE_SIZE, min: 1 } },
   validation: { strict: { kind: 'boolean', default: true } },
+  // Sized for a Raspberry Pi 4 (4 cores, 4 GB, one SD card or USB SSD).
+  admission: {
+    maxRequests: { kind: 'integer', default: 64, min: 1 },
+    maxUploads: { kind: 'integer', default: 8, min: 1 },
+    queue: { kind: 'integer', default: 32, min: 0 },
+    queueTimeoutSeconds: { kind: 'integer', default: 10, min: 1 },
+    maxEventLoopDelayMs: { kind: 'integer', default: 1000, min: 10 },
+    maxHeapMB: { kind: 'integer', default: 512, min: 16 },
+  },
   quota: {
     maxBytes: { kind: 'integer', default: 0, min: 0 },
     reserveBytes: { kind: 'integer', default: 0, min: 0 },

@@ -13,6 +13,7 @@ import type { ObjectStore } from '../store/object-store.ts';
 import type { Bindings, Env } from './env.ts';
 import { errorResponse } from './errors.ts';
 import { reply } from './reply.ts';
+import { admission, type AdmissionOptions } from './middleware/admission.ts';
 import { requireToken } from './middleware/auth.ts';
 import { newTransId, requestLog } from './middleware/request-log.ts';
 import { authHandler } from './routes/auth.ts';
@@ -20,6 +21,7 @@ import { storageHandler } from './routes/storage.ts';
 import type { SystemDocuments } from './routes/system-documents.ts';
 
 export interface AppDeps {
+  admission: AdmissionOptions;
   store: ObjectStore;
   destination: ContentDestination;
   credentials: Credentials;
@@ -37,6 +39,11 @@ export function createApp(deps: AppDeps): Hono<Env> {
   app.use(requestLog({ log: deps.log }));
   app.onError((err, c) => errorResponse(c, err));
   app.notFound((c) => errorResponse(c, new EdgeError('NotFound', 'Not Found')));
+
+  // Shed load before doing work for a request (auth runs scrypt; uploads fill disks).
+  const admit = admission(deps.admission);
+  app.use('/auth/*', admit);
+  app.use('/v1/*', admit);
 
   app.get('/healthcheck', (c) => {
     if (deps.store.broken) return reply(c, 503, 'storage failure: refusing changes until restart\n', 'text/plain');

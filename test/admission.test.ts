@@ -1,0 +1,49 @@
+/** 503 + Retry-After before the box drowns; everything acknowledged stays intact. */
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { SwiftSession, TestDaemon } from './helpers/daemon.ts';
+
+const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
+let daemon: TestDaemon;
+let s: SwiftSession;
+
+before(async () => {
+  daemon = await TestDaemon.start({ config: { admission: { maxRequests: 8, maxUploads: 2, queue: 2, queueTimeoutSeconds: 1 } } });
+  s = await SwiftSession.open(daemon);
+  await s.req('PUT', '/load');
+});
+after(() => daemon.cleanup());
+
+describe('admission', () => {
+  it('at 10x the upload bound: only 201 or 503 with Retry-After, and every 201 verifies', async () => {
+    const bodies = Array.from({ length: 20 }, () => randomBytes(300_000));
+    // Slow senders keep their slots busy, as docked cameras on a thin link do.
+    const slow = (b: Buffer) => (async function* () {
+      for (let i = 0; i < b.length; i += 50_000) {
+        yield b.subarray(i, i + 50_000);
+        await new Promise((r) => setTimeout(r, 30));
+      }
+    })();
+    const results = await Promise.all(bodies.map((b, i) => s.req('PUT', `/load/o${i}`, { 'Content-Length': String(b.length) }, slow(b))));
+    const counts: Record<number, number> = {};
+    for (const r of results) counts[r.status] = (counts[r.status] ?? 0) + 1;
+    assert.deepEqual(Object.keys(counts).map(Number).sort(), [201, 503], JSON.stringify(counts));
+    for (const [i, r] of results.entries()) {
+      if (r.status === 503) {
+        assert.ok(Number(r.headers['retry-after']) >= 1, 'Retry-After in seconds');
+        assert.equal((await s.req('HEAD', `/load/o${i}`)).status, 404);
+      } else {
+        assert.equal((await s.req('HEAD', `/load/o${i}`)).headers.etag, md5(bodies[i]!));
+      }
+    }
+    // Afterwards, full service again.
+    const body = randomBytes(100_000);
+    assert.equal((await s.req('PUT', '/load/after', {}, body)).headers.etag, md5(body));
+  });
+
+  it('reads are bounded by maxRequests, not by the upload bound', async () => {
+    const heads = await Promise.all(Array.from({ length: 8 }, () => s.req('HEAD', '/load')));
+    assert.ok(heads.every((h) => h.status === 204));
+  });
+});
