@@ -16,6 +16,8 @@ import { loadConfig, parseHostPort, type Config, type HostPort } from './config/
 import { initDataDir, paths, writeConnectionFile } from './data-dir.ts';
 import { createApp, malformedRequestHandler, swiftFetch } from './http/app.ts';
 import { newTransId } from './http/middleware/request-log.ts';
+import { RequestStats } from './health/request-stats.ts';
+import { watchStation } from './health/station.ts';
 import { createLogger, type Logger } from './log.ts';
 import { OperatorError } from './errors.ts';
 import { ObjectStore } from './store/object-store.ts';
@@ -51,6 +53,7 @@ export async function loadDaemonConfig(options: DaemonOptions, mayBeMissing = fa
 }
 
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
+  const startedAt = Date.now();
   const config = await loadDaemonConfig(options);
   const log = createLogger(config.log.level);
   const dir = options.dataDir;
@@ -101,7 +104,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       log,
     });
     const a = config.admission;
-    const app = createApp({
+    const { app, health } = createApp({
+      requests: new RequestStats(),
+      startedAt,
       admission: { maxRequests: a.maxRequests, maxUploads: a.maxUploads, queue: a.queue, queueTimeoutMs: a.queueTimeoutSeconds * 1000, maxEventLoopDelayMs: a.maxEventLoopDelayMs, maxHeapBytes: a.maxHeapMB * 1024 * 1024 },
       store, destination, credentials, tokens, log, maxObjectBytes: config.objects.maxBytes, scheme: 'http', ready: () => ready, systemDocuments,
     });
@@ -116,6 +121,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       log.warn({ ntpListen: config.ntp.listen }, 'NTP serving is not built yet; connection.json does not advertise it');
     }
     log.warn('serving plain HTTP: use it for development only; HTTPS arrives with the security work');
+    const stopWatching = watchStation(health, log, config.health.checkSeconds * 1000);
     ready = true;
     log.info({ version: VERSION, listen: `${address.host}:${address.port}`, data: dir }, 'ready');
 
@@ -129,6 +135,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       store,
       close: () => (closing ??= (async () => {
         ready = false;
+        stopWatching();
         log.info('stopping');
         await closeHttp(httpServer, config.http.shutdownGraceSeconds * 1000);
         await adminServer.close();

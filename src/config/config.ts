@@ -24,6 +24,8 @@ export interface Config {
   };
   objects: { maxBytes: number };
   validation: { strict: boolean };
+  /** How often the station's health is checked for warnings (storage 80/90/95 %, heat, read-only disk). */
+  health: { checkSeconds: number };
   /** Load shedding: past these, requests get 503 + Retry-After. */
   admission: { maxRequests: number; maxUploads: number; queue: number; queueTimeoutSeconds: number; maxEventLoopDelayMs: number; maxHeapMB: number };
   /** What edgecd may hold (0 = the disk) and the free space it always leaves. */
@@ -58,6 +60,7 @@ export const CONFIG_SCHEMA: Schema = {
   },
   objects: { maxBytes: { kind: 'integer', default: MAX_FILE_SIZE, min: 1 } },
   validation: { strict: { kind: 'boolean', default: true } },
+  health: { checkSeconds: { kind: 'integer', default: 30, min: 1 } },
   // Sized for a Raspberry Pi 4 (4 cores, 4 GB, one SD card or USB SSD).
   admission: {
     maxRequests: { kind: 'integer', default: 64, min: 1 },

@@ -13,6 +13,9 @@ import type { ObjectStore } from '../store/object-store.ts';
 import type { Bindings, Env } from './env.ts';
 import { errorResponse } from './errors.ts';
 import { reply } from './reply.ts';
+import { prometheusText } from '../health/prometheus.ts';
+import type { RequestStats } from '../health/request-stats.ts';
+import { stationHealth, type HealthSources } from '../health/station.ts';
 import { admission, type AdmissionOptions } from './middleware/admission.ts';
 import { requireToken } from './middleware/auth.ts';
 import { newTransId, requestLog } from './middleware/request-log.ts';
@@ -22,6 +25,8 @@ import type { SystemDocuments } from './routes/system-documents.ts';
 
 export interface AppDeps {
   admission: AdmissionOptions;
+  requests: RequestStats;
+  startedAt: number;
   store: ObjectStore;
   destination: ContentDestination;
   credentials: Credentials;
@@ -34,9 +39,9 @@ export interface AppDeps {
   ready: () => boolean;
 }
 
-export function createApp(deps: AppDeps): Hono<Env> {
+export function createApp(deps: AppDeps): { app: Hono<Env>; health: HealthSources } {
   const app = new Hono<Env>();
-  app.use(requestLog({ log: deps.log }));
+  app.use(requestLog({ log: deps.log, stats: deps.requests }));
   app.onError((err, c) => errorResponse(c, err));
   app.notFound((c) => errorResponse(c, new EdgeError('NotFound', 'Not Found')));
 
@@ -56,7 +61,12 @@ export function createApp(deps: AppDeps): Hono<Env> {
     throw new EdgeError('MethodNotAllowed', 'Use GET to authenticate', { allow: 'GET' });
   });
   app.all('/v1/*', requireToken(deps), storageHandler(deps));
-  return app;
+
+  // Until roles exist (security issue), any valid storage token may look.
+  const health: HealthSources = { store: deps.store, requests: deps.requests, load: () => admit.stats(), startedAt: deps.startedAt, ready: deps.ready };
+  app.get('/status', requireToken(deps), async (c) => reply(c, 200, JSON.stringify(await stationHealth(health), null, 2) + '\n', 'application/json'));
+  app.get('/metrics', requireToken(deps), async (c) => reply(c, 200, prometheusText(await stationHealth(health)), 'text/plain; version=0.0.4; charset=utf-8'));
+  return { app, health };
 }
 
 /**

@@ -1,10 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
+import type { RequestStats } from '../../health/request-stats.ts';
 import type { Logger } from '../../log.ts';
 import type { Env } from '../env.ts';
 
 export interface RequestLogOptions {
   log: Logger;
+  /** Counts every answered request (for /status and /metrics). */
+  stats?: RequestStats;
 }
 
 const processTag = randomBytes(7).toString('hex').slice(0, 13);
@@ -25,7 +28,7 @@ export function newTransId(now = Date.now()): string {
  * @example app.use(requestLog({ log }))
  */
 export function requestLog(options: RequestLogOptions): MiddlewareHandler<Env> {
-  const { log } = options;
+  const { log, stats } = options;
   return async function requestLog(c, next) {
     const started = performance.now();
     const now = Date.now();
@@ -36,6 +39,7 @@ export function requestLog(options: RequestLogOptions): MiddlewareHandler<Env> {
     c.set('out', out);
     await next();
     const length = out['Content-Length'];
+    stats?.record(c.req.method, c.res.status, c.get('bytesIn'));
     const incoming = c.env?.incoming;
     log.info({
       tx: txId,

@@ -1,0 +1,42 @@
+/** /metrics: the station snapshot in Prometheus's text exposition format. */
+import type { StationHealth } from './station.ts';
+
+const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+
+export function prometheusText(h: StationHealth): string {
+  const lines: string[] = [];
+  const metric = (name: string, type: 'gauge' | 'counter', help: string, samples: [Record<string, string>, number | null][]) => {
+    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const [labels, value] of samples) {
+      if (value === null) continue;
+      const l = Object.entries(labels).map(([k, v]) => `${k}="${esc(v)}"`).join(',');
+      lines.push(`${name}${l ? `{${l}}` : ''} ${value}`);
+    }
+  };
+  metric('edgecd_info', 'gauge', 'edgecd version', [[{ version: h.version }, 1]]);
+  metric('edgecd_uptime_seconds', 'gauge', 'Seconds since the daemon started', [[{}, h.uptimeSeconds]]);
+  metric('edgecd_ready', 'gauge', '1 when the daemon serves storage requests', [[{}, h.ready ? 1 : 0]]);
+  metric('edgecd_requests_total', 'counter', 'Requests answered, by method and status', Object.entries(h.requests.totals).map(([k, n]) => {
+    const [method, status] = k.split(' ') as [string, string];
+    return [{ method, status }, n];
+  }));
+  metric('edgecd_upload_bytes_total', 'counter', 'Object bytes stored by uploads', [[{}, h.requests.uploadBytes]]);
+  metric('edgecd_uploads_in_flight', 'gauge', 'Uploads being received', [[{}, h.load.uploads]]);
+  metric('edgecd_requests_in_flight', 'gauge', 'Requests being served', [[{}, h.load.requests]]);
+  metric('edgecd_requests_waiting', 'gauge', 'Requests waiting for an admission slot', [[{}, h.load.waiting]]);
+  metric('edgecd_admission_refused_total', 'counter', 'Requests refused with 503 by admission control', [[{}, h.load.refused]]);
+  metric('edgecd_event_loop_delay_seconds', 'gauge', 'Event-loop delay, p99 over the last second', [[{}, h.load.eventLoopDelayMs / 1000]]);
+  metric('edgecd_disk_bytes', 'gauge', 'Data filesystem size and free space', [[{ kind: 'total' }, h.storage.totalBytes], [{ kind: 'free' }, h.storage.freeBytes]]);
+  metric('edgecd_stored_bytes', 'gauge', 'Object bytes stored', [[{}, h.storage.usedBytes]]);
+  metric('edgecd_reserved_bytes', 'gauge', 'Bytes admitted for uploads in flight', [[{}, h.storage.reservedBytes]]);
+  metric('edgecd_quota_bytes', 'gauge', 'quota.maxBytes (0 = the disk)', [[{}, h.storage.quotaBytes]]);
+  metric('edgecd_storage_used_ratio', 'gauge', 'Share of the quota (or the disk) in use', [[{}, h.storage.usedPercent / 100]]);
+  metric('edgecd_storage_read_only', 'gauge', '1 when the data filesystem is read-only', [[{}, h.storage.readOnly ? 1 : 0]]);
+  metric('edgecd_cpu_temperature_celsius', 'gauge', 'CPU temperature, where the hardware reports it', [[{}, h.system.cpuTemperatureC]]);
+  metric('edgecd_cpu_throttled', 'gauge', 'Raspberry Pi throttling flags (get_throttled)', [[{}, h.system.throttled === null ? null : Number.parseInt(h.system.throttled, 16)]]);
+  metric('edgecd_load1', 'gauge', '1-minute load average', [[{}, h.system.load[0]]]);
+  metric('edgecd_process_resident_bytes', 'gauge', 'Resident memory of the daemon', [[{}, h.system.memory.processRssBytes]]);
+  metric('edgecd_memory_available_bytes', 'gauge', 'Memory available on the host', [[{}, h.system.memory.availableBytes]]);
+  metric('edgecd_clock_synchronised', 'gauge', '1 when the host clock is known to be synchronised', [[{}, h.clock.synchronised ? 1 : 0]]);
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,91 @@
+/**
+ * One snapshot of the station for /status and /metrics, and the watcher that
+ * logs when it crosses a line an operator must hear about.
+ */
+import { access, constants } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import { hostClockSynchronised } from '../bws/clock.ts';
+import type { ObjectStore } from '../store/object-store.ts';
+import type { SpaceView } from '../store/space.ts';
+import { VERSION } from '../version.ts';
+import type { RequestStats } from './request-stats.ts';
+import { systemHealth, type SystemHealth } from './system.ts';
+
+export interface LoadView {
+  requests: number;
+  uploads: number;
+  waiting: number;
+  refused: number;
+  eventLoopDelayMs: number;
+}
+
+export interface StationHealth {
+  version: string;
+  uptimeSeconds: number;
+  ready: boolean;
+  storage: SpaceView & { usedPercent: number; readOnly: boolean };
+  load: LoadView;
+  requests: { recentPerSecondByStatus: Record<string, number>; totals: Record<string, number>; uploadBytes: number };
+  system: SystemHealth;
+  clock: { synchronised: boolean };
+  /** Not yet built (replication issue): always null for now. */
+  replicationBacklog: null;
+}
+
+export interface HealthSources {
+  store: ObjectStore;
+  requests: RequestStats;
+  load: () => LoadView;
+  startedAt: number;
+  ready: () => boolean;
+}
+
+/** How full: of the quota when one is set, else of the filesystem. */
+export function usedPercent(space: SpaceView): number {
+  const fraction = space.quotaBytes > 0 ? space.usedBytes / space.quotaBytes : space.totalBytes > 0 ? 1 - space.freeBytes / space.totalBytes : 0;
+  return Math.round(fraction * 1000) / 10;
+}
+
+async function readOnly(dir: string): Promise<boolean> {
+  return access(dir, constants.W_OK).then(() => false, (err: NodeJS.ErrnoException) => err.code === 'EROFS');
+}
+
+export async function stationHealth(s: HealthSources): Promise<StationHealth> {
+  const [space, system, synchronised, ro] = await Promise.all([s.store.space(), systemHealth(), hostClockSynchronised(), readOnly(s.store.layout.root)]);
+  return {
+    version: VERSION,
+    uptimeSeconds: Math.round((Date.now() - s.startedAt) / 1000),
+    ready: s.ready(),
+    storage: { ...space, usedPercent: usedPercent(space), readOnly: ro },
+    load: s.load(),
+    requests: { recentPerSecondByStatus: s.requests.recentRates(), totals: Object.fromEntries(s.requests.totals), uploadBytes: s.requests.uploadBytes },
+    system,
+    clock: { synchronised },
+    replicationBacklog: null,
+  };
+}
+
+const LEVELS = [80, 90, 95];
+const HOT_C = 80;
+
+/** Logs a warning each time usage crosses 80/90/95 %, the CPU runs hot, or the disk turns read-only. */
+export function watchStation(s: HealthSources, log: Logger, everyMs = 30_000): () => void {
+  let level = 0;
+  let hot = false;
+  let ro = false;
+  const check = async () => {
+    const h = await stationHealth(s);
+    const reached = LEVELS.filter((l) => h.storage.usedPercent >= l).at(-1) ?? 0;
+    if (reached > level) log.warn({ usedPercent: h.storage.usedPercent, quotaBytes: h.storage.quotaBytes }, `storage is ${reached} % full`);
+    level = reached;
+    const isHot = (h.system.cpuTemperatureC ?? 0) >= HOT_C;
+    if (isHot && !hot) log.warn({ cpuTemperatureC: h.system.cpuTemperatureC, throttled: h.system.throttled }, 'CPU temperature is high');
+    hot = isHot;
+    if (h.storage.readOnly && !ro) log.error({ data: s.store.layout.root }, 'the data filesystem is read-only: uploads will fail');
+    ro = h.storage.readOnly;
+  };
+  const timer = setInterval(() => void check().catch((err: unknown) => log.warn({ err }, 'health check failed')), everyMs);
+  timer.unref();
+  void check().catch(() => undefined);
+  return () => clearInterval(timer);
+}
