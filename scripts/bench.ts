@@ -188,6 +188,26 @@ async function main(): Promise<void> {
     const head = await rate(32, headTotal, (i) => call(agent, port, 'HEAD', `${acct}/bench/small-${i % smallTotal}`, h), 200);
     const peak = await rssOf(pid);
 
+    // Overload: 10x admission.maxUploads (default 8) uploading at once, 3 rounds.
+    // Only 201 and 503 may come back; every 201 must verify afterwards.
+    const overload = { statuses: {} as Record<number, number>, latenciesMs: [] as number[] };
+    const acknowledged: string[] = [];
+    for (let round = 0; round < 3; round++) {
+      await Promise.all(Array.from({ length: 80 }, async (_, i) => {
+        const name = `${acct}/bench/overload-${round}-${i}`;
+        const t0 = performance.now();
+        const status = await call(agent, port, 'PUT', name, h, { bytes: MiB });
+        overload.latenciesMs.push(performance.now() - t0);
+        overload.statuses[status] = (overload.statuses[status] ?? 0) + 1;
+        if (status === 201) acknowledged.push(name);
+      }));
+    }
+    const peakOverload = await rssOf(pid);
+    let verified = 0;
+    for (const name of acknowledged) if ((await call(agent, port, 'HEAD', name, h)) === 200) verified += 1;
+    const sorted = overload.latenciesMs.sort((a, b) => a - b);
+    const pct = (p: number) => round(sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!);
+
     // A body-worn system's own traffic: registration, recordings of 1 MiB clips, sealing.
     const simRecordings = Math.max(4, Math.round(20 * SCALE));
     const sim = spawnSync(process.execPath, ['dist/cli.js', 'simulate', '--connection', join(dataDir, 'connection.json'), '--users', '10', '--devices', '5',
@@ -210,6 +230,10 @@ async function main(): Promise<void> {
       },
       smallPut: { perSec: Math.round(smallPut), concurrency: 32, bytes: 1024, overRawFsyncedFiles: round(smallPut / rawSmall, 2), referenceGoServerNoFsync: 7900 },
       head: { perSec: Math.round(head), concurrency: 32, overHealthcheck: round(head / health, 2), referenceGoServer: 12700 },
+      overload: {
+        uploads: sorted.length, concurrent: 80, bytesEach: MiB, statusCounts: overload.statuses,
+        p50Ms: pct(50), p99Ms: pct(99), acknowledged: acknowledged.length, verifiedAfter: verified, peakRssMB: peakOverload.peakMB,
+      },
       simulatedBws: {
         recordings: simReport.recordings.length,
         recordingsPerSec: round(simReport.recordings.length / simReport.seconds, 2),

@@ -111,7 +111,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       store, destination, credentials, tokens, log, maxObjectBytes: config.objects.maxBytes, scheme: 'http', ready: () => ready, systemDocuments,
     });
     server.off('request', starting);
-    server.on('request', getRequestListener(swiftFetch(app), { errorHandler: malformedRequestHandler(log) }));
+    // No draining of unread bodies: reply() closes such connections instead (see there).
+    server.on('request', getRequestListener(swiftFetch(app), { errorHandler: malformedRequestHandler(log), autoCleanupIncoming: false }));
     const bound = server.address() as AddressInfo;
     const address = { host: listen.host, port: bound.port };
 

@@ -38,9 +38,5 @@ export function errorResponse(c: Context<Env>, err: unknown): Response {
   if (d.size !== undefined) headers['Content-Range'] = `bytes */${d.size}`;
   if (d.retryAfter !== undefined) headers['Retry-After'] = String(d.retryAfter);
   if (err.code === 'Unauthorized') headers['Www-Authenticate'] = 'Swift realm="edgecd"';
-  // A refused upload's body was not read: rather than read it to the end only
-  // to discard it, close the connection (the client reconnects for the next).
-  const incoming = c.env?.incoming;
-  if (incoming && !incoming.readableEnded && c.req.method === 'PUT') headers['Connection'] = 'close';
   return reply(c, status, err.message + '\n', 'text/plain; charset=utf-8');
 }

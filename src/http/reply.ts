@@ -18,6 +18,10 @@ export const outHeaders = (c: Context<Env>): OutHeaders => c.get('out');
 export function reply(c: Context<Env>, status: number, body: string | ReadableStream | null = null, contentType?: string): Response {
   const headers = outHeaders(c);
   if (contentType !== undefined) headers['Content-Type'] = contentType;
+  // A body left unread (a refused upload) is not read to the end only to be
+  // discarded: the connection closes instead and the client opens a new one.
+  const incoming = c.env?.incoming;
+  if (incoming && !incoming.readableEnded && c.req.method !== 'GET' && c.req.method !== 'HEAD') headers['Connection'] = 'close';
   if (typeof body === 'string') headers['Content-Length'] = String(Buffer.byteLength(body));
   else if (body === null && status !== 204 && status !== 304 && headers['Content-Length'] === undefined) headers['Content-Length'] = '0';
   if (c.req.method === 'HEAD') {
