@@ -17,6 +17,8 @@ import { initDataDir, paths, writeConnectionFile } from './data-dir.ts';
 import { createApp, malformedRequestHandler, swiftFetch } from './http/app.ts';
 import { newTransId } from './http/middleware/request-log.ts';
 import { RequestStats } from './health/request-stats.ts';
+import { ClockWatcher } from './ntp/clock-state.ts';
+import { NtpServer } from './ntp/server.ts';
 import { watchStation } from './health/station.ts';
 import { createLogger, type Logger } from './log.ts';
 import { OperatorError } from './errors.ts';
@@ -90,7 +92,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     throw err;
   }
   let admin: AdminServer | undefined;
+  const clock = new ClockWatcher();
+  let ntp: NtpServer | undefined;
   try {
+    await clock.start();
     const credentials = await Credentials.load(paths(dir).credentials);
     const tokens = new TokenRegistry(config.auth.tokenTtlSeconds);
     const capabilities = capabilitiesDocument(config.capabilities);
@@ -102,6 +107,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       strict: config.validation.strict,
       containerType: config.connection.containerType,
       log,
+      clockSynchronised: () => clock.current().synchronised,
     });
     const a = config.admission;
     const { app, health } = createApp({
@@ -109,6 +115,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       startedAt,
       admission: { maxRequests: a.maxRequests, maxUploads: a.maxUploads, queue: a.queue, queueTimeoutMs: a.queueTimeoutSeconds * 1000, maxEventLoopDelayMs: a.maxEventLoopDelayMs, maxHeapBytes: a.maxHeapMB * 1024 * 1024 },
       store, destination, credentials, tokens, log, maxObjectBytes: config.objects.maxBytes, scheme: 'http', ready: () => ready, systemDocuments,
+      clock: () => clock.current(),
+      ntp: () => ntp?.stats ?? null,
     });
     server.off('request', starting);
     // No draining of unread bodies: reply() closes such connections instead (see there).
@@ -116,11 +124,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     const bound = server.address() as AddressInfo;
     const address = { host: listen.host, port: bound.port };
 
-    await writeConnectionFile(dir, config, address);
+    ntp = await startNtp(config, clock, log);
+    await writeConnectionFile(dir, config, address, undefined, ntp !== undefined);
     admin = await startAdminServer({ socketPath: paths(dir).adminSocket, store, log });
-    if (config.ntp.listen !== 'off') {
-      log.warn({ ntpListen: config.ntp.listen }, 'NTP serving is not built yet; connection.json does not advertise it');
-    }
     log.warn('serving plain HTTP: use it for development only; HTTPS arrives with the security work');
     const stopWatching = watchStation(health, log, config.health.checkSeconds * 1000);
     ready = true;
@@ -137,6 +143,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       close: () => (closing ??= (async () => {
         ready = false;
         stopWatching();
+        ntp?.close();
+        clock.stop();
         log.info('stopping');
         await closeHttp(httpServer, config.http.shutdownGraceSeconds * 1000);
         await adminServer.close();
@@ -147,9 +155,32 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     };
   } catch (err) {
     server.close();
+    ntp?.close();
+    clock.stop();
     await admin?.close();
     await store.close();
     throw err;
+  }
+}
+
+/**
+ * Starts the NTP server unless it is off. A port it may not bind (123 needs
+ * root or CAP_NET_BIND_SERVICE) costs one log line, not the API: the
+ * connection file then tells the cameras not to use this host for time.
+ */
+async function startNtp(config: Config, clock: ClockWatcher, log: Logger): Promise<NtpServer | undefined> {
+  if (config.ntp.listen === 'off') return undefined;
+  const { host, port } = parseHostPort(config.ntp.listen, 'ntp.listen');
+  const server = new NtpServer({ localStratum: config.ntp.localStratum, requireSync: config.ntp.requireSync, clock: () => clock.current() });
+  try {
+    const bound = await server.listen(host, port);
+    const state = clock.current();
+    log.info({ ntp: `${host}:${bound}`, clockSynchronised: state.synchronised, clockSource: state.source }, 'serving NTP');
+    return server;
+  } catch (err) {
+    server.close();
+    log.warn({ ntpListen: config.ntp.listen, code: (err as NodeJS.ErrnoException).code }, 'cannot serve NTP on this address; the connection file does not advertise it');
+    return undefined;
   }
 }
 

@@ -91,7 +91,7 @@ export function authUrlsFor(config: Config, listen: HostPort): string[] {
  * plain key lives only in that file (the BWM needs it there), so it is carried
  * over from the previous file unless a new one is given.
  */
-export async function writeConnectionFile(dir: string, config: Config, listen: HostPort, newKey?: string): Promise<ConnectionFile> {
+export async function writeConnectionFile(dir: string, config: Config, listen: HostPort, newKey?: string, ntpServing = false): Promise<ConnectionFile> {
   const p = paths(dir);
   const credentials = await Credentials.load(p.credentials);
   const user = credentials.users[0]?.user;
@@ -100,7 +100,8 @@ export async function writeConnectionFile(dir: string, config: Config, listen: H
   const file = buildConnectionFile({
     siteName: config.siteName,
     applicationVersion: VERSION,
-    ntpServer: config.connection.ntpServer,
+    // Only a server that is really answering may be advertised to the cameras.
+    ntpServer: ntpServing,
     authUrls: authUrlsFor(config, listen),
     user,
     key,

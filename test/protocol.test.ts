@@ -108,7 +108,7 @@ describe('config', () => {
     assert.throws(() => parseConfig({ objects: { maxBites: 1 } }), (e: Error) => e instanceof ConfigError && /objects\.maxBites/.test(e.message));
     assert.throws(() => parseConfig({ connection: { containerType: 'avi' } }), /connection\.containerType/);
     assert.throws(() => parseConfig({ listen: 8080 }), /listen: expected a string/);
-    assert.throws(() => parseConfig({ connection: { ntpServer: true } }), /connection\.ntpServer: edgecd does not serve NTP yet/);
+    assert.throws(() => parseConfig({ ntp: { localStratum: 16 } }), /ntp\.localStratum: must be between 1 and 15/);
     assert.deepEqual(parseHostPort('[::1]:123', 'x'), { host: '::1', port: 123 });
     assert.throws(() => parseHostPort('host:99999', 'x'));
   });

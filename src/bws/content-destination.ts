@@ -25,7 +25,6 @@ import type { Logger } from '../log.ts';
 import type { ObjectEntry, ObjectStore, PutObjectInput } from '../store/object-store.ts';
 import { KeyedMutex } from '../store/keyed-mutex.ts';
 import { decodeMetaValue, mergeMeta, type MetaMap, type MetaUpdate } from '../swift/metadata.ts';
-import { hostClockSynchronised } from './clock.ts';
 import { parseClipName, parseEpoch, parseRecordingName, type RecordingName } from './names.ts';
 
 export const USERS = 'Users';
@@ -43,6 +42,8 @@ export interface DestinationSettings {
   /** The connection file's ContainerType (another one is accepted, and logged). */
   containerType: 'mkv' | 'mp4';
   log: Logger;
+  /** Whether the host clock is known to be synchronised (never blocks). */
+  clockSynchronised: () => boolean;
   now?: () => number;
 }
 
@@ -92,7 +93,7 @@ export class ContentDestination {
     if (name.triggerOn === undefined) refusals.push('its trigger time is not a real date');
     else if (name.triggerOn < EARLIEST) refusals.push('its trigger time is before 2000-01-01');
     else if (name.triggerOn > now + DAY) {
-      if (await hostClockSynchronised(now)) refusals.push('its trigger time is more than a day in the future');
+      if (this.#settings.clockSynchronised()) refusals.push('its trigger time is more than a day in the future');
       else this.#settings.log.warn({ container }, 'recording time is in the future of an unsynchronised clock; accepted');
     }
     if (creating) {

@@ -13,14 +13,13 @@ export interface Config {
   listen: string;
   /** Name of the field station, shown in the BWM as SiteName (≤ 64 characters). */
   siteName: string;
-  ntp: { listen: string };
+  /** The NTP server the connection file advertises to the cameras. */
+  ntp: { listen: string; localStratum: number; requireSync: boolean };
   auth: { tokenTtlSeconds: number };
   connection: {
     /** AuthenticationTokenURI entries; empty = derived from the listen address. */
     authUrls: string[];
     containerType: 'mkv' | 'mp4';
-    /** ContentDestinationAsNTPServer: only true once edgecd serves NTP. */
-    ntpServer: boolean;
   };
   objects: { maxBytes: number };
   validation: { strict: boolean };
@@ -51,12 +50,15 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 export const CONFIG_SCHEMA: Schema = {
   listen: { kind: 'string', default: '127.0.0.1:8080' },
   siteName: { kind: 'string', default: 'edgecd', maxLength: 64 },
-  ntp: { listen: { kind: 'string', default: '0.0.0.0:123' } },
+  ntp: {
+    listen: { kind: 'string', default: '0.0.0.0:123' },
+    localStratum: { kind: 'integer', default: 10, min: 1, max: 15 },
+    requireSync: { kind: 'boolean', default: false },
+  },
   auth: { tokenTtlSeconds: { kind: 'integer', default: 86400, min: 60, max: 30 * 86400 } },
   connection: {
     authUrls: { kind: 'string[]', default: [], maxItems: 10 },
     containerType: { kind: 'string', default: 'mkv', oneOf: ['mkv', 'mp4'] },
-    ntpServer: { kind: 'boolean', default: false },
   },
   objects: { maxBytes: { kind: 'integer', default: MAX_FILE_SIZE, min: 1 } },
   validation: { strict: { kind: 'boolean', default: true } },
@@ -138,10 +140,6 @@ function merge(schema: Schema, input: unknown, prefix: string): Record<string, u
 /** Validates a parsed JSON document against the schema and fills in defaults. */
 export function parseConfig(input: unknown): Config {
   const config = merge(CONFIG_SCHEMA, input, '') as unknown as Config;
-  if (config.connection.ntpServer) {
-    // Cameras would take their time from a server that is not there.
-    throw new ConfigError('connection.ntpServer: edgecd does not serve NTP yet, so it cannot be advertised');
-  }
   parseHostPort(config.listen, 'listen');
   if (config.ntp.listen !== 'off') parseHostPort(config.ntp.listen, 'ntp.listen');
   for (const [i, url] of config.connection.authUrls.entries()) {

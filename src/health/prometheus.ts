@@ -37,6 +37,11 @@ export function prometheusText(h: StationHealth): string {
   metric('edgecd_load1', 'gauge', '1-minute load average', [[{}, h.system.load[0]]]);
   metric('edgecd_process_resident_bytes', 'gauge', 'Resident memory of the daemon', [[{}, h.system.memory.processRssBytes]]);
   metric('edgecd_memory_available_bytes', 'gauge', 'Memory available on the host', [[{}, h.system.memory.availableBytes]]);
-  metric('edgecd_clock_synchronised', 'gauge', '1 when the host clock is known to be synchronised', [[{}, h.clock.synchronised ? 1 : 0]]);
+  metric('edgecd_clock_synchronised', 'gauge', '1 when the host clock is known to be synchronised', [[{ source: h.clock.source }, h.clock.synchronised ? 1 : 0]]);
+  const ntp = h.clock.ntp;
+  metric('edgecd_ntp_replies_total', 'counter', 'NTP requests answered', [[{}, ntp ? ntp.served : null]]);
+  metric('edgecd_ntp_dropped_total', 'counter', 'NTP datagrams dropped as malformed or unsupported', [[{}, ntp ? ntp.dropped : null]]);
+  metric('edgecd_ntp_kiss_of_death_total', 'counter', 'NTP rate-limit Kiss-o\'-Death replies', [[{}, ntp ? ntp.kissOfDeath : null]]);
+  metric('edgecd_ntp_mode', 'gauge', 'How the NTP server answers (synchronised, local-stratum, unsynchronised)', ntp ? [[{ mode: ntp.mode }, 1]] : []);
   return lines.join('\n') + '\n';
 }

@@ -4,7 +4,8 @@
  */
 import { access, constants } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { hostClockSynchronised } from '../bws/clock.ts';
+import type { ClockState } from '../ntp/clock-state.ts';
+import type { NtpStats } from '../ntp/server.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import type { SpaceView } from '../store/space.ts';
 import { VERSION } from '../version.ts';
@@ -27,7 +28,7 @@ export interface StationHealth {
   load: LoadView;
   requests: { recentPerSecondByStatus: Record<string, number>; totals: Record<string, number>; uploadBytes: number };
   system: SystemHealth;
-  clock: { synchronised: boolean };
+  clock: { synchronised: boolean; source: ClockState['source']; ntp: NtpStats | null };
   /** Not yet built (replication issue): always null for now. */
   replicationBacklog: null;
 }
@@ -38,6 +39,9 @@ export interface HealthSources {
   load: () => LoadView;
   startedAt: number;
   ready: () => boolean;
+  clock: () => ClockState;
+  /** The NTP server's counters and mode; null when it is off or could not bind. */
+  ntp: () => NtpStats | null;
 }
 
 /** How full: of the quota when one is set, else of the filesystem. */
@@ -51,7 +55,8 @@ async function readOnly(dir: string): Promise<boolean> {
 }
 
 export async function stationHealth(s: HealthSources): Promise<StationHealth> {
-  const [space, system, synchronised, ro] = await Promise.all([s.store.space(), systemHealth(), hostClockSynchronised(), readOnly(s.store.layout.root)]);
+  const [space, system, ro] = await Promise.all([s.store.space(), systemHealth(), readOnly(s.store.layout.root)]);
+  const clock = s.clock();
   return {
     version: VERSION,
     uptimeSeconds: Math.round((Date.now() - s.startedAt) / 1000),
@@ -60,7 +65,7 @@ export async function stationHealth(s: HealthSources): Promise<StationHealth> {
     load: s.load(),
     requests: { recentPerSecondByStatus: s.requests.recentRates(), totals: Object.fromEntries(s.requests.totals), uploadBytes: s.requests.uploadBytes },
     system,
-    clock: { synchronised },
+    clock: { synchronised: clock.synchronised, source: clock.source, ntp: s.ntp() },
     replicationBacklog: null,
   };
 }

@@ -14,6 +14,8 @@ import type { Bindings, Env } from './env.ts';
 import { errorResponse } from './errors.ts';
 import { reply } from './reply.ts';
 import { prometheusText } from '../health/prometheus.ts';
+import type { ClockState } from '../ntp/clock-state.ts';
+import type { NtpStats } from '../ntp/server.ts';
 import type { RequestStats } from '../health/request-stats.ts';
 import { stationHealth, type HealthSources } from '../health/station.ts';
 import { admission, type AdmissionOptions } from './middleware/admission.ts';
@@ -25,6 +27,8 @@ import type { SystemDocuments } from './routes/system-documents.ts';
 
 export interface AppDeps {
   admission: AdmissionOptions;
+  clock: () => ClockState;
+  ntp: () => NtpStats | null;
   requests: RequestStats;
   startedAt: number;
   store: ObjectStore;
@@ -63,7 +67,7 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; health: HealthSource
   app.all('/v1/*', requireToken(deps), storageHandler(deps));
 
   // Until roles exist (security issue), any valid storage token may look.
-  const health: HealthSources = { store: deps.store, requests: deps.requests, load: () => admit.stats(), startedAt: deps.startedAt, ready: deps.ready };
+  const health: HealthSources = { store: deps.store, requests: deps.requests, load: () => admit.stats(), startedAt: deps.startedAt, ready: deps.ready, clock: deps.clock, ntp: deps.ntp };
   app.get('/status', requireToken(deps), async (c) => reply(c, 200, JSON.stringify(await stationHealth(health), null, 2) + '\n', 'application/json'));
   app.get('/metrics', requireToken(deps), async (c) => reply(c, 200, prometheusText(await stationHealth(health)), 'text/plain; version=0.0.4; charset=utf-8'));
   return { app, health };
