@@ -129,6 +129,48 @@ async function bodyStreamComparison(dir: string): Promise<Record<string, number>
   };
 }
 
+/**
+ * NTP replies per second from the server's single thread, and the p99 of its
+ * processing delay (transmit − receive timestamp in each reply). The server
+ * runs in its own process with the per-client rate limit lifted: this
+ * measures answering, not the limiter.
+ */
+async function ntpFigures(): Promise<Record<string, number>> {
+  const code = `import('./dist/ntp/server.js').then(async ({ NtpServer }) => {
+    const s = new NtpServer({ localStratum: 10, requireSync: false, clock: () => ({ synchronised: false, source: 'none' }), rateLimit: { burst: 1e12, perSecond: 1e12 } });
+    console.log(await s.listen('127.0.0.1', 0));
+  })`;
+  const server = await startProcess(['--input-type=module', '-e', code], (line) => Number(line) || undefined);
+  const { createSocket } = await import('node:dgram');
+  const socket = createSocket('udp4');
+  const total = Math.max(5000, Math.round(40000 * SCALE));
+  const request = Buffer.alloc(48);
+  request[0] = (4 << 3) | 3;
+  const delays: number[] = [];
+  let sent = 0;
+  const started = performance.now();
+  await new Promise<void>((resolve) => {
+    const send = () => {
+      if (sent < total) socket.send(request, server.port, '127.0.0.1');
+      sent += 1;
+    };
+    socket.on('message', (reply) => {
+      const rx = reply.readUInt32BE(32) + reply.readUInt32BE(36) / 2 ** 32;
+      const tx = reply.readUInt32BE(40) + reply.readUInt32BE(44) / 2 ** 32;
+      delays.push((tx - rx) * 1000);
+      if (delays.length >= total) resolve();
+      else send();
+    });
+    for (let i = 0; i < 64; i++) send(); // a window of requests in flight
+    setTimeout(resolve, 30_000).unref(); // UDP may drop some: stop anyway
+  });
+  const seconds = (performance.now() - started) / 1000;
+  socket.close();
+  server.child.kill();
+  delays.sort((a, b) => a - b);
+  return { replies: delays.length, repliesPerSec: Math.round(delays.length / seconds), p99ProcessingMs: round(delays[Math.floor(delays.length * 0.99)] ?? NaN, 3) };
+}
+
 async function main(): Promise<void> {
   const base = await mkdtemp(join(process.env.BENCH_DIR ?? tmpdir(), 'edgecd-bench-'));
   const dataDir = join(base, 'data');
@@ -219,6 +261,7 @@ async function main(): Promise<void> {
     daemon.child.kill('SIGTERM');
     await new Promise((r) => daemon.child.once('exit', r));
     const bodyStream = await bodyStreamComparison(base);
+    const ntp = await ntpFigures();
 
     console.log(JSON.stringify({
       machine: { cpus: (await import('node:os')).cpus().length, node: process.version, scale: SCALE, dir: base },
@@ -250,6 +293,7 @@ async function main(): Promise<void> {
         targets: { idleMB: 60, peakMB: 150 },
       },
       bodyStream,
+      ntp,
     }, null, 2));
   } finally {
     await rm(base, { recursive: true, force: true });
