@@ -112,9 +112,13 @@ describe('recordings', () => {
 
   it('a clip needs a duration and a ContainerType that matches its name', async () => {
     const rec = name(USER, 'B0001', '20240102T080000Z');
-    const noDuration = await s.req('PUT', `${rec}/20240102T080000Z_7.mkv`, { 'X-Object-Meta-Starttime': '1704182400', 'X-Object-Meta-Stoptime': '1704182400' }, 'x');
-    assert.equal(noDuration.status, 400);
-    assert.match(noDuration.text, /no duration/);
+    const backwards = await s.req('PUT', `${rec}/20240102T080000Z_7.mkv`, { 'X-Object-Meta-Starttime': '1704182400', 'X-Object-Meta-Stoptime': '1704182399' }, 'x');
+    assert.equal(backwards.status, 400);
+    assert.match(backwards.text, /no duration/);
+    const subSecond = await s.req('PUT', `${rec}/20240102T080000Z_7.mkv`, { 'X-Object-Meta-Starttime': '1704182400.250', 'X-Object-Meta-Stoptime': '1704182400.250' }, 'x');
+    assert.equal(subSecond.status, 400, 'equal sub-second times: no duration');
+    const shortTail = await s.req('PUT', `${rec}/20240102T080100Z_7.mkv`, { 'X-Object-Meta-Starttime': '1704182460', 'X-Object-Meta-Stoptime': '1704182460' }, 'x');
+    assert.equal(shortTail.status, 201, 'equal whole seconds: a clip shorter than a second');
     const wrongType = await s.req('PUT', `${rec}/20240102T080000Z_7.mkv`, { 'X-Object-Meta-Containertype': 'mp4' }, 'x');
     assert.equal(wrongType.status, 400);
     assert.equal((await s.req('HEAD', `${rec}/20240102T080000Z_7.mkv`)).status, 404);

@@ -28,7 +28,8 @@ describe('System/Capabilities.json', () => {
     assert.deepEqual(JSON.parse(res.text), {
       Read: { ReadCategories: true },
       Store: { StoreUserIDKey: true, StoreBookmarks: true, StoreSignedVideo: true, StoreGNSSTrackRecording: true, StoreRejectedContent: true },
-      StoreAndRead: { StoreReadSystemID: true },
+      // Every one also under StoreAndRead, where Axis's reference server lists them.
+      StoreAndRead: { ReadCategories: true, StoreReadSystemID: true, StoreUserIDKey: true, StoreBookmarks: true, StoreSignedVideo: true, StoreGNSSTrackRecording: true, StoreRejectedContent: true },
     });
     const head = await s.req('HEAD', '/System/Capabilities.json');
     assert.equal(head.status, 200);

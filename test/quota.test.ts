@@ -64,6 +64,11 @@ describe('quota.maxBytes', () => {
     const again = await s.req('PUT', '/full/later', {}, body);
     assert.equal(again.status, 201);
     assert.equal(again.headers.etag, md5(body));
+    // Fill what is left, then retry an upload of an existing object: it replaces, it does not add.
+    const used = Number((await s.req('HEAD', '')).headers['x-account-bytes-used']);
+    if (QUOTA - used > 0) assert.equal((await s.req('PUT', '/full/filler', {}, randomBytes(QUOTA - used))).status, 201);
+    assert.equal((await s.req('PUT', '/full/later', {}, body)).status, 201, 'a retried upload is not counted twice');
+    assert.equal((await s.req('PUT', '/full/one-more', {}, 'x')).status, 507);
   });
 });
 

@@ -62,7 +62,8 @@ describe('a simulated day', () => {
     const byUuid = await recordings('--user', first);
     assert.equal(byUuid.length, 3); // recordings 0, 20, 40
     assert.ok(byUuid.every((r) => r.userId === first));
-    assert.deepEqual((await recordings('--user', 'U0001')).map((r) => r.name), byUuid.map((r) => r.name));
+    const badge = `U0001-${(sim as unknown as { systemId: string }).systemId.slice(0, 8)}`;
+    assert.deepEqual((await recordings('--user', badge)).map((r) => r.name), byUuid.map((r) => r.name));
     assert.equal((await recordings('--device', sim.devices[0]!)).length, 5);
     assert.equal((await recordings('--since', yesterday, '--until', yesterday)).length, 50);
     assert.equal((await recordings('--since', '2000-01-01', '--until', '2000-01-02')).length, 0);

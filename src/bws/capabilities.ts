@@ -46,10 +46,17 @@ export function jsonDocument(value: unknown): JsonDocument {
   return { body, etag: createHash('md5').update(body).digest('hex') };
 }
 
-/** The Capabilities.json document for these settings. */
+/**
+ * The Capabilities.json document for these settings. Each capability is in
+ * the group its name gives it and also under StoreAndRead, where Axis's
+ * reference server lists every one: firmware that looks there finds them too.
+ */
 export function capabilitiesDocument(settings: CapabilitySettings): JsonDocument {
   const groups: Record<CapabilityGroup, Record<string, boolean>> = { Read: {}, Store: {}, StoreAndRead: {} };
-  for (const [name, { group }] of Object.entries(CAPABILITIES)) groups[group][name] = settings[name as CapabilityName];
+  for (const [name, { group }] of Object.entries(CAPABILITIES)) {
+    groups[group][name] = settings[name as CapabilityName];
+    groups.StoreAndRead[name] = settings[name as CapabilityName];
+  }
   return jsonDocument(groups);
 }
 

@@ -90,13 +90,15 @@ export class ContentDestination {
     const refusals: string[] = [];
     const relaxable: string[] = [];
     const now = (this.#settings.now ?? Date.now)();
-    if (name.triggerOn === undefined) refusals.push('its trigger time is not a real date');
-    else if (name.triggerOn < EARLIEST) refusals.push('its trigger time is before 2000-01-01');
-    else if (name.triggerOn > now + DAY) {
-      if (this.#settings.clockSynchronised()) refusals.push('its trigger time is more than a day in the future');
-      else this.#settings.log.warn({ container }, 'recording time is in the future of an unsynchronised clock; accepted');
-    }
+    // Times are judged when the recording is created: a recording accepted while
+    // the clock was unsynchronised must still be sealable once it syncs.
     if (creating) {
+      if (name.triggerOn === undefined) refusals.push('its trigger time is not a real date');
+      else if (name.triggerOn < EARLIEST) refusals.push('its trigger time is before 2000-01-01');
+      else if (name.triggerOn > now + DAY) {
+        if (this.#settings.clockSynchronised()) refusals.push('its trigger time is more than a day in the future');
+        else this.#settings.log.warn({ container }, 'recording time is in the future of an unsynchronised clock; accepted');
+      }
       if (!(await this.#exists(account, USERS, name.userId))) relaxable.push(`user ${name.userId} is not registered in ${USERS}/`);
       if (!(await this.#exists(account, DEVICES, name.deviceSerial))) relaxable.push(`camera ${name.deviceSerial} is not registered in ${DEVICES}/`);
     }
@@ -120,7 +122,12 @@ export class ContentDestination {
     const start = meta.starttime === undefined ? undefined : parseEpoch(decodeMetaValue(meta.starttime));
     const stop = meta.stoptime === undefined ? undefined : parseEpoch(decodeMetaValue(meta.stoptime));
     const problems: string[] = [];
-    if (start !== undefined && stop !== undefined && stop <= start) problems.push('the clip has no duration (StopTime is not after StartTime)');
+    // Whole-second times cannot show a clip shorter than a second: equal is a
+    // duration then; with sub-second times equal means none.
+    const subSecond = /\./.test(decodeMetaValue(meta.starttime ?? '') + decodeMetaValue(meta.stoptime ?? ''));
+    if (start !== undefined && stop !== undefined && (stop < start || (stop === start && subSecond))) {
+      problems.push('the clip has no duration (StopTime is not after StartTime)');
+    }
     const type = meta.containertype === undefined ? undefined : decodeMetaValue(meta.containertype).trim().toLowerCase();
     if (type && type !== clip.extension) problems.push(`its ContainerType ${type} does not match its .${clip.extension} name`);
     if (problems.length > 0) {

@@ -200,7 +200,9 @@ export async function describeRecording(store: ObjectStore, account: string, con
         // With end-to-end encryption every content object has a key file and the
         // track is ciphertext: it can only be checked after decryption.
         const encrypted = summary.keyFiles > 0 || page.some((p) => 'name' in p && p.name.endsWith('.key'));
-        summary.gnssTracks.push(encrypted ? { name: o.name, valid: true, points: 0, encrypted: true } : checkGnssTrack(o.name, await readText(store, account, container, o.name)));
+        if (encrypted) summary.gnssTracks.push({ name: o.name, valid: true, points: 0, encrypted: true });
+        else if (o.bytes > 4 * 1024 * 1024) summary.gnssTracks.push({ name: o.name, valid: false, points: 0, problem: 'larger than 4 MiB: not checked' });
+        else summary.gnssTracks.push(checkGnssTrack(o.name, await readText(store, account, container, o.name)));
       } else if (o.name.startsWith('bookmark_')) {
         summary.bookmarks.push({
           name: o.name,

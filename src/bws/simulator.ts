@@ -152,7 +152,8 @@ export async function simulate(o: SimulationOptions): Promise<SimulationReport> 
     for (let i = 0; i < o.users; i++) {
       const id = randomUUID();
       const meta: Record<string, string> = { 'X-Object-Meta-Active': 'True', 'X-Object-Meta-Name': enc(`Officer ${i + 1} Åström`) };
-      if (declared('StoreUserIDKey')) meta['X-Object-Meta-Userid'] = `U${String(i + 1).padStart(4, '0')}`;
+      // UserIDs are unique per CD: this run's carry its System ID, so runs can repeat.
+      if (declared('StoreUserIDKey')) meta['X-Object-Meta-Userid'] = `U${String(i + 1).padStart(4, '0')}-${report.systemId.slice(0, 8)}`;
       await call('PUT', `/Users/${id}`, meta, Buffer.alloc(0));
       report.users.push(id);
     }

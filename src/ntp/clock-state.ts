@@ -47,8 +47,9 @@ function chronyTracking(): Promise<ClockState | undefined> {
 async function readClockState(): Promise<ClockState> {
   const chrony = await chronyTracking();
   if (chrony) return chrony;
-  const timesyncd = await stat('/run/systemd/timesync/synchronized').then(() => true, () => false);
-  return timesyncd ? { synchronised: true, source: 'timesyncd' } : { synchronised: false, source: 'none' };
+  // timesyncd touches its marker at each sync: its mtime is the last sync.
+  const marker = await stat('/run/systemd/timesync/synchronized').catch(() => undefined);
+  return marker ? { synchronised: true, source: 'timesyncd', lastSync: marker.mtimeMs } : { synchronised: false, source: 'none' };
 }
 
 /** Keeps a cached ClockState fresh (every `everyMs`); `current()` never blocks. */

@@ -74,7 +74,7 @@ export function buildReply(request: Request, receivedMs: number, f: ReplyFields)
   writeShort(reply, 4, f.rootDelay);
   writeShort(reply, 8, f.rootDispersion);
   f.referenceId.copy(reply, 12, 0, 4);
-  writeTimestamp(reply, 16, f.referenceTime);
+  if (f.referenceTime > 0) writeTimestamp(reply, 16, f.referenceTime); // 0: never synchronised, all zero
   request.transmit.copy(reply, 24); // origin = the client's transmit, byte for byte
   writeTimestamp(reply, 32, receivedMs);
   return reply;
@@ -85,6 +85,5 @@ export function buildKissOfDeath(request: Request, receivedMs: number): Buffer {
   const reply = buildReply(request, receivedMs, {
     leap: 3, stratum: 0, precision: -10, rootDelay: 0, rootDispersion: 0, referenceId: Buffer.from('RATE'), referenceTime: 0,
   });
-  reply.fill(0, 16, 24); // no reference time
   return reply;
 }

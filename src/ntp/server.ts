@@ -61,7 +61,10 @@ export class NtpServer {
   #bind(type: 'udp4' | 'udp6', host: string, port: number): Promise<Socket> {
     return new Promise((resolve, reject) => {
       const socket = createSocket({ type, ipv6Only: type === 'udp6' });
-      socket.once('error', reject);
+      socket.once('error', (err) => {
+        socket.close();
+        reject(err);
+      });
       socket.on('message', (msg, rinfo) => this.#answer(socket, msg, rinfo));
       socket.bind(port, host, () => {
         socket.off('error', reject);
@@ -73,13 +76,22 @@ export class NtpServer {
   }
 
   #answer(socket: Socket, datagram: Buffer, from: RemoteInfo): void {
+    try {
+      this.#reply(socket, datagram, from);
+    } catch {
+      // Whatever one datagram provokes, the daemon (and its uploads) carries on.
+      this.stats.dropped += 1;
+    }
+  }
+
+  #reply(socket: Socket, datagram: Buffer, from: RemoteInfo): void {
     const received = this.#now(); // as early as possible after arrival
-    const request = parseRequest(datagram);
+    const request = from.port === 0 ? undefined : parseRequest(datagram);
     if (!request) {
       this.stats.dropped += 1;
       return;
     }
-    if (!this.#admit(from.address, received)) {
+    if (!this.#admit(from.address, performance.now())) {
       this.stats.kissOfDeath += 1;
       socket.send(buildKissOfDeath(request, received), from.port, from.address);
       return;
@@ -106,9 +118,11 @@ export class NtpServer {
       };
     }
     if (clock.synchronised) {
-      // Synchronised, upstream unknown (timesyncd): assume a stratum-2 upstream.
+      // Synchronised, upstream unknown (timesyncd): assume a stratum-2 upstream;
+      // dispersion still grows from the last sync, so a stale clock shows.
       this.stats.mode = 'synchronised';
-      return { leap: 0, stratum: 3, precision: PRECISION, rootDelay: 0, rootDispersion: 0.001, referenceId: Buffer.from('SYNC'), referenceTime: now };
+      const age = clock.lastSync !== undefined ? Math.max(0, (now - clock.lastSync) / 1000) : 0;
+      return { leap: 0, stratum: 3, precision: PRECISION, rootDelay: 0, rootDispersion: 0.001 + age * DISPERSION_RATE, referenceId: Buffer.from('SYNC'), referenceTime: clock.lastSync ?? now };
     }
     if (this.#o.requireSync) {
       this.stats.mode = 'unsynchronised';
@@ -118,7 +132,7 @@ export class NtpServer {
     return { leap: 0, stratum: this.#o.localStratum, precision: PRECISION, rootDelay: 0, rootDispersion: 0, referenceId: Buffer.from('LOCL'), referenceTime: now };
   }
 
-  /** Token bucket per client address. */
+  /** Token bucket per client address, on the monotonic clock (wall-clock steps must not starve clients). */
   #admit(address: string, now: number): boolean {
     const { burst, perSecond } = this.#o.rateLimit ?? { burst: 8, perSecond: 1 };
     let bucket = this.#buckets.get(address);
@@ -127,7 +141,7 @@ export class NtpServer {
       bucket = { tokens: burst, at: now };
       this.#buckets.set(address, bucket);
     }
-    bucket.tokens = Math.min(burst, bucket.tokens + ((now - bucket.at) / 1000) * perSecond);
+    bucket.tokens = Math.min(burst, bucket.tokens + (Math.max(0, now - bucket.at) / 1000) * perSecond);
     bucket.at = now;
     if (bucket.tokens < 1) return false;
     bucket.tokens -= 1;

@@ -220,11 +220,12 @@ export class ObjectStore {
     await this.container(account, container);
     checkMetaLimits(input.meta);
     const key = IndexDb.objectKey(account, container, object);
-    if (input.mustNotExist && (await this.index.objects.get(key))) {
+    const existing = await this.index.objects.get(key);
+    if (input.mustNotExist && existing) {
       throw new EdgeError('PreconditionFailed', `Object ${container}/${object} already exists`);
     }
     // Space is admitted before a byte of the body is read.
-    const reservation = await this.#space.admit(input.expectedBytes ?? 0);
+    const reservation = await this.#space.admit(input.expectedBytes ?? 0, existing?.bytes ?? 0);
     try {
       return await this.#receiveAndCommit(input, key, (bytes) => reservation.progress(bytes));
     } finally {

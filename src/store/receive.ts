@@ -127,6 +127,13 @@ export async function receiveToFile(body: Readable, path: string, options: Recei
  */
 function drainInto(body: Readable, sink: Writable): Promise<void> {
   return new Promise((resolve, reject) => {
+    // The client may have gone while the upload waited (admission, locks):
+    // a destroyed stream never emits again, so say so now.
+    if (body.destroyed || body.readableAborted || body.errored) {
+      sink.destroy();
+      reject(new EdgeError('ClientDisconnected', 'Client disconnected before the upload started'));
+      return;
+    }
     const done = (err?: unknown) => {
       body.off('error', onBodyError).off('close', onBodyClose);
       sink.off('error', done).off('finish', onFinish);

@@ -36,13 +36,16 @@ export class Reservation {
   readonly #guard: SpaceGuard;
   /** Bytes admitted for this upload (grows for chunked bodies). */
   admitted: number;
+  /** Bytes of the object it replaces: they leave the quota when it commits. */
+  readonly replacing: number;
   /** Bytes this upload has written so far. */
   written = 0;
   #released = false;
 
-  constructor(guard: SpaceGuard, admitted: number) {
+  constructor(guard: SpaceGuard, admitted: number, replacing: number) {
     this.#guard = guard;
     this.admitted = admitted;
+    this.replacing = replacing;
   }
 
   /** The upload has written `total` bytes; throws 507 if that crosses a limit. */
@@ -83,19 +86,28 @@ export class SpaceGuard {
     this.#disk = { totalBytes: s.blocks * s.bsize, freeBytes: s.bavail * s.bsize, at: Date.now() };
   }
 
-  /** Admits an upload of `bytes` (0 for a chunked one, which grows as it streams). */
-  async admit(bytes: number): Promise<Reservation> {
+  /**
+   * Admits an upload of `bytes` (0 for a chunked one, which grows as it
+   * streams) that replaces an object of `replacing` bytes (0 for a new one).
+   */
+  async admit(bytes: number, replacing = 0): Promise<Reservation> {
     await this.refresh();
-    this.check(bytes);
-    const reservation = new Reservation(this, bytes);
+    this.check(bytes, replacing);
+    const reservation = new Reservation(this, bytes, replacing);
     this.#reservations.add(reservation);
     return reservation;
   }
 
-  /** Throws 507 if `more` bytes would cross the quota or the reserve. */
-  check(more: number): void {
+  /**
+   * Throws 507 if `more` bytes would cross the quota or the reserve. Bytes an
+   * upload replaces count for the quota (the object is replaced, not added),
+   * not for the disk (old and new both exist until the commit).
+   */
+  check(more: number, replacing = 0): void {
     const view = this.view();
-    if (view.quotaBytes > 0 && view.usedBytes + view.reservedBytes + more > view.quotaBytes) {
+    let credit = replacing;
+    for (const r of this.#reservations) credit += Math.min(r.replacing, r.admitted);
+    if (view.quotaBytes > 0 && view.usedBytes + view.reservedBytes + more - credit > view.quotaBytes) {
       throw new EdgeError('InsufficientStorage', `Quota of ${view.quotaBytes} bytes would be exceeded (quota.maxBytes)`);
     }
     if (view.freeBytes - view.reservedBytes - more < view.keepFreeBytes) {
