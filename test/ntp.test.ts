@@ -76,10 +76,11 @@ describe('NTP packets', () => {
     assert.equal(server.stats.mode, 'unsynchronised');
   });
 
-  it('synchronised: upstream stratum + 1, its id and delay, dispersion grown by 15 ppm since its last update', async () => {
-    state = { synchronised: true, source: 'injected', upstreamStratum: 2, referenceId: Buffer.from([192, 0, 2, 1]), rootDelay: 0.02, rootDispersion: 0.001, lastSync: Date.now() - 100_000 };
+  it('synchronised: the host\'s stratum, the upstream\'s id and delay, dispersion grown by 15 ppm since its last update, leap announced', async () => {
+    state = { synchronised: true, source: 'injected', hostStratum: 3, leap: 1, referenceId: Buffer.from([192, 0, 2, 1]), rootDelay: 0.02, rootDispersion: 0.001, lastSync: Date.now() - 100_000 };
     const reply = (await ask(port, request().packet))!;
     assert.equal(reply[1], 3);
+    assert.equal(reply[0]! >> 6, 1, 'leap second insertion announced');
     assert.deepEqual([...reply.subarray(12, 16)], [192, 0, 2, 1]);
     assert.ok(Math.abs(reply.readUInt32BE(4) / 65536 - 0.02) < 0.0001);
     const dispersion = reply.readUInt32BE(8) / 65536;

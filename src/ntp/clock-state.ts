@@ -14,7 +14,13 @@ export interface ClockState {
   synchronised: boolean;
   /** Where the answer came from (status and metrics show it). */
   source: 'chrony' | 'timesyncd' | 'none' | 'injected';
-  upstreamStratum?: number;
+  /**
+   * This host's own stratum as its time daemon reports it (chrony: one more
+   * than the server it follows). edgecd serves the same clock, so the same stratum.
+   */
+  hostStratum?: number;
+  /** Leap second announced by the upstream: 1 insert, 2 delete. */
+  leap?: 0 | 1 | 2;
   referenceId?: Buffer;
   /** Seconds. */
   rootDelay?: number;
@@ -34,7 +40,8 @@ function chronyTracking(): Promise<ClockState | undefined> {
       resolve({
         synchronised,
         source: 'chrony',
-        upstreamStratum: Number(f[2]),
+        hostStratum: Number(f[2]),
+        leap: f[13] === 'Insert second' ? 1 : f[13] === 'Delete second' ? 2 : 0,
         referenceId: Buffer.from(f[0]!.padStart(8, '0').slice(-8), 'hex'),
         rootDelay: Number(f[10]),
         rootDispersion: Number(f[11]),

@@ -49,7 +49,7 @@ function writeShort(buf: Buffer, offset: number, seconds: number): void {
 }
 
 export interface ReplyFields {
-  leap: 0 | 3;
+  leap: 0 | 1 | 2 | 3;
   stratum: number;
   /** log2 seconds of the clock read. */
   precision: number;

@@ -3,9 +3,10 @@
  * answers mode-3 requests on UDP from the host's clock, honest about how good
  * that clock is, and drops anything else without a word.
  *
- * - Synchronised host: stratum = upstream + 1, the upstream's reference id,
- *   its root delay, and its root dispersion grown by 15 ppm since its last
- *   update, so a client can see a clock going stale.
+ * - Synchronised host: the host's own stratum (one more than its upstream's),
+ *   the upstream's reference id, root delay and root dispersion grown by
+ *   15 ppm since the last update, so a client can see a clock going stale,
+ *   and any leap second the upstream announces.
  * - Unsynchronised host: chrony's "local stratum" idea, ntp.localStratum
  *   (default 10), so an isolated station still gives its cameras one
  *   consistent time; or, with ntp.requireSync, leap indicator 3 (alarm).
@@ -104,12 +105,12 @@ export class NtpServer {
 
   #fields(now: number): ReplyFields {
     const clock = this.#o.clock();
-    if (clock.synchronised && clock.upstreamStratum !== undefined) {
+    if (clock.synchronised && clock.hostStratum !== undefined) {
       this.stats.mode = 'synchronised';
       const age = clock.lastSync !== undefined ? Math.max(0, (now - clock.lastSync) / 1000) : 0;
       return {
-        leap: 0,
-        stratum: Math.min(15, clock.upstreamStratum + 1),
+        leap: clock.leap ?? 0,
+        stratum: Math.min(15, clock.hostStratum),
         precision: PRECISION,
         rootDelay: clock.rootDelay ?? 0,
         rootDispersion: (clock.rootDispersion ?? 0) + age * DISPERSION_RATE,
