@@ -24,7 +24,7 @@ import { EdgeError, badRequest, notFound } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { ObjectEntry, ObjectStore, PutObjectInput } from '../store/object-store.ts';
 import { KeyedMutex } from '../store/keyed-mutex.ts';
-import { decodeMetaValue, mergeMeta, type MetaMap, type MetaUpdate } from '../swift/metadata.ts';
+import { decodeMetaValue, mergeMeta, sameMeta, type MetaMap, type MetaUpdate } from '../swift/metadata.ts';
 import { parseClipName, parseEpoch, parseRecordingName, type RecordingName } from './names.ts';
 
 export const USERS = 'Users';
@@ -51,10 +51,6 @@ const EARLIEST = Date.UTC(2000, 0, 1);
 const DAY = 86_400_000;
 
 const isComplete = (meta: MetaMap | undefined) => meta?.status !== undefined && decodeMetaValue(meta.status) === 'Complete';
-const sameMeta = (a: MetaMap, b: MetaMap) => {
-  const keys = Object.keys(a);
-  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
-};
 
 export class ContentDestination {
   readonly #store: ObjectStore;

@@ -22,7 +22,7 @@ import { dirname, join, relative } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { EdgeError, asStorageError, notFound } from '../errors.ts';
-import { checkMetaLimits, mergeMeta, type MetaMap, type MetaUpdate } from '../swift/metadata.ts';
+import { checkMetaLimits, mergeMeta, sameMeta, type MetaMap, type MetaUpdate } from '../swift/metadata.ts';
 import type { ByteRange } from '../swift/range.ts';
 import { ContainerLogs, type LogRecord, type ObjectRecord } from './container-log.ts';
 import { diskName } from './disk-names.ts';
@@ -551,11 +551,6 @@ class DecidedCommitError extends Error {
     super('decided commit failed', { cause });
     this.cause = cause;
   }
-}
-
-function sameMeta(a: MetaMap, b: MetaMap): boolean {
-  const keys = Object.keys(a);
-  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
 }
 
 async function exists(path: string): Promise<boolean> {

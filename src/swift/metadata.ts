@@ -93,6 +93,12 @@ export function checkMetaLimits(meta: MetaMap): void {
   if (overall > MAX_META_OVERALL_SIZE) throw badRequest(`Total metadata too large; max ${MAX_META_OVERALL_SIZE} bytes`);
 }
 
+/** Whether two metadata sets hold the same keys with the same raw values. */
+export function sameMeta(a: MetaMap, b: MetaMap): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
+}
+
 /** Container semantics: merge the update into the existing set. */
 export function mergeMeta(existing: MetaMap, update: MetaUpdate): MetaMap {
   const merged: MetaMap = { ...existing, ...update.set };
