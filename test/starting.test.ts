@@ -1,0 +1,54 @@
+/** While the daemon starts (journal replay, temp clean-up) it answers 503 + Retry-After, never a refused connection. */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { it } from 'node:test';
+import { CLI, ROOT, TestDaemon } from './helpers/daemon.ts';
+
+const freePort = () => new Promise<number>((resolve) => {
+  const s = createServer().listen(0, '127.0.0.1', () => {
+    const { port } = s.address() as { port: number };
+    s.close(() => resolve(port));
+  });
+});
+
+const get = (port: number, path: string) => new Promise<{ status: number; retryAfter?: string } | undefined>((resolve) => {
+  request({ host: '127.0.0.1', port, path }, (res) => {
+    res.resume();
+    resolve({ status: res.statusCode!, retryAfter: res.headers['retry-after'] as string | undefined });
+  }).on('error', () => resolve(undefined)).end();
+});
+
+it('answers 503 + Retry-After until ready, then 200', async () => {
+  const first = await TestDaemon.start();
+  await first.stop();
+  // Many unfinished uploads to clear makes the start slow enough to watch.
+  for (let batch = 0; batch < 40; batch++) {
+    await Promise.all(Array.from({ length: 1000 }, (_, i) => writeFile(join(first.dataDir, 'tmp', `cut-off-${batch}-${i}.part`), '')));
+  }
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--data', first.dataDir, '--listen', `127.0.0.1:${port}`, '--ntp-listen', 'off'], { cwd: ROOT, stdio: 'ignore' });
+  try {
+    const seen: number[] = [];
+    let retryAfter: string | undefined;
+    for (let i = 0; i < 600; i++) {
+      const res = await get(port, '/v1/AUTH_bws');
+      const health = await get(port, '/healthcheck');
+      if (res?.status === 503) retryAfter ??= res.retryAfter;
+      if (res) seen.push(res.status);
+      if (health?.status === 200) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.ok(seen.includes(503), `statuses while starting: ${[...new Set(seen)].join(',')}`);
+    assert.ok(Number(retryAfter) >= 1);
+    assert.equal((await get(port, '/healthcheck'))?.status, 200);
+    assert.equal((await get(port, '/v1/AUTH_bws'))?.status, 401, 'then the API proper (no token: 401)');
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+    await first.cleanup();
+  }
+});
