@@ -3,7 +3,8 @@
  * has a default; an unknown key or a wrong type is refused at start with the
  * dotted path of the offending key, so a typo never silently falls back.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import cron from 'node-cron';
 import { CAPABILITIES, type CapabilitySettings } from '../bws/capabilities.ts';
 import { OperatorError } from '../errors.ts';
 import { MAX_FILE_SIZE } from './limits.ts';
@@ -34,14 +35,37 @@ export interface Config {
   /** What System/Capabilities.json declares; once declared, never withdrawn. */
   capabilities: CapabilitySettings;
   http: { idleTimeoutSeconds: number; shutdownGraceSeconds: number };
+  /** Where sealed recordings travel, and when. */
+  replication: { targets: ReplicationTarget[] };
+  /** Whether recordings held by every target may leave the station when space runs short. */
+  retention: { evictAfterReplication: boolean; minAgeHours: number };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
+}
+
+/** A central CD (edgecd or any Swift cluster) that receives this station's recordings. */
+export interface ReplicationTarget {
+  name: string;
+  /** Swift auth v1.0 URL of the central. */
+  authUrl: string;
+  user: string;
+  key: string;
+  /** PEM file: the only certificate authority trusted for this target (pins a self-signed certificate). */
+  cacert: string;
+  /** When passes run: a cron expression (node-cron, minutes first; a sixth leading field is seconds). */
+  schedule: string;
+  /** Objects in flight at once. */
+  concurrency: number;
+  /** Upload cap over all of this target's transfers; 0 = none. */
+  bandwidthBytesPerSec: number;
+  enabled: boolean;
 }
 
 type Leaf =
   | { kind: 'string'; default: string; oneOf?: readonly string[]; maxLength?: number }
   | { kind: 'integer'; default: number; min: number; max?: number }
   | { kind: 'boolean'; default: boolean }
-  | { kind: 'string[]'; default: string[]; maxItems?: number };
+  | { kind: 'string[]'; default: string[]; maxItems?: number }
+  | { kind: 'object[]'; item: Schema; maxItems?: number };
 type Schema = { [key: string]: Leaf | Schema };
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -86,6 +110,27 @@ export const CONFIG_SCHEMA: Schema = {
     idleTimeoutSeconds: { kind: 'integer', default: 120, min: 1 },
     shutdownGraceSeconds: { kind: 'integer', default: 10, min: 0 },
   },
+  replication: {
+    targets: {
+      kind: 'object[]',
+      maxItems: 8,
+      item: {
+        name: { kind: 'string', default: '' },
+        authUrl: { kind: 'string', default: '' },
+        user: { kind: 'string', default: '' },
+        key: { kind: 'string', default: '' },
+        cacert: { kind: 'string', default: '' },
+        schedule: { kind: 'string', default: '*/10 * * * *' },
+        concurrency: { kind: 'integer', default: 2, min: 1, max: 16 },
+        bandwidthBytesPerSec: { kind: 'integer', default: 0, min: 0 },
+        enabled: { kind: 'boolean', default: true },
+      },
+    },
+  },
+  retention: {
+    evictAfterReplication: { kind: 'boolean', default: false },
+    minAgeHours: { kind: 'integer', default: 24, min: 0 },
+  },
   log: { level: { kind: 'string', default: 'info', oneOf: LOG_LEVELS } },
 };
 
@@ -113,6 +158,10 @@ function checkLeaf(path: string, leaf: Leaf, value: unknown): unknown {
       if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) throw new ConfigError(`${path}: expected a list of strings`);
       if (leaf.maxItems !== undefined && value.length > leaf.maxItems) throw new ConfigError(`${path}: at most ${leaf.maxItems} entries`);
       return [...value];
+    case 'object[]':
+      if (!Array.isArray(value)) throw new ConfigError(`${path}: expected a list of objects`);
+      if (leaf.maxItems !== undefined && value.length > leaf.maxItems) throw new ConfigError(`${path}: at most ${leaf.maxItems} entries`);
+      return value.map((item, i) => merge(leaf.item, item, `${path}[${i}].`));
   }
 }
 
@@ -129,7 +178,8 @@ function merge(schema: Schema, input: unknown, prefix: string): Record<string, u
   for (const [key, node] of Object.entries(schema)) {
     const path = prefix + key;
     if (isLeaf(node)) {
-      out[key] = given[key] === undefined ? structuredClone(node.default) : checkLeaf(path, node, given[key]);
+      const fallback = node.kind === 'object[]' ? [] : structuredClone(node.default);
+      out[key] = given[key] === undefined ? fallback : checkLeaf(path, node, given[key]);
     } else {
       out[key] = merge(node, given[key], `${path}.`);
     }
@@ -145,7 +195,30 @@ export function parseConfig(input: unknown): Config {
   for (const [i, url] of config.connection.authUrls.entries()) {
     if (!/^https?:\/\/[^/]+\/auth\/v1\.0$/.test(url)) throw new ConfigError(`connection.authUrls[${i}]: expected http(s)://HOST[:PORT]/auth/v1.0, got ${JSON.stringify(url)}`);
   }
+  checkTargets(config.replication.targets);
   return config;
+}
+
+function checkTargets(targets: ReplicationTarget[]): void {
+  const seen = new Set<string>();
+  for (const [i, t] of targets.entries()) {
+    const at = `replication.targets[${i}]`;
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(t.name)) throw new ConfigError(`${at}.name: 1–64 letters, digits, '.', '_' or '-', got ${JSON.stringify(t.name)}`);
+    if (seen.has(t.name)) throw new ConfigError(`${at}.name: ${t.name} is used twice`);
+    seen.add(t.name);
+    if (!/^https?:\/\/[^/\s]+\/\S*$/.test(t.authUrl)) throw new ConfigError(`${at}.authUrl: expected an http(s):// auth v1.0 URL, got ${JSON.stringify(t.authUrl)}`);
+    if (t.user === '' || t.key === '') throw new ConfigError(`${at}: user and key are required`);
+    if (!cron.validate(t.schedule)) throw new ConfigError(`${at}.schedule: not a cron expression: ${JSON.stringify(t.schedule)}`);
+  }
+}
+
+/** Replication keys are secrets: a config holding one must be readable by its owner only. */
+async function refuseReadableSecrets(file: string, config: Config): Promise<void> {
+  if (config.replication.targets.length === 0) return;
+  const { mode } = await stat(file);
+  if ((mode & 0o077) !== 0) {
+    throw new ConfigError(`${file} holds replication keys but is readable by others (mode ${(mode & 0o777).toString(8)}): chmod 600 ${file}`);
+  }
 }
 
 /** Reads FILE; a missing file means "all defaults" only when `optional`. */
@@ -163,11 +236,14 @@ export async function loadConfig(file: string, optional: boolean): Promise<Confi
   } catch (err) {
     throw new ConfigError(`${file}: not valid JSON (${(err as Error).message})`);
   }
+  let config: Config;
   try {
-    return parseConfig(json);
+    config = parseConfig(json);
   } catch (err) {
     throw new ConfigError(`${file}: ${(err as Error).message}`);
   }
+  await refuseReadableSecrets(file, config);
+  return config;
 }
 
 export interface HostPort { host: string; port: number }

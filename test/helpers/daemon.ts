@@ -51,7 +51,8 @@ export class TestDaemon {
       // nearly full, and the reserve is a share of the whole filesystem.
       const config = { ...options.config, quota: { reservePercent: 0, ...(options.config as { quota?: object } | undefined)?.quota } };
       await mkdir(dataDir, { recursive: true });
-      await writeFile(join(dataDir, 'edgecd.json'), JSON.stringify(config));
+      // 0600: a config holding replication keys must be private to the daemon's user.
+      await writeFile(join(dataDir, 'edgecd.json'), JSON.stringify(config), { mode: 0o600 });
     }
     const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     const logLines: string[] = [];
