@@ -22,6 +22,7 @@ export const paths = (dir: string) => ({
   credentials: join(dir, 'credentials.json'),
   connection: join(dir, 'connection.json'),
   adminSocket: join(dir, 'admin.sock'),
+  evictions: join(dir, 'evictions.jsonl'),
 });
 
 export interface InitOptions {

@@ -44,7 +44,14 @@ export interface ContainerRecord {
   meta: MetaMap;
 }
 
-export type LogRecord = ObjectRecord | ObjectRemovedRecord | ContainerRecord;
+/** A whole container leaving the station (eviction); journaled only: its log leaves with it. */
+export interface ContainerRemovedRecord {
+  op: 'container-removed';
+  name: string;
+  timestamp: string;
+}
+
+export type LogRecord = ObjectRecord | ObjectRemovedRecord | ContainerRecord | ContainerRemovedRecord;
 
 interface Pending {
   text: string;

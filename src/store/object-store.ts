@@ -49,6 +49,13 @@ export interface StoreOptions {
   space?: SpaceLimits;
   log: Logger;
   now?: () => number;
+  /**
+   * Index entries that follow from a change (the replication queue), written
+   * in the same batch as the change itself, so neither exists without the other.
+   */
+  derivedOps?: (change: Mutation, index: IndexDb) => BatchOp[];
+  /** Frees space (evicting replicated recordings) before an upload is refused with 507. */
+  makeRoom?: (bytes: number) => Promise<number>;
 }
 
 export interface PutObjectInput {
@@ -60,6 +67,8 @@ export interface PutObjectInput {
   expectedBytes?: number;
   /** md5 hex the client expects (request Etag); a mismatch stores nothing. */
   etag?: string;
+  /** sha256 hex the sender recorded (a replicating station's chain of custody); a mismatch stores nothing. */
+  sha256?: string;
   contentType: string;
   meta: MetaMap;
   /** If-None-Match: * — refuse to replace an existing object. */
@@ -106,11 +115,16 @@ export class ObjectStore {
     this.index = index;
     this.#options = options;
     this.#now = options.now ?? Date.now;
-    this.#space = new SpaceGuard(layout.root, options.space ?? { maxBytes: 0, reserveBytes: 0, reservePercent: 0 }, () => {
-      let used = 0;
-      for (const a of this.#accounts.values()) used += a.bytesUsed;
-      return used;
-    });
+    this.#space = new SpaceGuard(
+      layout.root,
+      options.space ?? { maxBytes: 0, reserveBytes: 0, reservePercent: 0 },
+      () => {
+        let used = 0;
+        for (const a of this.#accounts.values()) used += a.bytesUsed;
+        return used;
+      },
+      options.makeRoom,
+    );
   }
 
   /** Disk, quota and in-flight figures (status, metrics). */
@@ -242,6 +256,9 @@ export class ObjectStore {
       if (input.etag !== undefined && input.etag !== received.md5) {
         throw new EdgeError('EtagMismatch', `Etag ${input.etag} does not match the body's md5 ${received.md5}`);
       }
+      if (input.sha256 !== undefined && input.sha256 !== received.sha256) {
+        throw new EdgeError('EtagMismatch', `SHA-256 ${input.sha256} sent with the object does not match the body's ${received.sha256}`);
+      }
     } catch (err) {
       await rm(tmp, { force: true });
       throw err;
@@ -312,6 +329,24 @@ export class ObjectStore {
     }
   }
 
+  /**
+   * Removes a container with all its objects (eviction of a recording that
+   * the central holds; the API never deletes). The directory leaves in one
+   * rename into tmp/, so a crash never shows half a recording.
+   */
+  async removeContainer(account: string, container: string): Promise<void> {
+    this.#refuseIfBroken();
+    await this.#locks.run(`c\0${account}\0${container}`, async () => {
+      await this.container(account, container);
+      await this.#commit({ account, container, record: { op: 'container-removed', name: container, timestamp: swiftTimestamp(this.#now()) } });
+    });
+    await rm(this.#removedDir(account, container), { recursive: true, force: true });
+  }
+
+  #removedDir(account: string, container: string): string {
+    return this.layout.tmpFile(`removed-${diskName(account)}-${diskName(container)}`);
+  }
+
   // ---- commit path ----------------------------------------------------------
 
   #txId(): string {
@@ -346,6 +381,12 @@ export class ObjectStore {
     } catch (err) {
       if (m.tmpFile) await rm(join(this.layout.root, m.tmpFile), { force: true });
       throw asStorageError(err);
+    }
+    if (m.record.op === 'container-removed') {
+      // Decided once journaled: the directory goes, the index follows.
+      await this.#decided(this.#moveOut(m.account, m.container));
+      await this.#decided(this.#apply(m));
+      return;
     }
     try {
       await this.#logs.append(dir, [m.record]);
@@ -407,6 +448,19 @@ export class ObjectStore {
     }
   }
 
+  /** A removed container's directory leaves the objects tree (idempotent for recovery). */
+  async #moveOut(account: string, container: string): Promise<void> {
+    const dir = this.layout.containerDir(account, container);
+    const to = this.#removedDir(account, container);
+    await rm(to, { recursive: true, force: true });
+    try {
+      await rename(dir, to);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    await fsyncPath(dirname(dir));
+  }
+
   /** Step 4: the index learns of the change; totals move with it. */
   async #apply(m: Mutation): Promise<void> {
     const ckey = IndexDb.containerKey(m.account, m.container);
@@ -415,6 +469,23 @@ export class ObjectStore {
       const account = await this.#accountEntry(m.account);
       const ops: BatchOp[] = [];
       const r = m.record;
+      if (r.op === 'container-removed') {
+        if (cached.entry) {
+          for await (const key of this.index.objects.keys({ gt: ckey + '\0', lt: ckey + '\u0001' })) ops.push({ type: 'del', sublevel: this.index.objects, key });
+          account.containerCount -= 1;
+          account.objectCount -= cached.entry.objectCount;
+          account.bytesUsed -= cached.entry.bytesUsed;
+          cached.entry = undefined;
+        }
+        ops.push(
+          { type: 'del', sublevel: this.index.containers, key: ckey },
+          { type: 'put', sublevel: this.index.accounts, key: m.account, value: { ...account } },
+          ...(this.#options.derivedOps?.(m, this.index) ?? []),
+          { type: 'del', sublevel: this.index.journal, key: m.txId },
+        );
+        await this.index.write(ops, false);
+        return;
+      }
       if (r.op === 'container') {
         if (cached.entry) {
           cached.entry = { ...cached.entry, meta: r.meta, timestamp: r.timestamp };
@@ -445,6 +516,7 @@ export class ObjectStore {
       ops.push(
         { type: 'put', sublevel: this.index.containers, key: ckey, value: cached.entry },
         { type: 'put', sublevel: this.index.accounts, key: m.account, value: { ...account } },
+        ...(this.#options.derivedOps?.(m, this.index) ?? []),
         { type: 'del', sublevel: this.index.journal, key: m.txId },
       );
       // Not synced: until this lands, the synced journal entry stands in for it.
@@ -459,6 +531,12 @@ export class ObjectStore {
     for await (const [, m] of this.index.journal.iterator()) {
       const dir = this.layout.containerDir(m.account, m.container);
       const record = m.record;
+      if (record.op === 'container-removed') {
+        await this.#moveOut(m.account, m.container);
+        await this.#apply(m);
+        recovered += 1;
+        continue;
+      }
       let tmpSize = -1;
       if (m.tmpFile && record.op === 'object') {
         const tmp = join(this.layout.root, m.tmpFile);

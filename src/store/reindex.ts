@@ -14,13 +14,17 @@ import { diskName, nameFromDisk } from './disk-names.ts';
 import { fsyncPath } from './durable.ts';
 import { IndexDb, type BatchOp, type ContainerEntry, type ObjectEntry } from './index-db.ts';
 import { StoreLayout } from './layout.ts';
-import { ObjectStore, swiftTimestamp } from './object-store.ts';
+import { ObjectStore, swiftTimestamp, type StoreOptions } from './object-store.ts';
 import { hashFile } from './receive.ts';
 
 export interface ReindexOptions {
   log: Logger;
   /** Re-hash every file and compare with what was recorded at upload. */
   verify: boolean;
+  /** The store's derivedOps hook, for commits a crash left in the journal. */
+  derivedOps?: StoreOptions['derivedOps'];
+  /** Sublevels not derived from the disk (replication state): copied from the old index. */
+  carryOver?: readonly string[];
 }
 
 export interface ReindexReport {
@@ -37,7 +41,7 @@ export async function reindex(root: string, options: ReindexOptions): Promise<Re
   const layout = new StoreLayout(root);
   // Opening the store proves no daemon holds the index, finishes any
   // interrupted commit and clears tmp/.
-  await (await ObjectStore.open(root, { maxObjectBytes: Infinity, log: options.log })).close();
+  await (await ObjectStore.open(root, { maxObjectBytes: Infinity, log: options.log, ...(options.derivedOps ? { derivedOps: options.derivedOps } : {}) })).close();
 
   const building = join(root, 'index.rebuild');
   await rm(building, { recursive: true, force: true });
@@ -72,6 +76,7 @@ export async function reindex(root: string, options: ReindexOptions): Promise<Re
       report.objects += totals.objectCount;
       report.bytes += totals.bytesUsed;
     }
+    await carryOver(layout.indexDir, index, options.carryOver ?? []);
     // One synced write makes everything written above durable.
     await index.db.put('reindexedAt', new Date().toISOString(), { sync: true });
   } finally {
@@ -87,6 +92,29 @@ export async function reindex(root: string, options: ReindexOptions): Promise<Re
   await fsyncPath(root);
   await rm(layout.previousIndexDir, { recursive: true, force: true });
   return report;
+}
+
+/** Copies sublevels the disk cannot tell (replication state) from the old index, if there is one. */
+async function carryOver(oldLocation: string, index: IndexDb, names: readonly string[]): Promise<void> {
+  if (names.length === 0 || !(await stat(oldLocation).then(() => true, () => false))) return;
+  const old = await IndexDb.open(oldLocation);
+  try {
+    for (const name of names) {
+      const from = old.db.sublevel<string, unknown>(name, { valueEncoding: 'json' });
+      const to = index.db.sublevel<string, unknown>(name, { valueEncoding: 'json' });
+      let ops: BatchOp[] = [];
+      for await (const [key, value] of from.iterator()) {
+        ops.push({ type: 'put', sublevel: to, key, value });
+        if (ops.length >= 1000) {
+          await index.write(ops, false);
+          ops = [];
+        }
+      }
+      await index.write(ops, false);
+    }
+  } finally {
+    await old.close();
+  }
 }
 
 async function rebuildContainer(
@@ -120,7 +148,7 @@ async function rebuildContainer(
   // Per data file, the records that describe it, oldest first (reset by removals).
   const byFile = new Map<string, ObjectRecord[]>();
   for (const r of records) {
-    if (r.op === 'container') continue;
+    if (r.op === 'container' || r.op === 'container-removed') continue;
     const file = diskName(r.name);
     if (r.op === 'object-removed') byFile.delete(file);
     else byFile.set(file, [...(byFile.get(file) ?? []), r]);

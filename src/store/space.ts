@@ -71,12 +71,15 @@ export class SpaceGuard {
   readonly #limits: SpaceLimits;
   readonly #usedBytes: () => number;
   readonly #reservations = new Set<Reservation>();
+  readonly #makeRoom: ((bytes: number) => Promise<number>) | undefined;
   #disk: DiskView & { at: number } = { totalBytes: 0, freeBytes: 0, at: 0 };
 
-  constructor(dir: string, limits: SpaceLimits, usedBytes: () => number) {
+  /** `makeRoom(bytes)` may free space (eviction) before an upload is refused; it returns the bytes it freed. */
+  constructor(dir: string, limits: SpaceLimits, usedBytes: () => number, makeRoom?: (bytes: number) => Promise<number>) {
     this.#dir = dir;
     this.#limits = limits;
     this.#usedBytes = usedBytes;
+    this.#makeRoom = makeRoom;
   }
 
   /** Refreshes the filesystem figures if they are older than a second. */
@@ -92,7 +95,16 @@ export class SpaceGuard {
    */
   async admit(bytes: number, replacing = 0): Promise<Reservation> {
     await this.refresh();
-    this.check(bytes, replacing);
+    try {
+      this.check(bytes, replacing);
+    } catch (err) {
+      if (!this.#makeRoom) throw err;
+      // Room is made for the upload plus one more like it, so that a stream of
+      // uploads does not pay for an eviction each.
+      if ((await this.#makeRoom(this.shortfall(bytes * 2, replacing))) === 0) throw err;
+      await this.refresh(true);
+      this.check(bytes, replacing);
+    }
     const reservation = new Reservation(this, bytes, replacing);
     this.#reservations.add(reservation);
     return reservation;
@@ -113,6 +125,16 @@ export class SpaceGuard {
     if (view.freeBytes - view.reservedBytes - more < view.keepFreeBytes) {
       throw new EdgeError('InsufficientStorage', `The data filesystem would fall below its reserve of ${view.keepFreeBytes} free bytes (quota.reserveBytes / quota.reservePercent)`);
     }
+  }
+
+  /** How many bytes must be freed for `more` to pass both the quota and the reserve. */
+  shortfall(more: number, replacing = 0): number {
+    const view = this.view();
+    let credit = replacing;
+    for (const r of this.#reservations) credit += Math.min(r.replacing, r.admitted);
+    const overQuota = view.quotaBytes > 0 ? view.usedBytes + view.reservedBytes + more - credit - view.quotaBytes : 0;
+    const overDisk = view.keepFreeBytes + view.reservedBytes + more - view.freeBytes;
+    return Math.max(0, overQuota, overDisk);
   }
 
   forget(reservation: Reservation): void {

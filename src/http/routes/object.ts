@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import type { Context } from 'hono';
 import { EdgeError, badRequest } from '../../errors.ts';
+import { CUSTODY_SHA256 } from '../../replication/custody.ts';
 import type { ObjectEntry } from '../../store/object-store.ts';
 import { guessContentType } from '../../swift/content-type.ts';
 import { parseRange } from '../../swift/range.ts';
@@ -48,6 +49,10 @@ export function objectHandlers({ store, destination, maxObjectBytes }: StorageDe
       const incoming = c.env?.incoming;
       const body = incoming ?? (c.req.raw.body ? Readable.fromWeb(c.req.raw.body as any) : Readable.from([]));
       const etag = c.req.header('etag')?.replace(/^"(.*)"$/, '$1').toLowerCase();
+      const meta = readMeta(c, 'object').set;
+      // A replicating station sends the SHA-256 it recorded: checked here too.
+      const sha256 = meta[CUSTODY_SHA256]?.toLowerCase();
+      if (sha256 !== undefined && !/^[0-9a-f]{64}$/.test(sha256)) throw badRequest(`X-Object-Meta-Edgecd-Sha256 must be 64 hex digits`);
       const entry = await destination.putObject({
         account,
         container,
@@ -55,8 +60,9 @@ export function objectHandlers({ store, destination, maxObjectBytes }: StorageDe
         body,
         expectedBytes,
         etag,
+        sha256,
         contentType: c.req.header('content-type') || guessContentType(object),
-        meta: readMeta(c, 'object').set,
+        meta,
         mustNotExist: c.req.header('if-none-match')?.trim() === '*',
       });
       c.set('bytesIn', entry.bytes);
