@@ -7,8 +7,8 @@ import { createPublicKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { adminGet } from './admin/admin-client.ts';
-import { parseHostPort } from './config/config.ts';
+import { adminGet, adminStream } from './admin/admin-client.ts';
+import { parseHostPort, type Config } from './config/config.ts';
 import { readCategories, setCategories } from './bws/categories.ts';
 import { simulate } from './bws/simulator.ts';
 import { listRecordings, type RecordingFilter, type RecordingSummary } from './bws/recordings.ts';
@@ -20,6 +20,8 @@ import { EdgeError, OperatorError } from './errors.ts';
 import { createLogger } from './log.ts';
 import { ObjectStore } from './store/object-store.ts';
 import { reindex } from './store/reindex.ts';
+import type { PassProgress, PassReport } from './replication/pass.ts';
+import { LEDGER_SUBLEVELS, Replicator, replicationHook, type ReplicationStatus } from './replication/replicator.ts';
 import { stationStatus, type StationStatus } from './status.ts';
 import { VERSION } from './version.ts';
 
@@ -42,6 +44,10 @@ usage: edgecd <command> [options]
            [--concurrency N] [--extras] [--public-key PEM [--public-key-id ID]]
         act as a body-worn system against the CD in FILE; print what it answered
   status --data DIR                  totals from the index (through the daemon when it runs)
+  replicate --now --data DIR [--target NAME] [--retry-failed]
+        one replication pass now (through the daemon when it runs), with progress;
+        --retry-failed also retries what a target refused
+  replication status --data DIR      backlog, alarms and last pass per target
   reindex --data DIR [--verify]      rebuild the index from the disk (daemon stopped)
   help                               this text
 `;
@@ -165,7 +171,7 @@ const commands: Record<string, Command> = {
       const query = `/recordings?account=${encodeURIComponent(account)}&filter=${encodeURIComponent(JSON.stringify(filter))}`;
       let recordings = await adminGet<RecordingSummary[]>(paths(dir).adminSocket, query);
       if (!recordings) {
-        const store = await ObjectStore.open(dir, { maxObjectBytes: Infinity, log: createLogger('warn') });
+        const store = await openStoreDirect(dir);
         try {
           recordings = await listRecordings(store, account, filter);
         } finally {
@@ -217,7 +223,7 @@ const commands: Record<string, Command> = {
       const dir = resolve(need(v, 'data'));
       let status = await adminGet<StationStatus>(paths(dir).adminSocket, '/status');
       if (!status) {
-        const store = await ObjectStore.open(dir, { maxObjectBytes: Infinity, log: createLogger('warn') });
+        const store = await openStoreDirect(dir);
         try {
           status = await stationStatus(store, 'index');
         } finally {
@@ -228,17 +234,123 @@ const commands: Record<string, Command> = {
       return 0;
     },
   },
+  replicate: {
+    options: { data: { type: 'string' }, now: { type: 'boolean' }, target: { type: 'string' }, 'retry-failed': { type: 'boolean' }, config: { type: 'string' } },
+    async run(v) {
+      if (v.now !== true) throw new UsageError('replicate runs one pass now: give --now (the daemon runs scheduled passes)');
+      const dir = resolve(need(v, 'data'));
+      const target = typeof v.target === 'string' ? v.target : undefined;
+      const retryFailed = v['retry-failed'] === true;
+      const bar = progressBar();
+      let reports: PassReport[] | undefined;
+      let failure: string | undefined;
+      const query = new URLSearchParams({ ...(target ? { target } : {}), ...(retryFailed ? { retryFailed: '1' } : {}) });
+      const viaDaemon = await adminStream(paths(dir).adminSocket, `/replicate?${query}`, (line) => {
+        const l = line as { progress?: PassProgress; reports?: PassReport[]; error?: string };
+        if (l.progress) bar.update(l.progress);
+        if (l.reports) reports = l.reports;
+        if (l.error) failure = l.error;
+      });
+      if (!viaDaemon) {
+        const config = await loadDaemonConfig({ dataDir: dir, ...(typeof v.config === 'string' ? { configFile: v.config } : {}) });
+        const log = createLogger('warn');
+        const store = await ObjectStore.open(dir, { maxObjectBytes: Infinity, log, derivedOps: replicationHook(config) });
+        try {
+          const replicator = await Replicator.open(store, config, log);
+          try {
+            reports = await replicator.runNow({ ...(target ? { target } : {}), retryFailed, onProgress: (p) => bar.update(p) });
+          } finally {
+            await replicator.close();
+          }
+        } finally {
+          await store.close();
+        }
+      }
+      bar.done();
+      if (failure) throw new OperatorError(failure);
+      out(JSON.stringify(reports, null, 2));
+      return reports?.every((r) => r.outcome === 'done') ? 0 : 1;
+    },
+  },
+  replication: {
+    options: { data: { type: 'string' }, json: { type: 'boolean' }, config: { type: 'string' } },
+    async run(v, positionals) {
+      if (positionals[0] !== 'status') throw new UsageError('replication status --data DIR');
+      const dir = resolve(need(v, 'data'));
+      let status = await adminGet<ReplicationStatus>(paths(dir).adminSocket, '/replication');
+      if (!status) {
+        const config = await loadDaemonConfig({ dataDir: dir, ...(typeof v.config === 'string' ? { configFile: v.config } : {}) });
+        const store = await openStoreDirect(dir, config);
+        try {
+          status = await (await Replicator.open(store, config, createLogger('warn'))).status();
+        } finally {
+          await store.close();
+        }
+      }
+      out(v.json === true ? JSON.stringify(status, null, 2) : formatReplicationStatus(status));
+      return 0;
+    },
+  },
   reindex: {
     options: { data: { type: 'string' }, verify: { type: 'boolean' } },
     async run(v) {
       const dir = resolve(need(v, 'data'));
-      const report = await reindex(dir, { log: createLogger('warn'), verify: v.verify === true });
+      const config = await loadDaemonConfig({ dataDir: dir });
+      const report = await reindex(dir, { log: createLogger('warn'), verify: v.verify === true, derivedOps: replicationHook(config), carryOver: LEDGER_SUBLEVELS });
       out(`reindexed ${dir}: ${report.accounts} accounts, ${report.containers} containers, ${report.objects} objects, ${report.bytes} bytes`);
       if (report.warnings.length > 0) out(`${report.warnings.length} warnings:\n  ${report.warnings.join('\n  ')}`);
       return 0;
     },
   },
 };
+
+/** Opens the store in this process (the daemon is not running), with the same replication hook. */
+async function openStoreDirect(dir: string, config?: Config): Promise<ObjectStore> {
+  const effective = config ?? (await loadDaemonConfig({ dataDir: dir }));
+  return ObjectStore.open(dir, { maxObjectBytes: Infinity, log: createLogger('warn'), derivedOps: replicationHook(effective) });
+}
+
+const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+
+/** Progress on stderr: a redrawn bar on a terminal, a line every few seconds otherwise. */
+function progressBar(): { update(p: PassProgress): void; done(): void } {
+  const tty = process.stderr.isTTY === true;
+  let lastLine = 0;
+  let drawn = false;
+  return {
+    update(p) {
+      const share = p.bytesTotal > 0 ? Math.min(1, Math.max(0, p.bytesDone / p.bytesTotal)) : p.jobsTotal > 0 ? p.jobsDone / p.jobsTotal : 1;
+      const text = `${p.target} ${'#'.repeat(Math.round(share * 30)).padEnd(30, '.')} ${(share * 100).toFixed(0).padStart(3)}%  ${mb(Math.max(0, p.bytesDone))}/${mb(p.bytesTotal)}  jobs ${p.jobsDone}/${p.jobsTotal}`;
+      if (tty) {
+        process.stderr.write(`\r${text}\x1b[K`);
+        drawn = true;
+      } else if (Date.now() - lastLine > 5000 || p.jobsDone === p.jobsTotal) {
+        process.stderr.write(text + '\n');
+        lastLine = Date.now();
+      }
+    },
+    done() {
+      if (drawn) process.stderr.write('\n');
+    },
+  };
+}
+
+function formatReplicationStatus(status: ReplicationStatus): string {
+  if (status.targets.length === 0) return 'no replication targets configured (replication.targets in the config)';
+  const lines: string[] = [];
+  for (const t of status.targets) {
+    const b = t.backlog;
+    lines.push(`${t.name}${t.enabled ? '' : ' (disabled)'}  ${t.authUrl}  schedule "${t.schedule}"${t.nextRun ? `  next ${t.nextRun}` : ''}${t.running ? '  [running]' : ''}`);
+    lines.push(`  backlog: ${b.recordings} recordings, ${b.rejected} rejected-content containers, ${b.objects} registry objects, ${mb(b.bytes)}${b.oldestEnqueuedAt ? `, oldest queued ${new Date(b.oldestEnqueuedAt).toISOString()}` : ''}`);
+    if (b.waiting > 0) lines.push(`  waiting out a backoff: ${b.waiting}`);
+    if (b.failed > 0) lines.push(`  refused by the target (run replicate --now --retry-failed after fixing): ${b.failed}`);
+    if (b.lastError) lines.push(`  last error: ${b.lastError}`);
+    if (t.lastPass) lines.push(`  last pass: ${t.lastPass.outcome} at ${new Date(t.lastPass.finishedAt).toISOString()}`);
+    if (t.alarm) lines.push(`  ALARM: ${t.alarm.message} (since ${new Date(t.alarm.since).toISOString()})`);
+  }
+  lines.push(`recordings held by every enabled target (evictable when old enough): ${status.evictable}`);
+  return lines.join('\n');
+}
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
@@ -252,7 +364,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const command = commands[name];
   if (!command) throw new UsageError(`unknown command ${JSON.stringify(name)}`);
-  const { values, positionals } = parseArgs({ args: rest, options: command.options, strict: true, allowPositionals: name === 'categories' });
+  const { values, positionals } = parseArgs({ args: rest, options: command.options, strict: true, allowPositionals: name === 'categories' || name === 'replication' });
   return command.run(values as Values, positionals);
 }
 

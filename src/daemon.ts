@@ -22,6 +22,8 @@ import { NtpServer } from './ntp/server.ts';
 import { watchStation } from './health/station.ts';
 import { createLogger, type Logger } from './log.ts';
 import { OperatorError } from './errors.ts';
+import { Evictor } from './replication/eviction.ts';
+import { Replicator, replicationHook } from './replication/replicator.ts';
 import { ObjectStore } from './store/object-store.ts';
 import { VERSION } from './version.ts';
 
@@ -85,8 +87,16 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   server.setTimeout(config.http.idleTimeoutSeconds * 1000);
   await listenOn(server, listen);
   let store: ObjectStore;
+  let evictor: Evictor | undefined;
+  let replicator: Replicator | undefined;
   try {
-    store = await ObjectStore.open(dir, { maxObjectBytes: config.objects.maxBytes, space: config.quota, log });
+    store = await ObjectStore.open(dir, {
+      maxObjectBytes: config.objects.maxBytes,
+      space: config.quota,
+      log,
+      derivedOps: replicationHook(config),
+      makeRoom: async (bytes) => (evictor ? evictor.makeRoom(bytes) : 0),
+    });
   } catch (err) {
     server.close();
     throw err;
@@ -95,6 +105,17 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const clock = new ClockWatcher();
   let ntp: NtpServer | undefined;
   try {
+    replicator = await Replicator.open(store, config, log);
+    if (config.retention.evictAfterReplication) {
+      evictor = new Evictor({
+        store,
+        ledger: replicator.ledger,
+        enabledTargets: () => config.replication.targets.filter((t) => t.enabled).map((t) => t.name),
+        minAgeHours: config.retention.minAgeHours,
+        recordFile: paths(dir).evictions,
+        log,
+      });
+    }
     await clock.start();
     const credentials = await Credentials.load(paths(dir).credentials);
     const tokens = new TokenRegistry(config.auth.tokenTtlSeconds);
@@ -117,6 +138,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       store, destination, credentials, tokens, log, maxObjectBytes: config.objects.maxBytes, scheme: 'http', ready: () => ready, systemDocuments,
       clock: () => clock.current(),
       ntp: () => ntp?.stats ?? null,
+      replication: async () => (config.replication.targets.length > 0 ? replicator!.status() : null),
     });
     server.off('request', starting);
     // No draining of unread bodies: reply() closes such connections instead (see there).
@@ -126,7 +148,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
 
     ntp = await startNtp(config, clock, log);
     await writeConnectionFile(dir, config, address, undefined, ntp !== undefined);
-    admin = await startAdminServer({ socketPath: paths(dir).adminSocket, store, log });
+    admin = await startAdminServer({ socketPath: paths(dir).adminSocket, store, replicator, log });
+    replicator.schedule();
     log.warn('serving plain HTTP: use it for development only; HTTPS arrives with the security work');
     const stopWatching = watchStation(health, log, config.health.checkSeconds * 1000);
     ready = true;
@@ -134,6 +157,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
 
     const httpServer = server;
     const adminServer = admin;
+    const replication = replicator;
     let closing: Promise<void> | undefined;
     return {
       config,
@@ -148,6 +172,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         log.info('stopping');
         await closeHttp(httpServer, config.http.shutdownGraceSeconds * 1000);
         await adminServer.close();
+        await replication.close();
         await store.close();
         log.info('stopped');
         log.flush();
@@ -158,6 +183,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     ntp?.close();
     clock.stop();
     await admin?.close();
+    await replicator?.close();
     await store.close();
     throw err;
   }

@@ -19,3 +19,35 @@ export function adminGet<T>(socketPath: string, path: string): Promise<T | undef
     req.end();
   });
 }
+
+/**
+ * POSTs to the admin socket and hands each JSON line of the answer to
+ * `onLine`; `false` when no daemon answers.
+ */
+export function adminStream(socketPath: string, path: string, onLine: (line: unknown) => void): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, path, method: 'POST' }, (res) => {
+      if (res.statusCode !== 200) {
+        reject(new Error(`daemon answered ${res.statusCode}`));
+        res.resume();
+        return;
+      }
+      let buffered = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        buffered += chunk;
+        for (let cut = buffered.indexOf('\n'); cut !== -1; cut = buffered.indexOf('\n')) {
+          onLine(JSON.parse(buffered.slice(0, cut)));
+          buffered = buffered.slice(cut + 1);
+        }
+      });
+      res.on('end', () => resolve(true));
+      res.on('error', reject);
+    });
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') resolve(false);
+      else reject(err);
+    });
+    req.end();
+  });
+}

@@ -8,6 +8,7 @@ import { createServer } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
 import { Hono } from 'hono';
 import type { Logger } from '../log.ts';
+import type { Replicator } from '../replication/replicator.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import { stationStatus } from '../status.ts';
 import { listRecordings, type RecordingFilter } from '../bws/recordings.ts';
@@ -16,13 +17,43 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
-export async function startAdminServer(options: { socketPath: string; store: ObjectStore; log: Logger }): Promise<AdminServer> {
+export async function startAdminServer(options: { socketPath: string; store: ObjectStore; replicator: Replicator; log: Logger }): Promise<AdminServer> {
   const app = new Hono();
   app.get('/status', async (c) => c.json(await stationStatus(options.store, 'daemon')));
   app.get('/recordings', async (c) => {
     const q = c.req.query();
     const filter = JSON.parse(q.filter ?? '{}') as RecordingFilter;
     return c.json(await listRecordings(options.store, q.account ?? '', filter));
+  });
+  app.get('/replication', async (c) => c.json(await options.replicator.status()));
+  // One pass now; progress and the final report stream back as JSON lines.
+  app.post('/replicate', (c) => {
+    const target = c.req.query('target');
+    const retryFailed = c.req.query('retryFailed') === '1';
+    const encoder = new TextEncoder();
+    const body = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        const send = (line: object) => controller.enqueue(encoder.encode(JSON.stringify(line) + '\n'));
+        let last = 0;
+        try {
+          const reports = await options.replicator.runNow({
+            ...(target ? { target } : {}),
+            retryFailed,
+            onProgress: (progress) => {
+              const now = Date.now();
+              if (now - last < 200 && progress.jobsDone < progress.jobsTotal) return;
+              last = now;
+              send({ progress });
+            },
+          });
+          send({ reports });
+        } catch (err) {
+          send({ error: (err as Error).message });
+        }
+        controller.close();
+      },
+    });
+    return c.body(body, 200, { 'Content-Type': 'application/x-ndjson' });
   });
   const server = createServer(getRequestListener(app.fetch));
   // We hold the index lock, so a socket file left here belongs to a dead daemon.

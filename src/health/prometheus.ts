@@ -38,6 +38,10 @@ export function prometheusText(h: StationHealth): string {
   metric('edgecd_process_resident_bytes', 'gauge', 'Resident memory of the daemon', [[{}, h.system.memory.processRssBytes]]);
   metric('edgecd_memory_available_bytes', 'gauge', 'Memory available on the host', [[{}, h.system.memory.availableBytes]]);
   metric('edgecd_clock_synchronised', 'gauge', '1 when the host clock is known to be synchronised', [[{ source: h.clock.source }, h.clock.synchronised ? 1 : 0]]);
+  const targets = h.replication?.targets ?? [];
+  metric('edgecd_replication_backlog_bytes', 'gauge', 'Bytes of sealed recordings still to replicate, by target', targets.map((t) => [{ target: t.name }, t.backlog.bytes]));
+  metric('edgecd_replication_backlog_jobs', 'gauge', 'Queued replication jobs (due, waiting out a backoff, refused)', targets.flatMap((t) => [[{ target: t.name, state: 'due' }, t.backlog.jobs], [{ target: t.name, state: 'waiting' }, t.backlog.waiting], [{ target: t.name, state: 'refused' }, t.backlog.failed]] as [Record<string, string>, number][]));
+  metric('edgecd_replication_alarm', 'gauge', '1 while a target is paused (full, or refusing the credentials)', targets.map((t) => [{ target: t.name, reason: t.alarm?.reason ?? '' }, t.alarm ? 1 : 0]));
   const ntp = h.clock.ntp;
   metric('edgecd_ntp_replies_total', 'counter', 'NTP requests answered', [[{}, ntp ? ntp.served : null]]);
   metric('edgecd_ntp_dropped_total', 'counter', 'NTP datagrams dropped as malformed or unsupported', [[{}, ntp ? ntp.dropped : null]]);

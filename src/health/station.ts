@@ -6,6 +6,7 @@ import { access, constants } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { ClockState } from '../ntp/clock-state.ts';
 import type { NtpStats } from '../ntp/server.ts';
+import type { ReplicationStatus } from '../replication/replicator.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import type { SpaceView } from '../store/space.ts';
 import { VERSION } from '../version.ts';
@@ -29,8 +30,8 @@ export interface StationHealth {
   requests: { recentPerSecondByStatus: Record<string, number>; totals: Record<string, number>; uploadBytes: number };
   system: SystemHealth;
   clock: { synchronised: boolean; source: ClockState['source']; ntp: NtpStats | null };
-  /** Not yet built (replication issue): always null for now. */
-  replicationBacklog: null;
+  /** Per target: backlog, alarm, last pass; null when no target is configured. */
+  replication: ReplicationStatus | null;
 }
 
 export interface HealthSources {
@@ -42,6 +43,7 @@ export interface HealthSources {
   clock: () => ClockState;
   /** The NTP server's counters and mode; null when it is off or could not bind. */
   ntp: () => NtpStats | null;
+  replication: () => Promise<ReplicationStatus | null>;
 }
 
 /** How full: of the quota when one is set, else of the filesystem. */
@@ -55,7 +57,7 @@ async function readOnly(dir: string): Promise<boolean> {
 }
 
 export async function stationHealth(s: HealthSources): Promise<StationHealth> {
-  const [space, system, ro] = await Promise.all([s.store.space(), systemHealth(), readOnly(s.store.layout.root)]);
+  const [space, system, ro, replication] = await Promise.all([s.store.space(), systemHealth(), readOnly(s.store.layout.root), s.replication()]);
   const clock = s.clock();
   return {
     version: VERSION,
@@ -66,7 +68,7 @@ export async function stationHealth(s: HealthSources): Promise<StationHealth> {
     requests: { recentPerSecondByStatus: s.requests.recentRates(), totals: Object.fromEntries(s.requests.totals), uploadBytes: s.requests.uploadBytes },
     system,
     clock: { synchronised: clock.synchronised, source: clock.source, ntp: s.ntp() },
-    replicationBacklog: null,
+    replication,
   };
 }
 
@@ -78,6 +80,7 @@ export function watchStation(s: HealthSources, log: Logger, everyMs = 30_000): (
   let level = 0;
   let hot = false;
   let ro = false;
+  let replicationAlarms = new Set<string>();
   const check = async () => {
     const h = await stationHealth(s);
     const reached = LEVELS.filter((l) => h.storage.usedPercent >= l).at(-1) ?? 0;
@@ -88,6 +91,9 @@ export function watchStation(s: HealthSources, log: Logger, everyMs = 30_000): (
     hot = isHot;
     if (h.storage.readOnly && !ro) log.error({ data: s.store.layout.root }, 'the data filesystem is read-only: uploads will fail');
     ro = h.storage.readOnly;
+    const alarms = new Set(h.replication?.targets.filter((t) => t.alarm).map((t) => `${t.name}: ${t.alarm!.reason}`));
+    for (const a of alarms) if (!replicationAlarms.has(a)) log.error({ alarm: a }, 'replication alarm');
+    replicationAlarms = alarms;
   };
   const timer = setInterval(() => void check().catch((err: unknown) => log.warn({ err }, 'health check failed')), everyMs);
   timer.unref();

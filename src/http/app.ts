@@ -22,6 +22,7 @@ import { admission, type AdmissionOptions } from './middleware/admission.ts';
 import { requireToken } from './middleware/auth.ts';
 import { newTransId, requestLog } from './middleware/request-log.ts';
 import { authHandler } from './routes/auth.ts';
+import type { ReplicationStatus } from '../replication/replicator.ts';
 import { storageHandler } from './routes/storage.ts';
 import type { SystemDocuments } from './routes/system-documents.ts';
 
@@ -29,6 +30,7 @@ export interface AppDeps {
   admission: AdmissionOptions;
   clock: () => ClockState;
   ntp: () => NtpStats | null;
+  replication: () => Promise<ReplicationStatus | null>;
   requests: RequestStats;
   startedAt: number;
   store: ObjectStore;
@@ -67,7 +69,7 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; health: HealthSource
   app.all('/v1/*', requireToken(deps), storageHandler(deps));
 
   // Until roles exist (security issue), any valid storage token may look.
-  const health: HealthSources = { store: deps.store, requests: deps.requests, load: () => admit.stats(), startedAt: deps.startedAt, ready: deps.ready, clock: deps.clock, ntp: deps.ntp };
+  const health: HealthSources = { store: deps.store, requests: deps.requests, load: () => admit.stats(), startedAt: deps.startedAt, ready: deps.ready, clock: deps.clock, ntp: deps.ntp, replication: deps.replication };
   app.get('/status', requireToken(deps), async (c) => reply(c, 200, JSON.stringify(await stationHealth(health), null, 2) + '\n', 'application/json'));
   app.get('/metrics', requireToken(deps), async (c) => reply(c, 200, prometheusText(await stationHealth(health)), 'text/plain; version=0.0.4; charset=utf-8'));
   return { app, health };

@@ -1,0 +1,109 @@
+/**
+ * Eviction keeps the station a buffer: when an upload would not fit, sealed
+ * recordings that every enabled target has confirmed Complete, and that are
+ * older than retention.minAgeHours, leave the station, oldest first. Nothing
+ * unsealed or unreplicated ever does.
+ *
+ * Each eviction is written, before the recording goes, to
+ * DIR/evictions.jsonl (and the log): the recording, its SHA-256 manifest and
+ * the targets that hold it, so the chain of custody shows where it went.
+ */
+import { open } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import { KeyedMutex } from '../store/keyed-mutex.ts';
+import type { ObjectStore } from '../store/object-store.ts';
+import { evictableKey, isSealed, type ReplicationLedger } from './ledger.ts';
+
+export interface EvictionRecord {
+  evictedAt: string;
+  account: string;
+  recording: string;
+  sealedAt: string;
+  bytes: number;
+  manifest: Record<string, { sha256: string; md5: string; bytes: number }>;
+  heldBy: { target: string; completedAt: string }[];
+}
+
+export interface EvictorOptions {
+  store: ObjectStore;
+  ledger: ReplicationLedger;
+  /** Targets that must all hold a recording before it may go. */
+  enabledTargets: () => readonly string[];
+  minAgeHours: number;
+  /** DIR/evictions.jsonl */
+  recordFile: string;
+  log: Logger;
+  now?: () => number;
+}
+
+export class Evictor {
+  readonly #o: EvictorOptions;
+  readonly #one = new KeyedMutex();
+
+  constructor(options: EvictorOptions) {
+    this.#o = options;
+  }
+
+  /** Evicts until `bytes` are freed or nothing more may go; returns the bytes freed. */
+  makeRoom(bytes: number): Promise<number> {
+    return this.#one.run('evict', async () => {
+      const { ledger, store, log } = this.#o;
+      const targets = this.#o.enabledTargets();
+      if (targets.length === 0) return 0;
+      const youngest = (this.#o.now ?? Date.now)() - this.#o.minAgeHours * 3_600_000;
+      let freed = 0;
+      // Keys sort by seal time: the first too young ends the search.
+      for await (const [key, e] of ledger.evictable.iterator({ lt: evictableKey(youngest + 1, '', '') })) {
+        if (freed >= bytes) break;
+        const container = await store.container(e.account, e.container).catch(() => undefined);
+        if (!container || !isSealed(container.meta)) {
+          await ledger.evictable.del(key);
+          continue;
+        }
+        const held = await Promise.all(targets.map(async (t) => ({ target: t, state: await ledger.isComplete(t, e.account, e.container) })));
+        if (held.some((h) => !h.state)) continue; // a target added since: not yet everywhere
+        const record: EvictionRecord = {
+          evictedAt: new Date().toISOString(),
+          account: e.account,
+          recording: e.container,
+          sealedAt: new Date(e.sealedAt).toISOString(),
+          bytes: container.bytesUsed,
+          manifest: await this.#manifest(e.account, e.container),
+          heldBy: held.map((h) => ({ target: h.target, completedAt: new Date(h.state!.completedAt).toISOString() })),
+        };
+        await this.#writeRecord(record);
+        await store.removeContainer(e.account, e.container);
+        await ledger.evictable.del(key);
+        freed += container.bytesUsed;
+        log.warn({ eviction: record }, 'recording evicted: every target holds it');
+      }
+      return freed;
+    });
+  }
+
+  async #manifest(account: string, container: string): Promise<EvictionRecord['manifest']> {
+    const manifest: EvictionRecord['manifest'] = {};
+    let marker = '';
+    for (;;) {
+      const page = await this.#o.store.listObjects(account, container, { prefix: '', marker, endMarker: '', delimiter: '', limit: 1000 });
+      for (const o of page) {
+        if ('subdir' in o) continue;
+        manifest[o.name] = { sha256: o.sha256, md5: o.md5, bytes: o.bytes };
+        marker = o.name;
+      }
+      if (page.length < 1000) return manifest;
+    }
+  }
+
+  /** Durable before the recording goes: an eviction is never unrecorded. */
+  async #writeRecord(record: EvictionRecord): Promise<void> {
+    const handle = await open(this.#o.recordFile, 'a', 0o640);
+    try {
+      await handle.writeFile(JSON.stringify(record) + '\n');
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  }
+}
+

@@ -1,0 +1,253 @@
+/**
+ * The replication ledger: what each target still needs, and what it already
+ * holds, in sublevels of the store's index.
+ *
+ * - queue (rq): one entry per change that a target must receive, written in
+ *   the same batch as the change itself (ObjectStore's derivedOps), so a
+ *   sealed recording is never without its job, even across a crash. Keys end
+ *   in the change's transaction id: a change arriving while a pass works on
+ *   its container adds a new entry instead of being lost when the pass
+ *   finishes the old one.
+ * - objects (ro): per target and object, sent / verified / failed, with the
+ *   md5 and timestamp of the version it concerns.
+ * - complete (rc): recordings the target confirmed Complete.
+ * - targets (rt): alarms and pauses per target.
+ * - evictable (ev): recordings every enabled target holds, oldest first.
+ *
+ * Work is found through the queue, never by walking the store; the one
+ * exception is a target seen for the first time, which is given every sealed
+ * recording once (backfill).
+ */
+import type { AbstractSublevel } from 'abstract-level';
+import type { Level } from 'level';
+import { DEVICES, SYSTEM, USERS } from '../bws/content-destination.ts';
+import { isRejectedContentName, parseRecordingName } from '../bws/names.ts';
+import type { ObjectStore } from '../store/object-store.ts';
+import type { BatchOp, IndexDb, Mutation } from '../store/index-db.ts';
+import { decodeMetaValue, type MetaMap } from '../swift/metadata.ts';
+
+export type JobKind = 'recording' | 'rejected' | 'object';
+
+export interface Job {
+  kind: JobKind;
+  account: string;
+  container: string;
+  /** For kind 'object' (Users/, Devices/, System/). */
+  object?: string;
+  enqueuedAt: number;
+  attempts: number;
+  /** Not before this time (backoff), ms. */
+  notBefore: number;
+  lastError?: string;
+  /** Refused by the target for its content (400/422): waits for an operator (--retry-failed). */
+  failed?: boolean;
+}
+
+export interface ObjectState {
+  state: 'sent' | 'verified' | 'failed';
+  md5: string;
+  bytes: number;
+  /** The local version's X-Timestamp: a later POST makes it a new version. */
+  timestamp: string;
+  at: number;
+  error?: string;
+}
+
+export interface CompleteState {
+  completedAt: number;
+  objects: number;
+  bytes: number;
+}
+
+export interface TargetState {
+  registeredAt: number;
+  /** Set while the target is paused (507, refused credentials); cleared by a clean pass. */
+  alarm?: { reason: string; since: number; until: number; retries: number };
+  lastPass?: { startedAt: number; finishedAt: number; outcome: string };
+}
+
+export interface EvictableEntry {
+  account: string;
+  container: string;
+  sealedAt: number;
+}
+
+/** A queued unit of work: every entry of one container (or registry object). */
+export interface JobGroup extends Job {
+  keys: string[];
+}
+
+type Sub<V> = AbstractSublevel<Level<string, unknown>, string | Buffer | Uint8Array, string, V>;
+
+const SEP = '\u0000';
+const TOP = '\u{10FFFF}';
+const REGISTRY = new Set([USERS, DEVICES, SYSTEM]);
+
+export const isSealed = (meta: MetaMap) => meta.status !== undefined && decodeMetaValue(meta.status) === 'Complete';
+
+/** What kind of replication a change to `container` asks for, if any. */
+export function jobKindFor(container: string): JobKind | undefined {
+  if (REGISTRY.has(container)) return 'object';
+  if (isRejectedContentName(container)) return 'rejected';
+  if (parseRecordingName(container)) return 'recording';
+  return undefined;
+}
+
+export class ReplicationLedger {
+  readonly #index: IndexDb;
+  readonly #targets: () => readonly string[];
+  readonly queue: Sub<Job>;
+  readonly objects: Sub<ObjectState>;
+  readonly complete: Sub<CompleteState>;
+  readonly targets: Sub<TargetState>;
+  readonly evictable: Sub<EvictableEntry>;
+
+  /** `targets` names every configured target, enabled or not: a disabled one catches up when enabled. */
+  constructor(index: IndexDb, targets: () => readonly string[]) {
+    this.#index = index;
+    this.#targets = targets;
+    const json = { valueEncoding: 'json' } as const;
+    this.queue = index.db.sublevel<string, Job>('rq', json);
+    this.objects = index.db.sublevel<string, ObjectState>('ro', json);
+    this.complete = index.db.sublevel<string, CompleteState>('rc', json);
+    this.targets = index.db.sublevel<string, TargetState>('rt', json);
+    this.evictable = index.db.sublevel<string, EvictableEntry>('ev', json);
+  }
+
+  static key(...parts: string[]): string {
+    return parts.join(SEP);
+  }
+
+  /** The queue entries a committed change implies (ObjectStore's derivedOps hook). */
+  derivedOps(m: Mutation): BatchOp[] {
+    const r = m.record;
+    const kind = jobKindFor(m.container);
+    if (!kind || r.op === 'object-removed' || r.op === 'container-removed') return [];
+    if (kind === 'recording' && (r.op !== 'container' || !isSealed(r.meta))) return [];
+    if (kind === 'object' && r.op !== 'object') return [];
+    const object = kind === 'object' ? r.name : '';
+    const job: Job = { kind, account: m.account, container: m.container, ...(object ? { object } : {}), enqueuedAt: Date.now(), attempts: 0, notBefore: 0 };
+    return this.#targets().map((target) => ({ type: 'put', sublevel: this.queue, key: ReplicationLedger.key(target, m.account, m.container, object, m.txId), value: job }));
+  }
+
+  /**
+   * Gives a target seen for the first time everything it should hold: every
+   * sealed recording, rejected-content container and registry object in the
+   * index. Runs once per target (and after the ledger is lost).
+   */
+  async registerTargets(store: ObjectStore, targets: readonly string[]): Promise<string[]> {
+    const fresh: string[] = [];
+    for (const t of targets) if ((await this.targets.get(t)) === undefined) fresh.push(t);
+    if (fresh.length === 0) return fresh;
+    const now = Date.now();
+    let ops: BatchOp[] = [];
+    const flush = async (sync: boolean) => {
+      await this.#index.write(ops, sync);
+      ops = [];
+    };
+    for await (const account of store.index.accounts.keys()) {
+      for await (const [, c] of store.index.containers.iterator({ gt: account + SEP, lt: account + SEP + TOP })) {
+        const kind = jobKindFor(c.name);
+        if (!kind || (kind === 'recording' && !isSealed(c.meta))) continue;
+        const names = kind === 'object' ? await objectNames(store, account, c.name) : [''];
+        for (const object of names) {
+          const job: Job = { kind, account, container: c.name, ...(object ? { object } : {}), enqueuedAt: now, attempts: 0, notBefore: 0 };
+          for (const t of fresh) ops.push({ type: 'put', sublevel: this.queue, key: ReplicationLedger.key(t, account, c.name, object, 'backfill'), value: job });
+        }
+        if (ops.length >= 1000) await flush(false);
+      }
+    }
+    for (const t of fresh) ops.push({ type: 'put', sublevel: this.targets, key: t, value: { registeredAt: now } satisfies TargetState });
+    await flush(true);
+    return fresh;
+  }
+
+  /**
+   * The target's queued work, one group per container (or registry object),
+   * in key order, read a page at a time so the queue may be any length.
+   * Registry objects come first: recordings depend on them.
+   */
+  async *jobs(target: string, options: { now: number; ignoreBackoff: boolean; retryFailed: boolean }): AsyncGenerator<JobGroup> {
+    const due = (g: JobGroup) => (options.retryFailed || !g.failed) && (options.ignoreBackoff || g.notBefore <= options.now);
+    for (const registryFirst of [true, false]) {
+      for await (const g of this.#groups(target)) if ((g.kind === 'object') === registryFirst && due(g)) yield g;
+    }
+  }
+
+  /** Queue entries of one container (or object) are adjacent: read a page at a time and group them. */
+  async *#groups(target: string): AsyncGenerator<JobGroup> {
+    const idOf = (key: string) => key.slice(0, key.lastIndexOf(SEP));
+    let after = ReplicationLedger.key(target, '');
+    let open: JobGroup | undefined;
+    for (;;) {
+      const page = await this.queue.iterator({ gt: after, lt: ReplicationLedger.key(target, TOP), limit: 500 }).all();
+      for (const [key, job] of page) {
+        if (open && idOf(open.keys[0]!) === idOf(key)) {
+          open.keys.push(key);
+          open.attempts = Math.max(open.attempts, job.attempts);
+          open.notBefore = Math.max(open.notBefore, job.notBefore);
+          open.failed ||= job.failed;
+          open.lastError ??= job.lastError;
+          continue;
+        }
+        if (open) yield open;
+        open = { ...job, keys: [key] };
+      }
+      if (page.length === 0) break;
+      after = page.at(-1)![0];
+    }
+    if (open) yield open;
+  }
+
+  /** The group is done: its entries leave the queue (later arrivals stay). */
+  async finish(group: JobGroup): Promise<void> {
+    await this.#index.write(group.keys.map((key) => ({ type: 'del', sublevel: this.queue, key })), true);
+  }
+
+  /** The group failed this pass: it waits out a backoff, or an operator when `failed`. */
+  async defer(group: JobGroup, error: string, failed: boolean, notBefore: number): Promise<void> {
+    const job: Job = { kind: group.kind, account: group.account, container: group.container, ...(group.object ? { object: group.object } : {}), enqueuedAt: group.enqueuedAt, attempts: group.attempts + 1, notBefore, lastError: error.slice(0, 2000), ...(failed ? { failed } : {}) };
+    await this.#index.write(group.keys.map((key) => ({ type: 'put', sublevel: this.queue, key, value: job })), true);
+  }
+
+  objectState(target: string, account: string, container: string, object: string): Promise<ObjectState | undefined> {
+    return this.objects.get(ReplicationLedger.key(target, account, container, object));
+  }
+
+  async setObjectState(target: string, account: string, container: string, object: string, state: ObjectState): Promise<void> {
+    // Synced: "verified" is what lets a restart skip the object.
+    await this.#index.write([{ type: 'put', sublevel: this.objects, key: ReplicationLedger.key(target, account, container, object), value: state }], true);
+  }
+
+  isComplete(target: string, account: string, container: string): Promise<CompleteState | undefined> {
+    return this.complete.get(ReplicationLedger.key(target, account, container));
+  }
+
+  /** The target confirmed the recording Complete; once all `enabled` targets have, it becomes evictable. */
+  async markComplete(target: string, account: string, container: string, state: CompleteState, sealedAt: number, enabled: readonly string[]): Promise<void> {
+    const ops: BatchOp[] = [{ type: 'put', sublevel: this.complete, key: ReplicationLedger.key(target, account, container), value: state }];
+    const others = await Promise.all(enabled.filter((t) => t !== target).map((t) => this.isComplete(t, account, container)));
+    if (others.every((o) => o !== undefined)) {
+      ops.push({ type: 'put', sublevel: this.evictable, key: evictableKey(sealedAt, account, container), value: { account, container, sealedAt } });
+    }
+    await this.#index.write(ops, true);
+  }
+
+  targetState(target: string): Promise<TargetState | undefined> {
+    return this.targets.get(target);
+  }
+
+  async setTargetState(target: string, state: TargetState): Promise<void> {
+    await this.#index.write([{ type: 'put', sublevel: this.targets, key: target, value: state }], true);
+  }
+}
+
+export function evictableKey(sealedAt: number, account: string, container: string): string {
+  return ReplicationLedger.key(String(sealedAt).padStart(15, '0'), account, container);
+}
+
+async function objectNames(store: ObjectStore, account: string, container: string): Promise<string[]> {
+  const names: string[] = [];
+  for await (const [, o] of store.index.objects.iterator({ gt: account + SEP + container + SEP, lt: account + SEP + container + SEP + TOP })) names.push(o.name);
+  return names;
+}

@@ -1,0 +1,225 @@
+/**
+ * Replication as the daemon (or `edgecd replicate`) runs it: one schedule
+ * per enabled target (node-cron), one pass at a time per target, alarms when
+ * a target is full or refuses the credentials, and a status for operators.
+ */
+import cron, { type ScheduledTask } from 'node-cron';
+import type { Logger } from 'pino';
+import type { Config, ReplicationTarget } from '../config/config.ts';
+import { KeyedMutex } from '../store/keyed-mutex.ts';
+import type { BatchOp, IndexDb, Mutation } from '../store/index-db.ts';
+import type { ObjectStore } from '../store/object-store.ts';
+import { ReplicationLedger, type TargetState } from './ledger.ts';
+import { backoffMs, queueBacklog, ReplicationPass, type Backlog, type PassProgress, type PassReport } from './pass.ts';
+import { readCaFile, SwiftClient } from './swift-client.ts';
+import { TokenBucket } from './throttle.ts';
+
+/** Sublevels of the index that hold replication state (carried over by reindex). */
+export const LEDGER_SUBLEVELS = ['rq', 'ro', 'rc', 'rt', 'ev'] as const;
+
+const ALARM_BACKOFF_BASE_MS = 5 * 60_000;
+const ALARM_BACKOFF_MAX_MS = 6 * 3_600_000;
+
+/**
+ * The store hook that queues replication jobs with the changes that cause
+ * them. Every process that opens the store passes it, so a change a crash
+ * left in the journal gets its jobs whichever command replays it.
+ */
+export function replicationHook(config: Config): (m: Mutation, index: IndexDb) => BatchOp[] {
+  const names = config.replication.targets.map((t) => t.name);
+  if (names.length === 0) return () => [];
+  const ledgers = new WeakMap<IndexDb, ReplicationLedger>();
+  return (m, index) => {
+    let ledger = ledgers.get(index);
+    if (!ledger) ledgers.set(index, (ledger = new ReplicationLedger(index, () => names)));
+    return ledger.derivedOps(m);
+  };
+}
+
+export interface TargetStatus {
+  name: string;
+  enabled: boolean;
+  schedule: string;
+  authUrl: string;
+  running: boolean;
+  nextRun?: string;
+  alarm?: TargetState['alarm'] & { message: string };
+  lastPass?: TargetState['lastPass'];
+  backlog: Backlog;
+}
+
+export interface ReplicationStatus {
+  targets: TargetStatus[];
+  /** Recordings every enabled target holds: evictable once old enough. */
+  evictable: number;
+}
+
+export interface RunOptions {
+  target?: string;
+  retryFailed?: boolean;
+  onProgress?: (progress: PassProgress) => void;
+}
+
+export class Replicator {
+  readonly ledger: ReplicationLedger;
+  readonly #store: ObjectStore;
+  readonly #config: Config;
+  readonly #log: Logger;
+  readonly #passes = new KeyedMutex();
+  readonly #running = new Set<string>();
+  readonly #tasks = new Map<string, ScheduledTask>();
+  readonly #buckets = new Map<string, TokenBucket>();
+  readonly #clients = new Map<string, SwiftClient>();
+  #closed = false;
+
+  private constructor(store: ObjectStore, config: Config, log: Logger) {
+    this.#store = store;
+    this.#config = config;
+    this.#log = log.child({ component: 'replication' });
+    this.ledger = new ReplicationLedger(store.index, () => this.#targets().map((t) => t.name));
+  }
+
+  /** Opens replication over an open store; a target seen for the first time is given the backlog so far. */
+  static async open(store: ObjectStore, config: Config, log: Logger): Promise<Replicator> {
+    const replicator = new Replicator(store, config, log);
+    const fresh = await replicator.ledger.registerTargets(store, replicator.#targets().map((t) => t.name));
+    if (fresh.length > 0) replicator.#log.info({ targets: fresh }, 'new replication targets: queued everything they should hold');
+    return replicator;
+  }
+
+  #targets(): ReplicationTarget[] {
+    return this.#config.replication.targets;
+  }
+
+  #enabled(): string[] {
+    return this.#targets().filter((t) => t.enabled).map((t) => t.name);
+  }
+
+  /** Starts each enabled target's schedule. */
+  schedule(): void {
+    for (const target of this.#targets()) {
+      if (!target.enabled) continue;
+      const task = cron.schedule(target.schedule, () => this.#scheduledPass(target), { name: `replicate-${target.name}`, noOverlap: true });
+      this.#tasks.set(target.name, task);
+    }
+  }
+
+  async #scheduledPass(target: ReplicationTarget): Promise<void> {
+    if (this.#running.has(target.name)) return; // a --now pass is under way
+    const state = await this.ledger.targetState(target.name);
+    if (state?.alarm && state.alarm.until > Date.now()) return; // paused: waits out its backoff
+    try {
+      await this.#pass(target, { retryFailed: false, ignoreBackoff: false });
+    } catch (err) {
+      this.#log.error({ err, target: target.name }, 'replication pass failed');
+    }
+  }
+
+  /** One pass now for each enabled target (or the one named), waiting for it; backoffs are ignored. */
+  async runNow(options: RunOptions = {}): Promise<PassReport[]> {
+    const targets = this.#targets().filter((t) => (options.target === undefined ? t.enabled : t.name === options.target));
+    if (options.target !== undefined && targets.length === 0) throw new Error(`no replication target named ${options.target}`);
+    const reports: PassReport[] = [];
+    for (const target of targets) reports.push(await this.#pass(target, { retryFailed: options.retryFailed ?? false, ignoreBackoff: true, onProgress: options.onProgress }));
+    return reports;
+  }
+
+  #pass(target: ReplicationTarget, options: { retryFailed: boolean; ignoreBackoff: boolean; onProgress?: (p: PassProgress) => void }): Promise<PassReport> {
+    return this.#passes.run(target.name, async () => {
+      if (this.#closed) throw new Error('replication is shutting down');
+      this.#running.add(target.name);
+      try {
+        const client = await this.#client(target);
+        const pass = new ReplicationPass({
+          store: this.#store,
+          ledger: this.ledger,
+          target: target.name,
+          client,
+          concurrency: target.concurrency,
+          bucket: this.#bucket(target),
+          station: this.#config.siteName,
+          enabledTargets: this.#enabled(),
+          log: this.#log,
+        });
+        this.#log.info({ target: target.name }, 'replication pass starting');
+        const report = await pass.run(options);
+        await this.#afterPass(target.name, report);
+        const level = report.outcome === 'done' ? 'info' : 'warn';
+        this.#log[level]({ target: target.name, outcome: report.outcome, reason: report.reason, recordings: report.recordingsCompleted, sent: report.objectsSent, confirmed: report.objectsConfirmed, bytes: report.bytesSent, deferred: report.jobsDeferred, ms: report.finishedAt - report.startedAt }, 'replication pass finished');
+        return report;
+      } finally {
+        this.#running.delete(target.name);
+      }
+    });
+  }
+
+  /** Raises or clears the target's alarm. */
+  async #afterPass(name: string, report: PassReport): Promise<void> {
+    const state: TargetState = (await this.ledger.targetState(name)) ?? { registeredAt: Date.now() };
+    state.lastPass = { startedAt: report.startedAt, finishedAt: report.finishedAt, outcome: report.outcome };
+    if (report.outcome === 'target-full' || report.outcome === 'auth-refused') {
+      const retries = state.alarm?.retries ?? 0;
+      state.alarm = { reason: report.outcome, since: state.alarm?.since ?? report.finishedAt, until: report.finishedAt + backoffMs(retries, ALARM_BACKOFF_BASE_MS, ALARM_BACKOFF_MAX_MS), retries: retries + 1 };
+      this.#log.error({ target: name, alarm: report.outcome, reason: report.reason, retryAt: new Date(state.alarm.until).toISOString() }, 'replication target paused');
+    } else if (report.outcome !== 'unreachable' && state.alarm) {
+      this.#log.info({ target: name, alarm: state.alarm.reason }, 'replication target alarm cleared');
+      delete state.alarm;
+    }
+    await this.ledger.setTargetState(name, state);
+  }
+
+  async #client(target: ReplicationTarget): Promise<SwiftClient> {
+    let client = this.#clients.get(target.name);
+    if (!client) {
+      const ca = await readCaFile(target.cacert);
+      client = new SwiftClient({ authUrl: target.authUrl, user: target.user, key: target.key, ca, sockets: target.concurrency + 1 });
+      this.#clients.set(target.name, client);
+    }
+    return client;
+  }
+
+  #bucket(target: ReplicationTarget): TokenBucket | undefined {
+    if (target.bandwidthBytesPerSec === 0) return undefined;
+    let bucket = this.#buckets.get(target.name);
+    if (!bucket) this.#buckets.set(target.name, (bucket = new TokenBucket(target.bandwidthBytesPerSec)));
+    return bucket;
+  }
+
+  async status(): Promise<ReplicationStatus> {
+    const now = Date.now();
+    const targets: TargetStatus[] = [];
+    for (const t of this.#targets()) {
+      const state = await this.ledger.targetState(t.name);
+      const next = this.#tasks.get(t.name)?.getNextRun();
+      targets.push({
+        name: t.name,
+        enabled: t.enabled,
+        schedule: t.schedule,
+        authUrl: t.authUrl,
+        running: this.#running.has(t.name),
+        ...(next ? { nextRun: next.toISOString() } : {}),
+        ...(state?.alarm ? { alarm: { ...state.alarm, message: alarmMessage(t.name, state.alarm.reason) } } : {}),
+        ...(state?.lastPass ? { lastPass: state.lastPass } : {}),
+        backlog: await queueBacklog(this.#store, this.ledger, t.name, { now, ignoreBackoff: false, retryFailed: false }),
+      });
+    }
+    let evictable = 0;
+    for await (const _ of this.ledger.evictable.keys()) evictable += 1;
+    return { targets, evictable };
+  }
+
+  /** Stops the schedules and waits for passes under way. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const task of this.#tasks.values()) await task.destroy();
+    this.#tasks.clear();
+    await Promise.all(this.#targets().map((t) => this.#passes.run(t.name, async () => undefined)));
+    for (const client of this.#clients.values()) client.close();
+  }
+}
+
+function alarmMessage(target: string, reason: string): string {
+  if (reason === 'target-full') return `${target} is full (507): replication paused; it retries on its own with backoff, or run edgecd replicate --now`;
+  if (reason === 'auth-refused') return `${target} refused the credentials: fix replication.targets[].user/key and restart`;
+  return reason;
+}

@@ -1,0 +1,149 @@
+/**
+ * A small Swift client for replication targets: auth v1.0, then requests
+ * against the storage URL it returns. Works with a central edgecd and with
+ * any Swift cluster (OpenStack Swift, Ceph RGW). Bodies stream; nothing here
+ * buffers an object. It reports what the target answered and leaves the
+ * meaning of each status to the caller.
+ */
+import { readFile } from 'node:fs/promises';
+import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+
+export interface SwiftTargetOptions {
+  authUrl: string;
+  user: string;
+  key: string;
+  /** PEM text: the only CA trusted (pins the target's certificate). */
+  ca?: string;
+  /** Connections kept to the target. */
+  sockets: number;
+  /** A socket silent this long fails the request. */
+  idleTimeoutMs?: number;
+}
+
+export interface SwiftResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  /** The first few KiB of the body (for errors and listings). */
+  text: string;
+}
+
+/** A request that never got a complete answer (refused, reset, timed out). */
+export class TransportError extends Error {
+  override name = 'TransportError';
+}
+
+const MAX_TEXT = 16 * 1024;
+
+/** Percent-encodes a Swift path: each '/'-separated part of the object name on its own. */
+export function swiftPath(container: string, object?: string): string {
+  const c = encodeURIComponent(container);
+  return object === undefined ? c : `${c}/${object.split('/').map(encodeURIComponent).join('/')}`;
+}
+
+export async function readCaFile(path: string): Promise<string | undefined> {
+  return path === '' ? undefined : readFile(path, 'utf8');
+}
+
+export class SwiftClient {
+  readonly #options: SwiftTargetOptions;
+  readonly #agent: HttpAgent;
+  #session: { storageUrl: URL; token: string } | undefined;
+
+  constructor(options: SwiftTargetOptions) {
+    this.#options = options;
+    const https = options.authUrl.startsWith('https:');
+    const agentOptions = { keepAlive: true, maxSockets: options.sockets, ...(options.ca ? { ca: options.ca } : {}) };
+    this.#agent = https ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions);
+  }
+
+  /** The storage URL of the last authentication (for messages). */
+  get storageUrl(): string | undefined {
+    return this.#session?.storageUrl.href;
+  }
+
+  /** Authenticates (again); throws with the target's answer when refused. */
+  async authenticate(): Promise<void> {
+    const res = await this.#send('GET', new URL(this.#options.authUrl), { 'X-Auth-User': this.#options.user, 'X-Auth-Key': this.#options.key });
+    const url = header(res.headers, 'x-storage-url');
+    const token = header(res.headers, 'x-auth-token');
+    if (res.status < 200 || res.status > 299 || !url || !token) {
+      this.#session = undefined;
+      throw new AuthError(res);
+    }
+    this.#session = { storageUrl: new URL(url.endsWith('/') ? url : url + '/'), token };
+  }
+
+  /** One request to `path` under the storage URL (authenticating first if needed). */
+  async request(method: string, path: string, headers: OutgoingHttpHeaders = {}, body?: Readable): Promise<SwiftResponse> {
+    if (!this.#session) await this.authenticate();
+    const { storageUrl, token } = this.#session!;
+    return this.#send(method, new URL(path, storageUrl), { ...headers, 'X-Auth-Token': token }, body);
+  }
+
+  /** Forgets the token, so the next request authenticates afresh. */
+  forgetToken(): void {
+    this.#session = undefined;
+  }
+
+  close(): void {
+    this.#agent.destroy();
+  }
+
+  #send(method: string, url: URL, headers: OutgoingHttpHeaders, body?: Readable): Promise<SwiftResponse> {
+    const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    return new Promise((resolve, reject) => {
+      const req = request(url, { method, headers, agent: this.#agent, timeout: this.#options.idleTimeoutMs ?? 60_000 }, (res) => {
+        const chunks: Buffer[] = [];
+        let kept = 0;
+        res.on('data', (chunk: Buffer) => {
+          if (kept < MAX_TEXT) chunks.push(chunk);
+          kept += chunk.length;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8').slice(0, MAX_TEXT) }));
+        res.on('error', (err) => reject(new TransportError(`${method} ${url.pathname}: ${err.message}`, { cause: err })));
+      });
+      req.on('timeout', () => req.destroy(new Error('no bytes either way for too long')));
+      req.on('error', (err) => reject(new TransportError(`${method} ${url.pathname}: ${(err as NodeJS.ErrnoException).code ?? err.message}`, { cause: err })));
+      if (!body) {
+        req.end();
+        return;
+      }
+      // A body the target stops reading (it answered early, or the link broke)
+      // must not leave the file open: the pipeline destroys both ends.
+      pipeline(body, req).catch((err: Error) => {
+        req.destroy(err);
+      });
+    });
+  }
+}
+
+export class AuthError extends Error {
+  override name = 'AuthError';
+  readonly response: SwiftResponse;
+  constructor(response: SwiftResponse) {
+    super(`authentication refused: ${response.status} ${response.text.trim().slice(0, 200)}`);
+    this.response = response;
+  }
+}
+
+export function header(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** An Etag as md5 hex (Swift may quote it). */
+export function etagOf(headers: IncomingHttpHeaders): string | undefined {
+  return header(headers, 'etag')?.replace(/^"(.*)"$/, '$1').toLowerCase();
+}
+
+/** Retry-After in milliseconds (seconds or an HTTP date); undefined when absent or unreadable. */
+export function retryAfterMs(headers: IncomingHttpHeaders, now = Date.now()): number | undefined {
+  const value = header(headers, 'retry-after')?.trim();
+  if (!value) return undefined;
+  if (/^\d+$/.test(value)) return Number(value) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}

@@ -1,0 +1,316 @@
+/**
+ * Starts a throw-away single-node OpenStack Swift (proxy + account +
+ * container + object servers + memcached, tempauth) on loopback, from the
+ * Debian `swift-*` packages, so integration tests can compare our daemon
+ * with the real thing. Everything lives in one temp dir that stop() removes.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, openSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { connect, createServer } from 'node:net';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+export interface OpenStackSwift {
+  /** e.g. http://127.0.0.1:<proxyPort>/auth/v1.0 */
+  authUrl: string;
+  /** 'test:tester' */
+  user: string;
+  /** 'testing' */
+  key: string;
+  /** temp dir with configs, rings, devices, logs */
+  dir: string;
+  /** Kills all processes it started (proxy, account, container, object servers, memcached), then removes dir. */
+  stop(): Promise<void>;
+}
+
+const BIN = '/usr/bin';
+const SERVERS = ['account', 'container', 'object'] as const;
+const REQUIRED = [
+  'swift-proxy-server',
+  'swift-account-server',
+  'swift-container-server',
+  'swift-object-server',
+  'swift-ring-builder',
+  'memcached',
+].map((name) => join(BIN, name));
+/** util-linux; lets the kernel kill a child if this process dies without running stop(). */
+const SETPRIV = join(BIN, 'setpriv');
+const START_TIMEOUT_MS = 60_000;
+const STOP_GRACE_MS = 3_000;
+const USER = 'test:tester';
+const KEY = 'testing';
+
+const run = promisify(execFile);
+
+/** False when the Swift or memcached packages are missing, so tests can skip with a clear reason. */
+export function openStackSwiftAvailable(): boolean {
+  return REQUIRED.every((path) => existsSync(path));
+}
+
+interface Child {
+  name: string;
+  proc: ChildProcess;
+  exited: Promise<void>;
+  log: string;
+}
+
+export async function startOpenStackSwift(): Promise<OpenStackSwift> {
+  const dir = await mkdtemp(join(tmpdir(), 'openstack-swift-'));
+  const children: Child[] = [];
+  // Belt and braces for a test process that exits without calling stop():
+  // the servers call setsid(), so they would not get the terminal's signals.
+  const killOnExit = () => {
+    for (const c of children) if (isRunning(c.proc)) c.proc.kill('SIGKILL');
+  };
+  process.on('exit', killOnExit);
+
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      await Promise.all(children.map((c) => terminate(c)));
+      process.off('exit', killOnExit);
+      await rm(dir, { recursive: true, force: true });
+    })());
+
+  try {
+    const ports = { proxy: await freePort(), account: await freePort(), container: await freePort(), object: await freePort(), memcached: await freePort() };
+    await writeConfigs(dir, ports);
+    // Booting the backends meanwhile was tried: it starves the ring builds of
+    // CPU and delays the proxy, which is the slowest to come up.
+    await Promise.all(SERVERS.map((ring) => buildRing(dir, ring, ports[ring])));
+
+    const memcachedArgs = ['-l', '127.0.0.1', '-p', String(ports.memcached), '-U', '0'];
+    // memcached refuses to run as root unless told which user to be.
+    if (process.getuid?.() === 0) memcachedArgs.push('-u', 'root');
+    children.push(launch(dir, 'memcached', join(BIN, 'memcached'), memcachedArgs));
+    for (const server of SERVERS) {
+      // -v: log to stderr (our log file) too; there is no syslog to read here.
+      children.push(launch(dir, `${server}-server`, join(BIN, `swift-${server}-server`), [join(dir, `${server}-server.conf`), '-v']));
+    }
+    children.push(launch(dir, 'proxy-server', join(BIN, 'swift-proxy-server'), [join(dir, 'proxy-server.conf'), '-v']));
+    // The proxy error-limits a backend for 60 s after ten refused connections,
+    // so nothing may reach it through the proxy before every backend listens.
+    await waitFor(children, deadline, async () => {
+      const up = await Promise.all([ports.memcached, ports.account, ports.container, ports.object].map(listening));
+      return up.every(Boolean);
+    });
+    const proxy = `http://127.0.0.1:${ports.proxy}`;
+    await waitFor(children, deadline, () => serves(proxy));
+    return { authUrl: `${proxy}/auth/v1.0`, user: USER, key: KEY, dir, stop };
+  } catch (err) {
+    const logs = await logTails(children);
+    await stop();
+    throw new Error(`OpenStack Swift did not start: ${(err as Error).message}\n${logs}`, { cause: err });
+  }
+}
+
+/** True once the proxy answers health checks, authenticates, and can create (and delete) a container. */
+async function serves(proxy: string): Promise<boolean> {
+  const health = await tryFetch(`${proxy}/healthcheck`);
+  if (health?.status !== 200) return false;
+  const auth = await tryFetch(`${proxy}/auth/v1.0`, { headers: { 'X-Auth-User': USER, 'X-Auth-Key': KEY } });
+  const storageUrl = auth?.headers.get('x-storage-url');
+  const token = auth?.headers.get('x-auth-token');
+  if (auth?.status !== 200 || !storageUrl || !token) return false;
+  // The first container PUT also autocreates the account: proof the whole
+  // chain (proxy, memcached, account and container servers, rings) works.
+  const probe = `${storageUrl}/readiness-${randomBytes(4).toString('hex')}`;
+  const put = await tryFetch(probe, { method: 'PUT', headers: { 'X-Auth-Token': token } });
+  if (put?.status !== 201 && put?.status !== 202) return false;
+  const del = await tryFetch(probe, { method: 'DELETE', headers: { 'X-Auth-Token': token } });
+  return del?.status === 204;
+}
+
+/** A fetch that reports "not yet" (undefined) rather than throwing while servers come up. */
+async function tryFetch(url: string, init: RequestInit = {}): Promise<Response | undefined> {
+  try {
+    const res = await fetch(url, { ...init, signal: AbortSignal.timeout(5_000) });
+    await res.arrayBuffer(); // free the connection
+    return res;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Polls `ready` until it holds; fails early if any child has died, since it will not come back. */
+async function waitFor(children: Child[], deadline: number, ready: () => Promise<boolean>): Promise<void> {
+  for (;;) {
+    const dead = children.find((c) => !isRunning(c.proc));
+    if (dead) throw new Error(`${dead.name} exited (code ${dead.proc.exitCode}, signal ${dead.proc.signalCode})`);
+    if (await ready()) return;
+    if (Date.now() > deadline) throw new Error(`not ready after ${START_TIMEOUT_MS / 1000} s`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+function launch(dir: string, name: string, bin: string, args: string[]): Child {
+  const log = join(dir, 'logs', `${name}.log`);
+  const fd = openSync(log, 'a');
+  try {
+    // setpriv --pdeathsig: if this process is SIGKILLed, the kernel kills the child.
+    const [cmd, argv] = existsSync(SETPRIV) ? [SETPRIV, ['--pdeathsig', 'SIGKILL', '--', bin, ...args]] : [bin, args];
+    const proc = spawn(cmd, argv, { cwd: dir, stdio: ['ignore', fd, fd] });
+    const exited = new Promise<void>((resolve) => {
+      proc.once('exit', () => resolve());
+      proc.once('error', () => resolve()); // spawn failure: there is no process to wait for
+    });
+    return { name, proc, exited, log };
+  } finally {
+    closeSync(fd); // the child holds its own copy
+  }
+}
+
+function isRunning(proc: ChildProcess): boolean {
+  return proc.exitCode === null && proc.signalCode === null && proc.pid !== undefined;
+}
+
+/** SIGTERM, then SIGKILL if still alive after a grace period; resolves once the process is gone. */
+async function terminate(child: Child): Promise<void> {
+  if (!isRunning(child.proc)) return;
+  child.proc.kill('SIGTERM');
+  let timer: NodeJS.Timeout | undefined;
+  const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, STOP_GRACE_MS)));
+  await Promise.race([child.exited, grace]);
+  clearTimeout(timer);
+  if (isRunning(child.proc)) {
+    child.proc.kill('SIGKILL');
+    await child.exited;
+  }
+}
+
+async function logTails(children: Child[], lines = 25): Promise<string> {
+  const parts = await Promise.all(
+    children.map(async (c) => {
+      const text = await readFile(c.log, 'utf8').catch(() => '');
+      return `--- ${c.name} (${c.log}) ---\n${text.trimEnd().split('\n').slice(-lines).join('\n')}`;
+    }),
+  );
+  return parts.join('\n');
+}
+
+/** An ephemeral port that was free a moment ago (the usual small race is acceptable in tests). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+async function buildRing(dir: string, ring: string, port: number): Promise<void> {
+  const builder = join(dir, `${ring}.builder`);
+  const ringBuilder = join(BIN, 'swift-ring-builder');
+  // 2^10 partitions, 1 replica, min_part_hours 1: the smallest sensible single-device ring.
+  await run(ringBuilder, [builder, 'create', '10', '1', '1']);
+  await run(ringBuilder, [builder, 'add', `r1z1-127.0.0.1:${port}/d1`, '1']);
+  await run(ringBuilder, [builder, 'rebalance']);
+}
+
+async function writeConfigs(dir: string, ports: Record<'proxy' | 'account' | 'container' | 'object' | 'memcached', number>): Promise<void> {
+  await mkdir(join(dir, 'devices', 'd1'), { recursive: true });
+  await mkdir(join(dir, 'logs'));
+  // The servers run in the foreground (workers = 0, no forking) as us; with
+  // mount_check off, the plain directory devices/d1 is a valid device.
+  const common = (name: string, port: number) => `[DEFAULT]
+bind_ip = 127.0.0.1
+bind_port = ${port}
+workers = 0
+user = ${userInfo().username}
+swift_dir = ${dir}
+devices = ${join(dir, 'devices')}
+mount_check = false
+log_name = ${name}
+`;
+  const hash = () => randomBytes(8).toString('hex');
+  await writeFile(
+    join(dir, 'swift.conf'),
+    `[swift-hash]
+swift_hash_path_suffix = ${hash()}
+swift_hash_path_prefix = ${hash()}
+
+[storage-policy:0]
+name = Policy-0
+default = yes
+`,
+  );
+  for (const server of SERVERS) {
+    await writeFile(
+      join(dir, `${server}-server.conf`),
+      `${common(`${server}-server`, ports[server])}
+[pipeline:main]
+pipeline = ${server}-server
+
+[app:${server}-server]
+use = egg:swift#${server}
+${
+  // Without this the object server answers 507 when the test disk is over
+  // 99% full (its default 1% free-space reserve).
+  server === 'object' ? 'fallocate_reserve = 0\n' : ''
+}`,
+    );
+  }
+  // The pipeline lists every filter the proxy would otherwise insert itself
+  // (catch_errors, gatekeeper, listing_formats, copy, dlo, versioned_writes).
+  await writeFile(
+    join(dir, 'proxy-server.conf'),
+    `${common('proxy-server', ports.proxy)}
+[pipeline:main]
+pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats tempauth copy dlo versioned_writes proxy-logging proxy-server
+
+[app:proxy-server]
+use = egg:swift#proxy
+account_autocreate = true
+
+[filter:tempauth]
+use = egg:swift#tempauth
+user_test_tester = ${KEY} .admin
+
+[filter:cache]
+use = egg:swift#memcache
+memcache_servers = 127.0.0.1:${ports.memcached}
+
+[filter:catch_errors]
+use = egg:swift#catch_errors
+
+[filter:gatekeeper]
+use = egg:swift#gatekeeper
+
+[filter:healthcheck]
+use = egg:swift#healthcheck
+
+[filter:proxy-logging]
+use = egg:swift#proxy_logging
+
+[filter:listing_formats]
+use = egg:swift#listing_formats
+
+[filter:copy]
+use = egg:swift#copy
+
+[filter:dlo]
+use = egg:swift#dlo
+
+[filter:versioned_writes]
+use = egg:swift#versioned_writes
+`,
+  );
+}
