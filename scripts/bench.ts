@@ -4,11 +4,12 @@
  * machine and disk, because absolute numbers on a shared 2-core box mean little.
  *
  *   BENCH_DIR    where data goes (default: the OS temp dir); dd runs there too
- *   BENCH_SCALE  1 = full run (512 MiB single, 16 × 32 MiB, 5000 PUTs, 20000 HEADs)
+ *   BENCH_SCALE  1 = full run (512 MiB single, 16 × 32 MiB, 5000 PUTs, 20000 HEADs,
+ *                1 GiB replicated edge → central next to rclone copy)
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, open } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -171,6 +172,75 @@ async function ntpFigures(): Promise<Record<string, number>> {
   return { replies: delays.length, repliesPerSec: Math.round(delays.length / seconds), p99ProcessingMs: round(delays[Math.floor(delays.length * 0.99)] ?? NaN, 3) };
 }
 
+function startDaemonProcess(dataDir: string): Promise<Server> {
+  return startProcess(['dist/cli.js', 'serve', '--data', dataDir, '--listen', '127.0.0.1:0', '--ntp-listen', 'off'], (line) => {
+    try {
+      const entry = JSON.parse(line) as { msg?: string; listen?: string };
+      return entry.msg === 'ready' ? Number(entry.listen!.split(':').pop()) : undefined;
+    } catch {
+      return undefined;
+    }
+  });
+}
+
+async function stop(server: Server): Promise<void> {
+  server.child.kill('SIGTERM');
+  await new Promise((r) => server.child.once('exit', r));
+}
+
+/**
+ * Replication edge → central edgecd of ~1 GB of sealed recordings, next to
+ * `rclone copy` of the same clip files to the same central, in the same run,
+ * both with 2 transfers at once (replication's default concurrency).
+ */
+async function replicationComparison(base: string): Promise<Record<string, unknown>> {
+  const centralDir = join(base, 'central');
+  const edgeDir = join(base, 'edge');
+  const central = await startDaemonProcess(centralDir);
+  central.child.stdout!.resume();
+  const cf = JSON.parse(await readFile(join(centralDir, 'connection.json'), 'utf8')) as { AuthenticationTokenURI: string[]; BlobAPIUserName: string; BlobAPIKey: string };
+  const target = { name: 'central', authUrl: cf.AuthenticationTokenURI[0]!, user: cf.BlobAPIUserName, key: cf.BlobAPIKey, schedule: '0 0 1 1 *', concurrency: 2 };
+  await mkdir(edgeDir, { recursive: true });
+  await writeFile(join(edgeDir, 'edgecd.json'), JSON.stringify({ siteName: 'bench', quota: { reservePercent: 0 }, replication: { targets: [target] } }), { mode: 0o600 });
+  const edge = await startDaemonProcess(edgeDir);
+  edge.child.stdout!.resume();
+  try {
+    const clipMiB = 32;
+    const recordings = Math.max(1, Math.round(8 * SCALE));
+    const sim = spawnSync(process.execPath, ['dist/cli.js', 'simulate', '--connection', join(edgeDir, 'connection.json'), '--users', '2', '--devices', '2',
+      '--recordings', String(recordings), '--clips', '4', '--clip-bytes', String(clipMiB * MiB), '--concurrency', '2'], { cwd: ROOT, encoding: 'utf8' });
+    if (sim.status !== 0) throw new Error(`simulate failed: ${sim.stderr}`);
+    const rssBefore = await rssOf(edge.child.pid!);
+    const pass = spawnSync(process.execPath, ['dist/cli.js', 'replicate', '--now', '--data', edgeDir], { cwd: ROOT, encoding: 'utf8' });
+    if (pass.status !== 0) throw new Error(`replicate failed: ${pass.stderr}${pass.stdout}`);
+    const report = (JSON.parse(pass.stdout) as { bytesSent: number; startedAt: number; finishedAt: number; objectsSent: number }[])[0]!;
+    const rssAfter = await rssOf(edge.child.pid!);
+    const replicationMBps = report.bytesSent / 1e6 / ((report.finishedAt - report.startedAt) / 1000);
+
+    // The same clips as files, straight from the edge's disk, with rclone.
+    const account = (await readdir(join(edgeDir, 'objects')))[0]!;
+    const containers = (await readdir(join(edgeDir, 'objects', account))).filter((c) => /_\d{8}T\d{6}Z$/.test(decodeURIComponent(c)));
+    const env = { ...process.env, RCLONE_CONFIG_CENTRAL_TYPE: 'swift', RCLONE_CONFIG_CENTRAL_AUTH: target.authUrl, RCLONE_CONFIG_CENTRAL_USER: target.user, RCLONE_CONFIG_CENTRAL_KEY: target.key };
+    let rcloneBytes = 0;
+    const started = performance.now();
+    for (const [i, c] of containers.entries()) {
+      const dir = join(edgeDir, 'objects', account, c);
+      for (const f of await readdir(dir)) if (!f.startsWith('.')) rcloneBytes += (await stat(join(dir, f))).size;
+      const r = spawnSync('rclone', ['copy', '--transfers', '2', '--exclude', '.*', dir, `central:rclone-${i}`], { env, encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`rclone failed: ${r.stderr}`);
+    }
+    const rcloneMBps = rcloneBytes / 1e6 / ((performance.now() - started) / 1000);
+    return {
+      bytes: report.bytesSent, objects: report.objectsSent, recordings, clipMiB,
+      replicationMBps: round(replicationMBps), rcloneCopyMBps: round(rcloneMBps), overRclone: round(replicationMBps / rcloneMBps, 2), target: 0.8,
+      edgeRssBeforeMB: rssBefore.rssMB, edgeRssAfterMB: rssAfter.rssMB, edgePeakRssMB: rssAfter.peakMB,
+    };
+  } finally {
+    await stop(edge);
+    await stop(central);
+  }
+}
+
 async function main(): Promise<void> {
   const base = await mkdtemp(join(process.env.BENCH_DIR ?? tmpdir(), 'edgecd-bench-'));
   const dataDir = join(base, 'data');
@@ -178,14 +248,7 @@ async function main(): Promise<void> {
     const ddMiB = Math.max(64, Math.round(512 * SCALE));
     const dd = ddMBps(base, ddMiB);
 
-    const daemon = await startProcess(['dist/cli.js', 'serve', '--data', dataDir, '--listen', '127.0.0.1:0', '--ntp-listen', 'off'], (line) => {
-      try {
-        const entry = JSON.parse(line) as { msg?: string; listen?: string };
-        return entry.msg === 'ready' ? Number(entry.listen!.split(':').pop()) : undefined;
-      } catch {
-        return undefined;
-      }
-    });
+    const daemon = await startDaemonProcess(dataDir);
     // The request log is part of the cost being measured; its lines are discarded.
     daemon.child.stdout!.resume();
     const pid = daemon.child.pid!;
@@ -262,6 +325,7 @@ async function main(): Promise<void> {
     await new Promise((r) => daemon.child.once('exit', r));
     const bodyStream = await bodyStreamComparison(base);
     const ntp = await ntpFigures();
+    const replication = await replicationComparison(base);
 
     console.log(JSON.stringify({
       machine: { cpus: (await import('node:os')).cpus().length, node: process.version, scale: SCALE, dir: base },
@@ -294,6 +358,7 @@ async function main(): Promise<void> {
       },
       bodyStream,
       ntp,
+      replication,
     }, null, 2));
   } finally {
     await rm(base, { recursive: true, force: true });

@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '../src/log.ts';
 import { ReplicationLedger } from '../src/replication/ledger.ts';
@@ -27,7 +28,7 @@ async function centralTarget(central: TestDaemon, name = 'central'): Promise<Tar
   return { name, authUrl: file.AuthenticationTokenURI[0]!, user: file.BlobAPIUserName, key: file.BlobAPIKey };
 }
 
-async function startEdge(targets: (Target & { bandwidthBytesPerSec?: number; concurrency?: number })[], extra: object = {}): Promise<TestDaemon> {
+async function startEdge(targets: (Target & { bandwidthBytesPerSec?: number; concurrency?: number; schedule?: string })[], extra: object = {}): Promise<TestDaemon> {
   return TestDaemon.start({ config: { siteName: 'Station 7', replication: { targets: targets.map((t) => ({ schedule: '0 0 1 1 *', ...t })) }, ...extra } });
 }
 
@@ -337,6 +338,52 @@ describe('replication when the central misbehaves', () => {
     proxy.clear();
     assert.equal((await replicateNow(edge)).reports[0]!.outcome, 'done');
     await assertReplicated(edge, target);
+  });
+});
+
+describe('replication without an operator, and with the daemon stopped', () => {
+  test('the schedule runs passes by itself; a new target gets the backlog, confirmed without resending', async () => {
+    const central = await TestDaemon.start();
+    const t = await centralTarget(central);
+    const edge = await startEdge([{ ...t, schedule: '*/2 * * * * *' }]); // every 2 s (node-cron's seconds field)
+    try {
+      await simulateDay(edge, ['--users', '1', '--devices', '1', '--recordings', '2', '--clips', '1', '--clip-bytes', '50000']);
+      const deadline = Date.now() + 30_000;
+      let status = await replicationStatus(edge);
+      while ((status.targets[0]!.backlog.jobs > 0 || status.evictable < 2) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 500));
+        status = await replicationStatus(edge);
+      }
+      assert.equal(status.targets[0]!.backlog.jobs, 0, 'the scheduled pass emptied the queue');
+      await assertReplicated(edge, await SwiftAccount.login(t.authUrl, t.user, t.key));
+
+      // Stopped daemon, second target (the same central under another name): run here, in this process.
+      await edge.stop();
+      const config = JSON.parse(await readFile(join(edge.dataDir, 'edgecd.json'), 'utf8'));
+      config.replication.targets.push({ ...t, name: 'mirror', schedule: '0 0 1 1 *' });
+      await writeFile(join(edge.dataDir, 'edgecd.json'), JSON.stringify(config));
+      const { code, reports, stderr } = await replicateNow(edge, '--target', 'mirror');
+      assert.equal(code, 0, stderr);
+      assert.equal(reports[0]!.outcome, 'done');
+      assert.equal(reports[0]!.recordingsCompleted, 2);
+      assert.equal(reports[0]!.objectsSent, 0, 'what the target already holds is confirmed by HEAD, not sent');
+      assert.ok(reports[0]!.objectsConfirmed > 0);
+    } finally {
+      await edge.cleanup();
+      await central.cleanup();
+    }
+  });
+
+  test('a config holding replication keys must be private', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'edgecd-secret-'));
+    try {
+      await writeFile(join(dir, 'edgecd.json'), JSON.stringify({ replication: { targets: [{ name: 'hq', authUrl: 'http://127.0.0.1:1/auth/v1.0', user: 'u', key: 'k' }] } }), { mode: 0o644 });
+      const res = await runCli(['serve', '--data', dir, '--listen', '127.0.0.1:0', '--ntp-listen', 'off']);
+      assert.equal(res.code, 1);
+      assert.match(res.stderr, /readable by others.*chmod 600/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

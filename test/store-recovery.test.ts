@@ -128,4 +128,25 @@ describe('recovery of interrupted commits', () => {
     assert.equal((await reopened.container('acct', 'rec')).objectCount, 1);
     await reopened.close();
   });
+
+  it('completes an eviction journaled before its directory left, and one cut off after the rename', async () => {
+    for (const movedAlready of [false, true]) {
+      const { root, store } = await freshStore();
+      const before = await store.account('acct');
+      const m: Mutation = { txId: 'crash-evict', account: 'acct', container: 'rec', record: { op: 'container-removed', name: 'rec', timestamp: '2.00000' } };
+      await store.index.write([{ type: 'put', sublevel: store.index.journal, key: m.txId, value: m }], true);
+      if (movedAlready) await rename(store.layout.containerDir('acct', 'rec'), store.layout.tmpFile('removed-by-crash'));
+      await store.close();
+
+      const reopened = await ObjectStore.open(root, { maxObjectBytes: 1 << 20, log });
+      await assert.rejects(reopened.container('acct', 'rec'), /not found/);
+      await assert.rejects(reopened.object('acct', 'rec', 'old'), /not found/);
+      const after = await reopened.account('acct');
+      assert.equal(after.containerCount, before.containerCount - 1);
+      assert.equal(after.bytesUsed, 0);
+      assert.deepEqual(await readdir(join(root, 'objects', 'acct')), []);
+      assert.deepEqual(await readdir(reopened.layout.tmpDir), []);
+      await reopened.close();
+    }
+  });
 });
