@@ -170,9 +170,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         ntp?.close();
         clock.stop();
         log.info('stopping');
+        // Replication first: a pass may run for hours, and its progress stream holds the admin socket open.
+        await replication.close();
         await closeHttp(httpServer, config.http.shutdownGraceSeconds * 1000);
         await adminServer.close();
-        await replication.close();
         await store.close();
         log.info('stopped');
         log.flush();

@@ -212,6 +212,36 @@ describe('replication survives SIGKILL mid-pass', () => {
   });
 });
 
+describe('replication on SIGTERM mid-pass', () => {
+  test('the daemon stops promptly, the pass ends "stopped", and the next one finishes', async () => {
+    const central = await TestDaemon.start();
+    const t = await centralTarget(central);
+    let edge = await startEdge([{ ...t, bandwidthBytesPerSec: 200_000 }]);
+    try {
+      await simulateDay(edge, ['--users', '1', '--devices', '1', '--recordings', '2', '--clips', '2', '--clip-bytes', '1000000']);
+      const pass = runCli(['replicate', '--now', '--data', edge.dataDir]);
+      const deadline = Date.now() + 20_000;
+      while (![...central.logLines].some((l) => l.includes('"method":"PUT"') && /\.(mkv|mp4)/.test(l)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 500)); // a clip is on its way
+      const stopping = Date.now();
+      assert.equal(await edge.stop(), 0);
+      assert.ok(Date.now() - stopping < 8000, `stopping took ${Date.now() - stopping} ms`);
+      const cut = await pass;
+      assert.equal(cut.code, 1);
+      assert.match(cut.stdout, /"outcome": "stopped"/);
+
+      edge = await TestDaemon.start({ dataDir: edge.dataDir });
+      const { code, reports, stderr } = await replicateNow(edge);
+      assert.equal(code, 0, stderr);
+      assert.equal(reports[0]!.outcome, 'done');
+      await assertReplicated(edge, await SwiftAccount.login(t.authUrl, t.user, t.key));
+    } finally {
+      await edge.cleanup();
+      await central.cleanup();
+    }
+  });
+});
+
 describe('replication when the central misbehaves', () => {
   let central: TestDaemon;
   let proxy: FaultProxy;

@@ -57,7 +57,7 @@ export interface PassProgress {
   current?: string;
 }
 
-export type PassOutcome = 'done' | 'deferred' | 'target-full' | 'auth-refused' | 'unreachable';
+export type PassOutcome = 'done' | 'deferred' | 'target-full' | 'auth-refused' | 'unreachable' | 'stopped';
 
 export interface PassReport {
   target: string;
@@ -107,8 +107,6 @@ export function backoffMs(attempt: number, base: number, max: number): number {
   return Math.round(d / 2 + Math.random() * d);
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
 export class ReplicationPass {
   readonly #c: PassContext;
   readonly #now: () => number;
@@ -116,10 +114,35 @@ export class ReplicationPass {
   #report!: PassReport;
   #progress!: PassProgress;
   #onProgress: ((p: PassProgress) => void) | undefined;
+  #stopping = false;
+  readonly #sleepers = new Set<() => void>();
 
   constructor(context: PassContext) {
     this.#c = context;
     this.#now = context.now ?? Date.now;
+  }
+
+  /**
+   * Ends the pass early (the daemon is stopping): no new request starts, and
+   * the job under way stays queued as it was, neither finished nor deferred.
+   * The caller closes the client to cut transfers in flight.
+   */
+  stop(): void {
+    this.#stopping = true;
+    for (const wake of [...this.#sleepers]) wake();
+  }
+
+  /** A wait that stop() cuts short. */
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.#sleepers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.#sleepers.add(wake);
+    });
   }
 
   async run(options: PassOptions): Promise<PassReport> {
@@ -133,6 +156,7 @@ export class ReplicationPass {
     let unreachableStreak = 0;
     try {
       for await (const group of ledger.jobs(target, { now, ignoreBackoff: options.ignoreBackoff, retryFailed: options.retryFailed })) {
+        if (this.#stopping) throw new TargetStop('stopped', 'edgecd is stopping');
         this.#progress.current = group.object ? `${group.container}/${group.object}` : group.container;
         try {
           await this.#runJob(group);
@@ -140,6 +164,7 @@ export class ReplicationPass {
           unreachableStreak = 0;
         } catch (err) {
           if (err instanceof TargetStop) throw err;
+          if (this.#stopping) throw new TargetStop('stopped', 'edgecd is stopping');
           const refused = err instanceof JobRefused;
           const message = (err as Error).message;
           const retryAt = this.#now() + backoffMs(group.attempts, JOB_BACKOFF_BASE_MS, JOB_BACKOFF_MAX_MS);
@@ -376,6 +401,7 @@ export class ReplicationPass {
     const { client, target } = this.#c;
     let reauthenticated = false;
     for (let attempt = 0; ; attempt++) {
+      if (this.#stopping) throw new TargetStop('stopped', 'edgecd is stopping');
       const last = attempt + 1 >= REQUEST_ATTEMPTS;
       let res: SwiftResponse;
       try {
@@ -383,7 +409,7 @@ export class ReplicationPass {
       } catch (err) {
         if (err instanceof AuthError) throw this.#authStop(err.response);
         if (!(err instanceof TransportError) || last) throw err;
-        await sleep(backoffMs(attempt, 1000, 10_000));
+        await this.#sleep(backoffMs(attempt, 1000, 10_000));
         continue;
       }
       if (res.status === 401) {
@@ -398,11 +424,11 @@ export class ReplicationPass {
         const wait = retryAfterMs(res.headers) ?? backoffMs(attempt, 2000, 30_000);
         if (last || wait > MAX_INLINE_WAIT_MS) throw new UnreachableJob(`${method} ${path}: ${res.status}, Retry-After ${header(res.headers, 'retry-after') ?? '-'}`);
         this.#c.log.info({ target, status: res.status, waitMs: wait }, 'target asks to slow down');
-        await sleep(wait);
+        await this.#sleep(wait);
         continue;
       }
       if (res.status >= 500 && !last && res.status !== 501) {
-        await sleep(backoffMs(attempt, 1000, 10_000));
+        await this.#sleep(backoffMs(attempt, 1000, 10_000));
         continue;
       }
       return res;

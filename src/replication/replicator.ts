@@ -66,7 +66,7 @@ export class Replicator {
   readonly #config: Config;
   readonly #log: Logger;
   readonly #passes = new KeyedMutex();
-  readonly #running = new Set<string>();
+  readonly #running = new Map<string, ReplicationPass>();
   readonly #tasks = new Map<string, ScheduledTask>();
   readonly #buckets = new Map<string, TokenBucket>();
   readonly #clients = new Map<string, SwiftClient>();
@@ -105,7 +105,7 @@ export class Replicator {
   }
 
   async #scheduledPass(target: ReplicationTarget): Promise<void> {
-    if (this.#running.has(target.name)) return; // a --now pass is under way
+    if (this.#running.has(target.name) || this.#closed) return; // a --now pass is under way, or stopping
     const state = await this.ledger.targetState(target.name);
     if (state?.alarm && state.alarm.until > Date.now()) return; // paused: waits out its backoff
     try {
@@ -127,7 +127,6 @@ export class Replicator {
   #pass(target: ReplicationTarget, options: { retryFailed: boolean; ignoreBackoff: boolean; onProgress?: (p: PassProgress) => void }): Promise<PassReport> {
     return this.#passes.run(target.name, async () => {
       if (this.#closed) throw new Error('replication is shutting down');
-      this.#running.add(target.name);
       try {
         const client = await this.#client(target);
         const pass = new ReplicationPass({
@@ -141,6 +140,7 @@ export class Replicator {
           enabledTargets: this.#enabled(),
           log: this.#log,
         });
+        this.#running.set(target.name, pass);
         this.#log.info({ target: target.name }, 'replication pass starting');
         const report = await pass.run(options);
         await this.#afterPass(target.name, report);
@@ -161,7 +161,7 @@ export class Replicator {
       const retries = state.alarm?.retries ?? 0;
       state.alarm = { reason: report.outcome, since: state.alarm?.since ?? report.finishedAt, until: report.finishedAt + backoffMs(retries, ALARM_BACKOFF_BASE_MS, ALARM_BACKOFF_MAX_MS), retries: retries + 1 };
       this.#log.error({ target: name, alarm: report.outcome, reason: report.reason, retryAt: new Date(state.alarm.until).toISOString() }, 'replication target paused');
-    } else if (report.outcome !== 'unreachable' && state.alarm) {
+    } else if ((report.outcome === 'done' || report.outcome === 'deferred') && state.alarm) {
       this.#log.info({ target: name, alarm: state.alarm.reason }, 'replication target alarm cleared');
       delete state.alarm;
     }
@@ -208,13 +208,18 @@ export class Replicator {
     return { targets, evictable };
   }
 
-  /** Stops the schedules and waits for passes under way. */
+  /**
+   * Stops the schedules and any pass under way: transfers in flight are cut
+   * (their objects are not verified, so the next pass sends them again) and
+   * every job stays queued as it was.
+   */
   async close(): Promise<void> {
     this.#closed = true;
     for (const task of this.#tasks.values()) await task.destroy();
     this.#tasks.clear();
-    await Promise.all(this.#targets().map((t) => this.#passes.run(t.name, async () => undefined)));
+    for (const pass of this.#running.values()) pass.stop();
     for (const client of this.#clients.values()) client.close();
+    await Promise.all(this.#targets().map((t) => this.#passes.run(t.name, async () => undefined)));
   }
 }
 

@@ -44,6 +44,9 @@ export class TokenBucket {
   }
 }
 
+/** Pieces a capped transfer is cut into, so bytes flow steadily even at a few KB/s. */
+const PIECE = 16 * 1024;
+
 /**
  * A pass-through stream that counts the bytes going out and, with a bucket,
  * lets them go only as fast as the bucket allows.
@@ -56,10 +59,14 @@ export function metered(onBytes: (bytes: number) => void, bucket?: TokenBucket):
         done(null, chunk);
         return;
       }
-      bucket.take(chunk.length).then(() => {
-        onBytes(chunk.length);
-        done(null, chunk);
-      }, done);
+      void (async () => {
+        for (let at = 0; at < chunk.length; at += PIECE) {
+          const piece = chunk.subarray(at, at + PIECE);
+          await bucket.take(piece.length);
+          onBytes(piece.length);
+          this.push(piece);
+        }
+      })().then(() => done(), done);
     },
   });
 }
