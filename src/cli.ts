@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { adminGet, adminStream } from './admin/admin-client.ts';
-import { parseHostPort, type Config } from './config/config.ts';
+import { parseHostPort } from './config/config.ts';
 import { readCategories, setCategories } from './bws/categories.ts';
 import { simulate } from './bws/simulator.ts';
 import { listRecordings, type RecordingFilter, type RecordingSummary } from './bws/recordings.ts';
@@ -21,7 +21,8 @@ import { createLogger } from './log.ts';
 import { ObjectStore } from './store/object-store.ts';
 import { reindex } from './store/reindex.ts';
 import type { PassProgress, PassReport } from './replication/pass.ts';
-import { LEDGER_SUBLEVELS, Replicator, replicationHook, type ReplicationStatus } from './replication/replicator.ts';
+import { replicationHook } from './replication/ledger.ts';
+import { LEDGER_SUBLEVELS, Replicator, type ReplicationStatus } from './replication/replicator.ts';
 import { stationStatus, type StationStatus } from './status.ts';
 import { VERSION } from './version.ts';
 
@@ -254,9 +255,9 @@ const commands: Record<string, Command> = {
       if (!viaDaemon) {
         const config = await loadDaemonConfig({ dataDir: dir, ...(typeof v.config === 'string' ? { configFile: v.config } : {}) });
         const log = createLogger('warn');
-        const store = await ObjectStore.open(dir, { maxObjectBytes: Infinity, log, derivedOps: replicationHook(config) });
+        const store = await ObjectStore.open(dir, { maxObjectBytes: Infinity, log, derivedOps: replicationHook });
         try {
-          const replicator = await Replicator.open(store, config, log);
+          const replicator = await Replicator.open(store, config, log, 'pass');
           try {
             reports = await replicator.runNow({ ...(target ? { target } : {}), retryFailed, onProgress: (p) => bar.update(p) });
           } finally {
@@ -280,9 +281,9 @@ const commands: Record<string, Command> = {
       let status = await adminGet<ReplicationStatus>(paths(dir).adminSocket, '/replication');
       if (!status) {
         const config = await loadDaemonConfig({ dataDir: dir, ...(typeof v.config === 'string' ? { configFile: v.config } : {}) });
-        const store = await openStoreDirect(dir, config);
+        const store = await openStoreDirect(dir);
         try {
-          status = await (await Replicator.open(store, config, createLogger('warn'))).status();
+          status = await (await Replicator.open(store, config, createLogger('warn'), 'none')).status();
         } finally {
           await store.close();
         }
@@ -295,8 +296,7 @@ const commands: Record<string, Command> = {
     options: { data: { type: 'string' }, verify: { type: 'boolean' } },
     async run(v) {
       const dir = resolve(need(v, 'data'));
-      const config = await loadDaemonConfig({ dataDir: dir });
-      const report = await reindex(dir, { log: createLogger('warn'), verify: v.verify === true, derivedOps: replicationHook(config), carryOver: LEDGER_SUBLEVELS });
+      const report = await reindex(dir, { log: createLogger('warn'), verify: v.verify === true, derivedOps: replicationHook, carryOver: LEDGER_SUBLEVELS });
       out(`reindexed ${dir}: ${report.accounts} accounts, ${report.containers} containers, ${report.objects} objects, ${report.bytes} bytes`);
       if (report.warnings.length > 0) out(`${report.warnings.length} warnings:\n  ${report.warnings.join('\n  ')}`);
       return 0;
@@ -305,9 +305,8 @@ const commands: Record<string, Command> = {
 };
 
 /** Opens the store in this process (the daemon is not running), with the same replication hook. */
-async function openStoreDirect(dir: string, config?: Config): Promise<ObjectStore> {
-  const effective = config ?? (await loadDaemonConfig({ dataDir: dir }));
-  return ObjectStore.open(dir, { maxObjectBytes: Infinity, log: createLogger('warn'), derivedOps: replicationHook(effective) });
+function openStoreDirect(dir: string): Promise<ObjectStore> {
+  return ObjectStore.open(dir, { maxObjectBytes: Infinity, log: createLogger('warn'), derivedOps: replicationHook });
 }
 
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
@@ -341,6 +340,7 @@ function formatReplicationStatus(status: ReplicationStatus): string {
   for (const t of status.targets) {
     const b = t.backlog;
     lines.push(`${t.name}${t.enabled ? '' : ' (disabled)'}  ${t.authUrl}  schedule "${t.schedule}"${t.nextRun ? `  next ${t.nextRun}` : ''}${t.running ? '  [running]' : ''}`);
+    if (!t.registered) lines.push('  not registered yet: the daemon (or replicate --now) queues its backlog when it starts');
     lines.push(`  backlog: ${b.recordings} recordings, ${b.rejected} rejected-content containers, ${b.objects} registry objects, ${mb(b.bytes)}${b.oldestEnqueuedAt ? `, oldest queued ${new Date(b.oldestEnqueuedAt).toISOString()}` : ''}`);
     if (b.waiting > 0) lines.push(`  waiting out a backoff: ${b.waiting}`);
     if (b.failed > 0) lines.push(`  refused by the target (run replicate --now --retry-failed after fixing): ${b.failed}`);
@@ -348,7 +348,7 @@ function formatReplicationStatus(status: ReplicationStatus): string {
     if (t.lastPass) lines.push(`  last pass: ${t.lastPass.outcome} at ${new Date(t.lastPass.finishedAt).toISOString()}`);
     if (t.alarm) lines.push(`  ALARM: ${t.alarm.message} (since ${new Date(t.alarm.since).toISOString()})`);
   }
-  lines.push(`recordings held by every enabled target (evictable when old enough): ${status.evictable}`);
+  lines.push(`recordings held by every enabled target (evictable when old enough, if eviction is on): ${status.heldByAllTargets}`);
   return lines.join('\n');
 }
 

@@ -23,7 +23,8 @@ import { watchStation } from './health/station.ts';
 import { createLogger, type Logger } from './log.ts';
 import { OperatorError } from './errors.ts';
 import { Evictor } from './replication/eviction.ts';
-import { Replicator, replicationHook } from './replication/replicator.ts';
+import { replicationHook } from './replication/ledger.ts';
+import { Replicator } from './replication/replicator.ts';
 import { ObjectStore } from './store/object-store.ts';
 import { VERSION } from './version.ts';
 
@@ -94,7 +95,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       maxObjectBytes: config.objects.maxBytes,
       space: config.quota,
       log,
-      derivedOps: replicationHook(config),
+      derivedOps: replicationHook,
       makeRoom: async (bytes) => (evictor ? evictor.makeRoom(bytes) : 0),
     });
   } catch (err) {
@@ -105,7 +106,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const clock = new ClockWatcher();
   let ntp: NtpServer | undefined;
   try {
-    replicator = await Replicator.open(store, config, log);
+    replicator = await Replicator.open(store, config, log, 'daemon');
     if (config.retention.evictAfterReplication) {
       evictor = new Evictor({
         store,

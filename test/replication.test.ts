@@ -11,7 +11,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '../src/log.ts';
-import { ReplicationLedger } from '../src/replication/ledger.ts';
+import { ReplicationLedger, replicationHook } from '../src/replication/ledger.ts';
+import type { Mutation } from '../src/store/index-db.ts';
 import { ObjectStore } from '../src/store/object-store.ts';
 import { CLI, ROOT, runCli, SwiftSession, TestDaemon } from './helpers/daemon.ts';
 import { FaultProxy } from './helpers/fault-proxy.ts';
@@ -50,7 +51,7 @@ async function replicateNow(edge: TestDaemon, ...args: string[]): Promise<{ code
   return { code: res.code, reports, stderr: res.stderr };
 }
 
-async function replicationStatus(edge: TestDaemon): Promise<{ targets: { name: string; alarm?: { reason: string }; backlog: { jobs: number; failed: number; waiting: number; lastError?: string } }[]; evictable: number }> {
+async function replicationStatus(edge: TestDaemon): Promise<{ targets: { name: string; alarm?: { reason: string }; backlog: { jobs: number; failed: number; waiting: number; lastError?: string } }[]; heldByAllTargets: number }> {
   const res = await runCli(['replication', 'status', '--json', '--data', edge.dataDir]);
   assert.equal(res.code, 0, res.stderr);
   return JSON.parse(res.stdout);
@@ -131,7 +132,7 @@ describe('replication to a central edgecd', () => {
     assert.ok(objects >= 4 * 4, `compared ${objects} objects`);
     const status = await replicationStatus(edge);
     assert.equal(status.targets[0]!.backlog.jobs, 0);
-    assert.equal(status.evictable, 4);
+    assert.equal(status.heldByAllTargets, 4);
   });
 
   test('the central sees Complete only after every object is there', async () => {
@@ -185,7 +186,7 @@ describe('replication survives SIGKILL mid-pass', () => {
 
       // What the edge had recorded as verified when it died.
       const store = await ObjectStore.open(edge.dataDir, { maxObjectBytes: Infinity, log: createLogger('silent') });
-      const ledger = new ReplicationLedger(store.index, () => ['central']);
+      const ledger = ReplicationLedger.of(store.index);
       const verified = new Set<string>();
       for await (const [key, state] of ledger.objects.iterator()) {
         const [, , container, object] = key.split('\u0000');
@@ -264,10 +265,15 @@ describe('replication when the central misbehaves', () => {
 
   /** One sealed recording with one clip, uploaded as a BWS would. */
   async function recording(clipBytes: number): Promise<string> {
+    const names = async () => {
+      const res = await runCli(['recordings', '--data', edge.dataDir]);
+      return (JSON.parse(res.stdout) as { recordings: { name: string; kind: string }[] }).recordings.filter((r) => r.kind === 'recording').map((r) => r.name);
+    };
+    const before = new Set(await names());
     await simulateDay(edge, ['--users', '1', '--devices', '1', '--recordings', '1', '--clips', '1', '--clip-bytes', String(clipBytes)]);
-    const res = await runCli(['recordings', '--data', edge.dataDir]);
-    const names = (JSON.parse(res.stdout) as { recordings: { name: string; kind: string }[] }).recordings.filter((r) => r.kind === 'recording').map((r) => r.name);
-    return names.at(-1)!;
+    const added = (await names()).filter((n) => !before.has(n));
+    assert.equal(added.length, 1);
+    return added[0]!;
   }
 
   test('503 with Retry-After: waits as told, then completes', async () => {
@@ -380,7 +386,7 @@ describe('replication without an operator, and with the daemon stopped', () => {
       await simulateDay(edge, ['--users', '1', '--devices', '1', '--recordings', '2', '--clips', '1', '--clip-bytes', '50000']);
       const deadline = Date.now() + 30_000;
       let status = await replicationStatus(edge);
-      while ((status.targets[0]!.backlog.jobs > 0 || status.evictable < 2) && Date.now() < deadline) {
+      while ((status.targets[0]!.backlog.jobs > 0 || status.heldByAllTargets < 2) && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 500));
         status = await replicationStatus(edge);
       }
@@ -398,6 +404,32 @@ describe('replication without an operator, and with the daemon stopped', () => {
       assert.equal(reports[0]!.recordingsCompleted, 2);
       assert.equal(reports[0]!.objectsSent, 0, 'what the target already holds is confirmed by HEAD, not sent');
       assert.ok(reports[0]!.objectsConfirmed > 0);
+    } finally {
+      await edge.cleanup();
+      await central.cleanup();
+    }
+  });
+
+  test('a seal a crash left in the journal gets its job, whichever command replays it', async () => {
+    const central = await TestDaemon.start();
+    const edge = await startEdge([await centralTarget(central)]); // registers the target
+    try {
+      await edge.stop();
+      const account = `AUTH_${(await edge.connectionFile()).BlobAPIUserName}`;
+      const recording = 'u1_CAM1_20261125T000000Z';
+      const store = await ObjectStore.open(edge.dataDir, { maxObjectBytes: Infinity, log: createLogger('silent'), derivedOps: replicationHook });
+      await store.putContainer(account, recording, { set: { status: 'Transferring' }, remove: [] });
+      const m: Mutation = { txId: 'zz-crash-seal', account, container: recording, record: { op: 'container', name: recording, created: Date.now(), timestamp: '2.00000', meta: { status: 'Complete' } } };
+      await store.index.write([{ type: 'put', sublevel: store.index.journal, key: m.txId, value: m }], true);
+      await store.close(); // the crash: journaled, nothing more
+
+      // An operator's status command, with no config at hand, replays it.
+      const res = await runCli(['status', '--data', edge.dataDir]);
+      assert.equal(res.code, 0, res.stderr);
+      const reopened = await ObjectStore.open(edge.dataDir, { maxObjectBytes: Infinity, log: createLogger('silent') });
+      const jobs = await ReplicationLedger.of(reopened.index).queue.keys().all();
+      await reopened.close();
+      assert.ok(jobs.some((k) => k.startsWith(`central\u0000${account}\u0000${recording}\u0000`)), 'the sealed recording is queued for the target');
     } finally {
       await edge.cleanup();
       await central.cleanup();
@@ -453,8 +485,12 @@ describe('eviction after replication', () => {
       assert.equal((await session.req('PUT', '/scratch/a', {}, big)).status, 507);
 
       assert.equal((await replicateNow(edge)).reports[0]!.outcome, 'done');
-      const res = await session.req('PUT', '/scratch/a', {}, big);
-      assert.equal(res.status, 201);
+      // Chunked (no Content-Length): room is made as the body streams in.
+      const chunked = async function* () {
+        for (let i = 0; i < 9; i++) yield big.subarray(i * 100_000, (i + 1) * 100_000);
+      };
+      assert.equal((await session.req('PUT', '/scratch/a', {}, chunked())).status, 201);
+      assert.equal((await session.req('PUT', '/scratch/b', {}, big)).status, 201);
 
       const records = (await readFile(join(edge.dataDir, 'evictions.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { recording: string; manifest: Record<string, { sha256: string }>; heldBy: { target: string }[] });
       assert.ok(records.length >= 1);

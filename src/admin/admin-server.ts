@@ -33,7 +33,16 @@ export async function startAdminServer(options: { socketPath: string; store: Obj
     const encoder = new TextEncoder();
     const body = new ReadableStream<Uint8Array>({
       async start(controller) {
-        const send = (line: object) => controller.enqueue(encoder.encode(JSON.stringify(line) + '\n'));
+        // The CLI may go away (Ctrl-C): the pass goes on, unheard.
+        let listening = true;
+        const send = (line: object) => {
+          if (!listening) return;
+          try {
+            controller.enqueue(encoder.encode(JSON.stringify(line) + '\n'));
+          } catch {
+            listening = false;
+          }
+        };
         let last = 0;
         try {
           const reports = await options.replicator.runNow({
@@ -50,7 +59,16 @@ export async function startAdminServer(options: { socketPath: string; store: Obj
         } catch (err) {
           send({ error: (err as Error).message });
         }
-        controller.close();
+        if (listening) {
+          try {
+            controller.close();
+          } catch {
+            // cancelled meanwhile
+          }
+        }
+      },
+      cancel() {
+        // Nothing to stop: the pass finishes and records its outcome as usual.
       },
     });
     return c.body(body, 200, { 'Content-Type': 'application/x-ndjson' });

@@ -44,24 +44,30 @@ export class Evictor {
     this.#o = options;
   }
 
-  /** Evicts until `bytes` are freed or nothing more may go; returns the bytes freed. */
-  makeRoom(bytes: number): Promise<number> {
+  /**
+   * Evicts until `needed()` bytes are freed or nothing more may go; returns
+   * the bytes freed. `needed` is asked once this caller's turn comes, so
+   * uploads refused together do not each evict their own share.
+   */
+  makeRoom(needed: () => Promise<number>): Promise<number> {
     return this.#one.run('evict', async () => {
       const { ledger, store, log } = this.#o;
       const targets = this.#o.enabledTargets();
-      if (targets.length === 0) return 0;
+      const bytes = await needed();
+      if (targets.length === 0 || bytes === 0) return 0;
       const youngest = (this.#o.now ?? Date.now)() - this.#o.minAgeHours * 3_600_000;
       let freed = 0;
       // Keys sort by seal time: the first too young ends the search.
       for await (const [key, e] of ledger.evictable.iterator({ lt: evictableKey(youngest + 1, '', '') })) {
         if (freed >= bytes) break;
         const container = await store.container(e.account, e.container).catch(() => undefined);
-        if (!container || !isSealed(container.meta)) {
+        // Gone, unsealed, or not the recording that was replicated (sealed at another time): never evicted.
+        if (!container || !isSealed(container.meta) || Math.round(Number(container.timestamp) * 1000) !== e.sealedAt) {
           await ledger.evictable.del(key);
           continue;
         }
-        const held = await Promise.all(targets.map(async (t) => ({ target: t, state: await ledger.isComplete(t, e.account, e.container) })));
-        if (held.some((h) => !h.state)) continue; // a target added since: not yet everywhere
+        const held = await ledger.heldByAll(targets, e.account, e.container);
+        if (!held) continue; // not yet on every enabled target
         const record: EvictionRecord = {
           evictedAt: new Date().toISOString(),
           account: e.account,
@@ -69,7 +75,7 @@ export class Evictor {
           sealedAt: new Date(e.sealedAt).toISOString(),
           bytes: container.bytesUsed,
           manifest: await this.#manifest(e.account, e.container),
-          heldBy: held.map((h) => ({ target: h.target, completedAt: new Date(h.state!.completedAt).toISOString() })),
+          heldBy: held.map((h, i) => ({ target: targets[i]!, completedAt: new Date(h.completedAt).toISOString() })),
         };
         await this.#writeRecord(record);
         await store.removeContainer(e.account, e.container);

@@ -11,12 +11,15 @@
  * - objects (ro): per target and object, sent / verified / failed, with the
  *   md5 and timestamp of the version it concerns.
  * - complete (rc): recordings the target confirmed Complete.
- * - targets (rt): alarms and pauses per target.
- * - evictable (ev): recordings every enabled target holds, oldest first.
+ * - targets (rt): the registered targets (name, URL and user: another URL is
+ *   another target), their alarms and last pass.
+ * - replicated (ev): sealed recordings some target confirmed, by seal time;
+ *   eviction checks every enabled target's confirmation when it looks.
  *
- * Work is found through the queue, never by walking the store; the one
- * exception is a target seen for the first time, which is given every sealed
- * recording once (backfill).
+ * Jobs go to the targets registered in the index, not to a configuration
+ * file, so any process that replays the journal queues the same jobs. Work is
+ * found through the queue, never by walking the store; the one exception is
+ * a target registered afresh, which is given everything once (backfill).
  */
 import type { AbstractSublevel } from 'abstract-level';
 import type { Level } from 'level';
@@ -61,9 +64,14 @@ export interface CompleteState {
 
 export interface TargetState {
   registeredAt: number;
+  /** What the target is: a target whose URL or user changes starts afresh. */
+  authUrl: string;
+  user: string;
   /** Set while the target is paused (507, refused credentials); cleared by a clean pass. */
   alarm?: { reason: string; since: number; until: number; retries: number };
   lastPass?: { startedAt: number; finishedAt: number; outcome: string };
+  /** Passes in a row that found the target unreachable. */
+  unreachablePasses?: number;
 }
 
 export interface EvictableEntry {
@@ -93,19 +101,23 @@ export function jobKindFor(container: string): JobKind | undefined {
   return undefined;
 }
 
+const ledgers = new WeakMap<IndexDb, ReplicationLedger>();
+
+/** ObjectStore's derivedOps hook: the replication jobs (and clean-ups) a change implies. */
+export const replicationHook = (m: Mutation, index: IndexDb): Promise<BatchOp[]> => ReplicationLedger.of(index).derivedOps(m);
+
 export class ReplicationLedger {
   readonly #index: IndexDb;
-  readonly #targets: () => readonly string[];
   readonly queue: Sub<Job>;
   readonly objects: Sub<ObjectState>;
   readonly complete: Sub<CompleteState>;
   readonly targets: Sub<TargetState>;
   readonly evictable: Sub<EvictableEntry>;
+  /** Registered target names, loaded on first use. */
+  #registered: Promise<string[]> | undefined;
 
-  /** `targets` names every configured target, enabled or not: a disabled one catches up when enabled. */
-  constructor(index: IndexDb, targets: () => readonly string[]) {
+  private constructor(index: IndexDb) {
     this.#index = index;
-    this.#targets = targets;
     const json = { valueEncoding: 'json' } as const;
     this.queue = index.db.sublevel<string, Job>('rq', json);
     this.objects = index.db.sublevel<string, ObjectState>('ro', json);
@@ -114,37 +126,86 @@ export class ReplicationLedger {
     this.evictable = index.db.sublevel<string, EvictableEntry>('ev', json);
   }
 
+  /** The one ledger of an index (the store's hook and the replicator share it). */
+  static of(index: IndexDb): ReplicationLedger {
+    let ledger = ledgers.get(index);
+    if (!ledger) ledgers.set(index, (ledger = new ReplicationLedger(index)));
+    return ledger;
+  }
+
   static key(...parts: string[]): string {
     return parts.join(SEP);
   }
 
-  /** The queue entries a committed change implies (ObjectStore's derivedOps hook). */
-  derivedOps(m: Mutation): BatchOp[] {
+  registered(): Promise<string[]> {
+    return (this.#registered ??= this.targets.keys().all());
+  }
+
+  /** The queue entries a committed change implies; an evicted recording's state goes with it. */
+  async derivedOps(m: Mutation): Promise<BatchOp[]> {
     const r = m.record;
     const kind = jobKindFor(m.container);
-    if (!kind || r.op === 'object-removed' || r.op === 'container-removed') return [];
+    if (!kind || r.op === 'object-removed') return [];
+    const targets = await this.registered();
+    if (r.op === 'container-removed') return this.#forget(targets, m.account, m.container);
     if (kind === 'recording' && (r.op !== 'container' || !isSealed(r.meta))) return [];
     if (kind === 'object' && r.op !== 'object') return [];
     const object = kind === 'object' ? r.name : '';
     const job: Job = { kind, account: m.account, container: m.container, ...(object ? { object } : {}), enqueuedAt: Date.now(), attempts: 0, notBefore: 0 };
-    return this.#targets().map((target) => ({ type: 'put', sublevel: this.queue, key: ReplicationLedger.key(target, m.account, m.container, object, m.txId), value: job }));
+    return targets.map((target) => ({ type: 'put', sublevel: this.queue, key: ReplicationLedger.key(target, m.account, m.container, object, m.txId), value: job }));
+  }
+
+  /** Deletes of everything the ledger knows of a container (it left the station; its record is in evictions.jsonl). */
+  async #forget(targets: readonly string[], account: string, container: string): Promise<BatchOp[]> {
+    const ops: BatchOp[] = [];
+    for (const t of targets) {
+      const prefix = ReplicationLedger.key(t, account, container, '');
+      for (const sub of [this.queue, this.objects] as Sub<unknown>[]) {
+        for (const key of await sub.keys({ gte: prefix, lt: prefix + TOP }).all()) ops.push({ type: 'del', sublevel: sub, key });
+      }
+      ops.push({ type: 'del', sublevel: this.complete, key: ReplicationLedger.key(t, account, container) });
+    }
+    return ops;
   }
 
   /**
-   * Gives a target seen for the first time everything it should hold: every
-   * sealed recording, rejected-content container and registry object in the
-   * index. Runs once per target (and after the ledger is lost).
+   * Registers the configured targets. One seen for the first time, or whose
+   * URL or user changed (another store now), starts afresh and is given
+   * everything it should hold: every sealed recording, rejected-content
+   * container and registry object in the index. With `dropOthers` (the
+   * daemon), targets no longer configured are dropped with their queues.
+   * Returns the targets (re)registered.
    */
-  async registerTargets(store: ObjectStore, targets: readonly string[]): Promise<string[]> {
-    const fresh: string[] = [];
-    for (const t of targets) if ((await this.targets.get(t)) === undefined) fresh.push(t);
-    if (fresh.length === 0) return fresh;
+  async registerTargets(store: ObjectStore, targets: readonly { name: string; authUrl: string; user: string }[], dropOthers: boolean): Promise<string[]> {
+    const fresh: { name: string; authUrl: string; user: string }[] = [];
+    for (const t of targets) {
+      const known = await this.targets.get(t.name);
+      if (!known || known.authUrl !== t.authUrl || known.user !== t.user) fresh.push(t);
+    }
+    const configured = new Set(targets.map((t) => t.name));
+    const gone = dropOthers ? (await this.targets.keys().all()).filter((name) => !configured.has(name)) : [];
+    for (const name of [...fresh.map((t) => t.name), ...gone]) await this.#dropTarget(name);
+    if (fresh.length > 0) await this.#backfill(store, fresh);
+    this.#registered = undefined;
+    return fresh.map((t) => t.name);
+  }
+
+  async #dropTarget(name: string): Promise<void> {
+    const prefix = ReplicationLedger.key(name, '');
+    for (const sub of [this.queue, this.objects, this.complete] as Sub<unknown>[]) {
+      let ops: BatchOp[] = [];
+      for await (const key of sub.keys({ gte: prefix, lt: prefix + TOP })) {
+        ops.push({ type: 'del', sublevel: sub, key });
+        if (ops.length >= 1000) await this.#index.write(ops.splice(0), false);
+      }
+      await this.#index.write(ops, false);
+    }
+    await this.#index.write([{ type: 'del', sublevel: this.targets, key: name }], true);
+  }
+
+  async #backfill(store: ObjectStore, fresh: readonly { name: string; authUrl: string; user: string }[]): Promise<void> {
     const now = Date.now();
     let ops: BatchOp[] = [];
-    const flush = async (sync: boolean) => {
-      await this.#index.write(ops, sync);
-      ops = [];
-    };
     for await (const account of store.index.accounts.keys()) {
       for await (const [, c] of store.index.containers.iterator({ gt: account + SEP, lt: account + SEP + TOP })) {
         const kind = jobKindFor(c.name);
@@ -152,14 +213,14 @@ export class ReplicationLedger {
         const names = kind === 'object' ? await objectNames(store, account, c.name) : [''];
         for (const object of names) {
           const job: Job = { kind, account, container: c.name, ...(object ? { object } : {}), enqueuedAt: now, attempts: 0, notBefore: 0 };
-          for (const t of fresh) ops.push({ type: 'put', sublevel: this.queue, key: ReplicationLedger.key(t, account, c.name, object, 'backfill'), value: job });
+          for (const t of fresh) ops.push({ type: 'put', sublevel: this.queue, key: ReplicationLedger.key(t.name, account, c.name, object, 'backfill'), value: job });
         }
-        if (ops.length >= 1000) await flush(false);
+        if (ops.length >= 1000) await this.#index.write(ops.splice(0), false);
       }
     }
-    for (const t of fresh) ops.push({ type: 'put', sublevel: this.targets, key: t, value: { registeredAt: now } satisfies TargetState });
-    await flush(true);
-    return fresh;
+    // Registered last, in a synced batch: a crash before it means the backfill runs again.
+    for (const t of fresh) ops.push({ type: 'put', sublevel: this.targets, key: t.name, value: { registeredAt: now, authUrl: t.authUrl, user: t.user } satisfies TargetState });
+    await this.#index.write(ops, true);
   }
 
   /**
@@ -223,14 +284,19 @@ export class ReplicationLedger {
     return this.complete.get(ReplicationLedger.key(target, account, container));
   }
 
-  /** The target confirmed the recording Complete; once all `enabled` targets have, it becomes evictable. */
-  async markComplete(target: string, account: string, container: string, state: CompleteState, sealedAt: number, enabled: readonly string[]): Promise<void> {
-    const ops: BatchOp[] = [{ type: 'put', sublevel: this.complete, key: ReplicationLedger.key(target, account, container), value: state }];
-    const others = await Promise.all(enabled.filter((t) => t !== target).map((t) => this.isComplete(t, account, container)));
-    if (others.every((o) => o !== undefined)) {
-      ops.push({ type: 'put', sublevel: this.evictable, key: evictableKey(sealedAt, account, container), value: { account, container, sealedAt } });
-    }
-    await this.#index.write(ops, true);
+  /** The target confirmed the recording Complete: it is now replicated, and a candidate for eviction. */
+  async markComplete(target: string, account: string, container: string, state: CompleteState, sealedAt: number): Promise<void> {
+    await this.#index.write([
+      { type: 'put', sublevel: this.complete, key: ReplicationLedger.key(target, account, container), value: state },
+      { type: 'put', sublevel: this.evictable, key: evictableKey(sealedAt, account, container), value: { account, container, sealedAt } },
+    ], true);
+  }
+
+  /** Whether every one of `targets` confirmed the recording Complete (none: never). */
+  async heldByAll(targets: readonly string[], account: string, container: string): Promise<CompleteState[] | undefined> {
+    if (targets.length === 0) return undefined;
+    const states = await Promise.all(targets.map((t) => this.isComplete(t, account, container)));
+    return states.every((s) => s !== undefined) ? (states as CompleteState[]) : undefined;
   }
 
   targetState(target: string): Promise<TargetState | undefined> {

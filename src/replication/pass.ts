@@ -34,8 +34,6 @@ export interface PassContext {
   concurrency: number;
   bucket: TokenBucket | undefined;
   station: string;
-  /** Enabled targets: a recording all of them hold becomes evictable. */
-  enabledTargets: readonly string[];
   log: Logger;
   now?: () => number;
 }
@@ -134,6 +132,7 @@ export class ReplicationPass {
 
   /** A wait that stop() cuts short. */
   #sleep(ms: number): Promise<void> {
+    if (this.#stopping) return Promise.resolve();
     return new Promise((resolve) => {
       const wake = () => {
         clearTimeout(timer);
@@ -228,7 +227,7 @@ export class ReplicationPass {
       throw new Transient(`${container.name}: the target does not show Status Complete after the POST (HEAD ${check.status})`);
     }
     const sealedAt = Math.round(Number(container.timestamp) * 1000);
-    await ledger.markComplete(target, account, container.name, { completedAt: this.#now(), objects, bytes }, sealedAt, this.#c.enabledTargets);
+    await ledger.markComplete(target, account, container.name, { completedAt: this.#now(), objects, bytes }, sealedAt);
     this.#report.recordingsCompleted += 1;
     this.#c.log.info({ target, container: container.name, objects, bytes }, 'recording replicated and confirmed Complete');
   }
@@ -405,7 +404,7 @@ export class ReplicationPass {
       const last = attempt + 1 >= REQUEST_ATTEMPTS;
       let res: SwiftResponse;
       try {
-        res = await client.request(method, path, headers, body ? await body() : undefined);
+        res = await client.request(method, path, headers, body);
       } catch (err) {
         if (err instanceof AuthError) throw this.#authStop(err.response);
         if (!(err instanceof TransportError) || last) throw err;
@@ -422,7 +421,9 @@ export class ReplicationPass {
       if (res.status === 507) throw new TargetStop('target-full', `${target} answered 507 (insufficient storage) to ${method} ${path}`);
       if (res.status === 503 || res.status === 429 || res.status === 498) {
         const wait = retryAfterMs(res.headers) ?? backoffMs(attempt, 2000, 30_000);
-        if (last || wait > MAX_INLINE_WAIT_MS) throw new UnreachableJob(`${method} ${path}: ${res.status}, Retry-After ${header(res.headers, 'retry-after') ?? '-'}`);
+        // Told to come back much later: the whole target is busy, not this object.
+        if (wait > MAX_INLINE_WAIT_MS) throw new TargetStop('unreachable', `${target} asks to wait ${Math.round(wait / 1000)} s (${res.status} to ${method} ${path})`);
+        if (last) throw new UnreachableJob(`${method} ${path}: ${res.status}, Retry-After ${header(res.headers, 'retry-after') ?? '-'}`);
         this.#c.log.info({ target, status: res.status, waitMs: wait }, 'target asks to slow down');
         await this.#sleep(wait);
         continue;

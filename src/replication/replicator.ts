@@ -7,7 +7,6 @@ import cron, { type ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
 import type { Config, ReplicationTarget } from '../config/config.ts';
 import { KeyedMutex } from '../store/keyed-mutex.ts';
-import type { BatchOp, IndexDb, Mutation } from '../store/index-db.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import { ReplicationLedger, type TargetState } from './ledger.ts';
 import { backoffMs, queueBacklog, ReplicationPass, type Backlog, type PassProgress, type PassReport } from './pass.ts';
@@ -19,22 +18,8 @@ export const LEDGER_SUBLEVELS = ['rq', 'ro', 'rc', 'rt', 'ev'] as const;
 
 const ALARM_BACKOFF_BASE_MS = 5 * 60_000;
 const ALARM_BACKOFF_MAX_MS = 6 * 3_600_000;
-
-/**
- * The store hook that queues replication jobs with the changes that cause
- * them. Every process that opens the store passes it, so a change a crash
- * left in the journal gets its jobs whichever command replays it.
- */
-export function replicationHook(config: Config): (m: Mutation, index: IndexDb) => BatchOp[] {
-  const names = config.replication.targets.map((t) => t.name);
-  if (names.length === 0) return () => [];
-  const ledgers = new WeakMap<IndexDb, ReplicationLedger>();
-  return (m, index) => {
-    let ledger = ledgers.get(index);
-    if (!ledger) ledgers.set(index, (ledger = new ReplicationLedger(index, () => names)));
-    return ledger.derivedOps(m);
-  };
-}
+/** Passes in a row that find a target unreachable before it raises an alarm. */
+const UNREACHABLE_ALARM_PASSES = 3;
 
 export interface TargetStatus {
   name: string;
@@ -42,6 +27,8 @@ export interface TargetStatus {
   schedule: string;
   authUrl: string;
   running: boolean;
+  /** False until the daemon (or a pass) has registered it and queued its backlog. */
+  registered: boolean;
   nextRun?: string;
   alarm?: TargetState['alarm'] & { message: string };
   lastPass?: TargetState['lastPass'];
@@ -50,8 +37,8 @@ export interface TargetStatus {
 
 export interface ReplicationStatus {
   targets: TargetStatus[];
-  /** Recordings every enabled target holds: evictable once old enough. */
-  evictable: number;
+  /** Recordings every enabled target holds (evictable once old enough, when eviction is on). */
+  heldByAllTargets: number;
 }
 
 export interface RunOptions {
@@ -76,14 +63,20 @@ export class Replicator {
     this.#store = store;
     this.#config = config;
     this.#log = log.child({ component: 'replication' });
-    this.ledger = new ReplicationLedger(store.index, () => this.#targets().map((t) => t.name));
+    this.ledger = ReplicationLedger.of(store.index);
   }
 
-  /** Opens replication over an open store; a target seen for the first time is given the backlog so far. */
-  static async open(store: ObjectStore, config: Config, log: Logger): Promise<Replicator> {
+  /**
+   * Opens replication over an open store. `register` ('daemon' also drops
+   * targets no longer configured; 'none' only looks) gives a target seen for
+   * the first time, or pointed at another store, the backlog so far.
+   */
+  static async open(store: ObjectStore, config: Config, log: Logger, register: 'daemon' | 'pass' | 'none'): Promise<Replicator> {
     const replicator = new Replicator(store, config, log);
-    const fresh = await replicator.ledger.registerTargets(store, replicator.#targets().map((t) => t.name));
-    if (fresh.length > 0) replicator.#log.info({ targets: fresh }, 'new replication targets: queued everything they should hold');
+    if (register !== 'none') {
+      const fresh = await replicator.ledger.registerTargets(store, replicator.#targets(), register === 'daemon');
+      if (fresh.length > 0) replicator.#log.info({ targets: fresh }, 'new replication targets: queued everything they should hold');
+    }
     return replicator;
   }
 
@@ -129,6 +122,7 @@ export class Replicator {
       if (this.#closed) throw new Error('replication is shutting down');
       try {
         const client = await this.#client(target);
+        if (this.#closed) throw new Error('replication is shutting down');
         const pass = new ReplicationPass({
           store: this.#store,
           ledger: this.ledger,
@@ -137,7 +131,6 @@ export class Replicator {
           concurrency: target.concurrency,
           bucket: this.#bucket(target),
           station: this.#config.siteName,
-          enabledTargets: this.#enabled(),
           log: this.#log,
         });
         this.#running.set(target.name, pass);
@@ -155,15 +148,27 @@ export class Replicator {
 
   /** Raises or clears the target's alarm. */
   async #afterPass(name: string, report: PassReport): Promise<void> {
-    const state: TargetState = (await this.ledger.targetState(name)) ?? { registeredAt: Date.now() };
+    const state = await this.ledger.targetState(name);
+    if (!state) return; // dropped meanwhile (it cannot be: registration happens before any pass)
     state.lastPass = { startedAt: report.startedAt, finishedAt: report.finishedAt, outcome: report.outcome };
     if (report.outcome === 'target-full' || report.outcome === 'auth-refused') {
       const retries = state.alarm?.retries ?? 0;
       state.alarm = { reason: report.outcome, since: state.alarm?.since ?? report.finishedAt, until: report.finishedAt + backoffMs(retries, ALARM_BACKOFF_BASE_MS, ALARM_BACKOFF_MAX_MS), retries: retries + 1 };
       this.#log.error({ target: name, alarm: report.outcome, reason: report.reason, retryAt: new Date(state.alarm.until).toISOString() }, 'replication target paused');
-    } else if ((report.outcome === 'done' || report.outcome === 'deferred') && state.alarm) {
-      this.#log.info({ target: name, alarm: state.alarm.reason }, 'replication target alarm cleared');
-      delete state.alarm;
+    } else if (report.outcome === 'unreachable') {
+      // Not a pause (passes go on as scheduled), but someone should look:
+      // a Swift proxy reports a full cluster as 503, not 507.
+      state.unreachablePasses = (state.unreachablePasses ?? 0) + 1;
+      if (state.unreachablePasses >= UNREACHABLE_ALARM_PASSES && !state.alarm) {
+        state.alarm = { reason: 'unreachable', since: report.finishedAt, until: report.finishedAt, retries: 0 };
+        this.#log.error({ target: name, passes: state.unreachablePasses, reason: report.reason }, 'replication target unreachable pass after pass');
+      }
+    } else if (report.outcome === 'done' || report.outcome === 'deferred') {
+      delete state.unreachablePasses;
+      if (state.alarm) {
+        this.#log.info({ target: name, alarm: state.alarm.reason }, 'replication target alarm cleared');
+        delete state.alarm;
+      }
     }
     await this.ledger.setTargetState(name, state);
   }
@@ -197,15 +202,17 @@ export class Replicator {
         schedule: t.schedule,
         authUrl: t.authUrl,
         running: this.#running.has(t.name),
+        registered: state !== undefined,
         ...(next ? { nextRun: next.toISOString() } : {}),
         ...(state?.alarm ? { alarm: { ...state.alarm, message: alarmMessage(t.name, state.alarm.reason) } } : {}),
         ...(state?.lastPass ? { lastPass: state.lastPass } : {}),
         backlog: await queueBacklog(this.#store, this.ledger, t.name, { now, ignoreBackoff: false, retryFailed: false }),
       });
     }
-    let evictable = 0;
-    for await (const _ of this.ledger.evictable.keys()) evictable += 1;
-    return { targets, evictable };
+    let heldByAllTargets = 0;
+    const enabled = this.#enabled();
+    for await (const e of this.ledger.evictable.values()) if (await this.ledger.heldByAll(enabled, e.account, e.container)) heldByAllTargets += 1;
+    return { targets, heldByAllTargets };
   }
 
   /**
@@ -226,5 +233,6 @@ export class Replicator {
 function alarmMessage(target: string, reason: string): string {
   if (reason === 'target-full') return `${target} is full (507): replication paused; it retries on its own with backoff, or run edgecd replicate --now`;
   if (reason === 'auth-refused') return `${target} refused the credentials: fix replication.targets[].user/key and restart`;
+  if (reason === 'unreachable') return `${target} has been unreachable or busy (503) for ${UNREACHABLE_ALARM_PASSES} passes or more: check the link and the target (a full Swift cluster answers 503)`;
   return reason;
 }

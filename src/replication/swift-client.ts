@@ -69,18 +69,27 @@ export class SwiftClient {
     const res = await this.#send('GET', new URL(this.#options.authUrl), { 'X-Auth-User': this.#options.user, 'X-Auth-Key': this.#options.key });
     const url = header(res.headers, 'x-storage-url');
     const token = header(res.headers, 'x-auth-token');
-    if (res.status < 200 || res.status > 299 || !url || !token) {
+    if (res.status === 401 || res.status === 403) {
       this.#session = undefined;
       throw new AuthError(res);
+    }
+    if (res.status < 200 || res.status > 299 || !url || !token) {
+      // Busy, broken or not a Swift auth endpoint: not a verdict on the credentials.
+      this.#session = undefined;
+      throw new TransportError(`authentication answered ${res.status}${url && token ? '' : ' without a storage URL and token'}`);
     }
     this.#session = { storageUrl: new URL(url.endsWith('/') ? url : url + '/'), token };
   }
 
-  /** One request to `path` under the storage URL (authenticating first if needed). */
-  async request(method: string, path: string, headers: OutgoingHttpHeaders = {}, body?: Readable): Promise<SwiftResponse> {
+  /**
+   * One request to `path` under the storage URL (authenticating first if
+   * needed). The body is opened only once the request is about to go, so a
+   * failed authentication leaves no file open.
+   */
+  async request(method: string, path: string, headers: OutgoingHttpHeaders = {}, body?: () => Promise<Readable>): Promise<SwiftResponse> {
     if (!this.#session) await this.authenticate();
     const { storageUrl, token } = this.#session!;
-    return this.#send(method, new URL(path, storageUrl), { ...headers, 'X-Auth-Token': token }, body);
+    return this.#send(method, new URL(path, storageUrl), { ...headers, 'X-Auth-Token': token }, body && (await body()));
   }
 
   /** Forgets the token, so the next request authenticates afresh. */

@@ -53,9 +53,9 @@ export interface StoreOptions {
    * Index entries that follow from a change (the replication queue), written
    * in the same batch as the change itself, so neither exists without the other.
    */
-  derivedOps?: (change: Mutation, index: IndexDb) => BatchOp[];
-  /** Frees space (evicting replicated recordings) before an upload is refused with 507. */
-  makeRoom?: (bytes: number) => Promise<number>;
+  derivedOps?: (change: Mutation, index: IndexDb) => Promise<BatchOp[]>;
+  /** Frees space (evicting replicated recordings) before an upload is refused with 507; see SpaceGuard. */
+  makeRoom?: (needed: () => Promise<number>) => Promise<number>;
 }
 
 export interface PutObjectInput {
@@ -463,6 +463,10 @@ export class ObjectStore {
 
   /** Step 4: the index learns of the change; totals move with it. */
   async #apply(m: Mutation): Promise<void> {
+    // Everything awaited comes first: from the first change to the totals in
+    // memory until the batch is queued, nothing may interleave, or a later
+    // commit's totals could reach the index before an earlier one's.
+    const derived = (await this.#options.derivedOps?.(m, this.index)) ?? [];
     const ckey = IndexDb.containerKey(m.account, m.container);
     const cached = await this.#pinContainer(ckey);
     try {
@@ -470,8 +474,9 @@ export class ObjectStore {
       const ops: BatchOp[] = [];
       const r = m.record;
       if (r.op === 'container-removed') {
+        const keys = await this.index.objects.keys({ gt: ckey + '\0', lt: ckey + '\u0001' }).all();
         if (cached.entry) {
-          for await (const key of this.index.objects.keys({ gt: ckey + '\0', lt: ckey + '\u0001' })) ops.push({ type: 'del', sublevel: this.index.objects, key });
+          for (const key of keys) ops.push({ type: 'del', sublevel: this.index.objects, key });
           account.containerCount -= 1;
           account.objectCount -= cached.entry.objectCount;
           account.bytesUsed -= cached.entry.bytesUsed;
@@ -480,7 +485,7 @@ export class ObjectStore {
         ops.push(
           { type: 'del', sublevel: this.index.containers, key: ckey },
           { type: 'put', sublevel: this.index.accounts, key: m.account, value: { ...account } },
-          ...(this.#options.derivedOps?.(m, this.index) ?? []),
+          ...derived,
           { type: 'del', sublevel: this.index.journal, key: m.txId },
         );
         await this.index.write(ops, false);
@@ -516,7 +521,7 @@ export class ObjectStore {
       ops.push(
         { type: 'put', sublevel: this.index.containers, key: ckey, value: cached.entry },
         { type: 'put', sublevel: this.index.accounts, key: m.account, value: { ...account } },
-        ...(this.#options.derivedOps?.(m, this.index) ?? []),
+        ...derived,
         { type: 'del', sublevel: this.index.journal, key: m.txId },
       );
       // Not synced: until this lands, the synced journal entry stands in for it.

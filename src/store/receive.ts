@@ -20,8 +20,11 @@ export interface ReceiveOptions {
   /** Content-Length, when the client sent one. */
   expectedBytes?: number;
   maxBytes: number;
-  /** Told the running total before each chunk is accepted; may throw to refuse it (507). */
-  onProgress?: (bytes: number) => void;
+  /**
+   * Told the running total before each chunk is accepted; may throw to refuse
+   * it (507), or return a promise (making room) that the chunk waits for.
+   */
+  onProgress?: (bytes: number) => void | Promise<void>;
 }
 
 /** Size of one disk write (and of one hashing batch; see hasher.ts). */
@@ -78,6 +81,14 @@ export async function receiveToFile(body: Readable, path: string, options: Recei
     inflight.catch(() => undefined); // surfaced by the next write, final or the finally below
     return inflight;
   };
+  const accept = (chunk: Buffer, callback: (err?: Error | null) => void) => {
+    batch.push(chunk);
+    batchBytes += chunk.length;
+    if (batchBytes < WRITE_BYTES) return callback();
+    const previous = inflight;
+    void flush();
+    previous.then(() => callback(), callback); // only the batch before this one must be done
+  };
   const sink = new Writable({
     highWaterMark: 256 * 1024,
     write(chunk: Buffer, _encoding, callback) {
@@ -88,18 +99,15 @@ export async function receiveToFile(body: Readable, path: string, options: Recei
           : new EdgeError('BadRequest', 'Body is longer than Content-Length'));
         return;
       }
+      let waiting: void | Promise<void>;
       try {
-        options.onProgress?.(bytes);
+        waiting = options.onProgress?.(bytes);
       } catch (err) {
         callback(err as Error);
         return;
       }
-      batch.push(chunk);
-      batchBytes += chunk.length;
-      if (batchBytes < WRITE_BYTES) return callback();
-      const previous = inflight;
-      void flush();
-      previous.then(() => callback(), callback); // only the batch before this one must be done
+      if (waiting) waiting.then(() => accept(chunk, callback), callback);
+      else accept(chunk, callback);
     },
     final(callback) {
       flush().then(() => handle.datasync()).then(() => callback(), callback);

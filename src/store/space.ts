@@ -48,13 +48,26 @@ export class Reservation {
     this.replacing = replacing;
   }
 
-  /** The upload has written `total` bytes; throws 507 if that crosses a limit. */
-  progress(total: number): void {
-    if (total > this.admitted) {
-      this.#guard.check(total - this.admitted);
-      this.admitted = total;
+  /**
+   * The upload has written `total` bytes; throws 507 if that crosses a limit.
+   * Returns a promise only when room must first be made (eviction).
+   */
+  progress(total: number): void | Promise<void> {
+    if (total <= this.admitted) {
+      this.written = total;
+      return;
     }
-    this.written = total;
+    const more = total - this.admitted;
+    const grow = () => {
+      this.admitted = total;
+      this.written = total;
+    };
+    try {
+      this.#guard.check(more);
+    } catch (err) {
+      return this.#guard.withRoom(more, 0, err).then(grow);
+    }
+    grow();
   }
 
   release(): void {
@@ -71,11 +84,15 @@ export class SpaceGuard {
   readonly #limits: SpaceLimits;
   readonly #usedBytes: () => number;
   readonly #reservations = new Set<Reservation>();
-  readonly #makeRoom: ((bytes: number) => Promise<number>) | undefined;
+  readonly #makeRoom: ((needed: () => Promise<number>) => Promise<number>) | undefined;
   #disk: DiskView & { at: number } = { totalBytes: 0, freeBytes: 0, at: 0 };
 
-  /** `makeRoom(bytes)` may free space (eviction) before an upload is refused; it returns the bytes it freed. */
-  constructor(dir: string, limits: SpaceLimits, usedBytes: () => number, makeRoom?: (bytes: number) => Promise<number>) {
+  /**
+   * `makeRoom(needed)` may free space (eviction) before an upload is refused;
+   * it asks `needed()` once it may act (others may have freed space meanwhile)
+   * and returns the bytes it freed.
+   */
+  constructor(dir: string, limits: SpaceLimits, usedBytes: () => number, makeRoom?: (needed: () => Promise<number>) => Promise<number>) {
     this.#dir = dir;
     this.#limits = limits;
     this.#usedBytes = usedBytes;
@@ -98,12 +115,7 @@ export class SpaceGuard {
     try {
       this.check(bytes, replacing);
     } catch (err) {
-      if (!this.#makeRoom) throw err;
-      // Room is made for the upload plus one more like it, so that a stream of
-      // uploads does not pay for an eviction each.
-      if ((await this.#makeRoom(this.shortfall(bytes * 2, replacing))) === 0) throw err;
-      await this.refresh(true);
-      this.check(bytes, replacing);
+      await this.withRoom(bytes, replacing, err);
     }
     const reservation = new Reservation(this, bytes, replacing);
     this.#reservations.add(reservation);
@@ -125,6 +137,19 @@ export class SpaceGuard {
     if (view.freeBytes - view.reservedBytes - more < view.keepFreeBytes) {
       throw new EdgeError('InsufficientStorage', `The data filesystem would fall below its reserve of ${view.keepFreeBytes} free bytes (quota.reserveBytes / quota.reservePercent)`);
     }
+  }
+
+  /** Makes room for `more` bytes if it can, then checks again; rethrows `refusal` if it cannot. */
+  async withRoom(more: number, replacing: number, refusal: unknown): Promise<void> {
+    if (!this.#makeRoom) throw refusal;
+    // Room for this and one more like it, so a stream of uploads does not
+    // pay for an eviction each.
+    await this.#makeRoom(async () => {
+      await this.refresh(true); // figures from before an eviction that ran meanwhile would overstate the need
+      return this.shortfall(more * 2, replacing);
+    });
+    await this.refresh(true);
+    this.check(more, replacing);
   }
 
   /** How many bytes must be freed for `more` to pass both the quota and the reserve. */
