@@ -23,7 +23,7 @@ import type { ContainerEntry, ObjectEntry, ObjectStore } from '../store/object-s
 import { canonicalKey, decodeMetaValue, type MetaMap } from '../swift/metadata.ts';
 import { CUSTODY_SHA256, custodyMeta } from './custody.ts';
 import { isSealed, type JobGroup, type ReplicationLedger } from './ledger.ts';
-import { AuthError, etagOf, header, retryAfterMs, swiftPath, TransportError, type SwiftClient, type SwiftResponse } from './swift-client.ts';
+import { AuthError, CertificateError, etagOf, header, retryAfterMs, swiftPath, TransportError, type SwiftClient, type SwiftResponse } from './swift-client.ts';
 import { metered, type TokenBucket } from './throttle.ts';
 
 export interface PassContext {
@@ -55,7 +55,7 @@ export interface PassProgress {
   current?: string;
 }
 
-export type PassOutcome = 'done' | 'deferred' | 'target-full' | 'auth-refused' | 'unreachable' | 'stopped';
+export type PassOutcome = 'done' | 'deferred' | 'target-full' | 'auth-refused' | 'certificate-refused' | 'unreachable' | 'stopped';
 
 export interface PassReport {
   target: string;
@@ -171,8 +171,9 @@ export class ReplicationPass {
           this.#report.jobsDeferred += 1;
           this.#report.reason = message;
           this.#c.log.warn({ target, container: group.container, object: group.object, refused, attempts: group.attempts + 1, err: message }, refused ? 'replication refused by the target: waits for an operator' : 'replication job deferred');
-          if (err instanceof UnreachableJob && ++unreachableStreak >= UNREACHABLE_AFTER) throw new TargetStop('unreachable', `target unreachable: ${message}`);
-          if (!(err instanceof UnreachableJob)) unreachableStreak = 0;
+          const unreachable = err instanceof UnreachableJob || err instanceof TransportError;
+          if (unreachable && ++unreachableStreak >= UNREACHABLE_AFTER) throw new TargetStop('unreachable', `target unreachable: ${message}`);
+          if (!unreachable) unreachableStreak = 0;
         }
         this.#progress.jobsDone += 1;
         this.#onProgress?.({ ...this.#progress });
@@ -407,6 +408,7 @@ export class ReplicationPass {
         res = await client.request(method, path, headers, body);
       } catch (err) {
         if (err instanceof AuthError) throw this.#authStop(err.response);
+        if (err instanceof CertificateError) throw new TargetStop('certificate-refused', `${target}'s certificate is not trusted: ${err.message}`);
         if (!(err instanceof TransportError) || last) throw err;
         await this.#sleep(backoffMs(attempt, 1000, 10_000));
         continue;

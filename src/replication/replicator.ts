@@ -151,7 +151,7 @@ export class Replicator {
     const state = await this.ledger.targetState(name);
     if (!state) return; // dropped meanwhile (it cannot be: registration happens before any pass)
     state.lastPass = { startedAt: report.startedAt, finishedAt: report.finishedAt, outcome: report.outcome };
-    if (report.outcome === 'target-full' || report.outcome === 'auth-refused') {
+    if (report.outcome === 'target-full' || report.outcome === 'auth-refused' || report.outcome === 'certificate-refused') {
       const retries = state.alarm?.retries ?? 0;
       state.alarm = { reason: report.outcome, since: state.alarm?.since ?? report.finishedAt, until: report.finishedAt + backoffMs(retries, ALARM_BACKOFF_BASE_MS, ALARM_BACKOFF_MAX_MS), retries: retries + 1 };
       this.#log.error({ target: name, alarm: report.outcome, reason: report.reason, retryAt: new Date(state.alarm.until).toISOString() }, 'replication target paused');
@@ -233,6 +233,7 @@ export class Replicator {
 function alarmMessage(target: string, reason: string): string {
   if (reason === 'target-full') return `${target} is full (507): replication paused; it retries on its own with backoff, or run edgecd replicate --now`;
   if (reason === 'auth-refused') return `${target} refused the credentials: fix replication.targets[].user/key and restart`;
+  if (reason === 'certificate-refused') return `${target}'s TLS certificate does not match replication.targets[].cacert (or is invalid): replication paused`;
   if (reason === 'unreachable') return `${target} has been unreachable or busy (503) for ${UNREACHABLE_ALARM_PASSES} passes or more: check the link and the target (a full Swift cluster answers 503)`;
   return reason;
 }

@@ -35,6 +35,13 @@ export class TransportError extends Error {
   override name = 'TransportError';
 }
 
+/** The target's certificate is not the one pinned (or not valid): retrying will not change it. */
+export class CertificateError extends TransportError {
+  override name = 'CertificateError';
+}
+
+const CERTIFICATE_ERRORS = /^(ERR_TLS_CERT_ALTNAME_INVALID|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|CERT_HAS_EXPIRED|CERT_NOT_YET_VALID|CERT_SIGNATURE_FAILURE|CERT_UNTRUSTED|CERT_REJECTED)$/;
+
 const MAX_TEXT = 16 * 1024;
 
 /** Percent-encodes a Swift path: each '/'-separated part of the object name on its own. */
@@ -115,7 +122,11 @@ export class SwiftClient {
         res.on('error', (err) => reject(new TransportError(`${method} ${url.pathname}: ${err.message}`, { cause: err })));
       });
       req.on('timeout', () => req.destroy(new Error('no bytes either way for too long')));
-      req.on('error', (err) => reject(new TransportError(`${method} ${url.pathname}: ${(err as NodeJS.ErrnoException).code ?? err.message}`, { cause: err })));
+      req.on('error', (err) => {
+        const code = (err as NodeJS.ErrnoException).code ?? '';
+        const message = `${method} ${url.pathname}: ${code || err.message}`;
+        reject(CERTIFICATE_ERRORS.test(code) ? new CertificateError(`${message} (${err.message})`, { cause: err }) : new TransportError(message, { cause: err }));
+      });
       if (!body) {
         req.end();
         return;
