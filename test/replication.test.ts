@@ -219,7 +219,7 @@ describe('replication on SIGTERM mid-pass', () => {
     const t = await centralTarget(central);
     let edge = await startEdge([{ ...t, bandwidthBytesPerSec: 200_000 }]);
     try {
-      await simulateDay(edge, ['--users', '1', '--devices', '1', '--recordings', '2', '--clips', '2', '--clip-bytes', '1000000']);
+      await simulateDay(edge, ['--users', '1', '--devices', '1', '--recordings', '2', '--clips', '2', '--clip-bytes', '400000']);
       const pass = runCli(['replicate', '--now', '--data', edge.dataDir]);
       const deadline = Date.now() + 20_000;
       while (![...central.logLines].some((l) => l.includes('"method":"PUT"') && /\.(mkv|mp4)/.test(l)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));

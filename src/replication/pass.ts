@@ -22,7 +22,7 @@ import { DEVICES, USERS } from '../bws/content-destination.ts';
 import type { ContainerEntry, ObjectEntry, ObjectStore } from '../store/object-store.ts';
 import { canonicalKey, decodeMetaValue, type MetaMap } from '../swift/metadata.ts';
 import { CUSTODY_SHA256, custodyMeta } from './custody.ts';
-import { isSealed, type JobGroup, type ReplicationLedger } from './ledger.ts';
+import { isSealed, type JobGroup, type ObjectState, type ReplicationLedger } from './ledger.ts';
 import { AuthError, CertificateError, etagOf, header, retryAfterMs, swiftPath, TransportError, type SwiftClient, type SwiftResponse } from './swift-client.ts';
 import { metered, type TokenBucket } from './throttle.ts';
 
@@ -301,6 +301,7 @@ export class ReplicationPass {
           else if (err instanceof Refused) {
             refused.push(`${entry.name}: ${err.message}`);
             this.#report.failures.push({ container: container.name, object: entry.name, error: err.message });
+            await this.#c.ledger.setObjectState(this.#c.target, account, container.name, entry.name, { ...this.#state('failed', entry), error: err.message.slice(0, 2000) });
           } else {
             transient.push(err as Error);
           }
@@ -382,7 +383,7 @@ export class ReplicationPass {
     throw this.#unexpected(res, `PUT ${container}/${entry.name}`);
   }
 
-  #state(state: 'sent' | 'verified', entry: ObjectEntry) {
+  #state(state: ObjectState['state'], entry: ObjectEntry): ObjectState {
     return { state, md5: entry.md5, bytes: entry.bytes, timestamp: entry.timestamp, at: this.#now() };
   }
 
