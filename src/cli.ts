@@ -4,10 +4,17 @@
  * with a one-line reason on failure; the daemon itself logs JSON via pino.
  */
 import { createPublicKey } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { adminGet, adminStream } from './admin/admin-client.ts';
+import { adminGet, adminPost, adminStream } from './admin/admin-client.ts';
+import { applyUserChange, renewCertificates, type OperationContext } from './admin/operations.ts';
+import { AuditLog, readAuditLines, verifyAuditLog } from './audit/audit-log.ts';
+import { listUsers, type UserChange, type UserChangeResult, type UserView } from './auth/users.ts';
+import { IndexDb } from './store/index-db.ts';
+import { StoreLayout } from './store/layout.ts';
+import { daysUntilExpiry, generateEndpoints, importEndpoint, loadEndpoints } from './tls/endpoints.ts';
 import { parseHostPort } from './config/config.ts';
 import { readCategories, setCategories } from './bws/categories.ts';
 import { simulate } from './bws/simulator.ts';
@@ -15,7 +22,7 @@ import { listRecordings, type RecordingFilter, type RecordingSummary } from './b
 import { Credentials } from './auth/credentials.ts';
 import { checkConnectionFile } from './connection/connection-file.ts';
 import { loadDaemonConfig, startDaemon } from './daemon.ts';
-import { initDataDir, paths } from './data-dir.ts';
+import { initDataDir, paths, reachableHosts } from './data-dir.ts';
 import { EdgeError, OperatorError } from './errors.ts';
 import { createLogger } from './log.ts';
 import { ObjectStore } from './store/object-store.ts';
@@ -80,9 +87,26 @@ type Command = {
 
 const commands: Record<string, Command> = {
   init: {
-    options: { data: { type: 'string' }, user: { type: 'string' }, key: { type: 'string' }, site: { type: 'string' }, url: { type: 'string', multiple: true }, config: { type: 'string' } },
+    options: {
+      data: { type: 'string' }, user: { type: 'string' }, key: { type: 'string' }, site: { type: 'string' }, url: { type: 'string', multiple: true }, config: { type: 'string' },
+      https: { type: 'boolean' }, ip: { type: 'string', multiple: true }, hostname: { type: 'string', multiple: true }, cert: { type: 'string' }, 'cert-key': { type: 'string' },
+    },
     async run(v) {
       const dir = resolve(need(v, 'data'));
+      if (v.https === true) {
+        const config = await loadDaemonConfig({ dataDir: dir, configFile: v.config as string | undefined }, true);
+        await mkdir(dir, { recursive: true, mode: 0o750 });
+        let endpoints;
+        if (typeof v.cert === 'string' || typeof v['cert-key'] === 'string') {
+          endpoints = await importEndpoint(dir, await readFile(need(v, 'cert'), 'utf8'), await readFile(need(v, 'cert-key'), 'utf8'));
+        } else {
+          const names = [...((v.ip as string[] | undefined) ?? []), ...((v.hostname as string[] | undefined) ?? [])];
+          endpoints = await generateEndpoints(dir, names.length > 0 ? names : reachableHosts(parseHostPort(config.listen, 'listen')), config.tls);
+        }
+        for (const e of endpoints) out(`HTTPS for ${e.name}: ${e.cert} (until ${e.notAfter.toISOString().slice(0, 10)}${e.generated ? ', self-signed' : ''})`);
+      } else if (v.ip !== undefined || v.hostname !== undefined || v.cert !== undefined) {
+        throw new UsageError('--ip, --hostname and --cert go with --https');
+      }
       const options = {
         configFile: v.config as string | undefined,
         user: v.user as string | undefined,
@@ -98,13 +122,14 @@ const commands: Record<string, Command> = {
     },
   },
   serve: {
-    options: { data: { type: 'string' }, listen: { type: 'string' }, 'ntp-listen': { type: 'string' }, config: { type: 'string' } },
+    options: { data: { type: 'string' }, listen: { type: 'string' }, 'ntp-listen': { type: 'string' }, config: { type: 'string' }, 'plain-http': { type: 'boolean' } },
     async run(v) {
       const daemon = await startDaemon({
         dataDir: resolve(need(v, 'data')),
         listen: v.listen as string | undefined,
         ntpListen: v['ntp-listen'] as string | undefined,
         configFile: v.config as string | undefined,
+        plaintext: v['plain-http'] === true,
       });
       await new Promise<void>((done) => {
         const stop = (signal: string) => {
@@ -190,7 +215,7 @@ const commands: Record<string, Command> = {
       'public-key': { type: 'string' }, 'public-key-id': { type: 'string' },
     },
     async run(v) {
-      const file = JSON.parse(await readFile(need(v, 'connection'), 'utf8')) as { AuthenticationTokenURI: string[]; BlobAPIUserName: string; BlobAPIKey: string };
+      const file = JSON.parse(await readFile(need(v, 'connection'), 'utf8')) as { AuthenticationTokenURI: string[]; BlobAPIUserName: string; BlobAPIKey: string; HTTPSCertificate?: string[] };
       const number = (name: string, fallback: number) => {
         const text = v[name];
         if (text === undefined) return fallback;
@@ -213,6 +238,7 @@ const commands: Record<string, Command> = {
           ? { encryption: { publicKey: createPublicKey(await readFile(v['public-key'], 'utf8')), publicKeyId: typeof v['public-key-id'] === 'string' ? v['public-key-id'] : 'simulator' } }
           : {}),
         progress: (line) => process.stderr.write(line + '\n'),
+        ...(file.HTTPSCertificate ? { trustedCertificates: file.HTTPSCertificate.map((c) => Buffer.from(c, 'base64').toString('utf8')) } : {}),
       });
       out(JSON.stringify(report, null, 2));
       return report.stoppedOnFullDisk ? 1 : 0;
@@ -292,6 +318,78 @@ const commands: Record<string, Command> = {
       return 0;
     },
   },
+  user: {
+    options: { data: { type: 'string' }, role: { type: 'string' }, key: { type: 'string' }, account: { type: 'string' }, config: { type: 'string' } },
+    async run(v, positionals) {
+      const dir = resolve(need(v, 'data'));
+      const [action, name, ...extra] = positionals;
+      if (action === 'list' && name === undefined) {
+        const users = (await adminGet<UserView[]>(paths(dir).adminSocket, '/users')) ?? (await listUsers(paths(dir).credentials));
+        for (const u of users) out(`${u.user.padEnd(24)} ${u.role.padEnd(10)} account ${u.account}${u.disabled ? '  (disabled)' : ''}`);
+        return 0;
+      }
+      if (!name || extra.length > 0 || !['add', 'passwd', 'disable', 'enable'].includes(action ?? '')) {
+        throw new UsageError('user add NAME --role ROLE [--key KEY] | user list | user passwd NAME [--key KEY] | user disable NAME | user enable NAME');
+      }
+      const key = typeof v.key === 'string' ? v.key : undefined;
+      const change: UserChange = action === 'add'
+        ? { op: 'add', user: name, role: need(v, 'role'), ...(key ? { key } : {}), ...(typeof v.account === 'string' ? { account: v.account } : {}) }
+        : action === 'passwd' ? { op: 'passwd', user: name, ...(key ? { key } : {}) } : { op: action as 'disable' | 'enable', user: name };
+      const result = await operate<UserChangeResult>(dir, v, '/users', { change }, (ctx, actor) => applyUserChange(ctx, change, actor, 'cli'));
+      out(`${result.user.user}: ${result.user.role} in account ${result.user.account}${result.user.disabled ? ', disabled (its tokens stop working within a second)' : ''}`);
+      if (result.generatedKey) out(`key (shown once, store it now): ${result.generatedKey}`);
+      if (result.isConnectionUser && result.key) out(`${paths(dir).connection} now holds the new key: upload it in the Body Worn Manager`);
+      return 0;
+    },
+  },
+  cert: {
+    options: { data: { type: 'string' }, config: { type: 'string' } },
+    async run(v, positionals) {
+      const dir = resolve(need(v, 'data'));
+      if (positionals[0] === 'show' && positionals.length === 1) {
+        const endpoints = await loadEndpoints(dir);
+        if (endpoints.length === 0) out('no HTTPS endpoints (plain HTTP): edgecd init --https sets them up');
+        for (const e of endpoints) out(`${e.name.padEnd(24)} until ${e.notAfter.toISOString()}  ${e.generated ? 'self-signed' : 'operator-supplied'}  ${e.cert}`);
+        const days = daysUntilExpiry(endpoints);
+        if (days !== null) out(`first expiry in ${days} days`);
+        return 0;
+      }
+      if (positionals[0] !== 'renew' || positionals.length !== 1) throw new UsageError('cert renew --data DIR | cert show --data DIR');
+      const result = await operate<{ renewed: string[]; kept: string[]; daysUntilExpiry: number | null }>(dir, v, '/cert/renew', {}, (ctx, actor) => renewCertificates(ctx, actor, 'cli'));
+      out(`renewed: ${result.renewed.join(', ') || 'none'}${result.kept.length ? `; operator certificates left as they are: ${result.kept.join(', ')}` : ''}`);
+      out(`first expiry in ${result.daysUntilExpiry} days; upload ${paths(dir).connection} in the Body Worn Manager: it pins the new certificates`);
+      return 0;
+    },
+  },
+  audit: {
+    options: { data: { type: 'string' }, recording: { type: 'string' }, account: { type: 'string' } },
+    async run(v, positionals) {
+      const dir = resolve(need(v, 'data'));
+      const p = paths(dir);
+      if (positionals[0] === 'verify' && positionals.length === 1) {
+        const report = await verifyAuditLog(p.audit, p.auditHead);
+        if (report.ok) {
+          out(`${p.audit}: ${report.lines} lines, chain intact${report.head ? ` (head at line ${report.head.seq})` : ''}`);
+          return 0;
+        }
+        out(`${p.audit}: BROKEN at line ${report.firstBad!.line}: ${report.firstBad!.reason}`);
+        return 1;
+      }
+      if (positionals[0] === 'show' && positionals.length === 1) {
+        const recording = need(v, 'recording');
+        const account = typeof v.account === 'string' ? v.account : ((await Credentials.load(p.credentials)).users[0]?.account ?? '');
+        const prefix = `AUTH_${account}/${recording}`;
+        let n = 0;
+        for await (const line of readAuditLines(p.audit, (l) => l.target === prefix || (l.target ?? '').startsWith(prefix + '/'))) {
+          out(JSON.stringify(line));
+          n += 1;
+        }
+        if (n === 0) out(`no audit lines for ${prefix}`);
+        return 0;
+      }
+      throw new UsageError('audit verify --data DIR | audit show --recording NAME --data DIR [--account ACCOUNT]');
+    },
+  },
   reindex: {
     options: { data: { type: 'string' }, verify: { type: 'boolean' } },
     async run(v) {
@@ -352,6 +450,30 @@ function formatReplicationStatus(status: ReplicationStatus): string {
   return lines.join('\n');
 }
 
+/**
+ * Runs an administrative change through the daemon when it runs (it writes
+ * the audit trail), or here with the index lock held when it does not.
+ */
+async function operate<T>(dir: string, v: Values, path: string, body: object, direct: (ctx: OperationContext, actor: string) => Promise<T>): Promise<T> {
+  const actor = `cli:${userInfo().username}`;
+  const viaDaemon = await adminPost<T | { error: string }>(paths(dir).adminSocket, path, { ...body, actor });
+  if (viaDaemon !== undefined) {
+    if (typeof viaDaemon === 'object' && viaDaemon !== null && 'error' in viaDaemon) throw new OperatorError(viaDaemon.error);
+    return viaDaemon as T;
+  }
+  const config = await loadDaemonConfig({ dataDir: dir, ...(typeof v.config === 'string' ? { configFile: v.config } : {}) });
+  // The index lock proves no daemon is writing the audit trail meanwhile.
+  const lock = await IndexDb.open(new StoreLayout(dir).indexDir);
+  const p = paths(dir);
+  const audit = await AuditLog.open(p.audit, p.auditHead);
+  try {
+    return await direct({ dir, config, listen: parseHostPort(config.listen, 'listen'), ntpServing: false, audit }, actor);
+  } finally {
+    await audit.close();
+    await lock.close();
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === 'help' || name === '--help' || name === '-h') {
@@ -364,7 +486,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const command = commands[name];
   if (!command) throw new UsageError(`unknown command ${JSON.stringify(name)}`);
-  const { values, positionals } = parseArgs({ args: rest, options: command.options, strict: true, allowPositionals: name === 'categories' || name === 'replication' });
+  const { values, positionals } = parseArgs({ args: rest, options: command.options, strict: true, allowPositionals: ['categories', 'replication', 'user', 'cert', 'audit'].includes(name) });
   return command.run(values as Values, positionals);
 }
 

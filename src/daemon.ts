@@ -2,18 +2,23 @@
  * The daemon: opens the store, serves HTTP, keeps connection.json current,
  * and shuts down cleanly (in-flight requests finish, LevelDB closes).
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createHash } from 'node:crypto';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo, Server as NetServer } from 'node:net';
 import { stat } from 'node:fs/promises';
 import { getRequestListener } from '@hono/node-server';
 import { startAdminServer, type AdminServer } from './admin/admin-server.ts';
-import { Credentials } from './auth/credentials.ts';
+import { LiveCredentials } from './auth/credentials.ts';
 import { capabilitiesDocument, recordDeclaredCapabilities } from './bws/capabilities.ts';
 import { categoriesDocument } from './bws/categories.ts';
 import { ContentDestination } from './bws/content-destination.ts';
 import { TokenRegistry } from './auth/tokens.ts';
 import { loadConfig, parseHostPort, type Config, type HostPort } from './config/config.ts';
-import { initDataDir, paths, writeConnectionFile } from './data-dir.ts';
+import { AuditLog } from './audit/audit-log.ts';
+import { LoginThrottle } from './auth/login-throttle.ts';
+import { initDataDir, paths, reachableHosts, writeConnectionFile } from './data-dir.ts';
+import { createHttpServer, createTlsFront } from './http/server.ts';
+import { daysUntilExpiry, generateEndpoints, loadEndpoints } from './tls/endpoints.ts';
 import { createApp, malformedRequestHandler, swiftFetch } from './http/app.ts';
 import { newTransId } from './http/middleware/request-log.ts';
 import { RequestStats } from './health/request-stats.ts';
@@ -36,6 +41,8 @@ export interface DaemonOptions {
   listen?: string;
   /** --ntp-listen, overriding the config ('off' disables). */
   ntpListen?: string;
+  /** --plain-http: serve plain HTTP (development). */
+  plaintext?: boolean;
 }
 
 export interface Daemon {
@@ -52,6 +59,7 @@ export async function loadDaemonConfig(options: DaemonOptions, mayBeMissing = fa
   const config = await loadConfig(options.configFile ?? paths(options.dataDir).config, mayBeMissing || options.configFile === undefined);
   if (options.listen !== undefined) config.listen = options.listen;
   if (options.ntpListen !== undefined) config.ntp.listen = options.ntpListen;
+  if (options.plaintext) config.http.plaintext = true;
   parseHostPort(config.listen, '--listen');
   if (config.ntp.listen !== 'off') parseHostPort(config.ntp.listen, '--ntp-listen');
   return config;
@@ -72,6 +80,15 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   // Before anything is served: a withdrawn capability stops the start here.
   await recordDeclaredCapabilities(dir, config.capabilities);
 
+  // HTTPS unless plain HTTP is asked for: certificates for the addresses the
+  // cameras will use are made on the first start (init --https chooses them).
+  let endpoints = await loadEndpoints(dir);
+  if (endpoints.length === 0 && !config.http.plaintext) {
+    const names = config.connection.authUrls.length > 0 ? config.connection.authUrls.map((u) => new URL(u).hostname.replace(/^\[(.*)\]$/, '$1')) : reachableHosts(listen);
+    endpoints = await generateEndpoints(dir, names, config.tls);
+    log.info({ names }, 'first start: generated self-signed certificates; the connection file pins them');
+  }
+
   let ready = false;
   // Listen first: while the store opens (journal replay, temp clean-up) every
   // request gets 503 + Retry-After instead of a refused connection.
@@ -80,32 +97,44 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     res.writeHead(503, { 'Retry-After': '5', 'Content-Type': 'text/plain; charset=utf-8', 'X-Trans-Id': txId, 'X-Openstack-Request-Id': txId, 'Connection': 'close' });
     res.end('Starting: try again shortly\n');
   };
-  const server: Server = createServer(starting);
-  // Large uploads over a thin link take long: no overall request deadline,
-  // but an idle socket (no bytes either way) is dropped.
-  server.requestTimeout = 0;
-  server.headersTimeout = 60_000;
-  server.setTimeout(config.http.idleTimeoutSeconds * 1000);
-  await listenOn(server, listen);
+  const h = config.http;
+  const server: Server = createHttpServer(starting, {
+    headersTimeoutMs: h.headersTimeoutSeconds * 1000,
+    idleTimeoutMs: h.idleTimeoutSeconds * 1000,
+    keepAliveTimeoutMs: h.keepAliveTimeoutSeconds * 1000,
+    maxRequestsPerSocket: h.maxRequestsPerSocket,
+    maxHeaderBytes: h.maxHeaderBytes,
+  }, log);
+  const front = endpoints.length > 0 ? createTlsFront(server, endpoints, log, h.headersTimeoutSeconds * 1000) : undefined;
+  const listener = front?.server ?? server;
+  await listenOn(listener, listen);
   let store: ObjectStore;
   let evictor: Evictor | undefined;
   let replicator: Replicator | undefined;
   try {
     store = await ObjectStore.open(dir, {
       maxObjectBytes: config.objects.maxBytes,
+      bodyStallMs: h.bodyTimeoutSeconds * 1000,
       space: config.quota,
       log,
       derivedOps: replicationHook,
-      makeRoom: async (bytes) => (evictor ? evictor.makeRoom(bytes) : 0),
+      // Uploads reach the store only once the evictor exists (it needs the open store).
+      ...(config.retention.evictAfterReplication ? { makeRoom: (needed: () => Promise<number>) => evictor!.makeRoom(needed) } : {}),
     });
   } catch (err) {
-    server.close();
+    listener.close();
     throw err;
   }
   let admin: AdminServer | undefined;
   const clock = new ClockWatcher();
   let ntp: NtpServer | undefined;
+  let audit: AuditLog | undefined;
   try {
+    audit = await AuditLog.open(paths(dir).audit, paths(dir).auditHead, {
+      onWarning: (message) => log.warn({ audit: paths(dir).audit }, message),
+      onError: (err) => log.error({ err }, 'audit trail write failed'),
+    });
+    await audit.append({ actor: 'system', source: 'daemon', action: 'daemon.start', result: 'ok', details: { version: VERSION, config: configDigest(config), https: endpoints.map((e) => e.name), plaintext: config.http.plaintext } });
     replicator = await Replicator.open(store, config, log, 'daemon');
     if (config.retention.evictAfterReplication) {
       evictor = new Evictor({
@@ -114,11 +143,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         enabledTargets: () => config.replication.targets.filter((t) => t.enabled).map((t) => t.name),
         minAgeHours: config.retention.minAgeHours,
         recordFile: paths(dir).evictions,
+        audit,
         log,
       });
     }
     await clock.start();
-    const credentials = await Credentials.load(paths(dir).credentials);
+    const credentials = await LiveCredentials.open(paths(dir).credentials);
     const tokens = new TokenRegistry(config.auth.tokenTtlSeconds);
     const capabilities = capabilitiesDocument(config.capabilities);
     const systemDocuments = { capabilities: async () => capabilities, categories: () => categoriesDocument(dir) };
@@ -136,22 +166,46 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       requests: new RequestStats(),
       startedAt,
       admission: { maxRequests: a.maxRequests, maxUploads: a.maxUploads, queue: a.queue, queueTimeoutMs: a.queueTimeoutSeconds * 1000, maxEventLoopDelayMs: a.maxEventLoopDelayMs, maxHeapBytes: a.maxHeapMB * 1024 * 1024 },
-      store, destination, credentials, tokens, log, maxObjectBytes: config.objects.maxBytes, scheme: 'http', ready: () => ready, systemDocuments,
+      store, destination, credentials, tokens, log, maxObjectBytes: config.objects.maxBytes, ready: () => ready, systemDocuments,
+      throttle: new LoginThrottle(),
+      audit,
+      guard: { maxUrlBytes: h.maxUrlBytes, maxHeaders: h.maxHeaders, plaintextAllowed: h.plaintext },
+      tls: () => ({ endpoints: endpoints.map((e) => ({ name: e.name, notAfter: e.notAfter.toISOString() })), daysUntilExpiry: daysUntilExpiry(endpoints) }),
       clock: () => clock.current(),
       ntp: () => ntp?.stats ?? null,
       replication: async () => (config.replication.targets.length > 0 ? replicator!.status() : null),
     });
     server.off('request', starting);
     // No draining of unread bodies: reply() closes such connections instead (see there).
-    server.on('request', getRequestListener(swiftFetch(app), { errorHandler: malformedRequestHandler(log), autoCleanupIncoming: false }));
-    const bound = server.address() as AddressInfo;
+    const handle = getRequestListener(swiftFetch(app), { errorHandler: malformedRequestHandler(log), autoCleanupIncoming: false });
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      // @hono/node-server flushes the headers of a streamed body at once, and
+      // Node 20 then writes them as UTF-8 rather than byte for byte: metadata
+      // with non-ASCII bytes would come back from a GET altered. Without the
+      // flush, the headers go out with the first body bytes, as sent.
+      res.flushHeaders = () => undefined;
+      void handle(req, res);
+    });
+    const bound = listener.address() as AddressInfo;
     const address = { host: listen.host, port: bound.port };
 
     ntp = await startNtp(config, clock, log);
     await writeConnectionFile(dir, config, address, undefined, ntp !== undefined);
-    admin = await startAdminServer({ socketPath: paths(dir).adminSocket, store, replicator, log });
+    admin = await startAdminServer({
+      socketPath: paths(dir).adminSocket, store, replicator, log,
+      operations: {
+        dir, config, listen: address, ntpServing: ntp !== undefined, audit,
+        onUsersChanged: () => credentials.invalidate(),
+        onCertificates: (list) => {
+          endpoints = list;
+          front?.setEndpoints(list);
+        },
+      },
+    });
     replicator.schedule();
-    log.warn('serving plain HTTP: use it for development only; HTTPS arrives with the security work');
+    if (h.plaintext) log.warn('serving plain HTTP (http.plaintext / --plain-http): for development only; evidence and keys cross the network unencrypted');
+    const days = daysUntilExpiry(endpoints);
+    if (days !== null && days <= config.tls.warnDaysBeforeExpiry) log.warn({ daysUntilExpiry: days }, 'a TLS certificate expires soon: run edgecd cert renew and upload the new connection file');
     const stopWatching = watchStation(health, log, config.health.checkSeconds * 1000);
     ready = true;
     log.info({ version: VERSION, listen: `${address.host}:${address.port}`, data: dir }, 'ready');
@@ -159,6 +213,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     const httpServer = server;
     const adminServer = admin;
     const replication = replicator;
+    const auditLog = audit;
     let closing: Promise<void> | undefined;
     return {
       config,
@@ -173,19 +228,22 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         log.info('stopping');
         // Replication first: a pass may run for hours, and its progress stream holds the admin socket open.
         await replication.close();
-        await closeHttp(httpServer, config.http.shutdownGraceSeconds * 1000);
+        await closeHttp(listener, httpServer, config.http.shutdownGraceSeconds * 1000);
         await adminServer.close();
+        await auditLog.append({ actor: 'system', source: 'daemon', action: 'daemon.stop', result: 'ok' }).catch(() => undefined);
+        await auditLog.close();
         await store.close();
         log.info('stopped');
         log.flush();
       })()),
     };
   } catch (err) {
-    server.close();
+    listener.close();
     ntp?.close();
     clock.stop();
     await admin?.close();
     await replicator?.close();
+    await audit?.close();
     await store.close();
     throw err;
   }
@@ -212,7 +270,7 @@ async function startNtp(config: Config, clock: ClockWatcher, log: Logger): Promi
   }
 }
 
-function listenOn(server: Server, { host, port }: HostPort): Promise<void> {
+function listenOn(server: NetServer, { host, port }: HostPort): Promise<void> {
   return new Promise((resolve, reject) => {
     const fail = (err: NodeJS.ErrnoException) => reject(new OperatorError(`cannot listen on ${host}:${port}: ${err.code ?? err.message}`));
     server.once('error', fail);
@@ -223,11 +281,23 @@ function listenOn(server: Server, { host, port }: HostPort): Promise<void> {
   });
 }
 
-/** Stops accepting, lets in-flight requests finish for `graceMs`, then cuts the rest. */
-async function closeHttp(server: Server, graceMs: number): Promise<void> {
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  server.closeIdleConnections();
-  const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+/**
+ * Stops accepting (on `listener`, the TLS front or the HTTP server itself),
+ * lets in-flight requests finish for `graceMs`, then cuts the rest.
+ */
+async function closeHttp(listener: NetServer, http: Server, graceMs: number): Promise<void> {
+  const closed = new Promise<void>((resolve) => listener.close(() => resolve()));
+  // Connections turn idle as their last responses finish: close those as they do.
+  http.closeIdleConnections();
+  const idle = setInterval(() => http.closeIdleConnections(), 50);
+  const timer = setTimeout(() => http.closeAllConnections(), graceMs);
   await closed;
+  clearInterval(idle);
   clearTimeout(timer);
+}
+
+/** A digest of the effective configuration with secrets left out, for the audit trail. */
+function configDigest(config: Config): string {
+  const redacted = { ...config, replication: { targets: config.replication.targets.map((t) => ({ ...t, key: '(secret)' })) } };
+  return createHash('sha256').update(JSON.stringify(redacted)).digest('hex');
 }

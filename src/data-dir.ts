@@ -14,6 +14,7 @@ import { Credentials, USER_NAME, generateKey, hashKey } from './auth/credentials
 import type { Config, HostPort } from './config/config.ts';
 import { buildConnectionFile, checkConnectionFile, type ConnectionFile } from './connection/connection-file.ts';
 import { OperatorError } from './errors.ts';
+import { loadEndpoints, type Endpoint } from './tls/endpoints.ts';
 import { writeFileDurable } from './store/durable.ts';
 import { VERSION } from './version.ts';
 
@@ -23,6 +24,10 @@ export const paths = (dir: string) => ({
   connection: join(dir, 'connection.json'),
   adminSocket: join(dir, 'admin.sock'),
   evictions: join(dir, 'evictions.jsonl'),
+  /** What connection files have told the BWS (some flags may never be taken back). */
+  issued: join(dir, 'connection-issued.json'),
+  audit: join(dir, 'audit.jsonl'),
+  auditHead: join(dir, 'audit.head'),
 });
 
 export interface InitOptions {
@@ -64,7 +69,7 @@ export async function initDataDir(dir: string, options: InitOptions, loadConfig:
   const key = options.key ?? generateKey();
   const others = (users?.users ?? []).filter((u) => u.user !== user);
   // The BWS user comes first: it is the one connection.json names.
-  await new Credentials([{ user, account: user, key: await hashKey(key) }, ...others]).save(p.credentials);
+  await new Credentials([{ user, account: user, role: 'uploader', key: await hashKey(key) }, ...others]).save(p.credentials);
   await writeConnectionFile(dir, config, listen, key);
   return { user, keySet: true };
 }
@@ -76,15 +81,73 @@ async function updateConfigFile(file: string, options: InitOptions): Promise<voi
   await writeFileDurable(file, JSON.stringify(doc, null, 2) + '\n', 0o640);
 }
 
-/** The AuthenticationTokenURI list: configured, or derived from where the daemon listens. */
-export function authUrlsFor(config: Config, listen: HostPort): string[] {
-  if (config.connection.authUrls.length > 0) return config.connection.authUrls;
+/** The addresses the cameras can reach a listener on: itself, or the machine's IPv4 addresses for a wildcard. */
+export function reachableHosts(listen: HostPort): string[] {
   const wildcard = listen.host === '0.0.0.0' || listen.host === '::';
   const hosts = wildcard
     ? Object.values(networkInterfaces()).flatMap((list) => list ?? []).filter((a) => !a.internal && a.family === 'IPv4').map((a) => a.address)
     : [listen.host];
   if (hosts.length === 0) hosts.push('127.0.0.1');
-  return hosts.slice(0, 10).map((h) => `http://${h.includes(':') ? `[${h}]` : h}:${listen.port}/auth/v1.0`);
+  return hosts.slice(0, 10);
+}
+
+const authUrl = (scheme: string, host: string, port: number) => `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}/auth/v1.0`;
+
+/**
+ * The AuthenticationTokenURI list, and with HTTPS the certificate for each:
+ * configured URIs (each must name an endpoint when HTTPS is on), or one per
+ * endpoint, or (plain HTTP) one per reachable address.
+ */
+export function authUrlsFor(config: Config, listen: HostPort, endpoints: Endpoint[] = []): { urls: string[]; certificates?: string[] } {
+  if (endpoints.length === 0) {
+    return { urls: config.connection.authUrls.length > 0 ? config.connection.authUrls : reachableHosts(listen).map((h) => authUrl('http', h, listen.port)) };
+  }
+  if (config.connection.authUrls.length === 0) {
+    return { urls: endpoints.map((e) => authUrl('https', e.name, listen.port)), certificates: endpoints.map((e) => e.certPem) };
+  }
+  const certificates = config.connection.authUrls.map((u, i) => {
+    const url = new URL(u);
+    const host = url.hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+    const endpoint = endpoints.find((e) => e.name.toLowerCase() === host);
+    if (url.protocol !== 'https:' || !endpoint) {
+      throw new InitError(`connection.authUrls[${i}] (${u}) must be https:// and name one of the certificate addresses (${endpoints.map((e) => e.name).join(', ')})`);
+    }
+    return endpoint.certPem;
+  });
+  return { urls: config.connection.authUrls, certificates };
+}
+
+interface Issued {
+  WantEncryption?: string;
+  FullStoreAndReadSupport?: string;
+}
+
+/**
+ * The spec lets WantEncryption and FullStoreAndReadSupport change only from
+ * false to true: a BWS told once that the CD reads everything, or that
+ * content arrives encrypted, must never be told otherwise. The first time
+ * each was issued as true is remembered here.
+ */
+async function refuseWithdrawal(dir: string, file: ConnectionFile): Promise<Issued> {
+  const issued = await readFile(paths(dir).issued, 'utf8').then((t) => JSON.parse(t) as Issued, () => ({}) as Issued);
+  const settings: Record<keyof Issued, string> = { WantEncryption: 'connection.wantEncryption', FullStoreAndReadSupport: 'connection.fullStoreAndReadSupport' };
+  for (const flag of Object.keys(settings) as (keyof Issued)[]) {
+    if (issued[flag] && file[flag] !== true) {
+      throw new InitError(`${flag} was issued as true on ${issued[flag]}; the spec allows it to change only from false to true, because a body-worn system already relies on it. Keep ${settings[flag]} true`);
+    }
+  }
+  const now = new Date().toISOString();
+  return { ...issued, ...(file.WantEncryption && !issued.WantEncryption ? { WantEncryption: now } : {}), ...(file.FullStoreAndReadSupport && !issued.FullStoreAndReadSupport ? { FullStoreAndReadSupport: now } : {}) };
+}
+
+async function encryptionSettings(config: Config): Promise<{ publicKeyPem: string; publicKeyId: string } | undefined> {
+  const c = config.connection;
+  if (!c.wantEncryption) return undefined;
+  if (c.publicKeyFile === '' || c.publicKeyId === '') throw new InitError('connection.wantEncryption needs connection.publicKeyFile (an RSA public key, PEM) and connection.publicKeyId');
+  const publicKeyPem = await readFile(c.publicKeyFile, 'utf8').catch((err: Error) => {
+    throw new InitError(`connection.publicKeyFile: ${err.message}`);
+  });
+  return { publicKeyPem, publicKeyId: c.publicKeyId };
 }
 
 /**
@@ -98,20 +161,27 @@ export async function writeConnectionFile(dir: string, config: Config, listen: H
   const user = credentials.users[0]?.user;
   if (!user) throw new InitError(`${p.credentials} has no users; run edgecd init --data ${dir}`);
   const key = newKey ?? (await previousKey(dir, user));
+  const { urls, certificates } = authUrlsFor(config, listen, await loadEndpoints(dir));
+  const encryption = await encryptionSettings(config);
   const file = buildConnectionFile({
     siteName: config.siteName,
     applicationVersion: VERSION,
     // Only a server that is really answering may be advertised to the cameras.
     ntpServer: ntpServing,
-    authUrls: authUrlsFor(config, listen),
+    authUrls: urls,
+    ...(certificates ? { certificates } : {}),
     user,
     key,
     containerType: config.connection.containerType,
+    fullStoreAndReadSupport: config.connection.fullStoreAndReadSupport,
+    ...(encryption ? { encryption } : {}),
   });
   const text = JSON.stringify(file, null, 2) + '\n';
   const problems = checkConnectionFile(text);
   if (problems.length > 0) throw new InitError(`the connection file would be invalid:\n  ${problems.join('\n  ')}`);
+  const issued = await refuseWithdrawal(dir, file);
   await writeFileDurable(p.connection, text, 0o600);
+  await writeFileDurable(p.issued, JSON.stringify(issued, null, 2) + '\n', 0o600);
   return file;
 }
 

@@ -15,6 +15,10 @@ export type ErrorCode =
   | 'EntityTooLarge'
   | 'RangeNotSatisfiable'
   | 'EtagMismatch'
+  | 'TooManyRequests'
+  | 'RequestTimeout'
+  | 'UriTooLong'
+  | 'HeadersTooLarge'
   | 'ClientDisconnected'
   | 'InsufficientStorage'
   | 'Unavailable';

@@ -6,6 +6,7 @@ import { SwiftSession, TestDaemon } from './helpers/daemon.ts';
 
 let daemon: TestDaemon;
 let s: SwiftSession;
+let adminToken: string;
 
 before(async () => {
   daemon = await TestDaemon.start({ config: { quota: { maxBytes: 1_000_000 }, health: { checkSeconds: 1 } } });
@@ -13,13 +14,16 @@ before(async () => {
   await s.req('PUT', '/c');
   await s.req('PUT', '/c/o', {}, randomBytes(850_000));
   await s.req('GET', '/c/missing');
+  adminToken = (await daemon.auth('admin')).token;
 });
 after(() => daemon.cleanup());
 
 describe('health', () => {
-  it('/status needs a token and reports storage, load, requests, system and clock', async () => {
+  it('/status needs an admin token and reports storage, load, requests, system and clock', async () => {
     assert.equal((await daemon.request('GET', '/status')).status, 401);
-    const res = await daemon.request('GET', '/status', { 'X-Auth-Token': s.token });
+    assert.equal((await daemon.request('GET', '/status', { 'X-Auth-Token': s.token })).status, 403, 'not for the camera system');
+    assert.equal((await daemon.request('GET', '/metrics', { 'X-Auth-Token': s.readerToken })).status, 403, 'not for a reader');
+    const res = await daemon.request('GET', '/status', { 'X-Auth-Token': adminToken });
     assert.equal(res.status, 200);
     const h = JSON.parse(res.text);
     assert.equal(h.ready, true);
@@ -38,7 +42,7 @@ describe('health', () => {
   });
 
   it('/metrics speaks Prometheus text with request counters and upload bytes', async () => {
-    const res = await daemon.request('GET', '/metrics', { 'X-Auth-Token': s.token });
+    const res = await daemon.request('GET', '/metrics', { 'X-Auth-Token': adminToken });
     assert.equal(res.status, 200);
     assert.match(res.headers['content-type'] as string, /^text\/plain; version=0\.0\.4/);
     assert.match(res.text, /^# TYPE edgecd_requests_total counter$/m);

@@ -1,6 +1,8 @@
 /**
  * Real third-party Swift clients against the daemon: python-swiftclient's
  * `swift` CLI and rclone. CI installs both (.ci/run); a missing one fails.
+ * They write as the body-worn system (an uploader) and read back as a
+ * reader: an uploader may not read evidence.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -10,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { TestDaemon } from './helpers/daemon.ts';
+import { TEST_USERS, TestDaemon } from './helpers/daemon.ts';
 
 const run = promisify(execFile);
 let daemon: TestDaemon;
@@ -35,6 +37,7 @@ after(async () => {
 
 describe('python-swiftclient', () => {
   const swift = (...args: string[]) => run('swift', ['-A', authUrl, '-U', user, '-K', key, ...args], { cwd: work });
+  const clerk = (...args: string[]) => run('swift', ['-A', authUrl, '-U', TEST_USERS.reader.user, '-K', TEST_USERS.reader.key, ...args], { cwd: work });
 
   it('upload, list, stat, post and download round-trip byte for byte', async () => {
     await mkdir(join(work, 'swift-in'));
@@ -42,9 +45,10 @@ describe('python-swiftclient', () => {
     for (const [name, body] of Object.entries(files)) await writeFile(join(work, 'swift-in', name), body);
 
     await swift('upload', 'evidence', 'swift-in/clip1.mkv', 'swift-in/notes.txt');
-    const list = await swift('list', 'evidence');
+    const list = await clerk('list', 'evidence');
     assert.deepEqual(list.stdout.trim().split('\n'), ['swift-in/clip1.mkv', 'swift-in/notes.txt']);
-    const containers = await swift('list');
+    await assert.rejects(swift('list', 'evidence'), 'the camera system may not list');
+    const containers = await clerk('list');
     assert.match(containers.stdout, /^evidence$/m);
 
     await swift('post', '-m', 'Status:Complete', 'evidence');
@@ -57,7 +61,8 @@ describe('python-swiftclient', () => {
     assert.match(account.stdout, /Containers: 1/);
 
     await mkdir(join(work, 'swift-out'));
-    await run('swift', ['-A', authUrl, '-U', user, '-K', key, 'download', 'evidence', '-D', join(work, 'swift-out')], { cwd: work });
+    await assert.rejects(swift('download', 'evidence', 'swift-in/notes.txt', '-o', join(work, 'denied.txt')), 'the camera system may not read evidence back');
+    await clerk('download', 'evidence', '-D', join(work, 'swift-out'));
     for (const [name, body] of Object.entries(files)) {
       assert.ok((await readFile(join(work, 'swift-out', 'swift-in', name))).equals(body), name);
     }
@@ -66,6 +71,7 @@ describe('python-swiftclient', () => {
 
 describe('rclone', () => {
   // The remote "edge:" is defined by environment, so no rclone.conf is read or written.
+  // "edge:" writes as the camera system, "clerk:" reads as a reader.
   const rclone = (...args: string[]) => run('rclone', ['--config', '/dev/null', ...args], {
     env: {
       ...process.env,
@@ -74,6 +80,11 @@ describe('rclone', () => {
       RCLONE_CONFIG_EDGE_USER: user,
       RCLONE_CONFIG_EDGE_KEY: key,
       RCLONE_CONFIG_EDGE_AUTH_VERSION: '1',
+      RCLONE_CONFIG_CLERK_TYPE: 'swift',
+      RCLONE_CONFIG_CLERK_AUTH: authUrl,
+      RCLONE_CONFIG_CLERK_USER: TEST_USERS.reader.user,
+      RCLONE_CONFIG_CLERK_KEY: TEST_USERS.reader.key,
+      RCLONE_CONFIG_CLERK_AUTH_VERSION: '1',
     },
   });
 
@@ -87,14 +98,15 @@ describe('rclone', () => {
     };
     for (const [name, body] of Object.entries(files)) await writeFile(join(src, name), body);
 
-    await rclone('copy', src, 'edge:rclone-target');
-    await rclone('check', src, 'edge:rclone-target');
+    // An uploader cannot list what is there, so rclone must not look first.
+    await rclone('copy', '--no-check-dest', src, 'edge:rclone-target');
+    await rclone('check', src, 'clerk:rclone-target');
     const back = join(work, 'rclone-out');
-    await rclone('copy', 'edge:rclone-target', back);
+    await rclone('copy', 'clerk:rclone-target', back);
     for (const [name, body] of Object.entries(files)) assert.ok((await readFile(join(back, name))).equals(body), name);
 
     // check must fail when the remote differs: it is not a rubber stamp.
     await writeFile(join(src, 'a.mkv'), randomBytes(10));
-    await assert.rejects(rclone('check', src, 'edge:rclone-target'));
+    await assert.rejects(rclone('check', src, 'clerk:rclone-target'));
   });
 });

@@ -14,7 +14,7 @@ import { createLogger } from '../src/log.ts';
 import { ReplicationLedger, replicationHook } from '../src/replication/ledger.ts';
 import type { Mutation } from '../src/store/index-db.ts';
 import { ObjectStore } from '../src/store/object-store.ts';
-import { CLI, ROOT, runCli, SwiftSession, TestDaemon } from './helpers/daemon.ts';
+import { CLI, ROOT, runCli, SwiftSession, TEST_USERS, TestDaemon } from './helpers/daemon.ts';
 import { FaultProxy } from './helpers/fault-proxy.ts';
 import { openStackSwiftAvailable, startOpenStackSwift, type OpenStackSwift } from './helpers/openstack-swift.ts';
 import { metaOf, sha256, SwiftAccount } from './helpers/swift-account.ts';
@@ -24,10 +24,14 @@ const REPLICATED = /^(Users|Devices|RejectedContent_.*|.+_[^_]+_\d{8}T\d{6}Z)$/;
 
 interface Target { name: string; authUrl: string; user: string; key: string }
 
+/** The central as an edge sees it: its auth URL and a replicator's credentials. */
 async function centralTarget(central: TestDaemon, name = 'central'): Promise<Target> {
   const file = await central.connectionFile();
-  return { name, authUrl: file.AuthenticationTokenURI[0]!, user: file.BlobAPIUserName, key: file.BlobAPIKey };
+  return { name, authUrl: file.AuthenticationTokenURI[0]!, user: TEST_USERS.replicator.user, key: TEST_USERS.replicator.key };
 }
+
+/** What an evidence clerk at the central reads with. */
+const centralReader = (t: Target) => SwiftAccount.login(t.authUrl, TEST_USERS.reader.user, TEST_USERS.reader.key);
 
 async function startEdge(targets: (Target & { bandwidthBytesPerSec?: number; concurrency?: number; schedule?: string })[], extra: object = {}): Promise<TestDaemon> {
   return TestDaemon.start({ config: { siteName: 'Station 7', replication: { targets: targets.map((t) => ({ schedule: '0 0 1 1 *', ...t })) }, ...extra } });
@@ -62,7 +66,7 @@ async function replicationStatus(edge: TestDaemon): Promise<{ targets: { name: s
  * md5 and metadata, custody metadata matching, recordings Complete.
  */
 async function assertReplicated(edge: TestDaemon, target: SwiftAccount): Promise<number> {
-  const { storageUrl, token } = await edge.auth();
+  const { storageUrl, token } = await edge.auth('reader');
   const local = SwiftAccount.of(storageUrl, token);
   let objects = 0;
   for (const { name: container } of await local.containers()) {
@@ -113,7 +117,7 @@ describe('replication to a central edgecd', () => {
     central = await TestDaemon.start();
     const t = await centralTarget(central);
     edge = await startEdge([t]);
-    target = await SwiftAccount.login(t.authUrl, t.user, t.key);
+    target = await centralReader(t);
   });
   after(async () => {
     await edge.cleanup();
@@ -205,7 +209,7 @@ describe('replication survives SIGKILL mid-pass', () => {
       const resent = [...objectPuts(central, mark).keys()].filter((k) => verified.has(k));
       assert.deepEqual(resent, [], 'objects verified before the kill were sent again');
       for (const [path, n] of objectPuts(central)) assert.ok(n <= 2, `${path} sent ${n} times`);
-      await assertReplicated(edge, await SwiftAccount.login(t.authUrl, t.user, t.key));
+      await assertReplicated(edge, await centralReader(t));
     } finally {
       await edge.cleanup();
       await central.cleanup();
@@ -235,7 +239,7 @@ describe('replication on SIGTERM mid-pass', () => {
       const { code, reports, stderr } = await replicateNow(edge);
       assert.equal(code, 0, stderr);
       assert.equal(reports[0]!.outcome, 'done');
-      await assertReplicated(edge, await SwiftAccount.login(t.authUrl, t.user, t.key));
+      await assertReplicated(edge, await centralReader(t));
     } finally {
       await edge.cleanup();
       await central.cleanup();
@@ -255,7 +259,7 @@ describe('replication when the central misbehaves', () => {
     const t = await centralTarget(central);
     const proxied = { ...t, authUrl: t.authUrl.replace(`127.0.0.1:${central.port}`, `127.0.0.1:${proxy.port}`) };
     edge = await startEdge([proxied]);
-    target = await SwiftAccount.login(t.authUrl, t.user, t.key);
+    target = await centralReader(t);
   });
   after(async () => {
     await edge.cleanup();
@@ -346,8 +350,8 @@ describe('replication when the central misbehaves', () => {
     assert.equal(first.reports[0]!.outcome, 'target-full');
     const status = await replicationStatus(edge);
     assert.equal(status.targets[0]!.alarm?.reason, 'target-full');
-    const session = await SwiftSession.open(edge);
-    const health = JSON.parse((await edge.request('GET', '/status', { 'X-Auth-Token': session.token })).text) as { replication: { targets: { alarm?: { reason: string } }[] } };
+    const admin = await edge.auth('admin');
+    const health = JSON.parse((await edge.request('GET', '/status', { 'X-Auth-Token': admin.token })).text) as { replication: { targets: { alarm?: { reason: string } }[] } };
     assert.equal(health.replication.targets[0]!.alarm?.reason, 'target-full');
     assert.ok(edge.logLines.some((l) => l.includes('replication target paused')));
     proxy.clear();
@@ -391,7 +395,7 @@ describe('replication without an operator, and with the daemon stopped', () => {
         status = await replicationStatus(edge);
       }
       assert.equal(status.targets[0]!.backlog.jobs, 0, 'the scheduled pass emptied the queue');
-      await assertReplicated(edge, await SwiftAccount.login(t.authUrl, t.user, t.key));
+      await assertReplicated(edge, await centralReader(t));
 
       // Stopped daemon, second target (the same central under another name): run here, in this process.
       await edge.stop();
@@ -494,7 +498,7 @@ describe('eviction after replication', () => {
 
       const records = (await readFile(join(edge.dataDir, 'evictions.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { recording: string; manifest: Record<string, { sha256: string }>; heldBy: { target: string }[] });
       assert.ok(records.length >= 1);
-      const centralAccount = await SwiftAccount.login(t.authUrl, t.user, t.key);
+      const centralAccount = await centralReader(t);
       for (const r of records) {
         assert.deepEqual(r.heldBy.map((h) => h.target), ['central']);
         assert.equal((await session.req('HEAD', `/${r.recording}`)).status, 404, 'evicted locally');

@@ -30,7 +30,7 @@ it('answers 503 + Retry-After until ready, then 200', async () => {
     await Promise.all(Array.from({ length: 1000 }, (_, i) => writeFile(join(first.dataDir, 'tmp', `cut-off-${batch}-${i}.part`), '')));
   }
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--data', first.dataDir, '--listen', `127.0.0.1:${port}`, '--ntp-listen', 'off'], { cwd: ROOT, stdio: 'ignore' });
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--data', first.dataDir, '--listen', `127.0.0.1:${port}`, '--ntp-listen', 'off', '--plain-http'], { cwd: ROOT, stdio: 'ignore' });
   try {
     const seen: number[] = [];
     let retryAfter: string | undefined;

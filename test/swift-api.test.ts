@@ -20,7 +20,8 @@ let sandbox: string;
 /** Sends raw bytes and returns the status line and head (for requests http.request cannot make). */
 function rawRequest(port: number, text: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1', () => socket.write(text));
+    // latin1: each character is one byte on the wire, as a header's bytes are.
+    const socket = connect(port, '127.0.0.1', () => socket.write(Buffer.from(text, 'latin1')));
     let data = '';
     socket.on('data', (d) => {
       data += d.toString('latin1');
@@ -126,15 +127,18 @@ describe('responses', () => {
     assert.match(head, /^HTTP\/1.1 204 /);
   });
 
-  it('unsupported methods get 405 with Allow', async () => {
+  it('DELETE and COPY are refused (403) for every role; other methods get 405 with Allow', async () => {
     await s.req('PUT', '/methods');
-    const del = await s.req('DELETE', '/methods');
-    assert.equal(del.status, 405);
-    assert.equal(del.headers.allow, 'PUT, POST, HEAD, GET');
+    const admin = await daemon.auth('admin');
+    for (const token of [s.token, s.readerToken, admin.token]) {
+      assert.equal((await s.req('DELETE', '/methods', { 'X-Auth-Token': token })).status, 403);
+      assert.equal((await s.req('DELETE', '', { 'X-Auth-Token': token })).status, 403);
+      assert.equal((await s.req('COPY', '/methods/o', { 'X-Auth-Token': token })).status, 403);
+    }
     const patch = await s.req('PATCH', '/methods/o');
     assert.equal(patch.status, 405);
-    assert.equal((await s.req('DELETE', '')).status, 405);
-    assert.equal((await s.req('COPY', '/methods/o')).status, 405);
+    assert.equal(patch.headers.allow, 'PUT, POST, HEAD, GET');
+    assert.equal((await s.req('HEAD', '/methods')).status, 204, 'nothing was deleted');
   });
 });
 
@@ -230,6 +234,17 @@ describe('containers', () => {
 });
 
 describe('objects', () => {
+  it('metadata with non-ASCII bytes comes back byte for byte from GET as from HEAD', async () => {
+    await s.req('PUT', '/bytes');
+    const name = Buffer.from('Jörgen Åsa', 'utf8').toString('latin1'); // the raw UTF-8 bytes on the wire
+    const put = await rawRequest(daemon.port, `PUT ${s.account}/bytes/o HTTP/1.1\r\nHost: x\r\nX-Auth-Token: ${s.token}\r\nX-Object-Meta-Name: ${name}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok`);
+    assert.match(put, /^HTTP\/1\.1 201 /);
+    for (const [method, token] of [['HEAD', s.token], ['GET', s.readerToken]] as const) {
+      const res = await rawRequest(daemon.port, `${method} ${s.account}/bytes/o HTTP/1.1\r\nHost: x\r\nX-Auth-Token: ${token}\r\nConnection: close\r\n\r\n`);
+      assert.ok(res.includes(`X-Object-Meta-Name: ${name}\r\n`), `${method}: ${JSON.stringify(/X-Object-Meta-Name: [^\r]*/.exec(res)?.[0])}`);
+    }
+  });
+
   before(async () => {
     await s.req('PUT', '/clips', { 'X-Container-Meta-Status': 'Transferring' });
   });

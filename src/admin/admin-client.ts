@@ -51,3 +51,25 @@ export function adminStream(socketPath: string, path: string, onLine: (line: unk
     req.end();
   });
 }
+
+/** POSTs JSON to the admin socket and returns the JSON answer; `undefined` when no daemon answers. */
+export function adminPost<T>(socketPath: string, path: string, body: unknown): Promise<T | undefined> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, path, method: 'POST', headers: { 'Content-Type': 'application/json' } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => {
+        try {
+          resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as T);
+        } catch (err) {
+          reject(new Error(`daemon answered ${res.statusCode}: ${(err as Error).message}`));
+        }
+      });
+    });
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') resolve(undefined);
+      else reject(err);
+    });
+    req.end(JSON.stringify(body));
+  });
+}

@@ -6,7 +6,10 @@
 import { chmod, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
+import { listUsers, type UserChange } from '../auth/users.ts';
+import { paths } from '../data-dir.ts';
+import { applyUserChange, renewCertificates, type OperationContext } from './operations.ts';
 import type { Logger } from '../log.ts';
 import type { Replicator } from '../replication/replicator.ts';
 import type { ObjectStore } from '../store/object-store.ts';
@@ -17,7 +20,15 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
-export async function startAdminServer(options: { socketPath: string; store: ObjectStore; replicator: Replicator; log: Logger }): Promise<AdminServer> {
+export interface AdminServerOptions {
+  socketPath: string;
+  store: ObjectStore;
+  replicator: Replicator;
+  operations: OperationContext;
+  log: Logger;
+}
+
+export async function startAdminServer(options: AdminServerOptions): Promise<AdminServer> {
   const app = new Hono();
   app.get('/status', async (c) => c.json(await stationStatus(options.store, 'daemon')));
   app.get('/recordings', async (c) => {
@@ -26,6 +37,17 @@ export async function startAdminServer(options: { socketPath: string; store: Obj
     return c.json(await listRecordings(options.store, q.account ?? '', filter));
   });
   app.get('/replication', async (c) => c.json(await options.replicator.status()));
+  // Changes made for a local operator: the socket is 0600, so the caller is the daemon's user.
+  const operation = (run: (body: { actor?: string; change?: UserChange }) => Promise<unknown>) => async (c: Context) => {
+    try {
+      return c.json(await run(await c.req.json()));
+    } catch (err) {
+      return c.json({ error: (err as Error).message }, 400);
+    }
+  };
+  app.get('/users', async (c) => c.json(await listUsers(paths(options.operations.dir).credentials)));
+  app.post('/users', operation((body) => applyUserChange(options.operations, body.change!, body.actor ?? 'cli', 'admin-socket')));
+  app.post('/cert/renew', operation((body) => renewCertificates(options.operations, body.actor ?? 'cli', 'admin-socket')));
   // One pass now; progress and the final report stream back as JSON lines.
   app.post('/replicate', (c) => {
     const target = c.req.query('target');

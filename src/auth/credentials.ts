@@ -1,11 +1,16 @@
 /**
- * Account credentials: DIR/credentials.json (mode 0600), keys stored only as
- * scrypt hashes. The plain key exists in connection.json alone, because the
- * Body Worn Manager needs it there.
+ * Users and their keys: DIR/credentials.json (mode 0600), keys stored only as
+ * scrypt hashes. The body-worn system's plain key exists in connection.json
+ * alone, because the Body Worn Manager needs it there; other users' keys are
+ * printed once, when set.
+ *
+ * The file may change while the daemon runs (edgecd user …): LiveCredentials
+ * notices within a second, and a disabled user's tokens stop working then.
  */
 import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { writeFileDurable } from '../store/durable.ts';
+import type { Role } from './roles.ts';
 
 const scrypt = (key: string, salt: Buffer, length: number, options: ScryptOptions) =>
   new Promise<Buffer>((resolve, reject) => scryptCb(key, salt, length, options, (err, out) => (err ? reject(err) : resolve(out))));
@@ -24,14 +29,18 @@ export interface KeyHash {
 
 export interface UserRecord {
   user: string;
-  /** Swift account the user owns: the storage URL is /v1/AUTH_<account>. */
+  /** Swift account the user works in: the storage URL is /v1/AUTH_<account>. */
   account: string;
+  /** Absent in files from before roles: the body-worn system's user, an uploader. */
+  role?: Role;
+  disabled?: boolean;
   key: KeyHash;
 }
 
 export interface Identity {
   user: string;
   account: string;
+  role: Role;
 }
 
 export const USER_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -73,13 +82,65 @@ export class Credentials {
    */
   async verify(userName: string, key: string): Promise<Identity | undefined> {
     const [account, user] = userName.includes(':') ? userName.split(':', 2) as [string, string] : [undefined, userName];
-    const record = this.users.find((u) => u.user === user && (account === undefined || u.account === account));
+    const record = this.users.find((u) => u.user === user && (account === undefined || u.account === account) && !u.disabled);
     const stored = record?.key ?? this.#decoy;
     const expected = Buffer.from(stored.hash, 'base64');
     const actual = await scrypt(key, Buffer.from(stored.salt, 'base64'), expected.length, {
       N: stored.N, r: stored.r, p: stored.p, maxmem: 64 * 1024 * 1024,
     });
     const match = timingSafeEqual(actual, expected);
-    return match && record ? { user: record.user, account: record.account } : undefined;
+    return match && record ? identityOf(record) : undefined;
   }
+
+  /** The user's current identity, if the user exists and is enabled. */
+  active(user: string): Identity | undefined {
+    const record = this.users.find((u) => u.user === user && !u.disabled);
+    return record && identityOf(record);
+  }
+}
+
+const identityOf = (r: UserRecord): Identity => ({ user: r.user, account: r.account, role: r.role ?? 'uploader' });
+
+/** The credentials file as it is now, re-read when it changes (checked at most once a second). */
+export class LiveCredentials {
+  readonly #file: string;
+  #current: Credentials;
+  /** inode, mtime and size: a rewrite (always a rename) changes at least the inode. */
+  #version: string;
+  #checkedAt = 0;
+  #checking: Promise<void> | undefined;
+
+  private constructor(file: string, current: Credentials, version: string) {
+    this.#file = file;
+    this.#current = current;
+    this.#version = version;
+  }
+
+  static async open(file: string): Promise<LiveCredentials> {
+    const version = await versionOf(file);
+    return new LiveCredentials(file, await Credentials.load(file), version);
+  }
+
+  /** The file was just changed here: read it on the next use, not up to a second later. */
+  invalidate(): void {
+    this.#checkedAt = 0;
+  }
+
+  async current(): Promise<Credentials> {
+    if (Date.now() - this.#checkedAt >= 1000) await (this.#checking ??= this.#refresh().finally(() => (this.#checking = undefined)));
+    return this.#current;
+  }
+
+  async #refresh(): Promise<void> {
+    this.#checkedAt = Date.now();
+    const version = await versionOf(this.#file);
+    if (version === this.#version) return;
+    this.#current = await Credentials.load(this.#file);
+    this.#version = version;
+  }
+}
+
+async function versionOf(file: string): Promise<string> {
+  const s = await stat(file);
+  return `${s.ino}:${s.mtimeMs}:${s.size}`;
 }

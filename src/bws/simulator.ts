@@ -12,6 +12,7 @@
  */
 import { constants, createCipheriv, createHash, publicEncrypt, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
 import { Agent, request } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 
 export interface SimulationOptions {
   authUrl: string;
@@ -32,6 +33,8 @@ export interface SimulationOptions {
   /** End-to-end encryption as a BWS does it when the connection file sets WantEncryption. */
   encryption?: { publicKey: KeyObject; publicKeyId: string };
   progress?: (line: string) => void;
+  /** The connection file's HTTPSCertificate (PEM): the only certificates trusted, as a BWS does. */
+  trustedCertificates?: string[];
 }
 
 /**
@@ -73,7 +76,10 @@ const compact = (d: Date) => d.toISOString().replace(/[-:]/g, '').replace(/\.\d{
 const epoch = (d: Date) => String(Math.floor(d.getTime() / 1000));
 
 export async function simulate(o: SimulationOptions): Promise<SimulationReport> {
-  const agent = new Agent({ keepAlive: true, maxSockets: Math.max(4, o.concurrency * 2) });
+  const sockets = Math.max(4, o.concurrency * 2);
+  const https = o.authUrl.startsWith('https:');
+  // A BWS trusts exactly the certificates its connection file pins, nothing else.
+  const agent = https ? new HttpsAgent({ keepAlive: true, maxSockets: sockets, ca: o.trustedCertificates ?? [] }) : new Agent({ keepAlive: true, maxSockets: sockets });
   const statusCounts: Record<number, number> = {};
   const count = (status: number) => (statusCounts[status] = (statusCounts[status] ?? 0) + 1);
   const auth = new URL(o.authUrl);
@@ -82,7 +88,7 @@ export async function simulate(o: SimulationOptions): Promise<SimulationReport> 
 
   function send(url: URL, method: string, headers: Record<string, string>, body?: Buffer): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
     return new Promise((resolve, reject) => {
-      const req = request(url, { method, agent, headers: body ? { ...headers, 'Content-Length': String(body.length) } : headers }, (res) => {
+      const req = (url.protocol === 'https:' ? httpsRequest : request)(url, { method, agent, headers: body ? { ...headers, 'Content-Length': String(body.length) } : headers }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));

@@ -18,10 +18,18 @@ export interface Config {
   ntp: { listen: string; localStratum: number; requireSync: boolean };
   auth: { tokenTtlSeconds: number };
   connection: {
-    /** AuthenticationTokenURI entries; empty = derived from the listen address. */
+    /** AuthenticationTokenURI entries; empty = derived from the listen address (or the HTTPS endpoints). */
     authUrls: string[];
     containerType: 'mkv' | 'mp4';
+    /** May only ever change from false to true once issued (the spec's rule). */
+    wantEncryption: boolean;
+    /** PEM file with the RSA public key the cameras encrypt content keys with (WantEncryption). */
+    publicKeyFile: string;
+    publicKeyId: string;
+    fullStoreAndReadSupport: boolean;
   };
+  /** Self-signed certificates edgecd generates (init --https, cert renew). */
+  tls: { validityDays: number; algorithm: 'ec-p256' | 'rsa-2048'; warnDaysBeforeExpiry: number };
   objects: { maxBytes: number };
   validation: { strict: boolean };
   /** How often the station's health is checked for warnings (storage 80/90/95 %, heat, read-only disk). */
@@ -34,7 +42,19 @@ export interface Config {
   limits: { maxUsers: number; maxDevices: number };
   /** What System/Capabilities.json declares; once declared, never withdrawn. */
   capabilities: CapabilitySettings;
-  http: { idleTimeoutSeconds: number; shutdownGraceSeconds: number };
+  http: {
+    /** Serve plain HTTP (development only; warned at every start). */
+    plaintext: boolean;
+    idleTimeoutSeconds: number;
+    shutdownGraceSeconds: number;
+    headersTimeoutSeconds: number;
+    bodyTimeoutSeconds: number;
+    keepAliveTimeoutSeconds: number;
+    maxRequestsPerSocket: number;
+    maxHeaderBytes: number;
+    maxHeaders: number;
+    maxUrlBytes: number;
+  };
   /** Where sealed recordings travel, and when. */
   replication: { targets: ReplicationTarget[] };
   /** Whether recordings held by every target may leave the station when space runs short. */
@@ -83,6 +103,15 @@ export const CONFIG_SCHEMA: Schema = {
   connection: {
     authUrls: { kind: 'string[]', default: [], maxItems: 10 },
     containerType: { kind: 'string', default: 'mkv', oneOf: ['mkv', 'mp4'] },
+    wantEncryption: { kind: 'boolean', default: false },
+    publicKeyFile: { kind: 'string', default: '' },
+    publicKeyId: { kind: 'string', default: '', maxLength: 128 },
+    fullStoreAndReadSupport: { kind: 'boolean', default: false },
+  },
+  tls: {
+    validityDays: { kind: 'integer', default: 5 * 365, min: 1, max: 20 * 365 },
+    algorithm: { kind: 'string', default: 'ec-p256', oneOf: ['ec-p256', 'rsa-2048'] },
+    warnDaysBeforeExpiry: { kind: 'integer', default: 30, min: 0 },
   },
   objects: { maxBytes: { kind: 'integer', default: MAX_FILE_SIZE, min: 1 } },
   validation: { strict: { kind: 'boolean', default: true } },
@@ -107,8 +136,16 @@ export const CONFIG_SCHEMA: Schema = {
   },
   capabilities: Object.fromEntries(Object.entries(CAPABILITIES).map(([name, c]) => [name, { kind: 'boolean', default: c.default }])),
   http: {
+    plaintext: { kind: 'boolean', default: false },
     idleTimeoutSeconds: { kind: 'integer', default: 120, min: 1 },
     shutdownGraceSeconds: { kind: 'integer', default: 10, min: 0 },
+    headersTimeoutSeconds: { kind: 'integer', default: 20, min: 1 },
+    bodyTimeoutSeconds: { kind: 'integer', default: 60, min: 1 },
+    keepAliveTimeoutSeconds: { kind: 'integer', default: 5, min: 1 },
+    maxRequestsPerSocket: { kind: 'integer', default: 1000, min: 1 },
+    maxHeaderBytes: { kind: 'integer', default: 16 * 1024, min: 1024, max: 1024 * 1024 },
+    maxHeaders: { kind: 'integer', default: 100, min: 10 },
+    maxUrlBytes: { kind: 'integer', default: 8 * 1024, min: 256 },
   },
   replication: {
     targets: {

@@ -33,9 +33,15 @@ export interface ConnectionSettings {
   user: string;
   key: string;
   containerType: 'mkv' | 'mp4';
+  /** PEM certificates, one per URI in the same order (HTTPS). */
+  certificates?: string[];
+  fullStoreAndReadSupport: boolean;
+  /** The RSA public key (PEM) and its id when the cameras are to encrypt. */
+  encryption?: { publicKeyPem: string; publicKeyId: string };
 }
 
 export function buildConnectionFile(s: ConnectionSettings): ConnectionFile {
+  const b64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');
   return {
     ConnectionFileVersion: '1.0',
     SiteName: s.siteName,
@@ -43,11 +49,13 @@ export function buildConnectionFile(s: ConnectionSettings): ConnectionFile {
     ApplicationVersion: s.applicationVersion,
     ContentDestinationAsNTPServer: s.ntpServer,
     AuthenticationTokenURI: s.authUrls,
+    ...(s.certificates?.length ? { HTTPSCertificate: s.certificates.map(b64) } : {}),
     BlobAPIKey: s.key,
     BlobAPIUserName: s.user,
     ContainerType: s.containerType,
-    FullStoreAndReadSupport: false,
-    WantEncryption: false,
+    FullStoreAndReadSupport: s.fullStoreAndReadSupport,
+    WantEncryption: s.encryption !== undefined,
+    ...(s.encryption ? { PublicKey: b64(s.encryption.publicKeyPem), PublicKeyId: s.encryption.publicKeyId } : {}),
   };
 }
 

@@ -38,6 +38,7 @@ export function prometheusText(h: StationHealth): string {
   metric('edgecd_process_resident_bytes', 'gauge', 'Resident memory of the daemon', [[{}, h.system.memory.processRssBytes]]);
   metric('edgecd_memory_available_bytes', 'gauge', 'Memory available on the host', [[{}, h.system.memory.availableBytes]]);
   metric('edgecd_clock_synchronised', 'gauge', '1 when the host clock is known to be synchronised', [[{ source: h.clock.source }, h.clock.synchronised ? 1 : 0]]);
+  metric('edgecd_tls_certificate_days_left', 'gauge', 'Days until the first HTTPS certificate expires (edgecd cert renew)', [[{}, h.tls.daysUntilExpiry]]);
   const targets = h.replication?.targets ?? [];
   metric('edgecd_replication_backlog_bytes', 'gauge', 'Bytes of sealed recordings still to replicate, by target', targets.map((t) => [{ target: t.name }, t.backlog.bytes]));
   metric('edgecd_replication_backlog_jobs', 'gauge', 'Queued replication jobs (due, waiting out a backoff, refused)', targets.flatMap((t) => [[{ target: t.name, state: 'due' }, t.backlog.jobs], [{ target: t.name, state: 'waiting' }, t.backlog.waiting], [{ target: t.name, state: 'refused' }, t.backlog.failed]] as [Record<string, string>, number][]));

@@ -32,6 +32,7 @@ export interface StationHealth {
   clock: { synchronised: boolean; source: ClockState['source']; ntp: NtpStats | null };
   /** Per target: backlog, alarm, last pass; null when no target is configured. */
   replication: ReplicationStatus | null;
+  tls: TlsHealth;
 }
 
 export interface HealthSources {
@@ -44,6 +45,13 @@ export interface HealthSources {
   /** The NTP server's counters and mode; null when it is off or could not bind. */
   ntp: () => NtpStats | null;
   replication: () => Promise<ReplicationStatus | null>;
+  /** HTTPS endpoints and the days until the first certificate expires (null: plain HTTP). */
+  tls: () => TlsHealth;
+}
+
+export interface TlsHealth {
+  endpoints: { name: string; notAfter: string }[];
+  daysUntilExpiry: number | null;
 }
 
 /** How full: of the quota when one is set, else of the filesystem. */
@@ -69,6 +77,7 @@ export async function stationHealth(s: HealthSources): Promise<StationHealth> {
     system,
     clock: { synchronised: clock.synchronised, source: clock.source, ntp: s.ntp() },
     replication,
+    tls: s.tls(),
   };
 }
 

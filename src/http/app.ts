@@ -3,8 +3,13 @@
  * Routing and HTTP translation only; all decisions are the store's.
  */
 import { RequestError, type Http2Bindings, type HttpBindings } from '@hono/node-server';
-import { Hono } from 'hono';
-import type { Credentials } from '../auth/credentials.ts';
+import { Hono, type MiddlewareHandler } from 'hono';
+import type { LiveCredentials } from '../auth/credentials.ts';
+import { authorizeStationView } from '../auth/roles.ts';
+import type { LoginThrottle } from '../auth/login-throttle.ts';
+import type { AuditSink } from '../audit/trail.ts';
+import { auditTrail } from './middleware/audit-trail.ts';
+import { requestGuard, type RequestGuardOptions } from './middleware/request-guard.ts';
 import type { ContentDestination } from '../bws/content-destination.ts';
 import type { TokenRegistry } from '../auth/tokens.ts';
 import { EdgeError } from '../errors.ts';
@@ -35,11 +40,14 @@ export interface AppDeps {
   startedAt: number;
   store: ObjectStore;
   destination: ContentDestination;
-  credentials: Credentials;
+  credentials: LiveCredentials;
   tokens: TokenRegistry;
   log: Logger;
   maxObjectBytes: number;
-  scheme: 'http' | 'https';
+  throttle: LoginThrottle;
+  tls: HealthSources['tls'];
+  audit: AuditSink;
+  guard: RequestGuardOptions;
   systemDocuments: SystemDocuments;
   /** False while the daemon starts or stops, or the store refuses changes: /healthcheck then answers 503. */
   ready: () => boolean;
@@ -48,6 +56,7 @@ export interface AppDeps {
 export function createApp(deps: AppDeps): { app: Hono<Env>; health: HealthSources } {
   const app = new Hono<Env>();
   app.use(requestLog({ log: deps.log, stats: deps.requests }));
+  app.use(requestGuard(deps.guard));
   app.onError((err, c) => errorResponse(c, err));
   app.notFound((c) => errorResponse(c, new EdgeError('NotFound', 'Not Found')));
 
@@ -66,12 +75,15 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; health: HealthSource
   app.all('/auth/v1.0', () => {
     throw new EdgeError('MethodNotAllowed', 'Use GET to authenticate', { allow: 'GET' });
   });
-  app.all('/v1/*', requireToken(deps), storageHandler(deps));
+  app.all('/v1/*', auditTrail(deps.audit), requireToken(deps), storageHandler(deps));
 
-  // Until roles exist (security issue), any valid storage token may look.
-  const health: HealthSources = { store: deps.store, requests: deps.requests, load: () => admit.stats(), startedAt: deps.startedAt, ready: deps.ready, clock: deps.clock, ntp: deps.ntp, replication: deps.replication };
-  app.get('/status', requireToken(deps), async (c) => reply(c, 200, JSON.stringify(await stationHealth(health), null, 2) + '\n', 'application/json'));
-  app.get('/metrics', requireToken(deps), async (c) => reply(c, 200, prometheusText(await stationHealth(health)), 'text/plain; version=0.0.4; charset=utf-8'));
+  const health: HealthSources = { store: deps.store, requests: deps.requests, load: () => admit.stats(), startedAt: deps.startedAt, ready: deps.ready, clock: deps.clock, ntp: deps.ntp, replication: deps.replication, tls: deps.tls };
+  const adminOnly: MiddlewareHandler<Env> = async (c, next) => {
+    authorizeStationView(c.get('identity').role);
+    await next();
+  };
+  app.get('/status', requireToken(deps), adminOnly, async (c) => reply(c, 200, JSON.stringify(await stationHealth(health), null, 2) + '\n', 'application/json'));
+  app.get('/metrics', requireToken(deps), adminOnly, async (c) => reply(c, 200, prometheusText(await stationHealth(health)), 'text/plain; version=0.0.4; charset=utf-8'));
   return { app, health };
 }
 

@@ -10,6 +10,7 @@
  */
 import { open } from 'node:fs/promises';
 import type { Logger } from 'pino';
+import type { AuditSink } from '../audit/trail.ts';
 import { KeyedMutex } from '../store/keyed-mutex.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import { evictableKey, isSealed, type ReplicationLedger } from './ledger.ts';
@@ -32,6 +33,7 @@ export interface EvictorOptions {
   minAgeHours: number;
   /** DIR/evictions.jsonl */
   recordFile: string;
+  audit: AuditSink;
   log: Logger;
   now?: () => number;
 }
@@ -78,6 +80,7 @@ export class Evictor {
           heldBy: held.map((h, i) => ({ target: targets[i]!, completedAt: new Date(h.completedAt).toISOString() })),
         };
         await this.#writeRecord(record);
+        await this.#o.audit.append({ actor: 'system', source: 'retention', action: 'eviction', target: `AUTH_${e.account}/${e.container}`, result: 'ok', details: { bytes: record.bytes, objects: Object.keys(record.manifest).length, heldBy: record.heldBy } });
         await store.removeContainer(e.account, e.container);
         await ledger.evictable.del(key);
         freed += container.bytesUsed;

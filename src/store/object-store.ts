@@ -45,6 +45,8 @@ import { SpaceGuard, type SpaceLimits, type SpaceView } from './space.ts';
 export interface StoreOptions {
   /** Largest object accepted (objects.maxBytes). */
   maxObjectBytes: number;
+  /** An upload whose body stops arriving this long fails with 408 (http.bodyTimeoutSeconds). */
+  bodyStallMs?: number;
   /** Quota and free-space reserve (quota.*); none when absent. */
   space?: SpaceLimits;
   log: Logger;
@@ -252,7 +254,7 @@ export class ObjectStore {
     const tmp = this.layout.tmpFile(randomBytes(12).toString('hex'));
     let received;
     try {
-      received = await receiveToFile(input.body, tmp, { expectedBytes: input.expectedBytes, maxBytes: this.#options.maxObjectBytes, onProgress });
+      received = await receiveToFile(input.body, tmp, { expectedBytes: input.expectedBytes, maxBytes: this.#options.maxObjectBytes, onProgress, stallTimeoutMs: this.#options.bodyStallMs ?? 0 });
       if (input.etag !== undefined && input.etag !== received.md5) {
         throw new EdgeError('EtagMismatch', `Etag ${input.etag} does not match the body's md5 ${received.md5}`);
       }

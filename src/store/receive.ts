@@ -25,6 +25,8 @@ export interface ReceiveOptions {
    * it (507), or return a promise (making room) that the chunk waits for.
    */
   onProgress?: (bytes: number) => void | Promise<void>;
+  /** A body that stops arriving for this long fails with 408 (0: never). */
+  stallTimeoutMs?: number;
 }
 
 /** Size of one disk write (and of one hashing batch; see hasher.ts). */
@@ -114,7 +116,7 @@ export async function receiveToFile(body: Readable, path: string, options: Recei
     },
   });
   try {
-    await drainInto(body, sink);
+    await drainInto(body, sink, options.stallTimeoutMs ?? 0);
     if (options.expectedBytes !== undefined && bytes !== options.expectedBytes) {
       throw new EdgeError('ClientDisconnected', `Body ended after ${bytes} of ${options.expectedBytes} bytes`);
     }
@@ -133,7 +135,7 @@ export async function receiveToFile(body: Readable, path: string, options: Recei
  * body too large) does not destroy the request: destroying it would reset
  * the connection, and the client would never see the 507 or 413.
  */
-function drainInto(body: Readable, sink: Writable): Promise<void> {
+function drainInto(body: Readable, sink: Writable, stallMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
     // The client may have gone while the upload waited (admission, locks):
     // a destroyed stream never emits again, so say so now.
@@ -142,7 +144,18 @@ function drainInto(body: Readable, sink: Writable): Promise<void> {
       reject(new EdgeError('ClientDisconnected', 'Client disconnected before the upload started'));
       return;
     }
+    // A client that stops sending mid-body (while edgecd is ready to read) is
+    // told 408 after stallMs, instead of holding its slot and reservation.
+    let lastData = Date.now();
+    const onData = () => (lastData = Date.now());
+    const watchdog = stallMs > 0 ? setInterval(() => {
+      if (!body.isPaused() && Date.now() - lastData > stallMs) done(new EdgeError('RequestTimeout', `No body bytes for ${Math.round(stallMs / 1000)} s`));
+    }, Math.min(1000, stallMs)) : undefined;
+    watchdog?.unref();
+    body.on('data', onData);
     const done = (err?: unknown) => {
+      clearInterval(watchdog);
+      body.off('data', onData);
       body.off('error', onBodyError).off('close', onBodyClose);
       sink.off('error', done).off('finish', onFinish);
       if (err === undefined) return resolve();

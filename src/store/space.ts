@@ -65,6 +65,7 @@ export class Reservation {
     try {
       this.#guard.check(more);
     } catch (err) {
+      if (!this.#guard.canMakeRoom) throw err; // refused at once, as the chunk arrives
       return this.#guard.withRoom(more, 0, err).then(grow);
     }
     grow();
@@ -137,6 +138,11 @@ export class SpaceGuard {
     if (view.freeBytes - view.reservedBytes - more < view.keepFreeBytes) {
       throw new EdgeError('InsufficientStorage', `The data filesystem would fall below its reserve of ${view.keepFreeBytes} free bytes (quota.reserveBytes / quota.reservePercent)`);
     }
+  }
+
+  /** Whether space can be made (eviction is configured). */
+  get canMakeRoom(): boolean {
+    return this.#makeRoom !== undefined;
   }
 
   /** Makes room for `more` bytes if it can, then checks again; rethrows `refusal` if it cannot. */

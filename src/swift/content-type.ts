@@ -11,5 +11,6 @@ const BY_EXTENSION: Record<string, string> = {
 export function guessContentType(objectName: string): string {
   const dot = objectName.lastIndexOf('.');
   const ext = dot === -1 ? '' : objectName.slice(dot + 1).toLowerCase();
-  return BY_EXTENSION[ext] ?? 'application/octet-stream';
+  // Own keys only: an extension like .constructor must not find Object.prototype's.
+  return (Object.hasOwn(BY_EXTENSION, ext) ? BY_EXTENSION[ext] : undefined) ?? 'application/octet-stream';
 }

@@ -9,6 +9,9 @@ import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { changeUser } from '../../src/auth/users.ts';
+import { loadConfig } from '../../src/config/config.ts';
+import { initDataDir } from '../../src/data-dir.ts';
 
 export const ROOT = new URL('../..', import.meta.url).pathname;
 export const CLI = join(ROOT, 'src/cli.ts');
@@ -17,6 +20,8 @@ export interface StartOptions {
   dataDir?: string;
   args?: string[];
   config?: object;
+  /** Serve HTTPS (certificates generated on first start) instead of the plain HTTP tests use by default. */
+  https?: boolean;
 }
 
 export interface Reply {
@@ -27,6 +32,18 @@ export interface Reply {
   body: Buffer;
   text: string;
 }
+
+/**
+ * Users every test daemon has besides the body-worn system's (an uploader,
+ * which may not read evidence back): a reader and an admin, with known keys.
+ */
+export const TEST_USERS = {
+  reader: { user: 'test-reader', key: 'reader-key-for-tests-only' },
+  admin: { user: 'test-admin', key: 'admin-key-for-tests-only' },
+  replicator: { user: 'test-replicator', key: 'replicator-key-for-tests-only' },
+} as const;
+
+export type TestRole = 'uploader' | keyof typeof TEST_USERS;
 
 export class TestDaemon {
   readonly dataDir: string;
@@ -45,7 +62,7 @@ export class TestDaemon {
 
   static async start(options: StartOptions = {}): Promise<TestDaemon> {
     const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'edgecd-test-')));
-    const args = ['--import', 'tsx', CLI, 'serve', '--data', dataDir, '--listen', '127.0.0.1:0', '--ntp-listen', 'off', ...(options.args ?? [])];
+    const args = ['--import', 'tsx', CLI, 'serve', '--data', dataDir, '--listen', '127.0.0.1:0', '--ntp-listen', 'off', ...(options.https ? [] : ['--plain-http']), ...(options.args ?? [])];
     if (options.config || !existsSync(join(dataDir, 'edgecd.json'))) {
       // No free-space reserve unless a test asks: a test machine's disk may be
       // nearly full, and the reserve is a share of the whole filesystem.
@@ -53,6 +70,11 @@ export class TestDaemon {
       await mkdir(dataDir, { recursive: true });
       // 0600: a config holding replication keys must be private to the daemon's user.
       await writeFile(join(dataDir, 'edgecd.json'), JSON.stringify(config), { mode: 0o600 });
+    }
+    if (!existsSync(join(dataDir, 'credentials.json'))) {
+      // Set up as an operator would before the first start: init, then the extra users.
+      await initDataDir(dataDir, {}, () => loadConfig(join(dataDir, 'edgecd.json'), true), { host: '127.0.0.1', port: 0 });
+      for (const [role, u] of Object.entries(TEST_USERS)) await changeUser(join(dataDir, 'credentials.json'), { op: 'add', user: u.user, role, key: u.key });
     }
     const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     const logLines: string[] = [];
@@ -79,14 +101,16 @@ export class TestDaemon {
     return `http://127.0.0.1:${this.port}`;
   }
 
-  async connectionFile(): Promise<{ BlobAPIUserName: string; BlobAPIKey: string; AuthenticationTokenURI: string[] }> {
+  async connectionFile(): Promise<{ BlobAPIUserName: string; BlobAPIKey: string; AuthenticationTokenURI: string[]; HTTPSCertificate?: string[] }> {
     return JSON.parse(await readFile(join(this.dataDir, 'connection.json'), 'utf8'));
   }
 
-  /** Authenticates with the connection file's credentials. */
-  async auth(): Promise<{ token: string; storageUrl: string; account: string }> {
+  /** Authenticates with the connection file's credentials (the BWS's uploader), or as the test reader or admin. */
+  async auth(as: TestRole = 'uploader'): Promise<{ token: string; storageUrl: string; account: string }> {
     const file = await this.connectionFile();
-    const res = await this.request('GET', file.AuthenticationTokenURI[0]!, { 'X-Auth-User': file.BlobAPIUserName, 'X-Auth-Key': file.BlobAPIKey });
+    const { user, key } = as === 'uploader' ? { user: file.BlobAPIUserName, key: file.BlobAPIKey } : TEST_USERS[as];
+    const url = new URL(file.AuthenticationTokenURI[0]!);
+    const res = await this.request('GET', url.pathname, { 'X-Auth-User': user, 'X-Auth-Key': key });
     if (res.status !== 200) throw new Error(`auth failed: ${res.status}`);
     const storageUrl = res.headers['x-storage-url'] as string;
     return { token: res.headers['x-auth-token'] as string, storageUrl, account: new URL(storageUrl).pathname };
@@ -140,26 +164,34 @@ export class TestDaemon {
   }
 }
 
-/** A Swift session: token plus helpers for account-relative paths. */
+/**
+ * A Swift session as a station's users see it: writes and HEADs with the
+ * body-worn system's token (an uploader), GETs with a reader's, since an
+ * uploader may not read evidence back. A test that wants one token for
+ * everything passes X-Auth-Token itself.
+ */
 export class SwiftSession {
   readonly daemon: TestDaemon;
   readonly token: string;
+  readonly readerToken: string;
   readonly account: string;
 
-  constructor(daemon: TestDaemon, token: string, account: string) {
+  constructor(daemon: TestDaemon, token: string, readerToken: string, account: string) {
     this.daemon = daemon;
     this.token = token;
+    this.readerToken = readerToken;
     this.account = account;
   }
 
   static async open(daemon: TestDaemon): Promise<SwiftSession> {
-    const { token, account } = await daemon.auth();
-    return new SwiftSession(daemon, token, account);
+    const [{ token, account }, reader] = await Promise.all([daemon.auth(), daemon.auth('reader')]);
+    return new SwiftSession(daemon, token, reader.token, account);
   }
 
   /** `rel` is appended to /v1/AUTH_x verbatim (encode it yourself). */
   req(method: string, rel: string, headers: Record<string, string> = {}, body?: Buffer | string | AsyncIterable<Buffer>): Promise<Reply> {
-    return this.daemon.request(method, this.account + rel, { 'X-Auth-Token': this.token, ...headers }, body);
+    const token = method === 'GET' ? this.readerToken : this.token;
+    return this.daemon.request(method, this.account + rel, { 'X-Auth-Token': token, ...headers }, body);
   }
 }
 

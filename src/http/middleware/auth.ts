@@ -1,10 +1,13 @@
 import type { MiddlewareHandler } from 'hono';
+import type { LiveCredentials } from '../../auth/credentials.ts';
 import type { TokenRegistry } from '../../auth/tokens.ts';
 import { EdgeError } from '../../errors.ts';
 import type { Env } from '../env.ts';
 
 export interface RequireTokenOptions {
   tokens: TokenRegistry;
+  /** A token dies with its user: disabled, removed, or given another role or account. */
+  credentials: LiveCredentials;
 }
 
 /**
@@ -14,12 +17,14 @@ export interface RequireTokenOptions {
  * @example app.use('/v1/*', requireToken({ tokens }))
  */
 export function requireToken(options: RequireTokenOptions): MiddlewareHandler<Env> {
-  const { tokens } = options;
+  const { tokens, credentials } = options;
   return async function requireToken(c, next) {
     const token = c.req.header('x-auth-token') ?? c.req.header('x-storage-token');
     if (!token) throw new EdgeError('Unauthorized', 'Authentication required: send X-Auth-Token from GET /auth/v1.0');
     const identity = tokens.check(token);
     if (!identity) throw new EdgeError('Unauthorized', 'The auth token is invalid or has expired');
+    const now = (await credentials.current()).active(identity.user);
+    if (!now || now.role !== identity.role || now.account !== identity.account) throw new EdgeError('Unauthorized', 'The auth token was revoked: its user changed or was disabled');
     c.set('identity', identity);
     await next();
   };

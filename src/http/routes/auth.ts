@@ -1,16 +1,18 @@
 /** GET /auth/v1.0: Swift v1 auth (tempauth), as the BWS and swift clients use it. */
 import type { Context } from 'hono';
-import type { Credentials } from '../../auth/credentials.ts';
+import type { LiveCredentials } from '../../auth/credentials.ts';
+import type { LoginThrottle } from '../../auth/login-throttle.ts';
 import type { TokenRegistry } from '../../auth/tokens.ts';
+import type { AuditSink } from '../../audit/trail.ts';
 import { EdgeError } from '../../errors.ts';
 import type { Env } from '../env.ts';
 import { outHeaders, reply } from '../reply.ts';
 
 export interface AuthDeps {
-  credentials: Credentials;
+  credentials: LiveCredentials;
   tokens: TokenRegistry;
-  /** Scheme of the listener ('http' until TLS is configured). */
-  scheme: 'http' | 'https';
+  throttle: LoginThrottle;
+  audit: AuditSink;
 }
 
 export function authHandler(deps: AuthDeps) {
@@ -19,15 +21,30 @@ export function authHandler(deps: AuthDeps) {
     // The spec's text spells the key header "Auth-Key"; Swift's are X-Auth-Key and X-Storage-Pass.
     const key = c.req.header('x-auth-key') ?? c.req.header('x-storage-pass') ?? c.req.header('auth-key');
     if (!user || !key) throw new EdgeError('Unauthorized', 'Send X-Auth-User and X-Auth-Key');
-    const identity = await deps.credentials.verify(user, key);
-    if (!identity) throw new EdgeError('Unauthorized', 'Invalid user or key');
+    const source = c.env?.incoming?.socket.remoteAddress ?? 'unknown';
+    const actor = user.slice(0, 128);
+    const waiting = deps.throttle.check(source, user);
+    if (waiting.waitMs > 0) {
+      deps.audit.record({ actor, source, action: 'auth', result: 'locked', txId: c.get('txId') });
+      throw new EdgeError('TooManyRequests', 'Too many failed logins: wait before trying again', { retryAfter: Math.ceil(waiting.waitMs / 1000) });
+    }
+    const identity = await (await deps.credentials.current()).verify(user, key);
+    if (!identity) {
+      const verdict = deps.throttle.failed(source, user);
+      if (verdict.locked) c.get('log').warn({ source, user: actor, lockedFor: verdict.locked, waitMs: verdict.waitMs }, 'failed logins: locked out');
+      await deps.audit.append({ actor, source, action: 'auth', result: verdict.locked ? 'failed, locked' : 'failed', txId: c.get('txId') });
+      throw new EdgeError('Unauthorized', 'Invalid user or key');
+    }
+    deps.throttle.succeeded(identity.user);
+    await deps.audit.append({ actor: identity.user, role: identity.role, source, action: 'auth', result: 'ok', txId: c.get('txId') });
     c.set('identity', identity);
     const { token, expiresAt } = deps.tokens.issue(identity);
     // The storage URL names the host the way the client reached us, so it works
     // through whichever of the connection file's addresses the BWS used.
     const host = c.req.header('host');
     if (!host || !/^[A-Za-z0-9.\-:[\]]+$/.test(host)) throw new EdgeError('BadRequest', 'A valid Host header is required');
-    const storageUrl = `${deps.scheme}://${host}/v1/AUTH_${identity.account}`;
+    const scheme = (c.env?.incoming?.socket as { encrypted?: boolean } | undefined)?.encrypted ? 'https' : 'http';
+    const storageUrl = `${scheme}://${host}/v1/AUTH_${identity.account}`;
     const out = outHeaders(c);
     out['X-Auth-Token'] = token;
     out['X-Storage-Token'] = token;

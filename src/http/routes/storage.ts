@@ -5,6 +5,7 @@
  * an ObjectStore call, HTTP out.
  */
 import type { Context } from 'hono';
+import { authorizeStorage } from '../../auth/roles.ts';
 import { EdgeError } from '../../errors.ts';
 import type { ContentDestination } from '../../bws/content-destination.ts';
 import type { ObjectStore } from '../../store/object-store.ts';
@@ -35,10 +36,12 @@ export function storageHandler(deps: StorageDeps) {
   return async function storage(c: Context<Env>): Promise<Response> {
     const path = parseStoragePath(c.env?.incoming?.url ?? c.req.path);
     if (!path) throw new EdgeError('NotFound', 'Not a storage path');
-    if (path.account !== `AUTH_${c.get('identity').account}`) {
+    const identity = c.get('identity');
+    if (path.account !== `AUTH_${identity.account}`) {
       throw new EdgeError('Forbidden', 'The token is not valid for this account');
     }
     const level = path.object !== undefined ? 'object' : path.container !== undefined ? 'container' : 'account';
+    authorizeStorage(identity.role, { method: c.req.method, level, container: path.container, object: path.object });
     const published = level === 'object' && path.container === SYSTEM_CONTAINER ? systemDocumentHandlers(deps.systemDocuments, path.object!) : undefined;
     const handlers = published ?? levels[level];
     const handler = handlers[c.req.method];

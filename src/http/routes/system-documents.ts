@@ -21,7 +21,8 @@ const NAMES: Record<string, keyof SystemDocuments> = {
 
 /** The handlers for `System/<object>` when it is one of the published documents. */
 export function systemDocumentHandlers(documents: SystemDocuments, object: string): Handlers | undefined {
-  const which = NAMES[object];
+  // Own keys only: a name like __proto__ or constructor is an ordinary object name.
+  const which = Object.hasOwn(NAMES, object) ? NAMES[object] : undefined;
   if (!which) return undefined;
   const serve: Handler = async (c) => {
     const doc = await documents[which]();

@@ -1,0 +1,13 @@
+/**
+ * What the rest of edgecd sees of the audit trail: append (durable before it
+ * resolves, for writes, denials, logins and administration) and record
+ * (queued the same way without waiting, for reads).
+ */
+import type { AuditEvent } from './audit-log.ts';
+
+export interface AuditSink {
+  append(event: AuditEvent): Promise<void>;
+  record(event: AuditEvent): void;
+}
+
+export type { AuditEvent };

@@ -1,0 +1,119 @@
+/**
+ * The Node servers under the app: limits on what a request may send and how
+ * slowly, and TLS with a certificate per address.
+ *
+ * TLS: one TCP listener; each connection's first byte tells a TLS handshake
+ * (0x16) from plain HTTP. TLS connections get the certificate of the address
+ * they arrived on (or of their SNI name), so each URI in the connection file
+ * matches the certificate pinned next to it. Plain connections reach the
+ * same app, which serves them only /healthcheck (monitors, the contract of
+ * `serve`) unless plain HTTP is configured.
+ */
+import { createServer as createHttp, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { createServer as createNet, type Server as NetServer, type Socket } from 'node:net';
+import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
+import type { Logger } from '../log.ts';
+import type { Endpoint } from '../tls/endpoints.ts';
+
+export interface HttpLimits {
+  /** All request headers must arrive within this (slowloris). */
+  headersTimeoutMs: number;
+  /** A socket with no bytes either way for this long is closed. */
+  idleTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  maxRequestsPerSocket: number;
+  /** Request line plus headers, bytes (431 beyond). */
+  maxHeaderBytes: number;
+}
+
+const CLIENT_ERROR_STATUS: Record<string, [number, string]> = {
+  HPE_HEADER_OVERFLOW: [431, 'Request Header Fields Too Large'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'Request Timeout'],
+  HPE_REQUEST_TIMEOUT: [408, 'Request Timeout'],
+};
+
+/** An HTTP server with the limits set, and every refused connection logged. */
+export function createHttpServer(listener: RequestListener<typeof IncomingMessage, typeof ServerResponse>, limits: HttpLimits, log: Logger): Server {
+  const server = createHttp({
+    maxHeaderSize: limits.maxHeaderBytes,
+    requestTimeout: 0,
+    headersTimeout: limits.headersTimeoutMs,
+    // How often Node looks for requests past headersTimeout (its default, 30 s, would let a slowloris linger).
+    connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs / 2),
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+  }, listener);
+  // Large uploads over a thin link take long: no overall request deadline, but
+  // an idle socket is dropped, and headers must arrive promptly.
+  server.setTimeout(limits.idleTimeoutMs);
+  server.maxRequestsPerSocket = limits.maxRequestsPerSocket;
+  // Counted by the app instead (431 with a reason): Node would silently drop the excess.
+  server.maxHeadersCount = 0;
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    const [status, text] = CLIENT_ERROR_STATUS[err.code ?? ''] ?? [400, 'Bad Request'];
+    log.warn({ status, code: err.code, remote: socket.remoteAddress }, 'malformed or slow request refused');
+    if (socket.writable && !(socket as Socket & { _httpMessage?: unknown })._httpMessage) {
+      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${text.length + 1}\r\n\r\n${text}\n`);
+    } else {
+      socket.destroy();
+    }
+  });
+  return server;
+}
+
+/** Where TLS sockets come from: the listener and its per-address certificates. */
+export interface TlsFront {
+  server: NetServer;
+  /** Swaps the certificates (after edgecd cert renew) for new connections. */
+  setEndpoints(endpoints: Endpoint[]): void;
+}
+
+const plainAddress = (address: string | undefined) => (address ?? '').replace(/^::ffff:/, '');
+
+/**
+ * Accepts TCP on behalf of `http`, wrapping TLS connections with the right
+ * certificate. A connection must send its first byte, and finish a TLS
+ * handshake, within `handshakeTimeoutMs`.
+ */
+export function createTlsFront(http: Server, endpoints: Endpoint[], log: Logger, handshakeTimeoutMs: number): TlsFront {
+  let contexts = new Map<string, SecureContext>();
+  let fallback: SecureContext;
+  const setEndpoints = (list: Endpoint[]) => {
+    const next = new Map<string, SecureContext>();
+    for (const e of list) next.set(e.name.toLowerCase(), createSecureContext({ cert: e.certPem, key: e.keyPem, minVersion: 'TLSv1.2' }));
+    contexts = next;
+    fallback = next.get(list[0]!.name.toLowerCase())!;
+  };
+  setEndpoints(endpoints);
+  const server = createNet({ pauseOnConnect: true }, (socket) => {
+    socket.on('error', () => socket.destroy());
+    const silent = () => socket.destroy();
+    socket.setTimeout(handshakeTimeoutMs, silent);
+    socket.once('data', (first: Buffer) => {
+      socket.pause();
+      socket.unshift(first);
+      if (first[0] !== 0x16) {
+        socket.setTimeout(0);
+        socket.off('timeout', silent);
+        http.emit('connection', socket);
+        socket.resume();
+        return;
+      }
+      const tls = new TLSSocket(socket, {
+        isServer: true,
+        secureContext: contexts.get(plainAddress(socket.localAddress)) ?? fallback,
+        SNICallback: (name, done) => done(null, contexts.get(name.toLowerCase()) ?? contexts.get(plainAddress(socket.localAddress)) ?? fallback),
+      });
+      tls.on('error', (err: NodeJS.ErrnoException) => {
+        log.debug({ remote: socket.remoteAddress, code: err.code, err: err.message }, 'TLS connection failed');
+        tls.destroy();
+      });
+      tls.once('secure', () => {
+        socket.setTimeout(0);
+        socket.off('timeout', silent);
+        http.emit('connection', tls);
+      });
+    });
+    socket.resume();
+  });
+  return { server, setEndpoints };
+}

@@ -1,0 +1,316 @@
+/**
+ * Security, over the wire: HTTPS with the connection file's pinned
+ * certificates (curl, Node's TLS through the BWS simulator, swift), roles,
+ * user management while the daemon runs, failed-login throttling, the audit
+ * trail, the connection file's one-way flags, and request limits.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { get as httpsGet } from 'node:https';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { runCli, SwiftSession, TEST_USERS, TestDaemon } from './helpers/daemon.ts';
+
+const run = promisify(execFile);
+
+/** Raw bytes to the daemon; resolves with what came back (or '' on a reset) once the socket closes or `waitMs` passes. */
+function raw(port: number, bytes: string | Buffer, waitMs = 3000): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    let out = '';
+    const done = () => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(out);
+    };
+    const timer = setTimeout(done, waitMs);
+    socket.on('data', (d) => (out += d.toString('latin1')));
+    socket.on('close', done);
+    socket.on('error', done);
+    socket.write(bytes);
+  });
+}
+
+describe('HTTPS with the certificates the connection file pins', () => {
+  let daemon: TestDaemon;
+  let work: string;
+  let cacert: string;
+  let file: { AuthenticationTokenURI: string[]; HTTPSCertificate?: string[]; BlobAPIUserName: string; BlobAPIKey: string };
+
+  before(async () => {
+    daemon = await TestDaemon.start({ https: true });
+    work = await mkdtemp(join(tmpdir(), 'edgecd-https-'));
+    file = await daemon.connectionFile();
+    cacert = join(work, 'pinned.pem');
+    await writeFile(cacert, Buffer.from(file.HTTPSCertificate![0]!, 'base64'));
+  });
+  after(async () => {
+    await daemon.cleanup();
+    await rm(work, { recursive: true, force: true });
+  });
+
+  test('the connection file lists https URIs with one certificate each, and passes every rule', async () => {
+    assert.equal(file.AuthenticationTokenURI[0], `https://127.0.0.1:${daemon.port}/auth/v1.0`);
+    assert.equal(file.HTTPSCertificate!.length, file.AuthenticationTokenURI.length);
+    const check = await runCli(['connection-file', '--check', join(daemon.dataDir, 'connection.json')]);
+    assert.equal(check.code, 0, check.stdout);
+  });
+
+  test('plain HTTP answers /healthcheck only', async () => {
+    assert.equal((await daemon.request('GET', '/healthcheck')).status, 200);
+    const auth = await daemon.request('GET', '/auth/v1.0', { 'X-Auth-User': file.BlobAPIUserName, 'X-Auth-Key': file.BlobAPIKey });
+    assert.equal(auth.status, 403);
+    assert.match(auth.text, /HTTPS only/);
+  });
+
+  test('curl trusting only the pinned certificate completes the BWS flow; without it, it fails', async () => {
+    const base = `https://127.0.0.1:${daemon.port}`;
+    const curl = (...args: string[]) => run('curl', ['-sS', '--fail', '--cacert', cacert, ...args]);
+    const auth = await curl('-D', '-', '-o', '/dev/null', '-H', `X-Auth-User: ${file.BlobAPIUserName}`, '-H', `X-Auth-Key: ${file.BlobAPIKey}`, `${base}/auth/v1.0`);
+    const token = /x-auth-token: (\S+)/i.exec(auth.stdout)![1]!;
+    const storage = /x-storage-url: (\S+)/i.exec(auth.stdout)![1]!;
+    assert.ok(storage.startsWith(`${base}/v1/`), storage);
+    const h = ['-H', `X-Auth-Token: ${token}`];
+    const clip = join(work, 'clip.mkv');
+    await writeFile(clip, Buffer.alloc(100_000, 1));
+    await curl('-X', 'PUT', ...h, '-H', 'X-Container-Meta-Status: Transferring', `${storage}/curl-evidence`);
+    await curl('-X', 'PUT', ...h, '-T', clip, `${storage}/curl-evidence/clip.mkv`);
+    await curl('-X', 'POST', ...h, '-H', 'X-Container-Meta-Status: Complete', `${storage}/curl-evidence`);
+    const head = await curl('-I', ...h, `${storage}/curl-evidence/clip.mkv`);
+    assert.match(head.stdout, /content-length: 100000/i);
+    const untrusted = await run('curl', ['-sS', `${base}/healthcheck`]).then(() => 0, (err: { code: number }) => err.code);
+    assert.equal(untrusted, 60, 'curl without the pinned certificate refuses the connection');
+  });
+
+  test("a Node TLS client trusting only HTTPSCertificate (the simulator) stores a day; one trusting nothing fails", async () => {
+    const sim = await runCli(['simulate', '--connection', join(daemon.dataDir, 'connection.json'), '--users', '2', '--devices', '1', '--recordings', '2', '--clips', '2', '--clip-bytes', '50000', '--extras']);
+    assert.equal(sim.code, 0, sim.stderr);
+    assert.equal(JSON.parse(sim.stdout).recordings.length, 2);
+    const refused = await new Promise<string>((resolve) => {
+      httpsGet(`https://127.0.0.1:${daemon.port}/healthcheck`, (res) => resolve(String(res.statusCode))).on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
+    });
+    assert.match(refused, /SELF_SIGNED|UNABLE_TO_VERIFY/);
+  });
+
+  test('python-swiftclient works over HTTPS with the pinned certificate', async () => {
+    const swift = (...args: string[]) => run('swift', ['--os-cacert', cacert, '-A', file.AuthenticationTokenURI[0]!, ...args], { cwd: work });
+    await writeFile(join(work, 'note.txt'), 'over TLS\n');
+    await swift('-U', file.BlobAPIUserName, '-K', file.BlobAPIKey, 'upload', 'swift-tls', 'note.txt');
+    const out = await swift('-U', TEST_USERS.reader.user, '-K', TEST_USERS.reader.key, 'download', 'swift-tls', 'note.txt', '-o', '-');
+    assert.equal(out.stdout, 'over TLS\n');
+  });
+
+  test('cert renew issues new certificates, serves them, and rewrites the connection file; status shows the days left', async () => {
+    const before = (await daemon.connectionFile()).HTTPSCertificate![0];
+    const res = await runCli(['cert', 'renew', '--data', daemon.dataDir]);
+    assert.equal(res.code, 0, res.stderr);
+    assert.match(res.stdout, /renewed: 127\.0\.0\.1/);
+    const renewed = (await daemon.connectionFile()).HTTPSCertificate![0]!;
+    assert.notEqual(renewed, before);
+    const fresh = join(work, 'renewed.pem');
+    await writeFile(fresh, Buffer.from(renewed, 'base64'));
+    const served = await run('openssl', ['s_client', '-connect', `127.0.0.1:${daemon.port}`, '-CAfile', fresh, '-verify_return_error'], { input: '' } as never).catch((err: { stdout: string }) => err);
+    assert.match((served as { stdout: string }).stdout, /Verify return code: 0 \(ok\)/);
+    const servedPem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec((served as { stdout: string }).stdout)![0];
+    assert.equal(servedPem.replace(/\s/g, ''), Buffer.from(renewed, 'base64').toString().replace(/\s/g, ''), 'the renewed certificate is the one served');
+    const admin = await run('curl', ['-sS', '--cacert', fresh, '-H', `X-Auth-User: ${TEST_USERS.admin.user}`, '-H', `X-Auth-Key: ${TEST_USERS.admin.key}`, '-D', '-', '-o', '/dev/null', `https://127.0.0.1:${daemon.port}/auth/v1.0`]);
+    const token = /x-auth-token: (\S+)/i.exec(admin.stdout)![1]!;
+    const status = JSON.parse((await run('curl', ['-sS', '--cacert', fresh, '-H', `X-Auth-Token: ${token}`, `https://127.0.0.1:${daemon.port}/status`])).stdout);
+    assert.ok(status.tls.daysUntilExpiry >= 5 * 365 - 2, `days left: ${status.tls.daysUntilExpiry}`);
+  });
+});
+
+describe('roles', () => {
+  let daemon: TestDaemon;
+  let s: SwiftSession;
+  const as = async (role: 'uploader' | 'reader' | 'admin' | 'replicator') => {
+    if (role === 'replicator') {
+      const res = await daemon.request('GET', '/auth/v1.0', { 'X-Auth-User': TEST_USERS.replicator.user, 'X-Auth-Key': TEST_USERS.replicator.key });
+      return res.headers['x-auth-token'] as string;
+    }
+    return (await daemon.auth(role)).token;
+  };
+
+  before(async () => {
+    daemon = await TestDaemon.start();
+    s = await SwiftSession.open(daemon);
+    await s.req('PUT', '/evidence');
+    await s.req('PUT', '/evidence/clip.mkv', {}, 'bytes');
+  });
+  after(() => daemon.cleanup());
+
+  test('each role may do exactly its part; every denial is 403 and audited', async () => {
+    const expect: [string, 'uploader' | 'reader' | 'admin' | 'replicator', string, string, number][] = [
+      ['uploader reads no evidence', 'uploader', 'GET', '/evidence/clip.mkv', 403],
+      ['uploader lists nothing', 'uploader', 'GET', '/evidence', 403],
+      ['uploader checks what it stored', 'uploader', 'HEAD', '/evidence/clip.mkv', 200],
+      ['uploader reads the published capabilities', 'uploader', 'GET', '/System/Capabilities.json', 200],
+      ['reader reads', 'reader', 'GET', '/evidence/clip.mkv', 200],
+      ['reader lists', 'reader', 'GET', '/evidence', 200],
+      ['reader writes nothing', 'reader', 'PUT', '/evidence/new.mkv', 403],
+      ['reader changes no metadata', 'reader', 'POST', '/evidence', 403],
+      ['replicator writes', 'replicator', 'PUT', '/evidence/replicated.mkv', 201],
+      ['replicator confirms with HEAD', 'replicator', 'HEAD', '/evidence/replicated.mkv', 200],
+      ['replicator reads no evidence', 'replicator', 'GET', '/evidence/replicated.mkv', 403],
+      ['admin reads no evidence', 'admin', 'GET', '/evidence/clip.mkv', 403],
+      ['admin writes nothing', 'admin', 'PUT', '/evidence/x', 403],
+    ];
+    for (const [what, role, method, rel, status] of expect) {
+      const res = await s.req(method, rel, { 'X-Auth-Token': await as(role) }, method === 'PUT' ? 'data' : undefined);
+      assert.equal(res.status, status, what);
+    }
+    const audit = (await readFile(join(daemon.dataDir, 'audit.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { actor: string; action: string; result: string; target?: string });
+    const denials = audit.filter((l) => l.result === '403');
+    assert.ok(denials.some((l) => l.actor === TEST_USERS.reader.user && l.action === 'denied PUT object'));
+    assert.ok(denials.some((l) => l.actor === 'bws' && l.action === 'denied GET object' && l.target?.endsWith('/evidence/clip.mkv')));
+    assert.equal(denials.length, expect.filter((e) => e[4] === 403).length);
+  });
+
+  test('users are managed while the daemon runs: add, log in, disable (tokens die), passwd of the BWS user rewrites connection.json', async () => {
+    const added = await runCli(['user', 'add', 'clerk1', '--role', 'reader', '--data', daemon.dataDir]);
+    assert.equal(added.code, 0, added.stderr);
+    const key = /key \(shown once, store it now\): (\S+)/.exec(added.stdout)![1]!;
+    const login = await daemon.request('GET', '/auth/v1.0', { 'X-Auth-User': 'clerk1', 'X-Auth-Key': key });
+    assert.equal(login.status, 200);
+    const token = login.headers['x-auth-token'] as string;
+    assert.equal((await s.req('GET', '/evidence/clip.mkv', { 'X-Auth-Token': token })).status, 200);
+    assert.equal((await runCli(['user', 'disable', 'clerk1', '--data', daemon.dataDir])).code, 0);
+    await new Promise((r) => setTimeout(r, 1100)); // the daemon re-reads credentials at most once a second
+    assert.equal((await s.req('GET', '/evidence/clip.mkv', { 'X-Auth-Token': token })).status, 401, 'a disabled user\'s token stops working');
+    assert.equal((await daemon.request('GET', '/auth/v1.0', { 'X-Auth-User': 'clerk1', 'X-Auth-Key': key })).status, 401);
+    const list = await runCli(['user', 'list', '--data', daemon.dataDir]);
+    assert.match(list.stdout, /^clerk1\s+reader\s+account bws\s+\(disabled\)$/m);
+    assert.match((await runCli(['user', 'add', 'x', '--role', 'superuser', '--data', daemon.dataDir])).stderr, /--role: one of uploader, reader, replicator, admin/);
+
+    const oldKey = (await daemon.connectionFile()).BlobAPIKey;
+    const passwd = await runCli(['user', 'passwd', 'bws', '--data', daemon.dataDir]);
+    assert.equal(passwd.code, 0, passwd.stderr);
+    const newKey = (await daemon.connectionFile()).BlobAPIKey;
+    assert.notEqual(newKey, oldKey);
+    await new Promise((r) => setTimeout(r, 1100));
+    assert.equal((await daemon.request('GET', '/auth/v1.0', { 'X-Auth-User': 'bws', 'X-Auth-Key': newKey })).status, 200);
+    assert.equal((await daemon.request('GET', '/auth/v1.0', { 'X-Auth-User': 'bws', 'X-Auth-Key': oldKey })).status, 401);
+    const audit = await readFile(join(daemon.dataDir, 'audit.jsonl'), 'utf8');
+    for (const action of ['user.add', 'user.disable', 'user.passwd']) assert.match(audit, new RegExp(`"action":"${action.replace('.', '\\.')}"`));
+  });
+});
+
+describe('failed logins', () => {
+  test('slow down per address and user with a growing delay (429 + Retry-After); the lockout is logged', async () => {
+    const daemon = await TestDaemon.start();
+    try {
+      const file = await daemon.connectionFile();
+      const attempt = (key: string) => daemon.request('GET', '/auth/v1.0', { 'X-Auth-User': file.BlobAPIUserName, 'X-Auth-Key': key });
+      for (let i = 0; i < 6; i++) assert.equal((await attempt('wrong-key-0000')).status, 401);
+      const locked = await attempt(file.BlobAPIKey);
+      assert.equal(locked.status, 429, 'even the right key waits while locked');
+      assert.ok(Number(locked.headers['retry-after']) >= 1);
+      assert.ok(daemon.logLines.some((l) => l.includes('failed logins: locked out')));
+      await new Promise((r) => setTimeout(r, Number(locked.headers['retry-after']) * 1000 + 100));
+      assert.equal((await attempt(file.BlobAPIKey)).status, 200);
+      const wrongAgain = await attempt('wrong-key-0000');
+      assert.equal(wrongAgain.status, 401);
+      const longer = await attempt('wrong-key-0000');
+      assert.equal(longer.status, 429, 'the address stays suspect: the next delay is longer');
+      assert.ok(Number(longer.headers['retry-after']) >= 2);
+    } finally {
+      await daemon.cleanup();
+    }
+  });
+});
+
+describe('audit trail', () => {
+  test('records custody, verifies its chain, names the first broken line, and shows a recording', async () => {
+    const daemon = await TestDaemon.start();
+    try {
+      const s = await SwiftSession.open(daemon);
+      await s.req('PUT', '/rec-1', { 'X-Container-Meta-Status': 'Transferring' });
+      await s.req('PUT', '/rec-1/clip.mkv', {}, 'clip');
+      await s.req('GET', '/rec-1/clip.mkv');
+      const show = await runCli(['audit', 'show', '--recording', 'rec-1', '--data', daemon.dataDir]);
+      const lines = show.stdout.trim().split('\n').map((l) => JSON.parse(l) as { actor: string; action: string; result: string; prev: string });
+      assert.deepEqual(lines.map((l) => [l.actor, l.action, l.result]), [
+        ['bws', 'container.put', '201'],
+        ['bws', 'object.put', '201'],
+        [TEST_USERS.reader.user, 'object.get', '200'],
+      ]);
+      assert.ok(lines.every((l) => /^[0-9a-f]{64}$/.test(l.prev)));
+      assert.equal((await runCli(['audit', 'verify', '--data', daemon.dataDir])).code, 0);
+      await daemon.stop();
+
+      const path = join(daemon.dataDir, 'audit.jsonl');
+      const text = await readFile(path, 'utf8');
+      const all = text.split('\n');
+      const victim = all.findIndex((l) => l.includes('"object.get"'));
+      all[victim] = all[victim]!.replace('"object.get"', '"object.head"');
+      await writeFile(path, all.join('\n'));
+      const verify = await runCli(['audit', 'verify', '--data', daemon.dataDir]);
+      assert.equal(verify.code, 1);
+      assert.match(verify.stdout, new RegExp(`BROKEN at line ${victim + 1}`));
+    } finally {
+      await daemon.cleanup();
+    }
+  });
+});
+
+describe('the connection file only ever turns WantEncryption and FullStoreAndReadSupport on', () => {
+  test('true is issued with a valid RSA key; going back to false is refused with the reason', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'edgecd-flags-'));
+    try {
+      const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+      await writeFile(join(dir, 'key.pem'), publicKey.export({ type: 'spki', format: 'pem' }));
+      const config = (wantEncryption: boolean) => writeFile(join(dir, 'edgecd.json'), JSON.stringify({ connection: { wantEncryption, publicKeyFile: join(dir, 'key.pem'), publicKeyId: 'evidence-2026', fullStoreAndReadSupport: wantEncryption } }));
+      await config(true);
+      assert.equal((await runCli(['init', '--data', dir])).code, 0);
+      const file = JSON.parse(await readFile(join(dir, 'connection.json'), 'utf8'));
+      assert.equal(file.WantEncryption, true);
+      assert.equal(file.PublicKeyId, 'evidence-2026');
+      assert.match(Buffer.from(file.PublicKey, 'base64').toString(), /BEGIN PUBLIC KEY/);
+      assert.equal((await runCli(['connection-file', '--check', join(dir, 'connection.json')])).code, 0);
+      await config(false);
+      const refused = await runCli(['init', '--data', dir, '--key', 'another-key-123']);
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, /WantEncryption was issued as true on .*change only from false to true/);
+      assert.equal(JSON.parse(await readFile(join(dir, 'connection.json'), 'utf8')).WantEncryption, true, 'the issued file is left as it was');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('request limits', () => {
+  let daemon: TestDaemon;
+  before(async () => {
+    daemon = await TestDaemon.start({ config: { http: { headersTimeoutSeconds: 2, bodyTimeoutSeconds: 2, maxHeaders: 50, maxUrlBytes: 2048, maxRequestsPerSocket: 3 } } });
+  });
+  after(() => daemon.cleanup());
+
+  test('an overlong URL is 414, too many header fields 431, an oversized header block 431', async () => {
+    assert.match(await raw(daemon.port, `GET /v1/${'a'.repeat(3000)} HTTP/1.1\r\nHost: x\r\n\r\n`), /^HTTP\/1\.1 414 /);
+    const many = Array.from({ length: 60 }, (_, i) => `X-H${i}: v\r\n`).join('');
+    assert.match(await raw(daemon.port, `GET /healthcheck HTTP/1.1\r\nHost: x\r\n${many}\r\n`), /^HTTP\/1\.1 431 /);
+    assert.match(await raw(daemon.port, `GET /healthcheck HTTP/1.1\r\nHost: x\r\nX-Big: ${'b'.repeat(20_000)}\r\n\r\n`), /^HTTP\/1\.1 431 /);
+  });
+
+  test('headers sent too slowly (slowloris) get 408; a body that stalls gets 408 and stores nothing', async () => {
+    const slow = await raw(daemon.port, 'GET /healthcheck HTTP/1.1\r\nHost: x\r\n', 5000);
+    assert.match(slow, /^HTTP\/1\.1 408 /);
+    const s = await SwiftSession.open(daemon);
+    await s.req('PUT', '/limits');
+    const stalled = await raw(daemon.port, `PUT ${s.account}/limits/half HTTP/1.1\r\nHost: x\r\nX-Auth-Token: ${s.token}\r\nContent-Length: 1000\r\n\r\n${'x'.repeat(10)}`, 6000);
+    assert.match(stalled, /^HTTP\/1\.1 408 /);
+    assert.equal((await s.req('HEAD', '/limits/half')).status, 404);
+  });
+
+  test('a keep-alive connection serves a bounded number of requests', async () => {
+    const three = Array.from({ length: 4 }, () => 'GET /healthcheck HTTP/1.1\r\nHost: x\r\n\r\n').join('');
+    const answers = await raw(daemon.port, three);
+    assert.equal((answers.match(/HTTP\/1\.1 200 /g) ?? []).length, 3);
+    assert.match(answers, /Connection: close/i);
+  });
+});
