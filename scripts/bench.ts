@@ -11,6 +11,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -48,8 +49,9 @@ async function rssOf(pid: number): Promise<{ rssMB: number; peakMB: number }> {
 const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
 
 function call(agent: Agent, port: number, method: string, path: string, headers: Record<string, string>, body?: { bytes: number }): Promise<number> {
+  const send = agent instanceof HttpsAgent ? httpsRequest : request;
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method, path, headers: body ? { ...headers, 'Content-Length': String(body.bytes) } : headers, agent }, (res) => {
+    const req = send({ host: '127.0.0.1', port, method, path, headers: body ? { ...headers, 'Content-Length': String(body.bytes) } : headers, agent }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode!));
     });
@@ -172,8 +174,9 @@ async function ntpFigures(): Promise<Record<string, number>> {
   return { replies: delays.length, repliesPerSec: Math.round(delays.length / seconds), p99ProcessingMs: round(delays[Math.floor(delays.length * 0.99)] ?? NaN, 3) };
 }
 
-function startDaemonProcess(dataDir: string): Promise<Server> {
-  return startProcess(['dist/cli.js', 'serve', '--data', dataDir, '--listen', '127.0.0.1:0', '--ntp-listen', 'off'], (line) => {
+/** A daemon over plain HTTP (what the storage figures measure), or HTTPS with its generated certificate. */
+function startDaemonProcess(dataDir: string, https = false): Promise<Server> {
+  return startProcess(['dist/cli.js', 'serve', '--data', dataDir, '--listen', '127.0.0.1:0', '--ntp-listen', 'off', ...(https ? [] : ['--plain-http'])], (line) => {
     try {
       const entry = JSON.parse(line) as { msg?: string; listen?: string };
       return entry.msg === 'ready' ? Number(entry.listen!.split(':').pop()) : undefined;
@@ -217,7 +220,8 @@ async function replicationComparison(base: string): Promise<Record<string, unkno
     const rssAfter = await rssOf(edge.child.pid!);
     const replicationMBps = report.bytesSent / 1e6 / ((report.finishedAt - report.startedAt) / 1000);
 
-    // The same clips as files, straight from the edge's disk, with rclone.
+    // The same clips as files, straight from the edge's disk, with rclone. As an
+    // uploader it may not list the central, and need not: it copies regardless.
     const account = (await readdir(join(edgeDir, 'objects')))[0]!;
     const containers = (await readdir(join(edgeDir, 'objects', account))).filter((c) => /_\d{8}T\d{6}Z$/.test(decodeURIComponent(c)));
     const env = { ...process.env, RCLONE_CONFIG_CENTRAL_TYPE: 'swift', RCLONE_CONFIG_CENTRAL_AUTH: target.authUrl, RCLONE_CONFIG_CENTRAL_USER: target.user, RCLONE_CONFIG_CENTRAL_KEY: target.key };
@@ -226,7 +230,7 @@ async function replicationComparison(base: string): Promise<Record<string, unkno
     for (const [i, c] of containers.entries()) {
       const dir = join(edgeDir, 'objects', account, c);
       for (const f of await readdir(dir)) if (!f.startsWith('.')) rcloneBytes += (await stat(join(dir, f))).size;
-      const r = spawnSync('rclone', ['copy', '--transfers', '2', '--exclude', '.*', dir, `central:rclone-${i}`], { env, encoding: 'utf8' });
+      const r = spawnSync('rclone', ['copy', '--transfers', '2', '--no-check-dest', '--exclude', '.*', dir, `central:rclone-${i}`], { env, encoding: 'utf8' });
       if (r.status !== 0) throw new Error(`rclone failed: ${r.stderr}`);
     }
     const rcloneMBps = rcloneBytes / 1e6 / ((performance.now() - started) / 1000);
@@ -238,6 +242,33 @@ async function replicationComparison(base: string): Promise<Record<string, unkno
   } finally {
     await stop(edge);
     await stop(central);
+  }
+}
+
+/** One large upload over HTTPS (the station's default), trusting only the pinned certificate. */
+async function httpsUpload(base: string, mib: number): Promise<number> {
+  const dir = join(base, 'https');
+  const daemon = await startDaemonProcess(dir, true);
+  daemon.child.stdout!.resume();
+  try {
+    const cf = JSON.parse(await readFile(join(dir, 'connection.json'), 'utf8')) as { BlobAPIUserName: string; BlobAPIKey: string; HTTPSCertificate: string[] };
+    const agent = new HttpsAgent({ keepAlive: true, ca: Buffer.from(cf.HTTPSCertificate[0]!, 'base64').toString() });
+    const token = await new Promise<string>((resolve, reject) => {
+      httpsRequest({ host: '127.0.0.1', port: daemon.port, path: '/auth/v1.0', headers: { 'X-Auth-User': cf.BlobAPIUserName, 'X-Auth-Key': cf.BlobAPIKey }, agent }, (res) => {
+        res.resume();
+        resolve(res.headers['x-auth-token'] as string);
+      }).on('error', reject).end();
+    });
+    const acct = `/v1/AUTH_${cf.BlobAPIUserName}`;
+    await call(agent, daemon.port, 'PUT', `${acct}/bench`, { 'X-Auth-Token': token });
+    const started = performance.now();
+    const status = await call(agent, daemon.port, 'PUT', `${acct}/bench/tls.mkv`, { 'X-Auth-Token': token }, { bytes: mib * MiB });
+    if (status !== 201) throw new Error(`https upload: ${status}`);
+    const mbps = mib / ((performance.now() - started) / 1000);
+    agent.destroy();
+    return mbps;
+  } finally {
+    await stop(daemon);
   }
 }
 
@@ -326,6 +357,7 @@ async function main(): Promise<void> {
     const bodyStream = await bodyStreamComparison(base);
     const ntp = await ntpFigures();
     const replication = await replicationComparison(base);
+    const httpsSingleMBps = await httpsUpload(base, singleMiB);
 
     console.log(JSON.stringify({
       machine: { cpus: (await import('node:os')).cpus().length, node: process.version, scale: SCALE, dir: base },
@@ -334,6 +366,7 @@ async function main(): Promise<void> {
         singleMBps: round(singleMBps), singleMiB, singleOverDd: round(singleMBps / dd, 2), singleOverHttpCeiling: round(singleMBps / bodyStream.discardMBps!, 2),
         concurrent16MBps: round(concurrentMBps), concurrentMiBEach: concurrentMiB, concurrentOverDd: round(concurrentMBps / dd, 2),
         concurrentOverHttpCeiling: round(concurrentMBps / bodyStream.discardMBps!, 2),
+        httpsSingleMBps: round(httpsSingleMBps), httpsOverPlain: round(httpsSingleMBps / singleMBps, 2),
       },
       smallPut: { perSec: Math.round(smallPut), concurrency: 32, bytes: 1024, overRawFsyncedFiles: round(smallPut / rawSmall, 2), referenceGoServerNoFsync: 7900 },
       head: { perSec: Math.round(head), concurrency: 32, overHealthcheck: round(head / health, 2), referenceGoServer: 12700 },

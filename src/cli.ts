@@ -38,10 +38,16 @@ const USAGE = `edgecd ${VERSION} — content destination for body-worn camera sy
 usage: edgecd <command> [options]
 
   init --data DIR [--user NAME] [--key KEY] [--site NAME] [--url URL ...] [--config FILE]
+       [--https [--ip IP ...] [--hostname NAME ...] | --https --cert FILE --cert-key FILE]
         create DIR, credentials (generated unless given) and DIR/connection.json;
-        --site and --url are saved in the config file
-  serve --data DIR --listen HOST:PORT [--ntp-listen HOST:PORT|off] [--config FILE]
-        serve the Swift API (initialises DIR on first start)
+        --site and --url are saved in the config file; --https sets up certificates
+  serve --data DIR --listen HOST:PORT [--ntp-listen HOST:PORT|off] [--config FILE] [--plain-http]
+        serve the Swift API over HTTPS (initialises DIR on first start)
+  cert show|renew --data DIR         HTTPS certificates; renew rewrites the connection file
+  user add NAME --role uploader|reader|replicator|admin [--key KEY] [--account A] --data DIR
+  user list|passwd NAME [--key KEY]|disable NAME|enable NAME --data DIR
+  audit verify --data DIR            check the audit trail's hash chain
+  audit show --recording NAME --data DIR   a recording's chain of custody
   connection-file --data DIR         print the connection file for the Body Worn Manager
   connection-file --check FILE       validate a connection file and explain every violation
   categories set FILE --data DIR     publish the categories in FILE (a JSON list of {"Name", "Id"})
@@ -283,11 +289,17 @@ const commands: Record<string, Command> = {
         const log = createLogger('warn');
         const store = await ObjectStore.open(dir, { maxObjectBytes: Infinity, log, derivedOps: replicationHook });
         try {
-          const replicator = await Replicator.open(store, config, log, 'pass');
+          // The store's index lock is held: this process is the audit trail's only writer.
+          const audit = await AuditLog.open(paths(dir).audit, paths(dir).auditHead);
           try {
-            reports = await replicator.runNow({ ...(target ? { target } : {}), retryFailed, onProgress: (p) => bar.update(p) });
+            const replicator = await Replicator.open(store, config, log, 'pass', audit);
+            try {
+              reports = await replicator.runNow({ ...(target ? { target } : {}), retryFailed, onProgress: (p) => bar.update(p) });
+            } finally {
+              await replicator.close();
+            }
           } finally {
-            await replicator.close();
+            await audit.close();
           }
         } finally {
           await store.close();

@@ -135,7 +135,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       onError: (err) => log.error({ err }, 'audit trail write failed'),
     });
     await audit.append({ actor: 'system', source: 'daemon', action: 'daemon.start', result: 'ok', details: { version: VERSION, config: configDigest(config), https: endpoints.map((e) => e.name), plaintext: config.http.plaintext } });
-    replicator = await Replicator.open(store, config, log, 'daemon');
+    replicator = await Replicator.open(store, config, log, 'daemon', audit);
     if (config.retention.evictAfterReplication) {
       evictor = new Evictor({
         store,

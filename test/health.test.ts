@@ -1,6 +1,8 @@
 /** /status and /metrics: what an operator's monitoring reads. */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SwiftSession, TestDaemon } from './helpers/daemon.ts';
 
@@ -24,6 +26,8 @@ describe('health', () => {
     assert.equal((await daemon.request('GET', '/status', { 'X-Auth-Token': s.token })).status, 403, 'not for the camera system');
     assert.equal((await daemon.request('GET', '/metrics', { 'X-Auth-Token': s.readerToken })).status, 403, 'not for a reader');
     const res = await daemon.request('GET', '/status', { 'X-Auth-Token': adminToken });
+    const audit = await readFile(join(daemon.dataDir, 'audit.jsonl'), 'utf8');
+    assert.match(audit, /"actor":"bws","role":"uploader".*"action":"denied GET \/status".*"result":"403"/, 'the refusal is audited');
     assert.equal(res.status, 200);
     const h = JSON.parse(res.text);
     assert.equal(h.ready, true);

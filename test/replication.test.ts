@@ -137,6 +137,8 @@ describe('replication to a central edgecd', () => {
     const status = await replicationStatus(edge);
     assert.equal(status.targets[0]!.backlog.jobs, 0);
     assert.equal(status.heldByAllTargets, 4);
+    const audit = (await readFile(join(edge.dataDir, 'audit.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { action: string; details?: { to?: string } });
+    assert.equal(audit.filter((l) => l.action === 'replicated' && l.details?.to === 'central').length, 4, 'each confirmed recording is in the audit trail');
   });
 
   test('the central sees Complete only after every object is there', async () => {

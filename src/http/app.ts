@@ -82,8 +82,8 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; health: HealthSource
     authorizeStationView(c.get('identity').role);
     await next();
   };
-  app.get('/status', requireToken(deps), adminOnly, async (c) => reply(c, 200, JSON.stringify(await stationHealth(health), null, 2) + '\n', 'application/json'));
-  app.get('/metrics', requireToken(deps), adminOnly, async (c) => reply(c, 200, prometheusText(await stationHealth(health)), 'text/plain; version=0.0.4; charset=utf-8'));
+  app.get('/status', auditTrail(deps.audit), requireToken(deps), adminOnly, async (c) => reply(c, 200, JSON.stringify(await stationHealth(health), null, 2) + '\n', 'application/json'));
+  app.get('/metrics', auditTrail(deps.audit), requireToken(deps), adminOnly, async (c) => reply(c, 200, prometheusText(await stationHealth(health)), 'text/plain; version=0.0.4; charset=utf-8'));
   return { app, health };
 }
 

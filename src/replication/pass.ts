@@ -16,6 +16,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
+import type { AuditSink } from '../audit/trail.ts';
 import { EdgeError } from '../errors.ts';
 import { parseRecordingName } from '../bws/names.ts';
 import { DEVICES, USERS } from '../bws/content-destination.ts';
@@ -34,6 +35,8 @@ export interface PassContext {
   concurrency: number;
   bucket: TokenBucket | undefined;
   station: string;
+  /** Where each confirmed recording is recorded for its chain of custody. */
+  audit?: AuditSink;
   log: Logger;
   now?: () => number;
 }
@@ -229,6 +232,7 @@ export class ReplicationPass {
     }
     const sealedAt = Math.round(Number(container.timestamp) * 1000);
     await ledger.markComplete(target, account, container.name, { completedAt: this.#now(), objects, bytes }, sealedAt);
+    await this.#c.audit?.append({ actor: 'system', source: 'replication', action: 'replicated', target: `AUTH_${account}/${container.name}`, result: 'ok', details: { to: target, objects, bytes } });
     this.#report.recordingsCompleted += 1;
     this.#c.log.info({ target, container: container.name, objects, bytes }, 'recording replicated and confirmed Complete');
   }

@@ -5,6 +5,7 @@
  */
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
+import type { AuditSink } from '../audit/trail.ts';
 import type { Config, ReplicationTarget } from '../config/config.ts';
 import { KeyedMutex } from '../store/keyed-mutex.ts';
 import type { ObjectStore } from '../store/object-store.ts';
@@ -52,6 +53,7 @@ export class Replicator {
   readonly #store: ObjectStore;
   readonly #config: Config;
   readonly #log: Logger;
+  readonly #audit: AuditSink | undefined;
   readonly #passes = new KeyedMutex();
   readonly #running = new Map<string, ReplicationPass>();
   readonly #tasks = new Map<string, ScheduledTask>();
@@ -59,9 +61,10 @@ export class Replicator {
   readonly #clients = new Map<string, SwiftClient>();
   #closed = false;
 
-  private constructor(store: ObjectStore, config: Config, log: Logger) {
+  private constructor(store: ObjectStore, config: Config, log: Logger, audit: AuditSink | undefined) {
     this.#store = store;
     this.#config = config;
+    this.#audit = audit;
     this.#log = log.child({ component: 'replication' });
     this.ledger = ReplicationLedger.of(store.index);
   }
@@ -71,8 +74,8 @@ export class Replicator {
    * targets no longer configured; 'none' only looks) gives a target seen for
    * the first time, or pointed at another store, the backlog so far.
    */
-  static async open(store: ObjectStore, config: Config, log: Logger, register: 'daemon' | 'pass' | 'none'): Promise<Replicator> {
-    const replicator = new Replicator(store, config, log);
+  static async open(store: ObjectStore, config: Config, log: Logger, register: 'daemon' | 'pass' | 'none', audit?: AuditSink): Promise<Replicator> {
+    const replicator = new Replicator(store, config, log, audit);
     if (register !== 'none') {
       const fresh = await replicator.ledger.registerTargets(store, replicator.#targets(), register === 'daemon');
       if (fresh.length > 0) replicator.#log.info({ targets: fresh }, 'new replication targets: queued everything they should hold');
@@ -131,6 +134,7 @@ export class Replicator {
           concurrency: target.concurrency,
           bucket: this.#bucket(target),
           station: this.#config.siteName,
+          ...(this.#audit ? { audit: this.#audit } : {}),
           log: this.#log,
         });
         this.#running.set(target.name, pass);

@@ -125,7 +125,9 @@ export async function renewEndpoints(dir: string, options: { validityDays: numbe
       kept.push(e.name);
       continue;
     }
-    const made = generateSelfSigned({ names: [e.name], validityDays: options.validityDays, algorithm: options.algorithm, keyPem: e.keyPem });
+    // The key stays (and with it its algorithm, whatever tls.algorithm says now).
+    const algorithm: KeyAlgorithm = createPrivateKey(e.keyPem).asymmetricKeyType === 'rsa' ? 'rsa-2048' : 'ec-p256';
+    const made = generateSelfSigned({ names: [e.name], validityDays: options.validityDays, algorithm, keyPem: e.keyPem });
     await writeFileDurable(join(dir, e.cert), made.certPem, 0o644);
     renewed.push(e.name);
   }

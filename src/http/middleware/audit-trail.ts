@@ -24,7 +24,9 @@ export function auditTrail(audit: AuditSink): MiddlewareHandler<Env> {
     } catch {
       path = undefined; // refused as malformed: recorded by its raw target below
     }
-    const level = path?.object !== undefined ? 'object' : path?.container !== undefined ? 'container' : 'account';
+    // /status and /metrics: only refusals matter (an admin reading status is not custody).
+    if (!path && !denied) return;
+    const level = !path ? c.req.path : path.object !== undefined ? 'object' : path.container !== undefined ? 'container' : 'account';
     const identity = c.get('identity');
     const event = {
       actor: identity?.user ?? 'anonymous',
