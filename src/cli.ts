@@ -99,32 +99,41 @@ const commands: Record<string, Command> = {
     },
     async run(v) {
       const dir = resolve(need(v, 'data'));
-      if (v.https === true) {
-        const config = await loadDaemonConfig({ dataDir: dir, configFile: v.config as string | undefined }, true);
-        await mkdir(dir, { recursive: true, mode: 0o750 });
-        let endpoints;
-        if (typeof v.cert === 'string' || typeof v['cert-key'] === 'string') {
-          endpoints = await importEndpoint(dir, await readFile(need(v, 'cert'), 'utf8'), await readFile(need(v, 'cert-key'), 'utf8'));
-        } else {
-          const names = [...((v.ip as string[] | undefined) ?? []), ...((v.hostname as string[] | undefined) ?? [])];
-          endpoints = await generateEndpoints(dir, names.length > 0 ? names : reachableHosts(parseHostPort(config.listen, 'listen')), config.tls);
-        }
-        for (const e of endpoints) out(`HTTPS for ${e.name}: ${e.cert} (until ${e.notAfter.toISOString().slice(0, 10)}${e.generated ? ', self-signed' : ''})`);
-      } else if (v.ip !== undefined || v.hostname !== undefined || v.cert !== undefined) {
-        throw new UsageError('--ip, --hostname and --cert go with --https');
+      if (await adminGet(paths(dir).adminSocket, '/status')) {
+        throw new OperatorError('the daemon is running here: init would change keys and certificates under it. Stop it first, or use edgecd user passwd / cert renew');
       }
-      const options = {
-        configFile: v.config as string | undefined,
-        user: v.user as string | undefined,
-        key: v.key as string | undefined,
-        siteName: v.site as string | undefined,
-        authUrls: v.url as string[] | undefined,
-      };
-      const load = () => loadDaemonConfig({ dataDir: dir, configFile: v.config as string | undefined }, true);
-      const { user, keySet } = await initDataDir(dir, options, load, parseHostPort((await load()).listen, 'listen'));
-      out(`${dir}: user ${user}${keySet ? ' with a new key' : ' (key unchanged)'}`);
-      out(`connection file for the Body Worn Manager: ${paths(dir).connection}`);
-      return 0;
+      await mkdir(dir, { recursive: true, mode: 0o750 });
+      return underStationLock(dir, async (audit) => {
+        const changes: string[] = [];
+        if (v.https === true) {
+          const config = await loadDaemonConfig({ dataDir: dir, configFile: v.config as string | undefined }, true);
+          let endpoints;
+          if (typeof v.cert === 'string' || typeof v['cert-key'] === 'string') {
+            endpoints = await importEndpoint(dir, await readFile(need(v, 'cert'), 'utf8'), await readFile(need(v, 'cert-key'), 'utf8'));
+          } else {
+            const names = [...((v.ip as string[] | undefined) ?? []), ...((v.hostname as string[] | undefined) ?? [])];
+            endpoints = await generateEndpoints(dir, names.length > 0 ? names : reachableHosts(parseHostPort(config.listen, 'listen')), config.tls);
+          }
+          for (const e of endpoints) out(`HTTPS for ${e.name}: ${e.cert} (until ${e.notAfter.toISOString().slice(0, 10)}${e.generated ? ', self-signed' : ''})`);
+          changes.push(`https: ${endpoints.map((e) => e.name).join(', ')}`);
+        } else if (v.ip !== undefined || v.hostname !== undefined || v.cert !== undefined) {
+          throw new UsageError('--ip, --hostname and --cert go with --https');
+        }
+        const options = {
+          configFile: v.config as string | undefined,
+          user: v.user as string | undefined,
+          key: v.key as string | undefined,
+          siteName: v.site as string | undefined,
+          authUrls: v.url as string[] | undefined,
+        };
+        const load = () => loadDaemonConfig({ dataDir: dir, configFile: v.config as string | undefined }, true);
+        const { user, keySet } = await initDataDir(dir, options, load, parseHostPort((await load()).listen, 'listen'));
+        if (keySet) changes.push(`new key for ${user}`);
+        await audit.append({ actor: `cli:${userInfo().username}`, source: 'cli', action: 'init', target: dir, result: 'ok', details: { changes } });
+        out(`${dir}: user ${user}${keySet ? ' with a new key' : ' (key unchanged)'}`);
+        out(`connection file for the Body Worn Manager: ${paths(dir).connection}`);
+        return 0;
+      });
     },
   },
   serve: {
@@ -474,14 +483,21 @@ async function operate<T>(dir: string, v: Values, path: string, body: object, di
     return viaDaemon as T;
   }
   const config = await loadDaemonConfig({ dataDir: dir, ...(typeof v.config === 'string' ? { configFile: v.config } : {}) });
-  // The index lock proves no daemon is writing the audit trail meanwhile.
+  return underStationLock(dir, (audit) => direct({ dir, config, listen: parseHostPort(config.listen, 'listen'), ntpServing: false, audit }, actor));
+}
+
+/** Runs `work` holding the index lock (proof no daemon runs), with the audit trail open for it. */
+async function underStationLock<T>(dir: string, work: (audit: AuditLog) => Promise<T>): Promise<T> {
   const lock = await IndexDb.open(new StoreLayout(dir).indexDir);
-  const p = paths(dir);
-  const audit = await AuditLog.open(p.audit, p.auditHead);
   try {
-    return await direct({ dir, config, listen: parseHostPort(config.listen, 'listen'), ntpServing: false, audit }, actor);
+    const p = paths(dir);
+    const audit = await AuditLog.open(p.audit, p.auditHead);
+    try {
+      return await work(audit);
+    } finally {
+      await audit.close();
+    }
   } finally {
-    await audit.close();
     await lock.close();
   }
 }

@@ -129,7 +129,7 @@ interface Issued {
  * each was issued as true is remembered here.
  */
 async function refuseWithdrawal(dir: string, file: ConnectionFile): Promise<Issued> {
-  const issued = await readFile(paths(dir).issued, 'utf8').then((t) => JSON.parse(t) as Issued, () => ({}) as Issued);
+  const issued = await readIssued(dir);
   const settings: Record<keyof Issued, string> = { WantEncryption: 'connection.wantEncryption', FullStoreAndReadSupport: 'connection.fullStoreAndReadSupport' };
   for (const flag of Object.keys(settings) as (keyof Issued)[]) {
     if (issued[flag] && file[flag] !== true) {
@@ -138,6 +138,26 @@ async function refuseWithdrawal(dir: string, file: ConnectionFile): Promise<Issu
   }
   const now = new Date().toISOString();
   return { ...issued, ...(file.WantEncryption && !issued.WantEncryption ? { WantEncryption: now } : {}), ...(file.FullStoreAndReadSupport && !issued.FullStoreAndReadSupport ? { FullStoreAndReadSupport: now } : {}) };
+}
+
+/** What was issued: the record, and the current connection.json too (a file from before the record). Unreadable is an error, never "nothing". */
+async function readIssued(dir: string): Promise<Issued> {
+  const p = paths(dir);
+  const orAbsent = async <T>(read: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await read();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new InitError(`cannot tell what connection files were issued: ${(err as Error).message}`);
+    }
+  };
+  const issued = (await orAbsent(async () => JSON.parse(await readFile(p.issued, 'utf8')) as Issued)) ?? {};
+  const current = await orAbsent(async () => JSON.parse(await readFile(p.connection, 'utf8')) as Partial<ConnectionFile>);
+  return {
+    ...(current?.WantEncryption ? { WantEncryption: 'an earlier date (found in connection.json)' } : {}),
+    ...(current?.FullStoreAndReadSupport ? { FullStoreAndReadSupport: 'an earlier date (found in connection.json)' } : {}),
+    ...issued,
+  };
 }
 
 async function encryptionSettings(config: Config): Promise<{ publicKeyPem: string; publicKeyId: string } | undefined> {
@@ -155,7 +175,27 @@ async function encryptionSettings(config: Config): Promise<{ publicKeyPem: strin
  * plain key lives only in that file (the BWM needs it there), so it is carried
  * over from the previous file unless a new one is given.
  */
+/** A connection file built and checked (every rule, and no withdrawn flag), not yet written. */
+export interface PreparedConnectionFile {
+  file: ConnectionFile;
+  text: string;
+  issued: Issued;
+}
+
 export async function writeConnectionFile(dir: string, config: Config, listen: HostPort, newKey?: string, ntpServing = false): Promise<ConnectionFile> {
+  const prepared = await prepareConnectionFile(dir, config, listen, newKey, ntpServing);
+  await commitConnectionFile(dir, prepared);
+  return prepared.file;
+}
+
+/** Writes a prepared file: the record of what was issued first, so a crash never loses it. */
+export async function commitConnectionFile(dir: string, prepared: PreparedConnectionFile): Promise<void> {
+  const p = paths(dir);
+  await writeFileDurable(p.issued, JSON.stringify(prepared.issued, null, 2) + '\n', 0o600);
+  await writeFileDurable(p.connection, prepared.text, 0o600);
+}
+
+export async function prepareConnectionFile(dir: string, config: Config, listen: HostPort, newKey?: string, ntpServing = false): Promise<PreparedConnectionFile> {
   const p = paths(dir);
   const credentials = await Credentials.load(p.credentials);
   const user = credentials.users[0]?.user;
@@ -180,9 +220,7 @@ export async function writeConnectionFile(dir: string, config: Config, listen: H
   const problems = checkConnectionFile(text);
   if (problems.length > 0) throw new InitError(`the connection file would be invalid:\n  ${problems.join('\n  ')}`);
   const issued = await refuseWithdrawal(dir, file);
-  await writeFileDurable(p.connection, text, 0o600);
-  await writeFileDurable(p.issued, JSON.stringify(issued, null, 2) + '\n', 0o600);
-  return file;
+  return { file, text, issued };
 }
 
 /**

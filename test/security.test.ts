@@ -19,9 +19,9 @@ import { runCli, SwiftSession, TEST_USERS, TestDaemon } from './helpers/daemon.t
 const run = promisify(execFile);
 
 /** Raw bytes to the daemon; resolves with what came back (or '' on a reset) once the socket closes or `waitMs` passes. */
-function raw(port: number, bytes: string | Buffer, waitMs = 3000): Promise<string> {
+function raw(port: number, bytes: string | Buffer, waitMs = 3000, localAddress = '127.0.0.1'): Promise<string> {
   return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
+    const socket = connect({ port, host: '127.0.0.1', localAddress });
     let out = '';
     const done = () => {
       clearTimeout(timer);
@@ -59,6 +59,15 @@ describe('HTTPS with the certificates the connection file pins', () => {
     assert.equal(file.HTTPSCertificate!.length, file.AuthenticationTokenURI.length);
     const check = await runCli(['connection-file', '--check', join(daemon.dataDir, 'connection.json')]);
     assert.equal(check.code, 0, check.stdout);
+  });
+
+  test('behind the TLS front too, headers sent too slowly get 408', async () => {
+    const slow = await TestDaemon.start({ https: true, config: { http: { headersTimeoutSeconds: 2 } } });
+    try {
+      assert.match(await raw(slow.port, 'GET /healthcheck HTTP/1.1\r\nHost: x\r\n', 6000), /^HTTP\/1\.1 408 /);
+    } finally {
+      await slow.cleanup();
+    }
   });
 
   test('plain HTTP answers /healthcheck only', async () => {
@@ -188,6 +197,7 @@ describe('roles', () => {
     assert.match((await runCli(['user', 'add', 'x', '--role', 'superuser', '--data', daemon.dataDir])).stderr, /--role: one of uploader, reader, replicator, admin/);
 
     const oldKey = (await daemon.connectionFile()).BlobAPIKey;
+    const oldToken = (await daemon.auth()).token;
     const passwd = await runCli(['user', 'passwd', 'bws', '--data', daemon.dataDir]);
     assert.equal(passwd.code, 0, passwd.stderr);
     const newKey = (await daemon.connectionFile()).BlobAPIKey;
@@ -195,6 +205,7 @@ describe('roles', () => {
     await new Promise((r) => setTimeout(r, 1100));
     assert.equal((await daemon.request('GET', '/auth/v1.0', { 'X-Auth-User': 'bws', 'X-Auth-Key': newKey })).status, 200);
     assert.equal((await daemon.request('GET', '/auth/v1.0', { 'X-Auth-User': 'bws', 'X-Auth-Key': oldKey })).status, 401);
+    assert.equal((await s.req('HEAD', '/evidence', { 'X-Auth-Token': oldToken })).status, 401, 'a new key voids the tokens the old one got');
     const audit = await readFile(join(daemon.dataDir, 'audit.jsonl'), 'utf8');
     for (const action of ['user.add', 'user.disable', 'user.passwd']) assert.match(audit, new RegExp(`"action":"${action.replace('.', '\\.')}"`));
   });
@@ -218,6 +229,12 @@ describe('failed logins', () => {
       const longer = await attempt('wrong-key-0000');
       assert.equal(longer.status, 429, 'the address stays suspect: the next delay is longer');
       assert.ok(Number(longer.headers['retry-after']) >= 2);
+      // The user name is locked too, but not for an address that never failed: the BWS's dock still gets in.
+      const dock = await raw(daemon.port, `GET /auth/v1.0 HTTP/1.1\r\nHost: x\r\nX-Auth-User: ${file.BlobAPIUserName}\r\nX-Auth-Key: ${file.BlobAPIKey}\r\nConnection: close\r\n\r\n`, 3000, '127.0.0.2');
+      assert.match(dock, /^HTTP\/1\.1 200 /);
+      // Swift's account:user form names the same user; anything longer is refused, not a fresh name to guess with.
+      const forged = await raw(daemon.port, `GET /auth/v1.0 HTTP/1.1\r\nHost: x\r\nX-Auth-User: bws:${file.BlobAPIUserName}:x\r\nX-Auth-Key: ${file.BlobAPIKey}\r\nConnection: close\r\n\r\n`, 3000, '127.0.0.3');
+      assert.match(forged, /^HTTP\/1\.1 401 /);
     } finally {
       await daemon.cleanup();
     }

@@ -4,11 +4,16 @@
  * runs them for the CLI through its admin socket; with the daemon stopped
  * the CLI runs them itself, holding the index lock so the two never both
  * write the audit trail.
+ *
+ * A change that also needs a new connection file has that file built and
+ * checked first: if it could not be issued, nothing changes. Every attempt
+ * is audited, refused ones too.
  */
 import type { AuditSink } from '../audit/trail.ts';
-import { changeUser, type UserChange, type UserChangeResult } from '../auth/users.ts';
+import { generateKey } from '../auth/credentials.ts';
+import { changeUser, listUsers, type UserChange, type UserChangeResult } from '../auth/users.ts';
 import type { Config, HostPort } from '../config/config.ts';
-import { paths, writeConnectionFile } from '../data-dir.ts';
+import { commitConnectionFile, paths, prepareConnectionFile } from '../data-dir.ts';
 import { daysUntilExpiry, loadEndpoints, renewEndpoints, type Endpoint } from '../tls/endpoints.ts';
 
 export interface OperationContext {
@@ -25,26 +30,41 @@ export interface OperationContext {
 }
 
 export async function applyUserChange(ctx: OperationContext, change: UserChange, actor: string, source: string): Promise<UserChangeResult> {
-  const target = `user:${change.user}`;
-  let result: UserChangeResult;
+  const file = paths(ctx.dir).credentials;
+  const audit = { actor, source, action: `user.${change.op}`, target: `user:${change.user}` };
   try {
-    result = await changeUser(paths(ctx.dir).credentials, change);
+    // The body-worn system's key lives in connection.json: the new file must be issuable before the key changes.
+    const isConnectionUser = (await listUsers(file))[0]?.user === change.user;
+    let generatedKey: string | undefined;
+    let connection;
+    if (change.op === 'passwd' && isConnectionUser) {
+      if (change.key === undefined) change = { ...change, key: (generatedKey = generateKey()) };
+      connection = await prepareConnectionFile(ctx.dir, ctx.config, ctx.listen, change.key, ctx.ntpServing);
+    }
+    const result = await changeUser(file, change);
     ctx.onUsersChanged?.();
+    if (connection) await commitConnectionFile(ctx.dir, connection);
+    await ctx.audit.append({ ...audit, result: 'ok', details: { role: result.user.role, account: result.user.account, disabled: result.user.disabled } });
+    return generatedKey ? { ...result, generatedKey } : result;
   } catch (err) {
-    await ctx.audit.append({ actor, source, action: `user.${change.op}`, target, result: 'refused', details: { reason: (err as Error).message } });
+    await ctx.audit.append({ ...audit, result: 'refused', details: { reason: (err as Error).message } });
     throw err;
   }
-  // The body-worn system's key lives in connection.json: a new one means a new file to upload in the BWM.
-  if (result.isConnectionUser && result.key !== undefined) await writeConnectionFile(ctx.dir, ctx.config, ctx.listen, result.key, ctx.ntpServing);
-  await ctx.audit.append({ actor, source, action: `user.${change.op}`, target, result: 'ok', details: { role: result.user.role, account: result.user.account, disabled: result.user.disabled } });
-  return result;
 }
 
 export async function renewCertificates(ctx: OperationContext, actor: string, source: string): Promise<{ renewed: string[]; kept: string[]; daysUntilExpiry: number | null }> {
-  const { renewed, kept } = await renewEndpoints(ctx.dir, ctx.config.tls);
-  const endpoints = await loadEndpoints(ctx.dir);
-  ctx.onCertificates?.(endpoints);
-  await writeConnectionFile(ctx.dir, ctx.config, ctx.listen, undefined, ctx.ntpServing);
-  await ctx.audit.append({ actor, source, action: 'cert.renew', target: 'tls', result: 'ok', details: { renewed, kept } });
-  return { renewed, kept, daysUntilExpiry: daysUntilExpiry(endpoints) };
+  const audit = { actor, source, action: 'cert.renew', target: 'tls' };
+  try {
+    // Fails (changing nothing) if the configuration could not issue a connection file now.
+    await prepareConnectionFile(ctx.dir, ctx.config, ctx.listen, undefined, ctx.ntpServing);
+    const { renewed, kept } = await renewEndpoints(ctx.dir, ctx.config.tls);
+    const endpoints = await loadEndpoints(ctx.dir);
+    await commitConnectionFile(ctx.dir, await prepareConnectionFile(ctx.dir, ctx.config, ctx.listen, undefined, ctx.ntpServing));
+    ctx.onCertificates?.(endpoints);
+    await ctx.audit.append({ ...audit, result: 'ok', details: { renewed, kept } });
+    return { renewed, kept, daysUntilExpiry: daysUntilExpiry(endpoints) };
+  } catch (err) {
+    await ctx.audit.append({ ...audit, result: 'refused', details: { reason: (err as Error).message } });
+    throw err;
+  }
 }

@@ -134,6 +134,11 @@ export class AuditLog {
     this.#onError = onError;
   }
 
+  /** Why the log refuses appends, if it does (an fdatasync failed, or another writer touched the file). */
+  get broken(): Error | undefined {
+    return this.#broken;
+  }
+
   /** fdatasyncs of the log so far (head writes not counted): appends / syncs = mean group size. */
   get syncs(): number {
     return this.#syncs;

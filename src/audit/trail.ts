@@ -8,6 +8,8 @@ import type { AuditEvent } from './audit-log.ts';
 export interface AuditSink {
   append(event: AuditEvent): Promise<void>;
   record(event: AuditEvent): void;
+  /** Set once the trail cannot be written: requests are then refused rather than left untraced. */
+  readonly broken?: Error | undefined;
 }
 
 export type { AuditEvent };

@@ -34,6 +34,8 @@ export interface UserRecord {
   /** Absent in files from before roles: the body-worn system's user, an uploader. */
   role?: Role;
   disabled?: boolean;
+  /** Tokens issued before this (ms) are void: set when the key changes or the user is disabled. */
+  tokensNotBefore?: number;
   key: KeyHash;
 }
 
@@ -92,10 +94,10 @@ export class Credentials {
     return match && record ? identityOf(record) : undefined;
   }
 
-  /** The user's current identity, if the user exists and is enabled. */
-  active(user: string): Identity | undefined {
+  /** The user's current identity, if the user exists and is enabled, and since when its tokens count. */
+  active(user: string): (Identity & { tokensNotBefore: number }) | undefined {
     const record = this.users.find((u) => u.user === user && !u.disabled);
-    return record && identityOf(record);
+    return record && { ...identityOf(record), tokensNotBefore: record.tokensNotBefore ?? 0 };
   }
 }
 

@@ -1,11 +1,12 @@
 /**
  * Failed logins slow down the next attempt, per source address and per user
- * name, with a delay that doubles after a few free mistakes. While a key is
- * locked, attempts are refused (429 + Retry-After) without running scrypt.
+ * name, with a delay that doubles after a few free mistakes. While locked,
+ * attempts are refused (429 + Retry-After) without running scrypt.
  *
- * A user's lock stays short (at most a minute): anyone can fail logins with a
- * known user name, and a long lock would let them keep the body-worn system
- * out. An address's lock grows to a quarter of an hour.
+ * Anyone can fail logins with a known user name, so a user's lock must not
+ * keep the body-worn system out: it stays short (at most a minute) and holds
+ * only for addresses that have themselves failed. An address's lock grows
+ * to a quarter of an hour.
  */
 export interface ThrottleVerdict {
   /** How long the caller must wait before trying again, ms (0: go ahead). */
@@ -40,8 +41,9 @@ export class LoginThrottle {
   /** Before checking a key: how long this source or user must still wait. */
   check(source: string, user: string): ThrottleVerdict {
     const now = this.#now();
-    const wait = Math.max(this.#lockedFor(`s:${source}`, now), this.#lockedFor(`u:${user}`, now));
-    return { waitMs: wait };
+    const bySource = this.#lockedFor(`s:${source}`, now);
+    const suspect = (this.#tallies.get(`s:${source}`)?.failures ?? 0) > 0;
+    return { waitMs: Math.max(bySource, suspect ? this.#lockedFor(`u:${user}`, now) : 0) };
   }
 
   failed(source: string, user: string): ThrottleVerdict {

@@ -9,6 +9,7 @@ import type { Identity } from './credentials.ts';
 
 interface Issued {
   identity: Identity;
+  issuedAt: number;
   expiresAt: number;
 }
 
@@ -28,18 +29,19 @@ export class TokenRegistry {
     this.#prune(now);
     const token = 'AUTH_tk' + randomBytes(16).toString('hex');
     const expiresAt = now + this.#ttlMs;
-    this.#tokens.set(digest(token), { identity, expiresAt });
+    this.#tokens.set(digest(token), { identity, issuedAt: now, expiresAt });
     return { token, expiresAt };
   }
 
-  check(token: string): Identity | undefined {
+  /** The identity a live token was issued to, and when. */
+  check(token: string): { identity: Identity; issuedAt: number } | undefined {
     const issued = this.#tokens.get(digest(token));
     if (!issued) return undefined;
     if (issued.expiresAt <= this.#now()) {
       this.#tokens.delete(digest(token));
       return undefined;
     }
-    return issued.identity;
+    return { identity: issued.identity, issuedAt: issued.issuedAt };
   }
 
   #prune(now: number): void {

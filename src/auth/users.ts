@@ -61,12 +61,14 @@ export async function changeUser(file: string, change: UserChange): Promise<User
     }
     case 'passwd':
       if (at === -1) throw new OperatorError(`no user ${change.user}`);
-      users[at] = { ...users[at]!, key: await newKey(change.key) };
+      // A new key voids the tokens the old one got (it may have leaked).
+      users[at] = { ...users[at]!, key: await newKey(change.key), tokensNotBefore: Date.now() };
       break;
     case 'disable':
     case 'enable':
       if (at === -1) throw new OperatorError(`no user ${change.user}`);
-      if (change.op === 'disable') users[at] = { ...users[at]!, disabled: true };
+      // Re-enabling must not revive tokens from before the disable.
+      if (change.op === 'disable') users[at] = { ...users[at]!, disabled: true, tokensNotBefore: Date.now() };
       else {
         const { disabled: _gone, ...rest } = users[at]!;
         users[at] = rest;

@@ -67,6 +67,7 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; health: HealthSource
 
   app.get('/healthcheck', (c) => {
     if (deps.store.broken) return reply(c, 503, 'storage failure: refusing changes until restart\n', 'text/plain');
+    if (deps.audit.broken) return reply(c, 503, 'the audit trail cannot be written: refusing requests until it is repaired\n', 'text/plain');
     return deps.ready() ? reply(c, 200, 'OK', 'text/plain') : reply(c, 503, 'starting or stopping\n', 'text/plain');
   });
   const auth = authHandler(deps);

@@ -10,7 +10,7 @@
  * `serve`) unless plain HTTP is configured.
  */
 import { createServer as createHttp, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
-import { createServer as createNet, type Server as NetServer, type Socket } from 'node:net';
+import { createServer as createNet, isIP, type Server as NetServer, type Socket } from 'node:net';
 import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
 import type { Logger } from '../log.ts';
 import type { Endpoint } from '../tls/endpoints.ts';
@@ -69,6 +69,11 @@ export interface TlsFront {
 
 const plainAddress = (address: string | undefined) => (address ?? '').replace(/^::ffff:/, '');
 
+/** Host names lower case, IPv6 addresses in the compressed form sockets report. */
+function canonicalName(name: string): string {
+  return isIP(name) === 6 ? new URL(`http://[${name}]/`).hostname.slice(1, -1) : name.toLowerCase();
+}
+
 /**
  * Accepts TCP on behalf of `http`, wrapping TLS connections with the right
  * certificate. A connection must send its first byte, and finish a TLS
@@ -79,11 +84,14 @@ export function createTlsFront(http: Server, endpoints: Endpoint[], log: Logger,
   let fallback: SecureContext;
   const setEndpoints = (list: Endpoint[]) => {
     const next = new Map<string, SecureContext>();
-    for (const e of list) next.set(e.name.toLowerCase(), createSecureContext({ cert: e.certPem, key: e.keyPem, minVersion: 'TLSv1.2' }));
+    for (const e of list) next.set(canonicalName(e.name), createSecureContext({ cert: e.certPem, key: e.keyPem, minVersion: 'TLSv1.2' }));
     contexts = next;
-    fallback = next.get(list[0]!.name.toLowerCase())!;
+    fallback = next.get(canonicalName(list[0]!.name))!;
   };
   setEndpoints(endpoints);
+  // Node's HTTP server tracks its connections (for headersTimeout and
+  // closeIdleConnections) from its 'listening' event on; it never listens
+  // itself here, so it is told when the front does.
   const server = createNet({ pauseOnConnect: true }, (socket) => {
     socket.on('error', () => socket.destroy());
     const silent = () => socket.destroy();
@@ -101,7 +109,7 @@ export function createTlsFront(http: Server, endpoints: Endpoint[], log: Logger,
       const tls = new TLSSocket(socket, {
         isServer: true,
         secureContext: contexts.get(plainAddress(socket.localAddress)) ?? fallback,
-        SNICallback: (name, done) => done(null, contexts.get(name.toLowerCase()) ?? contexts.get(plainAddress(socket.localAddress)) ?? fallback),
+        SNICallback: (name, done) => done(null, contexts.get(canonicalName(name)) ?? contexts.get(plainAddress(socket.localAddress)) ?? fallback),
       });
       tls.on('error', (err: NodeJS.ErrnoException) => {
         log.debug({ remote: socket.remoteAddress, code: err.code, err: err.message }, 'TLS connection failed');
@@ -115,5 +123,6 @@ export function createTlsFront(http: Server, endpoints: Endpoint[], log: Logger,
     });
     socket.resume();
   });
+  server.once('listening', () => http.emit('listening'));
   return { server, setEndpoints };
 }

@@ -148,6 +148,8 @@ function drainInto(body: Readable, sink: Writable, stallMs: number): Promise<voi
     // told 408 after stallMs, instead of holding its slot and reservation.
     let lastData = Date.now();
     const onData = () => (lastData = Date.now());
+    // Paused for backpressure (or while room is made), the client is not to blame: the clock restarts on resume.
+    body.on('resume', onData);
     const watchdog = stallMs > 0 ? setInterval(() => {
       if (!body.isPaused() && Date.now() - lastData > stallMs) done(new EdgeError('RequestTimeout', `No body bytes for ${Math.round(stallMs / 1000)} s`));
     }, Math.min(1000, stallMs)) : undefined;
@@ -155,7 +157,7 @@ function drainInto(body: Readable, sink: Writable, stallMs: number): Promise<voi
     body.on('data', onData);
     const done = (err?: unknown) => {
       clearInterval(watchdog);
-      body.off('data', onData);
+      body.off('data', onData).off('resume', onData);
       body.off('error', onBodyError).off('close', onBodyClose);
       sink.off('error', done).off('finish', onFinish);
       if (err === undefined) return resolve();

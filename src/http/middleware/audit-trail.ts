@@ -4,14 +4,24 @@
  * evidence or listing, and each refusal for want of a token or a right.
  * HEADs that succeed are not recorded: they read no evidence, and a BWS
  * makes many.
+ *
+ * Without a working trail nothing is served: evidence must not be read or
+ * written untraced. Refusals of anonymous clients are recorded at most
+ * DENIALS_PER_MINUTE a minute per address, the rest counted in one line, so
+ * nobody can fill the disk with them.
  */
 import type { MiddlewareHandler } from 'hono';
-import type { AuditSink } from '../../audit/trail.ts';
+import type { AuditEvent, AuditSink } from '../../audit/trail.ts';
+import { EdgeError } from '../../errors.ts';
 import { parseStoragePath, type StoragePath } from '../../swift/names.ts';
 import type { Env } from '../env.ts';
 
+const DENIALS_PER_MINUTE = 30;
+
 export function auditTrail(audit: AuditSink): MiddlewareHandler<Env> {
+  const anonymous = new DenialBudget(audit);
   return async function auditTrail(c, next) {
+    if (audit.broken) throw new EdgeError('Unavailable', 'The audit trail cannot be written: nothing is served until it is repaired (see the log)', { retryAfter: 60 });
     await next();
     const method = c.req.method;
     const status = c.res.status;
@@ -28,16 +38,47 @@ export function auditTrail(audit: AuditSink): MiddlewareHandler<Env> {
     if (!path && !denied) return;
     const level = !path ? c.req.path : path.object !== undefined ? 'object' : path.container !== undefined ? 'container' : 'account';
     const identity = c.get('identity');
-    const event = {
+    const source = c.env?.incoming?.socket.remoteAddress ?? 'unknown';
+    const event: AuditEvent = {
       actor: identity?.user ?? 'anonymous',
       ...(identity ? { role: identity.role } : {}),
-      source: c.env?.incoming?.socket.remoteAddress ?? 'unknown',
+      source,
       action: denied ? `denied ${method} ${level}` : method === 'GET' ? (level === 'object' ? 'object.get' : `${level}.list`) : `${level}.${method.toLowerCase()}`,
       target: path ? [path.account, path.container, path.object].filter((p) => p !== undefined).join('/') : (c.env?.incoming?.url ?? '').slice(0, 512),
       result: String(status),
       txId: c.get('txId'),
     };
-    if (writes || denied) await audit.append(event);
+    if (denied && !identity) await anonymous.append(source, event);
+    else if (writes || denied) await audit.append(event);
     else audit.record(event);
   };
+}
+
+/** Per source address and minute: so many refusal lines, then one line counting the rest. */
+export class DenialBudget {
+  readonly #audit: AuditSink;
+  readonly #windows = new Map<string, { start: number; lines: number; suppressed: number }>();
+
+  constructor(audit: AuditSink) {
+    this.#audit = audit;
+  }
+
+  async append(source: string, event: AuditEvent): Promise<void> {
+    const now = Date.now();
+    let w = this.#windows.get(source);
+    if (w && now - w.start >= 60_000) {
+      if (w.suppressed > 0) this.#audit.record({ actor: 'anonymous', source, action: 'denied (summary)', result: `${w.suppressed} more refusals not recorded one by one`, details: { from: new Date(w.start).toISOString() } });
+      w = undefined;
+    }
+    if (!w) {
+      if (this.#windows.size >= 10_000) this.#windows.clear(); // a spray of addresses: start counting afresh
+      this.#windows.set(source, (w = { start: now, lines: 0, suppressed: 0 }));
+    }
+    if (w.lines < DENIALS_PER_MINUTE) {
+      w.lines += 1;
+      await this.#audit.append(event);
+    } else {
+      w.suppressed += 1;
+    }
+  }
 }

@@ -21,10 +21,13 @@ export function requireToken(options: RequireTokenOptions): MiddlewareHandler<En
   return async function requireToken(c, next) {
     const token = c.req.header('x-auth-token') ?? c.req.header('x-storage-token');
     if (!token) throw new EdgeError('Unauthorized', 'Authentication required: send X-Auth-Token from GET /auth/v1.0');
-    const identity = tokens.check(token);
-    if (!identity) throw new EdgeError('Unauthorized', 'The auth token is invalid or has expired');
+    const issued = tokens.check(token);
+    if (!issued) throw new EdgeError('Unauthorized', 'The auth token is invalid or has expired');
+    const { identity } = issued;
     const now = (await credentials.current()).active(identity.user);
-    if (!now || now.role !== identity.role || now.account !== identity.account) throw new EdgeError('Unauthorized', 'The auth token was revoked: its user changed or was disabled');
+    if (!now || now.role !== identity.role || now.account !== identity.account || issued.issuedAt < now.tokensNotBefore) {
+      throw new EdgeError('Unauthorized', 'The auth token was revoked: its user was disabled, or given another key, role or account');
+    }
     c.set('identity', identity);
     await next();
   };
