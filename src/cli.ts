@@ -4,14 +4,17 @@
  * with a one-line reason on failure; the daemon itself logs JSON via pino.
  */
 import { createPublicKey } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
 import { userInfo } from 'node:os';
-import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { adminGet, adminPost, adminStream } from './admin/admin-client.ts';
 import { applyUserChange, renewCertificates, type OperationContext } from './admin/operations.ts';
 import { AuditLog, readAuditLines, verifyAuditLog } from './audit/audit-log.ts';
 import { listUsers, type UserChange, type UserChangeResult, type UserView } from './auth/users.ts';
+import { pull, type PullSelection } from './evidence/pull.ts';
+import { decryptEvidence, loadPrivateKeys } from './evidence/decrypt.ts';
+import { parseTrack, toGeoJson, toGpx, withTimes } from './evidence/gnss.ts';
 import { IndexDb } from './store/index-db.ts';
 import { StoreLayout } from './store/layout.ts';
 import { daysUntilExpiry, generateEndpoints, importEndpoint, loadEndpoints } from './tls/endpoints.ts';
@@ -48,6 +51,12 @@ usage: edgecd <command> [options]
   user list|passwd NAME [--key KEY]|disable NAME|enable NAME --data DIR
   audit verify --data DIR            check the audit trail's hash chain
   audit show --recording NAME --data DIR   a recording's chain of custody
+  pull --from AUTH_URL --user U --key K [--cacert FILE] --to DIR
+       (--recording NAME | --user-id ID | --device SERIAL | --since DATE --until DATE | --all)
+        download recordings with verified hashes: objects, metadata.json, manifest.sha256, custody.json
+  decrypt --private-key [ID=]KEY.pem ... [--key-id ID] FOLDER|FILE
+        decrypt end-to-end encrypted clips and tracks next to the originals
+  export gnss FOLDER|TRACK --format geojson|gpx [--out FILE]   a GNSS track for GIS tools
   connection-file --data DIR         print the connection file for the Body Worn Manager
   connection-file --check FILE       validate a connection file and explain every violation
   categories set FILE --data DIR     publish the categories in FILE (a JSON list of {"Name", "Id"})
@@ -411,6 +420,64 @@ const commands: Record<string, Command> = {
       throw new UsageError('audit verify --data DIR | audit show --recording NAME --data DIR [--account ACCOUNT]');
     },
   },
+  pull: {
+    options: {
+      from: { type: 'string' }, user: { type: 'string' }, key: { type: 'string' }, cacert: { type: 'string' }, to: { type: 'string' },
+      recording: { type: 'string' }, 'user-id': { type: 'string' }, device: { type: 'string' }, since: { type: 'string' }, until: { type: 'string' }, all: { type: 'boolean' },
+    },
+    async run(v) {
+      const selection: PullSelection = {};
+      if (typeof v.recording === 'string') selection.recording = v.recording;
+      if (typeof v['user-id'] === 'string') selection.userId = v['user-id'];
+      if (typeof v.device === 'string') selection.device = v.device;
+      if (typeof v.since === 'string') selection.since = parseDay(v.since, 'since', false);
+      if (typeof v.until === 'string') selection.until = parseDay(v.until, 'until', true);
+      if (v.all === true) selection.all = true;
+      if (Object.keys(selection).length === 0) throw new UsageError('choose what to pull: --recording NAME, --user-id ID, --device SERIAL, --since/--until DATE, or --all');
+      const source = {
+        authUrl: need(v, 'from'), user: need(v, 'user'), key: need(v, 'key'),
+        ...(typeof v.cacert === 'string' ? { ca: await readFile(v.cacert, 'utf8') } : {}),
+      };
+      const to = resolve(need(v, 'to'));
+      const started = Date.now();
+      const bar = transferBar(started);
+      const report = await pull(source, selection, to, (p) => bar(p.bytesDone, p.bytesTotal, `${p.objectsDone}/${p.objectsTotal} objects`));
+      bar.done();
+      for (const r of report.recordings) {
+        out(`${r.failures.length ? 'FAILED' : 'ok    '} ${r.name}: ${r.objects - r.failures.length}/${r.objects} objects verified (${r.downloaded} fetched), ${mb(r.bytes)} → ${r.folder}`);
+        for (const f of r.failures) out(`         ${f.object}: ${f.reason}`);
+        for (const n of r.notes) out(`         note: ${n}`);
+      }
+      out(`${report.recordings.length} recordings, ${mb(report.bytes)} in ${report.seconds.toFixed(1)} s; ${report.failed} objects failed verification or download`);
+      return report.failed > 0 || report.recordings.length === 0 ? 1 : 0;
+    },
+  },
+  decrypt: {
+    options: { 'private-key': { type: 'string', multiple: true }, 'key-id': { type: 'string' } },
+    async run(v, positionals) {
+      const specs = v['private-key'] as string[] | undefined;
+      if (!specs?.length || positionals.length !== 1) throw new UsageError('decrypt --private-key [ID=]KEY.pem [--private-key …] [--key-id ID] FOLDER|FILE');
+      const report = await decryptEvidence(resolve(positionals[0]!), await loadPrivateKeys(specs), typeof v['key-id'] === 'string' ? { keyId: v['key-id'] } : {});
+      for (const d of report.decrypted) out(`decrypted ${basename(d.source)} → ${basename(d.output)} (sha256 ${d.outputSha256})`);
+      for (const s of report.skipped) out(`skipped   ${basename(s.file)}: ${s.reason}`);
+      for (const f of report.failed) out(`FAILED    ${basename(f.file)}: ${f.reason}`);
+      out(`${report.decrypted.length} decrypted, ${report.skipped.length} skipped, ${report.failed.length} failed`);
+      return report.failed.length > 0 ? 1 : 0;
+    },
+  },
+  export: {
+    options: { format: { type: 'string' }, out: { type: 'string' } },
+    async run(v, positionals) {
+      const [what, recording] = positionals;
+      if (what !== 'gnss' || !recording || positionals.length !== 2) throw new UsageError('export gnss RECORDING_FOLDER|TRACK_FILE --format geojson|gpx [--out FILE]');
+      const format = (v.format as string | undefined) ?? 'geojson';
+      if (format !== 'geojson' && format !== 'gpx') throw new UsageError('--format: geojson or gpx');
+      const text = await exportTrack(resolve(recording), format);
+      if (typeof v.out === 'string') await writeFile(v.out, text);
+      else out(text);
+      return 0;
+    },
+  },
   reindex: {
     options: { data: { type: 'string' }, verify: { type: 'boolean' } },
     async run(v) {
@@ -429,6 +496,54 @@ function openStoreDirect(dir: string): Promise<ObjectStore> {
 }
 
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+
+/** Bytes, rate and ETA on stderr: redrawn on a terminal, a line every few seconds otherwise. */
+function transferBar(started: number): ((done: number, total: number, extra: string) => void) & { done(): void } {
+  const tty = process.stderr.isTTY === true;
+  let lastLine = 0;
+  let drawn = false;
+  const draw = (done: number, total: number, extra: string) => {
+    const seconds = (Date.now() - started) / 1000;
+    const rate = seconds > 0 ? done / seconds : 0;
+    const eta = rate > 0 && total > done ? `${Math.ceil((total - done) / rate)} s left` : '';
+    const share = total > 0 ? Math.min(1, done / total) : 1;
+    const text = `${'#'.repeat(Math.round(share * 30)).padEnd(30, '.')} ${(share * 100).toFixed(0).padStart(3)}%  ${mb(done)}/${mb(total)}  ${mb(rate)}/s  ${eta}  ${extra}`;
+    if (tty) {
+      process.stderr.write(`\r${text}\x1b[K`);
+      drawn = true;
+    } else if (Date.now() - lastLine > 5000 || done >= total) {
+      process.stderr.write(text + '\n');
+      lastLine = Date.now();
+    }
+  };
+  return Object.assign(draw, { done: () => drawn && process.stderr.write('\n') });
+}
+
+/** A pulled recording's (or a file's) GNSS track as GeoJSON or GPX. */
+async function exportTrack(path: string, format: 'geojson' | 'gpx'): Promise<string> {
+  const info = await stat(path);
+  let trackFile = path;
+  let recording = basename(path);
+  let startMs: number | undefined;
+  if (info.isDirectory()) {
+    const names = await readdir(path);
+    // A decrypted track wins over its ciphertext.
+    const track = names.find((n) => n.endsWith('_gpstrail.decrypted.json')) ?? names.find((n) => n.endsWith('_gpstrail.json'));
+    if (!track) throw new OperatorError(`${path} has no GNSS track (*_gpstrail.json)`);
+    trackFile = join(path, track);
+    const meta = await readFile(join(path, 'metadata.json'), 'utf8').then((t) => JSON.parse(t) as { recording?: string; container?: Record<string, string> }, () => undefined);
+    if (meta?.recording) recording = meta.recording;
+    const start = Number(meta?.container?.starttime);
+    if (Number.isFinite(start) && start > 0) startMs = start > 1e11 ? start : start * 1000;
+  }
+  let points;
+  try {
+    points = withTimes(parseTrack(await readFile(trackFile, 'utf8')), startMs);
+  } catch (err) {
+    throw new OperatorError(`${trackFile}: ${(err as Error).message}${trackFile.endsWith('.decrypted.json') ? '' : ' (if the recording is encrypted, run edgecd decrypt first)'}`);
+  }
+  return format === 'gpx' ? toGpx(points, { recording }) : toGeoJson(points, { recording, source: basename(trackFile) });
+}
 
 /** Progress on stderr: a redrawn bar on a terminal, a line every few seconds otherwise. */
 function progressBar(): { update(p: PassProgress): void; done(): void } {
@@ -514,7 +629,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const command = commands[name];
   if (!command) throw new UsageError(`unknown command ${JSON.stringify(name)}`);
-  const { values, positionals } = parseArgs({ args: rest, options: command.options, strict: true, allowPositionals: ['categories', 'replication', 'user', 'cert', 'audit'].includes(name) });
+  const { values, positionals } = parseArgs({ args: rest, options: command.options, strict: true, allowPositionals: ['categories', 'replication', 'user', 'cert', 'audit', 'export', 'decrypt'].includes(name) });
   return command.run(values as Values, positionals);
 }
 

@@ -35,6 +35,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, readFile, rename, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { fsyncPath } from '../store/durable.ts';
 
 export interface AuditEvent {
   /** User name, 'system', or 'cli:<os user>'. */
@@ -159,7 +160,7 @@ export class AuditLog {
     let headDir: FileHandle | undefined;
     try {
       // The log may have just been created: make its directory entry durable.
-      await fsyncDir(dirname(file));
+      await fsyncPath(dirname(file));
       const size = (await fh.stat()).size;
       const tail = await scanTail(file, size, head?.seq);
       const last = tail.last ?? { seq: 0, hash: ZERO_HASH };
@@ -648,15 +649,6 @@ async function writeAll(fh: FileHandle, bytes: Buffer): Promise<void> {
   for (let done = 0; done < bytes.length; ) {
     const { bytesWritten } = await fh.write(bytes, done, bytes.length - done);
     done += bytesWritten;
-  }
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
   }
 }
 

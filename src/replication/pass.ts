@@ -24,7 +24,7 @@ import type { ContainerEntry, ObjectEntry, ObjectStore } from '../store/object-s
 import { canonicalKey, decodeMetaValue, type MetaMap } from '../swift/metadata.ts';
 import { CUSTODY_SHA256, custodyMeta } from './custody.ts';
 import { isSealed, type JobGroup, type ObjectState, type ReplicationLedger } from './ledger.ts';
-import { AuthError, CertificateError, etagOf, header, retryAfterMs, swiftPath, TransportError, type SwiftClient, type SwiftResponse } from './swift-client.ts';
+import { AuthError, CertificateError, etagOf, header, retryAfterMs, swiftPath, TransportError, type SwiftClient, type SwiftResponse } from '../swift/client.ts';
 import { metered, type TokenBucket } from './throttle.ts';
 
 export interface PassContext {

@@ -11,7 +11,7 @@ import { KeyedMutex } from '../store/keyed-mutex.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import { ReplicationLedger, type TargetState } from './ledger.ts';
 import { backoffMs, queueBacklog, ReplicationPass, type Backlog, type PassProgress, type PassReport } from './pass.ts';
-import { readCaFile, SwiftClient } from './swift-client.ts';
+import { readCaFile, SwiftClient } from '../swift/client.ts';
 import { TokenBucket } from './throttle.ts';
 
 /** Sublevels of the index that hold replication state (carried over by reindex). */

@@ -1,13 +1,14 @@
 /**
- * A small Swift client for replication targets: auth v1.0, then requests
- * against the storage URL it returns. Works with a central edgecd and with
- * any Swift cluster (OpenStack Swift, Ceph RGW). Bodies stream; nothing here
- * buffers an object. It reports what the target answered and leaves the
- * meaning of each status to the caller.
+ * A small Swift client (replication targets, pulling evidence): auth v1.0,
+ * then requests against the storage URL it returns. Works with edgecd and
+ * with any Swift cluster (OpenStack Swift, Ceph RGW). Bodies stream; nothing
+ * here buffers an object. It reports what the server answered and leaves
+ * the meaning of each status to the caller.
  */
 import { readFile } from 'node:fs/promises';
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
@@ -97,6 +98,41 @@ export class SwiftClient {
     if (!this.#session) await this.authenticate();
     const { storageUrl, token } = this.#session!;
     return this.#send(method, new URL(path, storageUrl), { ...headers, 'X-Auth-Token': token }, body && (await body()));
+  }
+
+  /** A GET whose body the caller reads (and must consume or destroy): a download. */
+  async download(path: string, headers: OutgoingHttpHeaders = {}): Promise<{ status: number; headers: IncomingHttpHeaders; body: IncomingMessage }> {
+    if (!this.#session) await this.authenticate();
+    const { storageUrl, token } = this.#session!;
+    const url = new URL(path, storageUrl);
+    const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    return new Promise((resolve, reject) => {
+      const req = request(url, { method: 'GET', headers: { ...headers, 'X-Auth-Token': token }, agent: this.#agent, timeout: this.#options.idleTimeoutMs ?? 60_000 }, (res) => {
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res });
+      });
+      req.on('timeout', () => req.destroy(new TransportError(`GET ${url.pathname}: no bytes for too long`)));
+      req.on('error', (err) => reject(err instanceof TransportError ? err : new TransportError(`GET ${url.pathname}: ${(err as NodeJS.ErrnoException).code ?? err.message}`, { cause: err })));
+      req.end();
+    });
+  }
+
+  /** A JSON listing (container or account), up to 16 MiB. */
+  async list<T>(path: string): Promise<{ status: number; items: T[] }> {
+    const { status, body, headers } = await this.download(path, { Accept: 'application/json' });
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    for await (const chunk of body) {
+      bytes += (chunk as Buffer).length;
+      if (bytes > 16 * 1024 * 1024) {
+        body.destroy();
+        throw new Error(`listing ${path} is larger than 16 MiB`);
+      }
+      chunks.push(chunk as Buffer);
+    }
+    if (status === 204 || status === 404) return { status, items: [] };
+    if (status !== 200) return { status, items: [] };
+    if (!String(headers['content-type'] ?? '').includes('json')) throw new Error(`listing ${path}: not JSON (${headers['content-type']})`);
+    return { status, items: JSON.parse(Buffer.concat(chunks).toString('utf8')) as T[] };
   }
 
   /** Forgets the token, so the next request authenticates afresh. */

@@ -1,0 +1,405 @@
+/**
+ * Decrypts end-to-end encrypted evidence for a clerk holding the private key.
+ *
+ * With WantEncryption a BWS uploads each content object (a clip
+ * `<StartTime>_<RecordingID>.mkv|.mp4`, or a GNSS track `..._gpstrail.json`)
+ * encrypted with AES-256-CBC (PKCS#7 padding) under a fresh key and IV, next
+ * to a key object with the same base name and extension `.key`:
+ *
+ *   {"EncryptedKey": base64(RSA-OAEP(aesKey)), "ContentEncryptionIV": base64(iv), "PublicKeyId": "<id>"}
+ *
+ * RSA-OAEP is OpenSSL's default (SHA-1, MGF1-SHA-1), as `openssl pkeyutl
+ * -pkeyopt rsa_padding_mode:oaep` and `rsautl -oaep` produce. Each content
+ * file is decrypted to `<base>.decrypted.<ext>` next to it; the ciphertext and
+ * key file are never touched, so the evidence as received stays verifiable.
+ */
+import { constants, createDecipheriv, createHash, createPrivateKey, privateDecrypt, randomBytes, type KeyObject } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { fsyncPath } from '../store/durable.ts';
+
+export interface PrivateKeyEntry {
+  /** Matched against the key file's PublicKeyId. A key without id is tried when no id matches. */
+  id?: string;
+  pem: string;
+}
+
+export interface DecryptedFile {
+  source: string;
+  output: string;
+  sourceSha256: string;
+  outputSha256: string;
+  /** Plaintext bytes written. */
+  bytes: number;
+}
+
+export interface DecryptReport {
+  decrypted: DecryptedFile[];
+  skipped: { file: string; reason: string }[];
+  failed: { file: string; reason: string }[];
+}
+
+const MANIFEST = 'manifest.sha256';
+/** Files an evidence folder carries beside the content, none of them encrypted. */
+const IGNORED = new Set([MANIFEST, 'metadata.json', 'custody.json', 'track.geojson']);
+/** A key file is a few hundred bytes; anything much larger is not one. */
+const MAX_KEY_FILE_BYTES = 64 * 1024;
+const AES_BLOCK = 16;
+
+/** `clip.mkv` → { base: 'clip', ext: '.mkv' }; a name without a dot has ext ''. */
+function splitName(name: string): { base: string; ext: string } {
+  const dot = name.lastIndexOf('.');
+  return dot > 0 ? { base: name.slice(0, dot), ext: name.slice(dot) } : { base: name, ext: '' };
+}
+
+const keyFileName = (name: string) => `${splitName(name).base}.key`;
+const outputName = (name: string) => {
+  const { base, ext } = splitName(name);
+  return `${base}.decrypted${ext}`;
+};
+
+/** Why a file in an evidence folder is not a content file, or undefined if it is one. */
+function notContent(name: string): string | undefined {
+  // Hidden names include our own in-flight temp files (".<name>.<rand>.partial").
+  if (name.startsWith('.')) return 'hidden file';
+  if (IGNORED.has(name)) return 'evidence folder file';
+  if (name.endsWith('.key')) return 'a key file: pass its content file, or the folder';
+  if (/\.decrypted(\.|$)/.test(name)) return 'a decrypted output';
+  return undefined;
+}
+
+/**
+ * Decrypts every content file with a sibling .key in a folder (or one content
+ * file); writes `<base>.decrypted.<ext>` next to each (e.g. clip.decrypted.mkv,
+ * X_gpstrail.decrypted.json) and records it in the folder's manifest.sha256.
+ *
+ * Throws only for a bad call (target missing, a key that does not parse, an
+ * unknown `keyId`); problems with individual files go to the report.
+ */
+export async function decryptEvidence(target: string, keys: PrivateKeyEntry[], options: { keyId?: string } = {}): Promise<DecryptReport> {
+  const ring = keys.map((k, i) => ({ id: k.id, key: parsePrivateKey(k.pem, k.id !== undefined ? `key '${k.id}'` : `key #${i + 1}`) }));
+  if (options.keyId !== undefined && !ring.some((k) => k.id === options.keyId)) {
+    throw new Error(`no private key with id '${options.keyId}' was given (ids: ${ring.map((k) => k.id).filter((id) => id !== undefined).join(', ') || 'none'})`);
+  }
+
+  const info = await stat(target);
+  let dir: string;
+  let names: string[];
+  if (info.isDirectory()) {
+    dir = target;
+    names = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name).sort();
+  } else {
+    dir = dirname(target);
+    names = [basename(target)];
+  }
+
+  const report: DecryptReport = { decrypted: [], skipped: [], failed: [] };
+  const manifest = await readManifest(dir);
+  for (const name of names) {
+    const why = notContent(name);
+    if (why !== undefined) {
+      // In a folder these are simply not ours; named explicitly, the caller deserves to know.
+      if (!info.isDirectory()) report.skipped.push({ file: target, reason: `not a content file (${why})` });
+      continue;
+    }
+    const file = join(dir, name);
+    const outcome = await decryptOne(dir, name, ring, options.keyId, manifest)
+      .catch((e: unknown): Outcome => ({ kind: 'failed', reason: message(e) }));
+    if (outcome.kind === 'decrypted') {
+      if (manifest !== undefined) {
+        // Recorded after each file rather than at the end, so a crash part way
+        // through a folder of large clips keeps what was already done.
+        manifest.set(outputName(name), outcome.file.outputSha256);
+        try {
+          await writeManifest(dir, manifest);
+        } catch (e) {
+          // The output is complete, but unrecorded; a rerun redoes it (see decryptOne).
+          report.failed.push({ file, reason: `decrypted to ${outcome.file.output}, but ${MANIFEST} could not be updated: ${message(e)}` });
+          continue;
+        }
+      }
+      report.decrypted.push(outcome.file);
+    } else if (outcome.kind === 'skipped') {
+      report.skipped.push({ file, reason: outcome.reason });
+    } else {
+      report.failed.push({ file, reason: outcome.reason });
+    }
+  }
+  return report;
+}
+
+type Outcome = { kind: 'decrypted'; file: DecryptedFile } | { kind: 'skipped' | 'failed'; reason: string };
+type Ring = { id: string | undefined; key: KeyObject }[];
+
+async function decryptOne(dir: string, name: string, ring: Ring, keyId: string | undefined, manifest: Manifest | undefined): Promise<Outcome> {
+  const source = join(dir, name);
+  const output = join(dir, outputName(name));
+  const keyPath = join(dir, keyFileName(name));
+
+  let keyText: Buffer;
+  try {
+    const k = await stat(keyPath);
+    if (!k.isFile()) return { kind: 'skipped', reason: 'not encrypted: no key file' };
+    if (k.size > MAX_KEY_FILE_BYTES) return { kind: 'failed', reason: `key file ${keyFileName(name)} is ${k.size} bytes: not a key file` };
+    keyText = await readFile(keyPath);
+  } catch (e) {
+    if (code(e) === 'ENOENT') return { kind: 'skipped', reason: 'not encrypted: no key file' };
+    return { kind: 'failed', reason: `cannot read key file ${keyFileName(name)}: ${message(e)}` };
+  }
+
+  const src = await stat(source);
+  // Skip only an output that is at least as new as its ciphertext and, when the
+  // folder has a manifest, listed in it: an output missing from the manifest
+  // means a run died between rename and manifest write, and redoing it is
+  // cheaper to reason about than trusting an unrecorded file.
+  const out = await stat(output).catch(() => undefined);
+  if (out !== undefined && out.isFile() && out.mtimeMs >= src.mtimeMs && (manifest === undefined || manifest.has(outputName(name)))) {
+    return { kind: 'skipped', reason: 'already decrypted' };
+  }
+
+  // CBC ciphertext is whole blocks, at least one (the padding): say so now
+  // rather than after streaming gigabytes to a "bad decrypt".
+  if (src.size === 0 || src.size % AES_BLOCK !== 0) {
+    return { kind: 'failed', reason: `not AES-CBC ciphertext: ${src.size} bytes is not a whole number of 16-byte blocks (truncated?)` };
+  }
+
+  const parsed = parseKeyFile(keyText);
+  if (typeof parsed === 'string') return { kind: 'failed', reason: `key file ${keyFileName(name)}: ${parsed}` };
+  const unwrapped = unwrapContentKey(parsed.wrapped, parsed.publicKeyId, ring, keyId);
+  if (typeof unwrapped === 'string') return { kind: 'failed', reason: unwrapped };
+
+  const tmp = join(dir, `.${outputName(name)}.${randomBytes(6).toString('hex')}.partial`);
+  try {
+    const sourceHash = createHash('sha256');
+    const outputHash = createHash('sha256');
+    let bytes = 0;
+    await pipeline(
+      createReadStream(source),
+      async function* (chunks: AsyncIterable<Buffer>) {
+        for await (const chunk of chunks) {
+          sourceHash.update(chunk);
+          yield chunk;
+        }
+      },
+      createDecipheriv('aes-256-cbc', unwrapped, parsed.iv),
+      async function* (chunks: AsyncIterable<Buffer>) {
+        for await (const chunk of chunks) {
+          outputHash.update(chunk);
+          bytes += chunk.length;
+          yield chunk;
+        }
+      },
+      // 'wx': a temp name that somehow exists is not ours to overwrite.
+      createWriteStream(tmp, { flags: 'wx' }),
+    );
+    const sourceSha256 = sourceHash.digest('hex');
+    // CBC has no integrity check: a corrupted middle block decrypts to garbage
+    // without error. Where the folder's manifest lists the ciphertext, it is
+    // the check, so a mismatch fails the file instead of yielding bad evidence.
+    const listed = manifest?.get(name);
+    if (listed !== undefined && listed !== sourceSha256) {
+      throw new Error(`${name} does not match ${MANIFEST} (sha256 ${sourceSha256}, manifest says ${listed}): corrupt ciphertext`);
+    }
+    await fsyncPath(tmp);
+    await rename(tmp, output);
+    await fsyncPath(dir);
+    return { kind: 'decrypted', file: { source, output, sourceSha256, outputSha256: outputHash.digest('hex'), bytes } };
+  } catch (e) {
+    await unlink(tmp).catch(() => {});
+    return { kind: 'failed', reason: decipherReason(e) };
+  }
+}
+
+function parseKeyFile(text: Buffer): { wrapped: Buffer; iv: Buffer; publicKeyId: string | undefined } | string {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text.toString('utf8'));
+  } catch {
+    return 'not JSON';
+  }
+  if (typeof doc !== 'object' || doc === null) return 'not a JSON object';
+  const { EncryptedKey, ContentEncryptionIV, PublicKeyId } = doc as Record<string, unknown>;
+  if (typeof EncryptedKey !== 'string' || EncryptedKey === '') return 'no EncryptedKey';
+  if (typeof ContentEncryptionIV !== 'string') return 'no ContentEncryptionIV';
+  const iv = Buffer.from(ContentEncryptionIV, 'base64');
+  if (iv.length !== AES_BLOCK) return `ContentEncryptionIV is ${iv.length} bytes, not 16`;
+  return { wrapped: Buffer.from(EncryptedKey, 'base64'), iv, publicKeyId: typeof PublicKeyId === 'string' ? PublicKeyId : undefined };
+}
+
+/** The AES key, or why no given private key yields it. */
+function unwrapContentKey(wrapped: Buffer, publicKeyId: string | undefined, ring: Ring, keyId: string | undefined): Buffer | string {
+  const tryKey = (key: KeyObject): Buffer | undefined => {
+    try {
+      // oaepHash sha1 is OpenSSL's OAEP default; spelled out because it is the format.
+      const aes = privateDecrypt({ key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, wrapped);
+      return aes.length === 32 ? aes : undefined;
+    } catch {
+      return undefined; // OAEP decoding error: not the key this was wrapped for
+    }
+  };
+  const wrongKey = (label: string) => `the private key ${label} does not unwrap this content key (wrong key?)`;
+  const shown = publicKeyId ?? '(none in key file)';
+
+  if (keyId !== undefined) {
+    const k = ring.find((e) => e.id === keyId)!; // checked by the caller
+    return tryKey(k.key) ?? wrongKey(`'${keyId}' (forced; key file says PublicKeyId ${shown})`);
+  }
+  const byId = publicKeyId === undefined ? undefined : ring.find((e) => e.id === publicKeyId);
+  if (byId !== undefined) return tryKey(byId.key) ?? wrongKey(`'${byId.id}'`);
+
+  // No id matches: keys given without an id are candidates, tried in turn.
+  const anonymous = ring.filter((e) => e.id === undefined);
+  if (anonymous.length === 0) return `no private key for PublicKeyId ${shown}`;
+  for (const k of anonymous) {
+    const aes = tryKey(k.key);
+    if (aes !== undefined) return aes;
+  }
+  return anonymous.length === 1
+    ? wrongKey(`given without id`) + ` (PublicKeyId ${shown})`
+    : `none of the ${anonymous.length} private keys given without id unwraps this content key (wrong keys?; PublicKeyId ${shown})`;
+}
+
+function decipherReason(e: unknown): string {
+  const m = message(e);
+  // OpenSSL reports a bad final block as "bad decrypt": with an unwrapped key
+  // that is right for the key file, the ciphertext is corrupt or truncated.
+  if (/bad decrypt|wrong final block length/i.test(m)) return 'decryption failed (bad padding): corrupt or truncated ciphertext, or a key file that does not belong to it';
+  return m;
+}
+
+// ---------------------------------------------------------------- keys
+
+function parsePrivateKey(pem: string, label: string): KeyObject {
+  if (/-----BEGIN (RSA )?PUBLIC KEY-----/.test(pem)) throw new Error(`${label}: this is a public key; decryption needs the private key`);
+  let key: KeyObject;
+  try {
+    key = createPrivateKey({ key: pem, format: 'pem' });
+  } catch (e) {
+    if (code(e) === 'ERR_MISSING_PASSPHRASE') {
+      throw new Error(`${label}: the key is passphrase-protected; write an unprotected copy first (openssl pkey -in KEY -out PLAIN.pem)`);
+    }
+    throw new Error(`${label}: not a PEM private key (${message(e)})`);
+  }
+  // RSA-PSS keys are RSA but restricted to signing; OAEP needs plain rsa.
+  if (key.asymmetricKeyType !== 'rsa') throw new Error(`${label}: a ${key.asymmetricKeyType ?? 'unknown'} key, not RSA`);
+  return key;
+}
+
+/**
+ * Reads private keys from `FILE` or `ID=FILE` specs (PEM, PKCS#1 or PKCS#8).
+ * A spec is `ID=FILE` when it has an `=` before any `/`; a file whose name
+ * contains `=` can be given as `./name`.
+ */
+export async function loadPrivateKeys(specs: string[]): Promise<PrivateKeyEntry[]> {
+  const entries: PrivateKeyEntry[] = [];
+  for (const spec of specs) {
+    const eq = spec.indexOf('=');
+    const slash = spec.indexOf('/');
+    const hasId = eq > 0 && (slash === -1 || eq < slash);
+    const id = hasId ? spec.slice(0, eq) : undefined;
+    const file = hasId ? spec.slice(eq + 1) : spec;
+    if (file === '') throw new Error(`private key '${spec}': no file given`);
+    if (id !== undefined && entries.some((e) => e.id === id)) throw new Error(`private key id '${id}' given twice`);
+    let pem: string;
+    try {
+      pem = await readFile(file, 'utf8');
+    } catch (e) {
+      throw new Error(`cannot read private key file ${file}: ${message(e)}`);
+    }
+    parsePrivateKey(pem, `private key file ${file}`); // fail now, not per content file
+    entries.push(id === undefined ? { pem } : { id, pem });
+  }
+  return entries;
+}
+
+// ---------------------------------------------------------------- manifest
+
+/** manifest.sha256 lines, kept as written, plus name → sha256 for lookups. */
+interface Manifest {
+  lines: string[];
+  hashes: Map<string, string>;
+  mode: number;
+  has(name: string): boolean;
+  get(name: string): string | undefined;
+  set(name: string, sha256: string): void;
+}
+
+/** The folder's manifest.sha256 (sha256sum format), or undefined if it has none. */
+async function readManifest(dir: string): Promise<Manifest | undefined> {
+  const path = join(dir, MANIFEST);
+  let text: string;
+  let mode: number;
+  try {
+    text = await readFile(path, 'utf8');
+    mode = (await stat(path)).mode & 0o7777;
+  } catch (e) {
+    if (code(e) === 'ENOENT') return undefined;
+    throw e;
+  }
+  const lines = text.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  const hashes = new Map<string, string>();
+  const lineOf = new Map<string, number>();
+  lines.forEach((line, i) => {
+    const parsed = parseManifestLine(line);
+    if (parsed !== undefined) {
+      hashes.set(parsed.name, parsed.sha256);
+      lineOf.set(parsed.name, i);
+    }
+  });
+  return {
+    lines, hashes, mode,
+    has: (name) => hashes.has(name),
+    get: (name) => hashes.get(name),
+    set(name, sha256) {
+      if (hashes.get(name) === sha256) return; // no duplicate lines
+      const line = manifestLine(name, sha256);
+      const at = lineOf.get(name);
+      // A stale line for an output we just rewrote would fail `sha256sum -c`: replace it.
+      if (at !== undefined) lines[at] = line;
+      else lineOf.set(name, lines.push(line) - 1);
+      hashes.set(name, sha256);
+    },
+  };
+}
+
+/** `<hex>  <name>` or `<hex> *<name>`; GNU escapes names holding \ or newline with a leading \. */
+function parseManifestLine(line: string): { sha256: string; name: string } | undefined {
+  const m = /^(\\?)([0-9a-fA-F]{64}) [ *](.+)$/.exec(line);
+  if (m === null) return undefined;
+  const name = m[1] === '\\' ? m[3]!.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c)) : m[3]!;
+  return { sha256: m[2]!.toLowerCase(), name };
+}
+
+function manifestLine(name: string, sha256: string): string {
+  if (!/[\\\n]/.test(name)) return `${sha256}  ${name}`;
+  return `\\${sha256}  ${name.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}`;
+}
+
+/** Replaces manifest.sha256 whole: a crash leaves the old or the new one, never half. */
+async function writeManifest(dir: string, manifest: Manifest): Promise<void> {
+  const path = join(dir, MANIFEST);
+  const tmp = join(dir, `.${MANIFEST}.${randomBytes(6).toString('hex')}.partial`);
+  try {
+    const fh = await open(tmp, 'wx', manifest.mode);
+    try {
+      await fh.writeFile(manifest.lines.map((l) => `${l}\n`).join(''));
+      await fh.chmod(manifest.mode); // open's mode is filtered by the umask
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+    await fsyncPath(dir);
+  } catch (e) {
+    await unlink(tmp).catch(() => {});
+    throw e;
+  }
+}
+
+// ---------------------------------------------------------------- durability
+
+const code = (e: unknown) => (e as NodeJS.ErrnoException | undefined)?.code;
+const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
