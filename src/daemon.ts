@@ -14,7 +14,7 @@ import { categoriesDocument } from './bws/categories.ts';
 import { ContentDestination } from './bws/content-destination.ts';
 import { TokenRegistry } from './auth/tokens.ts';
 import { loadConfig, parseHostPort, type Config, type HostPort } from './config/config.ts';
-import { AuditLog } from './audit/audit-log.ts';
+import { AuditLog, readAuditLines } from './audit/audit-log.ts';
 import { LoginThrottle } from './auth/login-throttle.ts';
 import { initDataDir, paths, reachableHosts, writeConnectionFile } from './data-dir.ts';
 import { createHttpServer, createTlsFront } from './http/server.ts';
@@ -169,6 +169,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       store, destination, credentials, tokens, log, maxObjectBytes: config.objects.maxBytes, ready: () => ready, systemDocuments,
       throttle: new LoginThrottle(),
       audit,
+      auditLines: (filter) => readAuditLines(paths(dir).audit, filter),
       guard: { maxUrlBytes: h.maxUrlBytes, maxHeaders: h.maxHeaders, plaintextAllowed: h.plaintext },
       tls: () => ({ endpoints: endpoints.map((e) => ({ name: e.name, notAfter: e.notAfter.toISOString() })), daysUntilExpiry: daysUntilExpiry(endpoints) }),
       clock: () => clock.current(),

@@ -67,7 +67,9 @@ describe('pull from a central edgecd', () => {
     assert.deepEqual((await readdir(to)).sort(), [...recordings].sort());
     await assertFolders(to, recordings);
     const folder = join(to, recordings[0]!);
-    const custody = JSON.parse(await readFile(join(folder, 'custody.json'), 'utf8')) as { objects: { file: string; sha256: string; sha256OnArrival: string; verified: string[] }[] };
+    const custody = JSON.parse(await readFile(join(folder, 'custody.json'), 'utf8')) as { objects: { file: string; sha256: string; sha256OnArrival: string; verified: string[] }[]; auditExcerpt: { action: string; actor: string }[] };
+    assert.ok(custody.auditExcerpt.filter((l) => l.action === 'object.put' && l.actor === 'bws').length >= 2, 'the source\'s audit lines for the recording');
+    assert.ok(custody.auditExcerpt.some((l) => l.action === 'object.get' && l.actor === reader.user), 'including this pull\'s own reads');
     for (const o of custody.objects) {
       assert.equal(o.sha256, o.sha256OnArrival, `${o.file}: checked against the SHA-256 recorded on arrival`);
       const bytes = await readFile(join(folder, o.file));
@@ -207,7 +209,8 @@ describe('pull from OpenStack Swift', { skip: openStackSwiftAvailable() ? false 
       const res = await pullTo(swift.authUrl, swift.user, swift.key, work, '--since', '2000-01-01', '--until', '2100-01-01');
       assert.equal(res.code, 0, res.stdout + res.stderr);
       await assertFolders(work, recordings);
-      const custody = JSON.parse(await readFile(join(work, recordings[0]!, 'custody.json'), 'utf8')) as { objects: { sha256: string; sha256OnArrival: string; receivedBy: string }[] };
+      const custody = JSON.parse(await readFile(join(work, recordings[0]!, 'custody.json'), 'utf8')) as { objects: { sha256: string; sha256OnArrival: string; receivedBy: string }[]; auditExcerpt: unknown };
+      assert.equal(custody.auditExcerpt, null, 'plain Swift keeps no audit trail');
       for (const o of custody.objects) {
         assert.equal(o.sha256, o.sha256OnArrival);
         assert.equal(o.receivedBy, 'Station 9');

@@ -276,6 +276,20 @@ async function download(client: SwiftClient, container: string, o: Listed, part:
   await pipeline(res.body, counted, createWriteStream(part, { flags: have > 0 ? 'a' : 'w', mode: 0o640 }));
 }
 
+/** The source's audit lines for the recording, when the source is an edgecd (null otherwise). */
+async function auditExcerpt(client: SwiftClient, container: string): Promise<unknown[] | null> {
+  const storage = client.storageUrl;
+  if (!storage) return null;
+  const url = new URL(storage);
+  const account = url.pathname.replace(/\/+$/, '').split('/').pop()!;
+  try {
+    const { status, items } = await client.list<unknown>(`${url.origin}/custody/${encodeURIComponent(account)}/${encodeURIComponent(container)}`);
+    return status === 200 ? items : null;
+  } catch {
+    return null;
+  }
+}
+
 async function hashFile(path: string): Promise<{ md5: string; sha256: string }> {
   const md5 = createHash('md5');
   const sha256 = createHash('sha256');
@@ -338,8 +352,8 @@ async function writeFolderDocuments(
       verified: e.sourceSha256 ? ['md5 (listing)', 'sha256 (recorded on arrival)'] : ['md5 (listing)'],
     })),
     failures: result.failures,
-    // The source's audit trail is not exposed over the Swift API; on an edgecd, `edgecd audit show --recording` prints it.
-    auditExcerpt: null,
+    // An edgecd source shows its audit trail for the recording to whoever may read it; plain Swift has none.
+    auditExcerpt: await auditExcerpt(client, container),
   };
   await writeFileDurable(join(folder, 'custody.json'), JSON.stringify(custody, null, 2) + '\n', 0o640);
   const track = entries.find((e) => e.name.endsWith('_gpstrail.json'));

@@ -5,7 +5,8 @@
 import { RequestError, type Http2Bindings, type HttpBindings } from '@hono/node-server';
 import { Hono, type MiddlewareHandler } from 'hono';
 import type { LiveCredentials } from '../auth/credentials.ts';
-import { authorizeStationView } from '../auth/roles.ts';
+import { authorizeStationView, authorizeStorage } from '../auth/roles.ts';
+import type { AuditLine } from '../audit/audit-log.ts';
 import type { LoginThrottle } from '../auth/login-throttle.ts';
 import type { AuditSink } from '../audit/trail.ts';
 import { auditTrail } from './middleware/audit-trail.ts';
@@ -47,6 +48,8 @@ export interface AppDeps {
   throttle: LoginThrottle;
   tls: HealthSources['tls'];
   audit: AuditSink;
+  /** The audit trail's lines that pass a filter, oldest first. */
+  auditLines: (filter: (line: AuditLine) => boolean) => AsyncIterable<AuditLine>;
   guard: RequestGuardOptions;
   systemDocuments: SystemDocuments;
   /** False while the daemon starts or stops, or the store refuses changes: /healthcheck then answers 503. */
@@ -85,6 +88,20 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; health: HealthSource
   };
   app.get('/status', auditTrail(deps.audit), requireToken(deps), adminOnly, async (c) => reply(c, 200, JSON.stringify(await stationHealth(health), null, 2) + '\n', 'application/json'));
   app.get('/metrics', auditTrail(deps.audit), requireToken(deps), adminOnly, async (c) => reply(c, 200, prometheusText(await stationHealth(health)), 'text/plain; version=0.0.4; charset=utf-8'));
+  // A recording's chain of custody for whoever may read it (a clerk's pull puts it in custody.json).
+  app.get('/custody/:account/:container', auditTrail(deps.audit), requireToken(deps), async (c) => {
+    const identity = c.get('identity');
+    const account = c.req.param('account');
+    const container = c.req.param('container');
+    if (account !== `AUTH_${identity.account}`) throw new EdgeError('Forbidden', 'The token is not valid for this account');
+    authorizeStorage(identity.role, { method: 'GET', level: 'container', container });
+    const prefix = `${account}/${container}`;
+    // Recorded, and durable before reading: lines queued before it (this reader's GETs) are on disk too.
+    await deps.audit.append({ actor: identity.user, role: identity.role, source: c.env?.incoming?.socket.remoteAddress ?? 'unknown', action: 'custody.read', target: prefix, result: '200', txId: c.get('txId') });
+    const lines: unknown[] = [];
+    for await (const line of deps.auditLines((l) => l.target === prefix || (l.target ?? '').startsWith(prefix + '/'))) lines.push(line);
+    return reply(c, 200, JSON.stringify(lines) + '\n', 'application/json');
+  });
   return { app, health };
 }
 
