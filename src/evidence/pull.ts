@@ -229,8 +229,7 @@ async function pullObject(client: SwiftClient, container: string, o: Listed, pat
   let lastError: Error | undefined;
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     try {
-      await download(client, container, o, part, advance);
-      const h = await hashFile(part);
+      const h = await download(client, container, o, part, advance);
       if (h.md5 !== o.hash) {
         await rm(part, { force: true });
         throw new Verification(`md5 ${h.md5} does not match the source's listing (${o.hash}): the stored bytes differ from what was uploaded`);
@@ -253,27 +252,42 @@ async function pullObject(client: SwiftClient, container: string, o: Listed, pat
 
 class Verification extends Error {}
 
-/** Appends to `part` from where it stops (Range), or starts it afresh. */
-async function download(client: SwiftClient, container: string, o: Listed, part: string, advance: (bytes: number) => void): Promise<void> {
+/**
+ * Appends to `part` from where it stops (Range), or starts it afresh, and
+ * returns the digests of the whole part: the bytes already there are hashed
+ * from disk, the rest as they arrive (one pass over the data).
+ */
+async function download(client: SwiftClient, container: string, o: Listed, part: string, advance: (bytes: number) => void): Promise<{ md5: string; sha256: string }> {
   let have = (await stat(part).catch(() => undefined))?.size ?? 0;
   if (have > o.bytes) {
     await rm(part, { force: true });
     have = 0;
   }
-  if (have === o.bytes && o.bytes > 0) return;
+  if (have === o.bytes && o.bytes > 0) return hashFile(part);
   const res = await client.download(swiftPath(container, o.name), have > 0 ? { Range: `bytes=${have}-` } : {});
   if (res.status === 200 && have > 0) have = 0; // the source ignored the Range: start over
   else if (res.status !== 200 && res.status !== 206) {
     res.body.resume();
     throw new TransportError(`GET answered ${res.status}`);
   }
-  const counted = new Transform({
+  const md5 = createHash('md5');
+  const sha256 = createHash('sha256');
+  if (have > 0) {
+    for await (const chunk of createReadStream(part, { end: have - 1, highWaterMark: 1024 * 1024 })) {
+      md5.update(chunk as Buffer);
+      sha256.update(chunk as Buffer);
+    }
+  }
+  const hashed = new Transform({
     transform(chunk: Buffer, _e, done) {
+      md5.update(chunk);
+      sha256.update(chunk);
       advance(chunk.length);
       done(null, chunk);
     },
   });
-  await pipeline(res.body, counted, createWriteStream(part, { flags: have > 0 ? 'a' : 'w', mode: 0o640 }));
+  await pipeline(res.body, hashed, createWriteStream(part, { flags: have > 0 ? 'a' : 'w', mode: 0o640 }));
+  return { md5: md5.digest('hex'), sha256: sha256.digest('hex') };
 }
 
 /** The source's audit lines for the recording, when the source is an edgecd (null otherwise). */
