@@ -292,13 +292,14 @@ const commands: Record<string, Command> = {
       const dir = resolve(need(v, 'data'));
       const target = typeof v.target === 'string' ? v.target : undefined;
       const retryFailed = v['retry-failed'] === true;
-      const bar = progressBar();
+      const bar = transferBar(Date.now());
+      const show = (p: PassProgress) => bar(Math.max(0, p.bytesDone), p.bytesTotal, `${p.target}: jobs ${p.jobsDone}/${p.jobsTotal}`);
       let reports: PassReport[] | undefined;
       let failure: string | undefined;
       const query = new URLSearchParams({ ...(target ? { target } : {}), ...(retryFailed ? { retryFailed: '1' } : {}) });
       const viaDaemon = await adminStream(paths(dir).adminSocket, `/replicate?${query}`, (line) => {
         const l = line as { progress?: PassProgress; reports?: PassReport[]; error?: string };
-        if (l.progress) bar.update(l.progress);
+        if (l.progress) show(l.progress);
         if (l.reports) reports = l.reports;
         if (l.error) failure = l.error;
       });
@@ -312,7 +313,7 @@ const commands: Record<string, Command> = {
           try {
             const replicator = await Replicator.open(store, config, log, 'pass', audit);
             try {
-              reports = await replicator.runNow({ ...(target ? { target } : {}), retryFailed, onProgress: (p) => bar.update(p) });
+              reports = await replicator.runNow({ ...(target ? { target } : {}), retryFailed, onProgress: show });
             } finally {
               await replicator.close();
             }
@@ -543,29 +544,6 @@ async function exportTrack(path: string, format: 'geojson' | 'gpx'): Promise<str
     throw new OperatorError(`${trackFile}: ${(err as Error).message}${trackFile.endsWith('.decrypted.json') ? '' : ' (if the recording is encrypted, run edgecd decrypt first)'}`);
   }
   return format === 'gpx' ? toGpx(points, { recording }) : toGeoJson(points, { recording, source: basename(trackFile) });
-}
-
-/** Progress on stderr: a redrawn bar on a terminal, a line every few seconds otherwise. */
-function progressBar(): { update(p: PassProgress): void; done(): void } {
-  const tty = process.stderr.isTTY === true;
-  let lastLine = 0;
-  let drawn = false;
-  return {
-    update(p) {
-      const share = p.bytesTotal > 0 ? Math.min(1, Math.max(0, p.bytesDone / p.bytesTotal)) : p.jobsTotal > 0 ? p.jobsDone / p.jobsTotal : 1;
-      const text = `${p.target} ${'#'.repeat(Math.round(share * 30)).padEnd(30, '.')} ${(share * 100).toFixed(0).padStart(3)}%  ${mb(Math.max(0, p.bytesDone))}/${mb(p.bytesTotal)}  jobs ${p.jobsDone}/${p.jobsTotal}`;
-      if (tty) {
-        process.stderr.write(`\r${text}\x1b[K`);
-        drawn = true;
-      } else if (Date.now() - lastLine > 5000 || p.jobsDone === p.jobsTotal) {
-        process.stderr.write(text + '\n');
-        lastLine = Date.now();
-      }
-    },
-    done() {
-      if (drawn) process.stderr.write('\n');
-    },
-  };
 }
 
 function formatReplicationStatus(status: ReplicationStatus): string {

@@ -26,6 +26,7 @@ import { isRejectedContentName, parseRecordingName } from '../bws/names.ts';
 import { parseTags } from '../bws/recordings.ts';
 import { diskName } from '../store/disk-names.ts';
 import { fsyncPath, writeFileDurable } from '../store/durable.ts';
+import { hashFile } from '../store/receive.ts';
 import { header, swiftPath, SwiftClient, TransportError } from '../swift/client.ts';
 import { decodeMetaValue } from '../swift/metadata.ts';
 import { VERSION } from '../version.ts';
@@ -302,16 +303,6 @@ async function auditExcerpt(client: SwiftClient, container: string): Promise<unk
   } catch {
     return null;
   }
-}
-
-async function hashFile(path: string): Promise<{ md5: string; sha256: string }> {
-  const md5 = createHash('md5');
-  const sha256 = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) {
-    md5.update(chunk as Buffer);
-    sha256.update(chunk as Buffer);
-  }
-  return { md5: md5.digest('hex'), sha256: sha256.digest('hex') };
 }
 
 function metaOf(headers: Record<string, string | string[] | undefined>, kind: 'container' | 'object'): Record<string, string> {
