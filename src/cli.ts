@@ -3,10 +3,10 @@
  * edgecd's command line. Commands print for people (stdout) and exit non-zero
  * with a one-line reason on failure; the daemon itself logs JSON via pino.
  */
-import { createPublicKey } from 'node:crypto';
+import { X509Certificate, createPublicKey } from 'node:crypto';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { userInfo } from 'node:os';
+import { osUserName } from './audit/os-user.ts';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { adminGet, adminPost, adminStream } from './admin/admin-client.ts';
 import { applyUserChange, renewCertificates, type OperationContext } from './admin/operations.ts';
@@ -138,7 +138,7 @@ const commands: Record<string, Command> = {
         const load = () => loadDaemonConfig({ dataDir: dir, configFile: v.config as string | undefined }, true);
         const { user, keySet } = await initDataDir(dir, options, load, parseHostPort((await load()).listen, 'listen'));
         if (keySet) changes.push(`new key for ${user}`);
-        await audit.append({ actor: `cli:${userInfo().username}`, source: 'cli', action: 'init', target: dir, result: 'ok', details: { changes } });
+        await audit.append({ actor: `cli:${osUserName()}`, source: 'cli', action: 'init', target: dir, result: 'ok', details: { changes } });
         out(`${dir}: user ${user}${keySet ? ' with a new key' : ' (key unchanged)'}`);
         out(`connection file for the Body Worn Manager: ${paths(dir).connection}`);
         return 0;
@@ -380,7 +380,11 @@ const commands: Record<string, Command> = {
       if (positionals[0] === 'show' && positionals.length === 1) {
         const endpoints = await loadEndpoints(dir);
         if (endpoints.length === 0) out('no HTTPS endpoints (plain HTTP): edgecd init --https sets them up');
-        for (const e of endpoints) out(`${e.name.padEnd(24)} until ${e.notAfter.toISOString()}  ${e.generated ? 'self-signed' : 'operator-supplied'}  ${e.cert}`);
+        for (const e of endpoints) {
+          out(`${e.name.padEnd(24)} until ${e.notAfter.toISOString()}  ${e.generated ? 'self-signed' : 'operator-supplied'}  ${e.cert}`);
+          // What a browser or `openssl x509 -fingerprint -sha256` shows, for checking by eye.
+          out(`${''.padEnd(24)} SHA-256 ${new X509Certificate(e.certPem).fingerprint256}`);
+        }
         const days = daysUntilExpiry(endpoints);
         if (days !== null) out(`first expiry in ${days} days`);
         return 0;
@@ -569,7 +573,7 @@ function formatReplicationStatus(status: ReplicationStatus): string {
  * the audit trail), or here with the index lock held when it does not.
  */
 async function operate<T>(dir: string, v: Values, path: string, body: object, direct: (ctx: OperationContext, actor: string) => Promise<T>): Promise<T> {
-  const actor = `cli:${userInfo().username}`;
+  const actor = `cli:${osUserName()}`;
   const viaDaemon = await adminPost<T | { error: string }>(paths(dir).adminSocket, path, { ...body, actor });
   if (viaDaemon !== undefined) {
     if (typeof viaDaemon === 'object' && viaDaemon !== null && 'error' in viaDaemon) throw new OperatorError(viaDaemon.error);

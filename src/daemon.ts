@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo, Server as NetServer } from 'node:net';
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { getRequestListener } from '@hono/node-server';
 import { startAdminServer, type AdminServer } from './admin/admin-server.ts';
 import { LiveCredentials } from './auth/credentials.ts';
@@ -170,6 +170,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       throttle: new LoginThrottle(),
       audit,
       auditLines: (filter) => readAuditLines(paths(dir).audit, filter),
+      connectionFile: () => readFile(paths(dir).connection, 'utf8'),
       guard: { maxUrlBytes: h.maxUrlBytes, maxHeaders: h.maxHeaders, plaintextAllowed: h.plaintext },
       tls: () => ({ endpoints: endpoints.map((e) => ({ name: e.name, notAfter: e.notAfter.toISOString() })), daysUntilExpiry: daysUntilExpiry(endpoints) }),
       clock: () => clock.current(),

@@ -75,10 +75,12 @@ export async function initDataDir(dir: string, options: InitOptions, loadConfig:
 }
 
 async function updateConfigFile(file: string, options: InitOptions): Promise<void> {
+  const mode = await stat(file).then((s) => s.mode & 0o777, () => 0o640);
   const doc = (await exists(file)) ? (JSON.parse(await readFile(file, 'utf8')) as Record<string, any>) : {};
   if (options.siteName !== undefined) doc.siteName = options.siteName;
   if (options.authUrls !== undefined) doc.connection = { ...(doc.connection ?? {}), authUrls: options.authUrls };
-  await writeFileDurable(file, JSON.stringify(doc, null, 2) + '\n', 0o640);
+  // Keep the file's mode: a config holding replication keys must stay 0600.
+  await writeFileDurable(file, JSON.stringify(doc, null, 2) + '\n', mode);
 }
 
 /** The addresses the cameras can reach a listener on: itself, or the machine's IPv4 addresses for a wildcard. */

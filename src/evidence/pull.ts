@@ -18,7 +18,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
-import { userInfo } from 'node:os';
+import { osUserName } from '../audit/os-user.ts';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -338,7 +338,7 @@ async function writeFolderDocuments(
   };
   await writeFileDurable(join(folder, 'metadata.json'), JSON.stringify(metadata, null, 2) + '\n', 0o640);
   await writeFileDurable(join(folder, 'manifest.sha256'), entries.map((e) => `${e.sha256}  ${e.file}\n`).join(''), 0o640);
-  const pulledBy = `${userInfo().username} (source user ${source.user})`;
+  const pulledBy = `${osUserName()} (source user ${source.user})`;
   const custody = {
     tool: `edgecd ${VERSION}`,
     source: { authUrl: source.authUrl, storageUrl: client.storageUrl, container },

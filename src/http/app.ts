@@ -18,7 +18,7 @@ import type { Logger } from '../log.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import type { Bindings, Env } from './env.ts';
 import { errorResponse } from './errors.ts';
-import { reply } from './reply.ts';
+import { outHeaders, reply } from './reply.ts';
 import { prometheusText } from '../health/prometheus.ts';
 import type { ClockState } from '../ntp/clock-state.ts';
 import type { NtpStats } from '../ntp/server.ts';
@@ -52,6 +52,8 @@ export interface AppDeps {
   auditLines: (filter: (line: AuditLine) => boolean) => AsyncIterable<AuditLine>;
   guard: RequestGuardOptions;
   systemDocuments: SystemDocuments;
+  /** The connection file the station hands the Body Worn Manager (it holds the upload key). */
+  connectionFile: () => Promise<string>;
   /** False while the daemon starts or stops, or the store refuses changes: /healthcheck then answers 503. */
   ready: () => boolean;
 }
@@ -88,6 +90,15 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; health: HealthSource
   };
   app.get('/status', auditTrail(deps.audit), requireToken(deps), adminOnly, async (c) => reply(c, 200, JSON.stringify(await stationHealth(health), null, 2) + '\n', 'application/json'));
   app.get('/metrics', auditTrail(deps.audit), requireToken(deps), adminOnly, async (c) => reply(c, 200, prometheusText(await stationHealth(health)), 'text/plain; version=0.0.4; charset=utf-8'));
+  // For IT at a browser or script: the file to upload in the BWM. It carries a key, so only
+  // an admin gets it, and each handing-out is in the audit trail.
+  app.get('/connection.json', auditTrail(deps.audit), requireToken(deps), adminOnly, async (c) => {
+    const identity = c.get('identity');
+    const text = await deps.connectionFile();
+    await deps.audit.append({ actor: identity.user, role: identity.role, source: c.env?.incoming?.socket.remoteAddress ?? 'unknown', action: 'connection-file.read', target: 'connection.json', result: '200', txId: c.get('txId') });
+    outHeaders(c)['Content-Disposition'] = 'attachment; filename="connection.json"';
+    return reply(c, 200, text, 'application/json');
+  });
   // A recording's chain of custody for whoever may read it (a clerk's pull puts it in custody.json).
   app.get('/custody/:account/:container', auditTrail(deps.audit), requireToken(deps), async (c) => {
     const identity = c.get('identity');
