@@ -6,6 +6,7 @@
 import { X509Certificate, createPublicKey } from 'node:crypto';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { osUserName } from './audit/os-user.ts';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { adminGet, adminPost, adminStream } from './admin/admin-client.ts';
@@ -27,6 +28,7 @@ import { checkConnectionFile } from './connection/connection-file.ts';
 import { loadDaemonConfig, startDaemon } from './daemon.ts';
 import { initDataDir, paths, reachableHosts } from './data-dir.ts';
 import { EdgeError, OperatorError } from './errors.ts';
+import { firstBoot, hostMachine } from './appliance/first-boot.ts';
 import { createLogger } from './log.ts';
 import { ObjectStore } from './store/object-store.ts';
 import { reindex } from './store/reindex.ts';
@@ -64,7 +66,7 @@ usage: edgecd <command> [options]
   recordings --data DIR [--user ID] [--device SERIAL] [--since DATE] [--until DATE] [--incomplete] [--category ID]
         recordings from the index (user by UUID or UserID), with clips, track, bookmarks and manifest
   simulate --connection FILE [--users N] [--devices N] [--recordings N] [--clips N] [--clip-bytes N]
-           [--concurrency N] [--extras] [--public-key PEM [--public-key-id ID]]
+           [--concurrency N] [--extras] [--public-key PEM [--public-key-id ID]] [--connect-to HOST:PORT:HOST2:PORT2]
         act as a body-worn system against the CD in FILE; print what it answered
   status --data DIR                  totals from the index (through the daemon when it runs)
   replicate --now --data DIR [--target NAME] [--retry-failed]
@@ -72,6 +74,8 @@ usage: edgecd <command> [options]
         --retry-failed also retries what a target refused
   replication status --data DIR      backlog, alarms and last pass per target
   reindex --data DIR [--verify]      rebuild the index from the disk (daemon stopped)
+  appliance first-boot [--root DIR] [--boot DIR]
+        an appliance image's first boot: disks, name, keys, connection.json (run by systemd)
   help                               this text
 `;
 
@@ -86,6 +90,13 @@ function need(values: Values, name: string): string {
 }
 
 class UsageError extends Error {}
+
+/** curl's --connect-to HOST:PORT:HOST2:PORT2 (IPv4 or names). */
+function parseConnectTo(text: string): { from: string; to: string } {
+  const m = /^([^:]+:\d+):([^:]+:\d+)$/.exec(text);
+  if (!m) throw new UsageError('--connect-to HOST:PORT:HOST2:PORT2, such as 10.0.2.15:443:127.0.0.1:8443');
+  return { from: m[1]!.replace(/:443$/, ''), to: m[2]! };
+}
 
 /** YYYY-MM-DD (the whole UTC day; its end for --until) or a full ISO time → ms. */
 function parseDay(text: string, name: string, endOfDay: boolean): number {
@@ -236,7 +247,7 @@ const commands: Record<string, Command> = {
     options: {
       connection: { type: 'string' }, users: { type: 'string' }, devices: { type: 'string' }, recordings: { type: 'string' },
       clips: { type: 'string' }, 'clip-bytes': { type: 'string' }, concurrency: { type: 'string' }, extras: { type: 'boolean' },
-      'public-key': { type: 'string' }, 'public-key-id': { type: 'string' },
+      'public-key': { type: 'string' }, 'public-key-id': { type: 'string' }, 'connect-to': { type: 'string' },
     },
     async run(v) {
       const file = JSON.parse(await readFile(need(v, 'connection'), 'utf8')) as { AuthenticationTokenURI: string[]; BlobAPIUserName: string; BlobAPIKey: string; HTTPSCertificate?: string[] };
@@ -262,6 +273,7 @@ const commands: Record<string, Command> = {
           ? { encryption: { publicKey: createPublicKey(await readFile(v['public-key'], 'utf8')), publicKeyId: typeof v['public-key-id'] === 'string' ? v['public-key-id'] : 'simulator' } }
           : {}),
         progress: (line) => process.stderr.write(line + '\n'),
+        ...(typeof v['connect-to'] === 'string' ? { connectTo: parseConnectTo(v['connect-to']) } : {}),
         ...(file.HTTPSCertificate ? { trustedCertificates: file.HTTPSCertificate.map((c) => Buffer.from(c, 'base64').toString('utf8')) } : {}),
       });
       out(JSON.stringify(report, null, 2));
@@ -483,6 +495,21 @@ const commands: Record<string, Command> = {
       return 0;
     },
   },
+  appliance: {
+    options: { root: { type: 'string' }, boot: { type: 'string' } },
+    async run(v, positionals) {
+      if (positionals[0] !== 'first-boot' || positionals.length !== 1) throw new UsageError('appliance first-boot [--root DIR] [--boot DIR]');
+      const root = resolve((v.root as string | undefined) ?? '/');
+      await firstBoot({
+        root,
+        boot: resolve((v.boot as string | undefined) ?? join(root, 'boot/firmware')),
+        machine: hostMachine(),
+        cli: fileURLToPath(import.meta.url),
+        say: (line) => out(`edgecd first boot: ${line}`),
+      });
+      return 0;
+    },
+  },
   reindex: {
     options: { data: { type: 'string' }, verify: { type: 'boolean' } },
     async run(v) {
@@ -611,7 +638,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const command = commands[name];
   if (!command) throw new UsageError(`unknown command ${JSON.stringify(name)}`);
-  const { values, positionals } = parseArgs({ args: rest, options: command.options, strict: true, allowPositionals: ['categories', 'replication', 'user', 'cert', 'audit', 'export', 'decrypt'].includes(name) });
+  const { values, positionals } = parseArgs({ args: rest, options: command.options, strict: true, allowPositionals: ['categories', 'replication', 'user', 'cert', 'audit', 'export', 'decrypt', 'appliance'].includes(name) });
   return command.run(values as Values, positionals);
 }
 

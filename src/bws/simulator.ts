@@ -13,6 +13,8 @@
 import { constants, createCipheriv, createHash, publicEncrypt, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
 import { Agent, request } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { isIP } from 'node:net';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 
 export interface SimulationOptions {
   authUrl: string;
@@ -35,6 +37,12 @@ export interface SimulationOptions {
   progress?: (line: string) => void;
   /** The connection file's HTTPSCertificate (PEM): the only certificates trusted, as a BWS does. */
   trustedCertificates?: string[];
+  /**
+   * Like curl's --connect-to: requests for `from` (host:port) go to `to`,
+   * still sent for, and checked against the certificate of, `from`. For a CD
+   * reached through a port forward or NAT (a VM in a test, a box behind a router).
+   */
+  connectTo?: { from: string; to: string };
 }
 
 /**
@@ -88,7 +96,10 @@ export async function simulate(o: SimulationOptions): Promise<SimulationReport> 
 
   function send(url: URL, method: string, headers: Record<string, string>, body?: Buffer): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
     return new Promise((resolve, reject) => {
-      const req = (url.protocol === 'https:' ? httpsRequest : request)(url, { method, agent, headers: body ? { ...headers, 'Content-Length': String(body.length) } : headers }, (res) => {
+      const target = o.connectTo && url.host === o.connectTo.from ? new URL(`${url.protocol}//${o.connectTo.to}`) : null;
+      const via = target ? { hostname: target.hostname, port: target.port, servername: isIP(url.hostname) ? undefined : url.hostname, checkServerIdentity: (_: string, cert: PeerCertificate) => checkServerIdentity(url.hostname, cert) } : {};
+      const sent = { ...(body ? { ...headers, 'Content-Length': String(body.length) } : headers), ...(target ? { Host: url.host } : {}) };
+      const req = (url.protocol === 'https:' ? httpsRequest : request)(url, { method, agent, headers: sent, ...via }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
