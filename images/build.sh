@@ -123,7 +123,7 @@ if [ "$TARGET" = rpi-arm64 ]; then
   # raspi-firmware's hooks filled /boot/firmware (firmware, device trees, config.txt, cmdline.txt).
   cp -R "$TREE/boot/firmware/." "$BOOT/"
   grep -q 'root=LABEL=edgecd-root' "$BOOT/cmdline.txt" || { echo "build.sh: cmdline.txt does not name the root by label: $(cat "$BOOT/cmdline.txt")" >&2; exit 1; }
-  sed -i 's/$/ rootwait/' "$BOOT/cmdline.txt"
+  grep -q rootwait "$BOOT/cmdline.txt" || sed -i 's/$/ rootwait/' "$BOOT/cmdline.txt"
 else
   cp "$TREE/boot/$kernel" "$BOOT/vmlinuz"
   cp "$TREE/boot/initrd.img-$version" "$BOOT/initrd.img"
