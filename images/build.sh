@@ -106,7 +106,6 @@ chroot "$TREE" /usr/bin/node -e "require('/opt/edgecd/node_modules/classic-level
   || { echo "build.sh: LevelDB's binary does not load on $ARCH" >&2; exit 1; }
 log "classic-level loads on $ARCH under the image's own node ($(chroot "$TREE" /usr/bin/node --version))"
 cp -R --preserve=mode "$HERE/rootfs/." "$TREE/"
-chown -R 0:0 "$TREE/etc/systemd/system" "$TREE/usr/local/lib/edgecd" 2>/dev/null || true
 # Units of the appliance, enabled offline as systemctl would on the box.
 systemctl --root="$TREE" enable systemd-networkd.service systemd-resolved.service edgecd-firstboot.service edgecd-clock.timer >/dev/null 2>&1
 systemctl --root="$TREE" disable ssh.service >/dev/null 2>&1 || true # first boot starts it if IT preset a key
