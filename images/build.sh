@@ -126,7 +126,9 @@ if [ "$TARGET" = rpi-arm64 ]; then
 else
   cp "$TREE/boot/$kernel" "$BOOT/vmlinuz"
   cp "$TREE/boot/initrd.img-$version" "$BOOT/initrd.img"
-  cmdline="root=LABEL=edgecd-root ro console=tty0 console=ttyS0,115200 quiet"
+  # The screen (last console=) is the main console, where first boot shows connection.json;
+  # the serial port gets a login prompt with the address and fingerprint (/etc/issue.d).
+  cmdline="root=LABEL=edgecd-root ro console=ttyS0,115200 console=tty0 quiet"
   mkdir -p "$BOOT/EFI/BOOT" "$BOOT/loader/entries" "$BOOT/syslinux"
   cp "$TREE/usr/lib/systemd/boot/efi/systemd-bootx64.efi" "$BOOT/EFI/BOOT/BOOTX64.EFI"
   printf 'default edgecd.conf\ntimeout 0\n' >"$BOOT/loader/loader.conf"

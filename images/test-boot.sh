@@ -114,9 +114,11 @@ count_objects() { # → "recording objects" lines, as the uploader sees them (HE
   done <"$WORK/recordings"
 }
 count_objects >"$WORK/before"
-# The box itself: first boot's work, seen from inside (console log).
-grep -a -q 'edgecd first boot: provisioned edgecd-boot-test' "$WORK/serial-1.log" || fail "first boot did not report provisioning on the console"
-grep -a 'edgecd first boot: evidence' "$WORK/serial-1.log" | sed 's/^/test-boot:   /' | head -2
+# The login prompt (here the serial one; the screen shows the same) names the station and its certificate.
+fingerprint=$(openssl x509 -in "$WORK/pinned.pem" -noout -fingerprint -sha256 | cut -d= -f2)
+grep -a -q "edgecd content destination edgecd-boot-test: https://$GUEST" "$WORK/serial-1.log" || fail "no station banner at the login prompt"
+grep -a -q "certificate $GUEST  SHA-256 $fingerprint" "$WORK/serial-1.log" || fail "the login prompt does not show the pinned certificate's fingerprint"
+say "the login prompt shows the address and the pinned certificate's fingerprint"
 halt
 
 boot 2 bios
