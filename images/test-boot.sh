@@ -13,7 +13,7 @@
 #      every acknowledged object is intact, the interrupted one is whole or absent.
 #
 # Needs root, qemu-system-x86, ovmf, mtools, socat, curl, openssl. Not part of npm test:
-# about five minutes here. Prints the figures the README quotes.
+# two to three minutes here, building included. Prints the figures the README quotes.
 set -euo pipefail
 { # parsed whole before it runs, so editing this file mid-run cannot change a run
 
@@ -48,7 +48,7 @@ boot() { # boot N uefi|bios
     -display none -serial file:"$WORK/serial-$1.log" -monitor unix:"$WORK/monitor",server,nowait &
   QEMU_PID=$!
   local started=$SECONDS
-  until curl -sk -o /dev/null --max-time 2 "https://127.0.0.1:$PORT/healthcheck"; do
+  until curl -skf -o /dev/null --max-time 2 "https://127.0.0.1:$PORT/healthcheck"; do # 200: ready
     kill -0 "$QEMU_PID" 2>/dev/null || fail "QEMU exited during boot $1"
     [ $((SECONDS - started)) -lt 600 ] || fail "boot $1 ($2): no service after 600 s"
     sleep 1
