@@ -55,7 +55,12 @@ export async function hashKey(key: string): Promise<KeyHash> {
 
 /** A random key that fits BlobAPIKey (≤ 64 characters) and any header. */
 export function generateKey(): string {
-  return randomBytes(32).toString('base64url');
+  // A key starting with '-' or '_' reads as an option to the swift, curl or edgecd
+  // command lines IT pastes it into; 256 bits of base64url otherwise.
+  for (;;) {
+    const key = randomBytes(32).toString('base64url');
+    if (/^[A-Za-z0-9]/.test(key)) return key;
+  }
 }
 
 export class Credentials {
