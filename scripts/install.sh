@@ -147,7 +147,7 @@ if [ "$INIT" = 1 ]; then
   fi
 fi
 
-systemctl_ enable edgecd.service 2>/dev/null
+systemctl_ enable edgecd.service 2>/dev/null || die "systemctl could not enable edgecd.service"
 if [ "$START" = 1 ]; then
   if systemd_running; then
     systemctl daemon-reload
