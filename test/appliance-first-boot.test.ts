@@ -93,7 +93,7 @@ const auto = { dataDisk: 'auto', formatDataDisk: false };
 describe('choosing where evidence lives', () => {
   test('a card alone: the root grows to its fixed size and the rest becomes a data partition', () => {
     const plan = planStorage([card(32 * GiB)], auto);
-    assert.deepEqual(plan.growRoot, { disk: '/dev/mmcblk0', number: 2, device: '/dev/mmcblk0p2', toBytes: ROOT_BYTES });
+    assert.deepEqual(plan.growRoot, { disk: '/dev/mmcblk0', number: 2, device: '/dev/mmcblk0p2', toBytes: ROOT_BYTES, gpt: false });
     assert.deepEqual(plan.data, { kind: 'new-partition', disk: '/dev/mmcblk0', number: 3, startSector: (ROOT_START + ROOT_BYTES) / 512 });
     assert.equal(partitionPath('/dev/mmcblk0', 3), '/dev/mmcblk0p3');
     assert.equal(partitionPath('/dev/sda', 1), '/dev/sda1');
@@ -143,6 +143,7 @@ describe('choosing where evidence lives', () => {
     const plan = planStorage([pc], auto);
     assert.equal(plan.data.kind, 'new-partition');
     assert.ok(plan.growRoot!.toBytes === ROOT_BYTES && ROOT_START + ROOT_BYTES + GiB < 8 * GiB - MiB);
+    assert.equal(plan.growRoot!.gpt, true, 'its backup table is moved to the end before growing');
   });
 });
 
@@ -157,7 +158,6 @@ class TestMachine implements Machine {
     }
     this.calls.push([cmd, ...args].join(' ') + (input ? ` <<< ${input.trim()}` : ''));
     if (cmd === 'lsblk' && args.includes('--json')) return JSON.stringify({ blockdevices: this.devices });
-    if (cmd === 'lsblk') return 'dos\n';
     if (cmd === 'blkid') return '0b6c1f9e-7a11-4c4b-9d1e-5a1f3c2e7d10\n';
     if (cmd === 'mountpoint') throw new Error('not a mountpoint');
     return '';

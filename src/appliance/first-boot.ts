@@ -161,12 +161,10 @@ async function configureNetwork(o: FirstBootOptions, preset: Preset): Promise<vo
 /** Carries out the storage plan; returns the evidence filesystem's device, mounted at /var/lib/edgecd. */
 async function prepareStorage(o: FirstBootOptions, plan: StoragePlan): Promise<string> {
   const { machine } = o;
-  const gpt = (disk: string) => machine.run('lsblk', ['--nodeps', '--noheadings', '--output', 'PTTYPE', disk]).then((t) => t.trim() === 'gpt');
   if (plan.growRoot) {
     const g = plan.growRoot;
     o.say(`growing the system partition ${g.device} to ${(g.toBytes / 1024 ** 3).toFixed(1)} GiB`);
-    // A flashed GPT image keeps its backup table where the image ended, not at the end of the card.
-    if (await gpt(g.disk)) await machine.run('sfdisk', ['--relocate', 'gpt-bak-std', g.disk]);
+    if (g.gpt) await machine.run('sfdisk', ['--relocate', 'gpt-bak-std', g.disk]);
     await machine.run('sfdisk', ['--force', '--no-reread', '--no-tell-kernel', '-N', String(g.number), g.disk], `, ${g.toBytes / 512}\n`);
     await machine.run('partx', ['-u', '-n', String(g.number), g.disk]);
     await machine.run('resize2fs', [g.device]);

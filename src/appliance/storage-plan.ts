@@ -68,6 +68,8 @@ export interface GrowRoot {
   number: number;
   device: string;
   toBytes: number;
+  /** A flashed GPT image keeps its backup table where the image ended: it must move to the disk's end first. */
+  gpt: boolean;
 }
 
 export type DataPlan =
@@ -113,7 +115,7 @@ export function planStorage(devices: BlockDevice[], choice: StorageChoice): Stor
   // GPT keeps a backup table in the last 33 sectors; 1 MiB covers it and keeps alignment.
   const usableEnd = bootDisk.size - (bootDisk.pttype === 'gpt' ? ALIGN : 0);
   const rootBytes = Math.max(root.size, Math.min(ROOT_BYTES, usableEnd - rootStart));
-  const growRoot = rootBytes > root.size ? { disk: bootDisk.path, number: partNumber(root), device: root.path, toBytes: rootBytes } : null;
+  const growRoot = rootBytes > root.size ? { disk: bootDisk.path, number: partNumber(root), device: root.path, toBytes: rootBytes, gpt: bootDisk.pttype === 'gpt' } : null;
   const notes: string[] = [];
 
   const onBootDisk = (): DataPlan => {
