@@ -23,14 +23,12 @@ import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { isRejectedContentName, parseRecordingName } from '../bws/names.ts';
-import { parseTags } from '../bws/recordings.ts';
 import { diskName } from '../store/disk-names.ts';
 import { fsyncPath, writeFileDurable } from '../store/durable.ts';
 import { hashFile } from '../store/receive.ts';
 import { header, swiftPath, SwiftClient, TransportError } from '../swift/client.ts';
 import { decodeMetaValue } from '../swift/metadata.ts';
-import { VERSION } from '../version.ts';
-import { parseTrack, toGeoJson, withTimes } from './gnss.ts';
+import { FOLDER_DOCUMENTS, folderDocuments, type FolderObject } from './folder.ts';
 
 export interface PullSource {
   authUrl: string;
@@ -88,7 +86,6 @@ interface Listed {
 }
 
 const ATTEMPTS = 5;
-const SYSTEM_FILES = new Set(['metadata.json', 'manifest.sha256', 'custody.json', 'track.geojson']);
 
 export async function pull(source: PullSource, selection: PullSelection, to: string, onProgress?: (p: PullProgress) => void): Promise<PullReport> {
   const started = Date.now();
@@ -182,11 +179,11 @@ async function pullRecording(
   const head = await client.request('HEAD', swiftPath(container));
   const containerMeta = metaOf(head.headers, 'container');
   const result: PulledRecording = { name: container, folder, objects: objects.length, bytes: 0, downloaded: 0, failures: [], notes: [] };
-  const entries: { name: string; file: string; bytes: number; md5: string; sha256: string; sourceSha256?: string; contentType: string; lastModified: string; meta: Record<string, string> }[] = [];
+  const entries: FolderObject[] = [];
   for (const o of objects) {
     progress.current = `${container}/${o.name}`;
     const file = diskName(o.name);
-    if (SYSTEM_FILES.has(file)) {
+    if (FOLDER_DOCUMENTS.has(file)) {
       result.failures.push({ object: o.name, reason: `its name collides with the pull's own ${file}; not pulled` });
       continue;
     }
@@ -312,66 +309,28 @@ function metaOf(headers: Record<string, string | string[] | undefined>, kind: 'c
   return out;
 }
 
-const decoded = (meta: Record<string, string>) => Object.fromEntries(Object.entries(meta).map(([k, v]) => [k, decodeMetaValue(v)]));
-
 async function writeFolderDocuments(
   folder: string,
   source: PullSource,
   client: SwiftClient,
   container: string,
   containerMeta: Record<string, string>,
-  entries: { name: string; file: string; bytes: number; md5: string; sha256: string; sourceSha256?: string; contentType: string; lastModified: string; meta: Record<string, string> }[],
+  entries: FolderObject[],
   result: PulledRecording,
 ): Promise<void> {
-  const metadata = {
-    recording: container,
-    container: decoded(containerMeta),
-    objects: entries.map((e) => ({
-      name: e.name,
-      file: e.file,
-      bytes: e.bytes,
-      contentType: e.contentType,
-      lastModified: e.lastModified,
-      metadata: decoded(e.meta),
-      ...(e.name.startsWith('bookmark_') ? { bookmark: { categoryId: decoded(e.meta).categoryid, categoryName: decoded(e.meta).categoryname, tags: parseTags(decoded(e.meta).tags) } } : {}),
-    })),
-  };
-  await writeFileDurable(join(folder, 'metadata.json'), JSON.stringify(metadata, null, 2) + '\n', 0o640);
-  await writeFileDurable(join(folder, 'manifest.sha256'), entries.map((e) => `${e.sha256}  ${e.file}\n`).join(''), 0o640);
-  const pulledBy = `${osUserName()} (source user ${source.user})`;
-  const custody = {
-    tool: `edgecd ${VERSION}`,
-    source: { authUrl: source.authUrl, storageUrl: client.storageUrl, container },
-    pulledBy,
-    pulledAt: new Date().toISOString(),
-    objects: entries.map((e) => ({
-      name: e.name,
-      file: e.file,
-      bytes: e.bytes,
-      md5: e.md5,
-      sha256: e.sha256,
-      // Recorded where it first arrived (a station); absent when the source never recorded one.
-      sha256OnArrival: e.sourceSha256 ?? null,
-      receivedBy: e.meta['edgecd-station'] ? decodeMetaValue(e.meta['edgecd-station']) : null,
-      receivedAt: e.meta['edgecd-received'] ?? null,
-      verified: e.sourceSha256 ? ['md5 (listing)', 'sha256 (recorded on arrival)'] : ['md5 (listing)'],
-    })),
-    failures: result.failures,
-    // An edgecd source shows its audit trail for the recording to whoever may read it; plain Swift has none.
-    auditExcerpt: await auditExcerpt(client, container),
-  };
-  await writeFileDurable(join(folder, 'custody.json'), JSON.stringify(custody, null, 2) + '\n', 0o640);
   const track = entries.find((e) => e.name.endsWith('_gpstrail.json'));
   const encrypted = entries.some((e) => e.name.endsWith('.key'));
-  if (track && encrypted) result.notes.push(`${track.name} is encrypted: run edgecd decrypt, then edgecd export gnss`);
-  if (track && !encrypted) {
-    try {
-      const points = parseTrack(await readFile(join(folder, track.file), 'utf8'));
-      const start = Number(decodeMetaValue(containerMeta.starttime ?? ''));
-      const timed = withTimes(points, Number.isFinite(start) && start > 0 ? (start > 1e11 ? start : start * 1000) : undefined);
-      await writeFileDurable(join(folder, 'track.geojson'), toGeoJson(timed, { recording: container, source: track.name }) + '\n', 0o640);
-    } catch (err) {
-      result.notes.push(`${track.name}: not converted to track.geojson: ${(err as Error).message}`);
-    }
-  }
+  const docs = folderDocuments({
+    container,
+    containerMeta,
+    objects: entries,
+    failures: result.failures,
+    source: { authUrl: source.authUrl, storageUrl: client.storageUrl, container },
+    pulledBy: `${osUserName()} (source user ${source.user})`,
+    // An edgecd source shows its audit trail for the recording to whoever may read it; plain Swift has none.
+    auditExcerpt: await auditExcerpt(client, container),
+    trackText: track && !encrypted ? await readFile(join(folder, track.file), 'utf8') : undefined,
+  });
+  result.notes.push(...docs.notes);
+  for (const [file, text] of Object.entries(docs.files)) await writeFileDurable(join(folder, file), text, 0o640);
 }

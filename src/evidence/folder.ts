@@ -1,0 +1,106 @@
+/**
+ * The folder a recording leaves a CD as (`edgecd pull`, or the console's
+ * download): the objects byte for byte, plus these documents.
+ *
+ * - metadata.json: container and object metadata, decoded
+ * - manifest.sha256: one line per object, as `sha256sum -c` checks it
+ * - custody.json: the source, who took it out and when, each object's hashes
+ *   and what they were checked against, and the source's audit excerpt
+ * - track.geojson: the GNSS track, when there is a readable, unencrypted one
+ */
+import { parseTags } from '../bws/recordings.ts';
+import { decodeMetaValue } from '../swift/metadata.ts';
+import { VERSION } from '../version.ts';
+import { parseTrack, toGeoJson, withTimes } from './gnss.ts';
+
+/** The documents' own names: an object that would collide with one is left out. */
+export const FOLDER_DOCUMENTS = new Set(['metadata.json', 'manifest.sha256', 'custody.json', 'track.geojson']);
+
+export interface FolderObject {
+  name: string;
+  /** Its file name in the folder (diskName of the object name). */
+  file: string;
+  bytes: number;
+  md5: string;
+  /** Computed from the bytes as they were taken out. */
+  sha256: string;
+  /** Recorded where it first arrived, when the source kept one. */
+  sourceSha256?: string;
+  contentType: string;
+  lastModified: string;
+  /** Object metadata as stored (encoded values), without the X-Object-Meta- prefix. */
+  meta: Record<string, string>;
+}
+
+export interface FolderInput {
+  container: string;
+  containerMeta: Record<string, string>;
+  objects: FolderObject[];
+  failures: { object: string; reason: string }[];
+  /** Where the recording came from (a URL, or the station and its console). */
+  source: Record<string, unknown>;
+  pulledBy: string;
+  auditExcerpt: unknown[] | null;
+  /** The GNSS track object's text, when there is one. */
+  trackText?: string;
+}
+
+const decoded = (meta: Record<string, string>) => Object.fromEntries(Object.entries(meta).map(([k, v]) => [k, decodeMetaValue(v)]));
+
+/** The documents (name → text) and notes a clerk should read. */
+export function folderDocuments(input: FolderInput): { files: Record<string, string>; notes: string[] } {
+  const { container, containerMeta, objects } = input;
+  const notes: string[] = [];
+  const metadata = {
+    recording: container,
+    container: decoded(containerMeta),
+    objects: objects.map((e) => ({
+      name: e.name,
+      file: e.file,
+      bytes: e.bytes,
+      contentType: e.contentType,
+      lastModified: e.lastModified,
+      metadata: decoded(e.meta),
+      ...(e.name.startsWith('bookmark_') ? { bookmark: { categoryId: decoded(e.meta).categoryid, categoryName: decoded(e.meta).categoryname, tags: parseTags(decoded(e.meta).tags) } } : {}),
+    })),
+  };
+  const custody = {
+    tool: `edgecd ${VERSION}`,
+    source: input.source,
+    pulledBy: input.pulledBy,
+    pulledAt: new Date().toISOString(),
+    objects: objects.map((e) => ({
+      name: e.name,
+      file: e.file,
+      bytes: e.bytes,
+      md5: e.md5,
+      sha256: e.sha256,
+      // Recorded where it first arrived (a station); absent when the source never recorded one.
+      sha256OnArrival: e.sourceSha256 ?? null,
+      receivedBy: e.meta['edgecd-station'] ? decodeMetaValue(e.meta['edgecd-station']) : null,
+      receivedAt: e.meta['edgecd-received'] ?? null,
+      verified: e.sourceSha256 ? ['md5 (listing)', 'sha256 (recorded on arrival)'] : ['md5 (listing)'],
+    })),
+    failures: input.failures,
+    auditExcerpt: input.auditExcerpt,
+  };
+  const files: Record<string, string> = {
+    'metadata.json': JSON.stringify(metadata, null, 2) + '\n',
+    'manifest.sha256': objects.map((e) => `${e.sha256}  ${e.file}\n`).join(''),
+    'custody.json': JSON.stringify(custody, null, 2) + '\n',
+  };
+  const track = objects.find((e) => e.name.endsWith('_gpstrail.json'));
+  const encrypted = objects.some((e) => e.name.endsWith('.key'));
+  if (track && encrypted) notes.push(`${track.name} is encrypted: run edgecd decrypt, then edgecd export gnss`);
+  if (track && !encrypted && input.trackText !== undefined) {
+    try {
+      const points = parseTrack(input.trackText);
+      const start = Number(decodeMetaValue(containerMeta.starttime ?? ''));
+      const timed = withTimes(points, Number.isFinite(start) && start > 0 ? (start > 1e11 ? start : start * 1000) : undefined);
+      files['track.geojson'] = toGeoJson(timed, { recording: container, source: track.name }) + '\n';
+    } catch (err) {
+      notes.push(`${track.name}: not converted to track.geojson: ${(err as Error).message}`);
+    }
+  }
+  return { files, notes };
+}
