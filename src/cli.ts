@@ -33,7 +33,7 @@ import { createLogger } from './log.ts';
 import { ObjectStore } from './store/object-store.ts';
 import { reindex } from './store/reindex.ts';
 import type { PassProgress, PassReport } from './replication/pass.ts';
-import { replicationHook } from './replication/ledger.ts';
+import { derivedIndexOps } from './index-hooks.ts';
 import { LEDGER_SUBLEVELS, Replicator, type ReplicationStatus } from './replication/replicator.ts';
 import { stationStatus, type StationStatus } from './status.ts';
 import { VERSION } from './version.ts';
@@ -318,7 +318,7 @@ const commands: Record<string, Command> = {
       if (!viaDaemon) {
         const config = await loadDaemonConfig({ dataDir: dir, ...(typeof v.config === 'string' ? { configFile: v.config } : {}) });
         const log = createLogger('warn');
-        const store = await ObjectStore.open(dir, { maxObjectBytes: Infinity, log, derivedOps: replicationHook });
+        const store = await ObjectStore.open(dir, { maxObjectBytes: Infinity, log, derivedOps: derivedIndexOps });
         try {
           // The store's index lock is held: this process is the audit trail's only writer.
           const audit = await AuditLog.open(paths(dir).audit, paths(dir).auditHead);
@@ -514,7 +514,7 @@ const commands: Record<string, Command> = {
     options: { data: { type: 'string' }, verify: { type: 'boolean' } },
     async run(v) {
       const dir = resolve(need(v, 'data'));
-      const report = await reindex(dir, { log: createLogger('warn'), verify: v.verify === true, derivedOps: replicationHook, carryOver: LEDGER_SUBLEVELS });
+      const report = await reindex(dir, { log: createLogger('warn'), verify: v.verify === true, derivedOps: derivedIndexOps, carryOver: LEDGER_SUBLEVELS });
       out(`reindexed ${dir}: ${report.accounts} accounts, ${report.containers} containers, ${report.objects} objects, ${report.bytes} bytes`);
       if (report.warnings.length > 0) out(`${report.warnings.length} warnings:\n  ${report.warnings.join('\n  ')}`);
       return 0;
@@ -524,7 +524,7 @@ const commands: Record<string, Command> = {
 
 /** Opens the store in this process (the daemon is not running), with the same replication hook. */
 function openStoreDirect(dir: string): Promise<ObjectStore> {
-  return ObjectStore.open(dir, { maxObjectBytes: Infinity, log: createLogger('warn'), derivedOps: replicationHook });
+  return ObjectStore.open(dir, { maxObjectBytes: Infinity, log: createLogger('warn'), derivedOps: derivedIndexOps });
 }
 
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;

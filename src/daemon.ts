@@ -12,6 +12,8 @@ import { LiveCredentials } from './auth/credentials.ts';
 import { capabilitiesDocument, recordDeclaredCapabilities } from './bws/capabilities.ts';
 import { categoriesDocument } from './bws/categories.ts';
 import { ContentDestination } from './bws/content-destination.ts';
+import { RecordingCatalogue } from './bws/catalogue.ts';
+import { loadConsoleAssets } from './console/assets.ts';
 import { TokenRegistry } from './auth/tokens.ts';
 import { loadConfig, parseHostPort, type Config, type HostPort } from './config/config.ts';
 import { AuditLog, readAuditLines } from './audit/audit-log.ts';
@@ -28,7 +30,7 @@ import { watchStation } from './health/station.ts';
 import { createLogger, type Logger } from './log.ts';
 import { OperatorError } from './errors.ts';
 import { Evictor } from './replication/eviction.ts';
-import { replicationHook } from './replication/ledger.ts';
+import { derivedIndexOps } from './index-hooks.ts';
 import { Replicator } from './replication/replicator.ts';
 import { ObjectStore } from './store/object-store.ts';
 import { VERSION } from './version.ts';
@@ -117,11 +119,20 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       bodyStallMs: h.bodyTimeoutSeconds * 1000,
       space: config.quota,
       log,
-      derivedOps: replicationHook,
+      derivedOps: derivedIndexOps,
       // Uploads reach the store only once the evictor exists (it needs the open store).
       ...(config.retention.evictAfterReplication ? { makeRoom: (needed: () => Promise<number>) => evictor!.makeRoom(needed) } : {}),
     });
   } catch (err) {
+    listener.close();
+    throw err;
+  }
+  // Before serving: an index from before the catalogue (or a reindex) gets one.
+  try {
+    const started = Date.now();
+    if (await RecordingCatalogue.of(store.index).ensureBuilt()) log.info({ ms: Date.now() - started }, 'built the recording catalogue from the index');
+  } catch (err) {
+    await store.close();
     listener.close();
     throw err;
   }
@@ -176,6 +187,14 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       clock: () => clock.current(),
       ntp: () => ntp?.stats ?? null,
       replication: async () => (config.replication.targets.length > 0 ? replicator!.status() : null),
+      siteName: config.siteName,
+      replicationTargets: () => config.replication.targets.map((t) => ({ name: t.name, enabled: t.enabled })),
+      runReplication: () => {
+        if (!config.replication.targets.some((t) => t.enabled)) return false;
+        void replicator!.runNow().catch((err: unknown) => log.error({ err }, 'replication pass (from the console) failed'));
+        return true;
+      },
+      consoleAssets: loadConsoleAssets(),
     });
     server.off('request', starting);
     // No draining of unread bodies: reply() closes such connections instead (see there).

@@ -67,7 +67,7 @@ function checksum(h: Buffer): Buffer {
   h.fill(0x20, 148, 156);
   let sum = 0;
   for (const byte of h) sum += byte;
-  h.write(octal(sum, 6) + '\u0000 ', 148, 'binary');
+  h.write(sum.toString(8).padStart(6, '0') + '\u0000 ', 148, 'binary');
   return h;
 }
 

@@ -1,5 +1,6 @@
 /**
- * The HTTP application: Swift auth, the storage API and the health check.
+ * The HTTP application: Swift auth, the storage API, the health check,
+ * station status, and the web console (mounted from src/console/).
  * Routing and HTTP translation only; all decisions are the store's.
  */
 import { RequestError, type Http2Bindings, type HttpBindings } from '@hono/node-server';
@@ -30,6 +31,10 @@ import { newTransId, requestLog } from './middleware/request-log.ts';
 import { authHandler } from './routes/auth.ts';
 import type { ReplicationStatus } from '../replication/replicator.ts';
 import { storageHandler } from './routes/storage.ts';
+import { LoginGate } from './login-gate.ts';
+import type { ConsoleAssets } from '../console/assets.ts';
+import type { ReplicationTargetRef } from '../console/recording-data.ts';
+import { consoleRoutes } from '../console/routes.ts';
 import type { SystemDocuments } from './routes/system-documents.ts';
 
 export interface AppDeps {
@@ -56,6 +61,12 @@ export interface AppDeps {
   connectionFile: () => Promise<string>;
   /** False while the daemon starts or stops, or the store refuses changes: /healthcheck then answers 503. */
   ready: () => boolean;
+  siteName: string;
+  /** The configured replication targets (the console shows each one's state). */
+  replicationTargets: () => ReplicationTargetRef[];
+  /** Starts a replication pass for every enabled target in the background; false when there is none. */
+  runReplication: () => boolean;
+  consoleAssets: ConsoleAssets;
 }
 
 export function createApp(deps: AppDeps): { app: Hono<Env>; health: HealthSources } {
@@ -69,13 +80,15 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; health: HealthSource
   const admit = admission(deps.admission);
   app.use('/auth/*', admit);
   app.use('/v1/*', admit);
+  app.use('/console/login', admit);
 
   app.get('/healthcheck', (c) => {
     if (deps.store.broken) return reply(c, 503, 'storage failure: refusing changes until restart\n', 'text/plain');
     if (deps.audit.broken) return reply(c, 503, 'the audit trail cannot be written: refusing requests until it is repaired\n', 'text/plain');
     return deps.ready() ? reply(c, 200, 'OK', 'text/plain') : reply(c, 503, 'starting or stopping\n', 'text/plain');
   });
-  const auth = authHandler(deps);
+  const logins = new LoginGate(deps);
+  const auth = authHandler({ ...deps, logins });
   app.get('/auth/v1.0', auth);
   app.get('/auth/v1.0/', auth);
   app.all('/auth/v1.0', () => {
@@ -113,6 +126,22 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; health: HealthSource
     for await (const line of deps.auditLines((l) => l.target === prefix || (l.target ?? '').startsWith(prefix + '/'))) lines.push(line);
     return reply(c, 200, JSON.stringify(lines) + '\n', 'application/json');
   });
+  // The console's home is /console (Hono joins '/console' and '/' so); /console/ is the address people type.
+  app.get('/console/', (c) => c.redirect('/console', 308));
+  app.route('/console', consoleRoutes({
+    store: deps.store,
+    credentials: deps.credentials,
+    logins,
+    audit: deps.audit,
+    auditLines: deps.auditLines,
+    health: () => stationHealth(health),
+    requests: deps.requests,
+    siteName: deps.siteName,
+    connectionFile: deps.connectionFile,
+    replicationTargets: deps.replicationTargets,
+    runReplication: deps.runReplication,
+    assets: deps.consoleAssets,
+  }) as unknown as Hono<Env>);
   return { app, health };
 }
 

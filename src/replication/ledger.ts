@@ -70,6 +70,8 @@ export interface TargetState {
   /** Set while the target is paused (507, refused credentials); cleared by a clean pass. */
   alarm?: { reason: string; since: number; until: number; retries: number };
   lastPass?: { startedAt: number; finishedAt: number; outcome: string };
+  /** When a pass last ended with nothing left that it could send (outcome done), ms. */
+  lastSuccess?: number;
   /** Passes in a row that found the target unreachable. */
   unreachablePasses?: number;
 }

@@ -33,6 +33,7 @@ export interface TargetStatus {
   nextRun?: string;
   alarm?: TargetState['alarm'] & { message: string };
   lastPass?: TargetState['lastPass'];
+  lastSuccess?: number;
   backlog: Backlog;
 }
 
@@ -155,6 +156,7 @@ export class Replicator {
     const state = await this.ledger.targetState(name);
     if (!state) return; // dropped meanwhile (it cannot be: registration happens before any pass)
     state.lastPass = { startedAt: report.startedAt, finishedAt: report.finishedAt, outcome: report.outcome };
+    if (report.outcome === 'done') state.lastSuccess = report.finishedAt;
     if (report.outcome === 'target-full' || report.outcome === 'auth-refused' || report.outcome === 'certificate-refused') {
       const retries = state.alarm?.retries ?? 0;
       state.alarm = { reason: report.outcome, since: state.alarm?.since ?? report.finishedAt, until: report.finishedAt + backoffMs(retries, ALARM_BACKOFF_BASE_MS, ALARM_BACKOFF_MAX_MS), retries: retries + 1 };
@@ -210,6 +212,7 @@ export class Replicator {
         ...(next ? { nextRun: next.toISOString() } : {}),
         ...(state?.alarm ? { alarm: { ...state.alarm, message: alarmMessage(t.name, state.alarm.reason) } } : {}),
         ...(state?.lastPass ? { lastPass: state.lastPass } : {}),
+        ...(state?.lastSuccess ? { lastSuccess: state.lastSuccess } : {}),
         backlog: await queueBacklog(this.#store, this.ledger, t.name, { now, ignoreBackoff: false, retryFailed: false }),
       });
     }

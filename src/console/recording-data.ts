@@ -1,0 +1,267 @@
+/**
+ * What the console's pages show, gathered from the store's index, the
+ * catalogue and the replication ledger (no Hono here). Content objects are
+ * read only for readers, and only small ones: bookmark notes and GNSS tracks.
+ */
+import type { AuditLine } from '../audit/audit-log.ts';
+import { RecordingCatalogue, type CatalogueEntry } from '../bws/catalogue.ts';
+import { parseClipName, parseEpoch } from '../bws/names.ts';
+import { parseTags } from '../bws/recordings.ts';
+import { deviceLabel, loadRegistry, userLabel, type Registry } from '../bws/registry.ts';
+import { EdgeError } from '../errors.ts';
+import { parseTrack, withTimes } from '../evidence/gnss.ts';
+import { ReplicationLedger } from '../replication/ledger.ts';
+import type { ObjectEntry, ObjectStore } from '../store/object-store.ts';
+import { decodeMetaValue, type MetaMap } from '../swift/metadata.ts';
+import type { RecordingRow, RecordingSearch, RecordingsView } from './views/recordings.ts';
+import type { BookmarkView, ClipView, CustodyLine, RecordingView, ReplicaView } from './views/recording.ts';
+
+export interface ReplicationTargetRef {
+  name: string;
+  enabled: boolean;
+}
+
+const PAGE_SIZE = 50;
+const SMALL = 64 * 1024;
+const TRACK_MAX = 4 * 1024 * 1024;
+const CUSTODY_LINES = 200;
+
+const text = (meta: MetaMap, key: string) => (meta[key] === undefined ? undefined : decodeMetaValue(meta[key]!).trim());
+const epochOf = (meta: MetaMap, key: string) => {
+  const value = text(meta, key);
+  return value === undefined ? undefined : parseEpoch(value);
+};
+
+/** Day bounds of a yyyy-mm-dd form field, in UTC (times are shown in UTC too). */
+function day(value: string, end: boolean): number | undefined {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(value)) return undefined;
+  const ms = Date.parse(`${value}T00:00:00Z`);
+  return Number.isNaN(ms) ? undefined : end ? ms + 86_400_000 - 1 : ms;
+}
+
+const lower = (s: string | undefined) => (s ?? '').toLowerCase();
+
+export async function searchRecordings(
+  store: ObjectStore,
+  account: string,
+  search: RecordingSearch,
+  cursor: { before?: string; after?: string },
+  targets: ReplicationTargetRef[],
+): Promise<RecordingsView & { scanned: number }> {
+  const catalogue = RecordingCatalogue.of(store.index);
+  const registry = await loadRegistry(store, account);
+  const problems: string[] = [];
+  const checks: ((e: CatalogueEntry) => boolean)[] = [];
+
+  if (search.user.trim() !== '') {
+    const q = lower(search.user.trim());
+    const ids = new Set([...registry.users.values()].filter((u) => u.id.toLowerCase() === q || lower(u.userId) === q || lower(u.name).includes(q)).map((u) => u.id));
+    ids.add(search.user.trim()); // a UUID of a user no longer registered
+    checks.push((e) => e.userId !== undefined && ids.has(e.userId));
+  }
+  if (search.device.trim() !== '') {
+    const q = lower(search.device.trim());
+    const serials = new Set([...registry.devices.values()].filter((d) => d.serial.toLowerCase() === q || lower(d.name).includes(q)).map((d) => d.serial));
+    serials.add(search.device.trim());
+    checks.push((e) => e.deviceSerial !== undefined && serials.has(e.deviceSerial));
+  }
+  if (search.status !== '') checks.push((e) => e.status === search.status);
+  if (search.category !== '') {
+    const holding = await catalogue.withCategory(account, search.category);
+    checks.push((e) => holding.has(e.container));
+  }
+  const enabled = targets.filter((t) => t.enabled).map((t) => t.name);
+  const held = await heldByAll(store, account, enabled);
+  if (search.replicated !== '' && enabled.length > 0) {
+    const want = search.replicated === 'yes';
+    checks.push((e) => held.has(e.container) === want);
+  }
+  const since = search.from ? day(search.from, false) : undefined;
+  const until = search.to ? day(search.to, true) : undefined;
+  if (search.from && since === undefined) problems.push(`"${search.from}" is not a date`);
+  if (search.to && until === undefined) problems.push(`"${search.to}" is not a date`);
+
+  const result = await catalogue.query(account, {
+    limit: PAGE_SIZE,
+    ...(since !== undefined ? { since } : {}),
+    ...(until !== undefined ? { until } : {}),
+    ...cursor,
+    where: (e) => checks.every((check) => check(e)),
+  });
+  const rows: RecordingRow[] = [];
+  for (const e of result.entries) {
+    const container = await store.container(account, e.container).catch(() => undefined);
+    rows.push({
+      container: e.container,
+      kind: e.kind,
+      at: e.at,
+      user: e.kind === 'rejected' ? 'rejected content' : userLabel(registry, e.userId),
+      device: deviceLabel(registry, e.deviceSerial),
+      status: e.status,
+      objects: container?.objectCount ?? 0,
+      bytes: container?.bytesUsed ?? 0,
+      replicated: enabled.length === 0 ? null : held.has(e.container),
+    });
+  }
+  return {
+    search,
+    rows,
+    categories: await catalogue.categories(account),
+    replicationTargets: enabled.length,
+    problems,
+    scanned: result.scanned,
+    ...(result.older ? { older: result.older } : {}),
+    ...(result.newer ? { newer: result.newer } : {}),
+  };
+}
+
+/** Recordings every one of `targets` confirmed Complete: one key scan per target. */
+async function heldByAll(store: ObjectStore, account: string, targets: string[]): Promise<Set<string>> {
+  if (targets.length === 0) return new Set();
+  const ledger = ReplicationLedger.of(store.index);
+  let held: Set<string> | undefined;
+  for (const target of targets) {
+    const prefix = ReplicationLedger.key(target, account, '');
+    const mine = new Set<string>();
+    for await (const key of ledger.complete.keys({ gte: prefix, lt: prefix + '\u{10FFFF}' })) {
+      const container = key.slice(prefix.length);
+      if (!held || held.has(container)) mine.add(container);
+    }
+    held = mine;
+  }
+  return held!;
+}
+
+const CONTAINER_LABELS: Record<string, string> = {
+  containername: 'Container name',
+  userid: 'UserID',
+  bwcserialnumber: 'Camera serial number',
+  triggerontime: 'Trigger on',
+  triggeron: 'Triggered by',
+  triggeroff: 'Stopped by',
+  starttime: 'Start (with pre-buffer)',
+  stoptime: 'Stop',
+  status: 'Status',
+  rejectedcontentoriginalcontainer: 'Should have joined',
+  rejectedcontenttime: 'Rejected at',
+  rejectedcontentreason: 'Why rejected',
+};
+
+const TIME_KEYS = new Set(['triggerontime', 'starttime', 'stoptime', 'rejectedcontenttime']);
+
+const VIDEO_TYPES: Record<string, string> = { mkv: 'video/x-matroska', mp4: 'video/mp4', webm: 'video/webm' };
+
+export async function recordingView(
+  store: ObjectStore,
+  account: string,
+  container: string,
+  options: { canReadContent: boolean; targets: ReplicationTargetRef[]; custody: (prefix: string) => AsyncIterable<AuditLine> },
+): Promise<RecordingView> {
+  const entry = await store.container(account, container);
+  const catalogued = RecordingCatalogue.entryFor(container, entry.created, entry.meta);
+  if (!catalogued) throw new EdgeError('NotFound', `${container} is not a recording`);
+  const registry: Registry = await loadRegistry(store, account);
+  const objects: ObjectEntry[] = [];
+  let marker = '';
+  for (;;) {
+    const page = await store.listObjects(account, container, { prefix: '', marker, endMarker: '', delimiter: '', limit: 1000 });
+    for (const o of page) if (!('subdir' in o)) objects.push(o);
+    if (page.length < 1000) break;
+    marker = (page.at(-1) as ObjectEntry).name;
+  }
+  const read = async (name: string) => {
+    const { body } = await store.readObject(account, container, name, () => undefined);
+    const chunks: Buffer[] = [];
+    for await (const chunk of body) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).toString('utf8');
+  };
+  const encrypted = objects.some((o) => o.name.endsWith('.key'));
+
+  const clips: ClipView[] = objects
+    .filter((o) => parseClipName(o.name))
+    .map((o) => ({ name: o.name, bytes: o.bytes, start: epochOf(o.meta, 'starttime'), stop: epochOf(o.meta, 'stoptime'), type: VIDEO_TYPES[parseClipName(o.name)!.extension] ?? o.contentType }))
+    .sort((a, b) => (a.start ?? 0) - (b.start ?? 0) || a.name.localeCompare(b.name));
+
+  const bookmarks: BookmarkView[] = [];
+  for (const o of objects.filter((o) => o.name.startsWith('bookmark_'))) {
+    const at = text(o.meta, 'starttime');
+    const end = text(o.meta, 'endtime');
+    const parse = (t: string | undefined) => (t === undefined ? undefined : (parseEpoch(t) ?? (Number.isNaN(Date.parse(t)) ? undefined : Date.parse(t))));
+    bookmarks.push({
+      name: o.name,
+      at: parse(at),
+      end: parse(end),
+      categoryId: text(o.meta, 'categoryid'),
+      categoryName: text(o.meta, 'categoryname'),
+      tags: parseTags(text(o.meta, 'tags')),
+      ...(options.canReadContent ? { text: encrypted ? '(encrypted)' : o.bytes <= SMALL ? await read(o.name) : '(longer than 64 KiB: download it)' } : {}),
+    });
+  }
+  bookmarks.sort((a, b) => (a.at ?? 0) - (b.at ?? 0));
+
+  let track: RecordingView['track'];
+  const trackObject = objects.find((o) => o.name.endsWith('_gpstrail.json'));
+  if (trackObject) {
+    track = { name: trackObject.name };
+    if (!options.canReadContent) track.problem = 'shown to reader accounts only';
+    else if (encrypted) track.problem = 'encrypted: decrypt it with edgecd decrypt, then edgecd export gnss';
+    else if (trackObject.bytes > TRACK_MAX) track.problem = 'larger than 4 MiB: download it';
+    else {
+      try {
+        track.points = withTimes(parseTrack(await read(trackObject.name)), epochOf(entry.meta, 'starttime'));
+      } catch (err) {
+        track.problem = `not drawn: ${(err as Error).message}`;
+      }
+    }
+  }
+
+  let replication: ReplicaView[] | null = null;
+  if (options.targets.length > 0) {
+    const ledger = ReplicationLedger.of(store.index);
+    replication = [];
+    for (const t of options.targets) {
+      const complete = await ledger.isComplete(t.name, account, container);
+      const counts = { verified: 0, sent: 0, failed: 0 };
+      const prefix = ReplicationLedger.key(t.name, account, container, '');
+      for await (const state of ledger.objects.values({ gte: prefix, lt: prefix + '\u{10FFFF}' })) counts[state.state] += 1;
+      const queued = (await ledger.queue.keys({ gte: prefix, lt: prefix + '\u{10FFFF}', limit: 1 }).all()).length > 0;
+      replication.push({ target: t.name, enabled: t.enabled, ...(complete ? { completeAt: complete.completedAt } : {}), ...counts, queued });
+    }
+  }
+
+  const custody: CustodyLine[] = [];
+  let custodyTotal = 0;
+  for await (const line of options.custody(`AUTH_${account}/${container}`)) {
+    custodyTotal += 1;
+    custody.push({ at: line.time, actor: line.actor, role: line.role, action: line.action, target: line.target, result: line.result, source: line.source });
+    if (custody.length > CUSTODY_LINES) custody.shift();
+  }
+
+  const metadata: [string, string][] = Object.keys(entry.meta).sort().map((key) => {
+    const value = text(entry.meta, key) ?? '';
+    const label = CONTAINER_LABELS[key] ?? key;
+    const ms = TIME_KEYS.has(key) ? parseEpoch(value) : undefined;
+    return [label, ms === undefined ? value : `${new Date(ms).toISOString()} (${value})`];
+  });
+
+  return {
+    container,
+    kind: catalogued.kind,
+    status: catalogued.status,
+    user: catalogued.kind === 'rejected' ? 'rejected content' : userLabel(registry, catalogued.userId),
+    device: deviceLabel(registry, catalogued.deviceSerial),
+    ...(catalogued.kind === 'recording' ? { triggerOn: catalogued.at } : {}),
+    ...(catalogued.startTime !== undefined ? { startTime: catalogued.startTime } : {}),
+    ...(catalogued.stopTime !== undefined ? { stopTime: catalogued.stopTime } : {}),
+    ...(catalogued.status === 'Complete' ? { completedAt: new Date(Number(entry.timestamp) * 1000).toISOString() } : {}),
+    metadata,
+    clips,
+    bookmarks,
+    ...(track ? { track } : {}),
+    objects: objects.map((o) => ({ name: o.name, bytes: o.bytes, sha256: o.sha256, md5: o.md5, contentType: o.contentType, lastModified: o.lastModified })),
+    replication,
+    custody: custody.reverse(),
+    custodyTotal,
+    canReadContent: options.canReadContent,
+  };
+}
