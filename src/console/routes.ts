@@ -97,7 +97,8 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
     headers['Content-Security-Policy'] = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
     headers['X-Content-Type-Options'] = 'nosniff';
     headers['X-Frame-Options'] = 'DENY';
-    headers['Referrer-Policy'] = 'no-referrer';
+    // same-origin, not no-referrer: with no-referrer Chromium sends "Origin: null" on our own forms.
+    headers['Referrer-Policy'] = 'same-origin';
     headers['Cache-Control'] = 'no-store';
     await next();
   });

@@ -15,14 +15,13 @@ const round = (n: number) => Math.round(n * 10) / 10;
 /** How full the store is, with the 80/90/95 % marks the station warns at. */
 export function usageGauge(percent: number, label: string): Html {
   const level = percent >= 95 ? 'critical' : percent >= 90 ? 'high' : percent >= 80 ? 'warn' : 'ok';
-  const width = Math.min(100, Math.max(0, percent));
-  return html`<svg class="gauge gauge-${level}" viewBox="0 0 100 14" preserveAspectRatio="none" role="img" aria-label="${label}: ${percent} % used; warnings at 80, 90 and 95 %">
+  const x = (p: number) => round(Math.min(100, Math.max(0, p)) * 2);
+  return html`<svg class="gauge gauge-${level}" viewBox="-6 0 212 34" role="img" aria-label="${label}: ${percent} % used; warnings at 80, 90 and 95 %">
     <title>${label}: ${percent} % used</title>
-    <rect class="gauge-track" x="0" y="2" width="100" height="10"></rect>
-    <rect class="gauge-fill" x="0" y="2" width="${width}" height="10"></rect>
-    ${MARKS.map((m) => html`<line class="gauge-mark" x1="${m}" x2="${m}" y1="0" y2="14"></line>`)}
-  </svg>
-  <div class="gauge-scale" aria-hidden="true">${MARKS.map((m) => html`<span style="left:${m}%">${m}</span>`)}</div>`;
+    <rect class="gauge-track" x="0" y="2" width="200" height="16"></rect>
+    <rect class="gauge-fill" x="0" y="2" width="${x(percent)}" height="16"></rect>
+    ${MARKS.map((m) => html`<line class="gauge-mark" x1="${x(m)}" x2="${x(m)}" y1="0" y2="20"></line><text class="gauge-label" x="${x(m)}" y="31" text-anchor="middle">${m}</text>`)}
+  </svg>`;
 }
 
 /** Status classes the chart draws, each with its own colour and dash (readable without colour). */

@@ -30,6 +30,7 @@ export function page(o: PageOptions, body: Html): Html {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${o.title} · edgecd</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="${o.assets.css}">
 <script src="${o.assets.js}" defer></script>
 </head>

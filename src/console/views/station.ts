@@ -15,7 +15,7 @@ export interface StationView {
 
 export function stationPage(assets: PageOptions['assets'], viewer: Viewer, view: StationView, notice?: string): Html {
   return page({ title: 'Station', viewer, section: 'station', assets, ...(notice ? { notice } : {}) }, html`
-<h1>Station ${view.siteName}</h1>
+<h1>${view.siteName} <span class="subtitle">station status</span></h1>
 <div id="live" data-refresh="/console/station/live">${stationLive(view)}</div>
 <section aria-labelledby="actions-h">
   <h2 id="actions-h">Actions</h2>

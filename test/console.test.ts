@@ -1,0 +1,238 @@
+/**
+ * The web console in a real browser: Debian's Chromium, driven by
+ * playwright-core, against a real daemon over HTTPS holding recordings the
+ * BWS simulator uploaded. Screenshots of every page go to
+ * test-output/console/ for a person to look at.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { chromium, request, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { VERSION } from '../src/version.ts';
+import { ROOT, runCli, TEST_USERS, TestDaemon } from './helpers/daemon.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const SHOTS = join(ROOT, 'test-output/console');
+const run = promisify(execFile);
+const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+
+describe('web console in Chromium', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt install chromium)` }, () => {
+  let daemon: TestDaemon;
+  let browser: Browser;
+  let recordings: string[];
+  let base: string;
+
+  before(async () => {
+    daemon = await TestDaemon.start({
+      https: true,
+      // A target that is never reached: its backlog is what the station page must show.
+      config: { siteName: 'Console test station', replication: { targets: [{ name: 'central', authUrl: 'http://127.0.0.1:9/auth/v1.0', user: 'edge', key: 'k', schedule: '0 3 1 1 *' }] } },
+    });
+    base = `https://127.0.0.1:${daemon.port}`;
+    const sim = await runCli(['simulate', '--connection', join(daemon.dataDir, 'connection.json'), '--users', '2', '--devices', '2', '--recordings', '3', '--clips', '2', '--clip-bytes', '150000', '--extras']);
+    assert.equal(sim.code, 0, sim.stderr);
+    recordings = (JSON.parse(sim.stdout) as { recordings: string[] }).recordings;
+    await rm(SHOTS, { recursive: true, force: true });
+    await mkdir(SHOTS, { recursive: true });
+    // Headless, and a fresh temporary profile (--user-data-dir) that playwright makes and removes itself.
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await daemon?.cleanup();
+  });
+
+  /** A Swift GET over the daemon's HTTPS as a test user: the API's view, to compare the console with. */
+  async function swiftGet(role: 'reader' | 'admin', path: string): Promise<{ status: number; headers: Record<string, string>; body: Buffer }> {
+    const api = await request.newContext({ ignoreHTTPSErrors: true, baseURL: base });
+    try {
+      const login = await api.get('/auth/v1.0', { headers: { 'X-Auth-User': TEST_USERS[role].user, 'X-Auth-Key': TEST_USERS[role].key } });
+      assert.equal(login.status(), 200);
+      const url = path.startsWith('/v1/') || path.startsWith('/status') ? path : new URL(login.headers()['x-storage-url']!).pathname + path;
+      const res = await api.get(url, { headers: { 'X-Auth-Token': login.headers()['x-auth-token']! } });
+      return { status: res.status(), headers: res.headers(), body: await res.body() };
+    } finally {
+      await api.dispose();
+    }
+  }
+
+  /** A fresh browser profile (no cookies) trusting the station's self-signed certificate. */
+  const freshContext = () => browser.newContext({ ignoreHTTPSErrors: true, acceptDownloads: true, viewport: { width: 1280, height: 900 } });
+
+  async function logIn(context: BrowserContext, role: 'admin' | 'reader'): Promise<Page> {
+    const page = await context.newPage();
+    await page.goto(`${base}/console/`);
+    await page.getByLabel('User').fill(TEST_USERS[role].user);
+    await page.getByLabel('Key').fill(TEST_USERS[role].key);
+    await Promise.all([page.waitForURL((url) => url.pathname !== '/console/login', { timeout: 10_000 }), page.getByRole('button', { name: 'Log in' }).click()]);
+    return page;
+  }
+
+  it('an admin logs in and sees the station as it is', async () => {
+    const context = await freshContext();
+    const page = await logIn(context, 'admin');
+    assert.match(page.url(), /\/console\/station$/);
+    await page.screenshot({ path: join(SHOTS, '1-station.png'), fullPage: true });
+
+    const [cookie] = (await context.cookies()).filter((c) => c.name === 'edgecd_console');
+    assert.ok(cookie, 'session cookie set');
+    assert.equal(cookie.httpOnly, true);
+    assert.equal(cookie.secure, true);
+    assert.equal(cookie.sameSite, 'Strict');
+
+    // Figures from the running daemon, as /status reports them.
+    const status = JSON.parse((await swiftGet('admin', '/status')).body.toString());
+    const figure = (name: string) => page.locator(`[data-figure="${name}"]`).first().innerText();
+    assert.equal(await figure('version'), `edgecd ${VERSION}`);
+    assert.equal(await figure('used-percent'), `${status.storage.usedPercent} % of the ${status.storage.quotaBytes > 0 ? 'quota' : 'disk'}`);
+    assert.equal(await figure('uploads'), '0');
+    assert.equal(await figure('refused-507'), '0');
+    assert.match(await figure('clock'), /synchronised/);
+    assert.match(await figure('certificate'), /expires in \d+ days/);
+    // Three sealed recordings wait for the unreachable central.
+    assert.match(await figure('backlog-central'), /^3 recordings, \d+ objects/);
+    assert.equal(await page.locator('.chart polyline').count(), 5);
+    assert.match(await page.locator('.chart figcaption').innerText(), /2xx: [1-9]\d*/);
+    assert.equal(await page.locator('.gauge-mark').count(), 3);
+
+    // connection.json, as a download.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download connection.json' }).click()]);
+    const file = JSON.parse(await readFile((await download.path())!, 'utf8'));
+    assert.deepEqual(file, await daemon.connectionFile());
+
+    await page.getByRole('button', { name: 'Run a replication pass now' }).click();
+    await page.waitForLoadState('load');
+    assert.match(await page.getByRole('status').first().innerText(), /replication pass has started/);
+    await page.screenshot({ path: join(SHOTS, '2-station-after-pass.png'), fullPage: true });
+
+    // Admins see the record around the evidence, never its content.
+    await page.getByRole('link', { name: 'Recordings' }).click();
+    await page.locator('table.recordings a').first().click();
+    assert.equal(await page.locator('video').count(), 0);
+    assert.match(await page.locator('main').innerText(), /shown to reader accounts only/);
+    const clip = await context.request.get(`${base}/console/recordings/${encodeURIComponent(recordings[0]!)}/object?name=x&download=1`);
+    assert.equal(clip.status(), 403);
+    await context.close();
+  });
+
+  it('a reader finds a simulated recording, sees its track and bookmarks, and downloads a clip that matches', async () => {
+    const context = await freshContext();
+    const page = await logIn(context, 'reader');
+    assert.match(page.url(), /\/console\/recordings$/);
+    assert.equal(await page.getByRole('link', { name: 'Station' }).count(), 0, 'no station link for a reader');
+    assert.equal(await page.locator('table.recordings tbody tr').count(), 3);
+    await page.screenshot({ path: join(SHOTS, '3-recordings.png'), fullPage: true });
+
+    // Find the first recording by its user's name.
+    const target = recordings[0]!;
+    const user = await swiftGet('reader', `/Users/${target.split('_')[0]}`);
+    const name = decodeURIComponent(user.headers['x-object-meta-name']!);
+    await page.getByLabel('User name or UserID').fill(name);
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.waitForLoadState('load');
+    const rows = page.locator('table.recordings tbody tr');
+    const found = await rows.count();
+    assert.ok(found >= 1 && found < 3, `search by "${name}" found ${found}`);
+    for (let i = 0; i < found; i++) assert.match(await rows.nth(i).locator('td').nth(1).innerText(), new RegExp(name));
+    await page.locator(`a[href="/console/recordings/${encodeURIComponent(target)}"]`).click();
+    await page.waitForLoadState('load');
+    await page.screenshot({ path: join(SHOTS, '4-recording.png'), fullPage: true });
+
+    assert.match(await page.locator('[data-field="user"]').innerText(), new RegExp(name));
+    // The GNSS track: five points, start and end marked with their times.
+    const d = await page.locator('path.track-path').getAttribute('d');
+    assert.equal(d?.match(/[ML]/g)?.length, 5, `track path ${d}`);
+    assert.equal(await page.locator('circle.track-start').count(), 1);
+    assert.match(await page.locator('text.track-label').first().textContent() ?? '', /^Start \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC$/);
+    // Bookmarks: listed with category and note, and flagged on the timeline.
+    const bookmark = page.locator('.bookmark-item').first();
+    assert.match(await bookmark.innerText(), /suspect left on foot/);
+    assert.match(await bookmark.innerText(), /TriggerOn: Button/);
+    assert.equal(await page.locator('.timeline g.bookmark').count(), 1);
+    assert.equal(await page.locator('.timeline rect.clip').count(), 2);
+
+    // A clip, downloaded through the browser, is the stored object to the byte.
+    const manifest = new Map(await page.locator('table.manifest tbody tr').evaluateAll((trs) => trs.map((tr) => [tr.querySelector('th')!.textContent!, tr.querySelector('code')!.textContent!] as [string, string])));
+    const link = page.locator('a[data-download="clip"]').first();
+    const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
+    const bytes = await readFile((await download.path())!);
+    const clipName = download.suggestedFilename();
+    assert.equal(bytes.length, 150000);
+    assert.equal(sha256(bytes), manifest.get(clipName));
+    const stored = await swiftGet('reader', `/${target}/${clipName}`);
+    assert.equal(sha256(bytes), sha256(stored.body));
+
+    // The whole recording: the folder edgecd pull writes, which sha256sum checks.
+    const [archive] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: /Download the recording/ }).click()]);
+    const out = await mkdtemp(join(tmpdir(), 'edgecd-console-tar-'));
+    try {
+      await run('tar', ['-xf', (await archive.path())!, '-C', out]);
+      const [folder] = await readdir(out);
+      assert.equal(folder, target);
+      const files = (await readdir(join(out, folder!))).sort();
+      for (const f of ['custody.json', 'manifest.sha256', 'metadata.json', 'track.geojson', clipName]) assert.ok(files.includes(f), `${f} in ${files.join(', ')}`);
+      const check = await run('sha256sum', ['-c', 'manifest.sha256'], { cwd: join(out, folder!) });
+      assert.equal(check.stdout.trim().split('\n').length, manifest.size);
+      const custody = JSON.parse(await readFile(join(out, folder!, 'custody.json'), 'utf8'));
+      assert.match(custody.pulledBy, /^test-reader \(reader, web console/);
+      assert.deepEqual(custody.failures, []);
+      assert.ok(custody.auditExcerpt.some((l: { action: string }) => l.action === 'console.recording.download'));
+    } finally {
+      await rm(out, { recursive: true, force: true });
+    }
+
+    // Readers never reach the station or its actions.
+    const station = await page.goto(`${base}/console/station`);
+    assert.equal(station?.status(), 403);
+    await page.screenshot({ path: join(SHOTS, '5-reader-station-refused.png'), fullPage: true });
+    for (const path of ['/console/connection.json', '/console/station/live']) assert.equal((await context.request.get(base + path)).status(), 403, path);
+    const csrf = await page.locator('input[name="csrf"]').first().inputValue();
+    const pass = await context.request.post(`${base}/console/replication/run`, { form: { csrf }, headers: { Origin: base }, maxRedirects: 0 });
+    assert.equal(pass.status(), 403);
+    await context.close();
+  });
+
+  it('is usable from the keyboard and on a phone', async () => {
+    const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    const page = await logIn(context, 'reader');
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate('document.activeElement?.textContent'), 'Skip to content');
+    await page.keyboard.press('Enter');
+    assert.equal(await page.evaluate('document.activeElement?.id'), 'main');
+    // Nothing wider than the screen but the tables' own scroll boxes.
+    assert.ok(await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth'), 'no sideways scrolling');
+    await page.screenshot({ path: join(SHOTS, '6-phone-recordings.png'), fullPage: true });
+    await page.locator('table.recordings a').first().click();
+    await page.waitForLoadState('load');
+    assert.ok(await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth'), 'no sideways scrolling on a recording');
+    await page.screenshot({ path: join(SHOTS, '7-phone-recording.png'), fullPage: true });
+    // Every form field has a label.
+    await page.goto(`${base}/console/recordings`);
+    const unlabelled = await page.evaluate(`[...document.querySelectorAll('input:not([type=hidden]), select')].filter((e) => !e.labels?.length).map((e) => e.id || e.outerHTML)`);
+    assert.deepEqual(unlabelled, []);
+    await context.close();
+  });
+
+  it('audits console logins, evidence views and downloads', async () => {
+    const lines = (await readFile(join(daemon.dataDir, 'audit.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { actor: string; action: string; result: string; target?: string });
+    const did = (actor: string, action: string) => lines.some((l) => l.actor === actor && l.action === action);
+    assert.ok(did('test-admin', 'console.login'));
+    assert.ok(did('test-reader', 'console.login'));
+    assert.ok(did('test-admin', 'connection-file.read'));
+    assert.ok(did('test-admin', 'replication.run'));
+    assert.ok(did('test-admin', 'console.recording.view'));
+    assert.ok(did('test-reader', 'console.recording.view'));
+    assert.ok(did('test-reader', 'console.object.download'));
+    assert.ok(did('test-reader', 'console.recording.download'));
+  });
+});
