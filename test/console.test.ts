@@ -223,6 +223,47 @@ describe('web console in Chromium', { skip: existsSync(CHROMIUM) ? false : `${CH
     await context.close();
   });
 
+  it('refuses forged and foreign forms, uploaders, and sessions of disabled users', async () => {
+    const api = await request.newContext({ ignoreHTTPSErrors: true, baseURL: base, maxRedirects: 0 });
+    const form = (user: string, key: string) => ({ form: { user, key } });
+    try {
+      // Login from another site's page (login CSRF), or with no Origin at all from a script.
+      assert.equal((await api.post('/console/login', { ...form(TEST_USERS.admin.user, TEST_USERS.admin.key), headers: { Origin: 'https://evil.example' } })).status(), 403);
+      assert.equal((await api.post('/console/login', { ...form(TEST_USERS.admin.user, TEST_USERS.admin.key), headers: { 'Sec-Fetch-Site': 'cross-site', Origin: base } })).status(), 403);
+      assert.equal((await api.post('/console/login', form(TEST_USERS.admin.user, TEST_USERS.admin.key))).status(), 403);
+      // The body-worn system's uploader account has no business here.
+      const file = await daemon.connectionFile();
+      const uploader = await api.post('/console/login', { ...form(file.BlobAPIUserName, file.BlobAPIKey), headers: { Origin: base } });
+      assert.equal(uploader.status(), 403);
+      assert.match(await uploader.text(), /cannot use the console/);
+      assert.equal((await api.post('/console/login', { ...form(TEST_USERS.admin.user, 'wrong'), headers: { Origin: base } })).status(), 401);
+      assert.equal((await api.get('/console/station')).status(), 303, 'no session: to the login page');
+
+      const ok = await api.post('/console/login', { ...form(TEST_USERS.admin.user, TEST_USERS.admin.key), headers: { Origin: base } });
+      assert.equal(ok.status(), 303);
+      assert.match(ok.headers()['set-cookie']!, /^edgecd_console=[\w-]{43}; Path=\/console; HttpOnly; Secure; SameSite=Strict$/);
+      const station = await api.get('/console/station');
+      assert.equal(station.status(), 200);
+      assert.match(station.headers()['content-security-policy']!, /script-src 'self'/);
+      assert.equal(station.headers()['x-frame-options'], 'DENY');
+      const csrf = /name="csrf" value="([^"]+)"/.exec(await station.text())![1]!;
+      // A form without the session's token, or from elsewhere, changes nothing.
+      assert.equal((await api.post('/console/replication/run', { form: { csrf: 'x' + csrf.slice(1) }, headers: { Origin: base } })).status(), 403);
+      assert.equal((await api.post('/console/replication/run', { form: { csrf }, headers: { Origin: 'https://evil.example' } })).status(), 403);
+      assert.equal((await api.post('/console/replication/run', { form: { csrf }, headers: { Origin: base } })).status(), 303);
+
+      // Disabling the user ends the session at once, as it voids the user's tokens.
+      const disabled = await runCli(['user', 'disable', TEST_USERS.admin.user, '--data', daemon.dataDir]);
+      assert.equal(disabled.code, 0, disabled.stderr);
+      await new Promise((r) => setTimeout(r, 1100)); // credentials are re-read within a second
+      assert.equal((await api.get('/console/station')).status(), 303);
+      const enabled = await runCli(['user', 'enable', TEST_USERS.admin.user, '--data', daemon.dataDir]);
+      assert.equal(enabled.code, 0, enabled.stderr);
+    } finally {
+      await api.dispose();
+    }
+  });
+
   it('audits console logins, evidence views and downloads', async () => {
     const lines = (await readFile(join(daemon.dataDir, 'audit.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { actor: string; action: string; result: string; target?: string });
     const did = (actor: string, action: string) => lines.some((l) => l.actor === actor && l.action === action);
@@ -234,5 +275,7 @@ describe('web console in Chromium', { skip: existsSync(CHROMIUM) ? false : `${CH
     assert.ok(did('test-reader', 'console.recording.view'));
     assert.ok(did('test-reader', 'console.object.download'));
     assert.ok(did('test-reader', 'console.recording.download'));
+    assert.ok(lines.some((l) => l.action === 'console.login' && l.result === 'refused: role'));
+    assert.ok(lines.some((l) => l.actor === 'test-admin' && l.action === 'console.login' && l.result === 'failed'));
   });
 });

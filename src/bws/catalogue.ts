@@ -4,7 +4,7 @@
  * containers, objects or the disk.
  *
  * - by time (kt): account, trigger time, container → who, which camera,
- *   status. Rejected content sorts by the time its container was made.
+ *   status. Rejected content sorts by the time in its name, else by arrival.
  * - by category (kk): account, category id, container, bookmark → the
  *   category's name: which recordings a category was given to.
  *
@@ -15,16 +15,16 @@
  */
 import type { AbstractSublevel } from 'abstract-level';
 import type { Level } from 'level';
-import type { BatchOp, ContainerEntry, IndexDb, Mutation, ObjectEntry } from '../store/index-db.ts';
+import type { BatchOp, IndexDb, Mutation, ObjectEntry } from '../store/index-db.ts';
 import { decodeMetaValue, type MetaMap } from '../swift/metadata.ts';
-import { isRejectedContentName, parseEpoch, parseRecordingName } from './names.ts';
+import { isRejectedContentName, parseCompactTime, parseEpoch, parseRecordingName } from './names.ts';
 
 export interface CatalogueEntry {
   container: string;
   kind: 'recording' | 'rejected';
   userId?: string;
   deviceSerial?: string;
-  /** Trigger time (a recording) or arrival (rejected content), ms. */
+  /** Trigger time (a recording), or when content was rejected (its name's time, else its arrival), ms. */
   at: number;
   /** Complete, Transferring, or Rejected. */
   status: string;
@@ -100,11 +100,13 @@ export class RecordingCatalogue {
     };
     const startTime = at('starttime');
     const stopTime = at('stoptime');
+    // Rejected content names when it was rejected (or UnknownTime): else, when it arrived.
+    const rejectedAt = rejected ? parseCompactTime(container.split('_')[1]!) : undefined;
     return {
       container,
       kind: name ? 'recording' : 'rejected',
       ...(name ? { userId: name.userId, deviceSerial: name.deviceSerial } : {}),
-      at: name?.triggerOn ?? created,
+      at: name?.triggerOn ?? rejectedAt ?? created,
       status: rejected ? 'Rejected' : text(meta, 'status') === 'Complete' ? 'Complete' : 'Transferring',
       ...(startTime !== undefined ? { startTime } : {}),
       ...(stopTime !== undefined ? { stopTime } : {}),
@@ -239,12 +241,6 @@ export class RecordingCatalogue {
       ...(last && (forward || more) ? { older: cursor(last[0]) } : {}),
       ...(first && (forward ? more : q.before !== undefined) ? { newer: cursor(first[0]) } : {}),
     };
-  }
-
-  /** One recording's catalogue entry, if it has one. */
-  async entry(account: string, container: ContainerEntry): Promise<CatalogueEntry | undefined> {
-    const entry = RecordingCatalogue.entryFor(container.name, container.created, container.meta);
-    return entry && this.byTime.get(RecordingCatalogue.timeKey(account, entry));
   }
 }
 
