@@ -5,7 +5,8 @@
  *
  *   BENCH_DIR    where data goes (default: the OS temp dir); dd runs there too
  *   BENCH_SCALE  1 = full run (512 MiB single, 16 × 32 MiB, 5000 PUTs, 20000 HEADs,
- *                1 GiB replicated edge → central next to rclone copy)
+ *                1 GiB replicated edge → central next to rclone copy, 100k recordings searched)
+ *   BENCH_ONLY   "catalogue": only the recording-search figures
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -272,7 +273,102 @@ async function httpsUpload(base: string, mib: number): Promise<number> {
   }
 }
 
+/**
+ * The console's recording search on a synthetic station of 100k recordings
+ * (× BENCH_SCALE), 200 users, 50 cameras, a bookmark with a category on one
+ * in ten. Entries are written to the index as the store and its hooks would
+ * write them (making 100k real containers would measure mkdir, not search).
+ * Baseline: one pass over the containers sublevel, the cheapest walk a search
+ * without the catalogue would need.
+ */
+async function catalogueFigures(base: string): Promise<Record<string, unknown>> {
+  const { ObjectStore } = await import('../src/store/object-store.ts');
+  const { IndexDb } = await import('../src/store/index-db.ts');
+  const { RecordingCatalogue } = await import('../src/bws/catalogue.ts');
+  const { derivedIndexOps } = await import('../src/index-hooks.ts');
+  const { searchRecordings } = await import('../src/console/recording-data.ts');
+  const { createLogger } = await import('../src/log.ts');
+  const dir = join(base, 'catalogue');
+  const count = Math.max(10_000, Math.round(100_000 * SCALE));
+  const store = await ObjectStore.open(dir, { maxObjectBytes: MiB, log: createLogger('silent'), derivedOps: derivedIndexOps });
+  try {
+    const account = 'bws';
+    const catalogue = RecordingCatalogue.of(store.index);
+    const t0 = Date.UTC(2025, 0, 1);
+    const compact = (ms: number) => new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+    const users = Array.from({ length: 200 }, (_, i) => `${String(i).padStart(8, '0')}-0000-4000-8000-000000000000`);
+    let ops: Parameters<typeof store.index.write>[0] = [];
+    const flush = async () => void (ops.length > 0 && (await store.index.write(ops.splice(0), false)));
+    for (const [i, id] of users.entries()) {
+      ops.push({ type: 'put', sublevel: store.index.objects, key: IndexDb.objectKey(account, 'Users', id), value: { name: id, file: id, bytes: 0, md5: '', sha256: '', contentType: '', lastModified: 0, timestamp: '0', meta: { name: `Officer ${i}`, userid: `U${i}` } } });
+    }
+    ops.push({ type: 'put', sublevel: store.index.containers, key: IndexDb.containerKey(account, 'Users'), value: { name: 'Users', created: 0, timestamp: '0', meta: {}, objectCount: users.length, bytesUsed: 0 } });
+    for (let i = 0; i < count; i++) {
+      const at = t0 + i * 300_000;
+      const name = `${users[i % users.length]}_CAM${String(i % 50).padStart(4, '0')}_${compact(at)}`;
+      const meta = { status: i % 100 === 0 ? 'Transferring' : 'Complete', starttime: String(at / 1000 - 30) };
+      const container = { name, created: at, timestamp: String(at / 1000), meta, objectCount: 4, bytesUsed: 4 * MiB };
+      ops.push({ type: 'put', sublevel: store.index.containers, key: IndexDb.containerKey(account, name), value: container });
+      ops.push({ type: 'put', sublevel: catalogue.byTime, key: RecordingCatalogue.timeKey(account, RecordingCatalogue.entryFor(name, at, meta)!), value: RecordingCatalogue.entryFor(name, at, meta) });
+      if (i % 10 === 0) ops.push({ type: 'put', sublevel: catalogue.byCategory, key: [account, `cat${i % 7}`, name, `bookmark_${i}`].join('\u0000'), value: { name: `Category ${i % 7}` } });
+      if (ops.length >= 5000) await flush();
+    }
+    await flush();
+    await store.index.db.sublevel<string, number>('kv', { valueEncoding: 'json' }).put('version', 1);
+
+    const time = async <T>(fn: () => Promise<T>, runs = 5): Promise<{ ms: number; value: T }> => {
+      let best = Infinity;
+      let value!: T;
+      for (let r = 0; r < runs; r++) {
+        const started = performance.now();
+        value = await fn();
+        best = Math.min(best, performance.now() - started);
+      }
+      return { ms: round(best, 2), value };
+    };
+    const scan = await time(async () => {
+      let n = 0;
+      for await (const _ of store.index.containers.values({ gt: account + '\u0000', lt: account + '\u0001' })) n += 1;
+      return n;
+    }, 3);
+    const empty = { user: '', device: '', from: '', to: '', category: '', status: '', replicated: '' };
+    const search = (s: Partial<typeof empty>, cursor = {}) => time(() => searchRecordings(store, account, { ...empty, ...s }, cursor, []));
+    const first = await search({});
+    const deep = await search({}, { before: first.value.older });
+    const byUser = await search({ user: 'Officer 17' });
+    const byDay = await search({ from: '2025-06-01', to: '2025-06-01' });
+    const byCategory = await search({ category: 'cat3' });
+    const none = await search({ user: 'nobody at all' });
+    await store.index.db.sublevel('kv', { valueEncoding: 'json' }).del('version');
+    const rebuild = await time(() => catalogue.ensureBuilt(), 1);
+    const figure = (r: { ms: number; value: { rows: unknown[]; scanned: number } }) => ({ ms: r.ms, rows: r.value.rows.length, scanned: r.value.scanned, overScan: round(r.ms / scan.ms, 3) });
+    return {
+      recordings: count,
+      baselineContainerScanMs: scan.ms,
+      firstPage: figure(first),
+      secondPage: figure(deep),
+      byUserName: figure(byUser),
+      byDay: figure(byDay),
+      byCategory: figure(byCategory),
+      noMatchFullScan: figure(none),
+      rebuildFromIndexMs: rebuild.ms,
+      rebuildOverScan: round(rebuild.ms / scan.ms, 2),
+    };
+  } finally {
+    await store.close();
+  }
+}
+
 async function main(): Promise<void> {
+  if (process.env.BENCH_ONLY === 'catalogue') {
+    const base = await mkdtemp(join(process.env.BENCH_DIR ?? tmpdir(), 'edgecd-bench-'));
+    try {
+      console.log(JSON.stringify({ catalogue: await catalogueFigures(base) }, null, 2));
+    } finally {
+      await rm(base, { recursive: true, force: true });
+    }
+    return;
+  }
   const base = await mkdtemp(join(process.env.BENCH_DIR ?? tmpdir(), 'edgecd-bench-'));
   const dataDir = join(base, 'data');
   try {
@@ -358,6 +454,7 @@ async function main(): Promise<void> {
     const ntp = await ntpFigures();
     const replication = await replicationComparison(base);
     const httpsSingleMBps = await httpsUpload(base, singleMiB);
+    const catalogue = await catalogueFigures(base);
 
     console.log(JSON.stringify({
       machine: { cpus: (await import('node:os')).cpus().length, node: process.version, scale: SCALE, dir: base },
@@ -392,6 +489,7 @@ async function main(): Promise<void> {
       bodyStream,
       ntp,
       replication,
+      catalogue,
     }, null, 2));
   } finally {
     await rm(base, { recursive: true, force: true });

@@ -37,7 +37,7 @@ describe('systemd/edgecd.service', { skip: analyze }, () => {
 
 describe('the compiled build', () => {
   test('serves with plain node (no tsx), as the unit runs it', async () => {
-    await run('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT });
+    await run('npm', ['run', '--silent', 'build'], { cwd: ROOT });
     const dir = await mkdtemp(join(tmpdir(), 'edgecd-build-'));
     const child = spawn(process.execPath, [join(ROOT, 'dist/cli.js'), 'serve', '--data', dir, '--listen', '127.0.0.1:0', '--ntp-listen', 'off', '--plain-http'], { stdio: ['ignore', 'pipe', 'inherit'] });
     try {
@@ -131,6 +131,13 @@ describe('scripts/install.sh into a filesystem tree (--root)', { skip: installab
       assert.equal(served.status, 200);
       assert.equal(served.body, await readFile(join(data, 'connection.json'), 'utf8'));
       assert.match(await readFile(join(data, 'audit.jsonl'), 'utf8'), /"action":"connection-file.read"/);
+      // The build carries the console's stylesheet and script.
+      const consolePage = new URL('/console/login', status);
+      const page = await httpsGet(consolePage.href, ca);
+      assert.equal(page.status, 200);
+      for (const asset of page.body.match(/\/console\/assets\/[^"]+/g) ?? assert.fail('no assets linked')) {
+        assert.equal((await httpsGet(new URL(asset, status).href, ca)).status, 200, asset);
+      }
     } finally {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));

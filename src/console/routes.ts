@@ -16,6 +16,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { getCookie } from 'hono/cookie';
+import { html } from 'hono/html';
 import type { LiveCredentials } from '../auth/credentials.ts';
 import type { AuditLine } from '../audit/audit-log.ts';
 import type { AuditEvent, AuditSink } from '../audit/trail.ts';
@@ -39,7 +40,6 @@ import { loginPage } from './views/login.ts';
 import { recordingPage } from './views/recording.ts';
 import { recordingsPage, type RecordingSearch } from './views/recordings.ts';
 import { stationLive, stationPage, type StationView } from './views/station.ts';
-import { html } from 'hono/html';
 
 export interface ConsoleDeps {
   store: ObjectStore;
@@ -57,7 +57,7 @@ export interface ConsoleDeps {
   assets: ConsoleAssets;
 }
 
-type ConsoleEnv = { Bindings: Env['Bindings']; Variables: Env['Variables'] & { session: Session } };
+type ConsoleEnv = { Bindings: Env['Bindings']; Variables: Env['Variables'] & { session: Session; form: URLSearchParams } };
 type C = Context<ConsoleEnv>;
 
 const NOTICES: Record<string, string> = {
@@ -364,13 +364,13 @@ function seeOther(c: C, location: string): Response {
 
 /** The form fields of a small urlencoded POST body (read once per request). */
 async function readForm(c: C): Promise<URLSearchParams> {
-  const cached = (c as unknown as { consoleForm?: URLSearchParams }).consoleForm;
+  const cached = c.get('form');
   if (cached) return cached;
   const length = Number(c.req.header('content-length') ?? 'NaN');
   if (!Number.isFinite(length) || length > MAX_FORM_BYTES) throw new EdgeError('EntityTooLarge', 'The form is too large');
   if (!/^application\/x-www-form-urlencoded\b/i.test(c.req.header('content-type') ?? '')) throw new EdgeError('BadRequest', 'Expected a form (application/x-www-form-urlencoded)');
   const form = new URLSearchParams(await c.req.text());
-  (c as unknown as { consoleForm?: URLSearchParams }).consoleForm = form;
+  c.set('form', form);
   return form;
 }
 
