@@ -522,7 +522,7 @@ const commands: Record<string, Command> = {
   },
 };
 
-/** Opens the store in this process (the daemon is not running), with the same replication hook. */
+/** Opens the store in this process (the daemon is not running), with the same index hooks (replication queue, catalogue). */
 function openStoreDirect(dir: string): Promise<ObjectStore> {
   return ObjectStore.open(dir, { maxObjectBytes: Infinity, log: createLogger('warn'), derivedOps: derivedIndexOps });
 }
