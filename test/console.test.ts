@@ -267,15 +267,15 @@ describe('web console in Chromium', { skip: existsSync(CHROMIUM) ? false : `${CH
   it('audits console logins, evidence views and downloads', async () => {
     const lines = (await readFile(join(daemon.dataDir, 'audit.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { actor: string; action: string; result: string; target?: string });
     const did = (actor: string, action: string) => lines.some((l) => l.actor === actor && l.action === action);
-    assert.ok(did('test-admin', 'console.login'));
-    assert.ok(did('test-reader', 'console.login'));
+    assert.ok(did('test-admin', 'console.sign-in'));
+    assert.ok(did('test-reader', 'console.sign-in'));
     assert.ok(did('test-admin', 'connection-file.read'));
     assert.ok(did('test-admin', 'replication.run'));
     assert.ok(did('test-admin', 'console.recording.view'));
     assert.ok(did('test-reader', 'console.recording.view'));
     assert.ok(did('test-reader', 'console.object.download'));
     assert.ok(did('test-reader', 'console.recording.download'));
-    assert.ok(lines.some((l) => l.action === 'console.login' && l.result === 'refused: role'));
-    assert.ok(lines.some((l) => l.actor === 'test-admin' && l.action === 'console.login' && l.result === 'failed'));
+    assert.ok(lines.some((l) => l.action === 'console.sign-in' && l.result === 'refused: role'));
+    assert.ok(lines.some((l) => l.actor === 'test-admin' && l.action === 'console.sign-in' && l.result === 'failed'));
   });
 });

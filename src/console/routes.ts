@@ -162,25 +162,25 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
     if (!user || !key) return htmlReply(c, 400, loginPage(assets, 'Enter a user and key.', user));
     let identity;
     try {
-      identity = await deps.logins.check({ user, key, source: source(c), txId: c.get('txId'), action: 'console.login', log: c.get('log') });
+      identity = await deps.logins.check({ user, key, source: source(c), txId: c.get('txId'), action: 'console.sign-in', log: c.get('log') });
     } catch (err) {
       if (!(err instanceof EdgeError) || (err.code !== 'Unauthorized' && err.code !== 'TooManyRequests')) throw err;
       if (err.details.retryAfter !== undefined) out(c)['Retry-After'] = String(err.details.retryAfter);
       return htmlReply(c, STATUS[err.code], loginPage(assets, err.code === 'Unauthorized' ? 'Wrong user or key.' : 'Too many failed logins: wait a while and try again.', user));
     }
     if (identity.role !== 'admin' && identity.role !== 'reader') {
-      await deps.audit.append({ actor: identity.user, role: identity.role, source: source(c), action: 'console.login', result: 'refused: role', txId: c.get('txId') });
+      await deps.audit.append({ actor: identity.user, role: identity.role, source: source(c), action: 'console.sign-in', result: 'refused: role', txId: c.get('txId') });
       return htmlReply(c, 403, loginPage(assets, `The ${identity.role} account cannot use the console: log in as an admin or a reader.`, user));
     }
     const opened = sessions.open(identity);
-    await deps.audit.append({ actor: identity.user, role: identity.role, source: source(c), action: 'console.login', result: 'ok', txId: c.get('txId') });
+    await deps.audit.append({ actor: identity.user, role: identity.role, source: source(c), action: 'console.sign-in', result: 'ok', txId: c.get('txId') });
     out(c)['Set-Cookie'] = `${SESSION_COOKIE}=${opened.id}; Path=/console; HttpOnly; Secure; SameSite=Strict`;
     return seeOther(c, '/console');
   });
 
   app.post('/logout', session, async (c) => {
     sessions.close(getCookie(c, SESSION_COOKIE));
-    await audit(c, { action: 'console.logout', result: 'ok' });
+    await audit(c, { action: 'console.sign-out', result: 'ok' });
     out(c)['Set-Cookie'] = `${SESSION_COOKIE}=; Path=/console; HttpOnly; Secure; SameSite=Strict; Max-Age=0`;
     return seeOther(c, '/console/login');
   });

@@ -16,7 +16,7 @@ export interface LoginAttempt {
   key: string;
   source: string;
   txId?: string;
-  /** The audit action: 'auth' (Swift) or 'console.login'. */
+  /** The audit action: 'auth' (Swift) or 'console.sign-in'. */
   action: string;
   log: Logger;
 }
