@@ -248,7 +248,8 @@ describe('web console in Chromium', { skip: existsSync(CHROMIUM) ? false : `${CH
       assert.equal(station.headers()['x-frame-options'], 'DENY');
       const csrf = /name="csrf" value="([^"]+)"/.exec(await station.text())![1]!;
       // A form without the session's token, or from elsewhere, changes nothing.
-      assert.equal((await api.post('/console/replication/run', { form: { csrf: 'x' + csrf.slice(1) }, headers: { Origin: base } })).status(), 403);
+      const forged = (csrf[0] === 'A' ? 'B' : 'A') + csrf.slice(1); // one character off, never the token itself
+      assert.equal((await api.post('/console/replication/run', { form: { csrf: forged }, headers: { Origin: base } })).status(), 403);
       assert.equal((await api.post('/console/replication/run', { form: { csrf }, headers: { Origin: 'https://evil.example' } })).status(), 403);
       assert.equal((await api.post('/console/replication/run', { form: { csrf }, headers: { Origin: base } })).status(), 303);
 
