@@ -8,7 +8,8 @@ if (live) {
     if (document.hidden) return;
     try {
       const res = await fetch(live.dataset.refresh, { credentials: 'same-origin', headers: { Accept: 'text/html' } });
-      if (res.ok) live.innerHTML = await res.text();
+      if (res.redirected) location.reload(); // the session ended: show the login page
+      else if (res.ok) live.innerHTML = await res.text();
     } catch {
       // offline for a moment: the next tick tries again
     }
