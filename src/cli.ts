@@ -11,7 +11,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { osUserName } from './audit/os-user.ts';
 import { adminGet, adminPost, adminStream } from './admin/admin-client.ts';
 import { applyUserChange, renewCertificates, type OperationContext } from './admin/operations.ts';
-import { AuditLog, readAuditLines, verifyAuditLog } from './audit/audit-log.ts';
+import { AuditLog, byTarget, readAuditLines, verifyAuditLog } from './audit/audit-log.ts';
 import { listUsers, type UserChange, type UserChangeResult, type UserView } from './auth/users.ts';
 import { pull, type PullSelection } from './evidence/pull.ts';
 import { decryptEvidence, loadPrivateKeys } from './evidence/decrypt.ts';
@@ -427,7 +427,7 @@ const commands: Record<string, Command> = {
         const account = typeof v.account === 'string' ? v.account : ((await Credentials.load(p.credentials)).users[0]?.account ?? '');
         const prefix = `AUTH_${account}/${recording}`;
         let n = 0;
-        for await (const line of readAuditLines(p.audit, (l) => l.target === prefix || (l.target ?? '').startsWith(prefix + '/'))) {
+        for await (const line of readAuditLines(p.audit, byTarget(prefix))) {
           out(JSON.stringify(line));
           n += 1;
         }

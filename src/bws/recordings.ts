@@ -101,7 +101,8 @@ export function parseTags(tags: string | undefined): Record<string, string> {
   return out;
 }
 
-async function readText(store: ObjectStore, account: string, container: string, object: string): Promise<string> {
+/** A small object's bytes as UTF-8 text. */
+export async function readText(store: ObjectStore, account: string, container: string, object: string): Promise<string> {
   const { body } = await store.readObject(account, container, object, () => undefined);
   const chunks: Buffer[] = [];
   for await (const chunk of body) chunks.push(chunk as Buffer);

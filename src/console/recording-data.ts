@@ -6,7 +6,7 @@
 import type { AuditLine } from '../audit/audit-log.ts';
 import { RecordingCatalogue, type CatalogueEntry } from '../bws/catalogue.ts';
 import { parseClipName, parseEpoch } from '../bws/names.ts';
-import { parseTags } from '../bws/recordings.ts';
+import { parseTags, readText } from '../bws/recordings.ts';
 import { deviceLabel, loadRegistry, userLabel, type Registry } from '../bws/registry.ts';
 import { EdgeError } from '../errors.ts';
 import { parseTrack, withTimes } from '../evidence/gnss.ts';
@@ -132,6 +132,18 @@ async function heldByAll(store: ObjectStore, account: string, targets: string[])
   return held!;
 }
 
+/** Every object of a container, from the index, a page at a time. */
+export async function allObjects(store: ObjectStore, account: string, container: string): Promise<ObjectEntry[]> {
+  const objects: ObjectEntry[] = [];
+  let marker = '';
+  for (;;) {
+    const page = await store.listObjects(account, container, { prefix: '', marker, endMarker: '', delimiter: '', limit: 1000 });
+    for (const o of page) if (!('subdir' in o)) objects.push(o);
+    if (page.length < 1000) return objects;
+    marker = (page.at(-1) as ObjectEntry).name;
+  }
+}
+
 const CONTAINER_LABELS: Record<string, string> = {
   containername: 'Container name',
   userid: 'UserID',
@@ -161,20 +173,8 @@ export async function recordingView(
   const catalogued = RecordingCatalogue.entryFor(container, entry.created, entry.meta);
   if (!catalogued) throw new EdgeError('NotFound', `${container} is not a recording`);
   const registry: Registry = await loadRegistry(store, account);
-  const objects: ObjectEntry[] = [];
-  let marker = '';
-  for (;;) {
-    const page = await store.listObjects(account, container, { prefix: '', marker, endMarker: '', delimiter: '', limit: 1000 });
-    for (const o of page) if (!('subdir' in o)) objects.push(o);
-    if (page.length < 1000) break;
-    marker = (page.at(-1) as ObjectEntry).name;
-  }
-  const read = async (name: string) => {
-    const { body } = await store.readObject(account, container, name, () => undefined);
-    const chunks: Buffer[] = [];
-    for await (const chunk of body) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks).toString('utf8');
-  };
+  const objects = await allObjects(store, account, container);
+  const read = (name: string) => readText(store, account, container, name);
   const encrypted = objects.some((o) => o.name.endsWith('.key'));
 
   const clips: ClipView[] = objects

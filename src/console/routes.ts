@@ -18,7 +18,7 @@ import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { getCookie } from 'hono/cookie';
 import { html } from 'hono/html';
 import type { LiveCredentials } from '../auth/credentials.ts';
-import type { AuditLine } from '../audit/audit-log.ts';
+import { byTarget, type AuditLine } from '../audit/audit-log.ts';
 import type { AuditEvent, AuditSink } from '../audit/trail.ts';
 import { EdgeError } from '../errors.ts';
 import { folderDocuments, FOLDER_DOCUMENTS, type FolderObject } from '../evidence/folder.ts';
@@ -27,13 +27,13 @@ import type { RequestStats } from '../health/request-stats.ts';
 import type { StationHealth } from '../health/station.ts';
 import { diskName } from '../store/disk-names.ts';
 import type { ObjectEntry, ObjectStore } from '../store/object-store.ts';
-import { parseRange } from '../swift/range.ts';
+import { rangePicker } from '../swift/range.ts';
 import type { Env } from '../http/env.ts';
 import { STATUS } from '../http/errors.ts';
 import type { LoginGate } from '../http/login-gate.ts';
 import { outHeaders, reply } from '../http/reply.ts';
 import type { ConsoleAssets } from './assets.ts';
-import { recordingView, searchRecordings, type ReplicationTargetRef } from './recording-data.ts';
+import { allObjects, recordingView, searchRecordings, type ReplicationTargetRef } from './recording-data.ts';
 import { ConsoleSessions, SESSION_COOKIE, type Session } from './session.ts';
 import { page, type Viewer } from './views/layout.ts';
 import { loginPage } from './views/login.ts';
@@ -227,7 +227,7 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
     const view = await recordingView(deps.store, account, container, {
       canReadContent: role === 'reader',
       targets: deps.replicationTargets(),
-      custody: (prefix) => deps.auditLines((l) => l.target === prefix || (l.target ?? '').startsWith(prefix + '/')),
+      custody: (prefix) => deps.auditLines(byTarget(prefix)),
     });
     return htmlReply(c, 200, recordingPage(assets, viewer(c), view));
   });
@@ -240,12 +240,7 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
     const name = c.req.query('name');
     if (!name) throw new EdgeError('BadRequest', 'Which object? (?name=)');
     const download = c.req.query('download') === '1';
-    const rangeHeader = c.req.header('range');
-    const read = await deps.store.readObject(account, container, name, (size) => {
-      const range = parseRange(rangeHeader, size);
-      if (range === 'unsatisfiable') throw new EdgeError('RangeNotSatisfiable', 'Requested range not satisfiable', { size });
-      return range;
-    });
+    const read = await deps.store.readObject(account, container, name, rangePicker(c.req.header('range')));
     const target = `AUTH_${account}/${container}/${name}`;
     if (download || !s.viewed.has(target)) {
       s.viewed.add(target);
@@ -277,19 +272,12 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
     const { account } = s.identity;
     const container = c.req.param('container');
     const entry = await deps.store.container(account, container);
-    const objects: ObjectEntry[] = [];
-    let marker = '';
-    for (;;) {
-      const listed = await deps.store.listObjects(account, container, { prefix: '', marker, endMarker: '', delimiter: '', limit: 1000 });
-      for (const o of listed) if (!('subdir' in o)) objects.push(o);
-      if (listed.length < 1000) break;
-      marker = (listed.at(-1) as ObjectEntry).name;
-    }
+    const objects = await allObjects(deps.store, account, container);
     const prefix = `AUTH_${account}/${container}`;
     // Recorded before the first byte leaves, and part of the custody excerpt it carries.
     await audit(c, { action: 'console.recording.download', target: prefix, result: '200', details: { objects: objects.length, bytes: objects.reduce((n, o) => n + o.bytes, 0) } });
     const excerpt: AuditLine[] = [];
-    for await (const line of deps.auditLines((l) => l.target === prefix || (l.target ?? '').startsWith(prefix + '/'))) excerpt.push(line);
+    for await (const line of deps.auditLines(byTarget(prefix))) excerpt.push(line);
     const tar = recordingTar(deps, c, account, container, entry.meta, objects, excerpt);
     const headers = out(c);
     headers['Content-Disposition'] = `attachment; filename="${asciiName(diskName(container))}.tar"`;

@@ -7,7 +7,7 @@ import { RequestError, type Http2Bindings, type HttpBindings } from '@hono/node-
 import { Hono, type MiddlewareHandler } from 'hono';
 import type { LiveCredentials } from '../auth/credentials.ts';
 import { authorizeStationView, authorizeStorage } from '../auth/roles.ts';
-import type { AuditLine } from '../audit/audit-log.ts';
+import { byTarget, type AuditLine } from '../audit/audit-log.ts';
 import type { LoginThrottle } from '../auth/login-throttle.ts';
 import type { AuditSink } from '../audit/trail.ts';
 import { auditTrail } from './middleware/audit-trail.ts';
@@ -123,7 +123,7 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; health: HealthSource
     // Recorded, and durable before reading: lines queued before it (this reader's GETs) are on disk too.
     await deps.audit.append({ actor: identity.user, role: identity.role, source: c.env?.incoming?.socket.remoteAddress ?? 'unknown', action: 'custody.read', target: prefix, result: '200', txId: c.get('txId') });
     const lines: unknown[] = [];
-    for await (const line of deps.auditLines((l) => l.target === prefix || (l.target ?? '').startsWith(prefix + '/'))) lines.push(line);
+    for await (const line of deps.auditLines(byTarget(prefix))) lines.push(line);
     return reply(c, 200, JSON.stringify(lines) + '\n', 'application/json');
   });
   // The console's home is /console (Hono joins '/console' and '/' so); /console/ is the address people type.

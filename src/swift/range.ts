@@ -1,4 +1,5 @@
 /** Single byte-range requests (RFC 9110 §14). Multi-range requests are served whole. */
+import { EdgeError } from '../errors.ts';
 
 export interface ByteRange {
   start: number;
@@ -24,4 +25,13 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
   if (start >= size) return 'unsatisfiable';
   const end = m[2] === '' ? size - 1 : Number(m[2]);
   return { start, end: Math.min(end, size - 1) };
+}
+
+/** ObjectStore.readObject's range choice for a Range header: 416 (with the size) when it cannot be met. */
+export function rangePicker(header: string | undefined): (size: number) => ByteRange | undefined {
+  return (size) => {
+    const range = parseRange(header, size);
+    if (range === 'unsatisfiable') throw new EdgeError('RangeNotSatisfiable', 'Requested range not satisfiable', { size });
+    return range;
+  };
 }

@@ -4,7 +4,7 @@ import { EdgeError, badRequest } from '../../errors.ts';
 import { CUSTODY_SHA256 } from '../../replication/custody.ts';
 import type { ObjectEntry } from '../../store/object-store.ts';
 import { guessContentType } from '../../swift/content-type.ts';
-import { parseRange } from '../../swift/range.ts';
+import { rangePicker } from '../../swift/range.ts';
 import type { Env } from '../env.ts';
 import { httpDate, readMeta, setMetaHeaders } from '../headers.ts';
 import { outHeaders, reply } from '../reply.ts';
@@ -83,12 +83,7 @@ export function objectHandlers({ store, destination, maxObjectBytes }: StorageDe
       return reply(c, 200);
     },
     async GET(c, { account, container, object }) {
-      const rangeHeader = c.req.header('range');
-      const read = await store.readObject(account, container, object, (size) => {
-        const range = parseRange(rangeHeader, size);
-        if (range === 'unsatisfiable') throw new EdgeError('RangeNotSatisfiable', 'Requested range not satisfiable', { size });
-        return range;
-      });
+      const read = await store.readObject(account, container, object, rangePicker(c.req.header('range')));
       objectHeaders(c, read.entry);
       const out = outHeaders(c);
       const body = Readable.toWeb(read.body) as ReadableStream;
