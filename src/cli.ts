@@ -21,10 +21,11 @@ import { StoreLayout } from './store/layout.ts';
 import { daysUntilExpiry, generateEndpoints, importEndpoint, loadEndpoints } from './tls/endpoints.ts';
 import { parseHostPort } from './config/config.ts';
 import { readCategories, setCategories } from './bws/categories.ts';
-import { simulate } from './bws/simulator.ts';
+import { connectionOptions, simulate, type ConnectionFileForBws } from './bws/simulator.ts';
 import { listRecordings, type RecordingFilter, type RecordingSummary } from './bws/recordings.ts';
 import { Credentials } from './auth/credentials.ts';
-import { checkConnectionFile } from './connection/connection-file.ts';
+import { checkConnectionFile, readCentralConnectionFile } from './connection/connection-file.ts';
+import { checkTarget, formatTargetCheck } from './replication/target-check.ts';
 import { loadDaemonConfig, startDaemon } from './daemon.ts';
 import { initDataDir, paths, reachableHosts } from './data-dir.ts';
 import { EdgeError, OperatorError } from './errors.ts';
@@ -72,7 +73,10 @@ usage: edgecd <command> [options]
   replicate --now --data DIR [--target NAME] [--retry-failed]
         one replication pass now (through the daemon when it runs), with progress;
         --retry-failed also retries what a target refused
-  replication status --data DIR      backlog, alarms and last pass per target
+  replication status --data DIR [--json]   backlog, alarms, capabilities, confirmation and last pass per target
+  target check --connection-file FILE [--reader-user U --reader-key K] [--json]
+        read-only preflight of a central CD from its connection file: what replication
+        will send or hold back, and how it confirms; exit 1 when it cannot be used
   reindex --data DIR [--verify]      rebuild the index from the disk (daemon stopped)
   appliance first-boot [--root DIR] [--boot DIR]
         an appliance image's first boot: disks, name, keys, connection.json (run by systemd)
@@ -250,7 +254,7 @@ const commands: Record<string, Command> = {
       'public-key': { type: 'string' }, 'public-key-id': { type: 'string' }, 'connect-to': { type: 'string' },
     },
     async run(v) {
-      const file = JSON.parse(await readFile(need(v, 'connection'), 'utf8')) as { AuthenticationTokenURI: string[]; BlobAPIUserName: string; BlobAPIKey: string; HTTPSCertificate?: string[] };
+      const file = JSON.parse(await readFile(need(v, 'connection'), 'utf8')) as ConnectionFileForBws;
       const number = (name: string, fallback: number) => {
         const text = v[name];
         if (text === undefined) return fallback;
@@ -258,9 +262,8 @@ const commands: Record<string, Command> = {
         return Number(text);
       };
       const report = await simulate({
-        authUrl: file.AuthenticationTokenURI[0]!,
-        user: file.BlobAPIUserName,
-        key: file.BlobAPIKey,
+        // A BWS encrypts for the key its connection file gives, when it wants encryption; --public-key overrides.
+        ...connectionOptions(file),
         users: number('users', 5),
         devices: number('devices', 3),
         recordings: number('recordings', 10),
@@ -274,7 +277,6 @@ const commands: Record<string, Command> = {
           : {}),
         progress: (line) => process.stderr.write(line + '\n'),
         ...(typeof v['connect-to'] === 'string' ? { connectTo: parseConnectTo(v['connect-to']) } : {}),
-        ...(file.HTTPSCertificate ? { trustedCertificates: file.HTTPSCertificate.map((c) => Buffer.from(c, 'base64').toString('utf8')) } : {}),
       });
       out(JSON.stringify(report, null, 2));
       return report.stoppedOnFullDisk ? 1 : 0;
@@ -323,7 +325,7 @@ const commands: Record<string, Command> = {
           // The store's index lock is held: this process is the audit trail's only writer.
           const audit = await AuditLog.open(paths(dir).audit, paths(dir).auditHead);
           try {
-            const replicator = await Replicator.open(store, config, log, 'pass', audit);
+            const replicator = await Replicator.open(store, config, log, 'pass', { audit, dir });
             try {
               reports = await replicator.runNow({ ...(target ? { target } : {}), retryFailed, onProgress: show });
             } finally {
@@ -359,6 +361,24 @@ const commands: Record<string, Command> = {
       }
       out(v.json === true ? JSON.stringify(status, null, 2) : formatReplicationStatus(status));
       return 0;
+    },
+  },
+  target: {
+    options: { 'connection-file': { type: 'string' }, 'reader-user': { type: 'string' }, 'reader-key': { type: 'string' }, json: { type: 'boolean' } },
+    async run(v, positionals) {
+      if (positionals[0] !== 'check' || positionals.length > 1) throw new UsageError('target check --connection-file FILE');
+      const file = need(v, 'connection-file');
+      const { connection, problems, warnings } = readCentralConnectionFile(await readFile(file, 'utf8'));
+      if (!connection) {
+        out(`${file}: not a usable connection file`);
+        for (const p of problems) out(`  - ${p}`);
+        return 1;
+      }
+      if ((v['reader-user'] === undefined) !== (v['reader-key'] === undefined)) throw new UsageError('--reader-user and --reader-key go together');
+      const reader = typeof v['reader-user'] === 'string' ? { user: v['reader-user'], key: need(v, 'reader-key') } : undefined;
+      const report = await checkTarget(connection, { ...(reader ? { reader } : {}), warnings: warnings.map((w) => `connection file: ${w}`) });
+      out(v.json === true ? JSON.stringify(report, null, 2) : formatTargetCheck(file, report));
+      return report.usable ? 0 : 1;
     },
   },
   user: {
@@ -589,9 +609,14 @@ function formatReplicationStatus(status: ReplicationStatus): string {
     if (b.failed > 0) lines.push(`  refused by the target (run replicate --now --retry-failed after fixing): ${b.failed}`);
     if (b.lastError) lines.push(`  last error: ${b.lastError}`);
     if (t.lastPass) lines.push(`  last pass: ${t.lastPass.outcome} at ${new Date(t.lastPass.finishedAt).toISOString()}`);
+    if (t.registered) lines.push(`  capabilities: ${t.capabilities.join(', ') || 'none'}${t.capabilitiesProblem ? ` (${t.capabilitiesProblem})` : ''}`);
+    const held = Object.entries(t.heldBack);
+    if (held.length > 0) lines.push(`  held back (the target does not declare what they need; their recordings stay here unless evictHeldBack): ${held.map(([cap, n]) => `${n} for ${cap}`).join(', ')}`);
+    if (t.confirmation.level) lines.push(`  confirmation: ${t.confirmation.level} (eviction needs ${t.confirmation.needed})`);
+    if (t.confirmation.warning) lines.push(`  WARNING: ${t.confirmation.warning}`);
     if (t.alarm) lines.push(`  ALARM: ${t.alarm.message} (since ${new Date(t.alarm.since).toISOString()})`);
   }
-  lines.push(`recordings held by every enabled target (evictable when old enough, if eviction is on): ${status.heldByAllTargets}`);
+  lines.push(`recordings every enabled target holds, confirmed as eviction needs (evictable when old enough, if eviction is on): ${status.heldByAllTargets}`);
   return lines.join('\n');
 }
 
@@ -638,7 +663,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const command = commands[name];
   if (!command) throw new UsageError(`unknown command ${JSON.stringify(name)}`);
-  const { values, positionals } = parseArgs({ args: rest, options: command.options, strict: true, allowPositionals: ['categories', 'replication', 'user', 'cert', 'audit', 'export', 'decrypt', 'appliance'].includes(name) });
+  const { values, positionals } = parseArgs({ args: rest, options: command.options, strict: true, allowPositionals: ['categories', 'replication', 'target', 'user', 'cert', 'audit', 'export', 'decrypt', 'appliance'].includes(name) });
   return command.run(values as Values, positionals);
 }
 

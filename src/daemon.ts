@@ -10,7 +10,7 @@ import { getRequestListener } from '@hono/node-server';
 import { startAdminServer, type AdminServer } from './admin/admin-server.ts';
 import { LiveCredentials } from './auth/credentials.ts';
 import { capabilitiesDocument, recordDeclaredCapabilities } from './bws/capabilities.ts';
-import { categoriesDocument } from './bws/categories.ts';
+import { categoriesDocument, publishedCategories } from './bws/categories.ts';
 import { ContentDestination } from './bws/content-destination.ts';
 import { RecordingCatalogue } from './bws/catalogue.ts';
 import { loadConsoleAssets } from './console/assets.ts';
@@ -146,12 +146,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       onError: (err) => log.error({ err }, 'audit trail write failed'),
     });
     await audit.append({ actor: 'system', source: 'daemon', action: 'daemon.start', result: 'ok', details: { version: VERSION, config: configDigest(config), https: endpoints.map((e) => e.name), plaintext: config.http.plaintext } });
-    replicator = await Replicator.open(store, config, log, 'daemon', audit);
+    replicator = await Replicator.open(store, config, log, 'daemon', { audit, dir });
     if (config.retention.evictAfterReplication) {
       evictor = new Evictor({
         store,
         ledger: replicator.ledger,
-        enabledTargets: () => config.replication.targets.filter((t) => t.enabled).map((t) => t.name),
+        enabledTargets: () => replicator!.evictionTargets(),
         minAgeHours: config.retention.minAgeHours,
         recordFile: paths(dir).evictions,
         audit,
@@ -162,7 +162,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     const credentials = await LiveCredentials.open(paths(dir).credentials);
     const tokens = new TokenRegistry(config.auth.tokenTtlSeconds);
     const capabilities = capabilitiesDocument(config.capabilities);
-    const systemDocuments = { capabilities: async () => capabilities, categories: () => categoriesDocument(dir) };
+    const targetNames = config.replication.targets.map((t) => t.name);
+    const systemDocuments = { capabilities: async () => capabilities, categories: () => categoriesDocument(dir, targetNames) };
+    const { source: categories } = await publishedCategories(dir, targetNames);
+    log.info({ categories: categories.kind === 'central' ? `central ${categories.target} (fetched ${categories.fetchedAt})` : categories.kind === 'station' ? "the station's own (edgecd categories set)" : 'none set' }, 'categories published to the cameras');
     const destination = new ContentDestination(store, {
       maxUsers: config.limits.maxUsers,
       maxDevices: config.limits.maxDevices,
@@ -319,6 +322,6 @@ async function closeHttp(listener: NetServer, http: Server, graceMs: number): Pr
 
 /** A digest of the effective configuration with secrets left out, for the audit trail. */
 function configDigest(config: Config): string {
-  const redacted = { ...config, replication: { targets: config.replication.targets.map((t) => ({ ...t, key: '(secret)' })) } };
+  const redacted = { ...config, replication: { targets: config.replication.targets.map((t) => ({ ...t, key: '(secret)', readerKey: '(secret)', central: { ...t.central, key: '(secret)' } })) } };
   return createHash('sha256').update(JSON.stringify(redacted)).digest('hex');
 }

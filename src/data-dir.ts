@@ -7,6 +7,7 @@
  *   DIR/credentials.json   users with scrypt-hashed keys (0600)
  *   DIR/connection.json    the file for the Body Worn Manager (0600: holds the key)
  */
+import { createHash, createPublicKey } from 'node:crypto';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
@@ -122,6 +123,13 @@ export function authUrlsFor(config: Config, listen: HostPort, endpoints: Endpoin
 interface Issued {
   WantEncryption?: string;
   FullStoreAndReadSupport?: string;
+  /** The content key the cameras were first told to encrypt for: its id and SPKI SHA-256. */
+  PublicKey?: { id: string; sha256: string; since: string };
+}
+
+/** A public key's identity, whatever its PEM's line breaks: SHA-256 of its SPKI DER. */
+function keyFingerprint(pem: string): string {
+  return createHash('sha256').update(createPublicKey(pem).export({ type: 'spki', format: 'der' })).digest('hex');
 }
 
 /**
@@ -132,14 +140,22 @@ interface Issued {
  */
 async function refuseWithdrawal(dir: string, file: ConnectionFile): Promise<Issued> {
   const issued = await readIssued(dir);
-  const settings: Record<keyof Issued, string> = { WantEncryption: 'connection.wantEncryption', FullStoreAndReadSupport: 'connection.fullStoreAndReadSupport' };
-  for (const flag of Object.keys(settings) as (keyof Issued)[]) {
+  const settings: Record<'WantEncryption' | 'FullStoreAndReadSupport', string> = { WantEncryption: 'connection.wantEncryption (or a central that wants encryption)', FullStoreAndReadSupport: 'connection.fullStoreAndReadSupport' };
+  for (const flag of Object.keys(settings) as (keyof typeof settings)[]) {
     if (issued[flag] && file[flag] !== true) {
       throw new InitError(`${flag} was issued as true on ${issued[flag]}; the spec allows it to change only from false to true, because a body-worn system already relies on it. Keep ${settings[flag]} true`);
     }
   }
   const now = new Date().toISOString();
-  return { ...issued, ...(file.WantEncryption && !issued.WantEncryption ? { WantEncryption: now } : {}), ...(file.FullStoreAndReadSupport && !issued.FullStoreAndReadSupport ? { FullStoreAndReadSupport: now } : {}) };
+  let key: Issued['PublicKey'];
+  if (file.WantEncryption && file.PublicKey) {
+    key = { id: file.PublicKeyId!, sha256: keyFingerprint(Buffer.from(file.PublicKey, 'base64').toString('utf8')), since: issued.PublicKey?.since ?? now };
+    if (issued.PublicKey && (issued.PublicKey.sha256 !== key.sha256 || issued.PublicKey.id !== key.id)) {
+      throw new InitError(`the cameras were told on ${issued.PublicKey.since} to encrypt content for key ${issued.PublicKey.id}; this configuration would tell them to use ${key.id}${issued.PublicKey.sha256 !== key.sha256 ? ' (another key)' : ''}. `
+        + 'A content key does not change silently: recordings already made stay readable only with the first key\'s private half. See "Encryption for a central" in the README');
+    }
+  }
+  return { ...issued, ...(file.WantEncryption && !issued.WantEncryption ? { WantEncryption: now } : {}), ...(file.FullStoreAndReadSupport && !issued.FullStoreAndReadSupport ? { FullStoreAndReadSupport: now } : {}), ...(key ? { PublicKey: key } : {}) };
 }
 
 /** What was issued: the record, and the current connection.json too (a file from before the record). Unreadable is an error, never "nothing". */
@@ -155,21 +171,39 @@ async function readIssued(dir: string): Promise<Issued> {
   };
   const issued = (await orAbsent(async () => JSON.parse(await readFile(p.issued, 'utf8')) as Issued)) ?? {};
   const current = await orAbsent(async () => JSON.parse(await readFile(p.connection, 'utf8')) as Partial<ConnectionFile>);
+  const earlier = 'an earlier date (found in connection.json)';
+  const currentKey = current?.WantEncryption && current.PublicKey ? { id: current.PublicKeyId ?? '', sha256: keyFingerprint(Buffer.from(current.PublicKey, 'base64').toString('utf8')), since: earlier } : undefined;
   return {
-    ...(current?.WantEncryption ? { WantEncryption: 'an earlier date (found in connection.json)' } : {}),
-    ...(current?.FullStoreAndReadSupport ? { FullStoreAndReadSupport: 'an earlier date (found in connection.json)' } : {}),
+    ...(current?.WantEncryption ? { WantEncryption: earlier } : {}),
+    ...(current?.FullStoreAndReadSupport ? { FullStoreAndReadSupport: earlier } : {}),
+    ...(currentKey ? { PublicKey: currentKey } : {}),
     ...issued,
   };
 }
 
+/**
+ * The key the cameras encrypt for: a central's that asks for encryption (the
+ * station then holds ciphertext only, for the central's key holder), or the
+ * station's own. Both at once must be the same key.
+ */
 async function encryptionSettings(config: Config): Promise<{ publicKeyPem: string; publicKeyId: string } | undefined> {
   const c = config.connection;
-  if (!c.wantEncryption) return undefined;
-  if (c.publicKeyFile === '' || c.publicKeyId === '') throw new InitError('connection.wantEncryption needs connection.publicKeyFile (an RSA public key, PEM) and connection.publicKeyId');
-  const publicKeyPem = await readFile(c.publicKeyFile, 'utf8').catch((err: Error) => {
-    throw new InitError(`connection.publicKeyFile: ${err.message}`);
-  });
-  return { publicKeyPem, publicKeyId: c.publicKeyId };
+  const central = config.replication.targets.find((t) => t.central.encryption);
+  let own: { publicKeyPem: string; publicKeyId: string } | undefined;
+  if (c.wantEncryption) {
+    if (c.publicKeyFile === '' || c.publicKeyId === '') throw new InitError('connection.wantEncryption needs connection.publicKeyFile (an RSA public key, PEM) and connection.publicKeyId');
+    const publicKeyPem = await readFile(c.publicKeyFile, 'utf8').catch((err: Error) => {
+      throw new InitError(`connection.publicKeyFile: ${err.message}`);
+    });
+    own = { publicKeyPem, publicKeyId: c.publicKeyId };
+  }
+  if (!central) return own;
+  const wanted = central.central.encryption!;
+  if (own && (own.publicKeyId !== wanted.publicKeyId || keyFingerprint(own.publicKeyPem) !== keyFingerprint(wanted.publicKeyPem))) {
+    throw new InitError(`connection.wantEncryption asks the cameras to encrypt for key ${own.publicKeyId}, but the central of replication target ${central.name} wants content encrypted for its key ${wanted.publicKeyId}. `
+      + 'Evidence encrypted for one key cannot be read with the other: remove connection.wantEncryption (the central\'s key is used), or use the central\'s key. See "Encryption for a central" in the README');
+  }
+  return wanted;
 }
 
 /**

@@ -196,7 +196,7 @@ describe('replication survives SIGKILL mid-pass', () => {
       const verified = new Set<string>();
       for await (const [key, state] of ledger.objects.iterator()) {
         const [, , container, object] = key.split('\u0000');
-        if (state.state === 'verified') verified.add(`${container}/${object}`);
+        if (state.state === 'confirmed') verified.add(`${container}/${object}`);
       }
       const remaining = (await ledger.queue.keys().all()).length;
       await store.close();

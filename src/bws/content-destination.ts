@@ -5,6 +5,10 @@
  *   nothing more for it; any request that would change it or its objects is
  *   refused (403) and nothing changes. A retried request that changes nothing
  *   still succeeds, so a BWS whose answer was lost is not told it failed.
+ *   One exception: a replicating station (its PUT carries the station's
+ *   custody SHA-256) may add a bookmark, GNSS track or track key this central
+ *   did not declare it could take when the recording arrived (the capability
+ *   came later). It is a new object, never a change to one, and it is logged.
  * - Registry: Users/ and Devices/ objects count against licence limits
  *   (limits.maxUsers / limits.maxDevices; 402 for one more), and with
  *   StoreUserIDKey a user's UserID is empty or unique (400 on a clash).
@@ -140,7 +144,15 @@ export class ContentDestination {
     return this.#store.object(account, container, object).then(() => true, () => false);
   }
 
-  async putObject(input: PutObjectInput): Promise<ObjectEntry> {
+  /** `late`: from a replicating station, which may add a held-back kind to a sealed recording (see above). The bytes are still checked against the SHA-256. */
+  async putObject(input: PutObjectInput, late = false): Promise<ObjectEntry> {
+    if (late && isLateKind(input.object) && (await this.#store.object(input.account, input.container, input.object).then(() => false, () => true))) {
+      const entry = await this.#store.container(input.account, input.container).catch(() => undefined);
+      if (entry && isComplete(entry.meta) && parseRecordingName(input.container)) {
+        this.#settings.log.warn({ container: input.container, object: input.object }, 'a replicating station adds a late object to a Complete recording (a capability this CD declared after the recording arrived)');
+        return this.#store.putObject({ ...input, mustNotExist: true });
+      }
+    }
     await this.#refuseIfSealed(input.account, input.container);
     this.#checkClip(input.container, input.object, input.meta);
     const limit = this.#limitFor(input.container);
@@ -220,6 +232,9 @@ function disagreements(container: string, name: RecordingName, meta: MetaMap): s
   }
   return problems;
 }
+
+/** What a station holds back until the CD declares it can take it: bookmarks, GNSS tracks and their key files. */
+const isLateKind = (object: string) => object.startsWith('bookmark_') || /_gpstrail\.(json|key)$/.test(object);
 
 function sealed(container: string): EdgeError {
   return new EdgeError('Forbidden', `Recording ${container} is Complete: it and its objects can no longer change`);

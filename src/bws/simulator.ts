@@ -10,7 +10,7 @@
  * bookmarks), then marks each Complete. It honours 503 Retry-After, re-auths
  * on 401, and stops cleanly at the first 507.
  */
-import { constants, createCipheriv, createHash, publicEncrypt, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
+import { constants, createCipheriv, createHash, createPublicKey, publicEncrypt, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
 import { Agent, request } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
@@ -62,6 +62,30 @@ export function encryptForKeyHolder(plain: Buffer, encryption: NonNullable<Simul
     PublicKeyId: encryption.publicKeyId,
   }));
   return { cipher, keyFile };
+}
+
+/** A connection file's part a BWS needs: where, who, which certificates, and the key to encrypt for. */
+export interface ConnectionFileForBws {
+  AuthenticationTokenURI: string[];
+  BlobAPIUserName: string;
+  BlobAPIKey: string;
+  HTTPSCertificate?: string[];
+  WantEncryption?: boolean;
+  PublicKey?: string;
+  PublicKeyId?: string;
+}
+
+/** The simulation options a connection file gives, as a BWS reads it: the first URI, its pinned certificates, and encryption when it wants it. */
+export function connectionOptions(file: ConnectionFileForBws): Pick<SimulationOptions, 'authUrl' | 'user' | 'key' | 'trustedCertificates' | 'encryption'> {
+  return {
+    authUrl: file.AuthenticationTokenURI[0]!,
+    user: file.BlobAPIUserName,
+    key: file.BlobAPIKey,
+    ...(file.HTTPSCertificate ? { trustedCertificates: file.HTTPSCertificate.map((c) => Buffer.from(c, 'base64').toString('utf8')) } : {}),
+    ...(file.WantEncryption === true && file.PublicKey
+      ? { encryption: { publicKey: createPublicKey(Buffer.from(file.PublicKey, 'base64').toString('utf8')), publicKeyId: file.PublicKeyId ?? '' } }
+      : {}),
+  };
 }
 
 export interface SimulationReport {

@@ -3,9 +3,12 @@
  * has a default; an unknown key or a wrong type is refused at start with the
  * dotted path of the offending key, so a typo never silently falls back.
  */
+import { readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import cron from 'node-cron';
 import { CAPABILITIES, type CapabilitySettings } from '../bws/capabilities.ts';
+import { readCentralConnectionFile, type CentralConnection } from '../connection/connection-file.ts';
 import { OperatorError } from '../errors.ts';
 import { MAX_FILE_SIZE } from './limits.ts';
 
@@ -58,19 +61,41 @@ export interface Config {
   /** Where sealed recordings travel, and when. */
   replication: { targets: ReplicationTarget[] };
   /** Whether recordings held by every target may leave the station when space runs short. */
-  retention: { evictAfterReplication: boolean; minAgeHours: number };
+  retention: { evictAfterReplication: boolean; minAgeHours: number; minConfirmation: ConfirmationLevel };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
 }
 
-/** A central CD (edgecd or any Swift cluster) that receives this station's recordings. */
+/**
+ * How surely a target is known to hold an object, strongest first: its HEAD
+ * shows the size and md5 (verified); a GET with reader credentials hashed to
+ * the same (read back); or only its 2xx to the PUT and a HEAD showing the
+ * object and its metadata (acknowledged).
+ */
+export const CONFIRMATION_LEVELS = ['verified', 'read-back', 'acknowledged'] as const;
+export type ConfirmationLevel = (typeof CONFIRMATION_LEVELS)[number];
+
+/** A central CD (edgecd, any Swift cluster, or any Body Worn API server) that receives this station's recordings. */
 export interface ReplicationTarget {
   name: string;
-  /** Swift auth v1.0 URL of the central. */
+  /** The central's own connection file (the one its operator gives a Body Worn Manager); replaces authUrl, user, key and cacert. */
+  connectionFile: string;
+  /** Swift auth v1.0 URL of the central (without connectionFile). */
   authUrl: string;
   user: string;
   key: string;
   /** PEM file: the only certificate authority trusted for this target (pins a self-signed certificate). */
   cacert: string;
+  /** Without connectionFile: whether the target takes everything, as the connection file's FullStoreAndReadSupport says. */
+  fullStoreAndReadSupport: boolean;
+  /** Optional reader credentials: objects are read back and hashed where the target's HEAD cannot show size and md5. */
+  readerUser: string;
+  readerKey: string;
+  /** Send the station's custody metadata (X-Object-Meta-Edgecd-*) where the target keeps it. */
+  custodyMetadata: boolean;
+  /** The confirmation eviction needs from this target ('' = retention.minConfirmation). */
+  minConfirmation: ConfirmationLevel | '';
+  /** Let recordings with objects this target cannot hold (held back) be evicted anyway. */
+  evictHeldBack: boolean;
   /** When passes run: a cron expression (node-cron, minutes first; a sixth leading field is seconds). */
   schedule: string;
   /** Objects in flight at once. */
@@ -78,6 +103,8 @@ export interface ReplicationTarget {
   /** Upload cap over all of this target's transfers; 0 = none. */
   bandwidthBytesPerSec: number;
   enabled: boolean;
+  /** Where and how to reach the central, from connectionFile or from authUrl/user/key/cacert (resolved at load). */
+  central: CentralConnection;
 }
 
 type Leaf =
@@ -153,10 +180,17 @@ export const CONFIG_SCHEMA: Schema = {
       maxItems: 8,
       item: {
         name: { kind: 'string', default: '' },
+        connectionFile: { kind: 'string', default: '' },
         authUrl: { kind: 'string', default: '' },
         user: { kind: 'string', default: '' },
         key: { kind: 'string', default: '' },
         cacert: { kind: 'string', default: '' },
+        fullStoreAndReadSupport: { kind: 'boolean', default: true },
+        readerUser: { kind: 'string', default: '' },
+        readerKey: { kind: 'string', default: '' },
+        custodyMetadata: { kind: 'boolean', default: true },
+        minConfirmation: { kind: 'string', default: '', oneOf: ['', ...CONFIRMATION_LEVELS] },
+        evictHeldBack: { kind: 'boolean', default: false },
         schedule: { kind: 'string', default: '*/10 * * * *' },
         concurrency: { kind: 'integer', default: 2, min: 1, max: 16 },
         bandwidthBytesPerSec: { kind: 'integer', default: 0, min: 0 },
@@ -167,6 +201,7 @@ export const CONFIG_SCHEMA: Schema = {
   retention: {
     evictAfterReplication: { kind: 'boolean', default: false },
     minAgeHours: { kind: 'integer', default: 24, min: 0 },
+    minConfirmation: { kind: 'string', default: 'verified', oneOf: CONFIRMATION_LEVELS },
   },
   log: { level: { kind: 'string', default: 'info', oneOf: LOG_LEVELS } },
 };
@@ -224,37 +259,79 @@ function merge(schema: Schema, input: unknown, prefix: string): Record<string, u
   return out;
 }
 
-/** Validates a parsed JSON document against the schema and fills in defaults. */
-export function parseConfig(input: unknown): Config {
+/**
+ * Validates a parsed JSON document against the schema and fills in defaults.
+ * Files a target names (connectionFile, cacert) are read here, relative to
+ * `baseDir` (the config file's folder), so a bad one stops the start too.
+ */
+export function parseConfig(input: unknown, baseDir = process.cwd()): Config {
   const config = merge(CONFIG_SCHEMA, input, '') as unknown as Config;
   parseHostPort(config.listen, 'listen');
   if (config.ntp.listen !== 'off') parseHostPort(config.ntp.listen, 'ntp.listen');
   for (const [i, url] of config.connection.authUrls.entries()) {
     if (!/^https?:\/\/[^/]+\/auth\/v1\.0$/.test(url)) throw new ConfigError(`connection.authUrls[${i}]: expected http(s)://HOST[:PORT]/auth/v1.0, got ${JSON.stringify(url)}`);
   }
-  checkTargets(config.replication.targets);
+  const raw = input as { replication?: { targets?: Record<string, unknown>[] }; connection?: { containerType?: unknown } } | undefined;
+  checkTargets(config.replication.targets, raw?.replication?.targets ?? [], baseDir);
+  // Cameras record in the container the central asks for, unless this station says otherwise.
+  const central = config.replication.targets.find((t) => t.connectionFile !== '');
+  if (central && raw?.connection?.containerType === undefined) config.connection.containerType = central.central.containerType;
   return config;
 }
 
-function checkTargets(targets: ReplicationTarget[]): void {
+function checkTargets(targets: ReplicationTarget[], given: Record<string, unknown>[], baseDir: string): void {
   const seen = new Set<string>();
+  const keys = new Set<string>();
   for (const [i, t] of targets.entries()) {
     const at = `replication.targets[${i}]`;
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(t.name)) throw new ConfigError(`${at}.name: 1–64 letters, digits, '.', '_' or '-', got ${JSON.stringify(t.name)}`);
     if (seen.has(t.name)) throw new ConfigError(`${at}.name: ${t.name} is used twice`);
     seen.add(t.name);
-    if (!/^https?:\/\/[^/\s]+\/\S*$/.test(t.authUrl)) throw new ConfigError(`${at}.authUrl: expected an http(s):// auth v1.0 URL, got ${JSON.stringify(t.authUrl)}`);
-    if (t.user === '' || t.key === '') throw new ConfigError(`${at}: user and key are required`);
     if (!cron.validate(t.schedule)) throw new ConfigError(`${at}.schedule: not a cron expression: ${JSON.stringify(t.schedule)}`);
+    if ((t.readerUser === '') !== (t.readerKey === '')) throw new ConfigError(`${at}: readerUser and readerKey go together`);
+    if (t.connectionFile !== '') {
+      const clash = ['authUrl', 'user', 'key', 'cacert', 'fullStoreAndReadSupport'].filter((k) => given[i]?.[k] !== undefined);
+      if (clash.length > 0) throw new ConfigError(`${at}: connectionFile replaces ${clash.join(', ')}; give one or the other`);
+      t.central = readCentral(`${at}.connectionFile`, resolve(baseDir, t.connectionFile));
+      // The first URI and the user name the target (the ledger starts afresh when they change).
+      t.authUrl = t.central.endpoints[0]!.authUrl;
+      t.user = t.central.user;
+      t.key = t.central.key;
+    } else {
+      if (!/^https?:\/\/[^/\s]+\/\S*$/.test(t.authUrl)) throw new ConfigError(`${at}.authUrl: expected an http(s):// auth v1.0 URL, got ${JSON.stringify(t.authUrl)}`);
+      if (t.user === '' || t.key === '') throw new ConfigError(`${at}: user and key are required (or a connectionFile)`);
+      // The CA file is read when replication first connects (an image's config names it before it is there).
+      t.central = { endpoints: [{ authUrl: t.authUrl, ...(t.cacert ? { caFile: resolve(baseDir, t.cacert) } : {}) }], user: t.user, key: t.key, containerType: 'mkv', fullStoreAndReadSupport: t.fullStoreAndReadSupport };
+    }
+    const encryption = t.central.encryption;
+    if (encryption) keys.add(encryption.publicKeyId);
+    if (keys.size > 1) throw new ConfigError(`${at}: its central asks for encryption with key ${encryption!.publicKeyId}, another target's with ${[...keys][0]}; cameras can encrypt for one key only`);
   }
 }
 
-/** Replication keys are secrets: a config holding one must be readable by its owner only. */
+function readText(what: string, file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${what}: ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+function readCentral(what: string, file: string): CentralConnection {
+  const { connection, problems } = readCentralConnectionFile(readText(what, file));
+  if (!connection) throw new ConfigError(`${what}: ${file} is not a usable connection file:\n  ${problems.join('\n  ')}`);
+  return connection;
+}
+
+/** Replication keys are secrets: a config holding one, and a central's connection file, must be readable by their owner only. */
 async function refuseReadableSecrets(file: string, config: Config): Promise<void> {
   if (config.replication.targets.length === 0) return;
-  const { mode } = await stat(file);
-  if ((mode & 0o077) !== 0) {
-    throw new ConfigError(`${file} holds replication keys but is readable by others (mode ${(mode & 0o777).toString(8)}): chmod 600 ${file}`);
+  const files = [file, ...config.replication.targets.filter((t) => t.connectionFile !== '').map((t) => resolve(dirname(file), t.connectionFile))];
+  for (const f of files) {
+    const { mode } = await stat(f);
+    if ((mode & 0o077) !== 0) {
+      throw new ConfigError(`${f} holds replication keys but is readable by others (mode ${(mode & 0o777).toString(8)}): chmod 600 ${f}`);
+    }
   }
 }
 
@@ -275,7 +352,7 @@ export async function loadConfig(file: string, optional: boolean): Promise<Confi
   }
   let config: Config;
   try {
-    config = parseConfig(json);
+    config = parseConfig(json, dirname(resolve(file)));
   } catch (err) {
     throw new ConfigError(`${file}: ${(err as Error).message}`);
   }

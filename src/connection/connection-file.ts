@@ -154,6 +154,79 @@ export function checkConnectionFile(text: string): string[] {
   return problems;
 }
 
+/**
+ * A central content destination as a replicating station (or a BWS) reaches
+ * it, read from the central's own connection file: the auth URIs in order,
+ * each with the certificate pinned for it, the credentials, and what the file
+ * promises or asks for.
+ */
+export interface CentralConnection {
+  endpoints: CentralEndpoint[];
+  user: string;
+  key: string;
+  containerType: 'mkv' | 'mp4';
+  fullStoreAndReadSupport: boolean;
+  /** The central's content key: its cameras (and so the edge's) encrypt for it. */
+  encryption?: { publicKeyPem: string; publicKeyId: string };
+}
+
+export interface CentralEndpoint {
+  authUrl: string;
+  /** PEM: the only certificate trusted for this URI (HTTPSCertificate at the same index). */
+  ca?: string;
+  /** Or a PEM file holding it (replication.targets[].cacert), read when first connecting. */
+  caFile?: string;
+}
+
+/** Attributes a client needs to connect at all; the rest may be missing from a central's file. */
+const NEEDED_TO_CONNECT = new Set(['AuthenticationTokenURI', 'BlobAPIKey', 'BlobAPIUserName']);
+
+/**
+ * Reads a central's connection file the way a BWS takes one: every rule that
+ * would stop a connection is a problem; what a client can do without
+ * (attributes it does not know, descriptive ones missing, an empty string
+ * where the spec wants no value) is a warning. The Axis reference server's
+ * own file, for one, carries BlobAPI and empty PublicKey values.
+ */
+export function readCentralConnectionFile(text: string): { connection?: CentralConnection; problems: string[]; warnings: string[] } {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    return { problems: [`not valid JSON: ${(err as Error).message}`], warnings: [] };
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return { problems: ['the file must be a JSON object'], warnings: [] };
+  const warnings: string[] = [];
+  // An empty string is "no value" (a generated file writes "" for what it lacks).
+  const file = Object.fromEntries(Object.entries(doc).filter(([key, value]) => {
+    if (value !== '' || NEEDED_TO_CONNECT.has(key)) return true;
+    warnings.push(`${key}: empty, taken as absent`);
+    return false;
+  }));
+  const problems: string[] = [];
+  for (const p of checkConnectionFile(JSON.stringify(file))) {
+    const field = /^(\w+)/.exec(p)?.[1] ?? '';
+    const tolerable = p.endsWith(': not an attribute of the connection file') || (p.endsWith(': required but missing') && !NEEDED_TO_CONNECT.has(field));
+    (tolerable ? warnings : problems).push(p);
+  }
+  if (Buffer.byteLength(text, 'utf8') > MAX_CONNECTION_FILE_BYTES) problems.push(`the file is larger than ${MAX_CONNECTION_FILE_BYTES} bytes (64 kB)`);
+  if (problems.length > 0) return { problems: [...new Set(problems)], warnings };
+  const f = file as unknown as ConnectionFile;
+  const certs = f.HTTPSCertificate ?? [];
+  return {
+    connection: {
+      endpoints: f.AuthenticationTokenURI.map((authUrl, i) => ({ authUrl, ...(certs[i] ? { ca: parseCertificate(certs[i])!.toString() } : {}) })),
+      user: f.BlobAPIUserName,
+      key: f.BlobAPIKey,
+      containerType: f.ContainerType ?? 'mkv',
+      fullStoreAndReadSupport: f.FullStoreAndReadSupport === true,
+      ...(f.WantEncryption === true ? { encryption: { publicKeyPem: fromBase64(f.PublicKey!)!.toString('utf8'), publicKeyId: f.PublicKeyId! } } : {}),
+    },
+    problems: [],
+    warnings,
+  };
+}
+
 function fromBase64(text: string): Buffer | undefined {
   const compact = text.replace(/\s+/g, '');
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(compact)) return undefined;

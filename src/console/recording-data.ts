@@ -11,6 +11,7 @@ import { deviceLabel, loadRegistry, userLabel, type Registry } from '../bws/regi
 import { EdgeError } from '../errors.ts';
 import { parseTrack, withTimes } from '../evidence/gnss.ts';
 import { ReplicationLedger } from '../replication/ledger.ts';
+import { replicaRecords, type ReplicaRecord } from '../replication/replicas.ts';
 import type { ObjectEntry, ObjectStore } from '../store/object-store.ts';
 import { decodeMetaValue, type MetaMap } from '../swift/metadata.ts';
 import type { RecordingRow, RecordingSearch, RecordingsView } from './views/recordings.ts';
@@ -163,6 +164,17 @@ const TIME_KEYS = new Set(['triggerontime', 'starttime', 'stoptime', 'rejectedco
 
 const VIDEO_TYPES: Record<string, string> = { mkv: 'video/x-matroska', mp4: 'video/mp4', webm: 'video/webm' };
 
+/** An object's state on a target, as a clerk reads it. */
+function objectStateWords(state: ReplicaRecord['objects'][number]): string {
+  if (state.state === 'confirmed') {
+    const level = { verified: 'verified', 'read-back': 'read back', acknowledged: 'acknowledged only' }[state.confirmation ?? 'verified'];
+    return state.rejectedInto ? `${level}, as rejected content in ${state.rejectedInto}` : level + (state.withheld ? ` (without ${state.withheld.join(', ')})` : '');
+  }
+  if (state.state === 'held-back') return 'held back: the target does not take it yet';
+  if (state.state === 'failed') return 'refused by the target';
+  return 'sent, not yet confirmed';
+}
+
 export async function recordingView(
   store: ObjectStore,
   account: string,
@@ -219,13 +231,19 @@ export async function recordingView(
   if (options.targets.length > 0) {
     const ledger = ReplicationLedger.of(store.index);
     replication = [];
-    for (const t of options.targets) {
-      const complete = await ledger.isComplete(t.name, account, container);
-      const counts = { verified: 0, sent: 0, failed: 0 };
-      const prefix = ReplicationLedger.key(t.name, account, container, '');
-      for await (const state of ledger.objects.values({ gte: prefix, lt: prefix + '\u{10FFFF}' })) counts[state.state] += 1;
-      const queued = (await ledger.queue.keys({ gte: prefix, lt: prefix + '\u{10FFFF}', limit: 1 }).all()).length > 0;
-      replication.push({ target: t.name, enabled: t.enabled, ...(complete ? { completeAt: complete.completedAt } : {}), ...counts, queued });
+    const records = await replicaRecords(ledger, options.targets.map((t) => t.name), account, container);
+    for (const [i, r] of records.entries()) {
+      const view: ReplicaView = { target: r.target, enabled: options.targets[i]!.enabled, ...(r.complete ? { completeAt: Date.parse(r.complete.at), level: r.complete.confirmation } : {}), confirmed: {}, sent: 0, failed: 0, heldBack: 0, rejected: 0, queued: false, objects: {} };
+      for (const o of r.objects) {
+        view.objects[o.name] = objectStateWords(o);
+        if (o.state === 'confirmed') view.confirmed[o.confirmation ?? 'verified'] = (view.confirmed[o.confirmation ?? 'verified'] ?? 0) + 1;
+        else if (o.state === 'held-back') view.heldBack += 1;
+        else if (o.state === 'sent' || o.state === 'failed') view[o.state] += 1;
+        if (o.rejectedInto) view.rejected += 1;
+      }
+      const prefix = ReplicationLedger.key(r.target, account, container, '');
+      view.queued = (await ledger.queue.keys({ gte: prefix, lt: prefix + '\u{10FFFF}', limit: 1 }).all()).length > 0;
+      replication.push(view);
     }
   }
 

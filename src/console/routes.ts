@@ -25,6 +25,8 @@ import { folderDocuments, FOLDER_DOCUMENTS, type FolderObject } from '../evidenc
 import { padding, tarEnd, tarHeader } from '../evidence/tar.ts';
 import type { RequestStats } from '../health/request-stats.ts';
 import type { StationHealth } from '../health/station.ts';
+import { ReplicationLedger } from '../replication/ledger.ts';
+import { replicaRecords } from '../replication/replicas.ts';
 import { diskName } from '../store/disk-names.ts';
 import type { ObjectEntry, ObjectStore } from '../store/object-store.ts';
 import { rangePicker } from '../swift/range.ts';
@@ -328,6 +330,7 @@ async function* recordingTar(deps: ConsoleDeps, c: C, account: string, container
     source: { station: deps.siteName, via: 'edgecd web console', account: `AUTH_${account}`, container },
     pulledBy: `${s.identity.user} (${s.identity.role}, web console from ${c.env?.incoming?.socket.remoteAddress ?? 'unknown'})`,
     auditExcerpt: excerpt,
+    replicas: await replicaRecords(ReplicationLedger.of(deps.store.index), deps.replicationTargets().map((t) => t.name), account, container),
     trackText,
   });
   const now = Date.now();

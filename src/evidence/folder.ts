@@ -41,6 +41,8 @@ export interface FolderInput {
   source: Record<string, unknown>;
   pulledBy: string;
   auditExcerpt: unknown[] | null;
+  /** Where the source replicated the recording, and how each copy was confirmed (an edgecd source), else null. */
+  replicas: unknown[] | null;
   /** The GNSS track object's text, when there is one. */
   trackText?: string;
 }
@@ -83,6 +85,7 @@ export function folderDocuments(input: FolderInput): { files: Record<string, str
     })),
     failures: input.failures,
     auditExcerpt: input.auditExcerpt,
+    replication: input.replicas,
   };
   const files: Record<string, string> = {
     'metadata.json': JSON.stringify(metadata, null, 2) + '\n',

@@ -288,14 +288,18 @@ async function download(client: SwiftClient, container: string, o: Listed, part:
   return { md5: md5.digest('hex'), sha256: sha256.digest('hex') };
 }
 
-/** The source's audit lines for the recording, when the source is an edgecd (null otherwise). */
-async function auditExcerpt(client: SwiftClient, container: string): Promise<unknown[] | null> {
+/**
+ * What an edgecd source knows of the recording beyond Swift (null from any
+ * other source): its audit lines (`custody`), or where it replicated it and
+ * how each copy was confirmed (`replicas`).
+ */
+async function fromEdgecd(client: SwiftClient, what: 'custody' | 'replicas', container: string): Promise<unknown[] | null> {
   const storage = client.storageUrl;
   if (!storage) return null;
   const url = new URL(storage);
   const account = url.pathname.replace(/\/+$/, '').split('/').pop()!;
   try {
-    const { status, items } = await client.list<unknown>(`${url.origin}/custody/${encodeURIComponent(account)}/${encodeURIComponent(container)}`);
+    const { status, items } = await client.list<unknown>(`${url.origin}/${what}/${encodeURIComponent(account)}/${encodeURIComponent(container)}`);
     return status === 200 ? items : null;
   } catch {
     return null;
@@ -328,7 +332,8 @@ async function writeFolderDocuments(
     source: { authUrl: source.authUrl, storageUrl: client.storageUrl, container },
     pulledBy: `${osUserName()} (source user ${source.user})`,
     // An edgecd source shows its audit trail for the recording to whoever may read it; plain Swift has none.
-    auditExcerpt: await auditExcerpt(client, container),
+    auditExcerpt: await fromEdgecd(client, 'custody', container),
+    replicas: await fromEdgecd(client, 'replicas', container),
     trackText: track && !encrypted ? await readFile(join(folder, track.file), 'utf8') : undefined,
   });
   result.notes.push(...docs.notes);

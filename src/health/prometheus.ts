@@ -42,6 +42,8 @@ export function prometheusText(h: StationHealth): string {
   const targets = h.replication?.targets ?? [];
   metric('edgecd_replication_backlog_bytes', 'gauge', 'Bytes of sealed recordings still to replicate, by target', targets.map((t) => [{ target: t.name }, t.backlog.bytes]));
   metric('edgecd_replication_backlog_jobs', 'gauge', 'Queued replication jobs (due, waiting out a backoff, refused)', targets.flatMap((t) => [[{ target: t.name, state: 'due' }, t.backlog.jobs], [{ target: t.name, state: 'waiting' }, t.backlog.waiting], [{ target: t.name, state: 'refused' }, t.backlog.failed]] as [Record<string, string>, number][]));
+  metric('edgecd_replication_held_back', 'gauge', 'Objects (and rejected-content containers) a target cannot take yet, by the capability it lacks', targets.flatMap((t) => Object.entries(t.heldBack).map(([capability, n]) => [{ target: t.name, capability }, n ?? 0] as [Record<string, string>, number])));
+  metric('edgecd_replication_confirmation', 'gauge', 'The strongest confirmation a target allowed at its last pass (1 on the level label); acknowledged means its evidence is not verified', targets.filter((t) => t.confirmation.level).map((t) => [{ target: t.name, level: t.confirmation.level! }, 1]));
   metric('edgecd_replication_alarm', 'gauge', '1 while a target is paused (full, or refusing the credentials)', targets.map((t) => [{ target: t.name, reason: t.alarm?.reason ?? '' }, t.alarm ? 1 : 0]));
   const ntp = h.clock.ntp;
   metric('edgecd_ntp_replies_total', 'counter', 'NTP requests answered', [[{}, ntp ? ntp.served : null]]);

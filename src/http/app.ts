@@ -4,7 +4,7 @@
  * Routing and HTTP translation only; all decisions are the store's.
  */
 import { RequestError, type Http2Bindings, type HttpBindings } from '@hono/node-server';
-import { Hono, type MiddlewareHandler } from 'hono';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import type { LiveCredentials } from '../auth/credentials.ts';
 import { authorizeStationView, authorizeStorage } from '../auth/roles.ts';
 import { byTarget, type AuditLine } from '../audit/audit-log.ts';
@@ -29,6 +29,8 @@ import { admission, type AdmissionOptions } from './middleware/admission.ts';
 import { requireToken } from './middleware/auth.ts';
 import { newTransId, requestLog } from './middleware/request-log.ts';
 import { authHandler } from './routes/auth.ts';
+import { ReplicationLedger } from '../replication/ledger.ts';
+import { replicaRecords } from '../replication/replicas.ts';
 import type { ReplicationStatus } from '../replication/replicator.ts';
 import { storageHandler } from './routes/storage.ts';
 import { LoginGate } from './login-gate.ts';
@@ -112,19 +114,31 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; health: HealthSource
     outHeaders(c)['Content-Disposition'] = 'attachment; filename="connection.json"';
     return reply(c, 200, text, 'application/json');
   });
-  // A recording's chain of custody for whoever may read it (a clerk's pull puts it in custody.json).
-  app.get('/custody/:account/:container', auditTrail(deps.audit), requireToken(deps), async (c) => {
+  /** Who asks about which recording, once they are known to be allowed to read it. */
+  const recordingReader = (c: Context<Env>) => {
     const identity = c.get('identity');
-    const account = c.req.param('account');
-    const container = c.req.param('container');
+    const account = c.req.param('account')!;
+    const container = c.req.param('container')!;
     if (account !== `AUTH_${identity.account}`) throw new EdgeError('Forbidden', 'The token is not valid for this account');
     authorizeStorage(identity.role, { method: 'GET', level: 'container', container });
+    return { identity, account, container };
+  };
+  // A recording's chain of custody for whoever may read it (a clerk's pull puts it in custody.json).
+  app.get('/custody/:account/:container', auditTrail(deps.audit), requireToken(deps), async (c) => {
+    const { identity, account, container } = recordingReader(c);
     const prefix = `${account}/${container}`;
     // Recorded, and durable before reading: lines queued before it (this reader's GETs) are on disk too.
     await deps.audit.append({ actor: identity.user, role: identity.role, source: c.env?.incoming?.socket.remoteAddress ?? 'unknown', action: 'custody.read', target: prefix, result: '200', txId: c.get('txId') });
     const lines: unknown[] = [];
     for await (const line of deps.auditLines(byTarget(prefix))) lines.push(line);
     return reply(c, 200, JSON.stringify(lines) + '\n', 'application/json');
+  });
+  // Where copies of a recording are (per target and object, with how each was confirmed): pull puts it in custody.json.
+  app.get('/replicas/:account/:container', auditTrail(deps.audit), requireToken(deps), async (c) => {
+    const { identity, container } = recordingReader(c);
+    await deps.store.container(identity.account, container);
+    const records = await replicaRecords(ReplicationLedger.of(deps.store.index), deps.replicationTargets().map((t) => t.name), identity.account, container);
+    return reply(c, 200, JSON.stringify(records) + '\n', 'application/json');
   });
   // The console's home is /console (Hono joins '/console' and '/' so); /console/ is the address people type.
   app.get('/console/', (c) => c.redirect('/console', 308));

@@ -2,7 +2,12 @@
  * Eviction keeps the station a buffer: when an upload would not fit, sealed
  * recordings that every enabled target has confirmed Complete, and that are
  * older than retention.minAgeHours, leave the station, oldest first. Nothing
- * unsealed or unreplicated ever does.
+ * unsealed or unreplicated ever does. Each target must also have confirmed
+ * the recording at the level it is trusted for (minConfirmation: verified
+ * unless the operator says otherwise), and hold every object of it: what a
+ * target cannot take (held back) keeps the recording here, unless the
+ * operator allowed that target's held-back objects to go (evictHeldBack),
+ * which is logged and audited each time it is used.
  *
  * Each eviction is written, before the recording goes, to
  * DIR/evictions.jsonl (and the log): the recording, its SHA-256 manifest and
@@ -11,9 +16,11 @@
 import { open } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { AuditSink } from '../audit/trail.ts';
+import type { ConfirmationLevel } from '../config/config.ts';
 import { KeyedMutex } from '../store/keyed-mutex.ts';
 import type { ObjectStore } from '../store/object-store.ts';
-import { evictableKey, isSealed, type ReplicationLedger } from './ledger.ts';
+import { atLeast } from './confirmation.ts';
+import { evictableKey, isSealed, type CompleteState, type ReplicationLedger } from './ledger.ts';
 
 export interface EvictionRecord {
   evictedAt: string;
@@ -22,14 +29,23 @@ export interface EvictionRecord {
   sealedAt: string;
   bytes: number;
   manifest: Record<string, { sha256: string; md5: string; bytes: number }>;
-  heldBy: { target: string; completedAt: string }[];
+  heldBy: { target: string; completedAt: string; confirmation: ConfirmationLevel; heldBack?: number }[];
+}
+
+/** A target eviction depends on, with what it must have confirmed. */
+export interface EvictionTarget {
+  name: string;
+  /** The weakest confirmation accepted from it. */
+  needed: ConfirmationLevel;
+  /** Whether objects it could not take may go anyway. */
+  evictHeldBack: boolean;
 }
 
 export interface EvictorOptions {
   store: ObjectStore;
   ledger: ReplicationLedger;
   /** Targets that must all hold a recording before it may go. */
-  enabledTargets: () => readonly string[];
+  enabledTargets: () => readonly EvictionTarget[];
   minAgeHours: number;
   /** DIR/evictions.jsonl */
   recordFile: string;
@@ -68,8 +84,8 @@ export class Evictor {
           await ledger.evictable.del(key);
           continue;
         }
-        const held = await ledger.heldByAll(targets, e.account, e.container);
-        if (!held) continue; // not yet on every enabled target
+        const held = await ledger.heldByAll(targets.map((t) => t.name), e.account, e.container);
+        if (!held || !targets.every((t, i) => mayEvict(t, held[i]!))) continue; // not (well enough) on every enabled target
         const record: EvictionRecord = {
           evictedAt: new Date().toISOString(),
           account: e.account,
@@ -77,8 +93,14 @@ export class Evictor {
           sealedAt: new Date(e.sealedAt).toISOString(),
           bytes: container.bytesUsed,
           manifest: await this.#manifest(e.account, e.container),
-          heldBy: held.map((h, i) => ({ target: targets[i]!, completedAt: new Date(h.completedAt).toISOString() })),
+          heldBy: held.map((h, i) => ({ target: targets[i]!.name, completedAt: new Date(h.completedAt).toISOString(), confirmation: h.level ?? 'verified', ...(h.heldBack ? { heldBack: h.heldBack } : {}) })),
         };
+        const withoutHeldBack = record.heldBy.filter((h) => h.heldBack);
+        if (withoutHeldBack.length > 0) {
+          // The operator allowed it (evictHeldBack): said loudly, every time.
+          log.warn({ recording: e.container, targets: withoutHeldBack.map((h) => ({ target: h.target, heldBack: h.heldBack })) }, 'evicting a recording some of whose objects a target never took (evictHeldBack)');
+          await this.#o.audit.append({ actor: 'system', source: 'retention', action: 'eviction.held-back', target: `AUTH_${e.account}/${e.container}`, result: 'ok', details: { targets: withoutHeldBack.map((h) => ({ target: h.target, heldBack: h.heldBack })) } });
+        }
         await this.#writeRecord(record);
         await this.#o.audit.append({ actor: 'system', source: 'retention', action: 'eviction', target: `AUTH_${e.account}/${e.container}`, result: 'ok', details: { bytes: record.bytes, objects: Object.keys(record.manifest).length, heldBy: record.heldBy } });
         await store.removeContainer(e.account, e.container);
@@ -116,3 +138,8 @@ export class Evictor {
   }
 }
 
+
+/** Whether a target's record of a recording lets it leave the station. */
+export function mayEvict(target: EvictionTarget, held: CompleteState): boolean {
+  return atLeast(held.level, target.needed) && (!held.heldBack || target.evictHeldBack);
+}

@@ -8,9 +8,13 @@
  *   in the change's transaction id: a change arriving while a pass works on
  *   its container adds a new entry instead of being lost when the pass
  *   finishes the old one.
- * - objects (ro): per target and object, sent / verified / failed, with the
- *   md5 and timestamp of the version it concerns.
- * - complete (rc): recordings the target confirmed Complete.
+ * - objects (ro): per target and object, sent / confirmed (with the
+ *   confirmation level) / failed / held back, with the md5 and timestamp of
+ *   the version it concerns.
+ * - held back (rh): objects (or whole rejected-content containers) a target
+ *   cannot take until it declares a capability; queued again when it does.
+ * - complete (rc): recordings the target confirmed Complete, with the
+ *   weakest confirmation among their objects and what was held back.
  * - targets (rt): the registered targets (name, URL and user: another URL is
  *   another target), their alarms and last pass.
  * - replicated (ev): sealed recordings some target confirmed, by seal time;
@@ -25,9 +29,11 @@ import type { AbstractSublevel } from 'abstract-level';
 import type { Level } from 'level';
 import { DEVICES, SYSTEM, USERS } from '../bws/content-destination.ts';
 import { isRejectedContentName, parseRecordingName } from '../bws/names.ts';
+import type { ConfirmationLevel } from '../config/config.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import type { BatchOp, IndexDb, Mutation } from '../store/index-db.ts';
 import { decodeMetaValue, type MetaMap } from '../swift/metadata.ts';
+import type { GatingCapability } from './target-plan.ts';
 
 export type JobKind = 'recording' | 'rejected' | 'object';
 
@@ -47,12 +53,19 @@ export interface Job {
 }
 
 export interface ObjectState {
-  state: 'sent' | 'verified' | 'failed';
+  /** sent: the target answered 2xx, not yet confirmed; confirmed: at `level`. */
+  state: 'sent' | 'confirmed' | 'failed' | 'held-back';
   md5: string;
   bytes: number;
   /** The local version's X-Timestamp: a later POST makes it a new version. */
   timestamp: string;
   at: number;
+  /** How it was confirmed (state confirmed). */
+  level?: ConfirmationLevel;
+  /** Metadata keys not sent because the target lacks a capability (a user's UserID). */
+  withheld?: string[];
+  /** Refused by the target and sent into rejected content instead (its name). */
+  rejectedInto?: string;
   error?: string;
 }
 
@@ -60,6 +73,29 @@ export interface CompleteState {
   completedAt: number;
   objects: number;
   bytes: number;
+  /** The weakest confirmation among its objects (absent: verified, from before levels). */
+  level?: ConfirmationLevel;
+  /** Objects the target cannot take yet (held back), still only on this station. */
+  heldBack?: number;
+  /** Objects the target refused, delivered into rejected content instead. */
+  rejected?: number;
+}
+
+/** An object (or, with object '', a container) held back from a target. */
+export interface HeldBack {
+  capability: GatingCapability;
+  since: number;
+}
+
+/** What a target's HEAD shows, and so the strongest confirmation it allows. */
+export interface TargetProfile {
+  /** Size and md5 (Content-Length and Etag) in a HEAD. */
+  headShowsContent: boolean;
+  /** Whether it keeps the X-Object-Meta-Edgecd-* custody metadata (undefined: not seen yet). */
+  keepsCustody?: boolean;
+  /** The strongest confirmation the last pass could use. */
+  level: ConfirmationLevel;
+  at: number;
 }
 
 export interface TargetState {
@@ -67,13 +103,20 @@ export interface TargetState {
   /** What the target is: a target whose URL or user changes starts afresh. */
   authUrl: string;
   user: string;
-  /** Set while the target is paused (507, refused credentials); cleared by a clean pass. */
-  alarm?: { reason: string; since: number; until: number; retries: number };
+  /** Set while the target is paused (507, refused credentials) or needs an operator (licences); cleared by a clean pass. */
+  alarm?: { reason: string; since: number; until: number; retries: number; subjects?: string[] };
   lastPass?: { startedAt: number; finishedAt: number; outcome: string };
   /** When a pass last ended with nothing left that it could send (outcome done), ms. */
   lastSuccess?: number;
   /** Passes in a row that found the target unreachable. */
   unreachablePasses?: number;
+  /** Capabilities the target has declared, and when first seen: once declared, always supported. */
+  declared?: Record<string, string>;
+  /** Why the last pass read no capabilities (missing, corrupt), if so. */
+  capabilitiesProblem?: string;
+  profile?: TargetProfile;
+  /** Objects (and rejected-content containers) held back, by capability, as of the last pass. */
+  heldBack?: Partial<Record<GatingCapability, number>>;
 }
 
 export interface EvictableEntry {
@@ -115,6 +158,7 @@ export class ReplicationLedger {
   readonly complete: Sub<CompleteState>;
   readonly targets: Sub<TargetState>;
   readonly evictable: Sub<EvictableEntry>;
+  readonly heldBack: Sub<HeldBack>;
   /** Registered target names, loaded on first use. */
   #registered: Promise<string[]> | undefined;
 
@@ -126,6 +170,7 @@ export class ReplicationLedger {
     this.complete = index.db.sublevel<string, CompleteState>('rc', json);
     this.targets = index.db.sublevel<string, TargetState>('rt', json);
     this.evictable = index.db.sublevel<string, EvictableEntry>('ev', json);
+    this.heldBack = index.db.sublevel<string, HeldBack>('rh', json);
   }
 
   /** The one ledger of an index (the store's hook and the replicator share it). */
@@ -162,7 +207,7 @@ export class ReplicationLedger {
     const ops: BatchOp[] = [];
     for (const t of targets) {
       const prefix = ReplicationLedger.key(t, account, container, '');
-      for (const sub of [this.queue, this.objects] as Sub<unknown>[]) {
+      for (const sub of [this.queue, this.objects, this.heldBack] as Sub<unknown>[]) {
         for (const key of await sub.keys({ gte: prefix, lt: prefix + TOP }).all()) ops.push({ type: 'del', sublevel: sub, key });
       }
       ops.push({ type: 'del', sublevel: this.complete, key: ReplicationLedger.key(t, account, container) });
@@ -194,7 +239,7 @@ export class ReplicationLedger {
 
   async #dropTarget(name: string): Promise<void> {
     const prefix = ReplicationLedger.key(name, '');
-    for (const sub of [this.queue, this.objects, this.complete] as Sub<unknown>[]) {
+    for (const sub of [this.queue, this.objects, this.complete, this.heldBack] as Sub<unknown>[]) {
       let ops: BatchOp[] = [];
       for await (const key of sub.keys({ gte: prefix, lt: prefix + TOP })) {
         ops.push({ type: 'del', sublevel: sub, key });
@@ -273,13 +318,70 @@ export class ReplicationLedger {
     await this.#index.write(group.keys.map((key) => ({ type: 'put', sublevel: this.queue, key, value: job })), true);
   }
 
-  objectState(target: string, account: string, container: string, object: string): Promise<ObjectState | undefined> {
-    return this.objects.get(ReplicationLedger.key(target, account, container, object));
+  async objectState(target: string, account: string, container: string, object: string): Promise<ObjectState | undefined> {
+    return normalized(await this.objects.get(ReplicationLedger.key(target, account, container, object)));
   }
 
+  /** Every object state of a container on a target, by object name. */
+  async objectStates(target: string, account: string, container: string): Promise<Map<string, ObjectState>> {
+    const prefix = ReplicationLedger.key(target, account, container, '');
+    const states = new Map<string, ObjectState>();
+    for await (const [key, state] of this.objects.iterator({ gte: prefix, lt: prefix + TOP })) states.set(key.slice(prefix.length), normalized(state)!);
+    return states;
+  }
+
+  /** Records an object's state; one that is no longer held back leaves the held-back list in the same write. */
   async setObjectState(target: string, account: string, container: string, object: string, state: ObjectState): Promise<void> {
-    // Synced: "verified" is what lets a restart skip the object.
-    await this.#index.write([{ type: 'put', sublevel: this.objects, key: ReplicationLedger.key(target, account, container, object), value: state }], true);
+    const key = ReplicationLedger.key(target, account, container, object);
+    // Synced: "confirmed" is what lets a restart skip the object.
+    await this.#index.write([{ type: 'put', sublevel: this.objects, key, value: state }, { type: 'del', sublevel: this.heldBack, key }], true);
+  }
+
+  /**
+   * The target cannot take this object (or, with object '', this container)
+   * until it declares `capability`: recorded, never sent, never forgotten.
+   */
+  async holdBack(target: string, account: string, container: string, object: string, capability: GatingCapability, state?: ObjectState): Promise<void> {
+    const key = ReplicationLedger.key(target, account, container, object);
+    const since = (await this.heldBack.get(key))?.since ?? Date.now();
+    const ops: BatchOp[] = [{ type: 'put', sublevel: this.heldBack, key, value: { capability, since } satisfies HeldBack }];
+    if (state) ops.push({ type: 'put', sublevel: this.objects, key, value: state });
+    await this.#index.write(ops, true);
+  }
+
+  /** A held-back container (rejected content) leaves the list once sent. */
+  async releaseContainer(target: string, account: string, container: string): Promise<void> {
+    await this.#index.write([{ type: 'del', sublevel: this.heldBack, key: ReplicationLedger.key(target, account, container, '') }], true);
+  }
+
+  /** What the target holds back, by capability. */
+  async heldBackCounts(target: string): Promise<Partial<Record<GatingCapability, number>>> {
+    const prefix = ReplicationLedger.key(target, '');
+    const counts: Partial<Record<GatingCapability, number>> = {};
+    for await (const h of this.heldBack.values({ gte: prefix, lt: prefix + TOP })) counts[h.capability] = (counts[h.capability] ?? 0) + 1;
+    return counts;
+  }
+
+  /**
+   * The target now declares some of `capabilities`: what was held back for
+   * them is queued again (as the container's ordinary job), in one write.
+   * Returns how many containers were queued.
+   */
+  async requeueHeldBack(target: string, capabilities: ReadonlySet<string>, now: number): Promise<number> {
+    const prefix = ReplicationLedger.key(target, '');
+    const queued = new Map<string, BatchOp>();
+    for await (const [key, h] of this.heldBack.iterator({ gte: prefix, lt: prefix + TOP })) {
+      if (!capabilities.has(h.capability)) continue;
+      const [, account, container, object] = key.split(SEP) as [string, string, string, string];
+      const kind = jobKindFor(container);
+      if (!kind) continue;
+      const registryObject = kind === 'object' ? object : '';
+      const job: Job = { kind, account, container, ...(registryObject ? { object: registryObject } : {}), enqueuedAt: now, attempts: 0, notBefore: 0 };
+      const jobKey = ReplicationLedger.key(target, account, container, registryObject, 'capability');
+      queued.set(jobKey, { type: 'put', sublevel: this.queue, key: jobKey, value: job });
+    }
+    await this.#index.write([...queued.values()], true);
+    return queued.size;
   }
 
   isComplete(target: string, account: string, container: string): Promise<CompleteState | undefined> {
@@ -308,6 +410,12 @@ export class ReplicationLedger {
   async setTargetState(target: string, state: TargetState): Promise<void> {
     await this.#index.write([{ type: 'put', sublevel: this.targets, key: target, value: state }], true);
   }
+}
+
+/** A state from before confirmation levels: 'verified' meant a HEAD showed size and md5. */
+function normalized(state: ObjectState | undefined): ObjectState | undefined {
+  if ((state?.state as string) === 'verified') return { ...state!, state: 'confirmed', level: 'verified' };
+  return state;
 }
 
 export function evictableKey(sealedAt: number, account: string, container: string): string {

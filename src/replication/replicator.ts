@@ -6,16 +6,19 @@
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
 import type { AuditSink } from '../audit/trail.ts';
-import type { Config, ReplicationTarget } from '../config/config.ts';
+import { publishedCategories, setCentralCategories } from '../bws/categories.ts';
+import type { ConfirmationLevel, Config, ReplicationTarget } from '../config/config.ts';
 import { KeyedMutex } from '../store/keyed-mutex.ts';
 import type { ObjectStore } from '../store/object-store.ts';
+import { mayEvict, type EvictionTarget } from './eviction.ts';
 import { ReplicationLedger, type TargetState } from './ledger.ts';
 import { backoffMs, queueBacklog, ReplicationPass, type Backlog, type PassProgress, type PassReport } from './pass.ts';
-import { readCaFile, SwiftClient } from '../swift/client.ts';
+import { readCaFile, SwiftClient, type SwiftEndpoint } from '../swift/client.ts';
+import type { GatingCapability } from './target-plan.ts';
 import { TokenBucket } from './throttle.ts';
 
 /** Sublevels of the index that hold replication state (carried over by reindex). */
-export const LEDGER_SUBLEVELS = ['rq', 'ro', 'rc', 'rt', 'ev'] as const;
+export const LEDGER_SUBLEVELS = ['rq', 'ro', 'rc', 'rt', 'ev', 'rh'] as const;
 
 const ALARM_BACKOFF_BASE_MS = 5 * 60_000;
 const ALARM_BACKOFF_MAX_MS = 6 * 3_600_000;
@@ -35,11 +38,19 @@ export interface TargetStatus {
   lastPass?: TargetState['lastPass'];
   lastSuccess?: number;
   backlog: Backlog;
+  /** Capabilities the target has declared (FullStoreAndReadSupport declares them all). */
+  capabilities: string[];
+  /** Why its Capabilities.json counted as missing at the last pass. */
+  capabilitiesProblem?: string;
+  /** The strongest confirmation the target allowed at the last pass, and what eviction needs from it. */
+  confirmation: { level?: ConfirmationLevel; needed: ConfirmationLevel; warning?: string };
+  /** What the target cannot take yet, by the capability it lacks. */
+  heldBack: Partial<Record<GatingCapability, number>>;
 }
 
 export interface ReplicationStatus {
   targets: TargetStatus[];
-  /** Recordings every enabled target holds (evictable once old enough, when eviction is on). */
+  /** Recordings every enabled target holds, confirmed as each must be (evictable once old enough, when eviction is on). */
   heldByAllTargets: number;
 }
 
@@ -49,12 +60,19 @@ export interface RunOptions {
   onProgress?: (progress: PassProgress) => void;
 }
 
+export interface ReplicatorOptions {
+  audit?: AuditSink;
+  /** The data directory: the central's categories are republished there. */
+  dir?: string;
+}
+
 export class Replicator {
   readonly ledger: ReplicationLedger;
   readonly #store: ObjectStore;
   readonly #config: Config;
   readonly #log: Logger;
   readonly #audit: AuditSink | undefined;
+  readonly #dir: string | undefined;
   readonly #passes = new KeyedMutex();
   readonly #running = new Map<string, ReplicationPass>();
   readonly #tasks = new Map<string, ScheduledTask>();
@@ -62,10 +80,11 @@ export class Replicator {
   readonly #clients = new Map<string, SwiftClient>();
   #closed = false;
 
-  private constructor(store: ObjectStore, config: Config, log: Logger, audit: AuditSink | undefined) {
+  private constructor(store: ObjectStore, config: Config, log: Logger, options: ReplicatorOptions) {
     this.#store = store;
     this.#config = config;
-    this.#audit = audit;
+    this.#audit = options.audit;
+    this.#dir = options.dir;
     this.#log = log.child({ component: 'replication' });
     this.ledger = ReplicationLedger.of(store.index);
   }
@@ -75,21 +94,23 @@ export class Replicator {
    * targets no longer configured; 'none' only looks) gives a target seen for
    * the first time, or pointed at another store, the backlog so far.
    */
-  static async open(store: ObjectStore, config: Config, log: Logger, register: 'daemon' | 'pass' | 'none', audit?: AuditSink): Promise<Replicator> {
-    const replicator = new Replicator(store, config, log, audit);
+  static async open(store: ObjectStore, config: Config, log: Logger, register: 'daemon' | 'pass' | 'none', options: ReplicatorOptions = {}): Promise<Replicator> {
+    const replicator = new Replicator(store, config, log, options);
     if (register !== 'none') {
       const fresh = await replicator.ledger.registerTargets(store, replicator.#targets(), register === 'daemon');
       if (fresh.length > 0) replicator.#log.info({ targets: fresh }, 'new replication targets: queued everything they should hold');
+    }
+    if (register === 'daemon') {
+      for (const t of replicator.#targets()) {
+        const warning = confirmationWarning(t, (await replicator.ledger.targetState(t.name))?.profile?.level, config.retention.minConfirmation);
+        if (warning) replicator.#log.warn({ target: t.name }, warning);
+      }
     }
     return replicator;
   }
 
   #targets(): ReplicationTarget[] {
     return this.#config.replication.targets;
-  }
-
-  #enabled(): string[] {
-    return this.#targets().filter((t) => t.enabled).map((t) => t.name);
   }
 
   /** Starts each enabled target's schedule. */
@@ -127,15 +148,17 @@ export class Replicator {
       try {
         const client = await this.#client(target);
         if (this.#closed) throw new Error('replication is shutting down');
+        const reader = await this.#reader(target);
         const pass = new ReplicationPass({
           store: this.#store,
           ledger: this.ledger,
-          target: target.name,
+          target,
           client,
-          concurrency: target.concurrency,
+          ...(reader ? { reader } : {}),
           bucket: this.#bucket(target),
           station: this.#config.siteName,
           ...(this.#audit ? { audit: this.#audit } : {}),
+          ...(this.#dir ? { onCategories: (body: Buffer | null) => this.#categories(target.name, body) } : {}),
           log: this.#log,
         });
         this.#running.set(target.name, pass);
@@ -157,7 +180,11 @@ export class Replicator {
     if (!state) return; // dropped meanwhile (it cannot be: registration happens before any pass)
     state.lastPass = { startedAt: report.startedAt, finishedAt: report.finishedAt, outcome: report.outcome };
     if (report.outcome === 'done') state.lastSuccess = report.finishedAt;
-    if (report.outcome === 'target-full' || report.outcome === 'auth-refused' || report.outcome === 'certificate-refused') {
+    if (report.licence.length > 0 && (!state.alarm || state.alarm.reason === 'licence')) {
+      // Not a pause: other recordings go on; these wait for the central's licences.
+      state.alarm = { reason: 'licence', since: state.alarm?.since ?? report.finishedAt, until: report.finishedAt, retries: 0, subjects: report.licence.slice(0, 20) };
+      this.#log.error({ target: name, subjects: report.licence }, 'replication target has no licence for some users or cameras (402)');
+    } else if (report.outcome === 'target-full' || report.outcome === 'auth-refused' || report.outcome === 'certificate-refused') {
       const retries = state.alarm?.retries ?? 0;
       state.alarm = { reason: report.outcome, since: state.alarm?.since ?? report.finishedAt, until: report.finishedAt + backoffMs(retries, ALARM_BACKOFF_BASE_MS, ALARM_BACKOFF_MAX_MS), retries: retries + 1 };
       this.#log.error({ target: name, alarm: report.outcome, reason: report.reason, retryAt: new Date(state.alarm.until).toISOString() }, 'replication target paused');
@@ -171,7 +198,9 @@ export class Replicator {
       }
     } else if (report.outcome === 'done' || report.outcome === 'deferred') {
       delete state.unreachablePasses;
-      if (state.alarm) {
+      if (state.alarm?.reason === 'licence' && (await this.#waitsForLicence(name))) {
+        // Those jobs wait out a backoff: the licences are still missing as far as anyone knows.
+      } else if (state.alarm) {
         this.#log.info({ target: name, alarm: state.alarm.reason }, 'replication target alarm cleared');
         delete state.alarm;
       }
@@ -179,14 +208,46 @@ export class Replicator {
     await this.ledger.setTargetState(name, state);
   }
 
+  async #waitsForLicence(target: string): Promise<boolean> {
+    for await (const g of this.ledger.jobs(target, { now: Date.now(), ignoreBackoff: true, retryFailed: false })) if (/: 402 /.test(g.lastError ?? '')) return true;
+    return false;
+  }
+
   async #client(target: ReplicationTarget): Promise<SwiftClient> {
     let client = this.#clients.get(target.name);
     if (!client) {
-      const ca = await readCaFile(target.cacert);
-      client = new SwiftClient({ authUrl: target.authUrl, user: target.user, key: target.key, ca, sockets: target.concurrency + 1 });
+      client = new SwiftClient({ endpoints: await this.#endpoints(target), user: target.central.user, key: target.central.key, sockets: target.concurrency + 1 });
       this.#clients.set(target.name, client);
     }
     return client;
+  }
+
+  /** The target's URIs with the certificate each trusts (a cacert file is read now). */
+  async #endpoints(target: ReplicationTarget): Promise<SwiftEndpoint[]> {
+    return Promise.all(target.central.endpoints.map(async ({ authUrl, ca, caFile }) => {
+      const pem = ca ?? (caFile ? await readCaFile(caFile) : undefined);
+      return { authUrl, ...(pem ? { ca: pem } : {}) };
+    }));
+  }
+
+  /** The target's reader credentials, for reading objects back where its HEAD cannot show them. */
+  async #reader(target: ReplicationTarget): Promise<SwiftClient | undefined> {
+    if (target.readerUser === '') return undefined;
+    const name = `${target.name}\0reader`;
+    let client = this.#clients.get(name);
+    if (!client) {
+      client = new SwiftClient({ endpoints: await this.#endpoints(target), user: target.readerUser, key: target.readerKey, sockets: target.concurrency });
+      this.#clients.set(name, client);
+    }
+    return client;
+  }
+
+  /** A target's categories: stored, and said when they become (or stay) what the cameras get. */
+  async #categories(target: string, body: Buffer | null): Promise<void> {
+    const dir = this.#dir!;
+    if (!(await setCentralCategories(dir, target, body))) return;
+    const { source } = await publishedCategories(dir, this.#targets().map((t) => t.name));
+    this.#log.info({ target, categories: body === null ? 'none' : 'updated', published: source.kind === 'central' ? `central ${source.target}` : source.kind }, source.kind === 'station' ? "central's categories stored; the station's own categories stay published" : 'categories published to the cameras changed');
   }
 
   #bucket(target: ReplicationTarget): TokenBucket | undefined {
@@ -202,6 +263,9 @@ export class Replicator {
     for (const t of this.#targets()) {
       const state = await this.ledger.targetState(t.name);
       const next = this.#tasks.get(t.name)?.getNextRun();
+      const needed = t.minConfirmation || this.#config.retention.minConfirmation;
+      const level = state?.profile?.level;
+      const warning = confirmationWarning(t, level, this.#config.retention.minConfirmation);
       targets.push({
         name: t.name,
         enabled: t.enabled,
@@ -210,16 +274,28 @@ export class Replicator {
         running: this.#running.has(t.name),
         registered: state !== undefined,
         ...(next ? { nextRun: next.toISOString() } : {}),
-        ...(state?.alarm ? { alarm: { ...state.alarm, message: alarmMessage(t.name, state.alarm.reason) } } : {}),
+        ...(state?.alarm ? { alarm: { ...state.alarm, message: alarmMessage(t.name, state.alarm) } } : {}),
         ...(state?.lastPass ? { lastPass: state.lastPass } : {}),
         ...(state?.lastSuccess ? { lastSuccess: state.lastSuccess } : {}),
         backlog: await queueBacklog(this.#store, this.ledger, t.name, { now, ignoreBackoff: false, retryFailed: false }),
+        capabilities: Object.keys(state?.declared ?? {}).sort(),
+        ...(state?.capabilitiesProblem ? { capabilitiesProblem: state.capabilitiesProblem } : {}),
+        confirmation: { ...(level ? { level } : {}), needed, ...(warning ? { warning } : {}) },
+        heldBack: state?.heldBack ?? {},
       });
     }
     let heldByAllTargets = 0;
-    const enabled = this.#enabled();
-    for await (const e of this.ledger.evictable.values()) if (await this.ledger.heldByAll(enabled, e.account, e.container)) heldByAllTargets += 1;
+    const enabled = this.evictionTargets();
+    for await (const e of this.ledger.evictable.values()) {
+      const held = await this.ledger.heldByAll(enabled.map((t) => t.name), e.account, e.container);
+      if (held && enabled.every((t, i) => mayEvict(t, held[i]!))) heldByAllTargets += 1;
+    }
     return { targets, heldByAllTargets };
+  }
+
+  /** The enabled targets, with what each must have confirmed before a recording may leave the station. */
+  evictionTargets(): EvictionTarget[] {
+    return this.#targets().filter((t) => t.enabled).map((t) => ({ name: t.name, needed: t.minConfirmation || this.#config.retention.minConfirmation, evictHeldBack: t.evictHeldBack }));
   }
 
   /**
@@ -237,10 +313,24 @@ export class Replicator {
   }
 }
 
-function alarmMessage(target: string, reason: string): string {
+/**
+ * What an operator must hear about a target whose objects can only be
+ * acknowledged: its evidence is not verified, and eviction waits until they
+ * say so explicitly.
+ */
+export function confirmationWarning(target: ReplicationTarget, level: ConfirmationLevel | undefined, defaultNeeded: ConfirmationLevel): string | undefined {
+  if (level !== 'acknowledged') return undefined;
+  const needed = target.minConfirmation || defaultNeeded;
+  return `${target.name} only acknowledges what it receives (its HEAD shows no size or md5${target.readerUser ? ', and the reader credentials cannot read back' : ''}): its evidence is not verified`
+    + (needed === 'acknowledged' ? '; eviction accepts that (minConfirmation: acknowledged)' : `; recordings are not evicted on its word unless replication.targets[].minConfirmation is set to "acknowledged"${target.readerUser ? '' : ' (or give readerUser/readerKey so objects are read back)'}`);
+}
+
+function alarmMessage(target: string, alarm: NonNullable<TargetState['alarm']>): string {
+  const reason = alarm.reason;
+  if (reason === 'licence') return `${target} has no licence for ${alarm.subjects?.join(', ') ?? 'some users or cameras'} (402): their recordings wait; add licences at the central`;
   if (reason === 'target-full') return `${target} is full (507): replication paused; it retries on its own with backoff, or run edgecd replicate --now`;
-  if (reason === 'auth-refused') return `${target} refused the credentials: fix replication.targets[].user/key and restart`;
-  if (reason === 'certificate-refused') return `${target}'s TLS certificate does not match replication.targets[].cacert (or is invalid): replication paused`;
+  if (reason === 'auth-refused') return `${target} refused the credentials: fix replication.targets[].user/key (or its connection file) and restart`;
+  if (reason === 'certificate-refused') return `${target}'s TLS certificate does not match the pinned one (replication.targets[].cacert, or the connection file's HTTPSCertificate), or is invalid: replication paused`;
   if (reason === 'unreachable') return `${target} has been unreachable or busy (503) for ${UNREACHABLE_ALARM_PASSES} passes or more: check the link and the target (a full Swift cluster answers 503)`;
   return reason;
 }

@@ -187,11 +187,19 @@ function receiveError(err: unknown): unknown {
 
 /** md5 and SHA-256 of a stored file (recovery and `reindex --verify`; rare, so inline). */
 export async function hashFile(path: string): Promise<Digests> {
+  const { md5, sha256 } = await hashStream(createReadStream(path, { highWaterMark: 1 << 20 }));
+  return { md5, sha256 };
+}
+
+/** md5, SHA-256 and length of a stream, consumed to its end (a read-back, a file). */
+export async function hashStream(stream: AsyncIterable<Buffer>): Promise<Digests & { bytes: number }> {
   const md5 = createHash('md5');
   const sha256 = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
-    md5.update(chunk as Buffer);
-    sha256.update(chunk as Buffer);
+  let bytes = 0;
+  for await (const chunk of stream) {
+    md5.update(chunk);
+    sha256.update(chunk);
+    bytes += chunk.length;
   }
-  return { md5: md5.digest('hex'), sha256: sha256.digest('hex') };
+  return { md5: md5.digest('hex'), sha256: sha256.digest('hex'), bytes };
 }

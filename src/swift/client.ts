@@ -1,9 +1,13 @@
 /**
  * A small Swift client (replication targets, pulling evidence): auth v1.0,
- * then requests against the storage URL it returns. Works with edgecd and
- * with any Swift cluster (OpenStack Swift, Ceph RGW). Bodies stream; nothing
- * here buffers an object. It reports what the server answered and leaves
- * the meaning of each status to the caller.
+ * then requests against the storage URL it returns. Works with edgecd, with
+ * any Swift cluster (OpenStack Swift, Ceph RGW) and with servers of the Body
+ * Worn API. Bodies stream; nothing here buffers an object. It reports what
+ * the server answered and leaves the meaning of each status to the caller.
+ *
+ * A connection file may list several auth URIs, each with its own pinned
+ * certificate: they are tried in order, as a BWS does, moving on when one
+ * cannot be reached or answers 5xx; `failover()` moves on mid-session.
  */
 import { readFile } from 'node:fs/promises';
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
@@ -12,13 +16,20 @@ import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
-export interface SwiftTargetOptions {
+export interface SwiftEndpoint {
   authUrl: string;
-  user: string;
-  key: string;
   /** PEM text: the only CA trusted (pins the target's certificate). */
   ca?: string;
-  /** Connections kept to the target. */
+}
+
+export interface SwiftTargetOptions {
+  /** One auth URL, or several tried in order (`endpoints`). */
+  authUrl?: string;
+  ca?: string;
+  endpoints?: SwiftEndpoint[];
+  user: string;
+  key: string;
+  /** Connections kept to the target (per endpoint). */
   sockets: number;
   /** A socket silent this long fails the request. */
   idleTimeoutMs?: number;
@@ -29,6 +40,8 @@ export interface SwiftResponse {
   headers: IncomingHttpHeaders;
   /** The first few KiB of the body (for errors and listings). */
   text: string;
+  /** The body's first 64 KiB as received (small documents, whose bytes are hashed). */
+  bytes: Buffer;
 }
 
 /** A request that never got a complete answer (refused, reset, timed out). */
@@ -44,6 +57,7 @@ export class CertificateError extends TransportError {
 const CERTIFICATE_ERRORS = /^(ERR_TLS_CERT_ALTNAME_INVALID|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|CERT_HAS_EXPIRED|CERT_NOT_YET_VALID|CERT_SIGNATURE_FAILURE|CERT_UNTRUSTED|CERT_REJECTED)$/;
 
 const MAX_TEXT = 16 * 1024;
+const MAX_BYTES = 64 * 1024;
 
 /** Percent-encodes a Swift path: each '/'-separated part of the object name on its own. */
 export function swiftPath(container: string, object?: string): string {
@@ -57,14 +71,19 @@ export async function readCaFile(path: string): Promise<string | undefined> {
 
 export class SwiftClient {
   readonly #options: SwiftTargetOptions;
-  readonly #agent: HttpAgent;
+  readonly #endpoints: (SwiftEndpoint & { agent: HttpAgent })[];
+  /** The endpoint in use: the first that answered. */
+  #current = 0;
   #session: { storageUrl: URL; token: string } | undefined;
 
   constructor(options: SwiftTargetOptions) {
     this.#options = options;
-    const https = options.authUrl.startsWith('https:');
-    const agentOptions = { keepAlive: true, maxSockets: options.sockets, ...(options.ca ? { ca: options.ca } : {}) };
-    this.#agent = https ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions);
+    const endpoints = options.endpoints ?? [{ authUrl: options.authUrl!, ...(options.ca ? { ca: options.ca } : {}) }];
+    if (endpoints.length === 0) throw new Error('a Swift client needs an auth URL');
+    this.#endpoints = endpoints.map((e) => {
+      const agentOptions = { keepAlive: true, maxSockets: options.sockets, ...(e.ca ? { ca: e.ca } : {}) };
+      return { ...e, agent: e.authUrl.startsWith('https:') ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions) };
+    });
   }
 
   /** The storage URL of the last authentication (for messages). */
@@ -72,21 +91,57 @@ export class SwiftClient {
     return this.#session?.storageUrl.href;
   }
 
-  /** Authenticates (again); throws with the target's answer when refused. */
+  /** The auth URL in use. */
+  get authUrl(): string {
+    return this.#endpoints[this.#current]!.authUrl;
+  }
+
+  get #agent(): HttpAgent {
+    return this.#endpoints[this.#current]!.agent;
+  }
+
+  /**
+   * Authenticates (again), from the endpoint in use on through the others,
+   * as a BWS does: an endpoint that cannot be reached or answers 5xx gives
+   * way to the next; refused credentials are a verdict and end the search.
+   */
   async authenticate(): Promise<void> {
-    const res = await this.#send('GET', new URL(this.#options.authUrl), { 'X-Auth-User': this.#options.user, 'X-Auth-Key': this.#options.key });
+    this.#session = undefined;
+    let last: Error | undefined;
+    for (let tried = 0; tried < this.#endpoints.length; tried++) {
+      try {
+        this.#session = await this.#authenticateAt(this.#endpoints[this.#current]!);
+        return;
+      } catch (err) {
+        if (!(err instanceof TransportError) || this.#endpoints.length === 1) throw err;
+        last = err;
+        this.#current = (this.#current + 1) % this.#endpoints.length;
+      }
+    }
+    throw last!;
+  }
+
+  async #authenticateAt(endpoint: SwiftEndpoint): Promise<{ storageUrl: URL; token: string }> {
+    const res = await this.#send('GET', new URL(endpoint.authUrl), { 'X-Auth-User': this.#options.user, 'X-Auth-Key': this.#options.key });
     const url = header(res.headers, 'x-storage-url');
     const token = header(res.headers, 'x-auth-token');
-    if (res.status === 401 || res.status === 403) {
-      this.#session = undefined;
-      throw new AuthError(res);
-    }
+    if (res.status === 401 || res.status === 403) throw new AuthError(res);
     if (res.status < 200 || res.status > 299 || !url || !token) {
       // Busy, broken or not a Swift auth endpoint: not a verdict on the credentials.
-      this.#session = undefined;
-      throw new TransportError(`authentication answered ${res.status}${url && token ? '' : ' without a storage URL and token'}`);
+      throw new TransportError(`${endpoint.authUrl}: authentication answered ${res.status}${url && token ? '' : ' without a storage URL and token'}`);
     }
-    this.#session = { storageUrl: new URL(url.endsWith('/') ? url : url + '/'), token };
+    return { storageUrl: new URL(url.endsWith('/') ? url : url + '/'), token };
+  }
+
+  /**
+   * Moves on to the next auth URL (the one in use failed mid-session); the
+   * next request authenticates there. False when there is no other.
+   */
+  failover(): boolean {
+    if (this.#endpoints.length < 2) return false;
+    this.#current = (this.#current + 1) % this.#endpoints.length;
+    this.#session = undefined;
+    return true;
   }
 
   /**
@@ -141,7 +196,7 @@ export class SwiftClient {
   }
 
   close(): void {
-    this.#agent.destroy();
+    for (const e of this.#endpoints) e.agent.destroy();
   }
 
   #send(method: string, url: URL, headers: OutgoingHttpHeaders, body?: Readable): Promise<SwiftResponse> {
@@ -151,10 +206,13 @@ export class SwiftClient {
         const chunks: Buffer[] = [];
         let kept = 0;
         res.on('data', (chunk: Buffer) => {
-          if (kept < MAX_TEXT) chunks.push(chunk);
+          if (kept < MAX_BYTES) chunks.push(chunk);
           kept += chunk.length;
         });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8').slice(0, MAX_TEXT) }));
+        res.on('end', () => {
+          const bytes = Buffer.concat(chunks).subarray(0, MAX_BYTES);
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text: bytes.subarray(0, MAX_TEXT).toString('utf8'), bytes });
+        });
         res.on('error', (err) => reject(new TransportError(`${method} ${url.pathname}: ${err.message}`, { cause: err })));
       });
       req.on('timeout', () => req.destroy(new Error('no bytes either way for too long')));

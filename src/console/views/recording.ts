@@ -38,10 +38,17 @@ export interface ReplicaView {
   target: string;
   enabled: boolean;
   completeAt?: number;
-  verified: number;
+  /** The weakest confirmation among the recording's objects on the target. */
+  level?: string;
+  /** Objects confirmed, by level. */
+  confirmed: Record<string, number>;
   sent: number;
   failed: number;
+  heldBack: number;
+  rejected: number;
   queued: boolean;
+  /** Per object: its state on the target, in words. */
+  objects: Record<string, string>;
 }
 
 export interface CustodyLine {
@@ -154,10 +161,16 @@ ${r.track
   ${r.replication === null
     ? html`<p>No replication target is configured.</p>`
     : html`<div class="scroll"><table>
-        <thead><tr><th scope="col">Target</th><th scope="col">State</th><th scope="col">Objects verified</th></tr></thead>
+        <thead><tr><th scope="col">Target</th><th scope="col">State</th><th scope="col">Confirmation</th><th scope="col">Objects</th></tr></thead>
         <tbody>${r.replication.map((t) => html`<tr><th scope="row">${t.target}${t.enabled ? '' : ' (disabled)'}</th>
           <td>${t.completeAt ? html`held, Complete, confirmed ${time(t.completeAt)}` : t.failed > 0 ? html`<span class="bad">refused by the target (${t.failed} objects)</span>` : t.queued ? 'queued' : r.status === 'Complete' ? 'not yet' : 'waits for the recording to be Complete'}</td>
-          <td>${t.verified} of ${r.objects.length}${t.sent > 0 ? `, ${t.sent} sent unconfirmed` : ''}</td></tr>`)}</tbody>
+          <td>${t.level ? html`${LEVEL_WORDS[t.level] ?? t.level}${t.level === 'acknowledged' ? html` <span class="bad">(not verified)</span>` : ''}` : '—'}</td>
+          <td>${Object.entries(t.confirmed).map(([level, n]) => `${n} ${LEVEL_WORDS[level] ?? level}`).join(', ') || '0 confirmed'} of ${r.objects.length}${t.sent > 0 ? `, ${t.sent} sent unconfirmed` : ''}${t.heldBack > 0 ? `, ${t.heldBack} held back (the target does not take them yet)` : ''}${t.rejected > 0 ? `, ${t.rejected} taken as rejected content` : ''}</td></tr>`)}</tbody>
+      </table></div>
+      <div class="scroll"><table class="replicas">
+        <caption>Each object on each target</caption>
+        <thead><tr><th scope="col">Object</th>${r.replication.map((t) => html`<th scope="col">${t.target}</th>`)}</tr></thead>
+        <tbody>${r.objects.map((o) => html`<tr><th scope="row">${o.name}</th>${r.replication!.map((t) => html`<td>${t.objects[o.name] ?? '—'}</td>`)}</tr>`)}</tbody>
       </table></div>`}
 </section>
 
@@ -175,6 +188,8 @@ ${r.track
   <dl class="metadata">${r.metadata.map(([k, v]) => html`<dt>${k}</dt><dd>${v}</dd>`)}</dl>
 </section>`);
 }
+
+const LEVEL_WORDS: Record<string, string> = { verified: 'verified', 'read-back': 'read back', acknowledged: 'acknowledged only' };
 
 /** The timeline's extent: the recording's own times, else its clips' and bookmarks'. */
 function spanOf(r: RecordingView): { start: number; stop: number } | undefined {

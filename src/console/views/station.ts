@@ -67,16 +67,17 @@ export function stationLive(view: StationView): Html {
       ? html`<p>No replication target is configured.</p>`
       : html`<div class="scroll"><table>
           <caption class="sr-only">Replication targets</caption>
-          <thead><tr><th scope="col">Target</th><th scope="col">Backlog</th><th scope="col">Last success</th><th scope="col">Last pass</th><th scope="col">State</th></tr></thead>
+          <thead><tr><th scope="col">Target</th><th scope="col">Backlog</th><th scope="col">Confirmation</th><th scope="col">Last success</th><th scope="col">Last pass</th><th scope="col">State</th></tr></thead>
           <tbody>${h.replication.targets.map((t) => html`<tr>
             <th scope="row">${t.name}</th>
-            <td data-figure="backlog-${t.name}">${t.backlog.recordings} recordings, ${t.backlog.objects} objects, ${formatBytes(t.backlog.bytes)}${t.backlog.failed > 0 ? html`; <span class="bad">${t.backlog.failed} refused</span>` : ''}</td>
+            <td data-figure="backlog-${t.name}">${t.backlog.recordings} recordings, ${t.backlog.objects} objects, ${formatBytes(t.backlog.bytes)}${t.backlog.failed > 0 ? html`; <span class="bad">${t.backlog.failed} refused</span>` : ''}${heldBackWords(t.heldBack)}</td>
+            <td data-figure="confirmation-${t.name}">${t.confirmation.level ?? '—'}${t.confirmation.warning ? html`<br><span class="bad">${t.confirmation.warning}</span>` : ''}</td>
             <td>${t.lastSuccess ? time(t.lastSuccess) : 'never'}</td>
             <td>${t.lastPass ? html`${time(t.lastPass.finishedAt)}: ${t.lastPass.outcome}` : '—'}</td>
             <td>${t.alarm ? html`<span class="bad">${t.alarm.message}</span>` : t.running ? 'running' : t.enabled ? html`scheduled ${t.nextRun ? html`(next ${time(t.nextRun)})` : ''}` : 'disabled'}</td>
           </tr>`)}</tbody>
         </table></div>
-        <p>${h.replication.heldByAllTargets} recordings are held by every enabled target.</p>`}
+        <p>${h.replication.heldByAllTargets} recordings are held by every enabled target, confirmed as eviction needs.</p>`}
   </section>
   <section class="card" aria-labelledby="clock-h">
     <h2 id="clock-h">Time</h2>
@@ -106,4 +107,10 @@ export function stationLive(view: StationView): Html {
     </dl>
   </section>
 </div>`;
+}
+
+/** Objects a target cannot take yet, in words. */
+function heldBackWords(heldBack: Partial<Record<string, number>>): string {
+  const parts = Object.entries(heldBack).map(([capability, n]) => `${n} until it declares ${capability}`);
+  return parts.length === 0 ? '' : `; held back: ${parts.join(', ')}`;
 }

@@ -64,7 +64,7 @@ export function objectHandlers({ store, destination, maxObjectBytes }: StorageDe
         contentType: c.req.header('content-type') || guessContentType(object),
         meta,
         mustNotExist: c.req.header('if-none-match')?.trim() === '*',
-      });
+      }, sha256 !== undefined); // only a replicating station sends its custody SHA-256
       c.set('bytesIn', entry.bytes);
       const out = outHeaders(c);
       out['Etag'] = entry.md5;
