@@ -5,8 +5,9 @@
  *
  *   BENCH_DIR    where data goes (default: the OS temp dir); dd runs there too
  *   BENCH_SCALE  1 = full run (512 MiB single, 16 × 32 MiB, 5000 PUTs, 20000 HEADs,
- *                1 GiB replicated edge → central next to rclone copy, 100k recordings searched)
- *   BENCH_ONLY   "catalogue": only the recording-search figures
+ *                1 GiB replicated edge → each kind of central next to rclone copy or curl,
+ *                100k recordings searched)
+ *   BENCH_ONLY   "catalogue" or "replication": only those figures
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -192,58 +193,115 @@ async function stop(server: Server): Promise<void> {
   await new Promise((r) => server.child.once('exit', r));
 }
 
+type TargetKind = 'edgecd' | 'swift' | 'axis';
+
+/** A central of each kind, started for the bench, with the connection file its operator would hand out. */
+async function startCentral(base: string, kind: TargetKind): Promise<{ connectionFile: Record<string, unknown>; stop: () => Promise<void> } | { skipped: string }> {
+  if (kind === 'edgecd') {
+    const central = await startDaemonProcess(join(base, 'central'));
+    central.child.stdout!.resume();
+    return { connectionFile: JSON.parse(await readFile(join(base, 'central', 'connection.json'), 'utf8')), stop: () => stop(central) };
+  }
+  if (kind === 'swift') {
+    const { openStackSwiftAvailable, startOpenStackSwift } = await import('../test/helpers/openstack-swift.ts');
+    if (!openStackSwiftAvailable()) return { skipped: 'OpenStack Swift is not installed' };
+    const swift = await startOpenStackSwift();
+    return {
+      connectionFile: { ConnectionFileVersion: '1.0', SiteName: 'bench', ApplicationName: 'OpenStack Swift', ApplicationVersion: '2', ContentDestinationAsNTPServer: false,
+        AuthenticationTokenURI: [swift.authUrl], BlobAPIKey: swift.key, BlobAPIUserName: swift.user, FullStoreAndReadSupport: true },
+      stop: () => swift.stop(),
+    };
+  }
+  const { axisCdUnavailable, startAxisCd } = await import('../test/helpers/axis-cd.ts');
+  const why = axisCdUnavailable();
+  if (why) return { skipped: why };
+  const cd = await startAxisCd({ capabilities: { Store: { StoreBookmarks: true, StoreGNSSTrackRecording: true, StoreRejectedContent: true, StoreUserIDKey: true }, StoreAndRead: { StoreReadSystemID: true } } });
+  return { connectionFile: cd.connectionFile, stop: () => cd.stop() };
+}
+
 /**
- * Replication edge → central edgecd of ~1 GB of sealed recordings, next to
- * `rclone copy` of the same clip files to the same central, in the same run,
- * both with 2 transfers at once (replication's default concurrency).
+ * Replication of ~1 GB of sealed recordings from an edge into each kind of
+ * central (a central edgecd, OpenStack Swift, the Axis reference CD; all
+ * plain HTTP on loopback), each next to a baseline into the same central in
+ * the same run: `rclone copy` of the same clip files with 2 transfers
+ * (replication's default concurrency), or, for the reference CD, which rclone
+ * cannot write to (it has no listings), curl PUTting the same files one by
+ * one. Also the requests per recording against what a BWS needs at least.
  */
-async function replicationComparison(base: string): Promise<Record<string, unknown>> {
-  const centralDir = join(base, 'central');
-  const edgeDir = join(base, 'edge');
-  const central = await startDaemonProcess(centralDir);
-  central.child.stdout!.resume();
-  const cf = JSON.parse(await readFile(join(centralDir, 'connection.json'), 'utf8')) as { AuthenticationTokenURI: string[]; BlobAPIUserName: string; BlobAPIKey: string };
-  const target = { name: 'central', authUrl: cf.AuthenticationTokenURI[0]!, user: cf.BlobAPIUserName, key: cf.BlobAPIKey, schedule: '0 0 1 1 *', concurrency: 2 };
+async function replicationInto(base: string, kind: TargetKind): Promise<Record<string, unknown>> {
+  const dir = join(base, `replication-${kind}`);
+  await mkdir(dir, { recursive: true });
+  const central = await startCentral(dir, kind);
+  if ('skipped' in central) return { skipped: central.skipped };
+  const edgeDir = join(dir, 'edge');
   await mkdir(edgeDir, { recursive: true });
-  await writeFile(join(edgeDir, 'edgecd.json'), JSON.stringify({ siteName: 'bench', quota: { reservePercent: 0 }, replication: { targets: [target] } }), { mode: 0o600 });
+  await writeFile(join(edgeDir, 'central.json'), JSON.stringify(central.connectionFile), { mode: 0o600 });
+  await writeFile(join(edgeDir, 'edgecd.json'), JSON.stringify({ siteName: 'bench', quota: { reservePercent: 0 }, replication: { targets: [{ name: kind, connectionFile: 'central.json', schedule: '0 0 1 1 *', concurrency: 2 }] } }), { mode: 0o600 });
   const edge = await startDaemonProcess(edgeDir);
   edge.child.stdout!.resume();
   try {
     const clipMiB = 32;
+    const clips = 4;
     const recordings = Math.max(1, Math.round(8 * SCALE));
     const sim = spawnSync(process.execPath, ['dist/cli.js', 'simulate', '--connection', join(edgeDir, 'connection.json'), '--users', '2', '--devices', '2',
-      '--recordings', String(recordings), '--clips', '4', '--clip-bytes', String(clipMiB * MiB), '--concurrency', '2'], { cwd: ROOT, encoding: 'utf8' });
+      '--recordings', String(recordings), '--clips', String(clips), '--clip-bytes', String(clipMiB * MiB), '--concurrency', '2'], { cwd: ROOT, encoding: 'utf8' });
     if (sim.status !== 0) throw new Error(`simulate failed: ${sim.stderr}`);
     const rssBefore = await rssOf(edge.child.pid!);
     const pass = spawnSync(process.execPath, ['dist/cli.js', 'replicate', '--now', '--data', edgeDir], { cwd: ROOT, encoding: 'utf8' });
     if (pass.status !== 0) throw new Error(`replicate failed: ${pass.stderr}${pass.stdout}`);
-    const report = (JSON.parse(pass.stdout) as { bytesSent: number; startedAt: number; finishedAt: number; objectsSent: number }[])[0]!;
+    const report = (JSON.parse(pass.stdout) as { bytesSent: number; startedAt: number; finishedAt: number; objectsSent: number; requests: number; confirmation?: string }[])[0]!;
     const rssAfter = await rssOf(edge.child.pid!);
     const replicationMBps = report.bytesSent / 1e6 / ((report.finishedAt - report.startedAt) / 1000);
+    // What a BWS sends at least for the same day: the capabilities read, the registry
+    // containers and objects, and per recording its container, its objects and the seal.
+    const registryObjects = report.objectsSent - recordings * clips;
+    const bwsMinimum = 1 + 3 + registryObjects + recordings * (clips + 2);
 
-    // The same clips as files, straight from the edge's disk, with rclone. As an
-    // uploader it may not list the central, and need not: it copies regardless.
+    // The same clips as files, straight from the edge's disk.
     const account = (await readdir(join(edgeDir, 'objects')))[0]!;
     const containers = (await readdir(join(edgeDir, 'objects', account))).filter((c) => /_\d{8}T\d{6}Z$/.test(decodeURIComponent(c)));
-    const env = { ...process.env, RCLONE_CONFIG_CENTRAL_TYPE: 'swift', RCLONE_CONFIG_CENTRAL_AUTH: target.authUrl, RCLONE_CONFIG_CENTRAL_USER: target.user, RCLONE_CONFIG_CENTRAL_KEY: target.key };
-    let rcloneBytes = 0;
+    const files = (await Promise.all(containers.map(async (c) => (await readdir(join(edgeDir, 'objects', account, c))).filter((f) => !f.startsWith('.')).map((f) => join(edgeDir, 'objects', account, c, f))))).flat();
+    let baselineBytes = 0;
+    for (const f of files) baselineBytes += (await stat(f)).size;
+    const cf = central.connectionFile as { AuthenticationTokenURI: string[]; BlobAPIUserName: string; BlobAPIKey: string };
     const started = performance.now();
-    for (const [i, c] of containers.entries()) {
-      const dir = join(edgeDir, 'objects', account, c);
-      for (const f of await readdir(dir)) if (!f.startsWith('.')) rcloneBytes += (await stat(join(dir, f))).size;
-      const r = spawnSync('rclone', ['copy', '--transfers', '2', '--no-check-dest', '--exclude', '.*', dir, `central:rclone-${i}`], { env, encoding: 'utf8' });
-      if (r.status !== 0) throw new Error(`rclone failed: ${r.stderr}`);
+    let baseline: string;
+    if (kind === 'axis') {
+      baseline = 'curl PUT, one file at a time';
+      const auth = spawnSync('curl', ['-s', '-D', '-', '-o', '/dev/null', '-H', `X-Auth-User: ${cf.BlobAPIUserName}`, '-H', `X-Auth-Key: ${cf.BlobAPIKey}`, cf.AuthenticationTokenURI[0]!], { encoding: 'utf8' });
+      const token = /x-auth-token: (\S+)/i.exec(auth.stdout)![1]!;
+      const storage = /x-storage-url: (\S+)/i.exec(auth.stdout)![1]!;
+      spawnSync('curl', ['-s', '-o', '/dev/null', '-X', 'PUT', '-H', `X-Auth-Token: ${token}`, `${storage}/curl-baseline`]);
+      for (const [i, f] of files.entries()) {
+        const r = spawnSync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-H', `X-Auth-Token: ${token}`, '-T', f, `${storage}/curl-baseline/clip-${i}.mkv`], { encoding: 'utf8' });
+        if (r.stdout !== '201') throw new Error(`curl PUT: ${r.stdout}`);
+      }
+    } else {
+      baseline = 'rclone copy --transfers 2';
+      const env = { ...process.env, RCLONE_CONFIG_CENTRAL_TYPE: 'swift', RCLONE_CONFIG_CENTRAL_AUTH: cf.AuthenticationTokenURI[0]!, RCLONE_CONFIG_CENTRAL_USER: cf.BlobAPIUserName, RCLONE_CONFIG_CENTRAL_KEY: cf.BlobAPIKey };
+      for (const [i, c] of containers.entries()) {
+        const r = spawnSync('rclone', ['copy', '--transfers', '2', '--no-check-dest', '--exclude', '.*', join(edgeDir, 'objects', account, c), `central:rclone-${i}`], { env, encoding: 'utf8' });
+        if (r.status !== 0) throw new Error(`rclone failed: ${r.stderr}`);
+      }
     }
-    const rcloneMBps = rcloneBytes / 1e6 / ((performance.now() - started) / 1000);
+    const baselineMBps = baselineBytes / 1e6 / ((performance.now() - started) / 1000);
     return {
-      bytes: report.bytesSent, objects: report.objectsSent, recordings, clipMiB,
-      replicationMBps: round(replicationMBps), rcloneCopyMBps: round(rcloneMBps), overRclone: round(replicationMBps / rcloneMBps, 2), target: 0.8,
+      bytes: report.bytesSent, objects: report.objectsSent, recordings, clipMiB, confirmation: report.confirmation,
+      replicationMBps: round(replicationMBps), baseline, baselineMBps: round(baselineMBps), overBaseline: round(replicationMBps / baselineMBps, 2),
+      requests: report.requests, requestsPerRecording: round(report.requests / recordings, 1), bwsMinimumPerRecording: round(bwsMinimum / recordings, 1), requestsOverBwsMinimum: round(report.requests / bwsMinimum, 2),
       edgeRssBeforeMB: rssBefore.rssMB, edgeRssAfterMB: rssAfter.rssMB, edgePeakRssMB: rssAfter.peakMB,
     };
   } finally {
     await stop(edge);
-    await stop(central);
+    await central.stop();
   }
+}
+
+/** Replication into every kind of central (BENCH_ONLY=replication runs just these). */
+async function replicationFigures(base: string): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  for (const kind of ['edgecd', 'swift', 'axis'] as const) out[kind] = await replicationInto(base, kind);
+  return out;
 }
 
 /** One large upload over HTTPS (the station's default), trusting only the pinned certificate. */
@@ -360,10 +418,11 @@ async function catalogueFigures(base: string): Promise<Record<string, unknown>> 
 }
 
 async function main(): Promise<void> {
-  if (process.env.BENCH_ONLY === 'catalogue') {
+  const only = { catalogue: catalogueFigures, replication: replicationFigures }[process.env.BENCH_ONLY ?? ''];
+  if (only) {
     const base = await mkdtemp(join(process.env.BENCH_DIR ?? tmpdir(), 'edgecd-bench-'));
     try {
-      console.log(JSON.stringify({ catalogue: await catalogueFigures(base) }, null, 2));
+      console.log(JSON.stringify({ [process.env.BENCH_ONLY!]: await only(base) }, null, 2));
     } finally {
       await rm(base, { recursive: true, force: true });
     }
@@ -452,7 +511,7 @@ async function main(): Promise<void> {
     await new Promise((r) => daemon.child.once('exit', r));
     const bodyStream = await bodyStreamComparison(base);
     const ntp = await ntpFigures();
-    const replication = await replicationComparison(base);
+    const replication = await replicationFigures(base);
     const httpsSingleMBps = await httpsUpload(base, singleMiB);
     const catalogue = await catalogueFigures(base);
 

@@ -249,6 +249,16 @@ async function assertCentralHolds(edge: TestDaemon, central: Central, heldBack: 
   return compared;
 }
 
+/** A console page as an evidence clerk (a reader) sees it. */
+async function consolePage(edge: TestDaemon, path: string): Promise<string> {
+  const login = await fetch(`${edge.base}/console/login`, { method: 'POST', redirect: 'manual', headers: { Origin: edge.base, 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ user: TEST_USERS.reader.user, key: TEST_USERS.reader.key }) });
+  const cookie = login.headers.get('set-cookie')?.split(';')[0];
+  assert.ok(cookie, `console login: ${login.status}`);
+  const res = await fetch(`${edge.base}${path}`, { headers: { Cookie: cookie } });
+  assert.equal(res.status, 200);
+  return res.text();
+}
+
 function assertNothingSentTwice(puts: Map<string, number>): void {
   const twice = [...puts].filter(([, n]) => n > 1);
   assert.deepEqual(twice, [], 'objects PUT more than once');
@@ -314,6 +324,10 @@ function scenario(name: string, makeCentral: () => Promise<Central>, skip: strin
       assert.equal(s.targets[0]!.confirmation.level, central.expectedLevel);
       assert.equal(s.heldByAllTargets, 0, 'a recording with held-back objects is never evicted');
       if (central.expectedLevel === 'acknowledged') assert.match(s.targets[0]!.confirmation.warning ?? '', /not verified/);
+      // The console's recording page says, per object, what the central holds and how it knows.
+      const page = await consolePage(edge, `/console/recordings/${encodeURIComponent(recordings[0]!)}`);
+      assert.match(page, /held back: the target does not take it yet/);
+      assert.match(page, new RegExp(`<td>${central.expectedLevel === 'verified' ? 'verified' : 'acknowledged only'}</td>`));
       // The cameras get the central's categories, with an Etag that is their md5.
       const session = await SwiftSession.open(edge);
       const categories = await session.req('GET', '/System/Categories.json');
