@@ -15,7 +15,9 @@ import { AuditLog, byTarget, readAuditLines, verifyAuditLog } from './audit/audi
 import { listUsers, type UserChange, type UserChangeResult, type UserView } from './auth/users.ts';
 import { pull, type PullSelection } from './evidence/pull.ts';
 import { decryptEvidence, loadPrivateKeys } from './evidence/decrypt.ts';
-import { parseTrack, toGeoJson, toGpx, withTimes } from './evidence/gnss.ts';
+import { generateContentKeys } from './evidence/content-keys.ts';
+import { parseTrack, toGeoJson, toGpx, withTimes, type Waypoint } from './evidence/gnss.ts';
+import { waypoints } from './evidence/folder.ts';
 import { IndexDb } from './store/index-db.ts';
 import { StoreLayout } from './store/layout.ts';
 import { daysUntilExpiry, generateEndpoints, importEndpoint, loadEndpoints } from './tls/endpoints.ts';
@@ -24,7 +26,7 @@ import { readCategories, setCategories } from './bws/categories.ts';
 import { connectionOptions, simulate, type ConnectionFileForBws } from './bws/simulator.ts';
 import { listRecordings, type RecordingFilter, type RecordingSummary } from './bws/recordings.ts';
 import { Credentials } from './auth/credentials.ts';
-import { checkConnectionFile, readCentralConnectionFile } from './connection/connection-file.ts';
+import { inspectConnectionFile, readCentralConnectionFile } from './connection/connection-file.ts';
 import { checkTarget, formatTargetCheck } from './replication/target-check.ts';
 import { loadDaemonConfig, startDaemon } from './daemon.ts';
 import { initDataDir, paths, reachableHosts } from './data-dir.ts';
@@ -57,6 +59,9 @@ usage: edgecd <command> [options]
   pull --from AUTH_URL --user U --key K [--cacert FILE] --to DIR
        (--recording NAME | --user-id ID | --device SERIAL | --since DATE --until DATE | --all)
         download recordings with verified hashes: objects, metadata.json, manifest.sha256, custody.json
+  keys generate --out DIR [--id ID] [--bits 2048|3072|4096]
+        an RSA key pair for end-to-end encryption (WantEncryption); the private key
+        (0600) is for the central office and is never written into a data directory
   decrypt --private-key [ID=]KEY.pem ... [--key-id ID] FOLDER|FILE
         decrypt end-to-end encrypted clips and tracks next to the originals
   export gnss FOLDER|TRACK --format geojson|gpx [--out FILE]   a GNSS track for GIS tools
@@ -68,6 +73,7 @@ usage: edgecd <command> [options]
         recordings from the index (user by UUID or UserID), with clips, track, bookmarks and manifest
   simulate --connection FILE [--users N] [--devices N] [--recordings N] [--clips N] [--clip-bytes N]
            [--concurrency N] [--extras] [--public-key PEM [--public-key-id ID]] [--connect-to HOST:PORT:HOST2:PORT2]
+           [--legacy-names] [--key-names base|spec|reference] [--clip-locations]
         act as a body-worn system against the CD in FILE; print what it answered
   status --data DIR                  totals from the index (through the daemon when it runs)
   replicate --now --data DIR [--target NAME] [--retry-failed]
@@ -100,6 +106,11 @@ function parseConnectTo(text: string): { from: string; to: string } {
   const m = /^([^:]+:\d+):([^:]+:\d+)$/.exec(text);
   if (!m) throw new UsageError('--connect-to HOST:PORT:HOST2:PORT2, such as 10.0.2.15:443:127.0.0.1:8443');
   return { from: m[1]!.replace(/:443$/, ''), to: m[2]! };
+}
+
+function keyNaming(value: unknown): 'base' | 'spec' | 'reference' {
+  if (value === 'base' || value === 'spec' || value === 'reference') return value;
+  throw new UsageError('--key-names base|spec|reference');
 }
 
 /** YYYY-MM-DD (the whole UTC day; its end for --until) or a full ISO time → ms. */
@@ -185,14 +196,12 @@ const commands: Record<string, Command> = {
     options: { data: { type: 'string' }, check: { type: 'string' } },
     async run(v) {
       if (typeof v.check === 'string') {
-        const problems = checkConnectionFile(await readFile(v.check, 'utf8'));
-        if (problems.length === 0) {
-          out(`${v.check}: valid`);
-          return 0;
-        }
-        out(`${v.check}: ${problems.length} problem${problems.length === 1 ? '' : 's'}`);
+        const { problems, warnings } = inspectConnectionFile(await readFile(v.check, 'utf8'));
+        if (problems.length === 0) out(`${v.check}: valid`);
+        else out(`${v.check}: ${problems.length} problem${problems.length === 1 ? '' : 's'}`);
         for (const p of problems) out(`  - ${p}`);
-        return 1;
+        for (const w of warnings) out(`  warning: ${w}`);
+        return problems.length === 0 ? 0 : 1;
       }
       const file = paths(resolve(need(v, 'data'))).connection;
       out(await readFile(file, 'utf8').catch(() => {
@@ -252,6 +261,7 @@ const commands: Record<string, Command> = {
       connection: { type: 'string' }, users: { type: 'string' }, devices: { type: 'string' }, recordings: { type: 'string' },
       clips: { type: 'string' }, 'clip-bytes': { type: 'string' }, concurrency: { type: 'string' }, extras: { type: 'boolean' },
       'public-key': { type: 'string' }, 'public-key-id': { type: 'string' }, 'connect-to': { type: 'string' },
+      'legacy-names': { type: 'boolean' }, 'key-names': { type: 'string' }, 'clip-locations': { type: 'boolean' },
     },
     async run(v) {
       const file = JSON.parse(await readFile(need(v, 'connection'), 'utf8')) as ConnectionFileForBws;
@@ -271,6 +281,9 @@ const commands: Record<string, Command> = {
         clipBytes: number('clip-bytes', 1024 * 1024),
         concurrency: number('concurrency', 2),
         extras: v.extras === true,
+        legacyNames: v['legacy-names'] === true,
+        clipLocations: v['clip-locations'] === true,
+        ...(v['key-names'] !== undefined ? { keyNames: keyNaming(v['key-names']) } : {}),
         firstTrigger: new Date(Math.floor(Date.now() / 86_400_000 - 1) * 86_400_000),
         ...(typeof v['public-key'] === 'string'
           ? { encryption: { publicKey: createPublicKey(await readFile(v['public-key'], 'utf8')), publicKeyId: typeof v['public-key-id'] === 'string' ? v['public-key-id'] : 'simulator' } }
@@ -360,6 +373,26 @@ const commands: Record<string, Command> = {
         }
       }
       out(v.json === true ? JSON.stringify(status, null, 2) : formatReplicationStatus(status));
+      return 0;
+    },
+  },
+  keys: {
+    options: { out: { type: 'string' }, id: { type: 'string' }, bits: { type: 'string' }, data: { type: 'string' } },
+    async run(v, positionals) {
+      if (positionals[0] !== 'generate' || positionals.length > 1) throw new UsageError('keys generate --out DIR [--id ID] [--bits 2048|3072|4096]');
+      const folder = resolve(need(v, 'out'));
+      const id = typeof v.id === 'string' ? v.id : `contentkey-${new Date().toISOString().slice(0, 10)}`;
+      const bits = Number(typeof v.bits === 'string' ? v.bits : 3072);
+      const keys = await generateContentKeys(folder, { id, bits, ...(typeof v.data === 'string' ? { dataDir: resolve(v.data) } : {}) });
+      out(`private key (0600): ${keys.privateKeyFile}`);
+      out(`public key:         ${keys.publicKeyFile}`);
+      out('');
+      out('To have the cameras encrypt for it, copy the PUBLIC key to the station and add to its configuration:');
+      out(JSON.stringify({ connection: { wantEncryption: true, publicKeyFile: '/etc/edgecd/' + basename(keys.publicKeyFile), publicKeyId: keys.id } }, null, 2));
+      out('then restart edgecd and upload the new connection.json in the Body Worn Manager. WantEncryption can never be turned off again.');
+      out('');
+      out(`WARNING: the private key decrypts every recording made for it. Keep it at the central office with the clerks (edgecd decrypt --private-key ${keys.id}=FILE),`);
+      out('never on a field station, and keep a backup: without it, encrypted evidence cannot be read.');
       return 0;
     },
   },
@@ -577,14 +610,17 @@ async function exportTrack(path: string, format: 'geojson' | 'gpx'): Promise<str
   let trackFile = path;
   let recording = basename(path);
   let startMs: number | undefined;
+  let places: Waypoint[] = [];
   if (info.isDirectory()) {
     const names = await readdir(path);
     // A decrypted track wins over its ciphertext.
     const track = names.find((n) => n.endsWith('_gpstrail.decrypted.json')) ?? names.find((n) => n.endsWith('_gpstrail.json'));
     if (!track) throw new OperatorError(`${path} has no GNSS track (*_gpstrail.json)`);
     trackFile = join(path, track);
-    const meta = await readFile(join(path, 'metadata.json'), 'utf8').then((t) => JSON.parse(t) as { recording?: string; container?: Record<string, string> }, () => undefined);
+    const meta = await readFile(join(path, 'metadata.json'), 'utf8').then((t) => JSON.parse(t) as { recording?: string; container?: Record<string, string>; objects?: { name: string; metadata: Record<string, string> }[] }, () => undefined);
     if (meta?.recording) recording = meta.recording;
+    // Bookmarks that say where they were set become named waypoints.
+    places = waypoints((meta?.objects ?? []).map((o) => ({ name: o.name, meta: o.metadata ?? {} })));
     const start = Number(meta?.container?.starttime);
     if (Number.isFinite(start) && start > 0) startMs = start > 1e11 ? start : start * 1000;
   }
@@ -594,7 +630,7 @@ async function exportTrack(path: string, format: 'geojson' | 'gpx'): Promise<str
   } catch (err) {
     throw new OperatorError(`${trackFile}: ${(err as Error).message}${trackFile.endsWith('.decrypted.json') ? '' : ' (if the recording is encrypted, run edgecd decrypt first)'}`);
   }
-  return format === 'gpx' ? toGpx(points, { recording }) : toGeoJson(points, { recording, source: basename(trackFile) });
+  return format === 'gpx' ? toGpx(points, { recording }, places) : toGeoJson(points, { recording, source: basename(trackFile) }, places);
 }
 
 function formatReplicationStatus(status: ReplicationStatus): string {
@@ -604,7 +640,7 @@ function formatReplicationStatus(status: ReplicationStatus): string {
     const b = t.backlog;
     lines.push(`${t.name}${t.enabled ? '' : ' (disabled)'}  ${t.authUrl}  schedule "${t.schedule}"${t.nextRun ? `  next ${t.nextRun}` : ''}${t.running ? '  [running]' : ''}`);
     if (!t.registered) lines.push('  not registered yet: the daemon (or replicate --now) queues its backlog when it starts');
-    lines.push(`  backlog: ${b.recordings} recordings, ${b.rejected} rejected-content containers, ${b.objects} registry objects, ${mb(b.bytes)}${b.oldestEnqueuedAt ? `, oldest queued ${new Date(b.oldestEnqueuedAt).toISOString()}` : ''}`);
+    lines.push(`  backlog: ${b.recordings} recordings, ${b.rejected} rejected-content containers, ${b.unrecognised} containers with unrecognised names, ${b.objects} registry objects, ${mb(b.bytes)}${b.oldestEnqueuedAt ? `, oldest queued ${new Date(b.oldestEnqueuedAt).toISOString()}` : ''}`);
     if (b.waiting > 0) lines.push(`  waiting out a backoff: ${b.waiting}`);
     if (b.failed > 0) lines.push(`  refused by the target (run replicate --now --retry-failed after fixing): ${b.failed}`);
     if (b.lastError) lines.push(`  last error: ${b.lastError}`);
@@ -617,6 +653,8 @@ function formatReplicationStatus(status: ReplicationStatus): string {
     if (t.alarm) lines.push(`  ALARM: ${t.alarm.message} (since ${new Date(t.alarm.since).toISOString()})`);
   }
   lines.push(`recordings every enabled target holds, confirmed as eviction needs (evictable when old enough, if eviction is on): ${status.heldByAllTargets}`);
+  const u = status.unrecognisedName;
+  if (u.count > 0) lines.push(`unrecognised name: ${u.count} container(s), replicated as they are and never evicted: ${u.names.join(', ')}${u.count > u.names.length ? ', …' : ''}`);
   return lines.join('\n');
 }
 
@@ -663,7 +701,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const command = commands[name];
   if (!command) throw new UsageError(`unknown command ${JSON.stringify(name)}`);
-  const { values, positionals } = parseArgs({ args: rest, options: command.options, strict: true, allowPositionals: ['categories', 'replication', 'target', 'user', 'cert', 'audit', 'export', 'decrypt', 'appliance'].includes(name) });
+  const { values, positionals } = parseArgs({ args: rest, options: command.options, strict: true, allowPositionals: ['categories', 'replication', 'target', 'keys', 'user', 'cert', 'audit', 'export', 'decrypt', 'appliance'].includes(name) });
   return command.run(values as Values, positionals);
 }
 

@@ -9,7 +9,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { getRequestListener } from '@hono/node-server';
 import { startAdminServer, type AdminServer } from './admin/admin-server.ts';
 import { LiveCredentials } from './auth/credentials.ts';
-import { capabilitiesDocument, recordDeclaredCapabilities } from './bws/capabilities.ts';
+import { CapabilityPublisher } from './bws/capabilities.ts';
 import { categoriesDocument, publishedCategories } from './bws/categories.ts';
 import { ContentDestination } from './bws/content-destination.ts';
 import { RecordingCatalogue } from './bws/catalogue.ts';
@@ -80,7 +80,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   }
 
   // Before anything is served: a withdrawn capability stops the start here.
-  await recordDeclaredCapabilities(dir, config.capabilities);
+  const targetNames = config.replication.targets.map((t) => t.name);
+  const categoriesExist = async () => (await publishedCategories(dir, targetNames)).source.kind !== 'none';
+  const capabilities = await CapabilityPublisher.open(dir, config.capabilities, config.given, categoriesExist);
 
   // HTTPS unless plain HTTP is asked for: certificates for the addresses the
   // cameras will use are made on the first start (init --https chooses them).
@@ -161,9 +163,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     await clock.start();
     const credentials = await LiveCredentials.open(paths(dir).credentials);
     const tokens = new TokenRegistry(config.auth.tokenTtlSeconds);
-    const capabilities = capabilitiesDocument(config.capabilities);
-    const targetNames = config.replication.targets.map((t) => t.name);
-    const systemDocuments = { capabilities: async () => capabilities, categories: () => categoriesDocument(dir, targetNames) };
+    const systemDocuments = { capabilities: () => capabilities.document(), categories: () => categoriesDocument(dir, targetNames) };
     const { source: categories } = await publishedCategories(dir, targetNames);
     log.info({ categories: categories.kind === 'central' ? `central ${categories.target} (fetched ${categories.fetchedAt})` : categories.kind === 'station' ? "the station's own (edgecd categories set)" : 'none set' }, 'categories published to the cameras');
     const destination = new ContentDestination(store, {
@@ -174,6 +174,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       containerType: config.connection.containerType,
       log,
       clockSynchronised: () => clock.current().synchronised,
+      maxDaysAheadUnsynchronised: config.validation.maxDaysAheadUnsynchronised,
+      clipSlackSeconds: config.validation.clipSlackSeconds,
     });
     const a = config.admission;
     const { app, health } = createApp({
@@ -187,6 +189,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       connectionFile: () => readFile(paths(dir).connection, 'utf8'),
       guard: { maxUrlBytes: h.maxUrlBytes, maxHeaders: h.maxHeaders, plaintextAllowed: h.plaintext },
       tls: () => ({ endpoints: endpoints.map((e) => ({ name: e.name, notAfter: e.notAfter.toISOString() })), daysUntilExpiry: daysUntilExpiry(endpoints) }),
+      bws: async () => {
+        const { declared, notes } = await capabilities.report();
+        return { capabilities: declared, notes, categories: (await publishedCategories(dir, targetNames)).source };
+      },
       clock: () => clock.current(),
       ntp: () => ntp?.stats ?? null,
       replication: async () => (config.replication.targets.length > 0 ? replicator!.status() : null),

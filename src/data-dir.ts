@@ -125,6 +125,8 @@ interface Issued {
   FullStoreAndReadSupport?: string;
   /** The content key the cameras were first told to encrypt for: its id and SPKI SHA-256. */
   PublicKey?: { id: string; sha256: string; since: string };
+  /** The container format the cameras were told to record in (the spec gives no way to change it). */
+  ContainerType?: { value: string; since: string };
 }
 
 /** A public key's identity, whatever its PEM's line breaks: SHA-256 of its SPKI DER. */
@@ -155,7 +157,17 @@ async function refuseWithdrawal(dir: string, file: ConnectionFile): Promise<Issu
         + 'A content key does not change silently: recordings already made stay readable only with the first key\'s private half. See "Encryption for a central" in the README');
     }
   }
-  return { ...issued, ...(file.WantEncryption && !issued.WantEncryption ? { WantEncryption: now } : {}), ...(file.FullStoreAndReadSupport && !issued.FullStoreAndReadSupport ? { FullStoreAndReadSupport: now } : {}), ...(key ? { PublicKey: key } : {}) };
+  const type = file.ContainerType ?? 'mkv';
+  if (issued.ContainerType && issued.ContainerType.value !== type) {
+    throw new InitError(`ContainerType was issued as ${issued.ContainerType.value} on ${issued.ContainerType.since}; the spec gives no way to change it (its "Change" column is empty), because cameras and the Body Worn Manager keep the first. Keep connection.containerType ${issued.ContainerType.value}`);
+  }
+  return {
+    ...issued,
+    ...(file.WantEncryption && !issued.WantEncryption ? { WantEncryption: now } : {}),
+    ...(file.FullStoreAndReadSupport && !issued.FullStoreAndReadSupport ? { FullStoreAndReadSupport: now } : {}),
+    ...(key ? { PublicKey: key } : {}),
+    ContainerType: issued.ContainerType ?? { value: type, since: now },
+  };
 }
 
 /** What was issued: the record, and the current connection.json too (a file from before the record). Unreadable is an error, never "nothing". */
@@ -177,6 +189,7 @@ async function readIssued(dir: string): Promise<Issued> {
     ...(current?.WantEncryption ? { WantEncryption: earlier } : {}),
     ...(current?.FullStoreAndReadSupport ? { FullStoreAndReadSupport: earlier } : {}),
     ...(currentKey ? { PublicKey: currentKey } : {}),
+    ...(current ? { ContainerType: { value: current.ContainerType ?? 'mkv', since: earlier } } : {}),
     ...issued,
   };
 }
@@ -239,6 +252,10 @@ export async function prepareConnectionFile(dir: string, config: Config, listen:
   const key = newKey ?? (await previousKey(dir, user));
   const { urls, certificates } = authUrlsFor(config, listen, await loadEndpoints(dir));
   const encryption = await encryptionSettings(config);
+  // What the cameras record in: the operator's choice; else what they were told
+  // before (it cannot change); else what the central asks for; else the default.
+  const central = config.replication.targets.find((t) => t.connectionFile !== '')?.central.containerType;
+  const containerType = config.given.has('connection.containerType') ? config.connection.containerType : ((await readIssued(dir)).ContainerType?.value as 'mkv' | 'mp4' | undefined) ?? central ?? config.connection.containerType;
   const file = buildConnectionFile({
     siteName: config.siteName,
     applicationVersion: VERSION,
@@ -248,7 +265,7 @@ export async function prepareConnectionFile(dir: string, config: Config, listen:
     ...(certificates ? { certificates } : {}),
     user,
     key,
-    containerType: config.connection.containerType,
+    containerType,
     fullStoreAndReadSupport: config.connection.fullStoreAndReadSupport,
     ...(encryption ? { encryption } : {}),
   });

@@ -1,6 +1,5 @@
 /** Body-worn rules on top of Swift: sealed recordings, licence limits, unique UserIDs. */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { SwiftSession, TestDaemon, runCli } from './helpers/daemon.ts';
 
@@ -93,10 +92,18 @@ describe('recordings', () => {
     assert.match((await s.req('PUT', name(USER, 'B0001', '20240230T120000Z'))).text, /not a real date/);
   });
 
-  it('a trigger time far in the future is refused only when the host clock is known to be synchronised', async () => {
-    const synced = existsSync('/run/systemd/timesync/synchronized');
-    const res = await s.req('PUT', name(USER, 'B0001', '20991231T120000Z'));
-    assert.equal(res.status, synced ? 400 : 201, res.text);
+  it('a trigger time in the future is refused when the clock is synchronised; an absurd one always', async () => {
+    const admin = await daemon.auth('admin');
+    const { clock } = JSON.parse((await daemon.request('GET', '/status', { 'X-Auth-Token': admin.token })).text) as { clock: { synchronised: boolean } };
+    const compact = (ms: number) => new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+    // A month ahead: a Pi without its clock could be that wrong; a synchronised one cannot.
+    const soon = await s.req('PUT', name(USER, 'B0001', compact(Date.now() + 30 * 86_400_000)));
+    assert.equal(soon.status, clock.synchronised ? 400 : 201, soon.text);
+    // 2099 is not a plausible time, whatever the clock says.
+    const absurd = await s.req('PUT', name(USER, 'B0001', '20991231T120000Z'));
+    assert.equal(absurd.status, 400);
+    assert.match(absurd.text, clock.synchronised ? /more than a day in the future/ : /more than 366 days after this station's clock, which is not synchronised/);
+    assert.equal((await s.req('HEAD', name(USER, 'B0001', '20991231T120000Z'))).status, 404);
   });
 
   it('metadata that repeats the name must agree with it', async () => {
@@ -167,7 +174,7 @@ describe('what the recordings view shows', () => {
     const { recordings } = JSON.parse(res.stdout) as { recordings: Record<string, any>[] };
     const recording = recordings.find((r) => r.name === rec)!;
     assert.deepEqual(recording.gnssTracks.map((t: { valid: boolean }) => t.valid), [false, true]);
-    assert.match(recording.gnssTracks[0].problem, /LocationWKT is not POINT/);
+    assert.match(recording.gnssTracks[0].problem, /LocationWKT "POINT\(13\.2 north\)" is not POINT/);
     assert.deepEqual(recording.rejected, [rc]);
     assert.equal(recording.user.name, 'Officer');
     assert.equal(recording.device.model, 'W100');

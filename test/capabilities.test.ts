@@ -25,11 +25,12 @@ describe('System/Capabilities.json', () => {
     assert.equal(res.status, 200);
     assert.equal(res.headers['content-type'], 'application/json');
     assert.equal(res.headers.etag, md5(res.body));
+    // A new station: ReadCategories waits for categories, StoreSignedVideo for verification of signed video.
     assert.deepEqual(JSON.parse(res.text), {
-      Read: { ReadCategories: true },
-      Store: { StoreUserIDKey: true, StoreBookmarks: true, StoreSignedVideo: true, StoreGNSSTrackRecording: true, StoreRejectedContent: true },
+      Read: { ReadCategories: false },
+      Store: { StoreUserIDKey: true, StoreBookmarks: true, StoreSignedVideo: false, StoreGNSSTrackRecording: true, StoreRejectedContent: true },
       // Every one also under StoreAndRead, where Axis's reference server lists them.
-      StoreAndRead: { ReadCategories: true, StoreReadSystemID: true, StoreUserIDKey: true, StoreBookmarks: true, StoreSignedVideo: true, StoreGNSSTrackRecording: true, StoreRejectedContent: true },
+      StoreAndRead: { ReadCategories: false, StoreReadSystemID: true, StoreUserIDKey: true, StoreBookmarks: true, StoreSignedVideo: false, StoreGNSSTrackRecording: true, StoreRejectedContent: true },
     });
     const head = await s.req('HEAD', '/System/Capabilities.json');
     assert.equal(head.status, 200);
@@ -61,20 +62,28 @@ describe('System/Capabilities.json', () => {
   it('a declared capability cannot be withdrawn: the daemon refuses to start', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'edgecd-caps-'));
     try {
-      // Never declared: may stay off.
-      const first = await TestDaemon.start({ dataDir: dir, config: { capabilities: { StoreSignedVideo: false } } });
-      const off = JSON.parse((await (await SwiftSession.open(first)).req('GET', '/System/Capabilities.json')).text);
-      assert.equal(off.Store.StoreSignedVideo, false);
+      // Declared on purpose, and remembered.
+      const first = await TestDaemon.start({ dataDir: dir, config: { capabilities: { StoreSignedVideo: true } } });
+      const on = JSON.parse((await (await SwiftSession.open(first)).req('GET', '/System/Capabilities.json')).text);
+      assert.equal(on.Store.StoreSignedVideo, true);
       await first.stop();
-      // Declared now, and remembered.
-      await writeFile(join(dir, 'edgecd.json'), JSON.stringify({ quota: { reservePercent: 0 } }));
-      const second = await TestDaemon.start({ dataDir: dir });
-      await second.stop();
       for (const name of ['StoreSignedVideo', 'StoreBookmarks']) {
         await writeFile(join(dir, 'edgecd.json'), JSON.stringify({ capabilities: { [name]: false } }));
         const res = await runCli(['serve', '--data', dir, '--listen', '127.0.0.1:0', '--ntp-listen', 'off']);
         assert.equal(res.code, 1);
         assert.match(res.stderr, new RegExp(`capabilities\\.${name}: declared to the body-worn system since \\d{4}-`));
+      }
+      // Off by default now, but declared before: still declared, and /status says why.
+      await writeFile(join(dir, 'edgecd.json'), JSON.stringify({ quota: { reservePercent: 0 } }));
+      const again = await TestDaemon.start({ dataDir: dir });
+      try {
+        assert.equal(JSON.parse((await (await SwiftSession.open(again)).req('GET', '/System/Capabilities.json')).text).Store.StoreSignedVideo, true);
+        const admin = await again.auth('admin');
+        const status = JSON.parse((await again.request('GET', '/status', { 'X-Auth-Token': admin.token })).text) as { bws: { notes: string[]; capabilities: Record<string, string> } };
+        assert.ok(status.bws.capabilities.StoreSignedVideo);
+        assert.match(status.bws.notes.join(' '), /StoreSignedVideo is declared \(since \d{4}-.*\) and kept/);
+      } finally {
+        await again.stop();
       }
     } finally {
       await rm(dir, { recursive: true, force: true });
@@ -83,11 +92,13 @@ describe('System/Capabilities.json', () => {
 });
 
 describe('System/Categories.json', () => {
-  it('is an empty list until categories are set, then serves them (no restart)', async () => {
-    const empty = await s.req('GET', '/System/Categories.json');
-    assert.equal(empty.status, 200);
-    assert.deepEqual(JSON.parse(empty.text), []);
-    assert.equal(empty.headers.etag, md5(empty.body));
+  it('is not published (404, ReadCategories undeclared) until categories are set; then it is, at once', async () => {
+    const none = await s.req('GET', '/System/Categories.json');
+    assert.equal(none.status, 404, 'a BWS then uses its built-in categories');
+    const admin = await daemon.auth('admin');
+    const status = async () => JSON.parse((await daemon.request('GET', '/status', { 'X-Auth-Token': admin.token })).text) as { bws: { categories: { kind: string }; notes: string[]; capabilities: Record<string, string> } };
+    assert.equal((await status()).bws.categories.kind, 'none');
+    assert.match((await status()).bws.notes.join(' '), /ReadCategories is not declared yet/);
 
     const file = join(daemon.dataDir, 'new-categories.json');
     await writeFile(file, JSON.stringify([{ Name: 'Traffic stop', Id: 'c1' }, { Name: 'Åtal – väntar', Id: 'c2' }]));
@@ -96,6 +107,10 @@ describe('System/Categories.json', () => {
     const res = await s.req('GET', '/System/Categories.json');
     assert.deepEqual(JSON.parse(res.text), [{ Name: 'Traffic stop', Id: 'c1' }, { Name: 'Åtal – väntar', Id: 'c2' }]);
     assert.equal(res.headers.etag, md5(res.body));
+    const caps = JSON.parse((await s.req('GET', '/System/Capabilities.json')).text);
+    assert.equal(caps.Read.ReadCategories, true);
+    assert.equal((await status()).bws.categories.kind, 'station');
+    assert.ok((await status()).bws.capabilities.ReadCategories, 'remembered as declared');
     const shown = await runCli(['categories', 'show', '--data', daemon.dataDir]);
     assert.deepEqual(JSON.parse(shown.stdout), JSON.parse(res.text));
   });

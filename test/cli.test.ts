@@ -94,7 +94,7 @@ describe('connection-file --check', () => {
     assert.equal(res.code, 1);
     for (const expected of [
       /ConnectionFileVersion: must be "1.0"/,
-      /SiteName: at most 64 characters/,
+      /SiteName: at most 64 bytes/,
       /ApplicationVersion: required but missing/,
       /ContentDestinationAsNTPServer: must be true or false/,
       /AuthenticationTokenURI: at most 10 entries/,
@@ -102,6 +102,39 @@ describe('connection-file --check', () => {
       /PublicKey: only allowed when WantEncryption is true/,
       /Extra: not an attribute/,
     ]) assert.match(res.stdout, expected);
+  });
+
+  it('measures lengths in UTF-8 bytes, allows a 128-byte ApplicationVersion, and a 64 kB file at most', async () => {
+    const dir = await tempDir();
+    const base = { ConnectionFileVersion: '1.0', SiteName: 'Station', ApplicationName: 'edgecd', ApplicationVersion: 'v'.repeat(128), ContentDestinationAsNTPServer: false, AuthenticationTokenURI: ['https://10.0.0.1/auth/v1.0'], BlobAPIKey: 'key', BlobAPIUserName: 'bws' };
+    const check = async (doc: object | string) => {
+      const file = join(dir, `c-${Math.random().toString(36).slice(2)}.json`);
+      await writeFile(file, typeof doc === 'string' ? doc : JSON.stringify(doc));
+      return runCli(['connection-file', '--check', file]);
+    };
+    assert.equal((await check(base)).code, 0, 'ApplicationVersion of 128 bytes (v1.6.10)');
+    assert.match((await check({ ...base, ApplicationVersion: 'v'.repeat(129) })).stdout, /ApplicationVersion: at most 128 bytes \(UTF-8\), got 129/);
+    // 40 characters, 80 bytes.
+    assert.match((await check({ ...base, SiteName: 'Å'.repeat(40) })).stdout, /SiteName: at most 64 bytes \(UTF-8\), got 80/);
+    const big = JSON.stringify({ ...base, SiteName: 'x' }).replace('{', `{"Pad": "${' '.repeat(64 * 1024)}",`);
+    assert.match((await check(big)).stdout, /the file is \d+ bytes; the maximum is 65536 \(64 kB\)/);
+  });
+
+  it("accepts the Axis reference server's own generated file, with warnings", async () => {
+    const dir = await tempDir();
+    // As its Configure writes it: BlobAPI, empty key fields, no ContentDestinationAsNTPServer.
+    const file = join(dir, 'config.json');
+    await writeFile(file, JSON.stringify({
+      ConnectionFileVersion: '1.0', SiteName: 'Axis body worn Swift service example(192.168.0.5)', ApplicationName: 'Axis body worn Swift service example', ApplicationVersion: '1.6.13',
+      AuthenticationTokenURI: ['https://192.168.0.5:8080/auth/v1.0'], BlobAPI: 'Swift 1.0', BlobAPIKey: 'secret', BlobAPIUserName: 'bws', ContainerType: 'mkv',
+      WantEncryption: false, PublicKey: '', PublicKeyId: '', FullStoreAndReadSupport: false,
+    }));
+    const res = await runCli(['connection-file', '--check', file]);
+    assert.equal(res.code, 0, res.stdout);
+    assert.match(res.stdout, /: valid/);
+    assert.match(res.stdout, /warning: BlobAPI: not an attribute of the connection file \(ignored\)/);
+    assert.match(res.stdout, /warning: PublicKey: empty, taken as absent/);
+    assert.match(res.stdout, /warning: ContentDestinationAsNTPServer: missing, taken as false/);
   });
 });
 

@@ -242,7 +242,11 @@ describe('decryptEvidence', () => {
     await writeFile(join(d, '20261125T001000Z_rec2.mp4'), randomBytes(1000));
     for (const n of ['metadata.json', 'custody.json', 'track.geojson', 'orphan.key', 'x.decrypted.mp4']) await writeFile(join(d, n), '{}');
     const report = await decryptEvidence(d, [key('a')]);
-    assert.deepEqual(report, { decrypted: [], failed: [], skipped: [{ file: join(d, '20261125T001000Z_rec2.mp4'), reason: 'not encrypted: no key file' }] });
+    assert.deepEqual(report, { decrypted: [], failed: [], skipped: [
+      // A key that unlocks nothing is reported, never guessed.
+      { file: join(d, 'orphan.key'), reason: 'a key file that pairs with no content file here (by name or by StartTime): not used' },
+      { file: join(d, '20261125T001000Z_rec2.mp4'), reason: 'not encrypted: no key file' },
+    ] });
   });
 });
 

@@ -116,7 +116,10 @@ describe('config', () => {
 
 describe('body-worn names', () => {
   it('recordings: <UserID>_<BWCSerialNumber>_<TriggerOnTime>', () => {
-    assert.deepEqual(parseRecordingName('5f0c-aa_B0001_20220823T114809Z'), { userId: '5f0c-aa', deviceSerial: 'B0001', triggerOn: Date.UTC(2022, 7, 23, 11, 48, 9) });
+    assert.deepEqual(parseRecordingName('5f0c-aa_B0001_20220823T114809Z'), { userId: '5f0c-aa', deviceSerial: 'B0001', triggerOn: Date.UTC(2022, 7, 23, 11, 48, 9), form: 'current' });
+    // Firmware before 10.11: date and time as two parts.
+    assert.deepEqual(parseRecordingName('5f0c-aa_B0001_20220823_114809'), { userId: '5f0c-aa', deviceSerial: 'B0001', triggerOn: Date.UTC(2022, 7, 23, 11, 48, 9), form: 'legacy' });
+    assert.equal(parseRecordingName('5f0c-aa_B0001_20220823_114860')?.triggerOn, undefined, 'legacy shape, not a real time');
     assert.equal(parseRecordingName('u_B_20220230T000000Z')?.triggerOn, undefined, 'shape of a recording, not a real date');
     assert.equal(parseRecordingName('evidence'), undefined);
     assert.equal(parseRecordingName('RejectedContent_20220823T114809Z_abc'), undefined);

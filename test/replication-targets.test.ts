@@ -332,6 +332,10 @@ function scenario(name: string, makeCentral: () => Promise<Central>, skip: strin
       const session = await SwiftSession.open(edge);
       const categories = await session.req('GET', '/System/Categories.json');
       assert.deepEqual(JSON.parse(categories.text), CATEGORIES);
+      assert.equal(JSON.parse((await session.req('GET', '/System/Capabilities.json')).text).Read.ReadCategories, true, 'declared now that there are categories');
+      const admin = await edge.auth('admin');
+      const health = JSON.parse((await edge.request('GET', '/status', { 'X-Auth-Token': admin.token })).text) as { bws: { categories: { kind: string; target?: string } } };
+      assert.deepEqual([health.bws.categories.kind, health.bws.categories.target], ['central', 'central']);
     });
 
     test("the central's private key decrypts what arrived there", async () => {

@@ -5,7 +5,15 @@
  * content destination declares that it has support for a capability, it's
  * expected to always have support for it"). edgecd remembers every capability
  * it has declared in DIR/declared-capabilities.json and refuses to start with
- * a configuration that would withdraw one.
+ * a configuration that sets one to false.
+ *
+ * Two are declared only when edgecd can fulfil them:
+ * - ReadCategories, once there are categories to read (the station's own or a
+ *   central's): until then a BWS falls back to its built-in categories, as the
+ *   spec says it does when the capability "isn't fulfilled";
+ * - StoreSignedVideo, which the spec reserves for a CD that can display and
+ *   verify signed video: off by default until edgecd verifies it.
+ * A station that declared either before keeps declaring it.
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -26,7 +34,8 @@ export const CAPABILITIES = {
   // bws/content-destination.ts keeps a user's UserID empty or unique.
   StoreUserIDKey: { group: 'Store', default: true },
   StoreBookmarks: { group: 'Store', default: true },
-  StoreSignedVideo: { group: 'Store', default: true },
+  // The spec: only for a CD that can display and verify signed video.
+  StoreSignedVideo: { group: 'Store', default: false },
   StoreGNSSTrackRecording: { group: 'Store', default: true },
   StoreRejectedContent: { group: 'Store', default: true },
 } as const satisfies Record<string, { group: CapabilityGroup; default: boolean }>;
@@ -67,27 +76,83 @@ interface Declared {
 
 const declaredFile = (dir: string) => join(dir, 'declared-capabilities.json');
 
-/**
- * Refuses settings that withdraw a capability declared before, then records
- * the ones declared now. Call before serving.
- */
-export async function recordDeclaredCapabilities(dir: string, settings: CapabilitySettings, now = new Date()): Promise<void> {
-  const file = declaredFile(dir);
-  const declared: Declared = await readFile(file, 'utf8').then((t) => JSON.parse(t) as Declared, (err: NodeJS.ErrnoException) => {
+async function readDeclared(dir: string): Promise<Declared> {
+  return readFile(declaredFile(dir), 'utf8').then((t) => JSON.parse(t) as Declared, (err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return { capabilities: {} };
     throw err;
   });
-  const withdrawn = Object.entries(declared.capabilities).filter(([name]) => settings[name as CapabilityName] === false);
-  if (withdrawn.length > 0) {
-    throw new OperatorError(withdrawn.map(([name, since]) =>
-      `capabilities.${name}: declared to the body-worn system since ${since}; a declared capability must stay supported, so it cannot be set to false`).join('\n'));
+}
+
+/**
+ * What the station declares, kept current: the configured capabilities that
+ * can be fulfilled now, and every one declared before. A capability newly
+ * declared is remembered (durably) before the document that declares it is
+ * served.
+ */
+export class CapabilityPublisher {
+  readonly #dir: string;
+  readonly #settings: CapabilitySettings;
+  readonly #categories: () => Promise<boolean>;
+  #declared: Declared;
+  #served: { key: string; doc: JsonDocument } | undefined;
+
+  private constructor(dir: string, settings: CapabilitySettings, categories: () => Promise<boolean>, declared: Declared) {
+    this.#dir = dir;
+    this.#settings = settings;
+    this.#categories = categories;
+    this.#declared = declared;
   }
-  let changed = false;
-  for (const [name, on] of Object.entries(settings)) {
-    if (on && !declared.capabilities[name]) {
-      declared.capabilities[name] = now.toISOString();
-      changed = true;
+
+  /**
+   * Refuses a configuration that sets to false a capability declared before
+   * (`given`: the keys the configuration file set); one that is merely off by
+   * default stays declared. Call before serving.
+   */
+  static async open(dir: string, settings: CapabilitySettings, given: ReadonlySet<string>, categoriesExist: () => Promise<boolean>): Promise<CapabilityPublisher> {
+    const declared = await readDeclared(dir);
+    const withdrawn = Object.entries(declared.capabilities).filter(([name]) => settings[name as CapabilityName] === false && given.has(`capabilities.${name}`));
+    if (withdrawn.length > 0) {
+      throw new OperatorError(withdrawn.map(([name, since]) =>
+        `capabilities.${name}: declared to the body-worn system since ${since}; a declared capability must stay supported, so it cannot be set to false`).join('\n'));
     }
+    const publisher = new CapabilityPublisher(dir, settings, categoriesExist, declared);
+    await publisher.document();
+    return publisher;
   }
-  if (changed) await writeFileDurable(file, JSON.stringify(declared, null, 2) + '\n', 0o640);
+
+  /** The capabilities declared now. */
+  async declared(): Promise<Set<CapabilityName>> {
+    const on = new Set<CapabilityName>();
+    const categories = await this.#categories();
+    for (const name of Object.keys(CAPABILITIES) as CapabilityName[]) {
+      const fulfilled = name === 'ReadCategories' ? categories : true;
+      if ((this.#settings[name] && fulfilled) || this.#declared.capabilities[name]) on.add(name);
+    }
+    return on;
+  }
+
+  async document(): Promise<JsonDocument> {
+    const on = await this.declared();
+    const key = [...on].sort().join();
+    if (this.#served?.key === key) return this.#served.doc;
+    const fresh = [...on].filter((name) => !this.#declared.capabilities[name]);
+    if (fresh.length > 0) {
+      const now = new Date().toISOString();
+      const next: Declared = { capabilities: { ...this.#declared.capabilities, ...Object.fromEntries(fresh.map((name) => [name, now])) } };
+      await writeFileDurable(declaredFile(this.#dir), JSON.stringify(next, null, 2) + '\n', 0o640);
+      this.#declared = next;
+    }
+    const settings = Object.fromEntries(Object.keys(CAPABILITIES).map((name) => [name, on.has(name as CapabilityName)])) as CapabilitySettings;
+    this.#served = { key, doc: capabilitiesDocument(settings) };
+    return this.#served.doc;
+  }
+
+  /** What /status says: each declared capability since when, and why some are (not) declared. */
+  async report(): Promise<{ declared: Record<string, string>; notes: string[] }> {
+    const on = await this.declared();
+    const notes: string[] = [];
+    if (this.#settings.ReadCategories && !on.has('ReadCategories')) notes.push('ReadCategories is not declared yet: no categories are set (edgecd categories set) or published by a central; cameras use their built-in categories');
+    if (on.has('StoreSignedVideo') && !this.#settings.StoreSignedVideo) notes.push(`StoreSignedVideo is declared (since ${this.#declared.capabilities.StoreSignedVideo}) and kept, as a declared capability must be, though this edgecd does not yet verify signed video`);
+    return { declared: Object.fromEntries([...on].map((name) => [name, this.#declared.capabilities[name] ?? ''])), notes };
+  }
 }

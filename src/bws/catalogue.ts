@@ -7,6 +7,10 @@
  *   status. Rejected content sorts by the time in its name, else by arrival.
  * - by category (kk): account, category id, container, bookmark → the
  *   category's name: which recordings a category was given to.
+ * - unrecognised (ku): account, container → when it was made: containers
+ *   whose names are neither a recording (in either firmware's form), nor
+ *   rejected content, nor a registry. They are flagged for operators, and
+ *   replicated as they are; nothing stored is invisible.
  *
  * Entries follow from each change alone (ObjectStore's derivedOps) and are
  * written in the same batch as the change, so they never disagree with it.
@@ -17,7 +21,7 @@ import type { AbstractSublevel } from 'abstract-level';
 import type { Level } from 'level';
 import type { BatchOp, IndexDb, Mutation, ObjectEntry } from '../store/index-db.ts';
 import { decodeMetaValue, type MetaMap } from '../swift/metadata.ts';
-import { isRejectedContentName, parseCompactTime, parseEpoch, parseRecordingName } from './names.ts';
+import { classifyContainer, isRejectedContentName, parseCompactTime, parseEpoch, parseRecordingName } from './names.ts';
 
 export interface CatalogueEntry {
   container: string;
@@ -58,7 +62,7 @@ type Sub<V> = AbstractSublevel<Level<string, unknown>, string | Buffer | Uint8Ar
 
 const SEP = '\u0000';
 const TOP = '\u{10FFFF}';
-const VERSION = 1;
+const VERSION = 2;
 const BOOKMARK = 'bookmark_';
 
 const text = (meta: MetaMap, key: string) => (meta[key] === undefined ? undefined : decodeMetaValue(meta[key]!).trim());
@@ -73,6 +77,7 @@ export class RecordingCatalogue {
   readonly #index: IndexDb;
   readonly byTime: Sub<CatalogueEntry>;
   readonly byCategory: Sub<{ name?: string }>;
+  readonly unrecognised: Sub<{ created: number }>;
   readonly #version: Sub<number>;
 
   private constructor(index: IndexDb) {
@@ -80,6 +85,7 @@ export class RecordingCatalogue {
     const json = { valueEncoding: 'json' } as const;
     this.byTime = index.db.sublevel<string, CatalogueEntry>('kt', json);
     this.byCategory = index.db.sublevel<string, { name?: string }>('kk', json);
+    this.unrecognised = index.db.sublevel<string, { created: number }>('ku', json);
     this.#version = index.db.sublevel<string, number>('kv', json);
   }
 
@@ -121,7 +127,11 @@ export class RecordingCatalogue {
     const r = m.record;
     if (r.op === 'container') {
       const entry = RecordingCatalogue.entryFor(m.container, r.created, r.meta);
-      return entry ? [{ type: 'put', sublevel: this.byTime, key: RecordingCatalogue.timeKey(m.account, entry), value: entry }] : [];
+      if (entry) return [{ type: 'put', sublevel: this.byTime, key: RecordingCatalogue.timeKey(m.account, entry), value: entry }];
+      return classifyContainer(m.container) === 'unrecognised' ? [{ type: 'put', sublevel: this.unrecognised, key: m.account + SEP + m.container, value: { created: r.created } }] : [];
+    }
+    if (r.op === 'container-removed' && classifyContainer(m.container) === 'unrecognised') {
+      return [{ type: 'del', sublevel: this.unrecognised, key: m.account + SEP + m.container }];
     }
     if (r.op === 'container-removed') {
       const existing = await this.#index.containers.get(m.account + SEP + m.container);
@@ -156,7 +166,7 @@ export class RecordingCatalogue {
   /** Rebuilds the catalogue from the index when it is missing or from an older version. Returns whether it did. */
   async ensureBuilt(): Promise<boolean> {
     if ((await this.#version.get('version')) === VERSION) return false;
-    for (const sub of [this.byTime, this.byCategory] as Sub<unknown>[]) await sub.clear();
+    for (const sub of [this.byTime, this.byCategory, this.unrecognised] as Sub<unknown>[]) await sub.clear();
     let ops: BatchOp[] = [];
     const flush = async (force = false) => {
       if (force || ops.length >= 1000) await this.#index.write(ops.splice(0), false);
@@ -164,7 +174,11 @@ export class RecordingCatalogue {
     for await (const [key, c] of this.#index.containers.iterator()) {
       const account = key.slice(0, key.indexOf(SEP));
       const entry = RecordingCatalogue.entryFor(c.name, c.created, c.meta);
-      if (!entry) continue;
+      if (!entry) {
+        if (classifyContainer(c.name) === 'unrecognised') ops.push({ type: 'put', sublevel: this.unrecognised, key, value: { created: c.created } });
+        await flush();
+        continue;
+      }
       ops.push({ type: 'put', sublevel: this.byTime, key: RecordingCatalogue.timeKey(account, entry), value: entry });
       if (entry.kind === 'recording') {
         const prefix = key + SEP + BOOKMARK;
@@ -178,6 +192,22 @@ export class RecordingCatalogue {
     ops.push({ type: 'put', sublevel: this.#version, key: 'version', value: VERSION });
     await flush(true);
     return true;
+  }
+
+  /**
+   * Containers with names the station does not recognise: how many, and the
+   * first `limit` names (AUTH_account/container, or container within `account`).
+   */
+  async unrecognisedContainers(limit = 20, account?: string): Promise<{ count: number; names: string[] }> {
+    let count = 0;
+    const names: string[] = [];
+    const range = account === undefined ? {} : { gt: account + SEP, lt: account + SEP + TOP };
+    for await (const key of this.unrecognised.keys(range)) {
+      count += 1;
+      const [acct, container] = key.split(SEP) as [string, string];
+      if (names.length < limit) names.push(account === undefined ? `AUTH_${acct}/${container}` : container);
+    }
+    return { count, names };
   }
 
   /** The recordings given a category (by any of their bookmarks). */

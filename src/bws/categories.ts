@@ -1,6 +1,6 @@
 /**
  * The categories a BWS offers for recordings (`ReadCategories`), published as
- * `System/Categories.json`. The station's own live in DIR/categories.json,
+ * `System/Categories.json` (404 until there are some). The station's own live in DIR/categories.json,
  * set with `edgecd categories set FILE`; the daemon reads the file at each
  * request (a BWS asks once a day), so a change needs no restart. Recordings
  * may still arrive with categories removed since: those are stored like any
@@ -63,9 +63,10 @@ export async function readCategories(dir: string): Promise<Category[]> {
 /**
  * The document the cameras get, and where it comes from: the station's own
  * categories, else the first target (in `targets` order) that published
- * some, else an empty list.
+ * some, else none (System/Categories.json answers 404: a BWS then uses its
+ * built-in categories).
  */
-export async function publishedCategories(dir: string, targets: readonly string[] = []): Promise<{ document: JsonDocument; source: CategoriesSource }> {
+export async function publishedCategories(dir: string, targets: readonly string[] = []): Promise<{ document?: JsonDocument; source: CategoriesSource }> {
   const own = await readOrUndefined(categoriesFile(dir));
   if (own !== undefined) return { document: jsonDocument((JSON.parse(own) as Category[]).map(({ Name, Id }) => ({ Name, Id }))), source: { kind: 'station' } };
   const central = JSON.parse((await readOrUndefined(centralFile(dir))) ?? '{}') as CentralCategories;
@@ -75,10 +76,10 @@ export async function publishedCategories(dir: string, targets: readonly string[
     const body = Buffer.from(stored.text, 'utf8');
     return { document: { body, etag: createHash('md5').update(body).digest('hex') }, source: { kind: 'central', target, fetchedAt: stored.fetchedAt } };
   }
-  return { document: jsonDocument([]), source: { kind: 'none' } };
+  return { source: { kind: 'none' } };
 }
 
-export async function categoriesDocument(dir: string, targets: readonly string[] = []): Promise<JsonDocument> {
+export async function categoriesDocument(dir: string, targets: readonly string[] = []): Promise<JsonDocument | undefined> {
   return (await publishedCategories(dir, targets)).document;
 }
 

@@ -26,14 +26,13 @@
  */
 import { EdgeError, badRequest, notFound } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { ObjectEntry, ObjectStore, PutObjectInput } from '../store/object-store.ts';
+import type { ContainerEntry, ObjectEntry, ObjectStore, PutObjectInput } from '../store/object-store.ts';
 import { KeyedMutex } from '../store/keyed-mutex.ts';
 import { decodeMetaValue, mergeMeta, sameMeta, type MetaMap, type MetaUpdate } from '../swift/metadata.ts';
-import { parseClipName, parseEpoch, parseRecordingName, type RecordingName } from './names.ts';
+import { isKeyFile, isTrack, pairKeyFiles } from './key-files.ts';
+import { DEVICES, parseClipName, parseEpoch, parseRecordingName, USERS, type RecordingName } from './names.ts';
 
-export const USERS = 'Users';
-export const DEVICES = 'Devices';
-export const SYSTEM = 'System';
+export { DEVICES, SYSTEM, USERS } from './names.ts';
 
 export interface DestinationSettings {
   /** 0 = no limit. */
@@ -48,6 +47,10 @@ export interface DestinationSettings {
   log: Logger;
   /** Whether the host clock is known to be synchronised (never blocks). */
   clockSynchronised: () => boolean;
+  /** While it is not: times further ahead than this are refused as absurd (validation.maxDaysAheadUnsynchronised). */
+  maxDaysAheadUnsynchronised: number;
+  /** How far a clip may start before, or end after, its recording's window (pre- and post-buffers), seconds. */
+  clipSlackSeconds: number;
   now?: () => number;
 }
 
@@ -94,11 +97,7 @@ export class ContentDestination {
     // the clock was unsynchronised must still be sealable once it syncs.
     if (creating) {
       if (name.triggerOn === undefined) refusals.push('its trigger time is not a real date');
-      else if (name.triggerOn < EARLIEST) refusals.push('its trigger time is before 2000-01-01');
-      else if (name.triggerOn > now + DAY) {
-        if (this.#settings.clockSynchronised()) refusals.push('its trigger time is more than a day in the future');
-        else this.#settings.log.warn({ container }, 'recording time is in the future of an unsynchronised clock; accepted');
-      }
+      else refusals.push(...this.#timeProblems('its trigger time', name.triggerOn, now, { container }));
       if (!(await this.#exists(account, USERS, name.userId))) relaxable.push(`user ${name.userId} is not registered in ${USERS}/`);
       if (!(await this.#exists(account, DEVICES, name.deviceSerial))) relaxable.push(`camera ${name.deviceSerial} is not registered in ${DEVICES}/`);
     }
@@ -114,14 +113,52 @@ export class ContentDestination {
     }
   }
 
-  /** The clip rules for an object PUT into a recording. */
-  #checkClip(container: string, object: string, meta: MetaMap): void {
-    if (!parseRecordingName(container)) return;
+  /**
+   * A time from 2000 on, and not in the future: more than a day ahead of a
+   * synchronised clock is refused; an unsynchronised clock may be wrong, so a
+   * later time is accepted (and logged) unless absurdly far ahead.
+   */
+  #timeProblems(what: string, ms: number, now: number, where: Record<string, string>): string[] {
+    if (ms < EARLIEST) return [`${what} is before 2000-01-01`];
+    if (ms <= now + DAY) return [];
+    if (this.#settings.clockSynchronised()) return [`${what} is more than a day in the future`];
+    const days = this.#settings.maxDaysAheadUnsynchronised;
+    if (ms > now + days * DAY) return [`${what} (${new Date(ms).toISOString()}) is more than ${days} days after this station's clock, which is not synchronised: not a plausible time (validation.maxDaysAheadUnsynchronised)`];
+    this.#settings.log.warn({ ...where, time: new Date(ms).toISOString() }, `${what} is in the future of an unsynchronised clock; accepted`);
+    return [];
+  }
+
+  /**
+   * The clip rules for an object PUT into a recording: a duration, its
+   * ContainerType, plausible times, and inside its recording's window
+   * (StartTime, which includes the pre-buffer, to StopTime once known, with
+   * validation.clipSlackSeconds either side). Start/StopLocation (removed in
+   * v1.6.12) are accepted when older firmware sends them, never required.
+   */
+  async #checkClip(account: string, container: string, object: string, meta: MetaMap, recording: MetaMap): Promise<void> {
+    const name = parseRecordingName(container);
+    if (!name) return;
     const clip = parseClipName(object);
     if (!clip) return; // key files, bookmarks, GNSS tracks
     const start = meta.starttime === undefined ? undefined : parseEpoch(decodeMetaValue(meta.starttime));
     const stop = meta.stoptime === undefined ? undefined : parseEpoch(decodeMetaValue(meta.stoptime));
     const problems: string[] = [];
+    const relaxable: string[] = [];
+    const now = (this.#settings.now ?? Date.now)();
+    const where = { container, object };
+    if (start !== undefined) problems.push(...this.#timeProblems('its StartTime', start, now, where));
+    if (stop !== undefined) problems.push(...this.#timeProblems('its StopTime', stop, now, where));
+    const slack = this.#settings.clipSlackSeconds * 1000;
+    const recordingStart = (recording.starttime === undefined ? undefined : parseEpoch(decodeMetaValue(recording.starttime))) ?? name.triggerOn;
+    const recordingStop = recording.stoptime === undefined ? undefined : parseEpoch(decodeMetaValue(recording.stoptime));
+    if (start !== undefined && recordingStart !== undefined && start < recordingStart - slack) {
+      relaxable.push(`it starts ${Math.round((recordingStart - start) / 1000)} s before its recording (${new Date(recordingStart).toISOString()}; validation.clipSlackSeconds is ${slack / 1000})`);
+    }
+    if (stop !== undefined && recordingStop !== undefined && stop > recordingStop + slack) {
+      relaxable.push(`it ends ${Math.round((stop - recordingStop) / 1000)} s after its recording (${new Date(recordingStop).toISOString()}; validation.clipSlackSeconds is ${slack / 1000})`);
+    }
+    if (!this.#settings.strict && relaxable.length > 0) this.#settings.log.warn({ ...where, account, problems: relaxable }, 'clip accepted despite problems (validation.strict is false)');
+    else problems.push(...relaxable);
     // Whole-second times cannot show a clip shorter than a second: equal is a
     // duration then; with sub-second times equal means none.
     const subSecond = /\./.test(decodeMetaValue(meta.starttime ?? '') + decodeMetaValue(meta.stoptime ?? ''));
@@ -146,15 +183,15 @@ export class ContentDestination {
 
   /** `late`: from a replicating station, which may add a held-back kind to a sealed recording (see above). The bytes are still checked against the SHA-256. */
   async putObject(input: PutObjectInput, late = false): Promise<ObjectEntry> {
-    if (late && isLateKind(input.object) && (await this.#store.object(input.account, input.container, input.object).then(() => false, () => true))) {
+    if (late && (await this.#store.object(input.account, input.container, input.object).then(() => false, () => true))) {
       const entry = await this.#store.container(input.account, input.container).catch(() => undefined);
-      if (entry && isComplete(entry.meta) && parseRecordingName(input.container)) {
+      if (entry && isComplete(entry.meta) && parseRecordingName(input.container) && (await this.#isLateKind(input, entry.meta))) {
         this.#settings.log.warn({ container: input.container, object: input.object }, 'a replicating station adds a late object to a Complete recording (a capability this CD declared after the recording arrived)');
         return this.#store.putObject({ ...input, mustNotExist: true });
       }
     }
-    await this.#refuseIfSealed(input.account, input.container);
-    this.#checkClip(input.container, input.object, input.meta);
+    const recording = await this.#refuseIfSealed(input.account, input.container);
+    await this.#checkClip(input.account, input.container, input.object, input.meta, recording.meta);
     const limit = this.#limitFor(input.container);
     if (limit === undefined && !this.#checksUserId(input.container)) return this.#store.putObject(input);
     return this.#registry.run(`${input.account}\0${input.container}`, async () => {
@@ -171,8 +208,8 @@ export class ContentDestination {
   }
 
   async postObject(account: string, container: string, object: string, meta: MetaMap, contentType?: string): Promise<void> {
-    await this.#refuseIfSealed(account, container);
-    this.#checkClip(container, object, meta);
+    const recording = await this.#refuseIfSealed(account, container);
+    await this.#checkClip(account, container, object, meta, recording.meta);
     if (!this.#checksUserId(container)) return this.#store.postObject(account, container, object, meta, contentType);
     await this.#registry.run(`${account}\0${container}`, async () => {
       await this.#refuseDuplicateUserId(account, object, meta);
@@ -180,11 +217,22 @@ export class ContentDestination {
     });
   }
 
-  async #refuseIfSealed(account: string, container: string): Promise<void> {
+  async #refuseIfSealed(account: string, container: string): Promise<ContainerEntry> {
     const entry = await this.#store.container(account, container).catch(() => {
       throw notFound(`Container ${container} not found`);
     });
     if (isComplete(entry.meta)) throw sealed(container);
+    return entry;
+  }
+
+  /** What a station holds back until the CD declares it can take it: bookmarks, GNSS tracks and their key files. */
+  async #isLateKind(input: PutObjectInput, containerMeta: MetaMap): Promise<boolean> {
+    if (input.object.startsWith('bookmark_') || isTrack(input.object)) return true;
+    if (!isKeyFile({ name: input.object, meta: input.meta })) return false;
+    const objects = (await this.#store.listObjects(input.account, input.container, { prefix: '', marker: '', endMarker: '', delimiter: '', limit: 10_000 })).filter((o): o is ObjectEntry => !('subdir' in o));
+    const start = containerMeta.starttime === undefined ? parseRecordingName(input.container)?.triggerOn : parseEpoch(decodeMetaValue(containerMeta.starttime));
+    const { keyOf } = pairKeyFiles([...objects, { name: input.object, meta: input.meta }], start);
+    return [...keyOf].some(([content, key]) => key === input.object && isTrack(content));
   }
 
   #limitFor(container: string): number | undefined {
@@ -233,8 +281,6 @@ function disagreements(container: string, name: RecordingName, meta: MetaMap): s
   return problems;
 }
 
-/** What a station holds back until the CD declares it can take it: bookmarks, GNSS tracks and their key files. */
-const isLateKind = (object: string) => object.startsWith('bookmark_') || /_gpstrail\.(json|key)$/.test(object);
 
 function sealed(container: string): EdgeError {
   return new EdgeError('Forbidden', `Recording ${container} is Complete: it and its objects can no longer change`);

@@ -10,7 +10,12 @@ export interface RecordingName {
   deviceSerial: string;
   /** TriggerOnTime, whole seconds (ms since the epoch); undefined when not a real date. */
   triggerOn: number | undefined;
+  /** `current`: …_YYYYMMDDTHHMMSSZ; `legacy`: …_YYYYMMDD_HHMMSS, as firmware before 10.11 named them. */
+  form: 'current' | 'legacy';
 }
+
+/** What a container is to a body-worn system, by its name alone. */
+export type ContainerClass = 'recording' | 'rejected' | 'registry' | 'unrecognised';
 
 export interface ClipName {
   /** StartTime in ms since the epoch. */
@@ -31,11 +36,37 @@ export function parseCompactTime(text: string): number | undefined {
   return ms;
 }
 
-/** `<UserID>_<BWCSerialNumber>_<YYYYMMDDTHHMMSSZ>`: anything of that shape is a recording. */
+/**
+ * `<UserID>_<BWCSerialNumber>_<YYYYMMDDTHHMMSSZ>`, or as firmware before
+ * 10.11 wrote it, `<UserID>_<BWCSerialNumber>_<YYYYMMDD>_<HHMMSS>` (UTC as
+ * well): anything of either shape is a recording. The name is kept as sent.
+ */
 export function parseRecordingName(name: string): RecordingName | undefined {
-  const m = /^(.+)_([^_]+)_(\d{8}T\d{6}Z)$/.exec(name);
-  if (!m || isRejectedContentName(name)) return undefined;
-  return { userId: m[1]!, deviceSerial: m[2]!, triggerOn: parseCompactTime(m[3]!) };
+  if (isRejectedContentName(name)) return undefined;
+  const current = /^(.+)_([^_]+)_(\d{8}T\d{6}Z)$/.exec(name);
+  if (current) return { userId: current[1]!, deviceSerial: current[2]!, triggerOn: parseCompactTime(current[3]!), form: 'current' };
+  const legacy = /^(.+)_([^_]+)_(\d{8})_(\d{6})$/.exec(name);
+  if (legacy) return { userId: legacy[1]!, deviceSerial: legacy[2]!, triggerOn: parseCompactTime(`${legacy[3]}T${legacy[4]}Z`), form: 'legacy' };
+  return undefined;
+}
+
+export const USERS = 'Users';
+export const DEVICES = 'Devices';
+export const SYSTEM = 'System';
+/** The registry containers a BWS keeps: users, cameras, its system id. */
+export const REGISTRY_CONTAINERS: ReadonlySet<string> = new Set([USERS, DEVICES, SYSTEM]);
+
+/**
+ * A container by its name: a recording (either form), rejected content, a
+ * registry container, or a name this station does not recognise (a future
+ * firmware's, a Swift client's). Unrecognised containers are kept, flagged,
+ * and replicated as they are.
+ */
+export function classifyContainer(name: string): ContainerClass {
+  if (REGISTRY_CONTAINERS.has(name)) return 'registry';
+  if (isRejectedContentName(name)) return 'rejected';
+  if (parseRecordingName(name)) return 'recording';
+  return 'unrecognised';
 }
 
 /** `RejectedContent_<YYYYMMDDTHHMMSSZ|UnknownTime>_<uuid>`. */

@@ -5,9 +5,11 @@
  * bookmark texts), so it is always exactly what is stored; sealed recordings
  * never change, so neither does their description.
  */
-import type { ObjectStore } from '../store/object-store.ts';
+import type { ObjectEntry, ObjectStore } from '../store/object-store.ts';
 import { decodeMetaValue, type MetaMap } from '../swift/metadata.ts';
 import { DEVICES, USERS } from './content-destination.ts';
+import { parseLocation, parseTrack, type MetaLocation } from '../evidence/gnss.ts';
+import { isKeyFile, isTrack, pairKeyFiles } from './key-files.ts';
 import { isRejectedContentName, parseClipName, parseEpoch, parseRecordingName } from './names.ts';
 
 export interface Bookmark {
@@ -18,6 +20,8 @@ export interface Bookmark {
   tags: Record<string, string>;
   startTime?: string;
   endTime?: string;
+  /** Where it was set (v1.6.11), parsed, or as sent when unreadable. */
+  location?: MetaLocation | { unreadable: string };
   /** The free-text description (the object's body). */
   text: string;
 }
@@ -37,6 +41,8 @@ export interface KeyFile {
   /** JSON with an EncryptedKey: what a clerk needs to decrypt its clip. */
   valid: boolean;
   publicKeyId?: string;
+  /** The clip or track it unlocks (by name, or by its StartTime); absent when it pairs with nothing. */
+  unlocks?: string;
   problem?: string;
 }
 
@@ -109,19 +115,20 @@ export async function readText(store: ObjectStore, account: string, container: s
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** A GNSS track per the spec's location file format. */
+/** A GNSS track per the spec's location file format, read as the console and export read it. */
 export function checkGnssTrack(name: string, body: string): GnssTrack {
-  let doc: unknown;
   try {
-    doc = JSON.parse(body);
+    return { name, valid: true, points: parseTrack(body).length };
   } catch (err) {
-    return { name, valid: false, points: 0, problem: `not JSON: ${(err as Error).message}` };
+    const entries = (() => {
+      try {
+        return (JSON.parse(body) as { CoordinateEntries?: unknown[] }).CoordinateEntries?.length ?? 0;
+      } catch {
+        return 0;
+      }
+    })();
+    return { name, valid: false, points: entries, problem: (err as Error).message };
   }
-  const entries = (doc as { CoordinateEntries?: unknown } | null)?.CoordinateEntries;
-  if (!Array.isArray(entries)) return { name, valid: false, points: 0, problem: 'no CoordinateEntries list' };
-  const bad = entries.findIndex((e: { LocationWKT?: unknown } | null) => typeof e?.LocationWKT !== 'string' || !/^POINT\(\s*-?\d+(\.\d+)?\s+-?\d+(\.\d+)?\s*\)$/i.test(e.LocationWKT));
-  if (bad !== -1) return { name, valid: false, points: entries.length, problem: `CoordinateEntries[${bad}].LocationWKT is not POINT(lon lat)` };
-  return { name, valid: true, points: entries.length };
 }
 
 /** A key file: JSON carrying the wrapped content key. */
@@ -181,43 +188,49 @@ export async function describeRecording(store: ObjectStore, account: string, con
   summary.startTime = at('starttime');
   summary.stopTime = at('stoptime');
   if (status === 'Complete') summary.completedAt = new Date(Number(entry.timestamp) * 1000).toISOString();
+  const objects: ObjectEntry[] = [];
   let marker = '';
   for (;;) {
     const page = await store.listObjects(account, container, { prefix: '', marker, endMarker: '', delimiter: '', limit: PAGE });
-    for (const o of page) {
-      if ('subdir' in o) continue;
-      marker = o.name;
-      summary.objects += 1;
-      summary.bytes += o.bytes;
-      summary.manifest[o.name] = { sha256: o.sha256, bytes: o.bytes };
-      if (parseClipName(o.name)) {
-        summary.clips += 1;
-        summary.clipBytes += o.bytes;
-      } else if (o.name.endsWith('.key')) {
-        summary.keyFiles += 1;
-        summary.keys.push(checkKeyFile(o.name, o.bytes <= 64 * 1024 ? await readText(store, account, container, o.name) : ''));
-      } else if (o.name.endsWith('_gpstrail.json')) {
-        summary.gnssTrack = true;
-        // With end-to-end encryption every content object has a key file and the
-        // track is ciphertext: it can only be checked after decryption.
-        const encrypted = summary.keyFiles > 0 || page.some((p) => 'name' in p && p.name.endsWith('.key'));
-        if (encrypted) summary.gnssTracks.push({ name: o.name, valid: true, points: 0, encrypted: true });
-        else if (o.bytes > 4 * 1024 * 1024) summary.gnssTracks.push({ name: o.name, valid: false, points: 0, problem: 'larger than 4 MiB: not checked' });
-        else summary.gnssTracks.push(checkGnssTrack(o.name, await readText(store, account, container, o.name)));
-      } else if (o.name.startsWith('bookmark_')) {
-        summary.bookmarks.push({
-          name: o.name,
-          categoryId: text(o.meta, 'categoryid'),
-          categoryName: text(o.meta, 'categoryname'),
-          tags: parseTags(text(o.meta, 'tags')),
-          startTime: text(o.meta, 'starttime'),
-          endTime: text(o.meta, 'endtime'),
-          text: o.bytes <= 64 * 1024 ? await readText(store, account, container, o.name) : '(longer than 64 KiB: download it)',
-        });
-      }
-    }
-    if (page.length < PAGE) return summary;
+    for (const o of page) if (!('subdir' in o)) objects.push(o);
+    marker = objects.at(-1)?.name ?? marker;
+    if (page.length < PAGE) break;
   }
+  const start = entry.meta.starttime === undefined ? name?.triggerOn : parseEpoch(decodeMetaValue(entry.meta.starttime));
+  const { keyOf, unmatched } = pairKeyFiles(objects, start);
+  const unlocks = new Map([...keyOf].map(([content, key]) => [key, content]));
+  for (const o of objects) {
+    summary.objects += 1;
+    summary.bytes += o.bytes;
+    summary.manifest[o.name] = { sha256: o.sha256, bytes: o.bytes };
+    if (isKeyFile(o)) {
+      summary.keyFiles += 1;
+      const key = checkKeyFile(o.name, o.bytes <= 64 * 1024 ? await readText(store, account, container, o.name) : '');
+      summary.keys.push({ ...key, ...(unlocks.has(o.name) ? { unlocks: unlocks.get(o.name)! } : {}), ...(unmatched.includes(o.name) ? { problem: [key.problem, 'pairs with no clip or track (by name or StartTime): not guessed'].filter(Boolean).join('; ') } : {}) });
+    } else if (parseClipName(o.name)) {
+      summary.clips += 1;
+      summary.clipBytes += o.bytes;
+    } else if (isTrack(o.name)) {
+      summary.gnssTrack = true;
+      // An encrypted track is ciphertext: it can only be checked after decryption.
+      if (keyOf.has(o.name)) summary.gnssTracks.push({ name: o.name, valid: true, points: 0, encrypted: true });
+      else if (o.bytes > 4 * 1024 * 1024) summary.gnssTracks.push({ name: o.name, valid: false, points: 0, problem: 'larger than 4 MiB: not checked' });
+      else summary.gnssTracks.push(checkGnssTrack(o.name, await readText(store, account, container, o.name)));
+    } else if (o.name.startsWith('bookmark_')) {
+      const location = text(o.meta, 'location');
+      summary.bookmarks.push({
+        name: o.name,
+        categoryId: text(o.meta, 'categoryid'),
+        categoryName: text(o.meta, 'categoryname'),
+        tags: parseTags(text(o.meta, 'tags')),
+        startTime: text(o.meta, 'starttime'),
+        endTime: text(o.meta, 'endtime'),
+        ...(location !== undefined ? { location: parseLocation(location) ?? { unreadable: location } } : {}),
+        text: o.bytes <= 64 * 1024 ? await readText(store, account, container, o.name) : '(longer than 64 KiB: download it)',
+      });
+    }
+  }
+  return summary;
 }
 
 /** Recordings (and rejected content) matching the filter, oldest trigger first. */

@@ -37,6 +37,16 @@ export interface SimulationOptions {
   progress?: (line: string) => void;
   /** The connection file's HTTPSCertificate (PEM): the only certificates trusted, as a BWS does. */
   trustedCertificates?: string[];
+  /** Name recordings as firmware before 10.11 did: `<UserID>_<BWCSerialNumber>_<YYYYMMDD>_<HHMMSS>`. */
+  legacyNames?: boolean;
+  /**
+   * How key files are named: `spec` as the spec writes it (`<StartTime>_<RecordingID>.key`,
+   * the track's stamped with the recording's start), `reference` as the Axis reference's
+   * decrypt_file.sh expects (`<file>.key`); by default each key takes its content's base name.
+   */
+  keyNames?: 'base' | 'spec' | 'reference';
+  /** Older firmware's clip StartLocation/StopLocation (removed in v1.6.12): sent on every other clip. */
+  clipLocations?: boolean;
   /**
    * Like curl's --connect-to: requests for `from` (host:port) go to `to`,
    * still sent for, and checked against the certificate of, `from`. For a CD
@@ -142,7 +152,7 @@ export async function simulate(o: SimulationOptions): Promise<SimulationReport> 
   }
 
   /** One storage request as a BWS makes it: 503 waits Retry-After, 401 re-auths once, 507 stops. */
-  async function call(method: string, path: string, headers: Record<string, string> = {}, body?: Buffer): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
+  async function call(method: string, path: string, headers: Record<string, string> = {}, body?: Buffer, accept: number[] = []): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
     for (let attempt = 0; ; attempt++) {
       const s = session ?? (await authenticate());
       const url = new URL(s.storage.href.replace(/\/$/, '') + path);
@@ -158,7 +168,7 @@ export async function simulate(o: SimulationOptions): Promise<SimulationReport> 
         await new Promise((r) => setTimeout(r, wait * 1000));
         continue;
       }
-      if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${res.body.toString('utf8').trim()}`);
+      if (res.status >= 300 && !accept.includes(res.status)) throw new Error(`${method} ${path}: ${res.status} ${res.body.toString('utf8').trim()}`);
       if (body) uploadedBytes += body.length;
       return res;
     }
@@ -179,9 +189,12 @@ export async function simulate(o: SimulationOptions): Promise<SimulationReport> 
 
     let categories = o.categories ?? [];
     if (declared('ReadCategories') && !o.categories) {
-      const res = await call('GET', '/System/Categories.json');
-      if (createHash('md5').update(res.body).digest('hex') !== res.headers.etag) throw new Error('System/Categories.json: object corrupt (Etag is not the md5 of the body)');
-      categories = JSON.parse(res.body.toString('utf8')) as { Id: string; Name: string }[];
+      // A CD without categories answers 404: the capability is not fulfilled, and a BWS keeps its built-in ones.
+      const res = await call('GET', '/System/Categories.json', {}, undefined, [404]);
+      if (res.status === 200) {
+        if (createHash('md5').update(res.body).digest('hex') !== res.headers.etag) throw new Error('System/Categories.json: object corrupt (Etag is not the md5 of the body)');
+        categories = JSON.parse(res.body.toString('utf8')) as { Id: string; Name: string }[];
+      }
     }
     if (declared('StoreReadSystemID')) {
       await call('PUT', '/System');
@@ -209,21 +222,25 @@ export async function simulate(o: SimulationOptions): Promise<SimulationReport> 
       const user = report.users[r % report.users.length]!;
       const serial = report.devices[r % report.devices.length]!;
       const trigger = new Date(o.firstTrigger.getTime() + r * 600_000);
-      const name = `${user}_${serial}_${compact(trigger)}`;
+      const name = o.legacyNames ? `${user}_${serial}_${compact(trigger).slice(0, 8)}_${compact(trigger).slice(9, 15)}` : `${user}_${serial}_${compact(trigger)}`;
+      const recordingStart = new Date(trigger.getTime() - 30_000);
+      /** The key object's name for a content object, in the chosen naming. */
+      const keyName = (object: string, start: Date) => (o.keyNames === 'reference' ? `${object}.key` : o.keyNames === 'spec' ? `${compact(start)}_${rid}.key` : `${object.replace(/\.[^.]+$/, '')}.key`);
       const rid = String(1000 + r);
       await call('PUT', `/${name}`, {
         'X-Container-Meta-Containername': name, 'X-Container-Meta-Userid': user, 'X-Container-Meta-Bwcserialnumber': serial,
         'X-Container-Meta-Scuserialnumber': 'SCU0001', 'X-Container-Meta-Firmwareversion': '11.5.1', 'X-Container-Meta-Triggeron': 'Button',
         'X-Container-Meta-Triggerontime': epoch(trigger), 'X-Container-Meta-Triggerontimeiso': trigger.toISOString(),
         'X-Container-Meta-Timezone': enc('Europe/Stockholm'), 'X-Container-Meta-Bwcmodel': 'W110', 'X-Container-Meta-Status': 'Transferring',
-        'X-Container-Meta-Starttime': epoch(new Date(trigger.getTime() - 30_000)),
+        'X-Container-Meta-Starttime': epoch(recordingStart),
+        'X-Container-Meta-Triggeronlocation': '+55.718409+013.221184+8+' + epoch(trigger),
       });
       /** Uploads content, first its key file when encrypting (as a BWS sends them). */
-      const content = async (objectName: string, keyName: string, start: Date, headers: Record<string, string>, plain: Buffer) => {
+      const content = async (objectName: string, start: Date, headers: Record<string, string>, plain: Buffer) => {
         let body = plain;
         if (o.encryption) {
           const { cipher, keyFile } = encryptForKeyHolder(plain, o.encryption);
-          await call('PUT', `/${name}/${keyName}`, { 'Content-Type': 'application/json', 'X-Object-Meta-Starttime': epoch(start), 'X-Object-Meta-Filetype': 'key' }, keyFile);
+          await call('PUT', `/${name}/${keyName(objectName, start)}`, { 'Content-Type': 'application/json', 'X-Object-Meta-Starttime': epoch(start), 'X-Object-Meta-Filetype': 'key' }, keyFile);
           body = cipher;
         }
         await call('PUT', `/${name}/${objectName}`, headers, body);
@@ -231,9 +248,10 @@ export async function simulate(o: SimulationOptions): Promise<SimulationReport> 
       for (let c = 0; c < o.clipsPerRecording; c++) {
         const start = new Date(trigger.getTime() + c * 60_000);
         const stop = new Date(start.getTime() + 59_000);
-        await content(`${compact(start)}_${rid}.mkv`, `${compact(start)}_${rid}.key`, start, {
+        await content(`${compact(start)}_${rid}.mkv`, start, {
           'Content-Type': 'video/x-matroska', 'X-Object-Meta-Starttime': epoch(start), 'X-Object-Meta-Starttimeiso': start.toISOString(),
           'X-Object-Meta-Stoptime': epoch(stop), 'X-Object-Meta-Stoptimeiso': stop.toISOString(), 'X-Object-Meta-Containertype': 'mkv',
+          ...(o.clipLocations && c % 2 === 0 ? { 'X-Object-Meta-Startlocation': '+55.718409+013.221184+8+' + epoch(start), 'X-Object-Meta-Stoplocation': '+55.718702+013.220701+8+' + epoch(stop) } : {}),
         }, randomBytes(o.clipBytes));
       }
       if (o.extras) {
@@ -245,12 +263,14 @@ export async function simulate(o: SimulationOptions): Promise<SimulationReport> 
           }));
           const d = compact(trigger);
           const track = `${d.slice(0, 8)}_${d.slice(9, 15)}_${rid}_${serial}_gpstrail`;
-          await content(`${track}.json`, `${track}.key`, trigger, { 'Content-Type': 'application/json', 'X-Object-Meta-Filetype': 'json' },
+          // A track's key is stamped with the recording's start (the spec).
+          await content(`${track}.json`, recordingStart, { 'Content-Type': 'application/json', 'X-Object-Meta-Filetype': 'json' },
             Buffer.from(JSON.stringify({ CoordinateEntries: points })));
         }
         if (declared('StoreBookmarks')) {
           const category = categories[r % Math.max(1, categories.length)];
-          const meta: Record<string, string> = { 'X-Object-Meta-Starttime': trigger.toISOString().replace('.000', ''), 'X-Object-Meta-Tags': enc('TriggerOn:Button;Shift:Night') };
+          // Where the officer set it (v1.6.11): near the track's third point.
+          const meta: Record<string, string> = { 'X-Object-Meta-Starttime': trigger.toISOString().replace('.000', ''), 'X-Object-Meta-Tags': enc('TriggerOn:Button;Shift:Night'), 'X-Object-Meta-Location': `+55.718800+013.221800+6+${epoch(new Date(trigger.getTime() + 20_000))}` };
           if (category) {
             meta['X-Object-Meta-Categoryid'] = enc(category.Id);
             meta['X-Object-Meta-Categoryname'] = enc(category.Name);

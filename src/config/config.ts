@@ -34,7 +34,7 @@ export interface Config {
   /** Self-signed certificates edgecd generates (init --https, cert renew). */
   tls: { validityDays: number; algorithm: 'ec-p256' | 'rsa-2048'; warnDaysBeforeExpiry: number };
   objects: { maxBytes: number };
-  validation: { strict: boolean };
+  validation: { strict: boolean; maxDaysAheadUnsynchronised: number; clipSlackSeconds: number };
   /** How often the station's health is checked for warnings (storage 80/90/95 %, heat, read-only disk). */
   health: { checkSeconds: number };
   /** Load shedding: past these, requests get 503 + Retry-After. */
@@ -63,6 +63,8 @@ export interface Config {
   /** Whether recordings held by every target may leave the station when space runs short. */
   retention: { evictAfterReplication: boolean; minAgeHours: number; minConfirmation: ConfirmationLevel };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
+  /** Dotted keys the file set itself; the rest are defaults (a default may change, what an operator chose may not). */
+  given: ReadonlySet<string>;
 }
 
 /**
@@ -141,7 +143,12 @@ export const CONFIG_SCHEMA: Schema = {
     warnDaysBeforeExpiry: { kind: 'integer', default: 30, min: 0 },
   },
   objects: { maxBytes: { kind: 'integer', default: MAX_FILE_SIZE, min: 1 } },
-  validation: { strict: { kind: 'boolean', default: true } },
+  validation: {
+    strict: { kind: 'boolean', default: true },
+    // An unsynchronised clock (a Pi without its RTC) may be wrong by a lot, but not by years.
+    maxDaysAheadUnsynchronised: { kind: 'integer', default: 366, min: 1, max: 36500 },
+    clipSlackSeconds: { kind: 'integer', default: 600, min: 0, max: 86400 },
+  },
   health: { checkSeconds: { kind: 'integer', default: 30, min: 1 } },
   // Sized for a Raspberry Pi 4 (4 cores, 4 GB, one SD card or USB SSD).
   admission: {
@@ -266,16 +273,14 @@ function merge(schema: Schema, input: unknown, prefix: string): Record<string, u
  */
 export function parseConfig(input: unknown, baseDir = process.cwd()): Config {
   const config = merge(CONFIG_SCHEMA, input, '') as unknown as Config;
+  config.given = new Set(givenKeys(input, ''));
   parseHostPort(config.listen, 'listen');
   if (config.ntp.listen !== 'off') parseHostPort(config.ntp.listen, 'ntp.listen');
   for (const [i, url] of config.connection.authUrls.entries()) {
     if (!/^https?:\/\/[^/]+\/auth\/v1\.0$/.test(url)) throw new ConfigError(`connection.authUrls[${i}]: expected http(s)://HOST[:PORT]/auth/v1.0, got ${JSON.stringify(url)}`);
   }
-  const raw = input as { replication?: { targets?: Record<string, unknown>[] }; connection?: { containerType?: unknown } } | undefined;
+  const raw = input as { replication?: { targets?: Record<string, unknown>[] } } | undefined;
   checkTargets(config.replication.targets, raw?.replication?.targets ?? [], baseDir);
-  // Cameras record in the container the central asks for, unless this station says otherwise.
-  const central = config.replication.targets.find((t) => t.connectionFile !== '');
-  if (central && raw?.connection?.containerType === undefined) config.connection.containerType = central.central.containerType;
   return config;
 }
 
@@ -321,6 +326,12 @@ function readCentral(what: string, file: string): CentralConnection {
   const { connection, problems } = readCentralConnectionFile(readText(what, file));
   if (!connection) throw new ConfigError(`${what}: ${file} is not a usable connection file:\n  ${problems.join('\n  ')}`);
   return connection;
+}
+
+/** The dotted paths of the values a document sets (lists count as one value). */
+function givenKeys(input: unknown, prefix: string): string[] {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) return prefix ? [prefix.slice(0, -1)] : [];
+  return Object.entries(input).flatMap(([key, value]) => (value === undefined ? [] : givenKeys(value, `${prefix}${key}.`)));
 }
 
 /** Replication keys are secrets: a config holding one, and a central's connection file, must be readable by their owner only. */

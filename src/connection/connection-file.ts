@@ -65,7 +65,8 @@ const RULES: Record<string, Rule> = {
   ConnectionFileVersion: { type: 'string', max: 16, required: true },
   SiteName: { type: 'string', max: 64, required: true },
   ApplicationName: { type: 'string', max: 256, required: true },
-  ApplicationVersion: { type: 'string', max: 64, required: true },
+  // 64 in the first text, 128 since v1.6.10.
+  ApplicationVersion: { type: 'string', max: 128, required: true },
   ContentDestinationAsNTPServer: { type: 'boolean', required: true },
   AuthenticationTokenURI: { type: 'list', max: 10, itemMax: 512, required: true },
   HTTPSCertificate: { type: 'list', max: 10, itemMax: 16 * 1024, required: false },
@@ -78,38 +79,59 @@ const RULES: Record<string, Rule> = {
   PublicKeyId: { type: 'string', max: 128, required: false },
 };
 
+/** Attributes a BWS can do without when a generated file leaves them out (the Axis reference server's does). */
+const DEFAULTED: Record<string, string> = { ContentDestinationAsNTPServer: 'taken as false' };
+
 /** Every violation of the spec's rules, as sentences; empty when the file is valid. */
 export function checkConnectionFile(text: string): string[] {
+  return inspectConnectionFile(text).problems;
+}
+
+/**
+ * The spec's rules, as sentences: `problems` break the file; `warnings` are
+ * what a client tolerates (attributes it does not know, an empty string where
+ * the spec wants no value, an attribute a generated file leaves out that has
+ * an obvious default). Lengths are UTF-8 bytes, as the file is.
+ */
+export function inspectConnectionFile(text: string): { problems: string[]; warnings: string[] } {
   const problems: string[] = [];
+  const warnings: string[] = [];
   const size = Buffer.byteLength(text, 'utf8');
   if (size > MAX_CONNECTION_FILE_BYTES) problems.push(`the file is ${size} bytes; the maximum is ${MAX_CONNECTION_FILE_BYTES} (64 kB)`);
   let doc: unknown;
   try {
-    doc = JSON.parse(text);
+    doc = JSON.parse(text.replace(/^\uFEFF/, ''));
   } catch (err) {
-    return [...problems, `not valid JSON: ${(err as Error).message}`];
+    return { problems: [...problems, `not valid JSON: ${(err as Error).message}`], warnings };
   }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return [...problems, 'the file must be a JSON object'];
-  const file = doc as Record<string, unknown>;
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return { problems: [...problems, 'the file must be a JSON object'], warnings };
+  // An empty string is "no value" (the reference server writes "" for what it lacks), except where a value is needed.
+  const file = Object.fromEntries(Object.entries(doc).filter(([key, value]) => {
+    if (value !== '' || key === 'BlobAPIKey' || key === 'BlobAPIUserName' || RULES[key]?.required) return true;
+    warnings.push(`${key}: empty, taken as absent`);
+    return false;
+  }));
+  const bytes = (v: string) => Buffer.byteLength(v, 'utf8');
 
-  for (const key of Object.keys(file)) if (!(key in RULES)) problems.push(`${key}: not an attribute of the connection file`);
+  for (const key of Object.keys(file)) if (!(key in RULES)) warnings.push(`${key}: not an attribute of the connection file (ignored)`);
   for (const [key, rule] of Object.entries(RULES)) {
     const value = file[key];
     if (value === undefined) {
-      if (rule.required) problems.push(`${key}: required but missing`);
+      if (rule.required && DEFAULTED[key]) warnings.push(`${key}: missing, ${DEFAULTED[key]}`);
+      else if (rule.required) problems.push(`${key}: required but missing`);
       continue;
     }
     if (rule.type === 'boolean' && typeof value !== 'boolean') problems.push(`${key}: must be true or false`);
     if (rule.type === 'string') {
       if (typeof value !== 'string') problems.push(`${key}: must be a string`);
-      else if (value.length > rule.max) problems.push(`${key}: at most ${rule.max} characters, got ${value.length}`);
+      else if (bytes(value) > rule.max) problems.push(`${key}: at most ${rule.max} bytes (UTF-8), got ${bytes(value)}`);
     }
     if (rule.type === 'list') {
       if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) problems.push(`${key}: must be a list of strings`);
       else {
         if (value.length > rule.max) problems.push(`${key}: at most ${rule.max} entries, got ${value.length}`);
         value.forEach((v: string, i) => {
-          if (v.length > rule.itemMax) problems.push(`${key}[${i}]: at most ${rule.itemMax} characters, got ${v.length}`);
+          if (bytes(v) > rule.itemMax) problems.push(`${key}[${i}]: at most ${rule.itemMax} bytes (UTF-8), got ${bytes(v)}`);
         });
       }
     }
@@ -151,7 +173,7 @@ export function checkConnectionFile(text: string): string[] {
     if (file.PublicKey !== undefined) problems.push('PublicKey: only allowed when WantEncryption is true');
     if (file.PublicKeyId !== undefined) problems.push('PublicKeyId: only allowed when WantEncryption is true');
   }
-  return problems;
+  return { problems, warnings };
 }
 
 /**
@@ -189,29 +211,16 @@ const NEEDED_TO_CONNECT = new Set(['AuthenticationTokenURI', 'BlobAPIKey', 'Blob
  * own file, for one, carries BlobAPI and empty PublicKey values.
  */
 export function readCentralConnectionFile(text: string): { connection?: CentralConnection; problems: string[]; warnings: string[] } {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (err) {
-    return { problems: [`not valid JSON: ${(err as Error).message}`], warnings: [] };
-  }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return { problems: ['the file must be a JSON object'], warnings: [] };
-  const warnings: string[] = [];
-  // An empty string is "no value" (a generated file writes "" for what it lacks).
-  const file = Object.fromEntries(Object.entries(doc).filter(([key, value]) => {
-    if (value !== '' || NEEDED_TO_CONNECT.has(key)) return true;
-    warnings.push(`${key}: empty, taken as absent`);
-    return false;
-  }));
+  const inspected = inspectConnectionFile(text);
   const problems: string[] = [];
-  for (const p of checkConnectionFile(JSON.stringify(file))) {
+  const warnings = [...inspected.warnings];
+  for (const p of inspected.problems) {
     const field = /^(\w+)/.exec(p)?.[1] ?? '';
-    const tolerable = p.endsWith(': not an attribute of the connection file') || (p.endsWith(': required but missing') && !NEEDED_TO_CONNECT.has(field));
-    (tolerable ? warnings : problems).push(p);
+    // Descriptive attributes a connecting client does not need.
+    (p.endsWith(': required but missing') && !NEEDED_TO_CONNECT.has(field) ? warnings : problems).push(p);
   }
-  if (Buffer.byteLength(text, 'utf8') > MAX_CONNECTION_FILE_BYTES) problems.push(`the file is larger than ${MAX_CONNECTION_FILE_BYTES} bytes (64 kB)`);
-  if (problems.length > 0) return { problems: [...new Set(problems)], warnings };
-  const f = file as unknown as ConnectionFile;
+  if (problems.length > 0) return { problems, warnings };
+  const f = Object.fromEntries(Object.entries(JSON.parse(text.replace(/^\uFEFF/, '')) as Record<string, unknown>).filter(([, v]) => v !== '')) as unknown as ConnectionFile;
   const certs = f.HTTPSCertificate ?? [];
   return {
     connection: {

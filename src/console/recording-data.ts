@@ -5,11 +5,12 @@
  */
 import type { AuditLine } from '../audit/audit-log.ts';
 import { RecordingCatalogue, type CatalogueEntry } from '../bws/catalogue.ts';
+import { pairKeyFiles } from '../bws/key-files.ts';
 import { parseClipName, parseEpoch } from '../bws/names.ts';
 import { parseTags, readText } from '../bws/recordings.ts';
 import { deviceLabel, loadRegistry, userLabel, type Registry } from '../bws/registry.ts';
 import { EdgeError } from '../errors.ts';
-import { parseTrack, withTimes } from '../evidence/gnss.ts';
+import { parseLocation, parseTrack, withTimes } from '../evidence/gnss.ts';
 import { ReplicationLedger } from '../replication/ledger.ts';
 import { replicaRecords, type ReplicaRecord } from '../replication/replicas.ts';
 import type { ObjectEntry, ObjectStore } from '../store/object-store.ts';
@@ -89,6 +90,7 @@ export async function searchRecordings(
     ...cursor,
     where: (e) => checks.every((check) => check(e)),
   });
+  const unrecognised = await catalogue.unrecognisedContainers(20, account);
   const rows: RecordingRow[] = [];
   for (const e of result.entries) {
     const container = await store.container(account, e.container).catch(() => undefined);
@@ -110,6 +112,7 @@ export async function searchRecordings(
     categories: await catalogue.categories(account),
     replicationTargets: enabled.length,
     problems,
+    unrecognised,
     scanned: result.scanned,
     ...(result.older ? { older: result.older } : {}),
     ...(result.newer ? { newer: result.newer } : {}),
@@ -187,7 +190,7 @@ export async function recordingView(
   const registry: Registry = await loadRegistry(store, account);
   const objects = await allObjects(store, account, container);
   const read = (name: string) => readText(store, account, container, name);
-  const encrypted = objects.some((o) => o.name.endsWith('.key'));
+  const { keyOf } = pairKeyFiles(objects, epochOf(entry.meta, 'starttime') ?? catalogued.at);
 
   const clips: ClipView[] = objects
     .filter((o) => parseClipName(o.name))
@@ -198,6 +201,7 @@ export async function recordingView(
   for (const o of objects.filter((o) => o.name.startsWith('bookmark_'))) {
     const at = text(o.meta, 'starttime');
     const end = text(o.meta, 'endtime');
+    const location = text(o.meta, 'location');
     const parse = (t: string | undefined) => (t === undefined ? undefined : (parseEpoch(t) ?? (Number.isNaN(Date.parse(t)) ? undefined : Date.parse(t))));
     bookmarks.push({
       name: o.name,
@@ -206,7 +210,9 @@ export async function recordingView(
       categoryId: text(o.meta, 'categoryid'),
       categoryName: text(o.meta, 'categoryname'),
       tags: parseTags(text(o.meta, 'tags')),
-      ...(options.canReadContent ? { text: encrypted ? '(encrypted)' : o.bytes <= SMALL ? await read(o.name) : '(longer than 64 KiB: download it)' } : {}),
+      ...(location !== undefined ? { location: parseLocation(location) ?? { unreadable: location } } : {}),
+      // Bookmarks are never encrypted (only clips and tracks have key files).
+      ...(options.canReadContent ? { text: o.bytes <= SMALL ? await read(o.name) : '(longer than 64 KiB: download it)' } : {}),
     });
   }
   bookmarks.sort((a, b) => (a.at ?? 0) - (b.at ?? 0));
@@ -216,7 +222,7 @@ export async function recordingView(
   if (trackObject) {
     track = { name: trackObject.name };
     if (!options.canReadContent) track.problem = 'shown to reader accounts only';
-    else if (encrypted) track.problem = 'encrypted: decrypt it with edgecd decrypt, then edgecd export gnss';
+    else if (keyOf.has(trackObject.name)) track.problem = 'encrypted: decrypt it with edgecd decrypt, then edgecd export gnss';
     else if (trackObject.bytes > TRACK_MAX) track.problem = 'larger than 4 MiB: download it';
     else {
       try {

@@ -18,6 +18,8 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { pairKeyFiles } from '../bws/key-files.ts';
+import { parseEpoch } from '../bws/names.ts';
 import { fsyncPath } from '../store/durable.ts';
 
 export interface PrivateKeyEntry {
@@ -54,7 +56,28 @@ function splitName(name: string): { base: string; ext: string } {
   return dot > 0 ? { base: name.slice(0, dot), ext: name.slice(dot) } : { base: name, ext: '' };
 }
 
-const keyFileName = (name: string) => `${splitName(name).base}.key`;
+/**
+ * Which file in `dir` holds each content file's key: pairs by name and, when
+ * the folder has pull's metadata.json, by the key files' StartTime (see
+ * bws/key-files.ts). Keys that pair with nothing are returned to report.
+ */
+async function keyFiles(dir: string, files: string[]): Promise<{ keyOf: (file: string) => string | undefined; unmatched: string[] }> {
+  const folder = await readFile(join(dir, 'metadata.json'), 'utf8').then((t) => JSON.parse(t) as { container?: Record<string, string>; objects?: { name: string; file: string; metadata?: Record<string, string> }[] }, () => undefined);
+  // Pull names files after objects (diskName); pair objects, answer in files.
+  const listed = new Map((folder?.objects ?? []).filter((o) => files.includes(o.file)).map((o) => [o.file, o]));
+  const objects = files.map((file) => ({ name: listed.get(file)?.name ?? file, meta: listed.get(file)?.metadata ?? {} }));
+  const fileOf = new Map(files.map((file, i) => [objects[i]!.name, file]));
+  const start = folder?.container?.starttime === undefined ? undefined : parseEpoch(folder.container.starttime);
+  // Every file that is not a key may be content here (names need not be a camera's).
+  const { keyOf, unmatched } = pairKeyFiles(objects, start, () => true);
+  return {
+    keyOf: (file) => {
+      const key = keyOf.get(objects[files.indexOf(file)]?.name ?? file);
+      return key === undefined ? undefined : fileOf.get(key);
+    },
+    unmatched: unmatched.map((k: string) => fileOf.get(k) ?? k),
+  };
+}
 const outputName = (name: string) => {
   const { base, ext } = splitName(name);
   return `${base}.decrypted${ext}`;
@@ -97,6 +120,10 @@ export async function decryptEvidence(target: string, keys: PrivateKeyEntry[], o
 
   const report: DecryptReport = { decrypted: [], skipped: [], failed: [] };
   const manifest = await readManifest(dir);
+  const candidates = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile() && (e.name.endsWith('.key') || notContent(e.name) === undefined)).map((e) => e.name);
+  const paired = await keyFiles(dir, candidates);
+  // Reported, never guessed: a key that unlocks nothing here, or more than one thing.
+  if (info.isDirectory()) for (const key of paired.unmatched) report.skipped.push({ file: join(dir, key), reason: 'a key file that pairs with no content file here (by name or by StartTime): not used' });
   for (const name of names) {
     const why = notContent(name);
     if (why !== undefined) {
@@ -105,7 +132,7 @@ export async function decryptEvidence(target: string, keys: PrivateKeyEntry[], o
       continue;
     }
     const file = join(dir, name);
-    const outcome = await decryptOne(dir, name, ring, options.keyId, manifest)
+    const outcome = await decryptOne(dir, name, paired.keyOf(name), ring, options.keyId, manifest)
       .catch((e: unknown): Outcome => ({ kind: 'failed', reason: message(e) }));
     if (outcome.kind === 'decrypted') {
       if (manifest !== undefined) {
@@ -133,20 +160,21 @@ export async function decryptEvidence(target: string, keys: PrivateKeyEntry[], o
 type Outcome = { kind: 'decrypted'; file: DecryptedFile } | { kind: 'skipped' | 'failed'; reason: string };
 type Ring = { id: string | undefined; key: KeyObject }[];
 
-async function decryptOne(dir: string, name: string, ring: Ring, keyId: string | undefined, manifest: Manifest | undefined): Promise<Outcome> {
+async function decryptOne(dir: string, name: string, keyName: string | undefined, ring: Ring, keyId: string | undefined, manifest: Manifest | undefined): Promise<Outcome> {
   const source = join(dir, name);
   const output = join(dir, outputName(name));
-  const keyPath = join(dir, keyFileName(name));
+  if (keyName === undefined) return { kind: 'skipped', reason: 'not encrypted: no key file' };
+  const keyPath = join(dir, keyName);
 
   let keyText: Buffer;
   try {
     const k = await stat(keyPath);
     if (!k.isFile()) return { kind: 'skipped', reason: 'not encrypted: no key file' };
-    if (k.size > MAX_KEY_FILE_BYTES) return { kind: 'failed', reason: `key file ${keyFileName(name)} is ${k.size} bytes: not a key file` };
+    if (k.size > MAX_KEY_FILE_BYTES) return { kind: 'failed', reason: `key file ${keyName} is ${k.size} bytes: not a key file` };
     keyText = await readFile(keyPath);
   } catch (e) {
     if (code(e) === 'ENOENT') return { kind: 'skipped', reason: 'not encrypted: no key file' };
-    return { kind: 'failed', reason: `cannot read key file ${keyFileName(name)}: ${message(e)}` };
+    return { kind: 'failed', reason: `cannot read key file ${keyName}: ${message(e)}` };
   }
 
   const src = await stat(source);
@@ -166,7 +194,7 @@ async function decryptOne(dir: string, name: string, ring: Ring, keyId: string |
   }
 
   const parsed = parseKeyFile(keyText);
-  if (typeof parsed === 'string') return { kind: 'failed', reason: `key file ${keyFileName(name)}: ${parsed}` };
+  if (typeof parsed === 'string') return { kind: 'failed', reason: `key file ${keyName}: ${parsed}` };
   const unwrapped = unwrapContentKey(parsed.wrapped, parsed.publicKeyId, ring, keyId);
   if (typeof unwrapped === 'string') return { kind: 'failed', reason: unwrapped };
 

@@ -8,10 +8,12 @@
  *   and what they were checked against, and the source's audit excerpt
  * - track.geojson: the GNSS track, when there is a readable, unencrypted one
  */
+import { pairKeyFiles } from '../bws/key-files.ts';
+import { parseEpoch } from '../bws/names.ts';
 import { parseTags } from '../bws/recordings.ts';
 import { decodeMetaValue } from '../swift/metadata.ts';
 import { VERSION } from '../version.ts';
-import { parseTrack, toGeoJson, withTimes } from './gnss.ts';
+import { parseLocation, parseTrack, toGeoJson, withTimes, type Waypoint } from './gnss.ts';
 
 /** The documents' own names: an object that would collide with one is left out. */
 export const FOLDER_DOCUMENTS = new Set(['metadata.json', 'manifest.sha256', 'custody.json', 'track.geojson']);
@@ -63,7 +65,7 @@ export function folderDocuments(input: FolderInput): { files: Record<string, str
       contentType: e.contentType,
       lastModified: e.lastModified,
       metadata: decoded(e.meta),
-      ...(e.name.startsWith('bookmark_') ? { bookmark: { categoryId: decoded(e.meta).categoryid, categoryName: decoded(e.meta).categoryname, tags: parseTags(decoded(e.meta).tags) } } : {}),
+      ...(e.name.startsWith('bookmark_') ? { bookmark: bookmarkOf(e) } : {}),
     })),
   };
   const custody = {
@@ -93,17 +95,42 @@ export function folderDocuments(input: FolderInput): { files: Record<string, str
     'custody.json': JSON.stringify(custody, null, 2) + '\n',
   };
   const track = objects.find((e) => e.name.endsWith('_gpstrail.json'));
-  const encrypted = objects.some((e) => e.name.endsWith('.key'));
+  const start = containerMeta.starttime === undefined ? undefined : parseEpoch(decodeMetaValue(containerMeta.starttime));
+  const encrypted = track !== undefined && pairKeyFiles(objects, start).keyOf.has(track.name);
   if (track && encrypted) notes.push(`${track.name} is encrypted: run edgecd decrypt, then edgecd export gnss`);
   if (track && !encrypted && input.trackText !== undefined) {
     try {
       const points = parseTrack(input.trackText);
       const start = Number(decodeMetaValue(containerMeta.starttime ?? ''));
       const timed = withTimes(points, Number.isFinite(start) && start > 0 ? (start > 1e11 ? start : start * 1000) : undefined);
-      files['track.geojson'] = toGeoJson(timed, { recording: container, source: track.name }) + '\n';
+      files['track.geojson'] = toGeoJson(timed, { recording: container, source: track.name }, waypoints(objects)) + '\n';
     } catch (err) {
       notes.push(`${track.name}: not converted to track.geojson: ${(err as Error).message}`);
     }
   }
   return { files, notes };
+}
+
+/** A bookmark as a clerk reads it: category, tags and, since v1.6.11, where it was set. */
+function bookmarkOf(e: FolderObject): Record<string, unknown> {
+  const meta = decoded(e.meta);
+  const location = meta.location === undefined ? undefined : parseLocation(meta.location);
+  return {
+    categoryId: meta.categoryid,
+    categoryName: meta.categoryname,
+    tags: parseTags(meta.tags),
+    ...(meta.location !== undefined ? { location: location ?? { unreadable: meta.location } } : {}),
+  };
+}
+
+/** The bookmarks that say where they were set, as named places beside the track. */
+export function waypoints(objects: Pick<FolderObject, 'name' | 'meta'>[]): Waypoint[] {
+  const out: Waypoint[] = [];
+  for (const o of objects) {
+    if (!o.name.startsWith('bookmark_') || o.meta.location === undefined) continue;
+    const place = parseLocation(decodeMetaValue(o.meta.location));
+    const meta = decoded(o.meta);
+    if (place) out.push({ ...place, name: meta.categoryname ? `${o.name} (${meta.categoryname})` : o.name });
+  }
+  return out;
 }

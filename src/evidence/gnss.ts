@@ -66,6 +66,39 @@ export function parseTrack(json: string): TrackPoint[] {
   });
 }
 
+/** A place as metadata gives it (TriggerOnLocation, a bookmark's Location). */
+export interface MetaLocation {
+  lat: number;
+  lon: number;
+  /** Metres, when given. */
+  accuracy?: number;
+  /** When the fix was taken (ISO), when given. */
+  time?: string;
+}
+
+const LOCATION_NUMBER = /[+-]?\d+(?:\.\d+)?/g;
+
+/**
+ * The spec's `<lat><long><accuracy><epoch>` (TriggerOnLocation, and a
+ * bookmark's Location since v1.6.11). Written ISO 6709 style, each number
+ * with its sign ("+55.718409+013.221184+5.0+1661255290"); separators and
+ * angle brackets are tolerated. Undefined when it is not a place on Earth:
+ * the raw text is then shown as it came.
+ */
+export function parseLocation(text: string): MetaLocation | undefined {
+  const numbers = text.match(LOCATION_NUMBER) ?? [];
+  if (numbers.length < 2 || numbers.length > 4 || text.replace(LOCATION_NUMBER, '').replace(/[\s,;<>()/]/g, '') !== '') return undefined;
+  const [lat, lon, accuracy, epoch] = numbers.map(Number) as [number, number, number?, number?];
+  if (!(lat >= -90 && lat <= 90 && lon >= -180 && lon <= 180)) return undefined;
+  const at = epoch === undefined ? undefined : timestampMs(epoch);
+  return { lat, lon, ...(accuracy !== undefined && accuracy >= 0 ? { accuracy } : {}), ...(at !== undefined && epoch! > 0 ? { time: iso(at) } : {}) };
+}
+
+/** A named place to mark beside the track (a bookmark with a Location). */
+export interface Waypoint extends MetaLocation {
+  name: string;
+}
+
 /**
  * Fills `time` from startTime (ms since epoch) + secondsFromStart where the entry has no
  * Timestamp of its own. The entry's own Timestamp wins: it is what the camera stamped.
@@ -87,8 +120,8 @@ export function withTimes(points: TrackPoint[], startTimeMs?: number): TrackPoin
  * Positions are [lon, lat] WGS 84, which is RFC 7946's only CRS, so no "crs" member.
  * Tracks crossing the antimeridian are not split (§3.1.9 says "should"); not expected for body cameras.
  */
-export function toGeoJson(points: TrackPoint[], properties: { recording: string; source?: string }): string {
-  const features = [];
+export function toGeoJson(points: TrackPoint[], properties: { recording: string; source?: string }, waypoints: Waypoint[] = []): string {
+  const features: object[] = [];
   if (points.length > 0) {
     const coordinates = points.map((p) => [p.lon, p.lat]);
     features.push({
@@ -102,6 +135,9 @@ export function toGeoJson(points: TrackPoint[], properties: { recording: string;
       },
     });
   }
+  for (const w of waypoints) {
+    features.push({ type: 'Feature', geometry: { type: 'Point', coordinates: [w.lon, w.lat] }, properties: { name: w.name, recording: properties.recording, time: w.time ?? null, accuracy: w.accuracy ?? null } });
+  }
   return JSON.stringify({ type: 'FeatureCollection', features });
 }
 
@@ -110,14 +146,17 @@ export function toGeoJson(points: TrackPoint[], properties: { recording: string;
  * yields the <trk>/<trkseg> (the schema allows zero trkpt) so the recording name survives.
  * <time> is written only where known: GPX makes it optional, and a guessed time is worse than none.
  */
-export function toGpx(points: TrackPoint[], properties: { recording: string }): string {
+export function toGpx(points: TrackPoint[], properties: { recording: string }, waypoints: Waypoint[] = []): string {
   const trkpts = points.map((p) => {
     const time = p.time === undefined ? '' : `<time>${xml(p.time)}</time>`;
     return `      <trkpt lat="${decimal(p.lat)}" lon="${decimal(p.lon)}">${time}</trkpt>\n`;
   });
+  // GPX wants <wpt> before <trk>.
+  const wpts = waypoints.map((w) => `  <wpt lat="${decimal(w.lat)}" lon="${decimal(w.lon)}">${w.time === undefined ? '' : `<time>${xml(w.time)}</time>`}<name>${xml(w.name)}</name></wpt>\n`);
   return (
     '<?xml version="1.0" encoding="UTF-8"?>\n' +
     '<gpx version="1.1" creator="edgecd" xmlns="http://www.topografix.com/GPX/1/1">\n' +
+    wpts.join('') +
     '  <trk>\n' +
     `    <name>${xml(properties.recording)}</name>\n` +
     '    <trkseg>\n' +

@@ -22,7 +22,8 @@ import { osUserName } from '../audit/os-user.ts';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { isRejectedContentName, parseRecordingName } from '../bws/names.ts';
+import { pairKeyFiles } from '../bws/key-files.ts';
+import { isRejectedContentName, parseEpoch, parseRecordingName } from '../bws/names.ts';
 import { diskName } from '../store/disk-names.ts';
 import { fsyncPath, writeFileDurable } from '../store/durable.ts';
 import { hashFile } from '../store/receive.ts';
@@ -323,7 +324,8 @@ async function writeFolderDocuments(
   result: PulledRecording,
 ): Promise<void> {
   const track = entries.find((e) => e.name.endsWith('_gpstrail.json'));
-  const encrypted = entries.some((e) => e.name.endsWith('.key'));
+  const start = containerMeta.starttime === undefined ? undefined : parseEpoch(decodeMetaValue(containerMeta.starttime));
+  const encrypted = track !== undefined && pairKeyFiles(entries, start).keyOf.has(track.name);
   const docs = folderDocuments({
     container,
     containerMeta,

@@ -45,6 +45,7 @@ export function prometheusText(h: StationHealth): string {
   metric('edgecd_replication_held_back', 'gauge', 'Objects (and rejected-content containers) a target cannot take yet, by the capability it lacks', targets.flatMap((t) => Object.entries(t.heldBack).map(([capability, n]) => [{ target: t.name, capability }, n ?? 0] as [Record<string, string>, number])));
   metric('edgecd_replication_confirmation', 'gauge', 'The strongest confirmation a target allowed at its last pass (1 on the level label); acknowledged means its evidence is not verified', targets.filter((t) => t.confirmation.level).map((t) => [{ target: t.name, level: t.confirmation.level! }, 1]));
   metric('edgecd_replication_alarm', 'gauge', '1 while a target is paused (full, or refusing the credentials)', targets.map((t) => [{ target: t.name, reason: t.alarm?.reason ?? '' }, t.alarm ? 1 : 0]));
+  metric('edgecd_unrecognised_containers', 'gauge', 'Containers whose names are not a recording, rejected content or a registry (kept and replicated as they are)', [[{}, h.containers.unrecognisedName.count]]);
   const ntp = h.clock.ntp;
   metric('edgecd_ntp_replies_total', 'counter', 'NTP requests answered', [[{}, ntp ? ntp.served : null]]);
   metric('edgecd_ntp_dropped_total', 'counter', 'NTP datagrams dropped as malformed or unsupported', [[{}, ntp ? ntp.dropped : null]]);

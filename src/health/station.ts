@@ -4,6 +4,8 @@
  */
 import { access, constants } from 'node:fs/promises';
 import type { Logger } from 'pino';
+import { RecordingCatalogue } from '../bws/catalogue.ts';
+import type { CategoriesSource } from '../bws/categories.ts';
 import type { ClockState } from '../ntp/clock-state.ts';
 import type { NtpStats } from '../ntp/server.ts';
 import type { ReplicationStatus } from '../replication/replicator.ts';
@@ -32,6 +34,10 @@ export interface StationHealth {
   clock: { synchronised: boolean; source: ClockState['source']; ntp: NtpStats | null };
   /** Per target: backlog, alarm, last pass; null when no target is configured. */
   replication: ReplicationStatus | null;
+  /** Containers whose names are not a recording's, rejected content or a registry: kept, replicated as they are. */
+  containers: { unrecognisedName: { count: number; names: string[] } };
+  /** What the station declares to the body-worn system, and where the categories it publishes come from. */
+  bws: BwsView;
   tls: TlsHealth;
 }
 
@@ -47,6 +53,14 @@ export interface HealthSources {
   replication: () => Promise<ReplicationStatus | null>;
   /** HTTPS endpoints and the days until the first certificate expires (null: plain HTTP). */
   tls: () => TlsHealth;
+  bws: () => Promise<BwsView>;
+}
+
+export interface BwsView {
+  /** Capability → declared since. */
+  capabilities: Record<string, string>;
+  notes: string[];
+  categories: CategoriesSource;
 }
 
 export interface TlsHealth {
@@ -65,7 +79,7 @@ async function readOnly(dir: string): Promise<boolean> {
 }
 
 export async function stationHealth(s: HealthSources): Promise<StationHealth> {
-  const [space, system, ro, replication] = await Promise.all([s.store.space(), systemHealth(), readOnly(s.store.layout.root), s.replication()]);
+  const [space, system, ro, replication, unrecognised, bws] = await Promise.all([s.store.space(), systemHealth(), readOnly(s.store.layout.root), s.replication(), RecordingCatalogue.of(s.store.index).unrecognisedContainers(), s.bws()]);
   const clock = s.clock();
   return {
     version: VERSION,
@@ -77,6 +91,8 @@ export async function stationHealth(s: HealthSources): Promise<StationHealth> {
     system,
     clock: { synchronised: clock.synchronised, source: clock.source, ntp: s.ntp() },
     replication,
+    containers: { unrecognisedName: unrecognised },
+    bws,
     tls: s.tls(),
   };
 }

@@ -54,6 +54,8 @@ export interface AppDeps {
   maxObjectBytes: number;
   throttle: LoginThrottle;
   tls: HealthSources['tls'];
+  /** What the station declares to the BWS, and where its categories come from. */
+  bws: HealthSources['bws'];
   audit: AuditSink;
   /** The audit trail's lines that pass a filter, oldest first. */
   auditLines: (filter: (line: AuditLine) => boolean) => AsyncIterable<AuditLine>;
@@ -98,7 +100,7 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; health: HealthSource
   });
   app.all('/v1/*', auditTrail(deps.audit), requireToken(deps), storageHandler(deps));
 
-  const health: HealthSources = { store: deps.store, requests: deps.requests, load: () => admit.stats(), startedAt: deps.startedAt, ready: deps.ready, clock: deps.clock, ntp: deps.ntp, replication: deps.replication, tls: deps.tls };
+  const health: HealthSources = { store: deps.store, requests: deps.requests, load: () => admit.stats(), startedAt: deps.startedAt, ready: deps.ready, clock: deps.clock, ntp: deps.ntp, replication: deps.replication, tls: deps.tls, bws: deps.bws };
   const adminOnly: MiddlewareHandler<Env> = async (c, next) => {
     authorizeStationView(c.get('identity').role);
     await next();

@@ -27,15 +27,19 @@
  */
 import type { AbstractSublevel } from 'abstract-level';
 import type { Level } from 'level';
-import { DEVICES, SYSTEM, USERS } from '../bws/content-destination.ts';
-import { isRejectedContentName, parseRecordingName } from '../bws/names.ts';
+import { classifyContainer } from '../bws/names.ts';
 import type { ConfirmationLevel } from '../config/config.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import type { BatchOp, IndexDb, Mutation } from '../store/index-db.ts';
 import { decodeMetaValue, type MetaMap } from '../swift/metadata.ts';
 import type { GatingCapability } from './target-plan.ts';
 
-export type JobKind = 'recording' | 'rejected' | 'object';
+/**
+ * recording: a sealed recording; rejected: a rejected-content container;
+ * object: one registry object (Users/, Devices/, System/); opaque: a
+ * container whose name the station does not recognise, sent as it is.
+ */
+export type JobKind = 'recording' | 'rejected' | 'object' | 'opaque';
 
 export interface Job {
   kind: JobKind;
@@ -134,16 +138,12 @@ type Sub<V> = AbstractSublevel<Level<string, unknown>, string | Buffer | Uint8Ar
 
 const SEP = '\u0000';
 const TOP = '\u{10FFFF}';
-const REGISTRY = new Set([USERS, DEVICES, SYSTEM]);
 
 export const isSealed = (meta: MetaMap) => meta.status !== undefined && decodeMetaValue(meta.status) === 'Complete';
 
-/** What kind of replication a change to `container` asks for, if any. */
-export function jobKindFor(container: string): JobKind | undefined {
-  if (REGISTRY.has(container)) return 'object';
-  if (isRejectedContentName(container)) return 'rejected';
-  if (parseRecordingName(container)) return 'recording';
-  return undefined;
+/** What kind of replication a change to `container` asks for: every container replicates, one way or another. */
+export function jobKindFor(container: string): JobKind {
+  return ({ registry: 'object', rejected: 'rejected', recording: 'recording', unrecognised: 'opaque' } as const)[classifyContainer(container)];
 }
 
 const ledgers = new WeakMap<IndexDb, ReplicationLedger>();
@@ -192,7 +192,7 @@ export class ReplicationLedger {
   async derivedOps(m: Mutation): Promise<BatchOp[]> {
     const r = m.record;
     const kind = jobKindFor(m.container);
-    if (!kind || r.op === 'object-removed') return [];
+    if (r.op === 'object-removed') return [];
     const targets = await this.registered();
     if (r.op === 'container-removed') return this.#forget(targets, m.account, m.container);
     if (kind === 'recording' && (r.op !== 'container' || !isSealed(r.meta))) return [];
@@ -256,7 +256,7 @@ export class ReplicationLedger {
     for await (const account of store.index.accounts.keys()) {
       for await (const [, c] of store.index.containers.iterator({ gt: account + SEP, lt: account + SEP + TOP })) {
         const kind = jobKindFor(c.name);
-        if (!kind || (kind === 'recording' && !isSealed(c.meta))) continue;
+        if (kind === 'recording' && !isSealed(c.meta)) continue;
         const names = kind === 'object' ? await objectNames(store, account, c.name) : [''];
         for (const object of names) {
           const job: Job = { kind, account, container: c.name, ...(object ? { object } : {}), enqueuedAt: now, attempts: 0, notBefore: 0 };
@@ -374,7 +374,6 @@ export class ReplicationLedger {
       if (!capabilities.has(h.capability)) continue;
       const [, account, container, object] = key.split(SEP) as [string, string, string, string];
       const kind = jobKindFor(container);
-      if (!kind) continue;
       const registryObject = kind === 'object' ? object : '';
       const job: Job = { kind, account, container, ...(registryObject ? { object: registryObject } : {}), enqueuedAt: now, attempts: 0, notBefore: 0 };
       const jobKey = ReplicationLedger.key(target, account, container, registryObject, 'capability');

@@ -28,7 +28,8 @@ import type { Logger } from 'pino';
 import type { AuditSink } from '../audit/trail.ts';
 import type { ConfirmationLevel, ReplicationTarget } from '../config/config.ts';
 import { EdgeError } from '../errors.ts';
-import { parseRecordingName } from '../bws/names.ts';
+import { isTrack, pairKeyFiles } from '../bws/key-files.ts';
+import { parseEpoch, parseRecordingName } from '../bws/names.ts';
 import { DEVICES, SYSTEM, USERS } from '../bws/content-destination.ts';
 import type { ContainerEntry, ObjectEntry, ObjectStore } from '../store/object-store.ts';
 import { hashStream } from '../store/receive.ts';
@@ -318,7 +319,7 @@ export class ReplicationPass {
       return;
     }
     if (group.kind === 'recording') await this.#recording(group.account, container);
-    else await this.#rejected(group.account, container);
+    else await this.#wholeContainer(group.account, container);
   }
 
   async #recording(account: string, container: ContainerEntry): Promise<void> {
@@ -375,12 +376,14 @@ export class ReplicationPass {
   async #lateDelivery(account: string, container: ContainerEntry, complete: CompleteState): Promise<void> {
     if (!complete.heldBack) return;
     const states = await this.#c.ledger.objectStates(this.#name, account, container.name);
-    const late: ObjectEntry[] = [];
-    for await (const page of this.#pages(account, container.name)) {
-      for (const entry of page) if (states.get(entry.name)?.state === 'held-back') late.push(entry);
-    }
+    const entries = await this.#entries(account, container.name);
+    const late = entries.filter((entry) => states.get(entry.name)?.state === 'held-back');
     const tally = emptyTally();
-    await this.#objects(account, container, late, { targetMayHave: true, sealedOnTarget: false }, tally);
+    // The track before its key: a central pairs a late key with the track it already holds.
+    const keys = trackKeys(container, entries);
+    for (const batch of [late.filter((e) => !keys.has(e.name)), late.filter((e) => keys.has(e.name))]) {
+      await this.#objects(account, container, batch, { targetMayHave: true, sealedOnTarget: false }, tally, keys);
+    }
     if (tally.objects === 0) return;
     const state: CompleteState = { ...complete, objects: complete.objects + tally.objects, bytes: complete.bytes + tally.bytes, level: weaker(complete.level ?? 'verified', tally.level ?? 'verified'), heldBack: tally.heldBack };
     if (!state.heldBack) delete state.heldBack;
@@ -389,10 +392,15 @@ export class ReplicationPass {
     this.#c.log.info({ target: this.#name, container: container.name, objects: tally.objects }, 'held-back objects delivered: the target now declares what they need');
   }
 
-  /** Rejected content from the BWS: it goes whole, once the target declares StoreRejectedContent. */
-  async #rejected(account: string, container: ContainerEntry): Promise<void> {
-    const capability = containerCapability(container.name)!;
-    if (!this.#capabilities.has(capability)) {
+  /**
+   * A container that goes whole, as it is: rejected content from the BWS
+   * (once the target declares StoreRejectedContent), or one whose name this
+   * station does not recognise (nothing on the station is invisible to
+   * replication).
+   */
+  async #wholeContainer(account: string, container: ContainerEntry): Promise<void> {
+    const capability = containerCapability(container.name);
+    if (capability && !this.#capabilities.has(capability)) {
       await this.#c.ledger.holdBack(this.#name, account, container.name, '', capability);
       this.#report.objectsHeldBack += 1;
       return;
@@ -401,7 +409,7 @@ export class ReplicationPass {
     if (head.status !== 404 && !is2xx(head)) throw refusal(head, `HEAD ${container.name}`);
     await this.#putContainer(container.name, container.meta);
     await this.#allObjects(account, container, { targetMayHave: head.status !== 404, sealedOnTarget: false }, emptyTally(), true);
-    await this.#c.ledger.releaseContainer(this.#name, account, container.name);
+    if (capability) await this.#c.ledger.releaseContainer(this.#name, account, container.name);
   }
 
   /** A strict central refuses a recording of a user or camera it does not know: those go first. */
@@ -443,9 +451,25 @@ export class ReplicationPass {
     }
   }
 
-  /** Every object of the container, a page at a time. `everything`: no capability holds any back (rejected content). */
+  async #entries(account: string, container: string): Promise<ObjectEntry[]> {
+    const entries: ObjectEntry[] = [];
+    for await (const page of this.#pages(account, container)) entries.push(...page);
+    return entries;
+  }
+
+  /**
+   * Every object of the container. A recording's objects are classified
+   * together (a key file is a track's by pairing: see bws/key-files.ts); a
+   * container that goes whole (`everything`: no capability holds any back)
+   * streams a page at a time.
+   */
   async #allObjects(account: string, container: ContainerEntry, how: ObjectHow, tally: Tally, everything = false): Promise<void> {
-    for await (const page of this.#pages(account, container.name)) await this.#objects(account, container, page, how, tally, everything);
+    if (everything) {
+      for await (const page of this.#pages(account, container.name)) await this.#objects(account, container, page, how, tally, 'everything');
+      return;
+    }
+    const entries = await this.#entries(account, container.name);
+    await this.#objects(account, container, entries, how, tally, trackKeys(container, entries));
   }
 
   /**
@@ -453,7 +477,7 @@ export class ReplicationPass {
    * does not declare. Every object is tried even when another fails; the job
    * then fails with the first failure that is not a refusal, or as refused.
    */
-  async #objects(account: string, container: ContainerEntry, entries: ObjectEntry[], how: ObjectHow, tally: Tally, everything = false): Promise<void> {
+  async #objects(account: string, container: ContainerEntry, entries: ObjectEntry[], how: ObjectHow, tally: Tally, plan: ReadonlySet<string> | 'everything' = new Set()): Promise<void> {
     const failures: ReplicationFailure[] = [];
     const refused: string[] = [];
     let stop: ReplicationFailure | undefined;
@@ -462,7 +486,7 @@ export class ReplicationPass {
     const worker = async () => {
       while (next < entries.length && !stop) {
         const entry = entries[next++]!;
-        const capability = everything ? undefined : capabilityFor(objectKind(container.name, entry.name));
+        const capability = plan === 'everything' ? undefined : capabilityFor(objectKind(container.name, entry.name, plan));
         if (capability && !this.#capabilities.has(capability)) {
           await this.#holdBack(account, container.name, entry, capability);
           tally.heldBack += 1;
@@ -670,6 +694,12 @@ export class ReplicationPass {
 
 const emptyTally = (): Tally => ({ objects: 0, bytes: 0, level: undefined, heldBack: 0, rejected: 0 });
 
+/** The key files of a recording that unlock its GNSS track (held back with it). */
+function trackKeys(container: ContainerEntry, entries: ObjectEntry[]): Set<string> {
+  const start = container.meta.starttime === undefined ? parseRecordingName(container.name)?.triggerOn : parseEpoch(decodeMetaValue(container.meta.starttime));
+  return new Set([...pairKeyFiles(entries, start).keyOf].filter(([content]) => isTrack(content)).map(([, key]) => key));
+}
+
 const sameList = (a: string[] | undefined, b: string[]) => (a ?? []).join('\0') === b.join('\0');
 
 const withoutCustody = (meta: MetaMap): MetaMap => Object.fromEntries(Object.entries(meta).filter(([k]) => !k.startsWith('edgecd-')));
@@ -699,6 +729,8 @@ export interface Backlog {
   jobs: number;
   recordings: number;
   rejected: number;
+  /** Containers with names the station does not recognise, sent as they are. */
+  unrecognised: number;
   objects: number;
   bytes: number;
   /** Jobs the target refused, waiting for an operator. */
@@ -711,7 +743,7 @@ export interface Backlog {
 
 /** What the target's queue holds (the jobs a pass with these options would run, and the rest). */
 export async function queueBacklog(store: ObjectStore, ledger: ReplicationLedger, target: string, options: { now: number; ignoreBackoff: boolean; retryFailed: boolean }): Promise<Backlog> {
-  const backlog: Backlog = { jobs: 0, recordings: 0, rejected: 0, objects: 0, bytes: 0, failed: 0, waiting: 0 };
+  const backlog: Backlog = { jobs: 0, recordings: 0, rejected: 0, unrecognised: 0, objects: 0, bytes: 0, failed: 0, waiting: 0 };
   for await (const g of ledger.jobs(target, { now: options.now, ignoreBackoff: true, retryFailed: true })) {
     if (g.failed && !options.retryFailed) {
       backlog.failed += 1;
@@ -729,7 +761,7 @@ export async function queueBacklog(store: ObjectStore, ledger: ReplicationLedger
       backlog.objects += 1;
       backlog.bytes += (await store.object(g.account, g.container, g.object!).catch(() => undefined))?.bytes ?? 0;
     } else {
-      backlog[g.kind === 'recording' ? 'recordings' : 'rejected'] += 1;
+      backlog[({ recording: 'recordings', rejected: 'rejected', opaque: 'unrecognised' } as const)[g.kind]] += 1;
       backlog.bytes += (await store.container(g.account, g.container).catch(() => undefined))?.bytesUsed ?? 0;
     }
   }

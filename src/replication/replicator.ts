@@ -6,6 +6,7 @@
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
 import type { AuditSink } from '../audit/trail.ts';
+import { RecordingCatalogue } from '../bws/catalogue.ts';
 import { publishedCategories, setCentralCategories } from '../bws/categories.ts';
 import type { ConfirmationLevel, Config, ReplicationTarget } from '../config/config.ts';
 import { KeyedMutex } from '../store/keyed-mutex.ts';
@@ -50,6 +51,8 @@ export interface TargetStatus {
 
 export interface ReplicationStatus {
   targets: TargetStatus[];
+  /** Containers with unrecognised names: they replicate as they are (opaque). */
+  unrecognisedName: { count: number; names: string[] };
   /** Recordings every enabled target holds, confirmed as each must be (evictable once old enough, when eviction is on). */
   heldByAllTargets: number;
 }
@@ -290,7 +293,7 @@ export class Replicator {
       const held = await this.ledger.heldByAll(enabled.map((t) => t.name), e.account, e.container);
       if (held && enabled.every((t, i) => mayEvict(t, held[i]!))) heldByAllTargets += 1;
     }
-    return { targets, heldByAllTargets };
+    return { targets, heldByAllTargets, unrecognisedName: await RecordingCatalogue.of(this.#store.index).unrecognisedContainers() };
   }
 
   /** The enabled targets, with what each must have confirmed before a recording may leave the station. */

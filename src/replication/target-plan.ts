@@ -10,8 +10,8 @@
  * The rest waits ("held back") until the target declares what it needs.
  */
 import { createHash } from 'node:crypto';
-import { isRejectedContentName } from '../bws/names.ts';
-import { DEVICES, SYSTEM, USERS } from '../bws/content-destination.ts';
+import { isTrack } from '../bws/key-files.ts';
+import { DEVICES, isRejectedContentName, SYSTEM, USERS } from '../bws/names.ts';
 
 /** The capabilities that decide what a station sends (a BWS reads ReadCategories too). */
 export const GATING_CAPABILITIES = ['StoreBookmarks', 'StoreGNSSTrackRecording', 'StoreReadSystemID', 'StoreUserIDKey', 'StoreRejectedContent'] as const;
@@ -36,14 +36,19 @@ export const KIND_PLAN: { kind: ObjectKind | 'user-id-key'; label: string; needs
   { kind: 'rejected-content', label: 'rejected content', needs: 'StoreRejectedContent' },
 ];
 
-/** What an object in a recording (or registry) container is, by its name as the spec gives it. */
-export function objectKind(container: string, object: string): ObjectKind {
+/**
+ * What an object in a recording (or registry) container is, by its name as
+ * the spec gives it; `trackKeys` are the key files that pair with the
+ * recording's GNSS track (bws/key-files.ts).
+ */
+export function objectKind(container: string, object: string, trackKeys: ReadonlySet<string> = new Set()): ObjectKind {
   if (container === SYSTEM) return 'system';
   if (container === USERS) return 'user';
   if (container === DEVICES) return 'device';
   if (object.startsWith('bookmark_')) return 'bookmark';
-  if (/_gpstrail\.json$/.test(object)) return 'track';
-  if (object.endsWith('.key')) return /_gpstrail\.key$/.test(object) ? 'track-key' : 'key';
+  if (isTrack(object)) return 'track';
+  if (trackKeys.has(object)) return 'track-key';
+  if (object.endsWith('.key')) return 'key';
   if (/\.(mkv|mp4)$/.test(object)) return 'clip';
   return 'other';
 }

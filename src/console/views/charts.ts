@@ -4,7 +4,7 @@
  */
 import { html } from 'hono/html';
 import type { HtmlEscapedString } from 'hono/utils/html';
-import type { TrackPoint } from '../../evidence/gnss.ts';
+import type { TrackPoint, Waypoint } from '../../evidence/gnss.ts';
 import type { MinuteCounts } from '../../health/request-stats.ts';
 
 type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
@@ -93,13 +93,15 @@ export function timeline(span: { start: number; stop: number }, clips: TimelineC
  * cos(latitude) so a street keeps its shape; north is up. No map tiles: the
  * station has no internet, and the shape, ends and times are what a clerk checks.
  */
-export function trackMap(points: TrackPoint[], format: (iso: string) => string): Html {
+export function trackMap(points: TrackPoint[], format: (iso: string) => string, flags: Waypoint[] = []): Html {
   const W = 400;
   const H = 300;
   const PAD = 24;
   const lat0 = (points.reduce((n, p) => n + p.lat, 0) / points.length) * (Math.PI / 180);
-  const xs = points.map((p) => p.lon * Math.cos(lat0));
-  const ys = points.map((p) => p.lat);
+  // Bookmark flags share the box with the track, so one far away still shows.
+  const all = [...points, ...flags];
+  const xs = all.map((p) => p.lon * Math.cos(lat0));
+  const ys = all.map((p) => p.lat);
   const [minX, maxX, minY, maxY] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
   const scale = Math.min((W - 2 * PAD) / Math.max(maxX - minX, 1e-9), (H - 2 * PAD) / Math.max(maxY - minY, 1e-9));
   const px = (i: number) => round(PAD + (xs[i]! - minX) * scale + ((W - 2 * PAD) - (maxX - minX) * scale) / 2);
@@ -119,8 +121,9 @@ export function trackMap(points: TrackPoint[], format: (iso: string) => string):
       <rect class="track-end" x="${px(end) - 6}" y="${py(end) - 6}" width="12" height="12"><title>End ${when(last)}</title></rect>
       <text class="track-label" x="${px(0) + 10}" y="${py(0) + 4}">Start ${when(first)}</text>
       <text class="track-label" x="${px(end) + 10}" y="${py(end) + 4}" text-anchor="${px(end) > W / 2 ? 'end' : 'start'}" dx="${px(end) > W / 2 ? -20 : 0}">End ${when(last)}</text>
+      ${flags.map((f, i) => html`<g class="track-flag"><path d="M${px(points.length + i)} ${py(points.length + i)} v-16 h10 l-4 4 l4 4 h-10"></path><title>Bookmark ${f.name}${f.time ? ` at ${format(f.time)}` : ''}</title></g>`)}
     </svg>
-    <figcaption>${points.length} points, about ${metres} m; start (circle) ${first.lat}, ${first.lon}; end (square) ${last.lat}, ${last.lon}. North is up.</figcaption>
+    <figcaption>${points.length} points, about ${metres} m; start (circle) ${first.lat}, ${first.lon}; end (square) ${last.lat}, ${last.lon}${flags.length > 0 ? `; ${flags.length} bookmark${flags.length === 1 ? '' : 's'} (flag${flags.length === 1 ? '' : 's'}) where set` : ''}. North is up.</figcaption>
   </figure>`;
 }
 

@@ -1,6 +1,6 @@
 /** One recording's story: who, when, what was recorded, where, and who has touched it. */
 import { html } from 'hono/html';
-import type { TrackPoint } from '../../evidence/gnss.ts';
+import type { MetaLocation, TrackPoint } from '../../evidence/gnss.ts';
 import { timeline, trackMap } from './charts.ts';
 import { formatBytes, formatTime, page, time, type Html, type PageOptions, type Viewer } from './layout.ts';
 
@@ -20,6 +20,8 @@ export interface BookmarkView {
   categoryId?: string;
   categoryName?: string;
   tags: Record<string, string>;
+  /** Where it was set (v1.6.11 Location), parsed, or the raw value when it could not be read. */
+  location?: MetaLocation | { unreadable: string };
   /** The note (the object's body): readers only. */
   text?: string;
 }
@@ -133,6 +135,7 @@ ${span
   ${r.bookmarks.length === 0 ? html`<p>No bookmarks.</p>` : html`<ul class="bookmarks">${r.bookmarks.map((b) => html`<li class="bookmark-item">
     <strong>${b.categoryName ?? b.categoryId ?? 'No category'}</strong>${b.categoryId && b.categoryName ? html` <small>(${b.categoryId})</small>` : ''}
     at ${time(b.at)}${b.end !== undefined ? html` – ${time(b.end)}` : ''}
+    ${b.location ? html`<br><span class="place">${'lat' in b.location ? `at ${b.location.lat}, ${b.location.lon}${b.location.accuracy !== undefined ? ` (±${b.location.accuracy} m)` : ''}${b.location.time ? `, fix ${formatTime(b.location.time)}` : ''}` : `location (unreadable): ${b.location.unreadable}`}</span>` : ''}
     ${Object.keys(b.tags).length > 0 ? html`<br><span class="tags">${Object.entries(b.tags).map(([k, v]) => html`<span class="tag">${k}${v ? `: ${v}` : ''}</span> `)}</span>` : ''}
     ${b.text !== undefined ? html`<blockquote>${b.text}</blockquote>` : ''}
   </li>`)}</ul>`}
@@ -141,7 +144,7 @@ ${span
 ${r.track
   ? html`<section aria-labelledby="track-h"><h2 id="track-h">GNSS track</h2>
       ${r.track.points && r.track.points.length > 0
-        ? trackMap(r.track.points, formatTime)
+        ? trackMap(r.track.points, formatTime, r.bookmarks.flatMap((b) => (b.location && 'lat' in b.location ? [{ ...b.location, name: b.categoryName ?? b.categoryId ?? b.name }] : [])))
         : html`<p>${r.track.name}: ${r.track.problem ?? 'shown to reader accounts only'}</p>`}
     </section>`
   : ''}

@@ -33,6 +33,8 @@ export interface RecordingsView {
   older?: string;
   newer?: string;
   problems: string[];
+  /** Containers whose names are not a recording's: kept, replicated as they are, listed here. */
+  unrecognised: { count: number; names: string[] };
 }
 
 const STATUSES = ['Complete', 'Transferring', 'Rejected'];
@@ -61,6 +63,7 @@ export function recordingsPage(assets: PageOptions['assets'], viewer: Viewer, vi
   <div class="field buttons"><button type="submit">Search</button> <a href="/console/recordings">Clear</a></div>
 </form>
 ${view.problems.length > 0 ? html`<p class="problem" role="alert">${view.problems.join('; ')}</p>` : ''}
+${view.unrecognised.count > 0 ? html`<p class="problem" data-figure="unrecognised">${view.unrecognised.count} container${view.unrecognised.count === 1 ? ' has an unrecognised name' : 's have unrecognised names'} (not a recording this station can read; kept and replicated as they are): ${view.unrecognised.names.join(', ')}${view.unrecognised.count > view.unrecognised.names.length ? ', …' : ''}</p>` : ''}
 <p role="status" class="result-count">${view.rows.length === 0 ? 'No recordings match.' : `Showing ${view.rows.length} recordings, newest first.`}</p>
 ${view.rows.length > 0
   ? html`<div class="scroll"><table class="recordings">

@@ -87,6 +87,15 @@ export function stationLive(view: StationView): Html {
       <dt>NTP answers served</dt><dd data-figure="ntp-served">${h.clock.ntp ? h.clock.ntp.served : '—'}</dd>
     </dl>
   </section>
+  <section class="card" aria-labelledby="bws-h">
+    <h2 id="bws-h">Body-worn system</h2>
+    <dl>
+      <dt>Categories</dt><dd data-figure="categories">${h.bws.categories.kind === 'station' ? "this station's own (edgecd categories set)" : h.bws.categories.kind === 'central' ? `central ${h.bws.categories.target}'s, fetched ${time(h.bws.categories.fetchedAt)}` : 'none: cameras use their built-in categories'}</dd>
+      <dt>Capabilities declared</dt><dd data-figure="capabilities">${Object.keys(h.bws.capabilities).sort().join(', ') || 'none'}</dd>
+      <dt>Unrecognised containers</dt><dd data-figure="unrecognised">${h.containers.unrecognisedName.count === 0 ? 'none' : html`<span class="warn">${h.containers.unrecognisedName.count}</span>: kept and replicated as they are`}</dd>
+    </dl>
+    ${h.bws.notes.map((n) => html`<p class="hint">${n}</p>`)}
+  </section>
   <section class="card" aria-labelledby="system-h">
     <h2 id="system-h">System</h2>
     <dl>

@@ -10,7 +10,8 @@ import type { Handler, Handlers } from './storage.ts';
 
 export interface SystemDocuments {
   capabilities: () => Promise<JsonDocument>;
-  categories: () => Promise<JsonDocument>;
+  /** Undefined while there are none: 404, and a BWS uses its built-in categories. */
+  categories: () => Promise<JsonDocument | undefined>;
 }
 
 export const SYSTEM_CONTAINER = 'System';
@@ -26,6 +27,7 @@ export function systemDocumentHandlers(documents: SystemDocuments, object: strin
   if (!which) return undefined;
   const serve: Handler = async (c) => {
     const doc = await documents[which]();
+    if (!doc) throw new EdgeError('NotFound', `${SYSTEM_CONTAINER}/${object} is not published: no categories are set`);
     const out = outHeaders(c);
     out['Content-Type'] = 'application/json';
     out['Etag'] = doc.etag;
