@@ -86,3 +86,30 @@ describe('quota.reserveBytes', () => {
     }
   });
 });
+
+describe('a refused upload, answered before its body is read', () => {
+  it('keeps its answer for a client that goes on sending instead of reading (the connection lingers)', async () => {
+    const { connect } = await import('node:net');
+    // A client that keeps writing its body and reads the answer only afterwards, as a busy BWS does.
+    const socket = connect({ port: daemon.port, host: '127.0.0.1', allowHalfOpen: true });
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.pause();
+    const errors: string[] = [];
+    socket.on('error', (err: NodeJS.ErrnoException) => errors.push(err.code ?? err.message));
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    const logged = daemon.logLines.length;
+    // Larger than the quota: 507 from the headers alone.
+    socket.write(`PUT ${s.account}/full/too-big HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Auth-Token: ${s.token}\r\nContent-Length: ${8 * QUOTA}\r\n\r\n`);
+    socket.write(randomBytes(64 * 1024));
+    // The daemon logs the request once it has answered it.
+    while (!daemon.logLines.slice(logged).some((l) => l.includes('"status":507'))) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((resolve) => socket.write(randomBytes(1024 * 1024), resolve));
+    const received: Buffer[] = [];
+    socket.on('data', (c: Buffer) => received.push(c));
+    socket.resume();
+    socket.end();
+    await closed;
+    const text = Buffer.concat(received).toString('latin1');
+    assert.match(text, /^HTTP\/1\.1 507 /, `got ${JSON.stringify(text.slice(0, 40))}, errors ${errors.join(',')}`);
+  });
+});

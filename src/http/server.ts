@@ -48,6 +48,7 @@ export function createHttpServer(listener: RequestListener<typeof IncomingMessag
   server.maxRequestsPerSocket = limits.maxRequestsPerSocket;
   // Counted by the app instead (431 with a reason): Node would silently drop the excess.
   server.maxHeadersCount = 0;
+  lingerAfterEarlyAnswers(server);
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     const [status, text] = CLIENT_ERROR_STATUS[err.code ?? ''] ?? [400, 'Bad Request'];
     log.warn({ status, code: err.code, remote: socket.remoteAddress }, 'malformed or slow request refused');
@@ -58,6 +59,48 @@ export function createHttpServer(listener: RequestListener<typeof IncomingMessag
     }
   });
   return server;
+}
+
+/** How long, and for how many bytes, a connection answered early keeps reading before it goes. */
+const LINGER_MS = 2000;
+const LINGER_BYTES = 8 * 1024 * 1024;
+
+/**
+ * An answer sent before the request's body was read (a refused upload: 507,
+ * 413, 401) closes the connection. Closing while the body still arrives makes
+ * the kernel reset the connection, and a reset can wipe the answer from the
+ * client's buffer before it reads it: a BWS would see a broken pipe instead of
+ * 507, and retry rather than stop. So such a connection lingers, as web
+ * servers' "lingering close" does: this side is closed (the client reads the
+ * answer, then end of stream), and what the client still sends is read and
+ * dropped, for LINGER_MS or LINGER_BYTES at most, before the socket goes.
+ */
+function lingerAfterEarlyAnswers(server: Server): void {
+  const current = new WeakMap<Socket, IncomingMessage>();
+  server.on('request', (req: IncomingMessage) => current.set(req.socket, req));
+  server.on('connection', (socket: Socket & { destroySoon?: () => void }) => {
+    const destroySoon = socket.destroySoon?.bind(socket);
+    if (!destroySoon) return;
+    socket.destroySoon = () => {
+      const req = current.get(socket);
+      if (!req || req.complete || socket.destroyed) return destroySoon();
+      socket.end();
+      let bytes = 0;
+      const done = () => {
+        clearTimeout(timer);
+        socket.destroy();
+      };
+      const timer = setTimeout(done, LINGER_MS);
+      timer.unref();
+      req.on('data', (chunk: Buffer) => {
+        if ((bytes += chunk.length) > LINGER_BYTES) done();
+      });
+      req.once('end', done);
+      req.once('error', done);
+      socket.once('close', () => clearTimeout(timer));
+      req.resume();
+    };
+  });
 }
 
 /** Where TLS sockets come from: the listener and its per-address certificates. */

@@ -120,6 +120,7 @@ export class TestDaemon {
   request(method: string, path: string, headers: Record<string, string> = {}, body?: Buffer | string | AsyncIterable<Buffer>): Promise<Reply> {
     const url = path.startsWith('http') ? new URL(path) : undefined;
     return new Promise((resolve, reject) => {
+      let answered = false;
       const req = httpRequest({
         host: '127.0.0.1',
         port: this.port,
@@ -127,6 +128,7 @@ export class TestDaemon {
         path: url ? url.pathname + url.search : path,
         headers,
       }, (res) => {
+        answered = true;
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
@@ -136,7 +138,11 @@ export class TestDaemon {
         });
         res.on('error', reject);
       });
-      req.on('error', reject);
+      // A server that answers before reading the whole body (507, 413) may close while
+      // the body is still being written: the answer, once here, is what counts.
+      req.on('error', (err) => {
+        if (!answered) reject(err);
+      });
       if (body === undefined || typeof body === 'string' || Buffer.isBuffer(body)) req.end(body);
       else {
         void (async () => {
