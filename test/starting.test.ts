@@ -5,6 +5,7 @@ import { writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { it } from 'node:test';
 import { CLI, ROOT, TestDaemon } from './helpers/daemon.ts';
 
@@ -22,7 +23,7 @@ const get = (port: number, path: string) => new Promise<{ status: number; retryA
   }).on('error', () => resolve(undefined)).end();
 });
 
-it('answers 503 + Retry-After until ready, then 200', async () => {
+it('answers 503 + Retry-After until ready, then 200', { timeout: 300_000 }, async () => {
   const first = await TestDaemon.start();
   await first.stop();
   // Many unfinished uploads to clear makes the start slow enough to watch.
@@ -30,25 +31,36 @@ it('answers 503 + Retry-After until ready, then 200', async () => {
     await Promise.all(Array.from({ length: 1000 }, (_, i) => writeFile(join(first.dataDir, 'tmp', `cut-off-${batch}-${i}.part`), '')));
   }
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--data', first.dataDir, '--listen', `127.0.0.1:${port}`, '--ntp-listen', 'off', '--plain-http'], { cwd: ROOT, stdio: 'ignore' });
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--data', first.dataDir, '--listen', `127.0.0.1:${port}`, '--ntp-listen', 'off', '--plain-http'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] });
+  // The daemon says when it is ready (or it exits): polling goes on until then, however slow the machine.
+  let ready = false;
+  const lines = createInterface({ input: child.stdout! });
+  lines.on('line', (line) => {
+    if (line.includes('"msg":"ready"')) ready = true;
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let gone = false;
+  void exited.then(() => (gone = true));
   try {
     const seen: number[] = [];
     let retryAfter: string | undefined;
-    for (let i = 0; i < 600; i++) {
+    while (!gone) {
+      const wasReady = ready;
       const res = await get(port, '/v1/AUTH_bws');
       const health = await get(port, '/healthcheck');
       if (res?.status === 503) retryAfter ??= res.retryAfter;
       if (res) seen.push(res.status);
-      if (health?.status === 200) break;
+      if (wasReady && health?.status === 200) break;
       await new Promise((r) => setTimeout(r, 10));
     }
+    assert.ok(!gone, 'the daemon exited while starting');
     assert.ok(seen.includes(503), `statuses while starting: ${[...new Set(seen)].join(',')}`);
     assert.ok(Number(retryAfter) >= 1);
     assert.equal((await get(port, '/healthcheck'))?.status, 200);
     assert.equal((await get(port, '/v1/AUTH_bws'))?.status, 401, 'then the API proper (no token: 401)');
   } finally {
     child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
+    await exited;
     await first.cleanup();
   }
 });
