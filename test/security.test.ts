@@ -217,25 +217,44 @@ describe('failed logins', () => {
     const daemon = await TestDaemon.start();
     try {
       const file = await daemon.connectionFile();
-      const attempt = (key: string) => daemon.request('GET', '/auth/v1.0', { 'X-Auth-User': file.BlobAPIUserName, 'X-Auth-Key': key });
-      for (let i = 0; i < 6; i++) assert.equal((await attempt('wrong-key-0000')).status, 401);
-      const locked = await attempt(file.BlobAPIKey);
-      assert.equal(locked.status, 429, 'even the right key waits while locked');
-      assert.ok(Number(locked.headers['retry-after']) >= 1);
+      const login = (key: string, from: string) => raw(daemon.port, `GET /auth/v1.0 HTTP/1.1\r\nHost: x\r\nX-Auth-User: ${file.BlobAPIUserName}\r\nX-Auth-Key: ${key}\r\nConnection: close\r\n\r\n`, 3000, from);
+      const status = async (key: string, from = '127.0.0.1') => Number(/^HTTP\/1\.1 (\d+)/.exec(await login(key, from))?.[1]);
+      // The BWS's docking station has logged in from 127.0.0.2 before.
+      assert.equal(await status(file.BlobAPIKey, '127.0.0.2'), 200);
+      for (let i = 0; i < 6; i++) assert.equal(await status('wrong-key-0000'), 401);
+      const locked = await login(file.BlobAPIKey, '127.0.0.1');
+      assert.match(locked, /^HTTP\/1\.1 429 /, 'even the right key waits while locked');
+      const retryAfter = Number(/Retry-After: (\d+)/i.exec(locked)?.[1]);
+      assert.ok(retryAfter >= 1);
       assert.ok(daemon.logLines.some((l) => l.includes('failed logins: locked out')));
-      await new Promise((r) => setTimeout(r, Number(locked.headers['retry-after']) * 1000 + 100));
-      assert.equal((await attempt(file.BlobAPIKey)).status, 200);
-      const wrongAgain = await attempt('wrong-key-0000');
-      assert.equal(wrongAgain.status, 401);
-      const longer = await attempt('wrong-key-0000');
-      assert.equal(longer.status, 429, 'the address stays suspect: the next delay is longer');
-      assert.ok(Number(longer.headers['retry-after']) >= 2);
-      // The user name is locked too, but not for an address that never failed: the BWS's dock still gets in.
-      const dock = await raw(daemon.port, `GET /auth/v1.0 HTTP/1.1\r\nHost: x\r\nX-Auth-User: ${file.BlobAPIUserName}\r\nX-Auth-Key: ${file.BlobAPIKey}\r\nConnection: close\r\n\r\n`, 3000, '127.0.0.2');
-      assert.match(dock, /^HTTP\/1\.1 200 /);
+      // The user name is locked too, from any address: a guesser gains nothing by changing it.
+      assert.equal(await status(file.BlobAPIKey, '127.0.0.4'), 429);
+      // But not for the addresses the BWS logs in from: its dock still gets in.
+      assert.equal(await status(file.BlobAPIKey, '127.0.0.2'), 200);
+      await new Promise((r) => setTimeout(r, retryAfter * 1000 + 100));
+      assert.equal(await status(file.BlobAPIKey), 200);
+      // A correct key clears its address: the next mistake is free again.
+      assert.equal(await status('wrong-key-0000'), 401);
+      assert.equal(await status(file.BlobAPIKey), 200);
       // Swift's account:user form names the same user; anything longer is refused, not a fresh name to guess with.
       const forged = await raw(daemon.port, `GET /auth/v1.0 HTTP/1.1\r\nHost: x\r\nX-Auth-User: bws:${file.BlobAPIUserName}:x\r\nX-Auth-Key: ${file.BlobAPIKey}\r\nConnection: close\r\n\r\n`, 3000, '127.0.0.3');
       assert.match(forged, /^HTTP\/1\.1 401 /);
+    } finally {
+      await daemon.cleanup();
+    }
+  });
+
+  test("nobody keeps the BWS out with its name: others' failures never lock the addresses it logs in from", async () => {
+    const daemon = await TestDaemon.start();
+    try {
+      const file = await daemon.connectionFile();
+      const status = async (key: string, from: string) => Number(/^HTTP\/1\.1 (\d+)/.exec(await raw(daemon.port, `GET /auth/v1.0 HTTP/1.1\r\nHost: x\r\nX-Auth-User: ${file.BlobAPIUserName}\r\nX-Auth-Key: ${key}\r\nConnection: close\r\n\r\n`, 3000, from))?.[1]);
+      assert.equal(await status(file.BlobAPIKey, '127.0.0.2'), 200, 'the dock, once');
+      // The finding: an address that failed once, then fourteen failures as the BWS from other addresses.
+      assert.equal(await status('wrong', '127.0.0.2'), 401, "the dock's own slip makes it a suspect address");
+      for (let i = 0; i < 14; i++) assert.ok([401, 429].includes(await status('wrong', `127.0.1.${i + 1}`)));
+      assert.equal(await status(file.BlobAPIKey, '127.0.0.2'), 200, 'the BWS with its key gets in');
+      assert.equal(await status(file.BlobAPIKey, '127.0.0.2'), 200, 'and again');
     } finally {
       await daemon.cleanup();
     }
@@ -339,6 +358,42 @@ describe('generated keys', () => {
     for (let i = 0; i < 2000; i++) {
       const key = generateKey();
       assert.match(key, /^[A-Za-z0-9][A-Za-z0-9_-]{42}$/);
+    }
+  });
+});
+
+describe('tokens and key changes', () => {
+  test('a login that raced a key change gets a token the new key voids all the same', async () => {
+    const { Hono } = await import('hono');
+    const { Credentials, LiveCredentials, hashKey } = await import('../src/auth/credentials.ts');
+    const { TokenRegistry } = await import('../src/auth/tokens.ts');
+    const { changeUser } = await import('../src/auth/users.ts');
+    const { requireToken } = await import('../src/http/middleware/auth.ts');
+    const { STATUS } = await import('../src/http/errors.ts');
+    const { EdgeError } = await import('../src/errors.ts');
+    const dir = await mkdtemp(join(tmpdir(), 'edgecd-tokens-'));
+    try {
+      const file = join(dir, 'credentials.json');
+      await new Credentials([{ user: 'bws', account: 'bws', role: 'uploader', key: await hashKey('old-key-0000') }]).save(file);
+      const credentials = await LiveCredentials.open(file);
+      const tokens = new TokenRegistry(3600);
+      const app = new Hono();
+      app.onError((err, c) => c.text(err.message, (err instanceof EdgeError ? STATUS[err.code] : 500) as never));
+      app.get('/v1/x', requireToken({ tokens, credentials }) as never, (c) => c.text('ok'));
+      // The login is checked against the credentials as they were...
+      const proved = await (await credentials.current()).verify('bws', 'old-key-0000');
+      assert.ok(proved);
+      // ...the key changes meanwhile...
+      await changeUser(file, { op: 'passwd', user: 'bws', key: 'new-key-1111' });
+      await new Promise((r) => setTimeout(r, 5));
+      // ...and the token is issued after the change, as a slow scrypt would have it.
+      const { token } = tokens.issue(proved);
+      credentials.invalidate();
+      assert.equal((await app.request('/v1/x', { headers: { 'X-Auth-Token': token } })).status, 401);
+      const fresh = tokens.issue((await (await credentials.current()).verify('bws', 'new-key-1111'))!);
+      assert.equal((await app.request('/v1/x', { headers: { 'X-Auth-Token': fresh.token } })).status, 200);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

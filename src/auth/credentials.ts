@@ -43,6 +43,8 @@ export interface Identity {
   user: string;
   account: string;
   role: Role;
+  /** Which key the identity was proved with (its hash's salt): a token is void once the key changes. */
+  credential: string;
 }
 
 export const USER_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -106,7 +108,7 @@ export class Credentials {
   }
 }
 
-const identityOf = (r: UserRecord): Identity => ({ user: r.user, account: r.account, role: r.role ?? 'uploader' });
+const identityOf = (r: UserRecord): Identity => ({ user: r.user, account: r.account, role: r.role ?? 'uploader', credential: r.key.salt });
 
 /** The credentials file as it is now, re-read when it changes (checked at most once a second). */
 export class LiveCredentials {

@@ -3,10 +3,13 @@
  * name, with a delay that doubles after a few free mistakes. While locked,
  * attempts are refused (429 + Retry-After) without running scrypt.
  *
- * Anyone can fail logins with a known user name, so a user's lock must not
- * keep the body-worn system out: it stays short (at most a minute) and holds
- * only for addresses that have themselves failed. An address's lock grows
- * to a quarter of an hour.
+ * A user's lock holds whatever address the next attempt comes from, so a
+ * guesser cannot escape it by changing address; it stays short (at most a
+ * minute). Anyone can fail logins with a known user name, so a user's lock
+ * never applies to the addresses that user has logged in from (the body-worn
+ * system's docking stations): those are locked only by their own failures,
+ * and a correct key clears its address's tally. An address's lock grows to a
+ * quarter of an hour.
  */
 export interface ThrottleVerdict {
   /** How long the caller must wait before trying again, ms (0: go ahead). */
@@ -28,9 +31,14 @@ const MAX_USER_DELAY_MS = 60_000;
 /** A key quiet this long starts over. */
 const FORGET_AFTER_MS = 60 * 60_000;
 const MAX_TALLIES = 50_000;
+/** An address a user logged in from stays trusted for the user's own lock this long after its last success. */
+const KNOWN_FOR_MS = 30 * 86_400_000;
+const MAX_KNOWN = 10_000;
 
 export class LoginThrottle {
   readonly #tallies = new Map<string, Tally>();
+  /** user and address → when a correct key last came from there. */
+  readonly #known = new Map<string, number>();
   readonly #now: () => number;
   #prunedAt = 0;
 
@@ -42,8 +50,9 @@ export class LoginThrottle {
   check(source: string, user: string): ThrottleVerdict {
     const now = this.#now();
     const bySource = this.#lockedFor(`s:${source}`, now);
-    const suspect = (this.#tallies.get(`s:${source}`)?.failures ?? 0) > 0;
-    return { waitMs: Math.max(bySource, suspect ? this.#lockedFor(`u:${user}`, now) : 0) };
+    const known = this.#known.get(`${user}\0${source}`);
+    const trusted = known !== undefined && now - known < KNOWN_FOR_MS;
+    return { waitMs: Math.max(bySource, trusted ? 0 : this.#lockedFor(`u:${user}`, now)) };
   }
 
   failed(source: string, user: string): ThrottleVerdict {
@@ -56,9 +65,17 @@ export class LoginThrottle {
     return locked ? { waitMs, locked } : { waitMs };
   }
 
-  /** A correct key clears the user's tally (the address's decays on its own). */
-  succeeded(user: string): void {
+  /** A correct key clears the user's tally and its address's, and makes the address one the user logs in from. */
+  succeeded(user: string, source: string): void {
     this.#tallies.delete(`u:${user}`);
+    this.#tallies.delete(`s:${source}`);
+    const key = `${user}\0${source}`;
+    this.#known.delete(key); // re-inserted last: the map stays in order of last success
+    this.#known.set(key, this.#now());
+    for (const oldest of this.#known.keys()) {
+      if (this.#known.size <= MAX_KNOWN) break;
+      this.#known.delete(oldest);
+    }
   }
 
   #lockedFor(key: string, now: number): number {

@@ -130,7 +130,7 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
     const s = sessions.get(getCookie(c, SESSION_COOKIE));
     const now = s && (await deps.credentials.current()).active(s.identity.user);
     // The session dies with its user's key, role or account, as tokens do.
-    if (!s || !now || now.role !== s.identity.role || now.account !== s.identity.account || s.createdAt < now.tokensNotBefore) {
+    if (!s || !now || now.role !== s.identity.role || now.account !== s.identity.account || now.credential !== s.identity.credential || s.createdAt < now.tokensNotBefore) {
       if (s) sessions.close(getCookie(c, SESSION_COOKIE));
       if (c.req.method === 'GET') return seeOther(c, '/console/login');
       throw new EdgeError('Unauthorized', 'Log in first');

@@ -53,7 +53,7 @@ export class LoginGate {
       await this.#audit.append({ actor, source: a.source, action: a.action, result: verdict.locked ? 'failed, locked' : 'failed', txId: a.txId });
       throw new EdgeError('Unauthorized', 'Invalid user or key');
     }
-    this.#throttle.succeeded(identity.user);
+    this.#throttle.succeeded(name, a.source);
     return identity;
   }
 }

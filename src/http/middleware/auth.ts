@@ -25,7 +25,9 @@ export function requireToken(options: RequireTokenOptions): MiddlewareHandler<En
     if (!issued) throw new EdgeError('Unauthorized', 'The auth token is invalid or has expired');
     const { identity } = issued;
     const now = (await credentials.current()).active(identity.user);
-    if (!now || now.role !== identity.role || now.account !== identity.account || issued.issuedAt < now.tokensNotBefore) {
+    // Bound to the key it was proved with: a login checked against credentials a moment
+    // old, just as the key changed, gets a token the new key voids all the same.
+    if (!now || now.role !== identity.role || now.account !== identity.account || now.credential !== identity.credential || issued.issuedAt < now.tokensNotBefore) {
       throw new EdgeError('Unauthorized', 'The auth token was revoked: its user was disabled, or given another key, role or account');
     }
     c.set('identity', identity);
