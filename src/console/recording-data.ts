@@ -165,7 +165,18 @@ const CONTAINER_LABELS: Record<string, string> = {
 
 const TIME_KEYS = new Set(['triggerontime', 'starttime', 'stoptime', 'rejectedcontenttime']);
 
-const VIDEO_TYPES: Record<string, string> = { mkv: 'video/x-matroska', mp4: 'video/mp4', webm: 'video/webm' };
+const VIDEO_TYPES: Record<string, string> = { mkv: 'video/x-matroska', mp4: 'video/mp4' };
+
+/**
+ * How the console may serve stored bytes: a clip (by its name, never by the
+ * type its uploader declared) as video, to play in the page; anything else
+ * as opaque bytes, to download. A stored type of text/html or text/javascript
+ * would otherwise run as the console's own script.
+ */
+export function evidenceType(name: string): { type: string; inline: boolean } {
+  const clip = parseClipName(name);
+  return clip ? { type: VIDEO_TYPES[clip.extension]!, inline: true } : { type: 'application/octet-stream', inline: false };
+}
 
 /** An object's state on a target, as a clerk reads it. */
 function objectStateWords(state: ReplicaRecord['objects'][number]): string {
@@ -194,7 +205,7 @@ export async function recordingView(
 
   const clips: ClipView[] = objects
     .filter((o) => parseClipName(o.name))
-    .map((o) => ({ name: o.name, bytes: o.bytes, start: epochOf(o.meta, 'starttime'), stop: epochOf(o.meta, 'stoptime'), type: VIDEO_TYPES[parseClipName(o.name)!.extension] ?? o.contentType }))
+    .map((o) => ({ name: o.name, bytes: o.bytes, start: epochOf(o.meta, 'starttime'), stop: epochOf(o.meta, 'stoptime'), type: evidenceType(o.name).type }))
     .sort((a, b) => (a.start ?? 0) - (b.start ?? 0) || a.name.localeCompare(b.name));
 
   const bookmarks: BookmarkView[] = [];

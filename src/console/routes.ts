@@ -35,7 +35,7 @@ import { STATUS } from '../http/errors.ts';
 import type { LoginGate } from '../http/login-gate.ts';
 import { outHeaders, reply } from '../http/reply.ts';
 import type { ConsoleAssets } from './assets.ts';
-import { allObjects, recordingView, searchRecordings, type ReplicationTargetRef } from './recording-data.ts';
+import { allObjects, evidenceType, recordingView, searchRecordings, type ReplicationTargetRef } from './recording-data.ts';
 import { ConsoleSessions, SESSION_COOKIE, type Session } from './session.ts';
 import { page, type Viewer } from './views/layout.ts';
 import { loginPage } from './views/login.ts';
@@ -254,18 +254,21 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
       }
     }
     const headers = out(c);
+    const served = evidenceType(name);
     headers['Accept-Ranges'] = 'bytes';
     headers['Etag'] = `"${read.entry.md5}"`;
     headers['X-Edgecd-Sha256'] = read.entry.sha256;
-    headers['Content-Disposition'] = `${download ? 'attachment' : 'inline'}; filename="${asciiName(name)}"; filename*=UTF-8''${encodeURIComponent(name)}`;
+    headers['Content-Disposition'] = `${download || !served.inline ? 'attachment' : 'inline'}; filename="${asciiName(name)}"; filename*=UTF-8''${encodeURIComponent(name)}`;
+    // Evidence bytes are never a page of the console: opened directly, they run in a sandbox with no origin and no script.
+    headers['Content-Security-Policy'] = "sandbox; default-src 'none'; media-src 'self'";
     const body = Readable.toWeb(read.body) as ReadableStream;
     if (read.range) {
       headers['Content-Range'] = `bytes ${read.range.start}-${read.range.end}/${read.entry.bytes}`;
       headers['Content-Length'] = String(read.range.end - read.range.start + 1);
-      return send(c, 206, body, read.entry.contentType);
+      return send(c, 206, body, served.type);
     }
     headers['Content-Length'] = String(read.entry.bytes);
-    return send(c, 200, body, read.entry.contentType);
+    return send(c, 200, body, served.type);
   });
 
   // The whole recording as the folder edgecd pull writes, in one tar.
