@@ -5,7 +5,7 @@
  */
 import { X509Certificate, createPublicKey } from 'node:crypto';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { osUserName } from './audit/os-user.ts';
@@ -14,7 +14,7 @@ import { applyUserChange, renewCertificates, type OperationContext } from './adm
 import { AuditLog, byTarget, readAuditLines, verifyAuditLog } from './audit/audit-log.ts';
 import { listUsers, type UserChange, type UserChangeResult, type UserView } from './auth/users.ts';
 import { pull, type PullSelection } from './evidence/pull.ts';
-import { decryptEvidence, loadPrivateKeys } from './evidence/decrypt.ts';
+import { DECRYPTED, decryptEvidence, loadPrivateKeys } from './evidence/decrypt.ts';
 import { generateContentKeys } from './evidence/content-keys.ts';
 import { parseTrack, toGeoJson, toGpx, withTimes, type Waypoint } from './evidence/gnss.ts';
 import { waypoints } from './evidence/folder.ts';
@@ -63,7 +63,7 @@ usage: edgecd <command> [options]
         an RSA key pair for end-to-end encryption (WantEncryption); the private key
         (0600) is for the central office and is never written into a data directory
   decrypt --private-key [ID=]KEY.pem ... [--key-id ID] FOLDER|FILE
-        decrypt end-to-end encrypted clips and tracks next to the originals
+        decrypt end-to-end encrypted clips and tracks into the folder's decrypted/
   export gnss FOLDER|TRACK --format geojson|gpx [--out FILE]   a GNSS track for GIS tools
   connection-file --data DIR         print the connection file for the Body Worn Manager
   connection-file --check FILE       validate a connection file and explain every violation
@@ -613,10 +613,11 @@ async function exportTrack(path: string, format: 'geojson' | 'gpx'): Promise<str
   let places: Waypoint[] = [];
   if (info.isDirectory()) {
     const names = await readdir(path);
-    // A decrypted track wins over its ciphertext.
-    const track = names.find((n) => n.endsWith('_gpstrail.decrypted.json')) ?? names.find((n) => n.endsWith('_gpstrail.json'));
+    const track = names.find((n) => n.endsWith('_gpstrail.json'));
     if (!track) throw new OperatorError(`${path} has no GNSS track (*_gpstrail.json)`);
-    trackFile = join(path, track);
+    // A decrypted track (decrypt writes it into decrypted/) wins over its ciphertext.
+    const decrypted = join(path, DECRYPTED, track);
+    trackFile = (await stat(decrypted).then((s) => s.isFile(), () => false)) ? decrypted : join(path, track);
     const meta = await readFile(join(path, 'metadata.json'), 'utf8').then((t) => JSON.parse(t) as { recording?: string; container?: Record<string, string>; objects?: { name: string; metadata: Record<string, string> }[] }, () => undefined);
     if (meta?.recording) recording = meta.recording;
     // Bookmarks that say where they were set become named waypoints.
@@ -628,7 +629,7 @@ async function exportTrack(path: string, format: 'geojson' | 'gpx'): Promise<str
   try {
     points = withTimes(parseTrack(await readFile(trackFile, 'utf8')), startMs);
   } catch (err) {
-    throw new OperatorError(`${trackFile}: ${(err as Error).message}${trackFile.endsWith('.decrypted.json') ? '' : ' (if the recording is encrypted, run edgecd decrypt first)'}`);
+    throw new OperatorError(`${trackFile}: ${(err as Error).message}${basename(dirname(trackFile)) === DECRYPTED ? '' : ' (if the recording is encrypted, run edgecd decrypt first)'}`);
   }
   return format === 'gpx' ? toGpx(points, { recording }, places) : toGeoJson(points, { recording, source: basename(trackFile) }, places);
 }

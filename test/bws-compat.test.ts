@@ -181,9 +181,9 @@ describe('a day of every firmware, replicated to a central and pulled back', () 
     assert.equal((await runCli(['pull', '--from', (await central.connectionFile()).AuthenticationTokenURI[0]!, '--user', reader.user, '--key', reader.key, '--recording', encrypted[0]!, '--to', enc])).code, 0);
     const decrypt = await runCli(['decrypt', '--private-key', `hq-key=${secret}`, join(enc, encrypted[0]!)]);
     assert.equal(decrypt.code, 0, decrypt.stdout + decrypt.stderr);
-    const names = await readdir(join(enc, encrypted[0]!));
-    assert.equal(names.filter((n) => n.includes('.decrypted.')).length, 3, 'two clips and the track, whose key the spec names after the recording\'s start');
-    const track = JSON.parse(await readFile(join(enc, encrypted[0]!, names.find((n) => n.endsWith('_gpstrail.decrypted.json'))!), 'utf8')) as { CoordinateEntries: unknown[] };
+    const names = (await readdir(join(enc, encrypted[0]!, 'decrypted'))).filter((n) => n !== 'manifest.sha256');
+    assert.equal(names.length, 3, 'two clips and the track, whose key the spec names after the recording\'s start');
+    const track = JSON.parse(await readFile(join(enc, encrypted[0]!, 'decrypted', names.find((n) => n.endsWith('_gpstrail.json'))!), 'utf8')) as { CoordinateEntries: unknown[] };
     assert.equal(track.CoordinateEntries.length, 5);
   });
 

@@ -109,14 +109,14 @@ describe('decryptEvidence', () => {
     await writeFile(join(dir, 'manifest.sha256'), sha256sum(dir, listed));
   });
 
-  it('decrypts a clip and a GNSS track byte-exact, reports hashes and extends the manifest', async () => {
+  it('decrypts a clip and a GNSS track byte-exact into decrypted/, with its own manifest; the evidence is not written to', async () => {
     const before = await readFile(join(dir, 'manifest.sha256'), 'utf8');
     const report = await decryptEvidence(dir, [key('a', 'key-a')]);
     assert.deepEqual(report.failed, []);
     assert.deepEqual(report.skipped, []);
     assert.deepEqual(report.decrypted.map((d) => d.output).sort(), [
-      join(dir, '20261125T000000Z_6a1f0c2e-rec1.decrypted.mkv'),
-      join(dir, '20261125_000000_6a1f0c2e-rec1_BWC0042_gpstrail.decrypted.json'),
+      join(dir, 'decrypted', '20261125T000000Z_6a1f0c2e-rec1.mkv'),
+      join(dir, 'decrypted', '20261125_000000_6a1f0c2e-rec1_BWC0042_gpstrail.json'),
     ]);
     for (const [name, plain] of [[clip, clipPlain], [track, trackPlain]] as const) {
       const d = report.decrypted.find((x) => x.source === join(dir, name))!;
@@ -126,18 +126,19 @@ describe('decryptEvidence', () => {
       assert.equal(d.outputSha256, sha256(plain));
       assert.equal(d.sourceSha256, sha256(await readFile(join(dir, name))));
     }
-    const after = await readFile(join(dir, 'manifest.sha256'), 'utf8');
-    assert.ok(after.startsWith(before), 'existing manifest lines are kept as they were');
-    assert.deepEqual(after.slice(before.length).split('\n').filter(Boolean).map((l) => l.slice(66)).sort(), [
-      '20261125T000000Z_6a1f0c2e-rec1.decrypted.mkv',
-      '20261125_000000_6a1f0c2e-rec1_BWC0042_gpstrail.decrypted.json',
+    assert.equal(await readFile(join(dir, 'manifest.sha256'), 'utf8'), before, "the pulled evidence's manifest is untouched");
+    const outputs = await readFile(join(dir, 'decrypted', 'manifest.sha256'), 'utf8');
+    assert.deepEqual(outputs.split('\n').filter(Boolean).map((l) => l.slice(66)).sort(), [
+      '20261125T000000Z_6a1f0c2e-rec1.mkv',
+      '20261125_000000_6a1f0c2e-rec1_BWC0042_gpstrail.json',
     ]);
     execFileSync('sha256sum', ['--check', '--strict', 'manifest.sha256'], { cwd: dir }); // throws on any mismatch
-    assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith('.')), [], 'no temp files left');
+    execFileSync('sha256sum', ['--check', '--strict', 'manifest.sha256'], { cwd: join(dir, 'decrypted') });
+    assert.deepEqual([...await readdir(dir), ...await readdir(join(dir, 'decrypted'))].filter((n) => n.startsWith('.')), [], 'no temp files left');
   });
 
-  it('skips outputs already decrypted on a rerun, and leaves the manifest alone', async () => {
-    const manifest = await readFile(join(dir, 'manifest.sha256'), 'utf8');
+  it('skips outputs already decrypted on a rerun, and leaves the manifests alone', async () => {
+    const manifest = await readFile(join(dir, 'decrypted', 'manifest.sha256'), 'utf8');
     const report = await decryptEvidence(dir, [key('a', 'key-a')]);
     assert.deepEqual(report.decrypted, []);
     assert.deepEqual(report.failed, []);
@@ -145,17 +146,17 @@ describe('decryptEvidence', () => {
       [join(dir, clip), 'already decrypted'],
       [join(dir, track), 'already decrypted'],
     ]);
-    assert.equal(await readFile(join(dir, 'manifest.sha256'), 'utf8'), manifest);
+    assert.equal(await readFile(join(dir, 'decrypted', 'manifest.sha256'), 'utf8'), manifest);
   });
 
   it('redoes an output older than its ciphertext without duplicating its manifest line', async () => {
-    const output = join(dir, '20261125_000000_6a1f0c2e-rec1_BWC0042_gpstrail.decrypted.json');
+    const output = join(dir, 'decrypted', '20261125_000000_6a1f0c2e-rec1_BWC0042_gpstrail.json');
     await utimes(output, new Date(2000, 0, 1), new Date(2000, 0, 1));
     const report = await decryptEvidence(join(dir, track), [key('a', 'key-a')]);
     assert.deepEqual(report.decrypted.map((d) => d.output), [output]);
-    const lines = (await readFile(join(dir, 'manifest.sha256'), 'utf8')).split('\n').filter((l) => l.endsWith('_gpstrail.decrypted.json'));
+    const lines = (await readFile(join(dir, 'decrypted', 'manifest.sha256'), 'utf8')).split('\n').filter((l) => l.endsWith('_gpstrail.json'));
     assert.equal(lines.length, 1);
-    execFileSync('sha256sum', ['--check', '--strict', 'manifest.sha256'], { cwd: dir });
+    execFileSync('sha256sum', ['--check', '--strict', 'manifest.sha256'], { cwd: join(dir, 'decrypted') });
   });
 
   it('decrypts one file given by path, PKCS#1 key, without a manifest', async () => {
@@ -163,9 +164,9 @@ describe('decryptEvidence', () => {
     await encryptWithOpenssl(d, 'clip.mp4', Buffer.from('sixteen bytes!!!'), 'b', 'key-b'); // block aligned: a whole padding block
     await writeFile(join(d, 'other.mp4'), 'not touched');
     const report = await decryptEvidence(join(d, 'clip.mp4'), [key('b', 'key-b')]);
-    assert.deepEqual(report.decrypted.map((x) => x.output), [join(d, 'clip.decrypted.mp4')]);
-    assert.equal(await readFile(join(d, 'clip.decrypted.mp4'), 'utf8'), 'sixteen bytes!!!');
-    assert.deepEqual((await readdir(d)).sort(), ['clip.decrypted.mp4', 'clip.key', 'clip.mp4', 'other.mp4']);
+    assert.deepEqual(report.decrypted.map((x) => x.output), [join(d, 'decrypted', 'clip.mp4')]);
+    assert.equal(await readFile(join(d, 'decrypted', 'clip.mp4'), 'utf8'), 'sixteen bytes!!!');
+    assert.deepEqual((await readdir(d)).sort(), ['clip.key', 'clip.mp4', 'decrypted', 'other.mp4']);
   });
 
   it('fails with the wrong private key, leaving no output and no temp file', async () => {
@@ -223,16 +224,16 @@ describe('decryptEvidence', () => {
     assert.deepEqual(forced.failed.map((f) => f.file).sort(), [join(d, 'one.mkv'), join(d, 'three.mkv')]);
     assert.match(forced.failed.find((f) => f.file.endsWith('one.mkv'))!.reason,
       /^the private key 'key-b' \(forced; key file says PublicKeyId key-a\) does not unwrap this content key \(wrong key\?\)$/);
-    assert.deepEqual((await readdir(d)).filter((n) => n.includes('decrypted')), ['two.decrypted.mkv']);
+    assert.deepEqual(await readdir(join(d, 'decrypted')), ['manifest.sha256', 'two.mkv'].sort());
 
     // No id matches 'retired-2023': keys without id are tried in turn, the wrong one first.
     const report = await decryptEvidence(d, [key('b', 'key-b'), key('a', 'key-a'), key('wrong'), key('a')]);
     assert.deepEqual(report.failed, []);
     assert.deepEqual(report.decrypted.map((x) => x.source).sort(), [join(d, 'one.mkv'), join(d, 'three.mkv')]);
     assert.deepEqual(report.skipped, [{ file: join(d, 'two.mkv'), reason: 'already decrypted' }]);
-    assert.equal(await readFile(join(d, 'one.decrypted.mkv'), 'utf8'), 'for a');
-    assert.equal(await readFile(join(d, 'two.decrypted.mkv'), 'utf8'), 'for b');
-    assert.equal(await readFile(join(d, 'three.decrypted.mkv'), 'utf8'), 'for a, id unknown here');
+    assert.equal(await readFile(join(d, 'decrypted', 'one.mkv'), 'utf8'), 'for a');
+    assert.equal(await readFile(join(d, 'decrypted', 'two.mkv'), 'utf8'), 'for b');
+    assert.equal(await readFile(join(d, 'decrypted', 'three.mkv'), 'utf8'), 'for a, id unknown here');
 
     await assert.rejects(decryptEvidence(d, [key('a', 'key-a')], { keyId: 'nope' }), /no private key with id 'nope'/);
   });
@@ -240,13 +241,26 @@ describe('decryptEvidence', () => {
   it('skips content without a key file as not encrypted, and ignores folder files', async () => {
     const d = await newDir('plain');
     await writeFile(join(d, '20261125T001000Z_rec2.mp4'), randomBytes(1000));
-    for (const n of ['metadata.json', 'custody.json', 'track.geojson', 'orphan.key', 'x.decrypted.mp4']) await writeFile(join(d, n), '{}');
+    for (const n of ['metadata.json', 'custody.json', 'track.geojson', 'orphan.key']) await writeFile(join(d, n), '{}');
     const report = await decryptEvidence(d, [key('a')]);
     assert.deepEqual(report, { decrypted: [], failed: [], skipped: [
       // A key that unlocks nothing is reported, never guessed.
       { file: join(d, 'orphan.key'), reason: 'a key file that pairs with no content file here (by name or by StartTime): not used' },
       { file: join(d, '20261125T001000Z_rec2.mp4'), reason: 'not encrypted: no key file' },
     ] });
+  });
+
+  it('a planted object that looks like an output is content like any other: the real clip is decrypted, nothing is overwritten', async () => {
+    const d = await newDir('planted');
+    await encryptWithOpenssl(d, 'X.mkv', Buffer.from('the real clip'), 'a', 'key-a');
+    // An uploader added "X.decrypted.mkv" to the recording before it was sealed.
+    await writeFile(join(d, 'X.decrypted.mkv'), 'planted');
+    await writeFile(join(d, 'manifest.sha256'), sha256sum(d, ['X.decrypted.mkv', 'X.key', 'X.mkv']));
+    const report = await decryptEvidence(d, [key('a', 'key-a')]);
+    assert.deepEqual(report.decrypted.map((x) => x.source), [join(d, 'X.mkv')], 'never "already decrypted"');
+    assert.equal(await readFile(join(d, 'decrypted', 'X.mkv'), 'utf8'), 'the real clip');
+    assert.equal(await readFile(join(d, 'X.decrypted.mkv'), 'utf8'), 'planted', 'the pulled object is untouched');
+    execFileSync('sha256sum', ['--check', '--strict', 'manifest.sha256'], { cwd: d });
   });
 });
 
@@ -289,7 +303,7 @@ describe("the project's encryptor", () => {
 
     const report = await decryptEvidence(d, [key('a', 'key-a')]);
     assert.equal(report.decrypted.length, 1);
-    assert.ok((await readFile(join(d, 'clip.decrypted.mkv'))).equals(plain));
-    assert.ok((await stat(join(d, 'clip.decrypted.mkv'))).size === plain.length);
+    assert.ok((await readFile(join(d, 'decrypted', 'clip.mkv'))).equals(plain));
+    assert.ok((await stat(join(d, 'decrypted', 'clip.mkv'))).size === plain.length);
   });
 });

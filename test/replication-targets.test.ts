@@ -347,7 +347,7 @@ function scenario(name: string, makeCentral: () => Promise<Central>, skip: strin
       await writeFile(join(work, 'private.pem'), privatePem, { mode: 0o600 });
       const res = await runCli(['decrypt', '--private-key', `central-key=${join(work, 'private.pem')}`, join(folder, clip)]);
       assert.equal(res.code, 0, res.stdout + res.stderr);
-      const plain = await readFile(join(folder, clip.replace(/\.mkv$/, '.decrypted.mkv')));
+      const plain = await readFile(join(folder, 'decrypted', clip));
       assert.equal(plain.length, CLIP_BYTES);
     });
 

@@ -10,12 +10,15 @@
  *
  * RSA-OAEP is OpenSSL's default (SHA-1, MGF1-SHA-1), as `openssl pkeyutl
  * -pkeyopt rsa_padding_mode:oaep` and `rsautl -oaep` produce. Each content
- * file is decrypted to `<base>.decrypted.<ext>` next to it; the ciphertext and
- * key file are never touched, so the evidence as received stays verifiable.
+ * file is decrypted, under its own name, into the folder's `decrypted/`,
+ * which has its own manifest.sha256: no pulled object's name can land there
+ * (pull refuses an object that would be called `decrypted`), so a planted
+ * object can never pass for an output, and the pulled evidence, its
+ * manifest included, is never written to.
  */
 import { constants, createDecipheriv, createHash, createPrivateKey, privateDecrypt, randomBytes, type KeyObject } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { pairKeyFiles } from '../bws/key-files.ts';
@@ -44,17 +47,13 @@ export interface DecryptReport {
 }
 
 const MANIFEST = 'manifest.sha256';
+/** Where the outputs go, inside the evidence folder. */
+export const DECRYPTED = 'decrypted';
 /** Files an evidence folder carries beside the content, none of them encrypted. */
 const IGNORED = new Set([MANIFEST, 'metadata.json', 'custody.json', 'track.geojson']);
 /** A key file is a few hundred bytes; anything much larger is not one. */
 const MAX_KEY_FILE_BYTES = 64 * 1024;
 const AES_BLOCK = 16;
-
-/** `clip.mkv` → { base: 'clip', ext: '.mkv' }; a name without a dot has ext ''. */
-function splitName(name: string): { base: string; ext: string } {
-  const dot = name.lastIndexOf('.');
-  return dot > 0 ? { base: name.slice(0, dot), ext: name.slice(dot) } : { base: name, ext: '' };
-}
 
 /**
  * Which file in `dir` holds each content file's key: pairs by name and, when
@@ -78,10 +77,6 @@ async function keyFiles(dir: string, files: string[]): Promise<{ keyOf: (file: s
     unmatched: unmatched.map((k: string) => fileOf.get(k) ?? k),
   };
 }
-const outputName = (name: string) => {
-  const { base, ext } = splitName(name);
-  return `${base}.decrypted${ext}`;
-};
 
 /** Why a file in an evidence folder is not a content file, or undefined if it is one. */
 function notContent(name: string): string | undefined {
@@ -89,14 +84,13 @@ function notContent(name: string): string | undefined {
   if (name.startsWith('.')) return 'hidden file';
   if (IGNORED.has(name)) return 'evidence folder file';
   if (name.endsWith('.key')) return 'a key file: pass its content file, or the folder';
-  if (/\.decrypted(\.|$)/.test(name)) return 'a decrypted output';
   return undefined;
 }
 
 /**
- * Decrypts every content file with a sibling .key in a folder (or one content
- * file); writes `<base>.decrypted.<ext>` next to each (e.g. clip.decrypted.mkv,
- * X_gpstrail.decrypted.json) and records it in the folder's manifest.sha256.
+ * Decrypts every content file with a key file in a folder (or one content
+ * file); writes each, under its own name, into `decrypted/` and records it in
+ * `decrypted/manifest.sha256`.
  *
  * Throws only for a bad call (target missing, a key that does not parse, an
  * unknown `keyId`); problems with individual files go to the report.
@@ -119,7 +113,9 @@ export async function decryptEvidence(target: string, keys: PrivateKeyEntry[], o
   }
 
   const report: DecryptReport = { decrypted: [], skipped: [], failed: [] };
+  // The evidence's manifest checks the ciphertext; the outputs get their own.
   const manifest = await readManifest(dir);
+  const outputs = (await readManifest(join(dir, DECRYPTED))) ?? emptyManifest();
   const candidates = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile() && (e.name.endsWith('.key') || notContent(e.name) === undefined)).map((e) => e.name);
   const paired = await keyFiles(dir, candidates);
   // Reported, never guessed: a key that unlocks nothing here, or more than one thing.
@@ -132,20 +128,18 @@ export async function decryptEvidence(target: string, keys: PrivateKeyEntry[], o
       continue;
     }
     const file = join(dir, name);
-    const outcome = await decryptOne(dir, name, paired.keyOf(name), ring, options.keyId, manifest)
+    const outcome = await decryptOne(dir, name, paired.keyOf(name), ring, options.keyId, manifest, outputs)
       .catch((e: unknown): Outcome => ({ kind: 'failed', reason: message(e) }));
     if (outcome.kind === 'decrypted') {
-      if (manifest !== undefined) {
-        // Recorded after each file rather than at the end, so a crash part way
-        // through a folder of large clips keeps what was already done.
-        manifest.set(outputName(name), outcome.file.outputSha256);
-        try {
-          await writeManifest(dir, manifest);
-        } catch (e) {
-          // The output is complete, but unrecorded; a rerun redoes it (see decryptOne).
-          report.failed.push({ file, reason: `decrypted to ${outcome.file.output}, but ${MANIFEST} could not be updated: ${message(e)}` });
-          continue;
-        }
+      // Recorded after each file rather than at the end, so a crash part way
+      // through a folder of large clips keeps what was already done.
+      outputs.set(name, outcome.file.outputSha256);
+      try {
+        await writeManifest(join(dir, DECRYPTED), outputs);
+      } catch (e) {
+        // The output is complete, but unrecorded; a rerun redoes it (see decryptOne).
+        report.failed.push({ file, reason: `decrypted to ${outcome.file.output}, but ${DECRYPTED}/${MANIFEST} could not be updated: ${message(e)}` });
+        continue;
       }
       report.decrypted.push(outcome.file);
     } else if (outcome.kind === 'skipped') {
@@ -160,9 +154,10 @@ export async function decryptEvidence(target: string, keys: PrivateKeyEntry[], o
 type Outcome = { kind: 'decrypted'; file: DecryptedFile } | { kind: 'skipped' | 'failed'; reason: string };
 type Ring = { id: string | undefined; key: KeyObject }[];
 
-async function decryptOne(dir: string, name: string, keyName: string | undefined, ring: Ring, keyId: string | undefined, manifest: Manifest | undefined): Promise<Outcome> {
+async function decryptOne(dir: string, name: string, keyName: string | undefined, ring: Ring, keyId: string | undefined, manifest: Manifest | undefined, outputs: Manifest): Promise<Outcome> {
   const source = join(dir, name);
-  const output = join(dir, outputName(name));
+  const outDir = join(dir, DECRYPTED);
+  const output = join(outDir, name);
   if (keyName === undefined) return { kind: 'skipped', reason: 'not encrypted: no key file' };
   const keyPath = join(dir, keyName);
 
@@ -178,12 +173,12 @@ async function decryptOne(dir: string, name: string, keyName: string | undefined
   }
 
   const src = await stat(source);
-  // Skip only an output that is at least as new as its ciphertext and, when the
-  // folder has a manifest, listed in it: an output missing from the manifest
-  // means a run died between rename and manifest write, and redoing it is
-  // cheaper to reason about than trusting an unrecorded file.
+  // Skip only an output that is at least as new as its ciphertext and listed in
+  // decrypted/manifest.sha256: an output missing from it means a run died
+  // between rename and manifest write, and redoing it is cheaper to reason
+  // about than trusting an unrecorded file.
   const out = await stat(output).catch(() => undefined);
-  if (out !== undefined && out.isFile() && out.mtimeMs >= src.mtimeMs && (manifest === undefined || manifest.has(outputName(name)))) {
+  if (out !== undefined && out.isFile() && out.mtimeMs >= src.mtimeMs && outputs.has(name)) {
     return { kind: 'skipped', reason: 'already decrypted' };
   }
 
@@ -198,7 +193,8 @@ async function decryptOne(dir: string, name: string, keyName: string | undefined
   const unwrapped = unwrapContentKey(parsed.wrapped, parsed.publicKeyId, ring, keyId);
   if (typeof unwrapped === 'string') return { kind: 'failed', reason: unwrapped };
 
-  const tmp = join(dir, `.${outputName(name)}.${randomBytes(6).toString('hex')}.partial`);
+  await mkdir(outDir, { recursive: true, mode: 0o750 });
+  const tmp = join(outDir, `.${name}.${randomBytes(6).toString('hex')}.partial`);
   try {
     const sourceHash = createHash('sha256');
     const outputHash = createHash('sha256');
@@ -232,10 +228,11 @@ async function decryptOne(dir: string, name: string, keyName: string | undefined
     }
     await fsyncPath(tmp);
     await rename(tmp, output);
-    await fsyncPath(dir);
+    await fsyncPath(outDir);
     return { kind: 'decrypted', file: { source, output, sourceSha256, outputSha256: outputHash.digest('hex'), bytes } };
   } catch (e) {
     await unlink(tmp).catch(() => {});
+    await rmdir(outDir).catch(() => {}); // only while empty: a failure leaves nothing behind
     return { kind: 'failed', reason: decipherReason(e) };
   }
 }
@@ -354,18 +351,21 @@ interface Manifest {
   set(name: string, sha256: string): void;
 }
 
+/** A manifest.sha256 not written yet. */
+const emptyManifest = (): Manifest => manifestOf('', 0o640);
+
 /** The folder's manifest.sha256 (sha256sum format), or undefined if it has none. */
 async function readManifest(dir: string): Promise<Manifest | undefined> {
   const path = join(dir, MANIFEST);
-  let text: string;
-  let mode: number;
   try {
-    text = await readFile(path, 'utf8');
-    mode = (await stat(path)).mode & 0o7777;
+    return manifestOf(await readFile(path, 'utf8'), (await stat(path)).mode & 0o7777);
   } catch (e) {
     if (code(e) === 'ENOENT') return undefined;
     throw e;
   }
+}
+
+function manifestOf(text: string, mode: number): Manifest {
   const lines = text.split('\n');
   if (lines.at(-1) === '') lines.pop();
   const hashes = new Map<string, string>();

@@ -16,7 +16,8 @@ import { VERSION } from '../version.ts';
 import { parseLocation, parseTrack, toGeoJson, withTimes, type Waypoint } from './gnss.ts';
 
 /** The documents' own names: an object that would collide with one is left out. */
-export const FOLDER_DOCUMENTS = new Set(['metadata.json', 'manifest.sha256', 'custody.json', 'track.geojson']);
+/** The names edgecd writes in an evidence folder itself (decrypt's outputs go into `decrypted/`): no pulled object may take one. */
+export const FOLDER_DOCUMENTS = new Set(['metadata.json', 'manifest.sha256', 'custody.json', 'track.geojson', 'decrypted']);
 
 export interface FolderObject {
   name: string;
