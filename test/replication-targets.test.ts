@@ -142,7 +142,8 @@ async function edgecdCentral(options: { encrypt: boolean }): Promise<Central & {
   const earlier: string[] = [];
   const central = {
     kind: 'a central edgecd', daemon, expectedLevel: 'verified' as const,
-    connectionFile: JSON.parse(await readFile(join(dataDir, 'connection.json'), 'utf8')) as Record<string, unknown>,
+    // Its own connection file, with the account its operator made for stations (a replicator: it may set custody metadata).
+    connectionFile: { ...JSON.parse(await readFile(join(dataDir, 'connection.json'), 'utf8')), BlobAPIUserName: TEST_USERS.replicator.user, BlobAPIKey: TEST_USERS.replicator.key } as Record<string, unknown>,
     container: async (name: string) => swiftContainer(await reader(), name),
     puts: async () => {
       const puts = new Map<string, number>();

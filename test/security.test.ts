@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { get as httpsGet } from 'node:https';
 import { connect } from 'node:net';
@@ -425,6 +425,31 @@ describe('evidence bytes in the console', () => {
       assert.equal(clip.headers.get('content-type'), 'video/x-matroska');
       assert.match(clip.headers.get('content-disposition')!, /^inline;/);
       assert.match(clip.headers.get('content-security-policy')!, /^sandbox;/);
+    } finally {
+      await daemon.cleanup();
+    }
+  });
+});
+
+describe('custody metadata', () => {
+  test('only a replicating station may set it: an uploader\'s edgecd-* keys are kept apart, never taken for custody', async () => {
+    const daemon = await TestDaemon.start();
+    try {
+      const s = await SwiftSession.open(daemon);
+      assert.equal((await s.req('PUT', '/case')).status, 201);
+      const forged = { 'X-Object-Meta-Edgecd-Station': 'HQ%20evidence%20room', 'X-Object-Meta-Edgecd-Received': '2020-01-01T00:00:00.000Z', 'X-Object-Meta-Edgecd-Sha256': '0'.repeat(64) };
+      assert.equal((await s.req('PUT', '/case/clip.mkv', forged, 'bytes')).status, 201, 'stored: the claim is not checked, only kept apart');
+      const head = await s.req('HEAD', '/case/clip.mkv');
+      assert.equal(head.headers['x-object-meta-edgecd-station'], undefined);
+      assert.equal(head.headers['x-object-meta-claimed-edgecd-station'], 'HQ%20evidence%20room');
+      assert.equal((await s.req('POST', '/case/clip.mkv', { 'X-Object-Meta-Edgecd-Received': '2020-01-01T00:00:00.000Z' })).status, 202);
+      assert.equal((await s.req('HEAD', '/case/clip.mkv')).headers['x-object-meta-edgecd-received'], undefined);
+      // A replicator's custody keys are custody, and their SHA-256 is checked against the bytes.
+      const replicator = await daemon.auth('replicator');
+      const put = (sha: string) => daemon.request('PUT', `${replicator.account}/case/replicated.mkv`, { 'X-Auth-Token': replicator.token, 'X-Object-Meta-Edgecd-Sha256': sha, 'X-Object-Meta-Edgecd-Station': 'Station%207' }, 'bytes');
+      assert.equal((await put('0'.repeat(64))).status, 422);
+      assert.equal((await put(createHash('sha256').update('bytes').digest('hex'))).status, 201);
+      assert.equal((await s.req('HEAD', '/case/replicated.mkv')).headers['x-object-meta-edgecd-station'], 'Station%207');
     } finally {
       await daemon.cleanup();
     }

@@ -5,10 +5,10 @@
  *   nothing more for it; any request that would change it or its objects is
  *   refused (403) and nothing changes. A retried request that changes nothing
  *   still succeeds, so a BWS whose answer was lost is not told it failed.
- *   One exception: a replicating station (its PUT carries the station's
- *   custody SHA-256) may add a bookmark, GNSS track or track key this central
- *   did not declare it could take when the recording arrived (the capability
- *   came later). It is a new object, never a change to one, and it is logged.
+ *   One exception: a replicating station (the replicator role) may add a
+ *   bookmark, GNSS track or track key this central did not declare it could
+ *   take when the recording arrived (the capability came later). It is a new
+ *   object, never a change to one, and it is logged.
  * - Registry: Users/ and Devices/ objects count against licence limits
  *   (limits.maxUsers / limits.maxDevices; 402 for one more), and with
  *   StoreUserIDKey a user's UserID is empty or unique (400 on a clash).

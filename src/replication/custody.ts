@@ -11,6 +11,21 @@ export const CUSTODY_SHA256 = 'edgecd-sha256';
 export const CUSTODY_STATION = 'edgecd-station';
 export const CUSTODY_RECEIVED = 'edgecd-received';
 
+/** The prefix of every custody key: only a replicating station may set one. */
+export const CUSTODY_PREFIX = 'edgecd-';
+/** Where a custody key sent by anyone else is kept: visible, never taken for custody. */
+export const CLAIMED_PREFIX = 'claimed-edgecd-';
+
+/**
+ * Metadata as a writer of this role may set it: custody keys from anyone but
+ * a replicating station are kept apart, under `claimed-edgecd-*`, so an
+ * uploader cannot write who received the evidence and when.
+ */
+export function custodyKeysOf(role: string, meta: MetaMap): MetaMap {
+  if (role === 'replicator') return meta;
+  return Object.fromEntries(Object.entries(meta).map(([key, value]) => [key.startsWith(CUSTODY_PREFIX) ? CLAIMED_PREFIX + key.slice(CUSTODY_PREFIX.length) : key, value]));
+}
+
 export function custodyMeta(entry: ObjectEntry, station: string): MetaMap {
   return {
     [CUSTODY_SHA256]: entry.sha256,

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type { Context } from 'hono';
 import { EdgeError, badRequest } from '../../errors.ts';
-import { CUSTODY_SHA256 } from '../../replication/custody.ts';
+import { CUSTODY_SHA256, custodyKeysOf } from '../../replication/custody.ts';
 import type { ObjectEntry } from '../../store/object-store.ts';
 import { guessContentType } from '../../swift/content-type.ts';
 import { rangePicker } from '../../swift/range.ts';
@@ -49,7 +49,8 @@ export function objectHandlers({ store, destination, maxObjectBytes }: StorageDe
       const incoming = c.env?.incoming;
       const body = incoming ?? (c.req.raw.body ? Readable.fromWeb(c.req.raw.body as any) : Readable.from([]));
       const etag = c.req.header('etag')?.replace(/^"(.*)"$/, '$1').toLowerCase();
-      const meta = readMeta(c, 'object').set;
+      const role = c.get('identity').role;
+      const meta = custodyKeysOf(role, readMeta(c, 'object').set);
       // A replicating station sends the SHA-256 it recorded: checked here too.
       const sha256 = meta[CUSTODY_SHA256]?.toLowerCase();
       if (sha256 !== undefined && !/^[0-9a-f]{64}$/.test(sha256)) throw badRequest(`X-Object-Meta-Edgecd-Sha256 must be 64 hex digits`);
@@ -64,7 +65,7 @@ export function objectHandlers({ store, destination, maxObjectBytes }: StorageDe
         contentType: c.req.header('content-type') || guessContentType(object),
         meta,
         mustNotExist: c.req.header('if-none-match')?.trim() === '*',
-      }, sha256 !== undefined); // only a replicating station sends its custody SHA-256
+      }, role === 'replicator');
       c.set('bytesIn', entry.bytes);
       const out = outHeaders(c);
       out['Etag'] = entry.md5;
@@ -73,7 +74,7 @@ export function objectHandlers({ store, destination, maxObjectBytes }: StorageDe
       return reply(c, 201);
     },
     async POST(c, { account, container, object }) {
-      await destination.postObject(account, container, object, readMeta(c, 'object').set, c.req.header('content-type') || undefined);
+      await destination.postObject(account, container, object, custodyKeysOf(c.get('identity').role, readMeta(c, 'object').set), c.req.header('content-type') || undefined);
       return reply(c, 202);
     },
     async HEAD(c, { account, container, object }) {
