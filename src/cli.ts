@@ -56,7 +56,7 @@ usage: edgecd <command> [options]
   user list|passwd NAME [--key KEY]|disable NAME|enable NAME --data DIR
   audit verify --data DIR            check the audit trail's hash chain
   audit show --recording NAME --data DIR   a recording's chain of custody
-  pull --from AUTH_URL --user U --key K [--cacert FILE] --to DIR
+  pull --from AUTH_URL --user U --key K [--cacert FILE] [--stall-seconds N] --to DIR
        (--recording NAME | --user-id ID | --device SERIAL | --since DATE --until DATE | --all)
         download recordings with verified hashes: objects, metadata.json, manifest.sha256, custody.json
   keys generate --out DIR [--id ID] [--bits 2048|3072|4096]
@@ -494,9 +494,12 @@ const commands: Record<string, Command> = {
     options: {
       from: { type: 'string' }, user: { type: 'string' }, key: { type: 'string' }, cacert: { type: 'string' }, to: { type: 'string' },
       recording: { type: 'string' }, 'user-id': { type: 'string' }, device: { type: 'string' }, since: { type: 'string' }, until: { type: 'string' }, all: { type: 'boolean' },
+      'stall-seconds': { type: 'string' },
     },
     async run(v) {
       const selection: PullSelection = {};
+      const stall = v['stall-seconds'] === undefined ? undefined : Number(v['stall-seconds']);
+      if (stall !== undefined && !(stall > 0)) throw new UsageError('--stall-seconds: a number of seconds');
       if (typeof v.recording === 'string') selection.recording = v.recording;
       if (typeof v['user-id'] === 'string') selection.userId = v['user-id'];
       if (typeof v.device === 'string') selection.device = v.device;
@@ -511,7 +514,7 @@ const commands: Record<string, Command> = {
       const to = resolve(need(v, 'to'));
       const started = Date.now();
       const bar = transferBar(started);
-      const report = await pull(source, selection, to, (p) => bar(p.bytesDone, p.bytesTotal, `${p.objectsDone}/${p.objectsTotal} objects`));
+      const report = await pull(source, selection, to, { onProgress: (p) => bar(p.bytesDone, p.bytesTotal, `${p.objectsDone}/${p.objectsTotal} objects`), ...(stall ? { stallMs: stall * 1000 } : {}) });
       bar.done();
       for (const r of report.recordings) {
         out(`${r.failures.length ? 'FAILED' : 'ok    '} ${r.name}: ${r.objects - r.failures.length}/${r.objects} objects verified (${r.downloaded} fetched), ${mb(r.bytes)} → ${r.folder}`);

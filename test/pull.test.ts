@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -220,6 +220,114 @@ describe('pull from OpenStack Swift', { skip: openStackSwiftAvailable() ? false 
     } finally {
       await edge.cleanup();
       await rm(work, { recursive: true, force: true });
+    }
+  });
+});
+
+/**
+ * A source that lies: a minimal Swift-ish server whose listings and bodies a
+ * test scripts, to show what pull does with a hostile or broken central.
+ */
+async function hostileSource(objects: { name: string; body: Buffer; listedBytes?: number; drip?: boolean }[], options: { stuckMarker?: boolean } = {}) {
+  const { createServer } = await import('node:http');
+  const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
+  let dripped = false;
+  const server = createServer((req, res) => {
+    const url = new URL(req.url!, 'http://x');
+    const parts = url.pathname.split('/').slice(3).map(decodeURIComponent); // '', v1, AUTH_x, container, object…
+    if (url.pathname === '/auth/v1.0') {
+      res.writeHead(200, { 'X-Auth-Token': 't', 'X-Storage-Url': `http://127.0.0.1:${(server.address() as { port: number }).port}/v1/AUTH_x` });
+      return res.end();
+    }
+    if (!url.pathname.startsWith('/v1/')) return res.writeHead(404).end();
+    const listing = (items: object[]) => {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify(items));
+    };
+    if (parts.length === 0 || parts[0] === '') return listing([{ name: 'case' }]);
+    if (parts.length === 1 && req.method === 'HEAD') return res.writeHead(204, { 'X-Container-Meta-Status': 'Complete' }).end();
+    if (parts.length === 1) {
+      if (options.stuckMarker) return listing(Array.from({ length: 1000 }, (_, i) => ({ name: `a${String(i).padStart(4, '0')}`, hash: md5(Buffer.alloc(0)), bytes: 0, content_type: 'x', last_modified: 'x' })));
+      if (url.searchParams.get('marker')) return listing([]);
+      return listing(objects.map((o) => ({ name: o.name, hash: md5(o.body), bytes: o.listedBytes ?? o.body.length, content_type: 'application/octet-stream', last_modified: '2026-01-01T00:00:00' })));
+    }
+    const o = objects.find((x) => x.name === parts.slice(1).join('/'));
+    if (!o) return res.writeHead(404).end();
+    if (req.method === 'HEAD') return res.writeHead(200, { 'Content-Length': String(o.body.length), Etag: md5(o.body) }).end();
+    const range = /bytes=(\d+)-/.exec(req.headers.range ?? '');
+    const from = range ? Number(range[1]) : 0;
+    res.writeHead(range ? 206 : 200, { 'Content-Length': String(o.body.length - from) });
+    if (o.drip && !dripped) {
+      // One byte, then nothing: the first download stalls; the resumed one gets the rest.
+      dripped = true;
+      res.write(o.body.subarray(from, from + 1));
+      return;
+    }
+    res.end(o.body.subarray(from));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { authUrl: `http://127.0.0.1:${(server.address() as { port: number }).port}/auth/v1.0`, close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }) };
+}
+
+describe('pull from a hostile or broken source', () => {
+  let work: string;
+  before(async () => {
+    work = await mkdtemp(join(tmpdir(), 'edgecd-hostile-'));
+  });
+  after(() => rm(work, { recursive: true, force: true }));
+
+  const pullAll = (authUrl: string, to: string, ...extra: string[]) => runCli(['pull', '--from', authUrl, '--user', 'u', '--key', 'k', '--all', '--recording', 'case', '--to', to, ...extra]);
+
+  test('stops at the listed size, refuses unsafe names, keeps temp files out of the way, and fails whenever sha256sum -c would', async () => {
+    const source = await hostileSource([
+      { name: 'x.part', body: Buffer.from('I am an object named x.part') },
+      { name: 'x', body: randomBytes(300_000) },
+      { name: 'liar.mkv', body: randomBytes(2_000_000), listedBytes: 10 },
+      { name: '..', body: Buffer.from('up') },
+      { name: '../B/clip.mkv', body: Buffer.from('sideways') },
+      { name: '', body: Buffer.from('nameless') },
+      { name: 'decrypted', body: Buffer.from('a file where outputs go') },
+    ]);
+    try {
+      const to = join(work, 'out');
+      const res = await pullAll(source.authUrl, to);
+      assert.equal(res.code, 1, res.stdout);
+      assert.match(res.stdout, /liar\.mkv: the source sent more than the 10 bytes it listed/);
+      assert.match(res.stdout, /\.\.: the source lists it with a "\." or "\.\." path segment/);
+      assert.match(res.stdout, /\.\.\/B\/clip\.mkv: the source lists it with a "\." or "\.\." path segment/);
+      assert.match(res.stdout, /: the source lists it with an empty name/);
+      assert.match(res.stdout, /decrypted: its name collides with the pull's own decrypted/);
+      const folder = join(to, 'case');
+      assert.deepEqual((await readdir(to)).sort(), ['case'], 'nothing outside the recording folder');
+      assert.ok((await readdir(folder)).includes('x.part') && (await readdir(folder)).includes('x'), 'an object named x.part and its neighbour x both stay');
+      assert.ok(!(await readdir(folder)).some((f) => f.startsWith('.')), 'no temp file left');
+      await run('sha256sum', ['-c', '--strict', 'manifest.sha256'], { cwd: folder });
+    } finally {
+      await source.close();
+    }
+  });
+
+  test('a listing whose marker never moves is an error, not a loop', async () => {
+    const source = await hostileSource([], { stuckMarker: true });
+    try {
+      const res = await pullAll(source.authUrl, join(work, 'stuck'));
+      assert.equal(res.code, 1);
+      assert.match(res.stderr, /does not move past "a0999"/);
+    } finally {
+      await source.close();
+    }
+  });
+
+  test('a body that stops coming is cut after the stall time and resumed', async () => {
+    const body = randomBytes(100_000);
+    const source = await hostileSource([{ name: 'clip.mkv', body, drip: true }]);
+    try {
+      const to = join(work, 'drip');
+      const res = await pullAll(source.authUrl, to, '--stall-seconds', '1');
+      assert.equal(res.code, 0, res.stdout + res.stderr);
+      assert.ok((await readFile(join(to, 'case', 'clip.mkv'))).equals(body));
+    } finally {
+      await source.close();
     }
   });
 });

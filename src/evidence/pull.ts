@@ -19,7 +19,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { osUserName } from '../audit/os-user.ts';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pairKeyFiles } from '../bws/key-files.ts';
@@ -87,13 +87,30 @@ interface Listed {
 }
 
 const ATTEMPTS = 5;
+/** An object whose bytes stop coming for this long is cut (and resumed), unless the caller says otherwise. */
+const STALL_MS = 30_000;
+/** Each object's download has a deadline: this, plus its size at this rate. */
+const OBJECT_DEADLINE_MS = 5 * 60_000;
+const MIN_BYTES_PER_SECOND = 50 * 1024;
 
-export async function pull(source: PullSource, selection: PullSelection, to: string, onProgress?: (p: PullProgress) => void): Promise<PullReport> {
+export interface PullOptions {
+  onProgress?: (p: PullProgress) => void;
+  /** An object whose bytes stop coming for this long is cut, and resumed (default 30 s). */
+  stallMs?: number;
+}
+
+export async function pull(source: PullSource, selection: PullSelection, to: string, options: PullOptions = {}): Promise<PullReport> {
+  const { onProgress } = options;
+  const stallMs = options.stallMs ?? STALL_MS;
   const started = Date.now();
   const client = new SwiftClient({ authUrl: source.authUrl, user: source.user, key: source.key, ...(source.ca ? { ca: source.ca } : {}), sockets: 2 });
   try {
     await client.authenticate();
     const containers = await selectContainers(client, selection);
+    for (const c of containers) {
+      const why = unsafeName(c);
+      if (why) throw new Error(`the source lists a container with ${why}: refused (a broken or hostile source)`);
+    }
     // Sizes first, for the progress bar's total.
     const plan: { container: string; objects: Listed[] }[] = [];
     for (const container of containers) plan.push({ container, objects: await listAll<Listed>(client, swiftPath(container)) });
@@ -104,7 +121,7 @@ export async function pull(source: PullSource, selection: PullSelection, to: str
       objectsTotal: plan.reduce((n, p) => n + p.objects.length, 0),
     };
     const recordings: PulledRecording[] = [];
-    for (const { container, objects } of plan) recordings.push(await pullRecording(client, source, container, objects, to, progress, onProgress));
+    for (const { container, objects } of plan) recordings.push(await pullRecording(client, source, container, objects, to, progress, stallMs, onProgress));
     return {
       source: source.authUrl,
       recordings,
@@ -117,6 +134,11 @@ export async function pull(source: PullSource, selection: PullSelection, to: str
   }
 }
 
+/**
+ * A whole listing, page by page. The source is not trusted to page
+ * honestly: a page that does not move past its marker ends the pull with an
+ * error instead of looping for ever, and entries must be named strings.
+ */
 async function listAll<T extends { name: string }>(client: SwiftClient, path: string): Promise<T[]> {
   const out: T[] = [];
   let marker = '';
@@ -124,10 +146,21 @@ async function listAll<T extends { name: string }>(client: SwiftClient, path: st
     const { status, items } = await client.list<T>(`${path}?format=json&limit=1000${marker ? `&marker=${encodeURIComponent(marker)}` : ''}`);
     if (status === 401 || status === 403) throw new Error(`the source refused to list ${path || 'the account'} (${status}): pulling needs a reader's credentials`);
     if (status === 404) throw new Error(`${path} not found on the source`);
+    if (!Array.isArray(items) || items.some((i) => typeof i?.name !== 'string')) throw new Error(`listing ${path || 'the account'}: not a list of named entries`);
+    const last = items.at(-1)?.name;
+    if (last !== undefined && marker !== '' && last <= marker) throw new Error(`listing ${path || 'the account'}: the source's page does not move past ${JSON.stringify(marker)} (a broken or hostile source)`);
     out.push(...items);
     if (items.length < 1000) return out;
-    marker = items.at(-1)!.name;
+    marker = last!;
   }
+}
+
+/** Why a name from a listing may not become a file or a request, or undefined when it may. */
+function unsafeName(name: string): string | undefined {
+  if (name === '') return 'an empty name';
+  if (name.split('/').some((part) => part === '.' || part === '..')) return `a "." or ".." path segment in ${JSON.stringify(name)}`;
+  if (/[\u0000-\u001f]/.test(name)) return `a control character in ${JSON.stringify(name)}`;
+  return undefined;
 }
 
 /** The recordings (and rejected content) the selection names, by listing the account. */
@@ -173,6 +206,7 @@ async function pullRecording(
   objects: Listed[],
   to: string,
   progress: PullProgress,
+  stallMs: number,
   onProgress?: (p: PullProgress) => void,
 ): Promise<PulledRecording> {
   const folder = join(to, diskName(container));
@@ -181,15 +215,19 @@ async function pullRecording(
   const containerMeta = metaOf(head.headers, 'container');
   const result: PulledRecording = { name: container, folder, objects: objects.length, bytes: 0, downloaded: 0, failures: [], notes: [] };
   const entries: FolderObject[] = [];
+  const seen = new Set<string>();
   for (const o of objects) {
     progress.current = `${container}/${o.name}`;
+    const unsafe = unsafeName(o.name);
     const file = diskName(o.name);
-    if (FOLDER_DOCUMENTS.has(file)) {
-      result.failures.push({ object: o.name, reason: `its name collides with the pull's own ${file}; not pulled` });
+    const refused = unsafe ? `the source lists it with ${unsafe}` : FOLDER_DOCUMENTS.has(file) ? `its name collides with the pull's own ${file}` : seen.has(o.name) ? 'the source lists it twice' : undefined;
+    if (refused || !Number.isSafeInteger(o.bytes) || o.bytes < 0 || !/^[0-9a-f]{32}$/i.test(String(o.hash))) {
+      result.failures.push({ object: o.name, reason: `${refused ?? 'the source lists it without a size and an md5'}; not pulled` });
       continue;
     }
+    seen.add(o.name);
     try {
-      const got = await pullObject(client, container, o, join(folder, file), (n) => {
+      const got = await pullObject(client, container, o, join(folder, file), stallMs, (n) => {
         progress.bytesDone += n;
         onProgress?.({ ...progress });
       });
@@ -203,6 +241,11 @@ async function pullRecording(
     onProgress?.({ ...progress });
   }
   await writeFolderDocuments(folder, source, client, container, containerMeta, entries, result);
+  // What sha256sum -c will check is there, whole: else the pull has failed, whatever happened.
+  for (const e of entries) {
+    const size = (await stat(join(folder, e.file)).catch(() => undefined))?.size;
+    if (size !== e.bytes) result.failures.push({ object: e.name, reason: `${e.file} is ${size === undefined ? 'missing' : `${size} bytes, not ${e.bytes}`} after the pull` });
+  }
   return result;
 }
 
@@ -210,7 +253,7 @@ async function pullRecording(
  * One object into `path`, verified. Resumes a `.part` left by an earlier
  * attempt; skips a final file that already matches. Throws why it failed.
  */
-async function pullObject(client: SwiftClient, container: string, o: Listed, path: string, advance: (bytes: number) => void): Promise<{ sha256: string; sourceSha256?: string; meta: Record<string, string>; downloaded: boolean }> {
+async function pullObject(client: SwiftClient, container: string, o: Listed, path: string, stallMs: number, advance: (bytes: number) => void): Promise<{ sha256: string; sourceSha256?: string; meta: Record<string, string>; downloaded: boolean }> {
   const head = await client.request('HEAD', swiftPath(container, o.name));
   if (head.status !== 200) throw new Error(`HEAD answered ${head.status}`);
   const meta = metaOf(head.headers, 'object');
@@ -224,11 +267,12 @@ async function pullObject(client: SwiftClient, container: string, o: Listed, pat
       return { sha256: h.sha256, ...(sourceSha256 ? { sourceSha256 } : {}), meta, downloaded: false };
     }
   }
-  const part = `${path}.part`;
+  // Hidden: no object's file name starts with a dot (diskName), so a temp file never takes one's place.
+  const part = join(dirname(path), `.${basename(path)}.part`);
   let lastError: Error | undefined;
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     try {
-      const h = await download(client, container, o, part, advance);
+      const h = await download(client, container, o, part, stallMs, advance);
       if (h.md5 !== o.hash) {
         await rm(part, { force: true });
         throw new Verification(`md5 ${h.md5} does not match the source's listing (${o.hash}): the stored bytes differ from what was uploaded`);
@@ -256,7 +300,7 @@ class Verification extends Error {}
  * returns the digests of the whole part: the bytes already there are hashed
  * from disk, the rest as they arrive (one pass over the data).
  */
-async function download(client: SwiftClient, container: string, o: Listed, part: string, advance: (bytes: number) => void): Promise<{ md5: string; sha256: string }> {
+async function download(client: SwiftClient, container: string, o: Listed, part: string, stallMs: number, advance: (bytes: number) => void): Promise<{ md5: string; sha256: string }> {
   let have = (await stat(part).catch(() => undefined))?.size ?? 0;
   if (have > o.bytes) {
     await rm(part, { force: true });
@@ -277,15 +321,35 @@ async function download(client: SwiftClient, container: string, o: Listed, part:
       sha256.update(chunk as Buffer);
     }
   }
+  // The listing's size is the most the source may send, and it must keep sending:
+  // a stall or a crawl past the deadline cuts the download (it resumes next attempt).
+  let got = have;
+  let lastProgress = Date.now();
+  const deadline = Date.now() + OBJECT_DEADLINE_MS + ((o.bytes - have) / MIN_BYTES_PER_SECOND) * 1000;
+  const watchdog = setInterval(() => {
+    const now = Date.now();
+    if (now - lastProgress > stallMs) res.body.destroy(new TransportError(`no bytes for ${stallMs / 1000} s`));
+    else if (now > deadline) res.body.destroy(new TransportError('too slow: past this object\'s deadline'));
+  }, Math.min(1000, stallMs / 4));
   const hashed = new Transform({
     transform(chunk: Buffer, _e, done) {
+      got += chunk.length;
+      if (got > o.bytes) return done(new Verification(`the source sent more than the ${o.bytes} bytes it listed: refused`));
+      lastProgress = Date.now();
       md5.update(chunk);
       sha256.update(chunk);
       advance(chunk.length);
       done(null, chunk);
     },
   });
-  await pipeline(res.body, hashed, createWriteStream(part, { flags: have > 0 ? 'a' : 'w', mode: 0o640 }));
+  try {
+    await pipeline(res.body, hashed, createWriteStream(part, { flags: have > 0 ? 'a' : 'w', mode: 0o640 }));
+  } catch (err) {
+    if (err instanceof Verification) await rm(part, { force: true });
+    throw err;
+  } finally {
+    clearInterval(watchdog);
+  }
   return { md5: md5.digest('hex'), sha256: sha256.digest('hex') };
 }
 
