@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { generateKey } from '../src/auth/credentials.ts';
+import { fallbackName, padding, tarEnd, tarHeader } from '../src/evidence/tar.ts';
 import { runCli, SwiftSession, TEST_USERS, TestDaemon } from './helpers/daemon.ts';
 
 const run = promisify(execFile);
@@ -452,6 +453,32 @@ describe('custody metadata', () => {
       assert.equal((await s.req('HEAD', '/case/replicated.mkv')).headers['x-object-meta-edgecd-station'], 'Station%207');
     } finally {
       await daemon.cleanup();
+    }
+  });
+});
+
+describe('folder downloads', () => {
+  test('a tar reader without pax support gets names that stay inside the folder; a pax reader gets the real names', async () => {
+    const hostile = ['abc../' + '../'.repeat(40) + 'etc/passwd', 'case/..', 'case/./x', 'case//x', '/abs/x', 'café/' + 'é'.repeat(80) + '.mkv', 'c/' + 'x'.repeat(120) + '/..', '..'];
+    const dir = await mkdtemp(join(tmpdir(), 'edgecd-tar-'));
+    try {
+      const parts: Buffer[] = [];
+      for (const path of hostile) {
+        const header = tarHeader({ path, size: 1, mtime: 0 });
+        // The ustar name field of the header that comes last (after any pax header).
+        const name = header.subarray(header.length - 512, header.length - 412).toString('latin1').replace(/\0.*$/s, '');
+        assert.ok(name.length > 0 && name.length <= 100, name);
+        assert.ok(!name.startsWith('/'), name);
+        for (const part of name.split('/')) assert.ok(part !== '' && part !== '.' && part !== '..', `${path} → ${name}`);
+        assert.equal(name.split('/')[0], fallbackName(path.split('/')[0]!).slice(0, 40), `${path}: stays in its folder`);
+        parts.push(header, Buffer.from('x'), padding(1));
+      }
+      parts.push(tarEnd());
+      await writeFile(join(dir, 'a.tar'), Buffer.concat(parts));
+      const listed = (await run('tar', ['-tf', join(dir, 'a.tar')])).stdout.trim().split('\n');
+      assert.deepEqual(listed, hostile, 'GNU tar reads the pax names');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

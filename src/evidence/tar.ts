@@ -18,7 +18,7 @@ export interface TarFile {
 /** The header block(s) that come before a file's bytes. */
 export function tarHeader(file: TarFile): Buffer {
   const pax: string[] = [];
-  const plain = /^[\x20-\x7e]{1,100}$/.test(file.path);
+  const plain = fallbackName(file.path) === file.path;
   if (!plain) pax.push(paxRecord('path', file.path));
   if (file.size > USTAR_MAX_SIZE) pax.push(paxRecord('size', String(file.size)));
   const mtime = Math.floor(file.mtime / 1000);
@@ -45,9 +45,21 @@ function paxRecord(key: string, value: string): string {
   return `${len}${rest}`;
 }
 
-/** An ASCII stand-in name for readers without pax support. */
-function fallbackName(path: string): string {
-  return path.replace(/[^\x20-\x7e]/g, '_').slice(-100);
+/**
+ * An ASCII stand-in name for readers without pax support, made of safe path
+ * parts only: no part is empty, "." or ".." (leading dots become "_"), and
+ * there is no leading "/". A path too long for the 100-byte field keeps its
+ * folder (the first part) and file (the last), each shortened on its own, so
+ * the name stays inside the folder however long the path.
+ */
+export function fallbackName(path: string): string {
+  const parts = path.split('/').map((p) => p.replace(/[^\x20-\x7e]/g, '_').replace(/^\.+/, (dots) => '_'.repeat(dots.length)) || '_');
+  const whole = parts.join('/');
+  if (whole.length <= 100) return whole;
+  if (parts.length === 1) return whole.slice(-100);
+  const folder = parts[0]!.slice(0, 40);
+  const file = parts.at(-1)!.slice(-(100 - folder.length - 1)).replace(/^\./, '_');
+  return `${folder}/${file}`;
 }
 
 function block(name: string, size: number, mtime: number, mode: number, type: string): Buffer {
