@@ -19,7 +19,8 @@ import { loadConfig, parseHostPort, type Config, type HostPort } from './config/
 import { AuditLog, readAuditLines } from './audit/audit-log.ts';
 import { LoginThrottle } from './auth/login-throttle.ts';
 import { initDataDir, paths, reachableHosts, writeConnectionFile } from './data-dir.ts';
-import { createHttpServer, createTlsFront } from './http/server.ts';
+import { ConnectionGuard, defaultMaxConnections } from './http/connection-guard.ts';
+import { createFront, createHttpServer, type Front } from './http/server.ts';
 import { daysUntilExpiry, generateEndpoints, loadEndpoints } from './tls/endpoints.ts';
 import { createApp, malformedRequestHandler, swiftFetch } from './http/app.ts';
 import { newTransId } from './http/middleware/request-log.ts';
@@ -109,8 +110,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     maxRequestsPerSocket: h.maxRequestsPerSocket,
     maxHeaderBytes: h.maxHeaderBytes,
   }, log);
-  const front = endpoints.length > 0 ? createTlsFront(server, endpoints, log, h.headersTimeoutSeconds * 1000) : undefined;
-  const listener = front?.server ?? server;
+  const guard = new ConnectionGuard({ maxConnections: h.maxConnections || defaultMaxConnections(), maxPerAddress: h.maxConnectionsPerAddress, trustedAddresses: h.trustedAddresses });
+  const front = createFront(server, endpoints, guard, log, h.headersTimeoutSeconds * 1000);
+  const listener = front.server;
   await listenOn(listener, listen);
   let store: ObjectStore;
   let evictor: Evictor | undefined;
@@ -184,6 +186,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       admission: { maxRequests: a.maxRequests, maxUploads: a.maxUploads, queue: a.queue, queueTimeoutMs: a.queueTimeoutSeconds * 1000, maxEventLoopDelayMs: a.maxEventLoopDelayMs, maxHeapBytes: a.maxHeapMB * 1024 * 1024 },
       store, destination, credentials, tokens, log, maxObjectBytes: config.objects.maxBytes, ready: () => ready, systemDocuments,
       throttle: new LoginThrottle(),
+      connections: guard,
       audit,
       auditLines: (filter) => readAuditLines(paths(dir).audit, filter),
       connectionFile: () => readFile(paths(dir).connection, 'utf8'),
@@ -228,7 +231,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         onUsersChanged: () => credentials.invalidate(),
         onCertificates: (list) => {
           endpoints = list;
-          front?.setEndpoints(list);
+          front.setEndpoints(list);
         },
       },
     });
@@ -258,7 +261,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         log.info('stopping');
         // Replication first: a pass may run for hours, and its progress stream holds the admin socket open.
         await replication.close();
-        await closeHttp(listener, httpServer, config.http.shutdownGraceSeconds * 1000);
+        await closeHttp(front, httpServer, config.http.shutdownGraceSeconds * 1000);
         await adminServer.close();
         await auditLog.append({ actor: 'system', source: 'daemon', action: 'daemon.stop', result: 'ok' }).catch(() => undefined);
         await auditLog.close();
@@ -312,15 +315,19 @@ function listenOn(server: NetServer, { host, port }: HostPort): Promise<void> {
 }
 
 /**
- * Stops accepting (on `listener`, the TLS front or the HTTP server itself),
- * lets in-flight requests finish for `graceMs`, then cuts the rest.
+ * Stops accepting, lets in-flight requests finish for `graceMs`, then cuts
+ * the rest. Connections that never sent a byte go at once.
  */
-async function closeHttp(listener: NetServer, http: Server, graceMs: number): Promise<void> {
-  const closed = new Promise<void>((resolve) => listener.close(() => resolve()));
+async function closeHttp(front: Front, http: Server, graceMs: number): Promise<void> {
+  const closed = new Promise<void>((resolve) => front.server.close(() => resolve()));
+  front.guard.dropSilent();
   // Connections turn idle as their last responses finish: close those as they do.
   http.closeIdleConnections();
   const idle = setInterval(() => http.closeIdleConnections(), 50);
-  const timer = setTimeout(() => http.closeAllConnections(), graceMs);
+  const timer = setTimeout(() => {
+    http.closeAllConnections();
+    front.guard.dropAll(); // and those still in a TLS handshake, which the HTTP server never saw
+  }, graceMs);
   await closed;
   clearInterval(idle);
   clearTimeout(timer);

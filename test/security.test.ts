@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { get as httpsGet } from 'node:https';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -350,6 +350,59 @@ describe('request limits', () => {
     const answers = await raw(daemon.port, three);
     assert.equal((answers.match(/HTTP\/1\.1 200 /g) ?? []).length, 3);
     assert.match(answers, /Connection: close/i);
+  });
+});
+
+describe('connections', () => {
+  /** Opens a connection from `localAddress` that sends nothing; resolves once connected, with a promise of its close. */
+  function silent(port: number, localAddress: string): Promise<{ socket: Socket; closed: Promise<string> }> {
+    return new Promise((resolve, reject) => {
+      const socket = connect({ port, host: '127.0.0.1', localAddress });
+      let got = '';
+      socket.on('data', (d) => (got += d.toString('latin1')));
+      const closed = new Promise<string>((done) => socket.once('close', () => done(got)));
+      socket.once('error', () => undefined);
+      socket.once('connect', () => resolve({ socket, closed }));
+      socket.once('error', reject);
+    });
+  }
+  type Connections = { open: number; silent: number; refused: { 'per-address': number; full: number }; evicted: number };
+
+  test('silent connections are capped per address and overall, closed after the first-byte timeout, and never crowd out the BWS', async () => {
+    const daemon = await TestDaemon.start({ config: { http: { maxConnections: 40, maxConnectionsPerAddress: 10, headersTimeoutSeconds: 3 } } });
+    const sockets: Socket[] = [];
+    try {
+      const s = await SwiftSession.open(daemon); // the BWS logs in from 127.0.0.1: a trusted address from now on
+      const admin = await daemon.auth('admin');
+      const connections = async () => (JSON.parse((await daemon.request('GET', '/status', { 'X-Auth-Token': admin.token })).text) as { connections: Connections }).connections;
+
+      // Plain HTTP too: a connection that never sends a byte is closed, with nothing said.
+      const quiet = await silent(daemon.port, '127.0.0.2');
+      assert.equal(await quiet.closed, '', 'closed after the first-byte timeout');
+
+      // One address gets ten; the rest are refused at once (closed before a byte).
+      const flood = await Promise.all(Array.from({ length: 25 }, () => silent(daemon.port, '127.0.0.3')));
+      sockets.push(...flood.map((f) => f.socket));
+      // The daemon accepts a moment after the kernel does: ask until it has seen all 25.
+      while ((await connections()).refused['per-address'] < 15) await new Promise((r) => setImmediate(r));
+      assert.equal((await connections()).refused['per-address'], 15);
+
+      // Many addresses fill the station: new connections push out the oldest silent ones.
+      for (let i = 10; i < 20; i++) sockets.push(...(await Promise.all(Array.from({ length: 8 }, () => silent(daemon.port, `127.0.0.${i}`)))).map((f) => f.socket));
+      const full = await connections();
+      assert.ok(full.open <= 40, `${full.open} open, at most 40`);
+      assert.ok(full.evicted > 0, 'silent connections made room');
+
+      // The BWS still logs in, uploads and reads back; a monitor from a new address still gets /healthcheck.
+      const again = await daemon.auth();
+      assert.equal((await daemon.request('PUT', `${again.account}/crowded`, { 'X-Auth-Token': again.token })).status, 201);
+      assert.equal((await daemon.request('PUT', `${again.account}/crowded/clip.mkv`, { 'X-Auth-Token': again.token }, 'bytes')).status, 201);
+      assert.equal((await s.req('GET', '/crowded/clip.mkv')).text, 'bytes');
+      assert.match(await raw(daemon.port, 'GET /healthcheck HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 5000, '127.0.0.99'), /^HTTP\/1\.1 200 /);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await daemon.cleanup();
+    }
   });
 });
 

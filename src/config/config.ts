@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import cron from 'node-cron';
 import { CAPABILITIES, type CapabilitySettings } from '../bws/capabilities.ts';
@@ -57,6 +58,11 @@ export interface Config {
     maxHeaderBytes: number;
     maxHeaders: number;
     maxUrlBytes: number;
+    /** Connections held at most, all addresses together (0: half the open-file limit). */
+    maxConnections: number;
+    maxConnectionsPerAddress: number;
+    /** Addresses never held to the per-address cap, and kept a share of the total (the BWS server's). */
+    trustedAddresses: string[];
   };
   /** Where sealed recordings travel, and when. */
   replication: { targets: ReplicationTarget[] };
@@ -180,6 +186,9 @@ export const CONFIG_SCHEMA: Schema = {
     maxHeaderBytes: { kind: 'integer', default: 16 * 1024, min: 1024, max: 1024 * 1024 },
     maxHeaders: { kind: 'integer', default: 100, min: 10 },
     maxUrlBytes: { kind: 'integer', default: 8 * 1024, min: 256 },
+    maxConnections: { kind: 'integer', default: 0, min: 0 },
+    maxConnectionsPerAddress: { kind: 'integer', default: 128, min: 1 },
+    trustedAddresses: { kind: 'string[]', default: [], maxItems: 64 },
   },
   replication: {
     targets: {
@@ -278,6 +287,9 @@ export function parseConfig(input: unknown, baseDir = process.cwd()): Config {
   if (config.ntp.listen !== 'off') parseHostPort(config.ntp.listen, 'ntp.listen');
   for (const [i, url] of config.connection.authUrls.entries()) {
     if (!/^https?:\/\/[^/]+\/auth\/v1\.0$/.test(url)) throw new ConfigError(`connection.authUrls[${i}]: expected http(s)://HOST[:PORT]/auth/v1.0, got ${JSON.stringify(url)}`);
+  }
+  for (const [i, address] of config.http.trustedAddresses.entries()) {
+    if (isIP(address) === 0) throw new ConfigError(`http.trustedAddresses[${i}]: expected an IP address, got ${JSON.stringify(address)}`);
   }
   const raw = input as { replication?: { targets?: Record<string, unknown>[] } } | undefined;
   checkTargets(config.replication.targets, raw?.replication?.targets ?? [], baseDir);

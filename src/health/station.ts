@@ -23,12 +23,25 @@ export interface LoadView {
   eventLoopDelayMs: number;
 }
 
+/** Open connections against the cap, and those refused or closed to stay under it. */
+export interface ConnectionsView {
+  open: number;
+  /** Not a byte sent yet. */
+  silent: number;
+  maxConnections: number;
+  /** Since start, by why: too many from one address, or the station full. */
+  refused: { 'per-address': number; full: number };
+  /** Silent connections closed to make room for new ones. */
+  evicted: number;
+}
+
 export interface StationHealth {
   version: string;
   uptimeSeconds: number;
   ready: boolean;
   storage: SpaceView & { usedPercent: number; readOnly: boolean };
   load: LoadView;
+  connections: ConnectionsView;
   requests: { recentPerSecondByStatus: Record<string, number>; totals: Record<string, number>; uploadBytes: number };
   system: SystemHealth;
   clock: { synchronised: boolean; source: ClockState['source']; ntp: NtpStats | null };
@@ -45,6 +58,7 @@ export interface HealthSources {
   store: ObjectStore;
   requests: RequestStats;
   load: () => LoadView;
+  connections: () => ConnectionsView;
   startedAt: number;
   ready: () => boolean;
   clock: () => ClockState;
@@ -87,6 +101,7 @@ export async function stationHealth(s: HealthSources): Promise<StationHealth> {
     ready: s.ready(),
     storage: { ...space, usedPercent: usedPercent(space), readOnly: ro },
     load: s.load(),
+    connections: s.connections(),
     requests: { recentPerSecondByStatus: s.requests.recentRates(), totals: Object.fromEntries(s.requests.totals), uploadBytes: s.requests.uploadBytes },
     system,
     clock: { synchronised: clock.synchronised, source: clock.source, ntp: s.ntp() },

@@ -34,6 +34,7 @@ import { replicaRecords } from '../replication/replicas.ts';
 import type { ReplicationStatus } from '../replication/replicator.ts';
 import { storageHandler } from './routes/storage.ts';
 import { LoginGate } from './login-gate.ts';
+import type { ConnectionGuard } from './connection-guard.ts';
 import type { ConsoleAssets } from '../console/assets.ts';
 import type { ReplicationTargetRef } from '../console/recording-data.ts';
 import { consoleRoutes } from '../console/routes.ts';
@@ -53,6 +54,8 @@ export interface AppDeps {
   log: Logger;
   maxObjectBytes: number;
   throttle: LoginThrottle;
+  /** Who may hold connections: an uploader's or replicator's login makes its address trusted there. */
+  connections: ConnectionGuard;
   tls: HealthSources['tls'];
   /** What the station declares to the BWS, and where its categories come from. */
   bws: HealthSources['bws'];
@@ -100,7 +103,7 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; health: HealthSource
   });
   app.all('/v1/*', auditTrail(deps.audit), requireToken(deps), storageHandler(deps));
 
-  const health: HealthSources = { store: deps.store, requests: deps.requests, load: () => admit.stats(), startedAt: deps.startedAt, ready: deps.ready, clock: deps.clock, ntp: deps.ntp, replication: deps.replication, tls: deps.tls, bws: deps.bws };
+  const health: HealthSources = { store: deps.store, requests: deps.requests, load: () => admit.stats(), connections: () => deps.connections.stats(), startedAt: deps.startedAt, ready: deps.ready, clock: deps.clock, ntp: deps.ntp, replication: deps.replication, tls: deps.tls, bws: deps.bws };
   const adminOnly: MiddlewareHandler<Env> = async (c, next) => {
     authorizeStationView(c.get('identity').role);
     await next();

@@ -5,6 +5,7 @@
  */
 import type { Identity, LiveCredentials } from '../auth/credentials.ts';
 import type { LoginThrottle } from '../auth/login-throttle.ts';
+import type { ConnectionGuard } from './connection-guard.ts';
 import type { AuditSink } from '../audit/trail.ts';
 import { EdgeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -26,11 +27,13 @@ export class LoginGate {
   readonly #throttle: LoginThrottle;
   readonly #audit: AuditSink;
   readonly #lockedAttempts: DenialBudget;
+  readonly #connections: ConnectionGuard;
 
-  constructor(deps: { credentials: LiveCredentials; throttle: LoginThrottle; audit: AuditSink }) {
+  constructor(deps: { credentials: LiveCredentials; throttle: LoginThrottle; audit: AuditSink; connections: ConnectionGuard }) {
     this.#credentials = deps.credentials;
     this.#throttle = deps.throttle;
     this.#audit = deps.audit;
+    this.#connections = deps.connections;
     this.#lockedAttempts = new DenialBudget(deps.audit);
   }
 
@@ -54,6 +57,8 @@ export class LoginGate {
       throw new EdgeError('Unauthorized', 'Invalid user or key');
     }
     this.#throttle.succeeded(name, a.source);
+    // The body-worn system's and replicating stations' addresses keep their connections under load (see ConnectionGuard).
+    if (identity.role === 'uploader' || identity.role === 'replicator') this.#connections.trust(a.source);
     return identity;
   }
 }

@@ -2,10 +2,11 @@
  * The Node servers under the app: limits on what a request may send and how
  * slowly, and TLS with a certificate per address.
  *
- * TLS: one TCP listener; each connection's first byte tells a TLS handshake
- * (0x16) from plain HTTP. TLS connections get the certificate of the address
- * they arrived on (or of their SNI name), so each URI in the connection file
- * matches the certificate pinned next to it. Plain connections reach the
+ * One TCP listener, behind a guard on how many connections it holds; each
+ * connection's first byte tells a TLS handshake (0x16) from plain HTTP. TLS
+ * connections get the certificate of the address they arrived on (or of
+ * their SNI name), so each URI in the connection file matches the
+ * certificate pinned next to it. Plain connections reach the
  * same app, which serves them only /healthcheck (monitors, the contract of
  * `serve`) unless plain HTTP is configured.
  */
@@ -13,6 +14,7 @@ import { createServer as createHttp, type IncomingMessage, type RequestListener,
 import { createServer as createNet, isIP, type Server as NetServer, type Socket } from 'node:net';
 import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
 import type { Logger } from '../log.ts';
+import type { ConnectionGuard, Refusal } from './connection-guard.ts';
 import type { Endpoint } from '../tls/endpoints.ts';
 
 export interface HttpLimits {
@@ -103,9 +105,10 @@ function lingerAfterEarlyAnswers(server: Server): void {
   });
 }
 
-/** Where TLS sockets come from: the listener and its per-address certificates. */
-export interface TlsFront {
+/** Where connections come from: the listener, its guard, and the per-address certificates. */
+export interface Front {
   server: NetServer;
+  guard: ConnectionGuard;
   /** Swaps the certificates (after edgecd cert renew) for new connections. */
   setEndpoints(endpoints: Endpoint[]): void;
 }
@@ -118,31 +121,41 @@ function canonicalName(name: string): string {
 }
 
 /**
- * Accepts TCP on behalf of `http`, wrapping TLS connections with the right
- * certificate. A connection must send its first byte, and finish a TLS
- * handshake, within `handshakeTimeoutMs`.
+ * Accepts TCP on behalf of `http`: every connection is admitted by the guard
+ * first, must send its first byte within `firstByteTimeoutMs` (and, for TLS,
+ * finish its handshake within it too), and is then handed over as plain HTTP
+ * or, when certificates are set and the first byte starts a TLS handshake,
+ * wrapped with the right certificate.
  */
-export function createTlsFront(http: Server, endpoints: Endpoint[], log: Logger, handshakeTimeoutMs: number): TlsFront {
+export function createFront(http: Server, endpoints: Endpoint[], guard: ConnectionGuard, log: Logger, firstByteTimeoutMs: number): Front {
   let contexts = new Map<string, SecureContext>();
-  let fallback: SecureContext;
+  let fallback: SecureContext | undefined;
   const setEndpoints = (list: Endpoint[]) => {
     const next = new Map<string, SecureContext>();
     for (const e of list) next.set(canonicalName(e.name), createSecureContext({ cert: e.certPem, key: e.keyPem, minVersion: 'TLSv1.2' }));
     contexts = next;
-    fallback = next.get(canonicalName(list[0]!.name))!;
+    fallback = list.length > 0 ? next.get(canonicalName(list[0]!.name)) : undefined;
   };
   setEndpoints(endpoints);
+  const refusals = new RefusalLog(log);
   // Node's HTTP server tracks its connections (for headersTimeout and
   // closeIdleConnections) from its 'listening' event on; it never listens
   // itself here, so it is told when the front does.
   const server = createNet({ pauseOnConnect: true }, (socket) => {
+    const refused = guard.admit(socket);
+    if (refused) {
+      refusals.note(refused, socket.remoteAddress);
+      socket.destroy();
+      return;
+    }
     socket.on('error', () => socket.destroy());
     const silent = () => socket.destroy();
-    socket.setTimeout(handshakeTimeoutMs, silent);
+    socket.setTimeout(firstByteTimeoutMs, silent);
     socket.once('data', (first: Buffer) => {
+      guard.spoke(socket);
       socket.pause();
       socket.unshift(first);
-      if (first[0] !== 0x16) {
+      if (first[0] !== 0x16 || !fallback) {
         socket.setTimeout(0);
         socket.off('timeout', silent);
         http.emit('connection', socket);
@@ -167,5 +180,25 @@ export function createTlsFront(http: Server, endpoints: Endpoint[], log: Logger,
     socket.resume();
   });
   server.once('listening', () => http.emit('listening'));
-  return { server, setEndpoints };
+  return { server, guard, setEndpoints };
+}
+
+/** Refused connections, logged at most once every ten seconds with how many there were. */
+class RefusalLog {
+  readonly #log: Logger;
+  #since = 0;
+  #count = 0;
+
+  constructor(log: Logger) {
+    this.#log = log;
+  }
+
+  note(why: Refusal, remote: string | undefined): void {
+    this.#count += 1;
+    const now = Date.now();
+    if (now - this.#since < 10_000) return;
+    this.#log.warn({ refused: this.#count, reason: why, remote }, why === 'full' ? 'connections refused: the station holds as many as it may' : 'connections refused: too many from one address');
+    this.#since = now;
+    this.#count = 0;
+  }
 }
