@@ -121,6 +121,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     store = await ObjectStore.open(dir, {
       maxObjectBytes: config.objects.maxBytes,
       bodyStallMs: h.bodyTimeoutSeconds * 1000,
+      bodyMinBytesPerSecond: h.uploadMinBytesPerSecond,
+      uploadDeadlineMs: h.uploadMaxSeconds * 1000,
+      maxMetadataWritesPerObject: config.objects.maxMetadataWritesPerObject,
+      maxMetadataWritesPerContainer: config.objects.maxMetadataWritesPerContainer,
       space: config.quota,
       log,
       derivedOps: derivedIndexOps,

@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'NotFound'
   | 'MethodNotAllowed'
   | 'LengthRequired'
+  | 'Conflict'
   | 'PreconditionFailed'
   | 'EntityTooLarge'
   | 'RangeNotSatisfiable'

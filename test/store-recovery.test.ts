@@ -81,8 +81,9 @@ describe('recovery of interrupted commits', () => {
     const container = await reopened.container('acct', 'rec');
     assert.equal(container.objectCount, 1, 'an overwrite is not a new object');
     assert.equal(container.bytesUsed, 'replacement'.length);
-    const account = await reopened.account('acct');
+    const { metaBytes, ...account } = await reopened.account('acct');
     assert.deepEqual(account, { containerCount: 1, objectCount: 1, bytesUsed: 'replacement'.length });
+    assert.equal(metaBytes, container.metaBytes, "the account's bookkeeping is its container's");
     await reopened.close();
   });
 

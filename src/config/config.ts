@@ -34,7 +34,8 @@ export interface Config {
   };
   /** Self-signed certificates edgecd generates (init --https, cert renew). */
   tls: { validityDays: number; algorithm: 'ec-p256' | 'rsa-2048'; warnDaysBeforeExpiry: number };
-  objects: { maxBytes: number };
+  /** The largest object, and how many metadata-only changes an object and a container may take. */
+  objects: { maxBytes: number; maxMetadataWritesPerObject: number; maxMetadataWritesPerContainer: number };
   validation: { strict: boolean; maxDaysAheadUnsynchronised: number; clipSlackSeconds: number };
   /** How often the station's health is checked for warnings (storage 80/90/95 %, heat, read-only disk). */
   health: { checkSeconds: number };
@@ -53,6 +54,10 @@ export interface Config {
     shutdownGraceSeconds: number;
     headersTimeoutSeconds: number;
     bodyTimeoutSeconds: number;
+    /** An upload body slower than this over a bodyTimeoutSeconds window gets 408. */
+    uploadMinBytesPerSecond: number;
+    /** A whole upload must arrive within this. */
+    uploadMaxSeconds: number;
     keepAliveTimeoutSeconds: number;
     maxRequestsPerSocket: number;
     maxHeaderBytes: number;
@@ -148,7 +153,11 @@ export const CONFIG_SCHEMA: Schema = {
     algorithm: { kind: 'string', default: 'ec-p256', oneOf: ['ec-p256', 'rsa-2048'] },
     warnDaysBeforeExpiry: { kind: 'integer', default: 30, min: 0 },
   },
-  objects: { maxBytes: { kind: 'integer', default: MAX_FILE_SIZE, min: 1 } },
+  objects: {
+    maxBytes: { kind: 'integer', default: MAX_FILE_SIZE, min: 1 },
+    maxMetadataWritesPerObject: { kind: 'integer', default: 100, min: 1 },
+    maxMetadataWritesPerContainer: { kind: 'integer', default: 2000, min: 1 },
+  },
   validation: {
     strict: { kind: 'boolean', default: true },
     // An unsynchronised clock (a Pi without its RTC) may be wrong by a lot, but not by years.
@@ -181,6 +190,8 @@ export const CONFIG_SCHEMA: Schema = {
     shutdownGraceSeconds: { kind: 'integer', default: 10, min: 0 },
     headersTimeoutSeconds: { kind: 'integer', default: 20, min: 1 },
     bodyTimeoutSeconds: { kind: 'integer', default: 60, min: 1 },
+    uploadMinBytesPerSecond: { kind: 'integer', default: 1024, min: 0 },
+    uploadMaxSeconds: { kind: 'integer', default: 86_400, min: 60 },
     keepAliveTimeoutSeconds: { kind: 'integer', default: 5, min: 1 },
     maxRequestsPerSocket: { kind: 'integer', default: 1000, min: 1 },
     maxHeaderBytes: { kind: 'integer', default: 16 * 1024, min: 1024, max: 1024 * 1024 },

@@ -13,6 +13,7 @@ export const STATUS: Record<ErrorCode, ContentfulStatusCode> = {
   NotFound: 404,
   MethodNotAllowed: 405,
   LengthRequired: 411,
+  Conflict: 409,
   PreconditionFailed: 412,
   EntityTooLarge: 413,
   RangeNotSatisfiable: 416,

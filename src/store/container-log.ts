@@ -28,6 +28,8 @@ export interface ObjectRecord {
   /** Swift X-Timestamp of the last change (PUT or POST). */
   timestamp: string;
   meta: MetaMap;
+  /** Metadata updates (POSTs) since the object was stored; capped. Absent: 0. */
+  metaWrites?: number;
 }
 
 export interface ObjectRemovedRecord {
@@ -52,6 +54,18 @@ export interface ContainerRemovedRecord {
 }
 
 export type LogRecord = ObjectRecord | ObjectRemovedRecord | ContainerRecord | ContainerRemovedRecord;
+
+/**
+ * What a change costs on disk beyond its object bytes: its line in the
+ * container log, plus an allowance for its audit line and index entry. Summed
+ * over a log's records, the log part is the log file's size.
+ */
+export function bookkeepingBytes(record: LogRecord): number {
+  return Buffer.byteLength('\n' + JSON.stringify(record)) + CHANGE_OVERHEAD_BYTES;
+}
+
+/** The audit line and index entry of a change, roughly. */
+export const CHANGE_OVERHEAD_BYTES = 512;
 
 interface Pending {
   text: string;

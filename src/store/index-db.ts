@@ -21,12 +21,18 @@ export interface ContainerEntry {
   meta: MetaMap;
   objectCount: number;
   bytesUsed: number;
+  /** Bookkeeping the container's changes cost (its log, its audit lines); counts against the quota. Absent: 0. */
+  metaBytes?: number;
+  /** Metadata-only changes (container metadata, object POSTs) so far; capped. Absent: 0. */
+  metaWrites?: number;
 }
 
 export interface AccountEntry {
   containerCount: number;
   objectCount: number;
   bytesUsed: number;
+  /** The account's containers' metaBytes together. Absent: 0. */
+  metaBytes?: number;
 }
 
 /** A state change in flight: journaled before it touches the disk, replayed after a crash. */
@@ -39,6 +45,8 @@ export interface Mutation {
   tmpFile?: string;
   /** The container directory is new (its log file will be created). */
   newContainer?: boolean;
+  /** A metadata-only change: counted against the container's cap. */
+  metadataWrite?: boolean;
 }
 
 type Sub<V> = AbstractSublevel<Level<string, unknown>, string | Buffer | Uint8Array, string, V>;

@@ -24,7 +24,7 @@ import type { Logger } from 'pino';
 import { EdgeError, asStorageError, notFound } from '../errors.ts';
 import { checkMetaLimits, mergeMeta, sameMeta, type MetaMap, type MetaUpdate } from '../swift/metadata.ts';
 import type { ByteRange } from '../swift/range.ts';
-import { ContainerLogs, type LogRecord, type ObjectRecord } from './container-log.ts';
+import { bookkeepingBytes, ContainerLogs, type ContainerRecord, type LogRecord, type ObjectRecord } from './container-log.ts';
 import { diskName } from './disk-names.ts';
 import { DirSyncer, fsyncPath } from './durable.ts';
 import {
@@ -47,8 +47,16 @@ export interface StoreOptions {
   maxObjectBytes: number;
   /** An upload whose body stops arriving this long fails with 408 (http.bodyTimeoutSeconds). */
   bodyStallMs?: number;
+  /** An upload body slower than this, over a bodyStallMs window, fails with 408 (http.uploadMinBytesPerSecond). */
+  bodyMinBytesPerSecond?: number;
+  /** A whole upload must arrive within this, or fails with 408 (http.uploadMaxSeconds). */
+  uploadDeadlineMs?: number;
   /** Quota and free-space reserve (quota.*); none when absent. */
   space?: SpaceLimits;
+  /** Metadata updates (POSTs) one object may take (objects.maxMetadataWritesPerObject); no cap when absent. */
+  maxMetadataWritesPerObject?: number;
+  /** Metadata-only changes one container may take, its objects' included; no cap when absent. */
+  maxMetadataWritesPerContainer?: number;
   log: Logger;
   now?: () => number;
   /**
@@ -122,7 +130,7 @@ export class ObjectStore {
       options.space ?? { maxBytes: 0, reserveBytes: 0, reservePercent: 0 },
       () => {
         let used = 0;
-        for (const a of this.#accounts.values()) used += a.bytesUsed;
+        for (const a of this.#accounts.values()) used += a.bytesUsed + (a.metaBytes ?? 0);
         return used;
       },
       options.makeRoom,
@@ -187,14 +195,12 @@ export class ObjectStore {
       const meta = mergeMeta(existing?.meta ?? {}, update);
       checkMetaLimits(meta);
       if (existing && sameMeta(existing.meta, meta)) return false;
-      if (!existing) await this.#makeContainerDir(account, container);
       const now = this.#now();
-      await this.#commit({
-        account,
-        container,
-        ...(existing ? {} : { newContainer: true }),
-        record: { op: 'container', name: container, created: existing?.created ?? now, timestamp: swiftTimestamp(now), meta },
-      });
+      const record: ContainerRecord = { op: 'container', name: container, created: existing?.created ?? now, timestamp: swiftTimestamp(now), meta };
+      if (existing) this.#checkContainerWrites(existing);
+      await this.#space.admitMetadata(bookkeepingBytes(record));
+      if (!existing) await this.#makeContainerDir(account, container);
+      await this.#commit({ account, container, ...(existing ? { metadataWrite: true } : { newContainer: true }), record });
       return !existing;
     });
   }
@@ -207,12 +213,10 @@ export class ObjectStore {
       const meta = mergeMeta(existing.meta, update);
       checkMetaLimits(meta);
       if (sameMeta(existing.meta, meta)) return;
-      const now = this.#now();
-      await this.#commit({
-        account,
-        container,
-        record: { op: 'container', name: container, created: existing.created, timestamp: swiftTimestamp(now), meta },
-      });
+      this.#checkContainerWrites(existing);
+      const record: ContainerRecord = { op: 'container', name: container, created: existing.created, timestamp: swiftTimestamp(this.#now()), meta };
+      await this.#space.admitMetadata(bookkeepingBytes(record));
+      await this.#commit({ account, container, metadataWrite: true, record });
     });
   }
 
@@ -241,7 +245,7 @@ export class ObjectStore {
       throw new EdgeError('PreconditionFailed', `Object ${container}/${object} already exists`);
     }
     // Space is admitted before a byte of the body is read.
-    const reservation = await this.#space.admit(input.expectedBytes ?? 0, existing?.bytes ?? 0);
+    const reservation = await this.#space.admit(input.expectedBytes, existing?.bytes ?? 0);
     try {
       return await this.#receiveAndCommit(input, key, (bytes) => reservation.progress(bytes));
     } finally {
@@ -254,7 +258,14 @@ export class ObjectStore {
     const tmp = this.layout.tmpFile(randomBytes(12).toString('hex'));
     let received;
     try {
-      received = await receiveToFile(input.body, tmp, { expectedBytes: input.expectedBytes, maxBytes: this.#options.maxObjectBytes, onProgress, stallTimeoutMs: this.#options.bodyStallMs ?? 0 });
+      received = await receiveToFile(input.body, tmp, {
+        expectedBytes: input.expectedBytes,
+        maxBytes: this.#options.maxObjectBytes,
+        onProgress,
+        stallTimeoutMs: this.#options.bodyStallMs ?? 0,
+        minBytesPerSecond: this.#options.bodyMinBytesPerSecond ?? 0,
+        deadlineMs: this.#options.uploadDeadlineMs ?? 0,
+      });
       if (input.etag !== undefined && input.etag !== received.md5) {
         throw new EdgeError('EtagMismatch', `Etag ${input.etag} does not match the body's md5 ${received.md5}`);
       }
@@ -296,13 +307,23 @@ export class ObjectStore {
     const key = IndexDb.objectKey(account, container, object);
     await this.#locks.run(key, async () => {
       const existing = await this.object(account, container, object);
-      const now = this.#now();
-      await this.#commit({
-        account,
-        container,
-        record: { op: 'object', ...existing, contentType: contentType ?? existing.contentType, timestamp: swiftTimestamp(now), meta },
-      });
+      const writes = (existing.metaWrites ?? 0) + 1;
+      if (writes > (this.#options.maxMetadataWritesPerObject ?? Infinity)) {
+        throw new EdgeError('Conflict', `${container}/${object} has had its metadata changed ${writes - 1} times, the most allowed (objects.maxMetadataWritesPerObject)`);
+      }
+      this.#checkContainerWrites(await this.container(account, container));
+      const record: ObjectRecord = { op: 'object', ...existing, contentType: contentType ?? existing.contentType, timestamp: swiftTimestamp(this.#now()), meta, metaWrites: writes };
+      await this.#space.admitMetadata(bookkeepingBytes(record));
+      await this.#commit({ account, container, metadataWrite: true, record });
     });
+  }
+
+  /** Refuses a metadata change to a container that has had as many as allowed. */
+  #checkContainerWrites(entry: ContainerEntry): void {
+    const max = this.#options.maxMetadataWritesPerContainer ?? Infinity;
+    if ((entry.metaWrites ?? 0) >= max) {
+      throw new EdgeError('Conflict', `Container ${entry.name} has had ${max} metadata changes, the most allowed (objects.maxMetadataWritesPerContainer)`);
+    }
   }
 
   /**
@@ -482,6 +503,7 @@ export class ObjectStore {
           account.containerCount -= 1;
           account.objectCount -= cached.entry.objectCount;
           account.bytesUsed -= cached.entry.bytesUsed;
+          account.metaBytes = (account.metaBytes ?? 0) - (cached.entry.metaBytes ?? 0);
           cached.entry = undefined;
         }
         ops.push(
@@ -520,6 +542,9 @@ export class ObjectStore {
         account.objectCount += count;
         account.bytesUsed += bytes;
       }
+      const cost = bookkeepingBytes(r);
+      cached.entry = { ...cached.entry, metaBytes: (cached.entry.metaBytes ?? 0) + cost, ...(m.metadataWrite ? { metaWrites: (cached.entry.metaWrites ?? 0) + 1 } : {}) };
+      account.metaBytes = (account.metaBytes ?? 0) + cost;
       ops.push(
         { type: 'put', sublevel: this.index.containers, key: ckey, value: cached.entry },
         { type: 'put', sublevel: this.index.accounts, key: m.account, value: { ...account } },

@@ -27,6 +27,17 @@ export interface ReceiveOptions {
   onProgress?: (bytes: number) => void | Promise<void>;
   /** A body that stops arriving for this long fails with 408 (0: never). */
   stallTimeoutMs?: number;
+  /** The pace a body must keep, per stall window, while edgecd is ready to read (0: any). */
+  minBytesPerSecond?: number;
+  /** A whole upload must arrive within this (0: no deadline). */
+  deadlineMs?: number;
+}
+
+/** What an upload's body must keep up, or it fails with 408 and gives up its slot and reservation. */
+export interface BodyPace {
+  stallMs: number;
+  minBytesPerSecond: number;
+  deadlineMs: number;
 }
 
 /** Size of one disk write (and of one hashing batch; see hasher.ts). */
@@ -116,7 +127,7 @@ export async function receiveToFile(body: Readable, path: string, options: Recei
     },
   });
   try {
-    await drainInto(body, sink, options.stallTimeoutMs ?? 0);
+    await drainInto(body, sink, { stallMs: options.stallTimeoutMs ?? 0, minBytesPerSecond: options.minBytesPerSecond ?? 0, deadlineMs: options.deadlineMs ?? 0 });
     if (options.expectedBytes !== undefined && bytes !== options.expectedBytes) {
       throw new EdgeError('ClientDisconnected', `Body ended after ${bytes} of ${options.expectedBytes} bytes`);
     }
@@ -135,7 +146,7 @@ export async function receiveToFile(body: Readable, path: string, options: Recei
  * body too large) does not destroy the request: destroying it would reset
  * the connection, and the client would never see the 507 or 413.
  */
-function drainInto(body: Readable, sink: Writable, stallMs: number): Promise<void> {
+function drainInto(body: Readable, sink: Writable, pace: BodyPace): Promise<void> {
   return new Promise((resolve, reject) => {
     // The client may have gone while the upload waited (admission, locks):
     // a destroyed stream never emits again, so say so now.
@@ -144,20 +155,40 @@ function drainInto(body: Readable, sink: Writable, stallMs: number): Promise<voi
       reject(new EdgeError('ClientDisconnected', 'Client disconnected before the upload started'));
       return;
     }
-    // A client that stops sending mid-body (while edgecd is ready to read) is
-    // told 408 after stallMs, instead of holding its slot and reservation.
-    let lastData = Date.now();
-    const onData = () => (lastData = Date.now());
-    // Paused for backpressure (or while room is made), the client is not to blame: the clock restarts on resume.
-    body.on('resume', onData);
+    // A client that stops sending mid-body, or trickles, is told 408 instead
+    // of holding its slot and reservation: no bytes for stallMs, fewer than
+    // minBytesPerSecond over a window of stallMs, or past the deadline. Time
+    // paused for backpressure (or while room is made) is not the client's:
+    // the silence clock restarts on resume, and the window does not run.
+    const { stallMs, minBytesPerSecond, deadlineMs } = pace;
+    const started = Date.now();
+    let lastData = started;
+    let windowBytes = 0;
+    let windowMs = 0;
+    const onResume = () => (lastData = Date.now());
+    const onData = (chunk: Buffer) => {
+      lastData = Date.now();
+      windowBytes += chunk.length;
+    };
+    body.on('resume', onResume);
+    const tickMs = Math.min(1000, stallMs);
     const watchdog = stallMs > 0 ? setInterval(() => {
-      if (!body.isPaused() && Date.now() - lastData > stallMs) done(new EdgeError('RequestTimeout', `No body bytes for ${Math.round(stallMs / 1000)} s`));
-    }, Math.min(1000, stallMs)) : undefined;
+      const now = Date.now();
+      if (deadlineMs > 0 && now - started > deadlineMs) return done(new EdgeError('RequestTimeout', `The upload took longer than ${Math.round(deadlineMs / 1000)} s (http.uploadMaxSeconds)`));
+      if (body.isPaused()) return;
+      if (now - lastData > stallMs) return done(new EdgeError('RequestTimeout', `No body bytes for ${Math.round(stallMs / 1000)} s`));
+      windowMs += tickMs;
+      if (windowMs < stallMs) return;
+      const needed = Math.ceil((minBytesPerSecond * windowMs) / 1000);
+      if (windowBytes < needed) return done(new EdgeError('RequestTimeout', `The body arrives too slowly: ${windowBytes} bytes in ${Math.round(windowMs / 1000)} s, at least ${needed} needed (http.uploadMinBytesPerSecond)`));
+      windowBytes = 0;
+      windowMs = 0;
+    }, tickMs) : undefined;
     watchdog?.unref();
     body.on('data', onData);
     const done = (err?: unknown) => {
       clearInterval(watchdog);
-      body.off('data', onData).off('resume', onData);
+      body.off('data', onData).off('resume', onResume);
       body.off('error', onBodyError).off('close', onBodyClose);
       sink.off('error', done).off('finish', onFinish);
       if (err === undefined) return resolve();

@@ -9,7 +9,7 @@
 import { readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { readContainerLog, type ObjectRecord } from './container-log.ts';
+import { bookkeepingBytes, readContainerLog, type LogRecord, type ObjectRecord } from './container-log.ts';
 import { diskName, nameFromDisk } from './disk-names.ts';
 import { fsyncPath } from './durable.ts';
 import { IndexDb, type BatchOp, type ContainerEntry, type ObjectEntry } from './index-db.ts';
@@ -60,7 +60,7 @@ export async function reindex(root: string, options: ReindexOptions): Promise<Re
         warn(`objects/${accountDir.name}: not an account directory; skipped`);
         continue;
       }
-      const totals = { containerCount: 0, objectCount: 0, bytesUsed: 0 };
+      const totals = { containerCount: 0, objectCount: 0, bytesUsed: 0, metaBytes: 0 };
       for (const containerDir of await entriesOf(join(layout.objectsDir, accountDir.name))) {
         if (!containerDir.isDirectory()) continue;
         const dir = join(layout.objectsDir, accountDir.name, containerDir.name);
@@ -69,6 +69,7 @@ export async function reindex(root: string, options: ReindexOptions): Promise<Re
         totals.containerCount += 1;
         totals.objectCount += container.objectCount;
         totals.bytesUsed += container.bytesUsed;
+        totals.metaBytes += container.metaBytes ?? 0;
       }
       await index.write([{ type: 'put', sublevel: index.accounts, key: account, value: totals }], false);
       report.accounts += 1;
@@ -142,6 +143,7 @@ async function rebuildContainer(
     meta: containerRecord?.meta ?? {},
     objectCount: 0,
     bytesUsed: 0,
+    ...bookkeepingOf(records),
   };
   if (!containerRecord) warn(`${name}: no container record in its log; metadata lost`);
 
@@ -202,4 +204,27 @@ async function rebuildContainer(
   ops.push({ type: 'put', sublevel: index.containers, key: IndexDb.containerKey(account, name), value: entry });
   await index.write(ops, false);
   return entry;
+}
+
+/**
+ * What a container's log says its changes cost (as ObjectStore counts them
+ * live): every record's bookkeeping, and how many were metadata-only (a
+ * container record after the first, an object record that kept its bytes'
+ * time: a POST).
+ */
+function bookkeepingOf(records: LogRecord[]): { metaBytes: number; metaWrites: number } {
+  let metaBytes = 0;
+  let metaWrites = 0;
+  let containerRecords = 0;
+  const stored = new Map<string, number>();
+  for (const r of records) {
+    metaBytes += bookkeepingBytes(r);
+    if (r.op === 'container' && containerRecords++ > 0) metaWrites += 1;
+    if (r.op === 'object') {
+      if (stored.get(r.name) === r.lastModified) metaWrites += 1;
+      stored.set(r.name, r.lastModified);
+    }
+    if (r.op === 'object-removed') stored.delete(r.name);
+  }
+  return { metaBytes, metaWrites };
 }

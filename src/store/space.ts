@@ -2,9 +2,20 @@
  * Space admission: decides, before an upload's body is read, whether storing
  * it would cross the quota (quota.maxBytes) or eat into the free space always
  * kept on the data filesystem (quota.reserveBytes / quota.reservePercent).
- * Uploads in flight hold reservations for their whole size, so many
- * concurrent uploads cannot together overshoot. A chunked upload
- * reserves as it streams and is cut off the moment it would cross.
+ *
+ * Uploads in flight hold reservations, so many concurrent uploads cannot
+ * together overshoot. A reservation covers what has arrived plus a window
+ * ahead (UPLOAD_WINDOW_BYTES), never the declared size at once: one PUT that
+ * declares the whole quota and then sends nothing must not shut everyone else
+ * out. The declared size is checked up front (507 before the body); an
+ * upload that then runs into others is cut off with 507 the moment it would
+ * cross, as a chunked upload (no declared size) always is.
+ *
+ * What is stored includes bookkeeping: every change's line in its container
+ * log, its audit line and index entry (metadata-only writes are otherwise
+ * free to fill a disk). Metadata changes may go a little past the quota and
+ * into half the reserve, so a full station can still mark its recordings
+ * complete; uploads may not.
  */
 import { statfs } from 'node:fs/promises';
 import { EdgeError } from '../errors.ts';
@@ -22,9 +33,9 @@ export interface DiskView {
 }
 
 export interface SpaceView extends DiskView {
-  /** Bytes stored (objects in the index). */
+  /** Bytes stored: objects, and the bookkeeping of every change (see bookkeepingBytes). */
   usedBytes: number;
-  /** Bytes admitted for uploads in flight (written or not: counted whole until they end). */
+  /** Bytes held for uploads in flight: received, and a window ahead. */
   reservedBytes: number;
   /** Free space always kept on the filesystem. */
   keepFreeBytes: number;
@@ -32,9 +43,14 @@ export interface SpaceView extends DiskView {
   uploadsInFlight: number;
 }
 
+/** How far ahead of the bytes received a declared upload's reservation reaches. */
+export const UPLOAD_WINDOW_BYTES = 16 * 1024 * 1024;
+
 export class Reservation {
   readonly #guard: SpaceGuard;
-  /** Bytes admitted for this upload (grows for chunked bodies). */
+  /** The size the upload declared (Content-Length); undefined for a chunked one. */
+  readonly #declared: number | undefined;
+  /** Bytes held for this upload: those received, plus the window ahead. */
   admitted: number;
   /** Bytes of the object it replaces: they leave the quota when it commits. */
   readonly replacing: number;
@@ -42,24 +58,27 @@ export class Reservation {
   written = 0;
   #released = false;
 
-  constructor(guard: SpaceGuard, admitted: number, replacing: number) {
+  constructor(guard: SpaceGuard, declared: number | undefined, replacing: number) {
     this.#guard = guard;
-    this.admitted = admitted;
+    this.#declared = declared;
+    this.admitted = Math.min(declared ?? 0, UPLOAD_WINDOW_BYTES);
     this.replacing = replacing;
   }
 
   /**
-   * The upload has written `total` bytes; throws 507 if that crosses a limit.
-   * Returns a promise only when room must first be made (eviction).
+   * The upload has written `total` bytes; throws 507 if holding them (and
+   * the window ahead) crosses a limit. Returns a promise only when room must
+   * first be made (eviction).
    */
   progress(total: number): void | Promise<void> {
-    if (total <= this.admitted) {
+    const target = this.#declared === undefined ? total : Math.min(this.#declared, total + UPLOAD_WINDOW_BYTES);
+    if (target <= this.admitted) {
       this.written = total;
       return;
     }
-    const more = total - this.admitted;
+    const more = target - this.admitted;
     const grow = () => {
-      this.admitted = total;
+      this.admitted = target;
       this.written = total;
     };
     try {
@@ -79,6 +98,8 @@ export class Reservation {
 }
 
 const STATFS_MAX_AGE_MS = 1000;
+/** How far past the quota metadata changes may go (or 1 % of the quota, if more). */
+const METADATA_HEADROOM_BYTES = 1024 * 1024;
 
 export class SpaceGuard {
   readonly #dir: string;
@@ -108,17 +129,18 @@ export class SpaceGuard {
   }
 
   /**
-   * Admits an upload of `bytes` (0 for a chunked one, which grows as it
-   * streams) that replaces an object of `replacing` bytes (0 for a new one).
+   * Admits an upload that declared `declared` bytes (undefined for a chunked
+   * one) and replaces an object of `replacing` bytes (0 for a new one).
    */
-  async admit(bytes: number, replacing = 0): Promise<Reservation> {
+  async admit(declared: number | undefined, replacing = 0): Promise<Reservation> {
     await this.refresh();
+    const bytes = declared ?? 0;
     try {
       this.check(bytes, replacing);
     } catch (err) {
       await this.withRoom(bytes, replacing, err);
     }
-    const reservation = new Reservation(this, bytes, replacing);
+    const reservation = new Reservation(this, declared, replacing);
     this.#reservations.add(reservation);
     return reservation;
   }
@@ -137,6 +159,22 @@ export class SpaceGuard {
     }
     if (view.freeBytes - view.reservedBytes - more < view.keepFreeBytes) {
       throw new EdgeError('InsufficientStorage', `The data filesystem would fall below its reserve of ${view.keepFreeBytes} free bytes (quota.reserveBytes / quota.reservePercent)`);
+    }
+  }
+
+  /**
+   * Throws 507 if a metadata change of about `more` bytes would go past the
+   * quota by more than its headroom, or leave less than half the reserve free.
+   */
+  async admitMetadata(more: number): Promise<void> {
+    await this.refresh();
+    const view = this.view();
+    const headroom = Math.max(METADATA_HEADROOM_BYTES, Math.floor(view.quotaBytes / 100));
+    if (view.quotaBytes > 0 && view.usedBytes + view.reservedBytes + more > view.quotaBytes + headroom) {
+      throw new EdgeError('InsufficientStorage', `Quota of ${view.quotaBytes} bytes exceeded, metadata changes' headroom of ${headroom} bytes too (quota.maxBytes)`);
+    }
+    if (view.freeBytes - view.reservedBytes - more < view.keepFreeBytes / 2) {
+      throw new EdgeError('InsufficientStorage', `The data filesystem is down to half its reserve of ${view.keepFreeBytes} free bytes: metadata changes stop too`);
     }
   }
 
@@ -173,9 +211,9 @@ export class SpaceGuard {
   }
 
   view(): SpaceView {
-    // An upload counts whole until it ends, though the free space the
-    // filesystem reports already shrinks as it writes: conservative by at most
-    // what is in flight, never optimistic.
+    // An upload's reservation includes what it already wrote, though the free
+    // space the filesystem reports shrinks as it writes: conservative by at
+    // most what is in flight, never optimistic.
     let reservedBytes = 0;
     for (const r of this.#reservations) reservedBytes += r.admitted;
     const keepFreeBytes = Math.max(this.#limits.reserveBytes, Math.ceil((this.#limits.reservePercent / 100) * this.#disk.totalBytes));
