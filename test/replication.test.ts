@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { createLogger } from '../src/log.ts';
 import { ReplicationLedger } from '../src/replication/ledger.ts';
 import { ObjectStore } from '../src/store/object-store.ts';
-import { CLI, ROOT, runCli, SwiftSession, TestDaemon } from './helpers/daemon.ts';
+import { CLI, ROOT, runCli, TestDaemon } from './helpers/daemon.ts';
 import { openStackSwiftAvailable, startOpenStackSwift, type OpenStackSwift } from './helpers/openstack-swift.ts';
 import { assertReplicated, centralReader, centralTarget, objectPuts, replicateNow, replicationStatus, simulateDay, startEdge } from './helpers/replication.ts';
 import { sha256, SwiftAccount } from './helpers/swift-account.ts';
@@ -73,13 +73,15 @@ describe('replication to a central edgecd', () => {
     assert.equal(objectPuts(central, mark).size, 0);
   });
 
-  test('a central edgecd refuses an object whose SHA-256 does not match its bytes (422), storing nothing', async () => {
-    const session = await SwiftSession.open(central);
-    assert.equal((await session.req('PUT', '/plain')).status, 201);
-    const res = await session.req('PUT', '/plain/x', { 'X-Object-Meta-Edgecd-Sha256': '0'.repeat(64) }, 'evidence');
+  test('a central edgecd refuses a replicated object whose SHA-256 does not match its bytes (422), storing nothing', async () => {
+    // Custody metadata is a replicating station's to send (an uploader's is kept apart, unchecked: see security.test.ts).
+    const replicator = await central.auth('replicator');
+    const put = (path: string, headers: Record<string, string> = {}, body?: string) => central.request('PUT', `${replicator.account}${path}`, { 'X-Auth-Token': replicator.token, ...headers }, body);
+    assert.equal((await put('/plain')).status, 201);
+    const res = await put('/plain/x', { 'X-Object-Meta-Edgecd-Sha256': '0'.repeat(64) }, 'evidence');
     assert.equal(res.status, 422);
-    assert.equal((await session.req('HEAD', '/plain/x')).status, 404);
-    const ok = await session.req('PUT', '/plain/x', { 'X-Object-Meta-Edgecd-Sha256': sha256(Buffer.from('evidence')) }, 'evidence');
+    assert.equal((await central.request('HEAD', `${replicator.account}/plain/x`, { 'X-Auth-Token': replicator.token })).status, 404);
+    const ok = await put('/plain/x', { 'X-Object-Meta-Edgecd-Sha256': sha256(Buffer.from('evidence')) }, 'evidence');
     assert.equal(ok.status, 201);
   });
 });
