@@ -485,6 +485,37 @@ describe('evidence bytes in the console', () => {
   });
 });
 
+describe('console sessions', () => {
+  test("a user's logins end only that user's oldest sessions, never another's; searches are audited", async () => {
+    const daemon = await TestDaemon.start();
+    try {
+      const login = async (who: 'reader' | 'admin') => {
+        const res = await fetch(`${daemon.base}/console/login`, { method: 'POST', redirect: 'manual', headers: { Origin: daemon.base, 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ user: TEST_USERS[who].user, key: TEST_USERS[who].key }) });
+        assert.equal(res.status, 303);
+        return res.headers.get('set-cookie')!.split(';')[0]!;
+      };
+      const live = async (cookie: string, path: string) => (await fetch(`${daemon.base}${path}`, { redirect: 'manual', headers: { Cookie: cookie } })).status === 200;
+      const admin = await login('admin');
+      const readers: string[] = [];
+      for (let i = 0; i < 25; i++) readers.push(await login('reader'));
+      assert.ok(await live(admin, '/console/station'), "the admin's session outlives the reader's logins");
+      assert.ok(!(await live(readers[0]!, '/console/recordings')), "the reader's oldest sessions ended");
+      assert.ok(await live(readers[24]!, '/console/recordings'));
+      assert.equal((await Promise.all(readers.map((r) => live(r, '/console/recordings')))).filter(Boolean).length, 20);
+
+      await fetch(`${daemon.base}/console/recordings?user=badge-4711&from=2026-01-01`, { headers: { Cookie: readers[24]! } });
+      const lines = (await readFile(join(daemon.dataDir, 'audit.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { actor: string; action: string; details?: Record<string, unknown> });
+      const search = lines.filter((l) => l.action === 'console.recording.search' && l.details?.user === 'badge-4711');
+      assert.equal(search.length, 1);
+      assert.equal(search[0]!.actor, TEST_USERS.reader.user);
+      assert.equal(search[0]!.details!.from, '2026-01-01');
+      assert.equal(search[0]!.details!.shown, 0);
+    } finally {
+      await daemon.cleanup();
+    }
+  });
+});
+
 describe('custody metadata', () => {
   test('only a replicating station may set it: an uploader\'s edgecd-* keys are kept apart, never taken for custody', async () => {
     const daemon = await TestDaemon.start();

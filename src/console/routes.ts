@@ -175,6 +175,11 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
       return htmlReply(c, 403, loginPage(assets, `The ${identity.role} account cannot use the console: log in as an admin or a reader.`, user));
     }
     const opened = sessions.open(identity);
+    if (!opened) {
+      await deps.audit.append({ actor: identity.user, role: identity.role, source: source(c), action: 'console.sign-in', result: 'refused: sessions full', txId: c.get('txId') });
+      out(c)['Retry-After'] = '60';
+      return htmlReply(c, 503, loginPage(assets, 'Too many console sessions are open on this station: try again later.', user));
+    }
     await deps.audit.append({ actor: identity.user, role: identity.role, source: source(c), action: 'console.sign-in', result: 'ok', txId: c.get('txId') });
     out(c)['Set-Cookie'] = `${SESSION_COOKIE}=${opened.id}; Path=/console; HttpOnly; Secure; SameSite=Strict`;
     return seeOther(c, '/console');
@@ -215,8 +220,12 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
     const q = (name: string) => (c.req.query(name) ?? '').slice(0, 200);
     const search: RecordingSearch = { user: q('user'), device: q('device'), from: q('from'), to: q('to'), category: q('category'), status: q('status'), replicated: q('replicated') };
     const cursor = { ...(c.req.query('before') ? { before: q('before') } : {}), ...(c.req.query('after') ? { after: q('after') } : {}) };
-    const view = await searchRecordings(deps.store, c.get('session').identity.account, search, cursor, deps.replicationTargets());
+    const { account } = c.get('session').identity;
+    const view = await searchRecordings(deps.store, account, search, cursor, deps.replicationTargets());
     c.get('log').debug({ tx: c.get('txId'), scanned: view.scanned, rows: view.rows.length }, 'recording search');
+    // Who looked for what is custody too, as API listings are: the criteria given, and how many recordings were shown.
+    const criteria = Object.fromEntries(Object.entries({ ...search, ...cursor }).filter(([, v]) => v !== ''));
+    await audit(c, { action: 'console.recording.search', target: `AUTH_${account}`, result: '200', details: { ...criteria, shown: view.rows.length } });
     return htmlReply(c, 200, recordingsPage(assets, viewer(c), view));
   });
 

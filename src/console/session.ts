@@ -5,6 +5,10 @@
  * restart logs everyone out). A session ends after 30 idle minutes or 12
  * hours, at logout, or when its user is disabled, re-keyed or given another
  * role.
+ *
+ * A user holds at most MAX_PER_USER sessions (a new one ends that user's
+ * oldest), and the station MAX_SESSIONS: when those are all live, a new
+ * login is refused rather than ending someone else's session.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Identity } from '../auth/credentials.ts';
@@ -22,6 +26,7 @@ export const SESSION_COOKIE = 'edgecd_console';
 const IDLE_MS = 30 * 60_000;
 const MAX_AGE_MS = 12 * 3_600_000;
 const MAX_SESSIONS = 1000;
+const MAX_PER_USER = 20;
 
 const digest = (id: string) => createHash('sha256').update(id).digest('hex');
 
@@ -33,9 +38,12 @@ export class ConsoleSessions {
     this.#now = now;
   }
 
-  /** A new session; returns the cookie value. */
-  open(identity: Identity): { id: string; session: Session } {
+  /** A new session and its cookie value; undefined when the station holds as many as it may. */
+  open(identity: Identity): { id: string; session: Session } | undefined {
     this.#prune();
+    const own = [...this.#sessions].filter(([, s]) => s.identity.user === identity.user);
+    if (own.length >= MAX_PER_USER) this.#sessions.delete(own[0]![0]); // the user's oldest
+    else if (this.#sessions.size >= MAX_SESSIONS) return undefined;
     const id = randomBytes(32).toString('base64url');
     const now = this.#now();
     const session: Session = { identity, csrf: randomBytes(24).toString('base64url'), createdAt: now, lastSeen: now, viewed: new Set() };
@@ -73,7 +81,5 @@ export class ConsoleSessions {
   #prune(): void {
     const now = this.#now();
     for (const [key, s] of this.#sessions) if (now - s.lastSeen > IDLE_MS || now - s.createdAt > MAX_AGE_MS) this.#sessions.delete(key);
-    // Oldest first: a flood of logins cannot grow memory without bound.
-    while (this.#sessions.size >= MAX_SESSIONS) this.#sessions.delete(this.#sessions.keys().next().value!);
   }
 }
