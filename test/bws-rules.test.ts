@@ -1,7 +1,7 @@
 /** Body-worn rules on top of Swift: sealed recordings, licence limits, unique UserIDs. */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { SwiftSession, TestDaemon, runCli } from './helpers/daemon.ts';
+import { SwiftSession, TEST_USERS, TestDaemon, runCli } from './helpers/daemon.ts';
 
 const USER = '5f0c1d2e-0000-4000-8000-000000000001';
 let daemon: TestDaemon;
@@ -194,5 +194,35 @@ describe('what the recordings view shows', () => {
     await s.req('PUT', `/${rec}/20240105T100100Z_9.key`, {}, 'not json');
     const { recordings } = JSON.parse((await runCli(['recordings', '--data', daemon.dataDir, '--since', '2024-01-05', '--until', '2024-01-05'])).stdout);
     assert.deepEqual(recordings[0].keys.map((k: { valid: boolean; publicKeyId?: string }) => [k.valid, k.publicKeyId]), [[true, 'station-key-1'], [false, undefined]]);
+  });
+});
+
+describe('GNSS tracks a hostile uploader sends', () => {
+  it('a deeply nested track is kept as evidence but never parsed; one over 16 MiB is refused with 413', async () => {
+    const rec = `${USER}_B0001_20240107T100000Z`;
+    assert.equal((await s.req('PUT', `/${rec}`, { 'X-Container-Meta-Status': 'Transferring' })).status, 201);
+    const deep = `{"CoordinateEntries":[${'['.repeat(1_000_000)}${']'.repeat(1_000_000)}]}`;
+    const track = `20240107_100000_5_B0001_gpstrail.json`;
+    assert.equal((await s.req('PUT', `/${rec}/${track}`, {}, deep)).status, 201, 'evidence is kept whatever its shape');
+
+    const res = await runCli(['recordings', '--data', daemon.dataDir, '--since', '2024-01-07', '--until', '2024-01-07']);
+    assert.equal(res.code, 0, res.stderr);
+    const recording = (JSON.parse(res.stdout) as { recordings: { name: string; gnssTracks: { valid: boolean; problem?: string }[] }[] }).recordings.find((r) => r.name === rec)!;
+    assert.equal(recording.gnssTracks[0]!.valid, false);
+    assert.match(recording.gnssTracks[0]!.problem!, /nests deeper than 16 levels/);
+
+    const login = await fetch(`${daemon.base}/console/login`, { method: 'POST', redirect: 'manual', headers: { Origin: daemon.base, 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ user: TEST_USERS.reader.user, key: TEST_USERS.reader.key }) });
+    const page = await fetch(`${daemon.base}/console/recordings/${encodeURIComponent(rec)}`, { headers: { Cookie: login.headers.get('set-cookie')!.split(';')[0]! } });
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /not drawn: location file nests deeper than 16 levels/);
+
+    // Declared too large: refused from the headers; sent chunked: cut off at the limit. Nothing stored either way.
+    const big = await s.req('PUT', `/${rec}/20240107_100500_5_B0001_gpstrail.json`, { 'Content-Length': String(16 * 1024 * 1024 + 1) }, Buffer.alloc(0));
+    assert.equal(big.status, 413);
+    async function* chunks() {
+      for (let i = 0; i < 17; i++) yield Buffer.alloc(1024 * 1024, 0x20);
+    }
+    assert.equal((await s.req('PUT', `/${rec}/20240107_101000_5_B0001_gpstrail.json`, {}, chunks())).status, 413);
+    for (const name of ['20240107_100500_5_B0001_gpstrail.json', '20240107_101000_5_B0001_gpstrail.json']) assert.equal((await s.req('HEAD', `/${rec}/${name}`)).status, 404);
   });
 });

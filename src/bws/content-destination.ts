@@ -29,6 +29,7 @@ import type { Logger } from '../log.ts';
 import type { ContainerEntry, ObjectEntry, ObjectStore, PutObjectInput } from '../store/object-store.ts';
 import { KeyedMutex } from '../store/keyed-mutex.ts';
 import { decodeMetaValue, mergeMeta, sameMeta, type MetaMap, type MetaUpdate } from '../swift/metadata.ts';
+import { MAX_TRACK_BYTES } from '../evidence/gnss.ts';
 import { isKeyFile, isTrack, pairKeyFiles } from './key-files.ts';
 import { DEVICES, parseClipName, parseEpoch, parseRecordingName, USERS, type RecordingName } from './names.ts';
 
@@ -183,6 +184,7 @@ export class ContentDestination {
 
   /** `late`: from a replicating station, which may add a held-back kind to a sealed recording (see above). The bytes are still checked against the SHA-256. */
   async putObject(input: PutObjectInput, late = false): Promise<ObjectEntry> {
+    if (isTrack(input.object) && parseRecordingName(input.container)) input = boundTrack(input);
     if (late && (await this.#store.object(input.account, input.container, input.object).then(() => false, () => true))) {
       const entry = await this.#store.container(input.account, input.container).catch(() => undefined);
       if (entry && isComplete(entry.meta) && parseRecordingName(input.container) && (await this.#isLateKind(input, entry.meta))) {
@@ -281,6 +283,14 @@ function disagreements(container: string, name: RecordingName, meta: MetaMap): s
   return problems;
 }
 
+
+/** A GNSS track is JSON that readers parse: bounded in size (413 beyond), whatever objects.maxBytes allows. */
+function boundTrack(input: PutObjectInput): PutObjectInput {
+  if (input.expectedBytes !== undefined && input.expectedBytes > MAX_TRACK_BYTES) {
+    throw new EdgeError('EntityTooLarge', `A GNSS track may be at most ${MAX_TRACK_BYTES} bytes; ${input.object} declares ${input.expectedBytes}`);
+  }
+  return { ...input, maxBytes: MAX_TRACK_BYTES };
+}
 
 function sealed(container: string): EdgeError {
   return new EdgeError('Forbidden', `Recording ${container} is Complete: it and its objects can no longer change`);

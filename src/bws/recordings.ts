@@ -8,7 +8,8 @@
 import type { ObjectEntry, ObjectStore } from '../store/object-store.ts';
 import { decodeMetaValue, type MetaMap } from '../swift/metadata.ts';
 import { DEVICES, USERS } from './content-destination.ts';
-import { parseLocation, parseTrack, type MetaLocation } from '../evidence/gnss.ts';
+import { parseLocation, TrackError, type MetaLocation } from '../evidence/gnss.ts';
+import { parseTrackOffThread } from '../evidence/track-parsing.ts';
 import { isKeyFile, isTrack, pairKeyFiles } from './key-files.ts';
 import { isRejectedContentName, parseClipName, parseEpoch, parseRecordingName } from './names.ts';
 
@@ -115,19 +116,12 @@ export async function readText(store: ObjectStore, account: string, container: s
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** A GNSS track per the spec's location file format, read as the console and export read it. */
-export function checkGnssTrack(name: string, body: string): GnssTrack {
+/** A GNSS track per the spec's location file format, read as the console and export read it (off the event loop). */
+export async function checkGnssTrack(name: string, body: string): Promise<GnssTrack> {
   try {
-    return { name, valid: true, points: parseTrack(body).length };
+    return { name, valid: true, points: (await parseTrackOffThread(body)).length };
   } catch (err) {
-    const entries = (() => {
-      try {
-        return (JSON.parse(body) as { CoordinateEntries?: unknown[] }).CoordinateEntries?.length ?? 0;
-      } catch {
-        return 0;
-      }
-    })();
-    return { name, valid: false, points: entries, problem: (err as Error).message };
+    return { name, valid: false, points: err instanceof TrackError ? err.entries : 0, problem: (err as Error).message };
   }
 }
 
@@ -215,7 +209,7 @@ export async function describeRecording(store: ObjectStore, account: string, con
       // An encrypted track is ciphertext: it can only be checked after decryption.
       if (keyOf.has(o.name)) summary.gnssTracks.push({ name: o.name, valid: true, points: 0, encrypted: true });
       else if (o.bytes > 4 * 1024 * 1024) summary.gnssTracks.push({ name: o.name, valid: false, points: 0, problem: 'larger than 4 MiB: not checked' });
-      else summary.gnssTracks.push(checkGnssTrack(o.name, await readText(store, account, container, o.name)));
+      else summary.gnssTracks.push(await checkGnssTrack(o.name, await readText(store, account, container, o.name)));
     } else if (o.name.startsWith('bookmark_')) {
       const location = text(o.meta, 'location');
       summary.bookmarks.push({

@@ -10,7 +10,8 @@ import { parseClipName, parseEpoch } from '../bws/names.ts';
 import { parseTags, readText } from '../bws/recordings.ts';
 import { deviceLabel, loadRegistry, userLabel, type Registry } from '../bws/registry.ts';
 import { EdgeError } from '../errors.ts';
-import { parseLocation, parseTrack, withTimes } from '../evidence/gnss.ts';
+import { parseLocation, withTimes } from '../evidence/gnss.ts';
+import { parseTrackOffThread } from '../evidence/track-parsing.ts';
 import { ReplicationLedger } from '../replication/ledger.ts';
 import { replicaRecords, type ReplicaRecord } from '../replication/replicas.ts';
 import type { ObjectEntry, ObjectStore } from '../store/object-store.ts';
@@ -237,7 +238,7 @@ export async function recordingView(
     else if (trackObject.bytes > TRACK_MAX) track.problem = 'larger than 4 MiB: download it';
     else {
       try {
-        track.points = withTimes(parseTrack(await read(trackObject.name)), epochOf(entry.meta, 'starttime'));
+        track.points = withTimes(await parseTrackOffThread(await read(trackObject.name)), epochOf(entry.meta, 'starttime'));
       } catch (err) {
         track.problem = `not drawn: ${(err as Error).message}`;
       }

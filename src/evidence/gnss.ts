@@ -26,44 +26,87 @@ const POINT_WKT = new RegExp(String.raw`^\s*POINT\s*\(\s*(${NUM})(?:\s*,\s*|\s+)
 // RFC 3339 date-time (offset mandatory; "T"/"Z" case-insensitive as §5.6 allows).
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/;
 
-/** Parses the spec's location file; throws an Error naming the first bad entry (index and why). */
+/** The largest location file edgecd takes (a day of fixes every second is about 10 MiB). */
+export const MAX_TRACK_BYTES = 16 * 1024 * 1024;
+/** How deep a location file may nest: the format needs 3 ({"CoordinateEntries": [{…}]}); the rest is room for extensions. */
+export const MAX_TRACK_DEPTH = 16;
+
+/** Why a location file is not a track, and how many CoordinateEntries it has (0 if it has no readable list). */
+export class TrackError extends Error {
+  readonly entries: number;
+  constructor(message: string, entries = 0) {
+    super(message);
+    this.name = 'TrackError';
+    this.entries = entries;
+  }
+}
+
+/**
+ * Parses the spec's location file; throws a TrackError naming the first bad
+ * entry (index and why). Nesting is bounded before JSON.parse sees the text:
+ * a deeply nested file costs a parser seconds, a linear scan milliseconds.
+ */
 export function parseTrack(json: string): TrackPoint[] {
+  if (deeperThan(json, MAX_TRACK_DEPTH)) throw new TrackError(`location file nests deeper than ${MAX_TRACK_DEPTH} levels`);
   let doc: unknown;
   try {
     doc = JSON.parse(json.replace(/^\uFEFF/, '')); // tolerate a UTF-8 BOM
   } catch (err) {
-    throw new Error(`location file is not JSON: ${(err as Error).message}`);
+    throw new TrackError(`location file is not JSON: ${(err as Error).message}`);
   }
   const entries = isObject(doc) ? doc.CoordinateEntries : undefined;
-  if (!Array.isArray(entries)) throw new Error('location file has no CoordinateEntries list');
-  // Points keep file order: the export shows what the camera recorded, not a re-sorted version.
-  return entries.map((entry: unknown, i) => {
-    const where = `CoordinateEntries[${i}]`;
-    if (!isObject(entry)) throw new Error(`${where}: not an object`);
-    const wkt = entry.LocationWKT;
-    if (typeof wkt !== 'string') throw new Error(`${where}: LocationWKT missing or not a string`);
-    const m = POINT_WKT.exec(wkt);
-    if (!m) throw new Error(`${where}: LocationWKT ${JSON.stringify(wkt)} is not POINT(lon lat)`);
-    const lon = Number(m[1]);
-    const lat = Number(m[2]);
-    if (!(lon >= -180 && lon <= 180)) throw new Error(`${where}: longitude ${lon} outside [-180, 180]`);
-    if (!(lat >= -90 && lat <= 90)) throw new Error(`${where}: latitude ${lat} outside [-90, 90] (is the WKT lat lon instead of lon lat?)`);
-    const point: TrackPoint = { lon, lat };
+  if (!Array.isArray(entries)) throw new TrackError('location file has no CoordinateEntries list');
+  try {
+    return entries.map(trackPoint);
+  } catch (err) {
+    throw new TrackError((err as Error).message, entries.length);
+  }
+}
 
-    const seconds = entry.SecondsFromStart;
-    if (seconds !== undefined && seconds !== null) {
-      if (typeof seconds !== 'number' || !Number.isFinite(seconds)) throw new Error(`${where}: SecondsFromStart ${JSON.stringify(seconds)} is not a number`);
-      point.secondsFromStart = seconds;
-    }
+/** One CoordinateEntries item; points keep file order: the export shows what the camera recorded, not a re-sorted version. */
+function trackPoint(entry: unknown, i: number): TrackPoint {
+  const where = `CoordinateEntries[${i}]`;
+  if (!isObject(entry)) throw new Error(`${where}: not an object`);
+  const wkt = entry.LocationWKT;
+  if (typeof wkt !== 'string') throw new Error(`${where}: LocationWKT missing or not a string`);
+  const m = POINT_WKT.exec(wkt);
+  if (!m) throw new Error(`${where}: LocationWKT ${JSON.stringify(wkt)} is not POINT(lon lat)`);
+  const lon = Number(m[1]);
+  const lat = Number(m[2]);
+  if (!(lon >= -180 && lon <= 180)) throw new Error(`${where}: longitude ${lon} outside [-180, 180]`);
+  if (!(lat >= -90 && lat <= 90)) throw new Error(`${where}: latitude ${lat} outside [-90, 90] (is the WKT lat lon instead of lon lat?)`);
+  const point: TrackPoint = { lon, lat };
 
-    const stamp = entry.Timestamp;
-    if (stamp !== undefined && stamp !== null && stamp !== '') {
-      const ms = timestampMs(stamp);
-      if (ms === undefined) throw new Error(`${where}: Timestamp ${JSON.stringify(stamp)} is neither RFC 3339 nor epoch seconds`);
-      point.time = iso(ms);
-    }
-    return point;
-  });
+  const seconds = entry.SecondsFromStart;
+  if (seconds !== undefined && seconds !== null) {
+    if (typeof seconds !== 'number' || !Number.isFinite(seconds)) throw new Error(`${where}: SecondsFromStart ${JSON.stringify(seconds)} is not a number`);
+    point.secondsFromStart = seconds;
+  }
+
+  const stamp = entry.Timestamp;
+  if (stamp !== undefined && stamp !== null && stamp !== '') {
+    const ms = timestampMs(stamp);
+    if (ms === undefined) throw new Error(`${where}: Timestamp ${JSON.stringify(stamp)} is neither RFC 3339 nor epoch seconds`);
+    point.time = iso(ms);
+  }
+  return point;
+}
+
+/** Whether the JSON text nests arrays and objects deeper than `max` (strings skipped; malformed text is JSON.parse's to judge). */
+function deeperThan(json: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < json.length; i++) {
+    const c = json.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > max) return true;
+    } else if (c === 0x7d || c === 0x5d) depth -= 1;
+  }
+  return false;
 }
 
 /** A place as metadata gives it (TriggerOnLocation, a bookmark's Location). */

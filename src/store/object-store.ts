@@ -83,6 +83,8 @@ export interface PutObjectInput {
   meta: MetaMap;
   /** If-None-Match: * — refuse to replace an existing object. */
   mustNotExist?: boolean;
+  /** A smaller limit than objects.maxBytes for this kind of object (413 beyond). */
+  maxBytes?: number;
 }
 
 export interface ObjectRead {
@@ -260,7 +262,7 @@ export class ObjectStore {
     try {
       received = await receiveToFile(input.body, tmp, {
         expectedBytes: input.expectedBytes,
-        maxBytes: this.#options.maxObjectBytes,
+        maxBytes: Math.min(this.#options.maxObjectBytes, input.maxBytes ?? Infinity),
         onProgress,
         stallTimeoutMs: this.#options.bodyStallMs ?? 0,
         minBytesPerSecond: this.#options.bodyMinBytesPerSecond ?? 0,
