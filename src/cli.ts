@@ -11,7 +11,12 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { osUserName } from './audit/os-user.ts';
 import { adminGet, adminPost, adminStream } from './admin/admin-client.ts';
 import { applyUserChange, renewCertificates, type OperationContext } from './admin/operations.ts';
+import { checkAgainstAnchors } from './audit/anchor-check.ts';
+import { AnchorBook } from './audit/anchors.ts';
 import { AuditLog, byTarget, readAuditLines, verifyAuditLog } from './audit/audit-log.ts';
+import { loadStationKey, readStationKey } from './audit/station-key.ts';
+import { fetchAnchors } from './replication/remote-anchors.ts';
+import { SwiftClient } from './swift/client.ts';
 import { listUsers, type UserChange, type UserChangeResult, type UserView } from './auth/users.ts';
 import { pull, type PullSelection } from './evidence/pull.ts';
 import { DECRYPTED, decryptEvidence, loadPrivateKeys } from './evidence/decrypt.ts';
@@ -55,6 +60,8 @@ usage: edgecd <command> [options]
   user add NAME --role uploader|reader|replicator|admin [--key KEY] [--account A] --data DIR
   user list|passwd NAME [--key KEY]|disable NAME|enable NAME --data DIR
   audit verify --data DIR            check the audit trail's hash chain
+  audit verify --data DIR --against AUTH_URL --user U --key K [--cacert FILE] [--key-id ID]
+        and check it against the signed heads a central holds (rewritten, truncated, back-dated lines)
   audit show --recording NAME --data DIR   a recording's chain of custody
   pull --from AUTH_URL --user U --key K [--cacert FILE] [--stall-seconds N] --to DIR
        (--recording NAME | --user-id ID | --device SERIAL | --since DATE --until DATE | --all)
@@ -338,7 +345,8 @@ const commands: Record<string, Command> = {
           // The store's index lock is held: this process is the audit trail's only writer.
           const audit = await AuditLog.open(paths(dir).audit, paths(dir).auditHead);
           try {
-            const replicator = await Replicator.open(store, config, log, 'pass', { audit, dir });
+            const anchors = await AnchorBook.open(dir, await loadStationKey(paths(dir).stationKey), audit, config.siteName);
+            const replicator = await Replicator.open(store, config, log, 'pass', { audit, anchors, dir });
             try {
               reports = await replicator.runNow({ ...(target ? { target } : {}), retryFailed, onProgress: show });
             } finally {
@@ -462,18 +470,19 @@ const commands: Record<string, Command> = {
     },
   },
   audit: {
-    options: { data: { type: 'string' }, recording: { type: 'string' }, account: { type: 'string' } },
+    options: {
+      data: { type: 'string' }, recording: { type: 'string' }, account: { type: 'string' },
+      against: { type: 'string' }, user: { type: 'string' }, key: { type: 'string' }, cacert: { type: 'string' }, 'key-id': { type: 'string' },
+    },
     async run(v, positionals) {
       const dir = resolve(need(v, 'data'));
       const p = paths(dir);
       if (positionals[0] === 'verify' && positionals.length === 1) {
         const report = await verifyAuditLog(p.audit, p.auditHead);
-        if (report.ok) {
-          out(`${p.audit}: ${report.lines} lines, chain intact${report.head ? ` (head at line ${report.head.seq})` : ''}`);
-          return 0;
-        }
-        out(`${p.audit}: BROKEN at line ${report.firstBad!.line}: ${report.firstBad!.reason}`);
-        return 1;
+        if (report.ok) out(`${p.audit}: ${report.lines} lines, chain intact${report.head ? ` (head at line ${report.head.seq})` : ''}`);
+        else out(`${p.audit}: BROKEN at line ${report.firstBad!.line}: ${report.firstBad!.reason}`);
+        if (typeof v.against !== 'string') return report.ok ? 0 : 1;
+        return (await verifyAgainstAnchors(p, v)) && report.ok ? 0 : 1;
       }
       if (positionals[0] === 'show' && positionals.length === 1) {
         const recording = need(v, 'recording');
@@ -487,7 +496,7 @@ const commands: Record<string, Command> = {
         if (n === 0) out(`no audit lines for ${prefix}`);
         return 0;
       }
-      throw new UsageError('audit verify --data DIR | audit show --recording NAME --data DIR [--account ACCOUNT]');
+      throw new UsageError('audit verify --data DIR [--against AUTH_URL --user U --key K [--cacert FILE] [--key-id ID]] | audit show --recording NAME --data DIR [--account ACCOUNT]');
     },
   },
   pull: {
@@ -675,6 +684,30 @@ async function operate<T>(dir: string, v: Values, path: string, body: object, di
   }
   const config = await loadDaemonConfig({ dataDir: dir, ...(typeof v.config === 'string' ? { configFile: v.config } : {}) });
   return underStationLock(dir, (audit) => direct({ dir, config, listen: parseHostPort(config.listen, 'listen'), ntpServing: false, audit }, actor));
+}
+
+/**
+ * `audit verify --against`: the trail checked against the signed heads a CD
+ * holds for the station's key (or --key-id's); prints the verdict, true when
+ * nothing is wrong.
+ */
+async function verifyAgainstAnchors(p: ReturnType<typeof paths>, v: Values): Promise<boolean> {
+  const keyId = typeof v['key-id'] === 'string' ? v['key-id'] : (await readStationKey(p.stationKey))?.keyId;
+  if (keyId === undefined) throw new OperatorError(`${p.stationKey} is missing: name the key the anchors were signed with (--key-id, from the central's edgecd-audit-<id> container)`);
+  if (!/^[0-9a-f]{16}$/.test(keyId)) throw new UsageError('--key-id: 16 hex digits');
+  const cacert = typeof v.cacert === 'string' ? await readFile(v.cacert, 'utf8') : undefined;
+  const client = new SwiftClient({ authUrl: need(v, 'against'), user: need(v, 'user'), key: need(v, 'key'), ...(cacert ? { ca: cacert } : {}), sockets: 2 });
+  try {
+    const { anchors, invalid } = await fetchAnchors(client, keyId);
+    const report = await checkAgainstAnchors(p.audit, anchors);
+    out(`anchors of key ${keyId} at ${String(v.against)}: ${anchors.length}${report.verifiedThrough ? `; the trail matches them through line ${report.verifiedThrough.seq} (anchored ${report.verifiedThrough.time})` : ''}`);
+    for (const bad of invalid) out(`NOT AN ANCHOR ${bad.name}: ${bad.reason}`);
+    for (const problem of report.problems) out(`PROBLEM ${problem}`);
+    if (report.ok) out(`${report.unanchored} line(s) after the newest anchor are not anchored yet`);
+    return report.ok && invalid.length === 0 && anchors.length > 0;
+  } finally {
+    client.close();
+  }
 }
 
 /** Runs `work` holding the index lock (proof no daemon runs), with the audit trail open for it. */

@@ -16,7 +16,9 @@ import { RecordingCatalogue } from './bws/catalogue.ts';
 import { loadConsoleAssets } from './console/assets.ts';
 import { TokenRegistry } from './auth/tokens.ts';
 import { loadConfig, parseHostPort, type Config, type HostPort } from './config/config.ts';
+import { AnchorBook } from './audit/anchors.ts';
 import { AuditLog, readAuditLines } from './audit/audit-log.ts';
+import { loadStationKey, signHead } from './audit/station-key.ts';
 import { LoginThrottle } from './auth/login-throttle.ts';
 import { initDataDir, paths, reachableHosts, writeConnectionFile } from './data-dir.ts';
 import { ConnectionGuard, defaultMaxConnections } from './http/connection-guard.ts';
@@ -148,13 +150,16 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const clock = new ClockWatcher();
   let ntp: NtpServer | undefined;
   let audit: AuditLog | undefined;
+  let anchors: AnchorBook | undefined;
   try {
     audit = await AuditLog.open(paths(dir).audit, paths(dir).auditHead, {
       onWarning: (message) => log.warn({ audit: paths(dir).audit }, message),
       onError: (err) => log.error({ err }, 'audit trail write failed'),
     });
-    await audit.append({ actor: 'system', source: 'daemon', action: 'daemon.start', result: 'ok', details: { version: VERSION, config: configDigest(config), https: endpoints.map((e) => e.name), plaintext: config.http.plaintext } });
-    replicator = await Replicator.open(store, config, log, 'daemon', { audit, dir });
+    const stationKey = await loadStationKey(paths(dir).stationKey);
+    await audit.append({ actor: 'system', source: 'daemon', action: 'daemon.start', result: 'ok', details: { version: VERSION, config: configDigest(config), https: endpoints.map((e) => e.name), plaintext: config.http.plaintext, stationKey: stationKey.publicKey } });
+    anchors = await AnchorBook.open(dir, stationKey, audit, config.siteName);
+    replicator = await Replicator.open(store, config, log, 'daemon', { audit, anchors, dir });
     if (config.retention.evictAfterReplication) {
       evictor = new Evictor({
         store,
@@ -191,6 +196,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       store, destination, credentials, tokens, log, maxObjectBytes: config.objects.maxBytes, ready: () => ready, systemDocuments,
       throttle: new LoginThrottle(),
       connections: guard,
+      signAuditHead: () => (audit!.head.seq === 0 ? undefined : signHead(stationKey, { station: config.siteName, ...audit!.head, time: new Date().toISOString() })),
+      auditAnchors: () => ({
+        stationKey: stationKey.publicKey,
+        keyId: stationKey.keyId,
+        lastAnchor: anchors?.latest ? { seq: anchors.latest.seq, time: anchors.latest.time } : null,
+        anchoredAt: Object.fromEntries(config.replication.targets.map((t) => [t.name, anchors?.sentTo(t.name) ?? 0])),
+      }),
       audit,
       auditLines: (filter) => readAuditLines(paths(dir).audit, filter),
       connectionFile: () => readFile(paths(dir).connection, 'utf8'),
@@ -244,6 +256,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     const days = daysUntilExpiry(endpoints);
     if (days !== null && days <= config.tls.warnDaysBeforeExpiry) log.warn({ daysUntilExpiry: days }, 'a TLS certificate expires soon: run edgecd cert renew and upload the new connection file');
     const stopWatching = watchStation(health, log, config.health.checkSeconds * 1000);
+    const anchorBook = anchors;
+    const stopAnchoring = anchorBook.schedule(
+      { everyLines: config.audit.anchorEveryLines, everyMs: config.audit.anchorEveryMinutes * 60_000 },
+      (err) => log.error({ err }, 'signing the audit trail head failed'),
+    );
     ready = true;
     log.info({ version: VERSION, listen: `${address.host}:${address.port}`, data: dir }, 'ready');
 
@@ -260,6 +277,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       close: () => (closing ??= (async () => {
         ready = false;
         stopWatching();
+        stopAnchoring();
         ntp?.close();
         clock.stop();
         log.info('stopping');
@@ -268,6 +286,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         await closeHttp(front, httpServer, config.http.shutdownGraceSeconds * 1000);
         await adminServer.close();
         await auditLog.append({ actor: 'system', source: 'daemon', action: 'daemon.stop', result: 'ok' }).catch(() => undefined);
+        // The last head, signed: the next pass after a restart sends it.
+        await anchorBook.anchor().catch((err: unknown) => log.error({ err }, 'signing the audit trail head failed'));
         await auditLog.close();
         await store.close();
         log.info('stopped');

@@ -17,6 +17,7 @@ import { buildConnectionFile, checkConnectionFile, type ConnectionFile } from '.
 import { OperatorError } from './errors.ts';
 import { loadEndpoints, type Endpoint } from './tls/endpoints.ts';
 import { writeFileDurable } from './store/durable.ts';
+import { loadStationKey } from './audit/station-key.ts';
 import { VERSION } from './version.ts';
 
 export const paths = (dir: string) => ({
@@ -29,6 +30,8 @@ export const paths = (dir: string) => ({
   issued: join(dir, 'connection-issued.json'),
   audit: join(dir, 'audit.jsonl'),
   auditHead: join(dir, 'audit.head'),
+  /** The station's Ed25519 signing key (audit/station-key.ts), 0600. */
+  stationKey: join(dir, 'station-key.pem'),
 });
 
 export interface InitOptions {
@@ -58,6 +61,7 @@ export async function initDataDir(dir: string, options: InitOptions, loadConfig:
     throw new InitError('--key: 8–64 printable characters without spaces (BlobAPIKey holds at most 64)');
   }
   if (options.siteName !== undefined || options.authUrls !== undefined) await updateConfigFile(options.configFile ?? p.config, options);
+  await loadStationKey(p.stationKey); // made now if missing: its public key goes to IT with the station's details
 
   let users: Credentials | undefined;
   if (await exists(p.credentials)) users = await Credentials.load(p.credentials);

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import { loadStationKey, signHead } from '../src/audit/station-key.ts';
 import { CLI, ROOT, runCli, TEST_USERS, TestDaemon } from './helpers/daemon.ts';
 import { openStackSwiftAvailable, startOpenStackSwift, type OpenStackSwift } from './helpers/openstack-swift.ts';
 
@@ -228,7 +229,7 @@ describe('pull from OpenStack Swift', { skip: openStackSwiftAvailable() ? false 
  * A source that lies: a minimal Swift-ish server whose listings and bodies a
  * test scripts, to show what pull does with a hostile or broken central.
  */
-async function hostileSource(objects: { name: string; body: Buffer; listedBytes?: number; drip?: boolean }[], options: { stuckMarker?: boolean } = {}) {
+async function hostileSource(objects: { name: string; body: Buffer; listedBytes?: number; drip?: boolean }[], options: { stuckMarker?: boolean; custody?: { lines: object[]; head: object } } = {}) {
   const { createServer } = await import('node:http');
   const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
   let dripped = false;
@@ -238,6 +239,10 @@ async function hostileSource(objects: { name: string; body: Buffer; listedBytes?
     if (url.pathname === '/auth/v1.0') {
       res.writeHead(200, { 'X-Auth-Token': 't', 'X-Storage-Url': `http://127.0.0.1:${(server.address() as { port: number }).port}/v1/AUTH_x` });
       return res.end();
+    }
+    if (options.custody && url.pathname === '/custody/AUTH_x/case') {
+      res.writeHead(200, { 'Content-Type': 'application/json', 'X-Edgecd-Audit-Head': Buffer.from(JSON.stringify(options.custody.head)).toString('base64url') });
+      return res.end(JSON.stringify(options.custody.lines));
     }
     if (!url.pathname.startsWith('/v1/')) return res.writeHead(404).end();
     const listing = (items: object[]) => {
@@ -304,6 +309,28 @@ describe('pull from a hostile or broken source', () => {
       await run('sha256sum', ['-c', '--strict', 'manifest.sha256'], { cwd: folder });
     } finally {
       await source.close();
+    }
+  });
+
+  test("a source's signed audit head must hold and cover the lines it sends, or the pull fails", async () => {
+    const scratch = await mkdtemp(join(tmpdir(), 'edgecd-key-'));
+    const key = await loadStationKey(join(scratch, 'station-key.pem'));
+    await rm(scratch, { recursive: true, force: true });
+    const line = { seq: 7, time: new Date().toISOString(), actor: 'clerk', action: 'custody.read', target: 'AUTH_x/case', result: '200', prev: '0'.repeat(64) };
+    const head = signHead(key, { station: 'HQ', seq: 6, hash: '1'.repeat(64), time: new Date().toISOString() });
+    const cases: [{ lines: object[]; head: object }, RegExp][] = [
+      [{ lines: [line], head }, /custody\.json: the source's signed audit head \(line 6\) does not cover every line it sent/],
+      [{ lines: [line], head: { ...head, seq: 7 } }, /custody\.json: the source's signed audit head is not valid: the signature does not verify/],
+    ];
+    for (const [custody, why] of cases) {
+      const source = await hostileSource([{ name: 'clip.mkv', body: Buffer.from('bytes') }], { custody });
+      try {
+        const res = await pullAll(source.authUrl, join(work, `head-${why.source.length}`));
+        assert.equal(res.code, 1, res.stdout);
+        assert.match(res.stdout, why);
+      } finally {
+        await source.close();
+      }
     }
   });
 

@@ -140,6 +140,11 @@ export class AuditLog {
     return this.#broken;
   }
 
+  /** The last durable line: its seq and the SHA-256 of its text (seq 0 and zeros for an empty log). */
+  get head(): { seq: number; hash: string } {
+    return { seq: this.#seq, hash: this.#hash };
+  }
+
   /** fdatasyncs of the log so far (head writes not counted): appends / syncs = mean group size. */
   get syncs(): number {
     return this.#syncs;
@@ -444,6 +449,15 @@ export async function* readAuditLines(file: string, filter: (line: AuditLine) =>
     if (!complete || bytes === undefined) continue;
     const line = parseLine(bytes);
     if (typeof line !== 'string' && filter(line)) yield line;
+  }
+}
+
+/** Every complete line with the SHA-256 of its text (what the next line's prev, and a signed head, name), in order; damaged lines as they are, with their problem. */
+export async function* readAuditChain(file: string): AsyncGenerator<{ line: AuditLine | string; hash: string }> {
+  for await (const { bytes, complete } of readLines(file)) {
+    if (!complete) return;
+    if (bytes === undefined) yield { line: `longer than ${MAX_LINE} bytes`, hash: '' };
+    else yield { line: parseLine(bytes), hash: sha256(bytes) };
   }
 }
 

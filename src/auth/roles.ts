@@ -6,7 +6,8 @@
  *   container's documents. As with Axis's reference server, evidence cannot
  *   be read back with the camera system's credentials.
  * - replicator (an edge station on a central): what an uploader may do; it
- *   confirms what it sent with HEAD.
+ *   confirms what it sent with HEAD. Only a replicator writes a station's
+ *   audit anchors (edgecd-audit-* containers).
  * - reader (central office): reads and lists, never writes.
  * - admin (operators): the station's status and metrics; users, retention
  *   and configuration are local commands.
@@ -30,6 +31,7 @@ export interface StorageRequest {
 
 const WRITERS: readonly Role[] = ['uploader', 'replicator'];
 const SYSTEM = 'System';
+const ANCHOR_PREFIX = 'edgecd-audit-';
 
 /** Throws 403 (Forbidden) unless `role` may make this storage request. */
 export function authorizeStorage(role: Role, r: StorageRequest): void {
@@ -41,6 +43,7 @@ export function authorizeStorage(role: Role, r: StorageRequest): void {
     case 'PUT':
     case 'POST':
       if (!WRITERS.includes(role)) throw deny(`${r.method} (write) ${describe(r)}`);
+      if (role !== 'replicator' && r.container?.startsWith(ANCHOR_PREFIX)) throw deny(`write ${describe(r)}: a station's audit anchors come only from its replication`);
       return;
     case 'HEAD':
       if (role === 'admin') throw deny(`read ${describe(r)}`);

@@ -29,6 +29,10 @@ import type { Logger } from '../log.ts';
 import type { ContainerEntry, ObjectEntry, ObjectStore, PutObjectInput } from '../store/object-store.ts';
 import { KeyedMutex } from '../store/keyed-mutex.ts';
 import { decodeMetaValue, mergeMeta, sameMeta, type MetaMap, type MetaUpdate } from '../swift/metadata.ts';
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { anchorContainerKeyId, anchorObject } from '../audit/anchors.ts';
+import { checkSignedHead, keyIdOf } from '../audit/station-key.ts';
 import { MAX_TRACK_BYTES } from '../evidence/gnss.ts';
 import { isKeyFile, isTrack, pairKeyFiles } from './key-files.ts';
 import { DEVICES, parseClipName, parseEpoch, parseRecordingName, USERS, type RecordingName } from './names.ts';
@@ -184,6 +188,8 @@ export class ContentDestination {
 
   /** `late`: from a replicating station, which may add a held-back kind to a sealed recording (see above). The bytes are still checked against the SHA-256. */
   async putObject(input: PutObjectInput, late = false): Promise<ObjectEntry> {
+    const anchorKeyId = anchorContainerKeyId(input.container);
+    if (anchorKeyId !== undefined) return this.#putAnchor(input, anchorKeyId);
     if (isTrack(input.object) && parseRecordingName(input.container)) input = boundTrack(input);
     if (late && (await this.#store.object(input.account, input.container, input.object).then(() => false, () => true))) {
       const entry = await this.#store.container(input.account, input.container).catch(() => undefined);
@@ -210,6 +216,7 @@ export class ContentDestination {
   }
 
   async postObject(account: string, container: string, object: string, meta: MetaMap, contentType?: string): Promise<void> {
+    if (anchorContainerKeyId(container) !== undefined) throw new EdgeError('Forbidden', 'An audit anchor is never changed');
     const recording = await this.#refuseIfSealed(account, container);
     await this.#checkClip(account, container, object, meta, recording.meta);
     if (!this.#checksUserId(container)) return this.#store.postObject(account, container, object, meta, contentType);
@@ -217,6 +224,39 @@ export class ContentDestination {
       await this.#refuseDuplicateUserId(account, object, meta);
       await this.#store.postObject(account, container, object, meta, contentType);
     });
+  }
+
+  /**
+   * A station's signed audit head (audit/anchors.ts): stored only if it is
+   * one, signed by the key the container is named for, under the name of its
+   * seq; and never replaced (the same bytes again are a retry, and succeed).
+   */
+  async #putAnchor(input: PutObjectInput, keyId: string): Promise<ObjectEntry> {
+    if (input.expectedBytes !== undefined && input.expectedBytes > MAX_ANCHOR_BYTES) throw new EdgeError('EntityTooLarge', `An audit anchor is at most ${MAX_ANCHOR_BYTES} bytes`);
+    const bytes = await readSmall(input.body, MAX_ANCHOR_BYTES);
+    let head: ReturnType<typeof checkSignedHead>;
+    try {
+      head = checkSignedHead(JSON.parse(bytes.toString('utf8')));
+    } catch {
+      head = 'not JSON';
+    }
+    if (typeof head === 'string') throw new EdgeError('EtagMismatch', `Not a signed audit head: ${head}`);
+    if (keyIdOf(head.publicKey) !== keyId) throw new EdgeError('EtagMismatch', `Signed by key ${keyIdOf(head.publicKey)}, not by ${keyId}, whose anchors ${input.container} holds`);
+    if (input.object !== anchorObject(head.seq)) throw badRequest(`The anchor of line ${head.seq} is named ${anchorObject(head.seq)}`);
+    const md5 = createHash('md5').update(bytes).digest('hex');
+    const again = async () => {
+      const existing = await this.#store.object(input.account, input.container, input.object).catch(() => undefined);
+      if (existing && existing.md5 !== md5) throw new EdgeError('Conflict', `${input.container}/${input.object} is anchored already, with other bytes: an anchor is never replaced`);
+      return existing;
+    };
+    const existing = await again();
+    if (existing) return existing;
+    try {
+      return await this.#store.putObject({ ...input, body: Readable.from([bytes]), expectedBytes: bytes.length, contentType: 'application/json', mustNotExist: true });
+    } catch (err) {
+      if (!(err instanceof EdgeError && err.code === 'PreconditionFailed')) throw err;
+      return (await again())!; // the same anchor, sent twice at once
+    }
   }
 
   async #refuseIfSealed(account: string, container: string): Promise<ContainerEntry> {
@@ -283,6 +323,21 @@ function disagreements(container: string, name: RecordingName, meta: MetaMap): s
   return problems;
 }
 
+
+/** Signed audit heads are a few hundred bytes. */
+const MAX_ANCHOR_BYTES = 4096;
+
+/** A body of at most `max` bytes, whole (413 beyond). */
+async function readSmall(body: Readable, max: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of body) {
+    bytes += (chunk as Buffer).length;
+    if (bytes > max) throw new EdgeError('EntityTooLarge', `At most ${max} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
 
 /** A GNSS track is JSON that readers parse: bounded in size (413 beyond), whatever objects.maxBytes allows. */
 function boundTrack(input: PutObjectInput): PutObjectInput {

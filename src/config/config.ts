@@ -39,6 +39,8 @@ export interface Config {
   validation: { strict: boolean; maxDaysAheadUnsynchronised: number; clipSlackSeconds: number };
   /** How often the station's health is checked for warnings (storage 80/90/95 %, heat, read-only disk). */
   health: { checkSeconds: number };
+  /** How often the audit trail's head is signed and queued for the replication targets (whichever comes first). */
+  audit: { anchorEveryLines: number; anchorEveryMinutes: number };
   /** Load shedding: past these, requests get 503 + Retry-After. */
   admission: { maxRequests: number; maxUploads: number; queue: number; queueTimeoutSeconds: number; maxEventLoopDelayMs: number; maxHeapMB: number };
   /** What edgecd may hold (0 = the disk) and the free space it always leaves. */
@@ -165,6 +167,10 @@ export const CONFIG_SCHEMA: Schema = {
     clipSlackSeconds: { kind: 'integer', default: 600, min: 0, max: 86400 },
   },
   health: { checkSeconds: { kind: 'integer', default: 30, min: 1 } },
+  audit: {
+    anchorEveryLines: { kind: 'integer', default: 1000, min: 1 },
+    anchorEveryMinutes: { kind: 'integer', default: 10, min: 1 },
+  },
   // Sized for a Raspberry Pi 4 (4 cores, 4 GB, one SD card or USB SSD).
   admission: {
     maxRequests: { kind: 'integer', default: 64, min: 1 },

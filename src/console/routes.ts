@@ -19,6 +19,7 @@ import { getCookie } from 'hono/cookie';
 import { html } from 'hono/html';
 import type { LiveCredentials } from '../auth/credentials.ts';
 import { byTarget, type AuditLine } from '../audit/audit-log.ts';
+import type { SignedHead } from '../audit/station-key.ts';
 import type { AuditEvent, AuditSink } from '../audit/trail.ts';
 import { EdgeError } from '../errors.ts';
 import { folderDocuments, FOLDER_DOCUMENTS, type FolderObject } from '../evidence/folder.ts';
@@ -56,6 +57,8 @@ export interface ConsoleDeps {
   replicationTargets: () => ReplicationTargetRef[];
   /** Starts a pass for every enabled target in the background; false when there is none. */
   runReplication: () => boolean;
+  /** The audit trail's head, signed now with the station key. */
+  signAuditHead: () => SignedHead | undefined;
   assets: ConsoleAssets;
 }
 
@@ -290,9 +293,11 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
     const prefix = `AUTH_${account}/${container}`;
     // Recorded before the first byte leaves, and part of the custody excerpt it carries.
     await audit(c, { action: 'console.recording.download', target: prefix, result: '200', details: { objects: objects.length, bytes: objects.reduce((n, o) => n + o.bytes, 0) } });
+    // The head signed first, and the excerpt cut at it (as /custody does for pull).
+    const head = deps.signAuditHead();
     const excerpt: AuditLine[] = [];
-    for await (const line of deps.auditLines(byTarget(prefix))) excerpt.push(line);
-    const tar = recordingTar(deps, c, account, container, entry.meta, objects, excerpt);
+    for await (const line of deps.auditLines(byTarget(prefix))) if (head && line.seq <= head.seq) excerpt.push(line);
+    const tar = recordingTar(deps, c, account, container, entry.meta, objects, excerpt, head);
     const headers = out(c);
     headers['Content-Disposition'] = `attachment; filename="${asciiName(diskName(container))}.tar"`;
     return send(c, 200, Readable.toWeb(Readable.from(tar)) as ReadableStream, 'application/x-tar');
@@ -301,7 +306,7 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
   return app;
 }
 
-async function* recordingTar(deps: ConsoleDeps, c: C, account: string, container: string, containerMeta: Record<string, string>, objects: ObjectEntry[], excerpt: AuditLine[]): AsyncGenerator<Buffer> {
+async function* recordingTar(deps: ConsoleDeps, c: C, account: string, container: string, containerMeta: Record<string, string>, objects: ObjectEntry[], excerpt: AuditLine[], head: SignedHead | undefined): AsyncGenerator<Buffer> {
   const folder = diskName(container);
   const s = c.get('session');
   const taken: FolderObject[] = [];
@@ -342,6 +347,7 @@ async function* recordingTar(deps: ConsoleDeps, c: C, account: string, container
     source: { station: deps.siteName, via: 'edgecd web console', account: `AUTH_${account}`, container },
     pulledBy: `${s.identity.user} (${s.identity.role}, web console from ${c.env?.incoming?.socket.remoteAddress ?? 'unknown'})`,
     auditExcerpt: excerpt,
+    auditHead: head ? { head, checked: ['signed by this station as the folder was made'] } : null,
     replicas: await replicaRecords(ReplicationLedger.of(deps.store.index), deps.replicationTargets().map((t) => t.name), account, container),
     trackText,
   });

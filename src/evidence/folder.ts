@@ -44,6 +44,8 @@ export interface FolderInput {
   source: Record<string, unknown>;
   pulledBy: string;
   auditExcerpt: unknown[] | null;
+  /** The head the source signed over the excerpt, and what was checked of it (or why it failed); null without one. */
+  auditHead: unknown;
   /** Where the source replicated the recording, and how each copy was confirmed (an edgecd source), else null. */
   replicas: unknown[] | null;
   /** The GNSS track object's text, when there is one. */
@@ -84,10 +86,13 @@ export function folderDocuments(input: FolderInput): { files: Record<string, str
       sha256OnArrival: e.sourceSha256 ?? null,
       receivedBy: e.meta['edgecd-station'] ? decodeMetaValue(e.meta['edgecd-station']) : null,
       receivedAt: e.meta['edgecd-received'] ?? null,
+      // The receiving station's public signing key: its anchored audit heads vouch for its history.
+      receivedByKey: e.meta['edgecd-station-key'] ?? null,
       verified: e.sourceSha256 ? ['md5 (listing)', 'sha256 (recorded on arrival)'] : ['md5 (listing)'],
     })),
     failures: input.failures,
     auditExcerpt: input.auditExcerpt,
+    auditHead: input.auditHead,
     replication: input.replicas,
   };
   const files: Record<string, string> = {

@@ -19,6 +19,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { osUserName } from '../audit/os-user.ts';
+import { AUDIT_HEAD_HEADER, checkSignedHead, keyIdOf, type SignedHead } from '../audit/station-key.ts';
 import { basename, dirname, join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -353,18 +354,83 @@ async function download(client: SwiftClient, container: string, o: Listed, part:
   return { md5: md5.digest('hex'), sha256: sha256.digest('hex') };
 }
 
+/** A recording's audit lines from an edgecd source, and the signed head that covers them, as checked. */
+interface SourceCustody {
+  lines: unknown[] | null;
+  head: AuditHeadCheck | null;
+}
+
 /**
- * What an edgecd source knows of the recording beyond Swift (null from any
- * other source): its audit lines (`custody`), or where it replicated it and
- * how each copy was confirmed (`replicas`).
+ * The recording's audit lines from an edgecd source (null from any other),
+ * with the head the source signed over them: its signature must hold, and
+ * it must cover every line (and match its own line, when that is one of
+ * them). The head can later be checked against the anchors the source's
+ * station sent its central (`edgecd audit verify --against`).
  */
-async function fromEdgecd(client: SwiftClient, what: 'custody' | 'replicas', container: string): Promise<unknown[] | null> {
+async function custodyFromEdgecd(client: SwiftClient, container: string): Promise<SourceCustody> {
+  const storage = client.storageUrl;
+  if (!storage) return { lines: null, head: null };
+  const url = new URL(storage);
+  const account = url.pathname.replace(/\/+$/, '').split('/').pop()!;
+  let res;
+  try {
+    res = await client.download(`${url.origin}/custody/${encodeURIComponent(account)}/${encodeURIComponent(container)}`, { Accept: 'application/json' });
+  } catch {
+    return { lines: null, head: null };
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of res.body) {
+    if ((size += (chunk as Buffer).length) > 64 * 1024 * 1024) {
+      res.body.destroy();
+      return { lines: null, head: { problem: 'the audit excerpt is larger than 64 MiB: not read' } };
+    }
+    chunks.push(chunk as Buffer);
+  }
+  if (res.status !== 200) return { lines: null, head: null };
+  let lines: unknown;
+  try {
+    lines = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    return { lines: null, head: { problem: 'the audit excerpt is not JSON' } };
+  }
+  if (!Array.isArray(lines)) return { lines: null, head: { problem: 'the audit excerpt is not a list' } };
+  const header = res.headers[AUDIT_HEAD_HEADER.toLowerCase()];
+  return { lines, head: typeof header === 'string' ? checkHeadOver(header, lines) : { problem: 'the source sent no signed audit head (an edgecd from before they existed?)' } };
+}
+
+export type AuditHeadCheck = { head: SignedHead; checked: string[] } | { problem: string };
+
+function checkHeadOver(header: string, lines: unknown[]): AuditHeadCheck {
+  let head: SignedHead | string;
+  try {
+    head = checkSignedHead(JSON.parse(Buffer.from(header, 'base64url').toString('utf8')));
+  } catch {
+    head = 'not JSON';
+  }
+  if (typeof head === 'string') return { problem: `the source's signed audit head is not valid: ${head}` };
+  const seqs = lines.map((l) => (l as { seq?: unknown }).seq);
+  if (!seqs.every((s) => Number.isSafeInteger(s) && (s as number) <= head.seq)) return { problem: `the source's signed audit head (line ${head.seq}) does not cover every line it sent` };
+  const checked = [`Ed25519 signature (key ${keyIdOf(head.publicKey)})`, `covers all ${lines.length} lines (through line ${head.seq})`];
+  const own = lines.find((l) => (l as { seq?: unknown }).seq === head.seq);
+  if (own !== undefined) {
+    if (createHash('sha256').update(JSON.stringify(own)).digest('hex') !== head.hash) return { problem: `line ${head.seq} of the audit excerpt is not the line the source's signed head names` };
+    checked.push(`line ${head.seq} is the one the head names`);
+  }
+  return { head, checked };
+}
+
+/**
+ * Where an edgecd source replicated the recording and how each copy was
+ * confirmed (null from any other source).
+ */
+async function replicasFromEdgecd(client: SwiftClient, container: string): Promise<unknown[] | null> {
   const storage = client.storageUrl;
   if (!storage) return null;
   const url = new URL(storage);
   const account = url.pathname.replace(/\/+$/, '').split('/').pop()!;
   try {
-    const { status, items } = await client.list<unknown>(`${url.origin}/${what}/${encodeURIComponent(account)}/${encodeURIComponent(container)}`);
+    const { status, items } = await client.list<unknown>(`${url.origin}/replicas/${encodeURIComponent(account)}/${encodeURIComponent(container)}`);
     return status === 200 ? items : null;
   } catch {
     return null;
@@ -390,6 +456,9 @@ async function writeFolderDocuments(
   const track = entries.find((e) => e.name.endsWith('_gpstrail.json'));
   const start = containerMeta.starttime === undefined ? undefined : parseEpoch(decodeMetaValue(containerMeta.starttime));
   const encrypted = track !== undefined && pairKeyFiles(entries, start).keyOf.has(track.name);
+  // An edgecd source shows its audit trail for the recording to whoever may read it, under a signed head; plain Swift has none.
+  const custody = await custodyFromEdgecd(client, container);
+  if (custody.head && 'problem' in custody.head && custody.lines !== null) result.failures.push({ object: 'custody.json', reason: custody.head.problem });
   const docs = folderDocuments({
     container,
     containerMeta,
@@ -397,9 +466,9 @@ async function writeFolderDocuments(
     failures: result.failures,
     source: { authUrl: source.authUrl, storageUrl: client.storageUrl, container },
     pulledBy: `${osUserName()} (source user ${source.user})`,
-    // An edgecd source shows its audit trail for the recording to whoever may read it; plain Swift has none.
-    auditExcerpt: await fromEdgecd(client, 'custody', container),
-    replicas: await fromEdgecd(client, 'replicas', container),
+    auditExcerpt: custody.lines,
+    auditHead: custody.head,
+    replicas: await replicasFromEdgecd(client, container),
     trackText: track && !encrypted ? await readFile(join(folder, track.file), 'utf8') : undefined,
   });
   result.notes.push(...docs.notes);

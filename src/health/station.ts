@@ -23,6 +23,17 @@ export interface LoadView {
   eventLoopDelayMs: number;
 }
 
+/** The station's signing key, and how far its audit trail is anchored (signed, and held by each target). */
+export interface AuditAnchorView {
+  /** Raw Ed25519 public key, base64: what verifiers trust the station's signed heads by. */
+  stationKey: string;
+  keyId: string;
+  /** The newest signed head. */
+  lastAnchor: { seq: number; time: string } | null;
+  /** Per replication target, the newest head it holds. */
+  anchoredAt: Record<string, number>;
+}
+
 /** Open connections against the cap, and those refused or closed to stay under it. */
 export interface ConnectionsView {
   open: number;
@@ -42,6 +53,7 @@ export interface StationHealth {
   storage: SpaceView & { usedPercent: number; readOnly: boolean };
   load: LoadView;
   connections: ConnectionsView;
+  audit: AuditAnchorView;
   requests: { recentPerSecondByStatus: Record<string, number>; totals: Record<string, number>; uploadBytes: number };
   system: SystemHealth;
   clock: { synchronised: boolean; source: ClockState['source']; ntp: NtpStats | null };
@@ -59,6 +71,7 @@ export interface HealthSources {
   requests: RequestStats;
   load: () => LoadView;
   connections: () => ConnectionsView;
+  audit: () => AuditAnchorView;
   startedAt: number;
   ready: () => boolean;
   clock: () => ClockState;
@@ -102,6 +115,7 @@ export async function stationHealth(s: HealthSources): Promise<StationHealth> {
     storage: { ...space, usedPercent: usedPercent(space), readOnly: ro },
     load: s.load(),
     connections: s.connections(),
+    audit: s.audit(),
     requests: { recentPerSecondByStatus: s.requests.recentRates(), totals: Object.fromEntries(s.requests.totals), uploadBytes: s.requests.uploadBytes },
     system,
     clock: { synchronised: clock.synchronised, source: clock.source, ntp: s.ntp() },

@@ -20,6 +20,7 @@ import type { ObjectStore } from '../store/object-store.ts';
 import type { Bindings, Env } from './env.ts';
 import { errorResponse } from './errors.ts';
 import { outHeaders, reply } from './reply.ts';
+import { AUDIT_HEAD_HEADER, type SignedHead } from '../audit/station-key.ts';
 import { prometheusText } from '../health/prometheus.ts';
 import type { ClockState } from '../ntp/clock-state.ts';
 import type { NtpStats } from '../ntp/server.ts';
@@ -56,6 +57,10 @@ export interface AppDeps {
   throttle: LoginThrottle;
   /** Who may hold connections: an uploader's or replicator's login makes its address trusted there. */
   connections: ConnectionGuard;
+  /** The station's signing key and how far its audit trail is anchored. */
+  auditAnchors: HealthSources['audit'];
+  /** The audit trail's durable head, signed now with the station key (undefined while the trail is empty). */
+  signAuditHead: () => SignedHead | undefined;
   tls: HealthSources['tls'];
   /** What the station declares to the BWS, and where its categories come from. */
   bws: HealthSources['bws'];
@@ -103,7 +108,7 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; health: HealthSource
   });
   app.all('/v1/*', auditTrail(deps.audit), requireToken(deps), storageHandler(deps));
 
-  const health: HealthSources = { store: deps.store, requests: deps.requests, load: () => admit.stats(), connections: () => deps.connections.stats(), startedAt: deps.startedAt, ready: deps.ready, clock: deps.clock, ntp: deps.ntp, replication: deps.replication, tls: deps.tls, bws: deps.bws };
+  const health: HealthSources = { store: deps.store, requests: deps.requests, load: () => admit.stats(), connections: () => deps.connections.stats(), audit: deps.auditAnchors, startedAt: deps.startedAt, ready: deps.ready, clock: deps.clock, ntp: deps.ntp, replication: deps.replication, tls: deps.tls, bws: deps.bws };
   const adminOnly: MiddlewareHandler<Env> = async (c, next) => {
     authorizeStationView(c.get('identity').role);
     await next();
@@ -134,8 +139,11 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; health: HealthSource
     const prefix = `${account}/${container}`;
     // Recorded, and durable before reading: lines queued before it (this reader's GETs) are on disk too.
     await deps.audit.append({ actor: identity.user, role: identity.role, source: c.env?.incoming?.socket.remoteAddress ?? 'unknown', action: 'custody.read', target: prefix, result: '200', txId: c.get('txId') });
+    // The head signed first, and only the lines it covers sent (the file may hold lines not yet synced): pull checks both.
+    const head = deps.signAuditHead();
     const lines: unknown[] = [];
-    for await (const line of deps.auditLines(byTarget(prefix))) lines.push(line);
+    for await (const line of deps.auditLines(byTarget(prefix))) if (head && line.seq <= head.seq) lines.push(line);
+    if (head) outHeaders(c)[AUDIT_HEAD_HEADER] = Buffer.from(JSON.stringify(head)).toString('base64url');
     return reply(c, 200, JSON.stringify(lines) + '\n', 'application/json');
   });
   // Where copies of a recording are (per target and object, with how each was confirmed): pull puts it in custody.json.
@@ -159,6 +167,7 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; health: HealthSource
     connectionFile: deps.connectionFile,
     replicationTargets: deps.replicationTargets,
     runReplication: deps.runReplication,
+    signAuditHead: deps.signAuditHead,
     assets: deps.consoleAssets,
   }) as unknown as Hono<Env>);
   return { app, health };

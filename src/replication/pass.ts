@@ -54,6 +54,8 @@ export interface PassContext {
   reader?: SwiftClient;
   bucket: TokenBucket | undefined;
   station: string;
+  /** The station's public signing key (audit/station-key.ts), sent with the custody metadata. */
+  stationKey?: string;
   /** Where each confirmed recording is recorded for its chain of custody. */
   audit?: AuditSink;
   /** The central's System/Categories.json (its exact bytes), or null when it publishes none. */
@@ -104,6 +106,8 @@ export interface PassReport {
   requests: number;
   /** Objects the target refused for their content: they wait for an operator. */
   failures: { container: string; object?: string; error: string }[];
+  /** The station's audit anchors sent after the pass (remote-anchors.ts), when it keeps any. */
+  anchors?: { sent: number; error?: string };
   startedAt: number;
   finishedAt: number;
 }
@@ -578,7 +582,7 @@ export class ReplicationPass {
       withheld.push('userid');
     }
     const custody = this.#c.target.custodyMetadata && this.#keepsCustody !== false;
-    return { meta: custody ? { ...bws, ...custodyMeta(entry, this.#c.station) } : bws, bws, withheld };
+    return { meta: custody ? { ...bws, ...custodyMeta(entry, this.#c.station, this.#c.stationKey) } : bws, bws, withheld };
   }
 
   async #record(account: string, container: string, entry: ObjectEntry, level: ConfirmationLevel, withheld: string[]): Promise<void> {

@@ -5,7 +5,9 @@
  */
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
+import type { AnchorBook } from '../audit/anchors.ts';
 import type { AuditSink } from '../audit/trail.ts';
+import { sendAnchors } from './remote-anchors.ts';
 import { RecordingCatalogue } from '../bws/catalogue.ts';
 import { publishedCategories, setCentralCategories } from '../bws/categories.ts';
 import type { ConfirmationLevel, Config, ReplicationTarget } from '../config/config.ts';
@@ -65,6 +67,8 @@ export interface RunOptions {
 
 export interface ReplicatorOptions {
   audit?: AuditSink;
+  /** The station's audit anchors: signed and sent to each target after its pass. */
+  anchors?: AnchorBook;
   /** The data directory: the central's categories are republished there. */
   dir?: string;
 }
@@ -75,6 +79,7 @@ export class Replicator {
   readonly #config: Config;
   readonly #log: Logger;
   readonly #audit: AuditSink | undefined;
+  readonly #anchors: AnchorBook | undefined;
   readonly #dir: string | undefined;
   readonly #passes = new KeyedMutex();
   readonly #running = new Map<string, ReplicationPass>();
@@ -87,6 +92,7 @@ export class Replicator {
     this.#store = store;
     this.#config = config;
     this.#audit = options.audit;
+    this.#anchors = options.anchors;
     this.#dir = options.dir;
     this.#log = log.child({ component: 'replication' });
     this.ledger = ReplicationLedger.of(store.index);
@@ -160,6 +166,7 @@ export class Replicator {
           ...(reader ? { reader } : {}),
           bucket: this.#bucket(target),
           station: this.#config.siteName,
+          ...(this.#anchors ? { stationKey: this.#anchors.key.publicKey } : {}),
           ...(this.#audit ? { audit: this.#audit } : {}),
           ...(this.#dir ? { onCategories: (body: Buffer | null) => this.#categories(target.name, body) } : {}),
           log: this.#log,
@@ -168,6 +175,7 @@ export class Replicator {
         this.#log.info({ target: target.name }, 'replication pass starting');
         const report = await pass.run(options);
         await this.#afterPass(target.name, report);
+        if (this.#anchors && report.outcome !== 'auth-refused' && report.outcome !== 'certificate-refused') report.anchors = await this.#sendAnchors(target.name, client);
         const level = report.outcome === 'done' ? 'info' : 'warn';
         this.#log[level]({ target: target.name, outcome: report.outcome, reason: report.reason, recordings: report.recordingsCompleted, sent: report.objectsSent, confirmed: report.objectsConfirmed, bytes: report.bytesSent, deferred: report.jobsDeferred, ms: report.finishedAt - report.startedAt }, 'replication pass finished');
         return report;
@@ -209,6 +217,17 @@ export class Replicator {
       }
     }
     await this.ledger.setTargetState(name, state);
+  }
+
+  /** Anchors the trail as it stands after the pass, and sends the target what it lacks. */
+  async #sendAnchors(target: string, client: SwiftClient): Promise<{ sent: number; error?: string }> {
+    try {
+      await this.#anchors!.anchor();
+      return await sendAnchors(client, this.#anchors!, target, this.#log);
+    } catch (err) {
+      this.#log.warn({ err, target }, 'audit anchors not sent; the next pass tries again');
+      return { sent: 0, error: (err as Error).message };
+    }
   }
 
   async #waitsForLicence(target: string): Promise<boolean> {

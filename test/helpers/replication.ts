@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { runCli, TEST_USERS, TestDaemon } from './daemon.ts';
 import { metaOf, sha256, SwiftAccount } from './swift-account.ts';
 
-const CUSTODY = ['edgecd-sha256', 'edgecd-station', 'edgecd-received'];
+const CUSTODY = ['edgecd-sha256', 'edgecd-station', 'edgecd-received', 'edgecd-station-key'];
 const REPLICATED = /^(Users|Devices|RejectedContent_.*|.+_[^_]+_\d{8}T\d{6}Z)$/;
 
 export interface Target { name: string; authUrl: string; user: string; key: string }
@@ -75,6 +75,7 @@ export async function assertReplicated(edge: TestDaemon, target: SwiftAccount): 
       assert.equal(theirMeta['edgecd-sha256'], sha256(a.body), `${path} custody SHA-256`);
       assert.equal(decodeURIComponent(theirMeta['edgecd-station']!), 'Station 7');
       assert.ok(!Number.isNaN(Date.parse(theirMeta['edgecd-received']!)), `${path} custody time`);
+      assert.match(theirMeta['edgecd-station-key'] ?? '', /^[A-Za-z0-9+/]{43}=$/, `${path} station key`);
       for (const k of CUSTODY) delete theirMeta[k];
       assert.deepEqual(theirMeta, metaOf(a.headers, 'object'), `${path} metadata`);
       objects += 1;
@@ -83,14 +84,14 @@ export async function assertReplicated(edge: TestDaemon, target: SwiftAccount): 
   return objects;
 }
 
-/** Successful PUTs of objects seen by the central, by decoded container/object. */
+/** Successful PUTs of evidence objects seen by the central, by decoded container/object (the station's audit anchors left out). */
 export function objectPuts(central: TestDaemon, from = 0): Map<string, number> {
   const puts = new Map<string, number>();
   for (const line of central.logLines.slice(from)) {
     const entry = JSON.parse(line) as { msg?: string; method?: string; status?: number; path?: string };
     if (entry.msg !== 'request' || entry.method !== 'PUT' || entry.status !== 201) continue;
     const parts = entry.path!.split('?')[0]!.split('/').slice(3); // '', v1, account, container, object…
-    if (parts.length < 2) continue;
+    if (parts.length < 2 || parts[0]!.startsWith('edgecd-audit-')) continue;
     const key = parts.map(decodeURIComponent).join('/');
     puts.set(key, (puts.get(key) ?? 0) + 1);
   }
