@@ -344,8 +344,8 @@ async function catalogueFigures(base: string): Promise<Record<string, unknown>> 
   const { IndexDb } = await import('../src/store/index-db.ts');
   const { RecordingCatalogue } = await import('../src/bws/catalogue.ts');
   const { derivedIndexOps } = await import('../src/index-hooks.ts');
-  const { searchRecordings } = await import('../src/console/recording-data.ts');
-  const { createLogger } = await import('../src/log.ts');
+  const { searchRecordings } = await import('../src/http/console/recording-data.ts');
+  const { createLogger } = await import('../src/lib/log.ts');
   const dir = join(base, 'catalogue');
   const count = Math.max(10_000, Math.round(100_000 * SCALE));
   const store = await ObjectStore.open(dir, { maxObjectBytes: MiB, log: createLogger('silent'), derivedOps: derivedIndexOps });

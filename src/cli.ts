@@ -21,7 +21,7 @@ import { listUsers, type UserChange, type UserChangeResult, type UserView } from
 import { pull, type PullSelection } from './evidence/pull.ts';
 import { DECRYPTED, decryptEvidence, loadPrivateKeys } from './evidence/decrypt.ts';
 import { generateContentKeys } from './evidence/content-keys.ts';
-import { parseTrack, toGeoJson, toGpx, withTimes, type Waypoint } from './evidence/gnss.ts';
+import { parseTrack, toGeoJson, toGpx, withTimes, type Waypoint } from './bws/gnss.ts';
 import { waypoints } from './evidence/folder.ts';
 import { IndexDb } from './store/index-db.ts';
 import { StoreLayout } from './store/layout.ts';
@@ -34,17 +34,17 @@ import { Credentials } from './auth/credentials.ts';
 import { inspectConnectionFile, readCentralConnectionFile } from './connection/connection-file.ts';
 import { checkTarget, formatTargetCheck } from './replication/target-check.ts';
 import { loadDaemonConfig, startDaemon } from './daemon.ts';
-import { initDataDir, paths, reachableHosts } from './data-dir.ts';
-import { EdgeError, OperatorError } from './errors.ts';
+import { initDataDir, paths, reachableHosts } from './admin/data-dir.ts';
+import { EdgeError, OperatorError } from './lib/errors.ts';
 import { firstBoot, hostMachine } from './appliance/first-boot.ts';
-import { createLogger } from './log.ts';
+import { createLogger } from './lib/log.ts';
 import { ObjectStore } from './store/object-store.ts';
 import { reindex } from './store/reindex.ts';
 import type { PassProgress, PassReport } from './replication/pass.ts';
 import { derivedIndexOps } from './index-hooks.ts';
 import { LEDGER_SUBLEVELS, Replicator, type ReplicationStatus } from './replication/replicator.ts';
-import { stationStatus, type StationStatus } from './status.ts';
-import { VERSION } from './version.ts';
+import { storeStatus, type StoreStatus } from './health/station.ts';
+import { VERSION } from './lib/version.ts';
 
 const USAGE = `edgecd ${VERSION} — content destination for body-worn camera systems
 
@@ -306,11 +306,11 @@ const commands: Record<string, Command> = {
     options: { data: { type: 'string' } },
     async run(v) {
       const dir = resolve(need(v, 'data'));
-      let status = await adminGet<StationStatus>(paths(dir).adminSocket, '/status');
+      let status = await adminGet<StoreStatus>(paths(dir).adminSocket, '/status');
       if (!status) {
         const store = await openStoreDirect(dir);
         try {
-          status = await stationStatus(store, 'index');
+          status = await storeStatus(store, 'index');
         } finally {
           await store.close();
         }

@@ -13,30 +13,30 @@ import { CapabilityPublisher } from './bws/capabilities.ts';
 import { categoriesDocument, publishedCategories } from './bws/categories.ts';
 import { ContentDestination } from './bws/content-destination.ts';
 import { RecordingCatalogue } from './bws/catalogue.ts';
-import { loadConsoleAssets } from './console/assets.ts';
 import { TokenRegistry } from './auth/tokens.ts';
 import { loadConfig, parseHostPort, type Config, type HostPort } from './config/config.ts';
 import { AnchorBook } from './audit/anchors.ts';
 import { AuditLog, readAuditLines } from './audit/audit-log.ts';
 import { loadStationKey, signHead } from './audit/station-key.ts';
 import { LoginThrottle } from './auth/login-throttle.ts';
-import { initDataDir, paths, reachableHosts, writeConnectionFile } from './data-dir.ts';
+import { initDataDir, paths, reachableHosts, writeConnectionFile } from './admin/data-dir.ts';
 import { ConnectionGuard, defaultMaxConnections } from './http/connection-guard.ts';
 import { createFront, createHttpServer, type Front } from './http/server.ts';
 import { daysUntilExpiry, generateEndpoints, loadEndpoints } from './tls/endpoints.ts';
-import { createApp, malformedRequestHandler, swiftFetch } from './http/app.ts';
+import { createApp, loadConsoleAssets, malformedRequestHandler, swiftFetch } from './http/app.ts';
 import { newTransId } from './http/middleware/request-log.ts';
 import { RequestStats } from './health/request-stats.ts';
 import { ClockWatcher } from './ntp/clock-state.ts';
 import { NtpServer } from './ntp/server.ts';
 import { watchStation } from './health/station.ts';
-import { createLogger, type Logger } from './log.ts';
-import { OperatorError } from './errors.ts';
+import { createLogger, type Logger } from './lib/log.ts';
+import { OperatorError } from './lib/errors.ts';
 import { Evictor } from './replication/eviction.ts';
 import { derivedIndexOps } from './index-hooks.ts';
 import { Replicator } from './replication/replicator.ts';
 import { ObjectStore } from './store/object-store.ts';
-import { VERSION } from './version.ts';
+import { checkMetaLimits } from './swift/metadata.ts';
+import { VERSION } from './lib/version.ts';
 
 export interface DaemonOptions {
   dataDir: string;
@@ -128,6 +128,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       maxMetadataWritesPerObject: config.objects.maxMetadataWritesPerObject,
       maxMetadataWritesPerContainer: config.objects.maxMetadataWritesPerContainer,
       space: config.quota,
+      checkMetadata: checkMetaLimits,
       log,
       derivedOps: derivedIndexOps,
       // Uploads reach the store only once the evictor exists (it needs the open store).

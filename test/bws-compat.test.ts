@@ -17,8 +17,8 @@ import { RecordingCatalogue } from '../src/bws/catalogue.ts';
 import { pairKeyFiles } from '../src/bws/key-files.ts';
 import { classifyContainer } from '../src/bws/names.ts';
 import { connectionOptions, simulate } from '../src/bws/simulator.ts';
-import { parseLocation } from '../src/evidence/gnss.ts';
-import { createLogger } from '../src/log.ts';
+import { parseLocation } from '../src/bws/gnss.ts';
+import { createLogger } from '../src/lib/log.ts';
 import { ObjectStore } from '../src/store/object-store.ts';
 import { runCli, SwiftSession, TEST_USERS, TestDaemon } from './helpers/daemon.ts';
 

@@ -11,7 +11,7 @@ import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { RecordingCatalogue, type CatalogueEntry } from '../src/bws/catalogue.ts';
 import { derivedIndexOps } from '../src/index-hooks.ts';
-import { createLogger } from '../src/log.ts';
+import { createLogger } from '../src/lib/log.ts';
 import { ObjectStore } from '../src/store/object-store.ts';
 
 const A = 'bws';

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { chromium, request, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { VERSION } from '../src/version.ts';
+import { VERSION } from '../src/lib/version.ts';
 import { ROOT, runCli, TEST_USERS, TestDaemon } from './helpers/daemon.ts';
 
 const CHROMIUM = '/usr/bin/chromium';

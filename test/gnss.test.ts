@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { parseTrack, toGeoJson, toGpx, withTimes, type TrackPoint } from '../src/evidence/gnss.ts';
+import { parseTrack, toGeoJson, toGpx, withTimes, type TrackPoint } from '../src/bws/gnss.ts';
 
 // Verbatim from the spec (upstream README v1.6.10, "Location file format").
 const SPEC_EXAMPLE = `{

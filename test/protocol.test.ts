@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isRejectedContentName, parseClipName, parseEpoch, parseRecordingName } from '../src/bws/names.ts';
 import { ConfigError, parseConfig, parseHostPort } from '../src/config/config.ts';
-import { diskName, nameFromDisk } from '../src/store/disk-names.ts';
+import { diskName, nameFromDisk } from '../src/lib/file-names.ts';
 import { parseListingQuery } from '../src/swift/listing.ts';
 import { canonicalKey, checkMetaLimits, decodeMetaValue, mergeMeta, readMetaHeaders } from '../src/swift/metadata.ts';
 import { parseStoragePath } from '../src/swift/names.ts';

@@ -8,7 +8,7 @@ import { describe, test } from 'node:test';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLogger } from '../src/log.ts';
+import { createLogger } from '../src/lib/log.ts';
 import { ReplicationLedger, replicationHook } from '../src/replication/ledger.ts';
 import type { Mutation } from '../src/store/index-db.ts';
 import { ObjectStore } from '../src/store/object-store.ts';

@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createLogger } from '../src/log.ts';
+import { createLogger } from '../src/lib/log.ts';
 import { ReplicationLedger } from '../src/replication/ledger.ts';
 import { ObjectStore } from '../src/store/object-store.ts';
 import { CLI, ROOT, runCli, TestDaemon } from './helpers/daemon.ts';

@@ -424,7 +424,7 @@ describe('tokens and key changes', () => {
     const { changeUser } = await import('../src/auth/users.ts');
     const { requireToken } = await import('../src/http/middleware/auth.ts');
     const { STATUS } = await import('../src/http/errors.ts');
-    const { EdgeError } = await import('../src/errors.ts');
+    const { EdgeError } = await import('../src/lib/errors.ts');
     const dir = await mkdtemp(join(tmpdir(), 'edgecd-tokens-'));
     try {
       const file = join(dir, 'credentials.json');

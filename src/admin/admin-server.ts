@@ -8,12 +8,12 @@ import { createServer } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
 import { listUsers, type UserChange } from '../auth/users.ts';
-import { paths } from '../data-dir.ts';
+import { paths } from './data-dir.ts';
 import { applyUserChange, renewCertificates, type OperationContext } from './operations.ts';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../lib/log.ts';
 import type { Replicator } from '../replication/replicator.ts';
 import type { ObjectStore } from '../store/object-store.ts';
-import { stationStatus } from '../status.ts';
+import { storeStatus } from '../health/station.ts';
 import { listRecordings, type RecordingFilter } from '../bws/recordings.ts';
 
 export interface AdminServer {
@@ -30,7 +30,7 @@ export interface AdminServerOptions {
 
 export async function startAdminServer(options: AdminServerOptions): Promise<AdminServer> {
   const app = new Hono();
-  app.get('/status', async (c) => c.json(await stationStatus(options.store, 'daemon')));
+  app.get('/status', async (c) => c.json(await storeStatus(options.store, 'daemon')));
   app.get('/recordings', async (c) => {
     const q = c.req.query();
     const filter = JSON.parse(q.filter ?? '{}') as RecordingFilter;

@@ -13,7 +13,7 @@ import type { AuditSink } from '../audit/trail.ts';
 import { generateKey } from '../auth/credentials.ts';
 import { changeUser, listUsers, type UserChange, type UserChangeResult } from '../auth/users.ts';
 import type { Config, HostPort } from '../config/config.ts';
-import { commitConnectionFile, paths, prepareConnectionFile } from '../data-dir.ts';
+import { commitConnectionFile, paths, prepareConnectionFile } from './data-dir.ts';
 import { daysUntilExpiry, loadEndpoints, renewEndpoints, type Endpoint } from '../tls/endpoints.ts';
 
 export interface OperationContext {

@@ -18,7 +18,7 @@ import { X509Certificate } from 'node:crypto';
 import { copyFile, mkdir, readdir, readFile, rm, stat, lchown, chmod } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import { writeFileDurable } from '../store/durable.ts';
+import { writeFileDurable } from '../lib/durable.ts';
 import { loadEndpoints } from '../tls/endpoints.ts';
 import { parsePreset, PresetError, withoutSecret, type Preset } from './preset.ts';
 import { DATA_LABEL, LSBLK_ARGS, parseLsblk, planStorage, type StoragePlan } from './storage-plan.ts';

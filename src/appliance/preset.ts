@@ -6,7 +6,7 @@
  */
 import { isIP } from 'node:net';
 import cron from 'node-cron';
-import { OperatorError } from '../errors.ts';
+import { OperatorError } from '../lib/errors.ts';
 
 export interface ReplicationPreset {
   url: string;

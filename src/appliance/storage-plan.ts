@@ -9,7 +9,7 @@
  * holds anything else unless IT said so. Otherwise a partition is made from
  * the boot disk's free space.
  */
-import { OperatorError } from '../errors.ts';
+import { OperatorError } from '../lib/errors.ts';
 
 export const DATA_LABEL = 'edgecd-data';
 export const ROOT_LABEL = 'edgecd-root';

@@ -12,7 +12,7 @@
  */
 import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileDurable } from '../store/durable.ts';
+import { writeFileDurable } from '../lib/durable.ts';
 import type { AuditLog } from './audit-log.ts';
 import { checkSignedHead, signHead, type SignedHead, type StationKey } from './station-key.ts';
 

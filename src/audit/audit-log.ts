@@ -35,7 +35,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, readFile, rename, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { fsyncPath } from '../store/durable.ts';
+import { fsyncPath } from '../lib/durable.ts';
 
 export interface AuditEvent {
   /** User name, 'system', or 'cli:<os user>'. */

@@ -18,7 +18,7 @@
  */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { writeFileDurable } from '../store/durable.ts';
+import { writeFileDurable } from '../lib/durable.ts';
 
 export interface StationKey {
   privateKey: KeyObject;

@@ -9,7 +9,7 @@
  */
 import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
-import { writeFileDurable } from '../store/durable.ts';
+import { writeFileDurable } from '../lib/durable.ts';
 import type { Role } from './roles.ts';
 
 const scrypt = (key: string, salt: Buffer, length: number, options: ScryptOptions) =>

@@ -15,7 +15,7 @@
  * DELETE and COPY are refused for every role: evidence leaves only by the
  * eviction policy or an audited local command.
  */
-import { EdgeError } from '../errors.ts';
+import { EdgeError } from '../lib/errors.ts';
 
 export const ROLES = ['uploader', 'reader', 'replicator', 'admin'] as const;
 export type Role = (typeof ROLES)[number];

@@ -3,7 +3,7 @@
  * daemon runs these for the CLI through its admin socket when it is up (so
  * one process writes the audit trail); otherwise the CLI runs them itself.
  */
-import { OperatorError } from '../errors.ts';
+import { OperatorError } from '../lib/errors.ts';
 import { Credentials, USER_NAME, generateKey, hashKey, type UserRecord } from './credentials.ts';
 import { isRole, ROLES, type Role } from './roles.ts';
 

@@ -18,30 +18,10 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { OperatorError } from '../errors.ts';
-import { writeFileDurable } from '../store/durable.ts';
+import { OperatorError } from '../lib/errors.ts';
+import { writeFileDurable } from '../lib/durable.ts';
+import { CAPABILITIES, type CapabilityGroup, type CapabilityName, type CapabilitySettings } from '../connection/capability-names.ts';
 
-export type CapabilityGroup = 'Read' | 'Store' | 'StoreAndRead';
-
-/**
- * Every capability in the spec, in the group its name puts it in ("Store" for
- * PUT/POST, "Read" for GET/HEAD, both for StoreRead...), with edgecd's default:
- * on where edgecd supports it today.
- */
-export const CAPABILITIES = {
-  ReadCategories: { group: 'Read', default: true },
-  StoreReadSystemID: { group: 'StoreAndRead', default: true },
-  // bws/content-destination.ts keeps a user's UserID empty or unique.
-  StoreUserIDKey: { group: 'Store', default: true },
-  StoreBookmarks: { group: 'Store', default: true },
-  // The spec: only for a CD that can display and verify signed video.
-  StoreSignedVideo: { group: 'Store', default: false },
-  StoreGNSSTrackRecording: { group: 'Store', default: true },
-  StoreRejectedContent: { group: 'Store', default: true },
-} as const satisfies Record<string, { group: CapabilityGroup; default: boolean }>;
-
-export type CapabilityName = keyof typeof CAPABILITIES;
-export type CapabilitySettings = Record<CapabilityName, boolean>;
 
 export interface JsonDocument {
   /** The exact bytes served. */

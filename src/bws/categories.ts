@@ -14,8 +14,8 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { OperatorError } from '../errors.ts';
-import { writeFileDurable } from '../store/durable.ts';
+import { OperatorError } from '../lib/errors.ts';
+import { writeFileDurable } from '../lib/durable.ts';
 import { jsonDocument, type JsonDocument } from './capabilities.ts';
 
 export interface Category {

@@ -24,16 +24,16 @@
  * checked before the store takes its own lock: a BWS sends nothing for a
  * recording while, or after, it seals it, so that window is not one a BWS uses.
  */
-import { EdgeError, badRequest, notFound } from '../errors.ts';
-import type { Logger } from '../log.ts';
+import { EdgeError, badRequest, notFound } from '../lib/errors.ts';
+import type { Logger } from '../lib/log.ts';
 import type { ContainerEntry, ObjectEntry, ObjectStore, PutObjectInput } from '../store/object-store.ts';
-import { KeyedMutex } from '../store/keyed-mutex.ts';
+import { KeyedMutex } from '../lib/keyed-mutex.ts';
 import { decodeMetaValue, mergeMeta, sameMeta, type MetaMap, type MetaUpdate } from '../swift/metadata.ts';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { anchorContainerKeyId, anchorObject } from '../audit/anchors.ts';
 import { checkSignedHead, keyIdOf } from '../audit/station-key.ts';
-import { MAX_TRACK_BYTES } from '../evidence/gnss.ts';
+import { MAX_TRACK_BYTES } from './gnss.ts';
 import { isKeyFile, isTrack, pairKeyFiles } from './key-files.ts';
 import { DEVICES, parseClipName, parseEpoch, parseRecordingName, USERS, type RecordingName } from './names.ts';
 

@@ -8,8 +8,8 @@
 import type { ObjectEntry, ObjectStore } from '../store/object-store.ts';
 import { decodeMetaValue, type MetaMap } from '../swift/metadata.ts';
 import { DEVICES, USERS } from './content-destination.ts';
-import { parseLocation, TrackError, type MetaLocation } from '../evidence/gnss.ts';
-import { parseTrackOffThread } from '../evidence/track-parsing.ts';
+import { parseLocation, TrackError, type MetaLocation } from './gnss.ts';
+import { parseTrackOffThread } from './track-parsing.ts';
 import { isKeyFile, isTrack, pairKeyFiles } from './key-files.ts';
 import { isRejectedContentName, parseClipName, parseEpoch, parseRecordingName } from './names.ts';
 

@@ -8,9 +8,9 @@ import { readFile, stat } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import cron from 'node-cron';
-import { CAPABILITIES, type CapabilitySettings } from '../bws/capabilities.ts';
+import { CAPABILITIES, type CapabilitySettings } from '../connection/capability-names.ts';
 import { readCentralConnectionFile, type CentralConnection } from '../connection/connection-file.ts';
-import { OperatorError } from '../errors.ts';
+import { OperatorError } from '../lib/errors.ts';
 import { MAX_FILE_SIZE } from './limits.ts';
 
 export interface Config {

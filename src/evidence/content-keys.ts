@@ -8,7 +8,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
-import { OperatorError } from '../errors.ts';
+import { OperatorError } from '../lib/errors.ts';
 
 export const KEY_BITS = [2048, 3072, 4096] as const;
 

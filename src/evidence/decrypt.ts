@@ -23,7 +23,7 @@ import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { pairKeyFiles } from '../bws/key-files.ts';
 import { parseEpoch } from '../bws/names.ts';
-import { fsyncPath } from '../store/durable.ts';
+import { fsyncPath } from '../lib/durable.ts';
 
 export interface PrivateKeyEntry {
   /** Matched against the key file's PublicKeyId. A key without id is tried when no id matches. */

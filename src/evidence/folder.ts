@@ -12,8 +12,8 @@ import { pairKeyFiles } from '../bws/key-files.ts';
 import { parseEpoch } from '../bws/names.ts';
 import { parseTags } from '../bws/recordings.ts';
 import { decodeMetaValue } from '../swift/metadata.ts';
-import { VERSION } from '../version.ts';
-import { parseLocation, parseTrack, toGeoJson, withTimes, type Waypoint } from './gnss.ts';
+import { VERSION } from '../lib/version.ts';
+import { parseLocation, parseTrack, toGeoJson, withTimes, type Waypoint } from '../bws/gnss.ts';
 
 /** The documents' own names: an object that would collide with one is left out. */
 /** The names edgecd writes in an evidence folder itself (decrypt's outputs go into `decrypted/`): no pulled object may take one. */

@@ -11,7 +11,7 @@ import type { NtpStats } from '../ntp/server.ts';
 import type { ReplicationStatus } from '../replication/replicator.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import type { SpaceView } from '../store/space.ts';
-import { VERSION } from '../version.ts';
+import { VERSION } from '../lib/version.ts';
 import type { RequestStats } from './request-stats.ts';
 import { systemHealth, type SystemHealth } from './system.ts';
 
@@ -153,4 +153,19 @@ export function watchStation(s: HealthSources, log: Logger, everyMs = 30_000): (
   timer.unref();
   void check().catch(() => undefined);
   return () => clearInterval(timer);
+}
+
+/** The store's totals, as `edgecd status` and the admin endpoint report them (from the running daemon, or the index when it is stopped). */
+export interface StoreStatus {
+  version: string;
+  accounts: Record<string, { containerCount: number; objectCount: number; bytesUsed: number }>;
+  /** Commits journaled but not yet applied (non-zero only mid-request or after a crash). */
+  pendingCommits: number;
+  source: 'daemon' | 'index';
+}
+
+export async function storeStatus(store: ObjectStore, source: StoreStatus['source']): Promise<StoreStatus> {
+  const accounts: StoreStatus['accounts'] = {};
+  for await (const [name, entry] of store.accounts()) accounts[name] = entry;
+  return { version: VERSION, accounts, pendingCommits: await store.pendingCommits(), source };
 }

@@ -14,8 +14,8 @@ import { auditTrail } from './middleware/audit-trail.ts';
 import { requestGuard, type RequestGuardOptions } from './middleware/request-guard.ts';
 import type { ContentDestination } from '../bws/content-destination.ts';
 import type { TokenRegistry } from '../auth/tokens.ts';
-import { EdgeError } from '../errors.ts';
-import type { Logger } from '../log.ts';
+import { EdgeError } from '../lib/errors.ts';
+import type { Logger } from '../lib/log.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import type { Bindings, Env } from './env.ts';
 import { errorResponse } from './errors.ts';
@@ -36,10 +36,13 @@ import type { ReplicationStatus } from '../replication/replicator.ts';
 import { storageHandler } from './routes/storage.ts';
 import { LoginGate } from './login-gate.ts';
 import type { ConnectionGuard } from './connection-guard.ts';
-import type { ConsoleAssets } from '../console/assets.ts';
-import type { ReplicationTargetRef } from '../console/recording-data.ts';
-import { consoleRoutes } from '../console/routes.ts';
-import type { SystemDocuments } from './routes/system-documents.ts';
+import type { ConsoleAssets } from './console/assets.ts';
+import type { ReplicationTargetRef } from './console/recording-data.ts';
+import { consoleRoutes } from './console/routes.ts';
+import type { SystemDocuments } from './routes/handlers.ts';
+
+/** The console's assets are loaded once at start, by whoever builds the app. */
+export { loadConsoleAssets } from './console/assets.ts';
 
 export interface AppDeps {
   admission: AdmissionOptions;

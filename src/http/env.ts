@@ -1,7 +1,7 @@
 /** Hono's typing of what every request carries. */
 import type { HttpBindings } from '@hono/node-server';
 import type { Identity } from '../auth/credentials.ts';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../lib/log.ts';
 
 export type Bindings = HttpBindings & {
   /** HEAD responses' headers as Swift spells them (see reply.ts). */

@@ -1,7 +1,7 @@
 /** The one place where domain errors become Swift status codes. */
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { EdgeError, type ErrorCode } from '../errors.ts';
+import { EdgeError, type ErrorCode } from '../lib/errors.ts';
 import type { Env } from './env.ts';
 import { outHeaders, reply } from './reply.ts';
 

@@ -7,8 +7,8 @@ import type { Identity, LiveCredentials } from '../auth/credentials.ts';
 import type { LoginThrottle } from '../auth/login-throttle.ts';
 import type { ConnectionGuard } from './connection-guard.ts';
 import type { AuditSink } from '../audit/trail.ts';
-import { EdgeError } from '../errors.ts';
-import type { Logger } from '../log.ts';
+import { EdgeError } from '../lib/errors.ts';
+import type { Logger } from '../lib/log.ts';
 import { DenialBudget } from './middleware/audit-trail.ts';
 
 export interface LoginAttempt {

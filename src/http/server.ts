@@ -13,7 +13,7 @@
 import { createServer as createHttp, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { createServer as createNet, isIP, type Server as NetServer, type Socket } from 'node:net';
 import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../lib/log.ts';
 import type { ConnectionGuard, Refusal } from './connection-guard.ts';
 import type { Endpoint } from '../tls/endpoints.ts';
 

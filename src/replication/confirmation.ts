@@ -16,7 +16,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { CONFIRMATION_LEVELS, type ConfirmationLevel } from '../config/config.ts';
 import { etagOf, header } from '../swift/client.ts';
 import { decodeMetaValue, type MetaMap } from '../swift/metadata.ts';
-import { CUSTODY_SHA256 } from './custody.ts';
+import { CUSTODY_SHA256 } from '../audit/custody-metadata.ts';
 
 /** The weaker of two levels (undefined: none yet). */
 export function weaker(a: ConfirmationLevel | undefined, b: ConfirmationLevel): ConfirmationLevel {

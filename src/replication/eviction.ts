@@ -17,7 +17,7 @@ import { open } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { AuditSink } from '../audit/trail.ts';
 import type { ConfirmationLevel } from '../config/config.ts';
-import { KeyedMutex } from '../store/keyed-mutex.ts';
+import { KeyedMutex } from '../lib/keyed-mutex.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import { atLeast } from './confirmation.ts';
 import { evictableKey, isSealed, type CompleteState, type ReplicationLedger } from './ledger.ts';

@@ -11,7 +11,7 @@ import { sendAnchors } from './remote-anchors.ts';
 import { RecordingCatalogue } from '../bws/catalogue.ts';
 import { publishedCategories, setCentralCategories } from '../bws/categories.ts';
 import type { ConfirmationLevel, Config, ReplicationTarget } from '../config/config.ts';
-import { KeyedMutex } from '../store/keyed-mutex.ts';
+import { KeyedMutex } from '../lib/keyed-mutex.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import { mayEvict, type EvictionTarget } from './eviction.ts';
 import { ReplicationLedger, type TargetState } from './ledger.ts';

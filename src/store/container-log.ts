@@ -10,7 +10,7 @@
  */
 import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { MetaMap } from '../swift/metadata.ts';
+import type { MetaMap } from './metadata.ts';
 
 export const LOG_FILE = '.edgecd-log.jsonl';
 

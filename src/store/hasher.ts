@@ -12,11 +12,9 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
+import type { Digests } from '../lib/digests.ts';
 
-export interface Digests {
-  md5: string;
-  sha256: string;
-}
+export type { Digests };
 
 export interface BodyHasher {
   update(buffers: Buffer[]): Promise<void> | undefined;

@@ -8,8 +8,8 @@
  */
 import { Level } from 'level';
 import type { AbstractSublevel } from 'abstract-level';
-import { EdgeError } from '../errors.ts';
-import type { MetaMap } from '../swift/metadata.ts';
+import { EdgeError } from '../lib/errors.ts';
+import type { MetaMap } from './metadata.ts';
 import type { LogRecord, ObjectRecord } from './container-log.ts';
 
 export type ObjectEntry = Omit<ObjectRecord, 'op'>;

@@ -9,7 +9,7 @@
  *   DIR/index/                                   LevelDB index (rebuildable)
  */
 import { join } from 'node:path';
-import { diskName } from './disk-names.ts';
+import { diskName } from '../lib/file-names.ts';
 
 export class StoreLayout {
   readonly root: string;

@@ -21,12 +21,11 @@ import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import { EdgeError, asStorageError, notFound } from '../errors.ts';
-import { checkMetaLimits, mergeMeta, sameMeta, type MetaMap, type MetaUpdate } from '../swift/metadata.ts';
-import type { ByteRange } from '../swift/range.ts';
+import { EdgeError, asStorageError, notFound } from '../lib/errors.ts';
+import { mergeMeta, sameMeta, type MetaMap, type MetaUpdate } from './metadata.ts';
 import { bookkeepingBytes, ContainerLogs, type ContainerRecord, type LogRecord, type ObjectRecord } from './container-log.ts';
-import { diskName } from './disk-names.ts';
-import { DirSyncer, fsyncPath } from './durable.ts';
+import { diskName } from '../lib/file-names.ts';
+import { DirSyncer, fsyncPath } from '../lib/durable.ts';
 import {
   IndexDb,
   type AccountEntry,
@@ -37,9 +36,10 @@ import {
   type Mutation,
   type ObjectEntry,
 } from './index-db.ts';
-import { KeyedMutex } from './keyed-mutex.ts';
+import { KeyedMutex } from '../lib/keyed-mutex.ts';
 import { StoreLayout } from './layout.ts';
-import { hashFile, receiveToFile } from './receive.ts';
+import { hashFile } from '../lib/digests.ts';
+import { receiveToFile } from './receive.ts';
 import { SpaceGuard, type SpaceLimits, type SpaceView } from './space.ts';
 
 export interface StoreOptions {
@@ -57,6 +57,8 @@ export interface StoreOptions {
   maxMetadataWritesPerObject?: number;
   /** Metadata-only changes one container may take, its objects' included; no cap when absent. */
   maxMetadataWritesPerContainer?: number;
+  /** The protocol's rule for a metadata set, applied to the set a write would leave, under its lock (throws to refuse). */
+  checkMetadata?: (meta: MetaMap) => void;
   log: Logger;
   now?: () => number;
   /**
@@ -87,6 +89,13 @@ export interface PutObjectInput {
   maxBytes?: number;
 }
 
+/** A byte range of an object, as a read asks for it. */
+export interface ByteRange {
+  start: number;
+  /** Inclusive. */
+  end: number;
+}
+
 export interface ObjectRead {
   entry: ObjectEntry;
   range: ByteRange | undefined;
@@ -110,6 +119,7 @@ export class ObjectStore {
   readonly index: IndexDb;
   readonly #options: StoreOptions;
   readonly #now: () => number;
+  readonly #checkMetadata: (meta: MetaMap) => void;
   readonly #logs = new ContainerLogs();
   readonly #dirs = new DirSyncer();
   readonly #locks = new KeyedMutex();
@@ -127,6 +137,7 @@ export class ObjectStore {
     this.index = index;
     this.#options = options;
     this.#now = options.now ?? Date.now;
+    this.#checkMetadata = options.checkMetadata ?? (() => undefined);
     this.#space = new SpaceGuard(
       layout.root,
       options.space ?? { maxBytes: 0, reserveBytes: 0, reservePercent: 0 },
@@ -177,6 +188,18 @@ export class ObjectStore {
     return { ...(await this.#accountEntry(account)) };
   }
 
+  /** Every account with its totals, as the index holds them. */
+  async *accounts(): AsyncGenerator<[string, AccountEntry]> {
+    yield* this.index.accounts.iterator();
+  }
+
+  /** Changes journaled but not yet applied: non-zero only mid-request, or after a crash until `open` replays them. */
+  async pendingCommits(): Promise<number> {
+    let pending = 0;
+    for await (const _key of this.index.journal.keys()) pending += 1;
+    return pending;
+  }
+
   listContainers(account: string, options: ListOptions): Promise<Listed<ContainerEntry>[]> {
     return this.index.listContainers(account, options);
   }
@@ -195,7 +218,7 @@ export class ObjectStore {
     return this.#locks.run(`c\0${account}\0${container}`, async () => {
       const existing = await this.#containerEntry(account, container);
       const meta = mergeMeta(existing?.meta ?? {}, update);
-      checkMetaLimits(meta);
+      this.#checkMetadata(meta);
       if (existing && sameMeta(existing.meta, meta)) return false;
       const now = this.#now();
       const record: ContainerRecord = { op: 'container', name: container, created: existing?.created ?? now, timestamp: swiftTimestamp(now), meta };
@@ -213,7 +236,7 @@ export class ObjectStore {
     await this.#locks.run(`c\0${account}\0${container}`, async () => {
       const existing = await this.container(account, container);
       const meta = mergeMeta(existing.meta, update);
-      checkMetaLimits(meta);
+      this.#checkMetadata(meta);
       if (sameMeta(existing.meta, meta)) return;
       this.#checkContainerWrites(existing);
       const record: ContainerRecord = { op: 'container', name: container, created: existing.created, timestamp: swiftTimestamp(this.#now()), meta };
@@ -240,7 +263,7 @@ export class ObjectStore {
     const { account, container, object } = input;
     this.#refuseIfBroken(); // before the body is read, not after
     await this.container(account, container);
-    checkMetaLimits(input.meta);
+    this.#checkMetadata(input.meta);
     const key = IndexDb.objectKey(account, container, object);
     const existing = await this.index.objects.get(key);
     if (input.mustNotExist && existing) {
@@ -305,7 +328,7 @@ export class ObjectStore {
   /** Replaces an object's metadata (Swift POST semantics); content type too when given. */
   async postObject(account: string, container: string, object: string, meta: MetaMap, contentType?: string): Promise<void> {
     this.#refuseIfBroken();
-    checkMetaLimits(meta);
+    this.#checkMetadata(meta);
     const key = IndexDb.objectKey(account, container, object);
     await this.#locks.run(key, async () => {
       const existing = await this.object(account, container, object);

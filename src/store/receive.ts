@@ -3,12 +3,10 @@
  * per upload is bounded (two 512 KiB batches, plus the hasher's two slots)
  * whatever the object size. The file is fdatasync'ed before this resolves.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { Writable, type Readable } from 'node:stream';
-import { EdgeError, asStorageError } from '../errors.ts';
-import { createHasher, type Digests } from './hasher.ts';
+import { EdgeError, asStorageError } from '../lib/errors.ts';
+import { createHasher } from './hasher.ts';
 
 export interface Received {
   bytes: number;
@@ -214,23 +212,4 @@ function receiveError(err: unknown): unknown {
     return new EdgeError('ClientDisconnected', 'Client disconnected during upload', {}, err);
   }
   return asStorageError(err);
-}
-
-/** md5 and SHA-256 of a stored file (recovery and `reindex --verify`; rare, so inline). */
-export async function hashFile(path: string): Promise<Digests> {
-  const { md5, sha256 } = await hashStream(createReadStream(path, { highWaterMark: 1 << 20 }));
-  return { md5, sha256 };
-}
-
-/** md5, SHA-256 and length of a stream, consumed to its end (a read-back, a file). */
-export async function hashStream(stream: AsyncIterable<Buffer>): Promise<Digests & { bytes: number }> {
-  const md5 = createHash('md5');
-  const sha256 = createHash('sha256');
-  let bytes = 0;
-  for await (const chunk of stream) {
-    md5.update(chunk);
-    sha256.update(chunk);
-    bytes += chunk.length;
-  }
-  return { md5: md5.digest('hex'), sha256: sha256.digest('hex'), bytes };
 }

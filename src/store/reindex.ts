@@ -10,12 +10,12 @@ import { readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { bookkeepingBytes, readContainerLog, type LogRecord, type ObjectRecord } from './container-log.ts';
-import { diskName, nameFromDisk } from './disk-names.ts';
-import { fsyncPath } from './durable.ts';
+import { diskName, nameFromDisk } from '../lib/file-names.ts';
+import { fsyncPath } from '../lib/durable.ts';
 import { IndexDb, type BatchOp, type ContainerEntry, type ObjectEntry } from './index-db.ts';
 import { StoreLayout } from './layout.ts';
 import { ObjectStore, swiftTimestamp, type StoreOptions } from './object-store.ts';
-import { hashFile } from './receive.ts';
+import { hashFile } from '../lib/digests.ts';
 
 export interface ReindexOptions {
   log: Logger;

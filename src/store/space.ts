@@ -18,7 +18,7 @@
  * complete; uploads may not.
  */
 import { statfs } from 'node:fs/promises';
-import { EdgeError } from '../errors.ts';
+import { EdgeError } from '../lib/errors.ts';
 
 export interface SpaceLimits {
   /** Bytes edgecd may hold; 0 = no limit beyond the disk. */

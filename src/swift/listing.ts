@@ -1,5 +1,5 @@
 /** Swift listings: query parameters in, plain text or JSON out. */
-import { EdgeError, badRequest } from '../errors.ts';
+import { EdgeError, badRequest } from '../lib/errors.ts';
 
 export interface ListingQuery {
   prefix: string;

@@ -6,7 +6,8 @@
  * Values are stored exactly as sent (URL-encoded UTF-8 from a BWS, raw UTF-8 from
  * python-swiftclient) and decoded only for display, search and the size limits.
  */
-import { badRequest } from '../errors.ts';
+import { badRequest } from '../lib/errors.ts';
+import type { MetaMap, MetaUpdate } from '../store/metadata.ts';
 import {
   MAX_META_COUNT,
   MAX_META_NAME_LENGTH,
@@ -14,15 +15,7 @@ import {
   MAX_META_VALUE_LENGTH,
 } from '../config/limits.ts';
 
-/** Lower-case key → value exactly as received (a latin1 string of the header's bytes). */
-export type MetaMap = Record<string, string>;
-
-export interface MetaUpdate {
-  /** Keys to set, with their raw values. */
-  set: MetaMap;
-  /** Keys to delete (empty value or X-Remove-*-Meta-*). */
-  remove: string[];
-}
+export { mergeMeta, sameMeta, type MetaMap, type MetaUpdate } from '../store/metadata.ts';
 
 export type MetaTarget = 'container' | 'object';
 
@@ -81,6 +74,7 @@ export function readMetaHeaders(headers: Iterable<[string, string]>, target: Met
 }
 
 /** Applies Swift's limits to a complete metadata set, measuring decoded values. */
+/** Swift's limits on a metadata set; the store applies it to the merged set, under the write's lock. */
 export function checkMetaLimits(meta: MetaMap): void {
   const keys = Object.keys(meta);
   if (keys.length > MAX_META_COUNT) throw badRequest(`Too many metadata items; max ${MAX_META_COUNT}`);
@@ -91,19 +85,6 @@ export function checkMetaLimits(meta: MetaMap): void {
     overall += key.length + bytes;
   }
   if (overall > MAX_META_OVERALL_SIZE) throw badRequest(`Total metadata too large; max ${MAX_META_OVERALL_SIZE} bytes`);
-}
-
-/** Whether two metadata sets hold the same keys with the same raw values. */
-export function sameMeta(a: MetaMap, b: MetaMap): boolean {
-  const keys = Object.keys(a);
-  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
-}
-
-/** Container semantics: merge the update into the existing set. */
-export function mergeMeta(existing: MetaMap, update: MetaUpdate): MetaMap {
-  const merged: MetaMap = { ...existing, ...update.set };
-  for (const key of update.remove) delete merged[key];
-  return merged;
 }
 
 /** Response headers for a metadata set, in canonical form. */

@@ -5,7 +5,7 @@
  * parser would silently fold `/c/%2e%2e/x` into `/x` and address another
  * container. Here every such trick is a 400 instead.
  */
-import { badRequest } from '../errors.ts';
+import { badRequest } from '../lib/errors.ts';
 import { MAX_CONTAINER_NAME_LENGTH, MAX_OBJECT_NAME_LENGTH } from '../config/limits.ts';
 
 export interface StoragePath {

@@ -1,11 +1,8 @@
 /** Single byte-range requests (RFC 9110 §14). Multi-range requests are served whole. */
-import { EdgeError } from '../errors.ts';
+import { EdgeError } from '../lib/errors.ts';
+import type { ByteRange } from '../store/object-store.ts';
 
-export interface ByteRange {
-  start: number;
-  /** Inclusive. */
-  end: number;
-}
+export type { ByteRange };
 
 /**
  * undefined: serve the whole body (no header, a syntax we ignore, or several ranges);

@@ -11,8 +11,8 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
-import { OperatorError } from '../errors.ts';
-import { writeFileDurable } from '../store/durable.ts';
+import { OperatorError } from '../lib/errors.ts';
+import { writeFileDurable } from '../lib/durable.ts';
 import { generateSelfSigned, type KeyAlgorithm } from './certificate.ts';
 
 export interface EndpointRecord {

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { changeUser } from '../../src/auth/users.ts';
 import { loadConfig } from '../../src/config/config.ts';
-import { initDataDir } from '../../src/data-dir.ts';
+import { initDataDir } from '../../src/admin/data-dir.ts';
 
 export const ROOT = new URL('../..', import.meta.url).pathname;
 export const CLI = join(ROOT, 'src/cli.ts');

@@ -12,7 +12,7 @@
  */
 import type { MiddlewareHandler } from 'hono';
 import type { AuditEvent, AuditSink } from '../../audit/trail.ts';
-import { EdgeError } from '../../errors.ts';
+import { EdgeError } from '../../lib/errors.ts';
 import { parseStoragePath, type StoragePath } from '../../swift/names.ts';
 import type { Env } from '../env.ts';
 

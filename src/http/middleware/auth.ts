@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from 'hono';
 import type { LiveCredentials } from '../../auth/credentials.ts';
 import type { TokenRegistry } from '../../auth/tokens.ts';
-import { EdgeError } from '../../errors.ts';
+import { EdgeError } from '../../lib/errors.ts';
 import type { Env } from '../env.ts';
 
 export interface RequireTokenOptions {

@@ -4,7 +4,7 @@
  * /healthcheck. Each refusal is a clear 4xx (the request log records it).
  */
 import type { MiddlewareHandler } from 'hono';
-import { EdgeError } from '../../errors.ts';
+import { EdgeError } from '../../lib/errors.ts';
 import type { Env } from '../env.ts';
 
 export interface RequestGuardOptions {

@@ -4,7 +4,7 @@ import type { AccountEntry } from '../../store/object-store.ts';
 import { listingTime, parseListingQuery, renderListing } from '../../swift/listing.ts';
 import type { Env } from '../env.ts';
 import { outHeaders, reply } from '../reply.ts';
-import type { Handlers, StorageDeps } from './storage.ts';
+import type { Handlers, StorageDeps } from './handlers.ts';
 
 function accountHeaders(c: Context<Env>, stats: AccountEntry): void {
   const out = outHeaders(c);

@@ -2,7 +2,7 @@
 import type { Context } from 'hono';
 import type { TokenRegistry } from '../../auth/tokens.ts';
 import type { AuditSink } from '../../audit/trail.ts';
-import { EdgeError } from '../../errors.ts';
+import { EdgeError } from '../../lib/errors.ts';
 import type { Env } from '../env.ts';
 import type { LoginGate } from '../login-gate.ts';
 import { outHeaders, reply } from '../reply.ts';

@@ -5,7 +5,7 @@ import { listingTime, parseListingQuery, renderListing } from '../../swift/listi
 import type { Env } from '../env.ts';
 import { readMeta, setMetaHeaders } from '../headers.ts';
 import { outHeaders, reply } from '../reply.ts';
-import type { Handlers, StorageDeps } from './storage.ts';
+import type { Handlers, StorageDeps } from './handlers.ts';
 
 function containerHeaders(c: Context<Env>, entry: ContainerEntry): void {
   const out = outHeaders(c);

@@ -1,14 +1,14 @@
 import { Readable } from 'node:stream';
 import type { Context } from 'hono';
-import { EdgeError, badRequest } from '../../errors.ts';
-import { CUSTODY_SHA256, custodyKeysOf } from '../../replication/custody.ts';
+import { EdgeError, badRequest } from '../../lib/errors.ts';
+import { CUSTODY_SHA256, custodyKeysOf } from '../../audit/custody-metadata.ts';
 import type { ObjectEntry } from '../../store/object-store.ts';
 import { guessContentType } from '../../swift/content-type.ts';
 import { rangePicker } from '../../swift/range.ts';
 import type { Env } from '../env.ts';
 import { httpDate, readMeta, setMetaHeaders } from '../headers.ts';
 import { outHeaders, reply } from '../reply.ts';
-import type { Handlers, StorageDeps } from './storage.ts';
+import type { Handlers, StorageDeps } from './handlers.ts';
 
 function objectHeaders(c: Context<Env>, entry: ObjectEntry): void {
   const out = outHeaders(c);

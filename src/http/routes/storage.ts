@@ -6,26 +6,16 @@
  */
 import type { Context } from 'hono';
 import { authorizeStorage } from '../../auth/roles.ts';
-import { EdgeError } from '../../errors.ts';
-import type { ContentDestination } from '../../bws/content-destination.ts';
-import type { ObjectStore } from '../../store/object-store.ts';
-import { parseStoragePath, type StoragePath } from '../../swift/names.ts';
+import { EdgeError } from '../../lib/errors.ts';
+import { parseStoragePath } from '../../swift/names.ts';
 import type { Env } from '../env.ts';
 import { accountHandlers } from './account.ts';
 import { containerHandlers } from './container.ts';
+import type { Handlers, StorageDeps } from './handlers.ts';
 import { objectHandlers } from './object.ts';
-import { SYSTEM_CONTAINER, systemDocumentHandlers, type SystemDocuments } from './system-documents.ts';
+import { SYSTEM_CONTAINER, systemDocumentHandlers } from './system-documents.ts';
 
-export interface StorageDeps {
-  store: ObjectStore;
-  /** Every mutation goes through it (sealing, registry rules); reads go to the store. */
-  destination: ContentDestination;
-  maxObjectBytes: number;
-  systemDocuments: SystemDocuments;
-}
 
-export type Handler = (c: Context<Env>, path: Required<StoragePath>) => Promise<Response>;
-export type Handlers = Partial<Record<string, Handler>>;
 
 export function storageHandler(deps: StorageDeps) {
   const levels: Record<'account' | 'container' | 'object', Handlers> = {

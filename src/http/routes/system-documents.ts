@@ -3,16 +3,9 @@
  * publishes to the BWS from its own configuration. They are read-only over
  * the API (the reference server lets any token overwrite them).
  */
-import type { JsonDocument } from '../../bws/capabilities.ts';
-import { EdgeError } from '../../errors.ts';
+import { EdgeError } from '../../lib/errors.ts';
 import { outHeaders, reply } from '../reply.ts';
-import type { Handler, Handlers } from './storage.ts';
-
-export interface SystemDocuments {
-  capabilities: () => Promise<JsonDocument>;
-  /** Undefined while there are none: 404, and a BWS uses its built-in categories. */
-  categories: () => Promise<JsonDocument | undefined>;
-}
+import type { Handler, Handlers, SystemDocuments } from './handlers.ts';
 
 export const SYSTEM_CONTAINER = 'System';
 const NAMES: Record<string, keyof SystemDocuments> = {

@@ -1,7 +1,7 @@
 /** The console's page frame, and the formatting every page shares. */
 import { html } from 'hono/html';
 import type { HtmlEscapedString } from 'hono/utils/html';
-import type { Role } from '../../auth/roles.ts';
+import type { Role } from '../../../auth/roles.ts';
 
 export type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
 

@@ -1,6 +1,6 @@
 /** One recording's story: who, when, what was recorded, where, and who has touched it. */
 import { html } from 'hono/html';
-import type { MetaLocation, TrackPoint } from '../../evidence/gnss.ts';
+import type { MetaLocation, TrackPoint } from '../../../bws/gnss.ts';
 import { timeline, trackMap } from './charts.ts';
 import { formatBytes, formatTime, page, time, type Html, type PageOptions, type Viewer } from './layout.ts';
 

@@ -4,8 +4,8 @@
  */
 import { html } from 'hono/html';
 import type { HtmlEscapedString } from 'hono/utils/html';
-import type { TrackPoint, Waypoint } from '../../evidence/gnss.ts';
-import type { MinuteCounts } from '../../health/request-stats.ts';
+import type { TrackPoint, Waypoint } from '../../../bws/gnss.ts';
+import type { MinuteCounts } from '../../../health/request-stats.ts';
 
 type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
 

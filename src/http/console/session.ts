@@ -11,7 +11,7 @@
  * login is refused rather than ending someone else's session.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Identity } from '../auth/credentials.ts';
+import type { Identity } from '../../auth/credentials.ts';
 
 export interface Session {
   identity: Identity;

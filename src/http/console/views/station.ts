@@ -1,7 +1,7 @@
 /** The station page (admins): is this box healthy, and is evidence leaving it? */
 import { html } from 'hono/html';
-import type { StationHealth } from '../../health/station.ts';
-import type { MinuteCounts } from '../../health/request-stats.ts';
+import type { StationHealth } from '../../../health/station.ts';
+import type { MinuteCounts } from '../../../health/request-stats.ts';
 import { requestChart, usageGauge } from './charts.ts';
 import { formatBytes, formatDuration, page, time, type Html, type PageOptions, type Viewer } from './layout.ts';
 

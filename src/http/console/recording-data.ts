@@ -3,19 +3,19 @@
  * catalogue and the replication ledger (no Hono here). Content objects are
  * read only for readers, and only small ones: bookmark notes and GNSS tracks.
  */
-import type { AuditLine } from '../audit/audit-log.ts';
-import { RecordingCatalogue, type CatalogueEntry } from '../bws/catalogue.ts';
-import { pairKeyFiles } from '../bws/key-files.ts';
-import { parseClipName, parseEpoch } from '../bws/names.ts';
-import { parseTags, readText } from '../bws/recordings.ts';
-import { deviceLabel, loadRegistry, userLabel, type Registry } from '../bws/registry.ts';
-import { EdgeError } from '../errors.ts';
-import { parseLocation, withTimes } from '../evidence/gnss.ts';
-import { parseTrackOffThread } from '../evidence/track-parsing.ts';
-import { ReplicationLedger } from '../replication/ledger.ts';
-import { replicaRecords, type ReplicaRecord } from '../replication/replicas.ts';
-import type { ObjectEntry, ObjectStore } from '../store/object-store.ts';
-import { decodeMetaValue, type MetaMap } from '../swift/metadata.ts';
+import type { AuditLine } from '../../audit/audit-log.ts';
+import { RecordingCatalogue, type CatalogueEntry } from '../../bws/catalogue.ts';
+import { pairKeyFiles } from '../../bws/key-files.ts';
+import { parseClipName, parseEpoch } from '../../bws/names.ts';
+import { parseTags, readText } from '../../bws/recordings.ts';
+import { deviceLabel, loadRegistry, userLabel, type Registry } from '../../bws/registry.ts';
+import { EdgeError } from '../../lib/errors.ts';
+import { parseLocation, withTimes } from '../../bws/gnss.ts';
+import { parseTrackOffThread } from '../../bws/track-parsing.ts';
+import { ReplicationLedger } from '../../replication/ledger.ts';
+import { replicaRecords, type ReplicaRecord } from '../../replication/replicas.ts';
+import type { ObjectEntry, ObjectStore } from '../../store/object-store.ts';
+import { decodeMetaValue, type MetaMap } from '../../swift/metadata.ts';
 import type { RecordingRow, RecordingSearch, RecordingsView } from './views/recordings.ts';
 import type { BookmarkView, ClipView, CustodyLine, RecordingView, ReplicaView } from './views/recording.ts';
 

@@ -11,14 +11,14 @@ import { createHash, createPublicKey } from 'node:crypto';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import { Credentials, USER_NAME, generateKey, hashKey } from './auth/credentials.ts';
-import type { Config, HostPort } from './config/config.ts';
-import { buildConnectionFile, checkConnectionFile, type ConnectionFile } from './connection/connection-file.ts';
-import { OperatorError } from './errors.ts';
-import { loadEndpoints, type Endpoint } from './tls/endpoints.ts';
-import { writeFileDurable } from './store/durable.ts';
-import { loadStationKey } from './audit/station-key.ts';
-import { VERSION } from './version.ts';
+import { Credentials, USER_NAME, generateKey, hashKey } from '../auth/credentials.ts';
+import type { Config, HostPort } from '../config/config.ts';
+import { buildConnectionFile, checkConnectionFile, type ConnectionFile } from '../connection/connection-file.ts';
+import { OperatorError } from '../lib/errors.ts';
+import { loadEndpoints, type Endpoint } from '../tls/endpoints.ts';
+import { writeFileDurable } from '../lib/durable.ts';
+import { loadStationKey } from '../audit/station-key.ts';
+import { VERSION } from '../lib/version.ts';
 
 export const paths = (dir: string) => ({
   config: join(dir, 'edgecd.json'),
