@@ -49,7 +49,7 @@ function running(): Worker {
 
 /** The compiled worker next to this module; from TypeScript sources (tsx), the worker registers tsx first. */
 function start(): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('../evidence/track-worker.js', import.meta.url));
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./track-worker.js', import.meta.url));
   const source = new URL('./track-worker.ts', import.meta.url).href;
   const tsx = import.meta.resolve('tsx/esm/api');
   return new Worker(`import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(source)}); })`, { eval: true });
