@@ -5,7 +5,9 @@ import { appendFile, copyFile, mkdtemp, readFile, rm, stat, unlink, writeFile } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { AuditLog, byTarget, readAuditLines, verifyAuditLog, type AuditEvent, type AuditLine } from '../src/audit/audit-log.ts';
+import type { AuditEvent, AuditLine } from '../src/audit/audit-format.ts';
+import { AuditLog } from '../src/audit/audit-log.ts';
+import { byTarget, readAuditLines, verifyAuditLog } from '../src/audit/audit-reader.ts';
 
 const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 const ZERO = '0'.repeat(64);

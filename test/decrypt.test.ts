@@ -11,7 +11,8 @@ import { mkdir, mkdtemp, readFile, readdir, rm, stat, utimes, writeFile } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { decryptEvidence, loadPrivateKeys, type PrivateKeyEntry } from '../src/evidence/decrypt.ts';
+import { decryptEvidence } from '../src/evidence/decrypt.ts';
+import { loadPrivateKeys, type PrivateKeyEntry } from '../src/evidence/private-keys.ts';
 import { encryptForKeyHolder } from '../src/bws/simulator.ts';
 
 let root: string;

@@ -16,7 +16,7 @@
  * Lines after the newest anchor and dated after it are simply not anchored
  * yet: counted, not failed.
  */
-import { readAuditChain } from './audit-log.ts';
+import { readAuditChain } from './audit-reader.ts';
 import type { SignedHead } from './station-key.ts';
 
 export interface AnchorCheckReport {

@@ -1,65 +1,30 @@
 /**
- * The audit log: who did what to which evidence, one JSON object per line,
- * append-only and hash-chained, in the data directory.
+ * The audit log's writer: the AuditLog a daemon (or a CLI command) appends
+ * to, one JSON line per event, hash-chained, and the head file that records
+ * the last durable line. What a line and the head are: audit-format.ts;
+ * reading and verifying a trail: audit-reader.ts.
  *
- *   DIR/audit.jsonl   {"seq":1,"time":…,"actor":…,…,"prev":"000…0"}\n …   (0600)
- *   DIR/audit.head    {"seq":N,"hash":"<sha256 of line N>"}                  (0600)
+ *   DIR/audit.jsonl   the lines   (0600)
+ *   DIR/audit.head    the head    (0600)
  *
- * Chain: every line's `prev` is the sha256 (hex) of the previous line's exact
- * bytes without its '\n'; the first line's is 64 zeros. Editing, removing or
- * reordering a line breaks `seq` continuity or the chain at that point.
- *
- * Head: the chain alone cannot tell a log cut short from a shorter log, so the
- * last durable seq and hash are also kept in a second, atomically replaced
- * file. It is written after the log's fdatasync, so it may lag the log (by the
- * groups synced while a head write was in flight, or after a crash between the
- * two) but never lead it:
- *   - log has MORE lines than the head: normal, the head's line must match;
- *   - log has FEWER lines, or another line at head.seq: truncated / altered.
- * What the head cannot catch is what it does not cover: lines appended (or
- * forged with a correct `prev`) after the last head write, and a rewrite of
- * both files together. Neither file is signed; the head guards against cut-off
- * logs (bad restores, copy errors, careless tampering), not against root.
+ * Opening continues the chain from the log's tail, and refuses a log its head
+ * says was truncated or altered (see audit-format.ts for what the head can
+ * and cannot catch).
  *
  * Durability: appends are group-committed. Lines queued while a write +
  * fdatasync is in flight go out together in the next one, in call order, so
  * many concurrent appends share one sync. append() resolves once its line is
- * on stable storage; the head follows in the background.
+ * on stable storage; the head follows in the background, so it may lag the
+ * log but never lead it.
  *
  * One writer: a process holding the log open must be the only one appending to
  * it. Another writer is detected (the file's size moves under us) and stops
  * this one, rather than forking the chain.
  */
-import { isUtf8 } from 'node:buffer';
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { open, readFile, rename, type FileHandle } from 'node:fs/promises';
+import { open, rename, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fsyncPath } from '../lib/durable.ts';
-
-export interface AuditEvent {
-  /** User name, 'system', or 'cli:<os user>'. */
-  actor: string;
-  /** 'uploader' | 'reader' | 'replicator' | 'admin' | undefined */
-  role?: string;
-  /** Remote address, 'admin-socket', 'cli'. */
-  source?: string;
-  /** e.g. 'auth', 'auth-failed', 'object.put', 'object.get', 'container.post', 'denied', 'user.add', 'config', 'eviction' */
-  action: string;
-  /** e.g. 'AUTH_bws/container/object' */
-  target?: string;
-  /** e.g. '201', 'ok', 'denied', 'locked' */
-  result: string;
-  txId?: string;
-  details?: Record<string, unknown>;
-}
-
-/** A line as stored: `prev` is the sha256 hex of the previous line's exact text (64 zeros for the first). */
-export interface AuditLine extends AuditEvent {
-  seq: number;
-  time: string;
-  prev: string;
-}
+import { chainLine, eventBody, formatHead, lineHash, MAX_LINE, NL, parseLine, readHead, ZERO_HASH, type AuditEvent, type AuditHead, type LineSegment } from './audit-format.ts';
 
 export interface AuditLogOptions {
   /** Repairs and oddities found on open (torn tail cut, head caught up). Default: process.emitWarning. */
@@ -68,28 +33,8 @@ export interface AuditLogOptions {
   onError?: (err: unknown) => void;
 }
 
-export interface VerifyReport {
-  ok: boolean;
-  /** Complete lines read; on failure the scan stops at the first bad line. */
-  lines: number;
-  /** line is 1-based; 0 means the head file itself (missing or unreadable). */
-  firstBad?: { line: number; reason: string };
-  head?: { seq: number; hash: string };
-}
-
-const ZERO_HASH = '0'.repeat(64);
-const HEX64 = /^[0-9a-f]{64}$/;
-/** Longest line written or read: audit events are small, and readers must not buffer a runaway line. */
-const MAX_LINE = 1024 * 1024;
+/** Bytes read at a time. */
 const CHUNK = 64 * 1024;
-const NL = 0x0a;
-
-const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
-
-interface Head {
-  seq: number;
-  hash: string;
-}
 
 interface Pending {
   /** The line's JSON between `"seq":N,` and `,"prev":…`, serialized at call time. */
@@ -123,7 +68,7 @@ export class AuditLog {
   #closing: Promise<void> | undefined;
   #syncs = 0;
 
-  private constructor(file: string, headFile: string, fh: FileHandle, headDir: FileHandle, last: Head, size: number, headSeq: number, onError: (err: unknown) => void) {
+  private constructor(file: string, headFile: string, fh: FileHandle, headDir: FileHandle, last: AuditHead, size: number, headSeq: number, onError: (err: unknown) => void) {
     this.#file = file;
     this.#headFile = headFile;
     this.#fh = fh;
@@ -232,20 +177,7 @@ export class AuditLog {
   #accept(event: AuditEvent): string | Error {
     if (this.#closing) return new Error(`audit log ${this.#file} is closed`);
     if (this.#broken) return this.#broken;
-    const reason = invalidEvent(event);
-    if (reason) return new TypeError(`audit event: ${reason}`);
-    const { actor, role, source, action, target, result, txId, details } = event;
-    let json: string;
-    try {
-      // Fixed key order; JSON.stringify drops undefined ones.
-      json = JSON.stringify({ time: new Date().toISOString(), actor, role, source, action, target, result, txId, details });
-    } catch (err) {
-      return new TypeError(`audit event: details are not serializable: ${(err as Error).message}`);
-    }
-    // Room for seq and prev; readers refuse longer lines rather than buffer them.
-    const bytes = Buffer.byteLength(json);
-    if (bytes > MAX_LINE - 200) return new RangeError(`audit event: ${bytes} bytes of JSON, at most ${MAX_LINE - 200}`);
-    return json.slice(1, -1);
+    return eventBody(event);
   }
 
   #enqueue(pending: Pending): void {
@@ -277,8 +209,8 @@ export class AuditLog {
       let hash = this.#hash;
       const texts: string[] = [];
       for (const p of group) {
-        const text = `{"seq":${++seq},${p.body},"prev":"${hash}"}`;
-        hash = sha256(text);
+        const text = chainLine(++seq, p.body, hash);
+        hash = lineHash(text);
         texts.push(text);
       }
       const bytes = Buffer.from(texts.join('\n') + '\n', 'utf8');
@@ -346,7 +278,7 @@ export class AuditLog {
     const tmp = `${this.#headFile}.${process.pid}.tmp`;
     const fh = await open(tmp, 'w', 0o600);
     try {
-      await fh.writeFile(JSON.stringify({ seq, hash }) + '\n');
+      await fh.writeFile(formatHead({ seq, hash }));
       await fh.sync();
     } finally {
       await fh.close();
@@ -392,139 +324,6 @@ export class AuditLog {
   }
 }
 
-/**
- * Checks every line's JSON, seq continuity (1, 2, 3…), the prev chain, and the
- * head: the log may run past it (crash lag, or unprotected appends) but must
- * hold its line unchanged. A line whose successor's `prev` does not match is
- * blamed (N, not N+1): an edit to N leaves N's own seq/prev intact and shows
- * only in N+1. An incomplete last line (crash mid-write, or a write in
- * progress) is not a line yet and is ignored; open() cuts it.
- * Streams the file: bounded memory for any size.
- */
-export async function verifyAuditLog(file: string, headFile: string): Promise<VerifyReport> {
-  // The head first: everything it vouches for was synced to the log before it was
-  // written, so a log read afterwards holds it even while a daemon appends.
-  let head: Head | undefined;
-  let headProblem: string | undefined;
-  try {
-    head = await readHead(headFile);
-  } catch (err) {
-    headProblem = asError(err).message;
-  }
-  let lines = 0;
-  const bad = (line: number, reason: string): VerifyReport => ({ ok: false, lines, firstBad: { line, reason }, ...(head && { head }) });
-
-  let prev = ZERO_HASH;
-  let headHash = head?.seq === 0 ? ZERO_HASH : undefined;
-  try {
-    for await (const { bytes, complete } of readLines(file)) {
-      if (!complete) break;
-      lines++;
-      if (bytes === undefined) return bad(lines, `longer than ${MAX_LINE} bytes`);
-      const line = parseLine(bytes);
-      if (typeof line === 'string') return bad(lines, line);
-      if (line.seq !== lines) return bad(lines, `seq ${line.seq} where ${lines} was expected: lines missing, inserted or reordered`);
-      if (line.prev !== prev) {
-        if (lines === 1) return bad(1, 'prev of the first line is not 64 zeros');
-        return bad(lines - 1, `its hash does not match the prev of line ${lines}: line ${lines - 1} was altered (or line ${lines}'s prev was)`);
-      }
-      prev = sha256(bytes);
-      if (lines === head?.seq) headHash = prev;
-    }
-  } catch (err) {
-    // No log but a head: judged like an empty log (truncated). Neither: a wrong path, not a verdict.
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || (head === undefined && headProblem === undefined)) throw err;
-  }
-
-  if (headProblem !== undefined) return bad(0, headProblem);
-  if (head === undefined) return lines === 0 ? { ok: true, lines } : bad(0, `${headFile} is missing: truncation cannot be ruled out`);
-  if (head.seq > lines) return bad(lines + 1, `the log ends at seq ${lines} but the head says ${head.seq}: truncated`);
-  if (headHash !== head.hash) return bad(head.seq, 'differs from the hash the head recorded: altered');
-  return { ok: true, lines, head };
-}
-
-/** Streams the well-formed lines `filter` accepts, in order. Integrity is verifyAuditLog's job: damaged lines are skipped. */
-export async function* readAuditLines(file: string, filter: (line: AuditLine) => boolean): AsyncGenerator<AuditLine> {
-  for await (const { bytes, complete } of readLines(file)) {
-    if (!complete || bytes === undefined) continue;
-    const line = parseLine(bytes);
-    if (typeof line !== 'string' && filter(line)) yield line;
-  }
-}
-
-/** Every complete line with the SHA-256 of its text (what the next line's prev, and a signed head, name), in order; damaged lines as they are, with their problem. */
-export async function* readAuditChain(file: string): AsyncGenerator<{ line: AuditLine | string; hash: string }> {
-  for await (const { bytes, complete } of readLines(file)) {
-    if (!complete) return;
-    if (bytes === undefined) yield { line: `longer than ${MAX_LINE} bytes`, hash: '' };
-    else yield { line: parseLine(bytes), hash: sha256(bytes) };
-  }
-}
-
-/** Filter for readAuditLines: a recording's chain of custody, i.e. target `prefix` itself or anything under `prefix/`. */
-export function byTarget(prefix: string): (line: AuditLine) => boolean {
-  return (line) => line.target !== undefined && (line.target === prefix || line.target.startsWith(prefix + '/'));
-}
-
-// ---------------------------------------------------------------------------
-
-function invalidEvent(event: AuditEvent): string | undefined {
-  for (const key of ['actor', 'action', 'result'] as const) {
-    if (typeof event[key] !== 'string' || event[key].length === 0) return `${key} must be a non-empty string`;
-  }
-  for (const key of ['role', 'source', 'target', 'txId'] as const) {
-    if (event[key] !== undefined && typeof event[key] !== 'string') return `${key} must be a string`;
-  }
-  const d = event.details;
-  if (d !== undefined && (typeof d !== 'object' || d === null || Array.isArray(d))) return 'details must be an object';
-  return undefined;
-}
-
-/** The line if it is a well-formed audit line, else why not. */
-function parseLine(bytes: Buffer): AuditLine | string {
-  if (!isUtf8(bytes)) return 'not UTF-8';
-  let value: unknown;
-  try {
-    value = JSON.parse(bytes.toString('utf8'));
-  } catch {
-    return 'not JSON';
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not a JSON object';
-  const l = value as Record<string, unknown>;
-  if (typeof l.seq !== 'number' || !Number.isSafeInteger(l.seq) || l.seq < 1) return 'seq is not a positive integer';
-  if (typeof l.prev !== 'string' || !HEX64.test(l.prev)) return 'prev is not a sha256 hex digest';
-  for (const key of ['time', 'actor', 'action', 'result']) {
-    if (typeof l[key] !== 'string') return `${key} is missing or not a string`;
-  }
-  for (const key of ['role', 'source', 'target', 'txId']) {
-    if (l[key] !== undefined && typeof l[key] !== 'string') return `${key} is not a string`;
-  }
-  if (l.details !== undefined && (typeof l.details !== 'object' || l.details === null || Array.isArray(l.details))) return 'details is not an object';
-  return l as unknown as AuditLine;
-}
-
-/** The head file, undefined if there is none; throws if it is not a head. */
-async function readHead(headFile: string): Promise<Head | undefined> {
-  let text: string;
-  try {
-    text = await readFile(headFile, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-  let head: unknown;
-  try {
-    head = JSON.parse(text);
-  } catch {
-    head = undefined;
-  }
-  const h = head as Partial<Head> | undefined;
-  if (typeof h?.seq !== 'number' || !Number.isSafeInteger(h.seq) || h.seq < 0 || typeof h.hash !== 'string' || !HEX64.test(h.hash)) {
-    throw new Error(`${headFile} is not an audit head ({"seq":N,"hash":"<sha256>"})`);
-  }
-  return { seq: h.seq, hash: h.hash };
-}
-
 function headMismatch(file: string, reason: string): Error {
   return Object.assign(new Error(`audit log ${file}: ${reason}. Not continuing it (that would overwrite the evidence); move both files aside to start a new log`), {
     code: 'EAUDITHEAD',
@@ -533,7 +332,7 @@ function headMismatch(file: string, reason: string): Error {
 
 interface Tail {
   /** The last well-formed line, if any. */
-  last: Head | undefined;
+  last: AuditHead | undefined;
   /** Byte offset just after that line's '\n': everything from here on is torn. */
   goodEnd: number;
   /** Hash of the line with seq `headSeq`, if it was found. */
@@ -553,7 +352,7 @@ async function scanTail(file: string, size: number, headSeq: number | undefined)
       const line = seg.complete && seg.bytes ? parseLine(seg.bytes) : 'torn';
       if (tail.last === undefined) {
         if (typeof line === 'string') continue; // torn or garbage after the last good line: cut by open()
-        tail.last = { seq: line.seq, hash: sha256(seg.bytes!) };
+        tail.last = { seq: line.seq, hash: lineHash(seg.bytes!) };
         tail.goodEnd = seg.end + 1;
         if (headSeq === undefined || headSeq >= line.seq) {
           if (headSeq === line.seq) tail.headHash = tail.last.hash;
@@ -564,7 +363,7 @@ async function scanTail(file: string, size: number, headSeq: number | undefined)
       // Walking back from the last line towards the head's: anything odd on the way means a mismatch.
       if (typeof line === 'string' || line.seq < headSeq!) break;
       if (line.seq === headSeq) {
-        tail.headHash = sha256(seg.bytes!);
+        tail.headHash = lineHash(seg.bytes!);
         break;
       }
     }
@@ -574,23 +373,13 @@ async function scanTail(file: string, size: number, headSeq: number | undefined)
   return tail;
 }
 
-interface Segment {
-  /** Byte range of the line's text (without its '\n'). */
-  start: number;
-  end: number;
-  /** The text; undefined if longer than MAX_LINE (not buffered). */
-  bytes: Buffer | undefined;
-  /** Followed by '\n'; false only for a fragment at the very end of the file. */
-  complete: boolean;
-}
-
 /** Lines from the end of the file to its start, reading CHUNK bytes at a time. */
-async function* linesBackward(fh: FileHandle, size: number): AsyncGenerator<Segment> {
+async function* linesBackward(fh: FileHandle, size: number): AsyncGenerator<LineSegment> {
   let pos = size; // bytes from `pos` on have been read
   let buf = Buffer.alloc(0); // bytes [pos, pos + buf.length): the unyielded start of the line ending at `end`
   let end = size;
   let oversized = false;
-  const segment = (start: number, bytes: Buffer): Segment => ({ start, end, bytes: oversized || bytes.length > MAX_LINE ? undefined : bytes, complete: end !== size });
+  const segment = (start: number, bytes: Buffer): LineSegment => ({ start, end, bytes: oversized || bytes.length > MAX_LINE ? undefined : bytes, complete: end !== size });
   for (;;) {
     const nl = buf.lastIndexOf(NL);
     if (nl !== -1) {
@@ -617,37 +406,6 @@ async function* linesBackward(fh: FileHandle, size: number): AsyncGenerator<Segm
     await readAll(fh, chunk, pos);
     buf = Buffer.concat([chunk, buf]);
   }
-}
-
-/** Lines from the start of the file, streamed. */
-async function* readLines(file: string): AsyncGenerator<Segment> {
-  let offset = 0; // file offset of the current line's start
-  let parts: Buffer[] = [];
-  let length = 0;
-  let oversized = false;
-  const take = (last: Buffer): Buffer | undefined => (oversized || length + last.length > MAX_LINE ? undefined : Buffer.concat([...parts, last]));
-  for await (const chunk of createReadStream(file, { highWaterMark: CHUNK }) as AsyncIterable<Buffer>) {
-    let from = 0;
-    for (let nl = chunk.indexOf(NL); nl !== -1; nl = chunk.indexOf(NL, from)) {
-      const piece = chunk.subarray(from, nl);
-      const end = offset + length + piece.length;
-      yield { start: offset, end, bytes: take(piece), complete: true };
-      offset = end + 1;
-      parts = [];
-      length = 0;
-      oversized = false;
-      from = nl + 1;
-    }
-    const rest = chunk.subarray(from);
-    if (oversized || length + rest.length > MAX_LINE) {
-      oversized = true;
-      parts = [];
-    } else {
-      parts.push(rest);
-    }
-    length += rest.length;
-  }
-  if (length > 0) yield { start: offset, end: offset + length, bytes: take(Buffer.alloc(0)), complete: false };
 }
 
 async function readAll(fh: FileHandle, buffer: Buffer, position: number): Promise<void> {

@@ -3,7 +3,7 @@
  * resolves, for writes, denials, logins and administration) and record
  * (queued the same way without waiting, for reads).
  */
-import type { AuditEvent } from './audit-log.ts';
+import type { AuditEvent } from './audit-format.ts';
 
 export interface AuditSink {
   append(event: AuditEvent): Promise<void>;

@@ -16,20 +16,16 @@
  * object can never pass for an output, and the pulled evidence, its
  * manifest included, is never written to.
  */
-import { constants, createDecipheriv, createHash, createPrivateKey, privateDecrypt, randomBytes, type KeyObject } from 'node:crypto';
+import { constants, createDecipheriv, createHash, privateDecrypt, randomBytes, type KeyObject } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rmdir, stat, unlink } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { pairKeyFiles } from '../bws/key-files.ts';
 import { parseEpoch } from '../bws/names.ts';
 import { fsyncPath } from '../lib/durable.ts';
-
-export interface PrivateKeyEntry {
-  /** Matched against the key file's PublicKeyId. A key without id is tried when no id matches. */
-  id?: string;
-  pem: string;
-}
+import { emptyManifest, MANIFEST, readManifest, writeManifest, type Manifest } from './manifest.ts';
+import { parsePrivateKey, type PrivateKeyEntry } from './private-keys.ts';
 
 export interface DecryptedFile {
   source: string;
@@ -46,7 +42,6 @@ export interface DecryptReport {
   failed: { file: string; reason: string }[];
 }
 
-const MANIFEST = 'manifest.sha256';
 /** Where the outputs go, inside the evidence folder. */
 export const DECRYPTED = 'decrypted';
 /** Files an evidence folder carries beside the content, none of them encrypted. */
@@ -293,141 +288,6 @@ function decipherReason(e: unknown): string {
   if (/bad decrypt|wrong final block length/i.test(m)) return 'decryption failed (bad padding): corrupt or truncated ciphertext, or a key file that does not belong to it';
   return m;
 }
-
-// ---------------------------------------------------------------- keys
-
-function parsePrivateKey(pem: string, label: string): KeyObject {
-  if (/-----BEGIN (RSA )?PUBLIC KEY-----/.test(pem)) throw new Error(`${label}: this is a public key; decryption needs the private key`);
-  let key: KeyObject;
-  try {
-    key = createPrivateKey({ key: pem, format: 'pem' });
-  } catch (e) {
-    if (code(e) === 'ERR_MISSING_PASSPHRASE') {
-      throw new Error(`${label}: the key is passphrase-protected; write an unprotected copy first (openssl pkey -in KEY -out PLAIN.pem)`);
-    }
-    throw new Error(`${label}: not a PEM private key (${message(e)})`);
-  }
-  // RSA-PSS keys are RSA but restricted to signing; OAEP needs plain rsa.
-  if (key.asymmetricKeyType !== 'rsa') throw new Error(`${label}: a ${key.asymmetricKeyType ?? 'unknown'} key, not RSA`);
-  return key;
-}
-
-/**
- * Reads private keys from `FILE` or `ID=FILE` specs (PEM, PKCS#1 or PKCS#8).
- * A spec is `ID=FILE` when it has an `=` before any `/`; a file whose name
- * contains `=` can be given as `./name`.
- */
-export async function loadPrivateKeys(specs: string[]): Promise<PrivateKeyEntry[]> {
-  const entries: PrivateKeyEntry[] = [];
-  for (const spec of specs) {
-    const eq = spec.indexOf('=');
-    const slash = spec.indexOf('/');
-    const hasId = eq > 0 && (slash === -1 || eq < slash);
-    const id = hasId ? spec.slice(0, eq) : undefined;
-    const file = hasId ? spec.slice(eq + 1) : spec;
-    if (file === '') throw new Error(`private key '${spec}': no file given`);
-    if (id !== undefined && entries.some((e) => e.id === id)) throw new Error(`private key id '${id}' given twice`);
-    let pem: string;
-    try {
-      pem = await readFile(file, 'utf8');
-    } catch (e) {
-      throw new Error(`cannot read private key file ${file}: ${message(e)}`);
-    }
-    parsePrivateKey(pem, `private key file ${file}`); // fail now, not per content file
-    entries.push(id === undefined ? { pem } : { id, pem });
-  }
-  return entries;
-}
-
-// ---------------------------------------------------------------- manifest
-
-/** manifest.sha256 lines, kept as written, plus name → sha256 for lookups. */
-interface Manifest {
-  lines: string[];
-  hashes: Map<string, string>;
-  mode: number;
-  has(name: string): boolean;
-  get(name: string): string | undefined;
-  set(name: string, sha256: string): void;
-}
-
-/** A manifest.sha256 not written yet. */
-const emptyManifest = (): Manifest => manifestOf('', 0o640);
-
-/** The folder's manifest.sha256 (sha256sum format), or undefined if it has none. */
-async function readManifest(dir: string): Promise<Manifest | undefined> {
-  const path = join(dir, MANIFEST);
-  try {
-    return manifestOf(await readFile(path, 'utf8'), (await stat(path)).mode & 0o7777);
-  } catch (e) {
-    if (code(e) === 'ENOENT') return undefined;
-    throw e;
-  }
-}
-
-function manifestOf(text: string, mode: number): Manifest {
-  const lines = text.split('\n');
-  if (lines.at(-1) === '') lines.pop();
-  const hashes = new Map<string, string>();
-  const lineOf = new Map<string, number>();
-  lines.forEach((line, i) => {
-    const parsed = parseManifestLine(line);
-    if (parsed !== undefined) {
-      hashes.set(parsed.name, parsed.sha256);
-      lineOf.set(parsed.name, i);
-    }
-  });
-  return {
-    lines, hashes, mode,
-    has: (name) => hashes.has(name),
-    get: (name) => hashes.get(name),
-    set(name, sha256) {
-      if (hashes.get(name) === sha256) return; // no duplicate lines
-      const line = manifestLine(name, sha256);
-      const at = lineOf.get(name);
-      // A stale line for an output we just rewrote would fail `sha256sum -c`: replace it.
-      if (at !== undefined) lines[at] = line;
-      else lineOf.set(name, lines.push(line) - 1);
-      hashes.set(name, sha256);
-    },
-  };
-}
-
-/** `<hex>  <name>` or `<hex> *<name>`; GNU escapes names holding \ or newline with a leading \. */
-function parseManifestLine(line: string): { sha256: string; name: string } | undefined {
-  const m = /^(\\?)([0-9a-fA-F]{64}) [ *](.+)$/.exec(line);
-  if (m === null) return undefined;
-  const name = m[1] === '\\' ? m[3]!.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c)) : m[3]!;
-  return { sha256: m[2]!.toLowerCase(), name };
-}
-
-function manifestLine(name: string, sha256: string): string {
-  if (!/[\\\n]/.test(name)) return `${sha256}  ${name}`;
-  return `\\${sha256}  ${name.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}`;
-}
-
-/** Replaces manifest.sha256 whole: a crash leaves the old or the new one, never half. */
-async function writeManifest(dir: string, manifest: Manifest): Promise<void> {
-  const path = join(dir, MANIFEST);
-  const tmp = join(dir, `.${MANIFEST}.${randomBytes(6).toString('hex')}.partial`);
-  try {
-    const fh = await open(tmp, 'wx', manifest.mode);
-    try {
-      await fh.writeFile(manifest.lines.map((l) => `${l}\n`).join(''));
-      await fh.chmod(manifest.mode); // open's mode is filtered by the umask
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
-    await fsyncPath(dir);
-  } catch (e) {
-    await unlink(tmp).catch(() => {});
-    throw e;
-  }
-}
-
-// ---------------------------------------------------------------- durability
 
 const code = (e: unknown) => (e as NodeJS.ErrnoException | undefined)?.code;
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));

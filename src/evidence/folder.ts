@@ -3,7 +3,7 @@
  * download): the objects byte for byte, plus these documents.
  *
  * - metadata.json: container and object metadata, decoded
- * - manifest.sha256: one line per object, as `sha256sum -c` checks it
+ * - manifest.sha256: one line per object, as `sha256sum -c` checks it (manifest.ts)
  * - custody.json: the source, who took it out and when, each object's hashes
  *   and what they were checked against, and the source's audit excerpt
  * - track.geojson: the GNSS track, when there is a readable, unencrypted one
@@ -14,10 +14,10 @@ import { parseTags } from '../bws/recordings.ts';
 import { decodeMetaValue } from '../swift/metadata.ts';
 import { VERSION } from '../lib/version.ts';
 import { parseLocation, parseTrack, toGeoJson, withTimes, type Waypoint } from '../bws/gnss.ts';
+import { formatManifest, MANIFEST } from './manifest.ts';
 
-/** The documents' own names: an object that would collide with one is left out. */
 /** The names edgecd writes in an evidence folder itself (decrypt's outputs go into `decrypted/`): no pulled object may take one. */
-export const FOLDER_DOCUMENTS = new Set(['metadata.json', 'manifest.sha256', 'custody.json', 'track.geojson', 'decrypted']);
+export const FOLDER_DOCUMENTS = new Set(['metadata.json', MANIFEST, 'custody.json', 'track.geojson', 'decrypted']);
 
 export interface FolderObject {
   name: string;
@@ -97,7 +97,7 @@ export function folderDocuments(input: FolderInput): { files: Record<string, str
   };
   const files: Record<string, string> = {
     'metadata.json': JSON.stringify(metadata, null, 2) + '\n',
-    'manifest.sha256': objects.map((e) => `${e.sha256}  ${e.file}\n`).join(''),
+    [MANIFEST]: formatManifest(objects.map((e) => ({ name: e.file, sha256: e.sha256 }))),
     'custody.json': JSON.stringify(custody, null, 2) + '\n',
   };
   const track = objects.find((e) => e.name.endsWith('_gpstrail.json'));

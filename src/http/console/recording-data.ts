@@ -3,7 +3,7 @@
  * catalogue and the replication ledger (no Hono here). Content objects are
  * read only for readers, and only small ones: bookmark notes and GNSS tracks.
  */
-import type { AuditLine } from '../../audit/audit-log.ts';
+import type { AuditLine } from '../../audit/audit-format.ts';
 import { RecordingCatalogue, type CatalogueEntry } from '../../bws/catalogue.ts';
 import { pairKeyFiles } from '../../bws/key-files.ts';
 import { parseClipName, parseEpoch } from '../../bws/names.ts';
