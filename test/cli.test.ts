@@ -4,6 +4,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { COMMAND_MODULES, COMMAND_TABLES } from '../src/cli/commands.ts';
 import { SwiftSession, TestDaemon, runCli } from './helpers/daemon.ts';
 
 const dirs: string[] = [];
@@ -14,6 +15,23 @@ async function tempDir(): Promise<string> {
 }
 after(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+describe('commands', () => {
+  it('each is routed to the module that defines it, and every defined one is routed', async () => {
+    const defined = new Set<string>();
+    for (const table of COMMAND_TABLES) for (const name of Object.keys(await table())) defined.add(name);
+    for (const [name, load] of Object.entries(COMMAND_MODULES)) assert.ok((await load())[name], `${name} is not in the table it is routed to`);
+    assert.deepEqual([...defined].sort(), Object.keys(COMMAND_MODULES).sort());
+  });
+
+  it('an unknown name is a usage error, even one every object has', async () => {
+    for (const name of ['nosuch', 'toString', 'constructor']) {
+      const res = await runCli([name]);
+      assert.equal(res.code, 2, name);
+      assert.match(res.stderr, /unknown command/);
+    }
+  });
 });
 
 describe('init', () => {

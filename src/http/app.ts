@@ -1,13 +1,14 @@
 /**
  * The HTTP application: Swift auth, the storage API, the health check,
- * station status, and the web console (mounted from src/console/).
+ * station status, and the web console (mounted from http/console/).
  * Routing and HTTP translation only; all decisions are the store's.
  */
 import { RequestError, type Http2Bindings, type HttpBindings } from '@hono/node-server';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import type { LiveCredentials } from '../auth/credentials.ts';
 import { authorizeStationView, authorizeStorage } from '../auth/roles.ts';
-import { byTarget, type AuditLine } from '../audit/audit-log.ts';
+import type { AuditLine } from '../audit/audit-format.ts';
+import { byTarget } from '../audit/audit-reader.ts';
 import type { LoginThrottle } from '../auth/login-throttle.ts';
 import type { AuditSink } from '../audit/trail.ts';
 import { auditTrail } from './middleware/audit-trail.ts';
