@@ -16,7 +16,8 @@ import { RecordingCatalogue } from './bws/catalogue.ts';
 import { TokenRegistry } from './auth/tokens.ts';
 import { loadConfig, parseHostPort, type Config, type HostPort } from './config/config.ts';
 import { AnchorBook } from './audit/anchors.ts';
-import { AuditLog, readAuditLines } from './audit/audit-log.ts';
+import { AuditLog } from './audit/audit-log.ts';
+import { readAuditLines } from './audit/audit-reader.ts';
 import { loadStationKey, signHead } from './audit/station-key.ts';
 import { LoginThrottle } from './auth/login-throttle.ts';
 import { initDataDir, paths, reachableHosts, writeConnectionFile } from './admin/data-dir.ts';
@@ -29,7 +30,7 @@ import { RequestStats } from './health/request-stats.ts';
 import { ClockWatcher } from './ntp/clock-state.ts';
 import { NtpServer } from './ntp/server.ts';
 import { watchStation } from './health/station.ts';
-import { createLogger, type Logger } from './lib/log.ts';
+import { createLogger, type DestinationStream, type Logger } from './lib/log.ts';
 import { OperatorError } from './lib/errors.ts';
 import { Evictor } from './replication/eviction.ts';
 import { derivedIndexOps } from './index-hooks.ts';
@@ -48,6 +49,8 @@ export interface DaemonOptions {
   ntpListen?: string;
   /** --plain-http: serve plain HTTP (development). */
   plaintext?: boolean;
+  /** Where log lines go instead of stdout (a daemon run inside another program, such as a test). */
+  logTo?: DestinationStream;
 }
 
 export interface Daemon {
@@ -73,7 +76,7 @@ export async function loadDaemonConfig(options: DaemonOptions, mayBeMissing = fa
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const startedAt = Date.now();
   const config = await loadDaemonConfig(options);
-  const log = createLogger(config.log.level);
+  const log = createLogger(config.log.level, options.logTo);
   const dir = options.dataDir;
   const listen = parseHostPort(config.listen, 'listen');
 

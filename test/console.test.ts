@@ -32,7 +32,8 @@ describe('web console in Chromium', { skip: existsSync(CHROMIUM) ? false : `${CH
     daemon = await TestDaemon.start({
       https: true,
       // A target that is never reached: its backlog is what the station page must show.
-      config: { siteName: 'Console test station', replication: { targets: [{ name: 'central', authUrl: 'http://127.0.0.1:9/auth/v1.0', user: 'edge', key: 'k', schedule: '0 3 1 1 *' }] } },
+      // A quota: the share used is the station's own, not a disk's that other tests write to.
+      config: { siteName: 'Console test station', quota: { maxBytes: 1_000_000_000 }, replication: { targets: [{ name: 'central', authUrl: 'http://127.0.0.1:9/auth/v1.0', user: 'edge', key: 'k', schedule: '0 3 1 1 *' }] } },
     });
     base = `https://127.0.0.1:${daemon.port}`;
     const sim = await runCli(['simulate', '--connection', join(daemon.dataDir, 'connection.json'), '--users', '2', '--devices', '2', '--recordings', '3', '--clips', '2', '--clip-bytes', '150000', '--extras']);
@@ -94,7 +95,7 @@ describe('web console in Chromium', { skip: existsSync(CHROMIUM) ? false : `${CH
     const status = JSON.parse((await swiftGet('admin', '/status')).body.toString());
     const figure = (name: string) => page.locator(`[data-figure="${name}"]`).first().innerText();
     assert.equal(await figure('version'), `edgecd ${VERSION}`);
-    assert.equal(await figure('used-percent'), `${status.storage.usedPercent} % of the ${status.storage.quotaBytes > 0 ? 'quota' : 'disk'}`);
+    assert.equal(await figure('used-percent'), `${status.storage.usedPercent} % of the quota`);
     assert.equal(await figure('uploads'), '0');
     assert.equal(await figure('refused-507'), '0');
     assert.match(await figure('clock'), /synchronised/);

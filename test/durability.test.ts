@@ -30,7 +30,7 @@ async function snapshot(s: SwiftSession) {
 
 describe('crash safety', () => {
   it('kill -9 during an upload leaves nothing visible and no temp file after restart', async () => {
-    const daemon = await TestDaemon.start();
+    const daemon = await TestDaemon.start({ process: true });
     try {
       const s = await SwiftSession.open(daemon);
       await s.req('PUT', '/rec');
@@ -61,7 +61,7 @@ describe('crash safety', () => {
   });
 
   it('kill -9 amid concurrent uploads: every 201 survives intact, nothing else is half there', async () => {
-    const daemon = await TestDaemon.start();
+    const daemon = await TestDaemon.start({ process: true });
     try {
       const s = await SwiftSession.open(daemon);
       await s.req('PUT', '/storm');

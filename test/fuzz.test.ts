@@ -814,7 +814,7 @@ describe(`fuzz: raw HTTP requests (seed 0x${SEED.toString(16)}, ${TOTAL} cases)`
     box = join(tmp, 'box');
     dataDir = join(box, 'data');
     await mkdir(box);
-    daemon = await TestDaemon.start({ dataDir });
+    daemon = await TestDaemon.start({ dataDir, process: true });
     daemon.child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk.toString()));
     tmpBefore = (await readdir(tmp)).sort();
     const [{ token, account }, reader, admin] = await Promise.all([daemon.auth(), daemon.auth('reader'), daemon.auth('admin')]);

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { loadStationKey, signHead } from '../src/audit/station-key.ts';
-import { CLI, ROOT, runCli, TEST_USERS, TestDaemon } from './helpers/daemon.ts';
+import { CLI_ARGS, ROOT, runCli, TEST_USERS, TestDaemon } from './helpers/daemon.ts';
 import { openStackSwiftAvailable, startOpenStackSwift, type OpenStackSwift } from './helpers/openstack-swift.ts';
 
 const run = promisify(execFile);
@@ -167,7 +167,7 @@ describe('an interrupted pull', () => {
     try {
       const [recording] = await simulate(central, '--users', '1', '--recordings', '1', '--clips', '1', '--clip-bytes', '80000000');
       const authUrl = (await central.connectionFile()).AuthenticationTokenURI[0]!;
-      const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'pull', '--from', authUrl, '--user', reader.user, '--key', reader.key, '--to', work, '--recording', recording!], { cwd: ROOT, stdio: 'ignore' });
+      const child = spawn(process.execPath, [...CLI_ARGS, 'pull', '--from', authUrl, '--user', reader.user, '--key', reader.key, '--to', work, '--recording', recording!], { cwd: ROOT, stdio: 'ignore' });
       const exited = new Promise((r) => child.once('exit', r));
       const folder = join(work, recording!);
       let partial = 0;

@@ -89,19 +89,23 @@ describe('replication without an operator, and with the daemon stopped', () => {
 });
 
 describe('replication bandwidth cap', () => {
-  test('a 20 s transfer keeps within 10 % of bandwidthBytesPerSec', async () => {
+  // The cap's accuracy (within 10 % over 20 s of transfer) is measured on a
+  // virtual clock in throttle.test.ts; this checks a real pass is held to it.
+  test('a real pass never goes faster than bandwidthBytesPerSec, and is not starved by it', async () => {
     const central = await TestDaemon.start();
     const cap = 400_000;
     const edge = await startEdge([{ ...(await centralTarget(central)), bandwidthBytesPerSec: cap, concurrency: 3 }]);
     try {
-      // 8 MB of clips: 20 s at the cap.
-      await simulateDay(edge, ['--users', '1', '--devices', '1', '--recordings', '4', '--clips', '2', '--clip-bytes', '1000000']);
+      // 2 MB of clips: 5 s at the cap.
+      await simulateDay(edge, ['--users', '1', '--devices', '1', '--recordings', '2', '--clips', '2', '--clip-bytes', '500000']);
       const { code, reports } = await replicateNow(edge);
       assert.equal(code, 0);
       const r = reports[0]!;
       const rate = r.bytesSent / ((r.finishedAt - r.startedAt) / 1000);
-      assert.ok(r.bytesSent >= 8_000_000);
-      assert.ok(Math.abs(rate - cap) / cap <= 0.1, `sent at ${Math.round(rate)} B/s against a cap of ${cap}`);
+      assert.ok(r.bytesSent >= 2_000_000);
+      // At most the first quarter second's burst above the cap.
+      assert.ok(rate <= cap * 1.1, `sent at ${Math.round(rate)} B/s against a cap of ${cap}`);
+      assert.ok(rate >= cap * 0.5, `sent at ${Math.round(rate)} B/s: starved below the cap of ${cap}`);
     } finally {
       await edge.cleanup();
       await central.cleanup();

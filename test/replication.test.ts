@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { createLogger } from '../src/lib/log.ts';
 import { ReplicationLedger } from '../src/replication/ledger.ts';
 import { ObjectStore } from '../src/store/object-store.ts';
-import { CLI, ROOT, runCli, TestDaemon } from './helpers/daemon.ts';
+import { CLI_ARGS, ROOT, runCli, TestDaemon } from './helpers/daemon.ts';
 import { openStackSwiftAvailable, startOpenStackSwift, type OpenStackSwift } from './helpers/openstack-swift.ts';
 import { assertReplicated, centralReader, centralTarget, objectPuts, replicateNow, replicationStatus, simulateDay, startEdge } from './helpers/replication.ts';
 import { sha256, SwiftAccount } from './helpers/swift-account.ts';
@@ -91,10 +91,10 @@ describe('replication survives SIGKILL mid-pass', () => {
     const central = await TestDaemon.start();
     const t = await centralTarget(central);
     // Slow enough (capped) that the kill lands mid-pass.
-    let edge = await startEdge([{ ...t, bandwidthBytesPerSec: 1_000_000, concurrency: 2 }]);
+    let edge = await startEdge([{ ...t, bandwidthBytesPerSec: 1_000_000, concurrency: 2 }], {}, { process: true }); // killed with -9
     try {
       await simulateDay(edge, ['--recordings', '4', '--clip-bytes', '600000']);
-      const pass = spawn(process.execPath, ['--import', 'tsx', CLI, 'replicate', '--now', '--data', edge.dataDir], { cwd: ROOT, stdio: 'ignore' });
+      const pass = spawn(process.execPath, [...CLI_ARGS, 'replicate', '--now', '--data', edge.dataDir], { cwd: ROOT, stdio: 'ignore' });
       const passEnded = new Promise((resolve) => pass.once('exit', resolve));
       const deadline = Date.now() + 30_000;
       while ([...objectPuts(central).keys()].filter((k) => /\.(mkv|mp4)$/.test(k)).length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));

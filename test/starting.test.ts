@@ -7,7 +7,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { it } from 'node:test';
-import { CLI, ROOT, TestDaemon } from './helpers/daemon.ts';
+import { CLI_ARGS, ROOT, TestDaemon } from './helpers/daemon.ts';
 
 const freePort = () => new Promise<number>((resolve) => {
   const s = createServer().listen(0, '127.0.0.1', () => {
@@ -31,7 +31,7 @@ it('answers 503 + Retry-After until ready, then 200', { timeout: 300_000 }, asyn
     await Promise.all(Array.from({ length: 1000 }, (_, i) => writeFile(join(first.dataDir, 'tmp', `cut-off-${batch}-${i}.part`), '')));
   }
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--data', first.dataDir, '--listen', `127.0.0.1:${port}`, '--ntp-listen', 'off', '--plain-http'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] });
+  const child = spawn(process.execPath, [...CLI_ARGS, 'serve', '--data', first.dataDir, '--listen', `127.0.0.1:${port}`, '--ntp-listen', 'off', '--plain-http'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] });
   // The daemon says when it is ready (or it exits): polling goes on until then, however slow the machine.
   let ready = false;
   const lines = createInterface({ input: child.stdout! });

@@ -4,19 +4,33 @@
  */
 import { Transform, type TransformCallback } from 'node:stream';
 
+/** Time as the bucket sees it: a monotonic clock in milliseconds, and a way to wait on it. */
+export interface BucketClock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+const realClock: BucketClock = {
+  now: () => performance.now(),
+  sleep: (ms) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
+};
+
 export class TokenBucket {
   readonly #rate: number;
   readonly #capacity: number;
+  readonly #clock: BucketClock;
   #tokens: number;
-  #at = performance.now();
+  #at: number;
   /** Waiters are served in order, so no transfer starves. */
   #queue: Promise<void> = Promise.resolve();
 
   /** `rate` bytes per second; bursts up to a quarter second's worth. */
-  constructor(rate: number) {
+  constructor(rate: number, clock: BucketClock = realClock) {
     this.#rate = rate;
     this.#capacity = Math.max(64 * 1024, rate / 4);
     this.#tokens = this.#capacity;
+    this.#clock = clock;
+    this.#at = clock.now();
   }
 
   /** Resolves once `bytes` may be sent. */
@@ -26,19 +40,15 @@ export class TokenBucket {
     return turn;
   }
 
+  /** Takes the bytes at once, into debt if need be, and waits until the debt is paid. */
   async #wait(bytes: number): Promise<void> {
-    let owed = bytes;
-    while (owed > 0) {
-      this.#refill();
-      const now = Math.min(owed, this.#tokens);
-      this.#tokens -= now;
-      owed -= now;
-      if (owed > 0) await sleep((Math.min(owed, this.#capacity) / this.#rate) * 1000);
-    }
+    this.#refill();
+    this.#tokens -= bytes;
+    if (this.#tokens < 0) await this.#clock.sleep((-this.#tokens / this.#rate) * 1000);
   }
 
   #refill(): void {
-    const now = performance.now();
+    const now = this.#clock.now();
     this.#tokens = Math.min(this.#capacity, this.#tokens + ((now - this.#at) / 1000) * this.#rate);
     this.#at = now;
   }
@@ -70,5 +80,3 @@ export function metered(onBytes: (bytes: number) => void, bucket?: TokenBucket):
     },
   });
 }
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

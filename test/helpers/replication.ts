@@ -22,8 +22,8 @@ export async function centralTarget(central: TestDaemon, name = 'central'): Prom
 /** What an evidence clerk at the central reads with. */
 export const centralReader = (t: Target) => SwiftAccount.login(t.authUrl, TEST_USERS.reader.user, TEST_USERS.reader.key);
 
-export async function startEdge(targets: (Target & { bandwidthBytesPerSec?: number; concurrency?: number; schedule?: string })[], extra: object = {}): Promise<TestDaemon> {
-  return TestDaemon.start({ config: { siteName: 'Station 7', replication: { targets: targets.map((t) => ({ schedule: '0 0 1 1 *', ...t })) }, ...extra } });
+export async function startEdge(targets: (Target & { bandwidthBytesPerSec?: number; concurrency?: number; schedule?: string })[], extra: object = {}, start: { process?: boolean } = {}): Promise<TestDaemon> {
+  return TestDaemon.start({ ...start, config: { siteName: 'Station 7', replication: { targets: targets.map((t) => ({ schedule: '0 0 1 1 *', ...t })) }, ...extra } });
 }
 
 export async function simulateDay(edge: TestDaemon, args: string[] = []): Promise<void> {
