@@ -13,7 +13,7 @@
 #      every acknowledged object is intact, the interrupted one is whole or absent.
 #
 # Needs root, qemu-system-x86, ovmf, mtools, socat, curl, openssl. Not part of npm test:
-# two to three minutes here, building included. Prints the figures the README quotes.
+# two to three minutes here, building included. Prints the figures docs/operators.md quotes.
 set -euo pipefail
 { # parsed whole before it runs, so editing this file mid-run cannot change a run
 

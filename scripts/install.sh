@@ -98,7 +98,7 @@ npm run --silent build
 mkdir -p "$R/opt"
 rm -rf "$OPT.new"
 mkdir "$OPT.new"
-cp -R dist package.json package-lock.json README.md node_modules "$OPT.new/"
+cp -R dist package.json package-lock.json README.md LICENSE docs node_modules "$OPT.new/"
 cp -R systemd "$OPT.new/systemd"
 (cd "$OPT.new" && npm prune --omit=dev --no-audit --no-fund >/dev/null)
 # LevelDB ships prebuilt binaries for every platform; keep the target's only.

@@ -158,7 +158,7 @@ async function refuseWithdrawal(dir: string, file: ConnectionFile): Promise<Issu
     key = { id: file.PublicKeyId!, sha256: keyFingerprint(Buffer.from(file.PublicKey, 'base64').toString('utf8')), since: issued.PublicKey?.since ?? now };
     if (issued.PublicKey && (issued.PublicKey.sha256 !== key.sha256 || issued.PublicKey.id !== key.id)) {
       throw new InitError(`the cameras were told on ${issued.PublicKey.since} to encrypt content for key ${issued.PublicKey.id}; this configuration would tell them to use ${key.id}${issued.PublicKey.sha256 !== key.sha256 ? ' (another key)' : ''}. `
-        + 'A content key does not change silently: recordings already made stay readable only with the first key\'s private half. See "Encryption for a central" in the README');
+        + 'A content key does not change silently: recordings already made stay readable only with the first key\'s private half. See "Encryption for a central" in docs/operators.md');
     }
   }
   const type = file.ContainerType ?? 'mkv';
@@ -218,7 +218,7 @@ async function encryptionSettings(config: Config): Promise<{ publicKeyPem: strin
   const wanted = central.central.encryption!;
   if (own && (own.publicKeyId !== wanted.publicKeyId || keyFingerprint(own.publicKeyPem) !== keyFingerprint(wanted.publicKeyPem))) {
     throw new InitError(`connection.wantEncryption asks the cameras to encrypt for key ${own.publicKeyId}, but the central of replication target ${central.name} wants content encrypted for its key ${wanted.publicKeyId}. `
-      + 'Evidence encrypted for one key cannot be read with the other: remove connection.wantEncryption (the central\'s key is used), or use the central\'s key. See "Encryption for a central" in the README');
+      + 'Evidence encrypted for one key cannot be read with the other: remove connection.wantEncryption (the central\'s key is used), or use the central\'s key. See "Encryption for a central" in docs/operators.md');
   }
   return wanted;
 }

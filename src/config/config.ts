@@ -132,7 +132,7 @@ type Schema = { [key: string]: Leaf | Schema };
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-/** The single source of keys, types and defaults (README's reference mirrors it). */
+/** The single source of keys, types and defaults (docs/operators.md's reference mirrors it). */
 export const CONFIG_SCHEMA: Schema = {
   listen: { kind: 'string', default: '127.0.0.1:8080' },
   siteName: { kind: 'string', default: 'edgecd', maxLength: 64 },
