@@ -355,7 +355,7 @@ async function catalogueFigures(base: string): Promise<Record<string, unknown>> 
     const t0 = Date.UTC(2025, 0, 1);
     const compact = (ms: number) => new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
     const users = Array.from({ length: 200 }, (_, i) => `${String(i).padStart(8, '0')}-0000-4000-8000-000000000000`);
-    let ops: Parameters<typeof store.index.write>[0] = [];
+    const ops: Parameters<typeof store.index.write>[0] = [];
     const flush = async () => void (ops.length > 0 && (await store.index.write(ops.splice(0), false)));
     for (const [i, id] of users.entries()) {
       ops.push({ type: 'put', sublevel: store.index.objects, key: IndexDb.objectKey(account, 'Users', id), value: { name: id, file: id, bytes: 0, md5: '', sha256: '', contentType: '', lastModified: 0, timestamp: '0', meta: { name: `Officer ${i}`, userid: `U${i}` } } });

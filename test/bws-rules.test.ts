@@ -171,6 +171,7 @@ describe('what the recordings view shows', () => {
 
     const res = await runCli(['recordings', '--data', daemon.dataDir, '--since', '2024-01-04', '--until', '2024-01-04']);
     assert.equal(res.code, 0, res.stderr);
+    // biome-ignore lint/suspicious/noExplicitAny: a report's JSON, read field by field
     const { recordings } = JSON.parse(res.stdout) as { recordings: Record<string, any>[] };
     const recording = recordings.find((r) => r.name === rec)!;
     assert.deepEqual(recording.gnssTracks.map((t: { valid: boolean }) => t.valid), [false, true]);
@@ -179,6 +180,7 @@ describe('what the recordings view shows', () => {
     assert.equal(recording.user.name, 'Officer');
     assert.equal(recording.device.model, 'W100');
 
+    // biome-ignore lint/suspicious/noExplicitAny: a report's JSON, read field by field
     const all = JSON.parse((await runCli(['recordings', '--data', daemon.dataDir])).stdout).recordings as Record<string, any>[];
     const rejected = all.find((r) => r.name === rc)!;
     assert.equal(rejected.kind, 'rejected');

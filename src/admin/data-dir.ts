@@ -81,7 +81,7 @@ export async function initDataDir(dir: string, options: InitOptions, loadConfig:
 
 async function updateConfigFile(file: string, options: InitOptions): Promise<void> {
   const mode = await stat(file).then((s) => s.mode & 0o777, () => 0o640);
-  const doc = (await exists(file)) ? (JSON.parse(await readFile(file, 'utf8')) as Record<string, any>) : {};
+  const doc: { siteName?: string; connection?: object } = (await exists(file)) ? JSON.parse(await readFile(file, 'utf8')) : {};
   if (options.siteName !== undefined) doc.siteName = options.siteName;
   if (options.authUrls !== undefined) doc.connection = { ...(doc.connection ?? {}), authUrls: options.authUrls };
   // Keep the file's mode: a config holding replication keys must stay 0600.

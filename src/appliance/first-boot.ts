@@ -219,6 +219,7 @@ async function serviceUser(root: string): Promise<{ uid: number; gid: number }> 
 
 async function writeConfig(o: FirstBootOptions, preset: Preset, hostname: string, uid: number, gid: number): Promise<void> {
   const file = join(o.root, CONFIG);
+  // biome-ignore lint/suspicious/noExplicitAny: edgecd.json as the operator left it, edited in place key by key
   const config = JSON.parse(await readFile(file, 'utf8').catch(() => '{"listen": "0.0.0.0:443"}')) as Record<string, any>;
   config.siteName = preset.siteName ?? config.siteName ?? hostname;
   const r = preset.replication;

@@ -55,17 +55,26 @@ const SSH_KEY = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25
 /** The lines of edgecd.txt as name → [value, line number]; syntax problems go to `problems`. */
 function readLines(text: string, problems: string[]): Map<Name, [string, number]> {
   const values = new Map<Name, [string, number]>();
-  text.replace(/^\uFEFF/, '').split(/\r?\n/).forEach((raw, i) => {
+  for (const [i, raw] of text.replace(/^\uFEFF/, '').split(/\r?\n/).entries()) {
     const line = raw.trim();
     const at = `line ${i + 1}`;
-    if (line === '' || line.startsWith('#')) return;
+    if (line === '' || line.startsWith('#')) continue;
     const eq = line.indexOf('=');
-    if (eq < 0) return void problems.push(`${at}: expected "name = value", found ${JSON.stringify(line)}`);
+    if (eq < 0) {
+      problems.push(`${at}: expected "name = value", found ${JSON.stringify(line)}`);
+      continue;
+    }
     const name = line.slice(0, eq).trim().toLowerCase();
-    if (!(NAMES as readonly string[]).includes(name)) return void problems.push(`${at}: unknown setting "${name}" (known: ${NAMES.join(', ')})`);
-    if (values.has(name as Name)) return void problems.push(`${at}: "${name}" is set twice (also on line ${values.get(name as Name)![1]})`);
+    if (!(NAMES as readonly string[]).includes(name)) {
+      problems.push(`${at}: unknown setting "${name}" (known: ${NAMES.join(', ')})`);
+      continue;
+    }
+    if (values.has(name as Name)) {
+      problems.push(`${at}: "${name}" is set twice (also on line ${values.get(name as Name)![1]})`);
+      continue;
+    }
     values.set(name as Name, [line.slice(eq + 1).trim(), i + 1]);
-  });
+  }
   return values;
 }
 

@@ -136,8 +136,14 @@ export function planStorage(devices: BlockDevice[], choice: StorageChoice): Stor
   const attached = (disk: BlockDevice, named: boolean): DataPlan | null => {
     const ours = dataPartition(disk);
     if (ours) return { kind: 'reuse', device: ours.path, disk: disk.path };
-    if (disk.ro) return void notes.push(`${disk.path}: read-only`), null;
-    if (disk.size < MIN_DATA_BYTES) return void notes.push(`${disk.path}: too small (${gib(disk.size)})`), null;
+    if (disk.ro) {
+      notes.push(`${disk.path}: read-only`);
+      return null;
+    }
+    if (disk.size < MIN_DATA_BYTES) {
+      notes.push(`${disk.path}: too small (${gib(disk.size)})`);
+      return null;
+    }
     if (isBlank(disk) || (named && choice.formatDataDisk)) return { kind: 'whole-disk', disk: disk.path };
     notes.push(`${disk.path}: holds other data, left alone${named ? '' : ' (name it in data_disk with format_data_disk = yes to use it)'}`);
     return null;

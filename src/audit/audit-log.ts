@@ -154,7 +154,10 @@ export class AuditLog {
   /** Fire-and-forget append for high-rate events: same queue and order; failures only reach onError. */
   record(event: AuditEvent): void {
     const body = this.#accept(event);
-    if (body instanceof Error) return this.#report(body);
+    if (body instanceof Error) {
+      this.#report(body);
+      return;
+    }
     this.#enqueue({ body });
   }
 

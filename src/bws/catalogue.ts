@@ -167,7 +167,7 @@ export class RecordingCatalogue {
   async ensureBuilt(): Promise<boolean> {
     if ((await this.#version.get('version')) === VERSION) return false;
     for (const sub of [this.byTime, this.byCategory, this.unrecognised] as Sub<unknown>[]) await sub.clear();
-    let ops: BatchOp[] = [];
+    const ops: BatchOp[] = [];
     const flush = async (force = false) => {
       if (force || ops.length >= 1000) await this.#index.write(ops.splice(0), false);
     };

@@ -37,16 +37,19 @@ export function checkCategories(value: unknown): string[] {
   if (!Array.isArray(value)) return ['the file must be a JSON list of {"Name": …, "Id": …} objects'];
   const problems: string[] = [];
   const ids = new Set<string>();
-  value.forEach((c: unknown, i) => {
+  for (const [i, c] of value.entries()) {
     const entry = c as Partial<Category> | null;
-    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return void problems.push(`[${i}]: not an object`);
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
+      problems.push(`[${i}]: not an object`);
+      continue;
+    }
     const extra = Object.keys(entry).filter((k) => k !== 'Name' && k !== 'Id');
     if (extra.length > 0) problems.push(`[${i}]: unknown attribute ${extra.join(', ')}`);
     if (typeof entry.Id !== 'string' || entry.Id.length === 0 || entry.Id.length > 100) problems.push(`[${i}].Id: a string of 1–100 characters`);
     else if (ids.has(entry.Id)) problems.push(`[${i}].Id: ${JSON.stringify(entry.Id)} is used twice`);
     else ids.add(entry.Id);
     if (typeof entry.Name !== 'string' || entry.Name.length === 0 || entry.Name.length > 100) problems.push(`[${i}].Name: a string of 1–100 characters`);
-  });
+  }
   return problems;
 }
 

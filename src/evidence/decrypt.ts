@@ -173,7 +173,7 @@ async function decryptOne(dir: string, name: string, keyName: string | undefined
   // between rename and manifest write, and redoing it is cheaper to reason
   // about than trusting an unrecorded file.
   const out = await stat(output).catch(() => undefined);
-  if (out !== undefined && out.isFile() && out.mtimeMs >= src.mtimeMs && outputs.has(name)) {
+  if (out?.isFile() && out.mtimeMs >= src.mtimeMs && outputs.has(name)) {
     return { kind: 'skipped', reason: 'already decrypted' };
   }
 

@@ -240,7 +240,7 @@ export class ReplicationLedger {
   async #dropTarget(name: string): Promise<void> {
     const prefix = ReplicationLedger.key(name, '');
     for (const sub of [this.queue, this.objects, this.complete, this.heldBack] as Sub<unknown>[]) {
-      let ops: BatchOp[] = [];
+      const ops: BatchOp[] = [];
       for await (const key of sub.keys({ gte: prefix, lt: prefix + TOP })) {
         ops.push({ type: 'del', sublevel: sub, key });
         if (ops.length >= 1000) await this.#index.write(ops.splice(0), false);
@@ -252,7 +252,7 @@ export class ReplicationLedger {
 
   async #backfill(store: ObjectStore, fresh: readonly { name: string; authUrl: string; user: string }[]): Promise<void> {
     const now = Date.now();
-    let ops: BatchOp[] = [];
+    const ops: BatchOp[] = [];
     for await (const account of store.index.accounts.keys()) {
       for await (const [, c] of store.index.containers.iterator({ gt: account + SEP, lt: account + SEP + TOP })) {
         const kind = jobKindFor(c.name);

@@ -51,9 +51,10 @@ export interface Mutation {
 
 type Sub<V> = AbstractSublevel<Level<string, unknown>, string | Buffer | Uint8Array, string, V>;
 
-export type BatchOp =
-  | { type: 'put'; sublevel: Sub<any>; key: string; value: unknown }
-  | { type: 'del'; sublevel: Sub<any>; key: string };
+// biome-ignore lint/suspicious/noExplicitAny: one batch spans sublevels of every value type
+type AnySub = Sub<any>;
+
+export type BatchOp = { type: 'put'; sublevel: AnySub; key: string; value: unknown } | { type: 'del'; sublevel: AnySub; key: string };
 
 export interface ListOptions {
   prefix: string;
@@ -138,6 +139,7 @@ export class IndexDb {
       const group = this.#queue;
       this.#queue = [];
       try {
+        // biome-ignore lint/suspicious/noExplicitAny: level's batch type wants one value type; ours differ by sublevel
         await this.db.batch(group.flatMap((b) => b.ops) as any, { sync: group.some((b) => b.sync) });
         for (const b of group) b.resolve();
       } catch (err) {

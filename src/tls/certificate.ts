@@ -122,7 +122,7 @@ function ipBytes(ip: string): Buffer {
     ? groupsOf(head)
     : [...groupsOf(head), ...Array<string>(8 - groupsOf(head).length - groupsOf(tail).length).fill('0'), ...groupsOf(tail)];
   const out = Buffer.alloc(16);
-  groups.forEach((group, i) => out.writeUInt16BE(parseInt(group, 16), i * 2));
+  for (const [i, group] of groups.entries()) out.writeUInt16BE(parseInt(group, 16), i * 2);
   return out;
 }
 

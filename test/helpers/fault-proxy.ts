@@ -239,7 +239,10 @@ export class FaultProxy {
       // In case a write callback never comes (upstream gone before connecting).
       const fallback = setTimeout(finish, 2000);
       this.#timers.add(fallback);
-      if (upReq.destroyed) return finish();
+      if (upReq.destroyed) {
+        finish();
+        return;
+      }
       if (last.length > 0) {
         // The callback runs once the bytes are handed to the upstream socket.
         upReq.write(last, () => finish());

@@ -47,6 +47,7 @@ export function objectHandlers({ store, destination, maxObjectBytes }: StorageDe
       }
       const expectedBytes = uploadLength(c, maxObjectBytes);
       const incoming = c.env?.incoming;
+      // biome-ignore lint/suspicious/noExplicitAny: the DOM ReadableStream type of Request.body and node:stream/web's differ only in name
       const body = incoming ?? (c.req.raw.body ? Readable.fromWeb(c.req.raw.body as any) : Readable.from([]));
       const etag = c.req.header('etag')?.replace(/^"(.*)"$/, '$1').toLowerCase();
       const role = c.get('identity').role;

@@ -21,7 +21,7 @@ export function stationPage(assets: PageOptions['assets'], viewer: Viewer, view:
   <h2 id="actions-h">Actions</h2>
   <div class="actions">
     <a class="button" href="/console/connection.json" download>Download connection.json</a>
-    ${view.health.replication && view.health.replication.targets.some((t) => t.enabled)
+    ${view.health.replication?.targets.some((t) => t.enabled)
       ? html`<form method="post" action="/console/replication/run">
           <input type="hidden" name="csrf" value="${viewer.csrf}">
           <button type="submit">Run a replication pass now</button>
