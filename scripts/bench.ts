@@ -23,7 +23,10 @@ const SCALE = Number(process.env.BENCH_SCALE ?? 1);
 const MiB = 1024 * 1024;
 const CHUNK = randomBytes(MiB);
 
-interface Server { child: ChildProcess; port: number }
+interface Server {
+  child: ChildProcess;
+  port: number;
+}
 
 async function startProcess(args: string[], ready: (line: string) => number | undefined): Promise<Server> {
   const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -76,12 +79,14 @@ function call(agent: Agent, port: number, method: string, path: string, headers:
 async function rate(concurrency: number, total: number, one: (i: number) => Promise<number>, expect: number): Promise<number> {
   let next = 0;
   const started = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < total) {
-      const status = await one(next++);
-      if (status !== expect) throw new Error(`status ${status}, expected ${expect}`);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < total) {
+        const status = await one(next++);
+        if (status !== expect) throw new Error(`status ${status}, expected ${expect}`);
+      }
+    }),
+  );
   return total / ((performance.now() - started) / 1000);
 }
 
@@ -102,13 +107,18 @@ function ddMBps(dir: string, mib: number): number {
 /** The disk's own rate of durable small writes: create, write 1 KiB, fdatasync, close; 32 at a time. */
 async function fsyncedFilesPerSecond(dir: string, total: number): Promise<number> {
   const body = randomBytes(1024);
-  return rate(32, total, async (i) => {
-    const handle = await open(join(dir, `small-${i}`), 'w');
-    await handle.write(body);
-    await handle.datasync();
-    await handle.close();
-    return 0;
-  }, 0);
+  return rate(
+    32,
+    total,
+    async (i) => {
+      const handle = await open(join(dir, `small-${i}`), 'w');
+      await handle.write(body);
+      await handle.datasync();
+      await handle.close();
+      return 0;
+    },
+    0,
+  );
 }
 
 async function bodyStreamComparison(dir: string): Promise<Record<string, number>> {
@@ -207,15 +217,26 @@ async function startCentral(base: string, kind: TargetKind): Promise<{ connectio
     if (!openStackSwiftAvailable()) return { skipped: 'OpenStack Swift is not installed' };
     const swift = await startOpenStackSwift();
     return {
-      connectionFile: { ConnectionFileVersion: '1.0', SiteName: 'bench', ApplicationName: 'OpenStack Swift', ApplicationVersion: '2', ContentDestinationAsNTPServer: false,
-        AuthenticationTokenURI: [swift.authUrl], BlobAPIKey: swift.key, BlobAPIUserName: swift.user, FullStoreAndReadSupport: true },
+      connectionFile: {
+        ConnectionFileVersion: '1.0',
+        SiteName: 'bench',
+        ApplicationName: 'OpenStack Swift',
+        ApplicationVersion: '2',
+        ContentDestinationAsNTPServer: false,
+        AuthenticationTokenURI: [swift.authUrl],
+        BlobAPIKey: swift.key,
+        BlobAPIUserName: swift.user,
+        FullStoreAndReadSupport: true,
+      },
       stop: () => swift.stop(),
     };
   }
   const { axisCdUnavailable, startAxisCd } = await import('../test/helpers/axis-cd.ts');
   const why = axisCdUnavailable();
   if (why) return { skipped: why };
-  const cd = await startAxisCd({ capabilities: { Store: { StoreBookmarks: true, StoreGNSSTrackRecording: true, StoreRejectedContent: true, StoreUserIDKey: true }, StoreAndRead: { StoreReadSystemID: true } } });
+  const cd = await startAxisCd({
+    capabilities: { Store: { StoreBookmarks: true, StoreGNSSTrackRecording: true, StoreRejectedContent: true, StoreUserIDKey: true }, StoreAndRead: { StoreReadSystemID: true } },
+  });
   return { connectionFile: cd.connectionFile, stop: () => cd.stop() };
 }
 
@@ -236,15 +257,43 @@ async function replicationInto(base: string, kind: TargetKind): Promise<Record<s
   const edgeDir = join(dir, 'edge');
   await mkdir(edgeDir, { recursive: true });
   await writeFile(join(edgeDir, 'central.json'), JSON.stringify(central.connectionFile), { mode: 0o600 });
-  await writeFile(join(edgeDir, 'edgecd.json'), JSON.stringify({ siteName: 'bench', quota: { reservePercent: 0 }, replication: { targets: [{ name: kind, connectionFile: 'central.json', schedule: '0 0 1 1 *', concurrency: 2 }] } }), { mode: 0o600 });
+  await writeFile(
+    join(edgeDir, 'edgecd.json'),
+    JSON.stringify({
+      siteName: 'bench',
+      quota: { reservePercent: 0 },
+      replication: { targets: [{ name: kind, connectionFile: 'central.json', schedule: '0 0 1 1 *', concurrency: 2 }] },
+    }),
+    { mode: 0o600 },
+  );
   const edge = await startDaemonProcess(edgeDir);
   edge.child.stdout!.resume();
   try {
     const clipMiB = 32;
     const clips = 4;
     const recordings = Math.max(1, Math.round(8 * SCALE));
-    const sim = spawnSync(process.execPath, ['dist/cli.js', 'simulate', '--connection', join(edgeDir, 'connection.json'), '--users', '2', '--devices', '2',
-      '--recordings', String(recordings), '--clips', String(clips), '--clip-bytes', String(clipMiB * MiB), '--concurrency', '2'], { cwd: ROOT, encoding: 'utf8' });
+    const sim = spawnSync(
+      process.execPath,
+      [
+        'dist/cli.js',
+        'simulate',
+        '--connection',
+        join(edgeDir, 'connection.json'),
+        '--users',
+        '2',
+        '--devices',
+        '2',
+        '--recordings',
+        String(recordings),
+        '--clips',
+        String(clips),
+        '--clip-bytes',
+        String(clipMiB * MiB),
+        '--concurrency',
+        '2',
+      ],
+      { cwd: ROOT, encoding: 'utf8' },
+    );
     if (sim.status !== 0) throw new Error(`simulate failed: ${sim.stderr}`);
     const rssBefore = await rssOf(edge.child.pid!);
     const pass = spawnSync(process.execPath, ['dist/cli.js', 'replicate', '--now', '--data', edgeDir], { cwd: ROOT, encoding: 'utf8' });
@@ -260,7 +309,11 @@ async function replicationInto(base: string, kind: TargetKind): Promise<Record<s
     // The same clips as files, straight from the edge's disk.
     const account = (await readdir(join(edgeDir, 'objects')))[0]!;
     const containers = (await readdir(join(edgeDir, 'objects', account))).filter((c) => /_\d{8}T\d{6}Z$/.test(decodeURIComponent(c)));
-    const files = (await Promise.all(containers.map(async (c) => (await readdir(join(edgeDir, 'objects', account, c))).filter((f) => !f.startsWith('.')).map((f) => join(edgeDir, 'objects', account, c, f))))).flat();
+    const files = (
+      await Promise.all(
+        containers.map(async (c) => (await readdir(join(edgeDir, 'objects', account, c))).filter((f) => !f.startsWith('.')).map((f) => join(edgeDir, 'objects', account, c, f))),
+      )
+    ).flat();
     let baselineBytes = 0;
     for (const f of files) baselineBytes += (await stat(f)).size;
     const cf = central.connectionFile as { AuthenticationTokenURI: string[]; BlobAPIUserName: string; BlobAPIKey: string };
@@ -268,28 +321,55 @@ async function replicationInto(base: string, kind: TargetKind): Promise<Record<s
     let baseline: string;
     if (kind === 'axis') {
       baseline = 'curl PUT, one file at a time';
-      const auth = spawnSync('curl', ['-s', '-D', '-', '-o', '/dev/null', '-H', `X-Auth-User: ${cf.BlobAPIUserName}`, '-H', `X-Auth-Key: ${cf.BlobAPIKey}`, cf.AuthenticationTokenURI[0]!], { encoding: 'utf8' });
+      const auth = spawnSync(
+        'curl',
+        ['-s', '-D', '-', '-o', '/dev/null', '-H', `X-Auth-User: ${cf.BlobAPIUserName}`, '-H', `X-Auth-Key: ${cf.BlobAPIKey}`, cf.AuthenticationTokenURI[0]!],
+        { encoding: 'utf8' },
+      );
       const token = /x-auth-token: (\S+)/i.exec(auth.stdout)![1]!;
       const storage = /x-storage-url: (\S+)/i.exec(auth.stdout)![1]!;
       spawnSync('curl', ['-s', '-o', '/dev/null', '-X', 'PUT', '-H', `X-Auth-Token: ${token}`, `${storage}/curl-baseline`]);
       for (const [i, f] of files.entries()) {
-        const r = spawnSync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-H', `X-Auth-Token: ${token}`, '-T', f, `${storage}/curl-baseline/clip-${i}.mkv`], { encoding: 'utf8' });
+        const r = spawnSync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-H', `X-Auth-Token: ${token}`, '-T', f, `${storage}/curl-baseline/clip-${i}.mkv`], {
+          encoding: 'utf8',
+        });
         if (r.stdout !== '201') throw new Error(`curl PUT: ${r.stdout}`);
       }
     } else {
       baseline = 'rclone copy --transfers 2';
-      const env = { ...process.env, RCLONE_CONFIG_CENTRAL_TYPE: 'swift', RCLONE_CONFIG_CENTRAL_AUTH: cf.AuthenticationTokenURI[0]!, RCLONE_CONFIG_CENTRAL_USER: cf.BlobAPIUserName, RCLONE_CONFIG_CENTRAL_KEY: cf.BlobAPIKey };
+      const env = {
+        ...process.env,
+        RCLONE_CONFIG_CENTRAL_TYPE: 'swift',
+        RCLONE_CONFIG_CENTRAL_AUTH: cf.AuthenticationTokenURI[0]!,
+        RCLONE_CONFIG_CENTRAL_USER: cf.BlobAPIUserName,
+        RCLONE_CONFIG_CENTRAL_KEY: cf.BlobAPIKey,
+      };
       for (const [i, c] of containers.entries()) {
-        const r = spawnSync('rclone', ['copy', '--transfers', '2', '--no-check-dest', '--exclude', '.*', join(edgeDir, 'objects', account, c), `central:rclone-${i}`], { env, encoding: 'utf8' });
+        const r = spawnSync('rclone', ['copy', '--transfers', '2', '--no-check-dest', '--exclude', '.*', join(edgeDir, 'objects', account, c), `central:rclone-${i}`], {
+          env,
+          encoding: 'utf8',
+        });
         if (r.status !== 0) throw new Error(`rclone failed: ${r.stderr}`);
       }
     }
     const baselineMBps = baselineBytes / 1e6 / ((performance.now() - started) / 1000);
     return {
-      bytes: report.bytesSent, objects: report.objectsSent, recordings, clipMiB, confirmation: report.confirmation,
-      replicationMBps: round(replicationMBps), baseline, baselineMBps: round(baselineMBps), overBaseline: round(replicationMBps / baselineMBps, 2),
-      requests: report.requests, requestsPerRecording: round(report.requests / recordings, 1), bwsMinimumPerRecording: round(bwsMinimum / recordings, 1), requestsOverBwsMinimum: round(report.requests / bwsMinimum, 2),
-      edgeRssBeforeMB: rssBefore.rssMB, edgeRssAfterMB: rssAfter.rssMB, edgePeakRssMB: rssAfter.peakMB,
+      bytes: report.bytesSent,
+      objects: report.objectsSent,
+      recordings,
+      clipMiB,
+      confirmation: report.confirmation,
+      replicationMBps: round(replicationMBps),
+      baseline,
+      baselineMBps: round(baselineMBps),
+      overBaseline: round(replicationMBps / baselineMBps, 2),
+      requests: report.requests,
+      requestsPerRecording: round(report.requests / recordings, 1),
+      bwsMinimumPerRecording: round(bwsMinimum / recordings, 1),
+      requestsOverBwsMinimum: round(report.requests / bwsMinimum, 2),
+      edgeRssBeforeMB: rssBefore.rssMB,
+      edgeRssAfterMB: rssAfter.rssMB,
+      edgePeakRssMB: rssAfter.peakMB,
     };
   } finally {
     await stop(edge);
@@ -316,7 +396,9 @@ async function httpsUpload(base: string, mib: number): Promise<number> {
       httpsRequest({ host: '127.0.0.1', port: daemon.port, path: '/auth/v1.0', headers: { 'X-Auth-User': cf.BlobAPIUserName, 'X-Auth-Key': cf.BlobAPIKey }, agent }, (res) => {
         res.resume();
         resolve(res.headers['x-auth-token'] as string);
-      }).on('error', reject).end();
+      })
+        .on('error', reject)
+        .end();
     });
     const acct = `/v1/AUTH_${cf.BlobAPIUserName}`;
     await call(agent, daemon.port, 'PUT', `${acct}/bench`, { 'X-Auth-Token': token });
@@ -353,22 +435,42 @@ async function catalogueFigures(base: string): Promise<Record<string, unknown>> 
     const account = 'bws';
     const catalogue = RecordingCatalogue.of(store.index);
     const t0 = Date.UTC(2025, 0, 1);
-    const compact = (ms: number) => new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+    const compact = (ms: number) =>
+      new Date(ms)
+        .toISOString()
+        .replace(/[-:]/g, '')
+        .replace(/\.\d{3}/, '');
     const users = Array.from({ length: 200 }, (_, i) => `${String(i).padStart(8, '0')}-0000-4000-8000-000000000000`);
     const ops: Parameters<typeof store.index.write>[0] = [];
     const flush = async () => void (ops.length > 0 && (await store.index.write(ops.splice(0), false)));
     for (const [i, id] of users.entries()) {
-      ops.push({ type: 'put', sublevel: store.index.objects, key: IndexDb.objectKey(account, 'Users', id), value: { name: id, file: id, bytes: 0, md5: '', sha256: '', contentType: '', lastModified: 0, timestamp: '0', meta: { name: `Officer ${i}`, userid: `U${i}` } } });
+      ops.push({
+        type: 'put',
+        sublevel: store.index.objects,
+        key: IndexDb.objectKey(account, 'Users', id),
+        value: { name: id, file: id, bytes: 0, md5: '', sha256: '', contentType: '', lastModified: 0, timestamp: '0', meta: { name: `Officer ${i}`, userid: `U${i}` } },
+      });
     }
-    ops.push({ type: 'put', sublevel: store.index.containers, key: IndexDb.containerKey(account, 'Users'), value: { name: 'Users', created: 0, timestamp: '0', meta: {}, objectCount: users.length, bytesUsed: 0 } });
+    ops.push({
+      type: 'put',
+      sublevel: store.index.containers,
+      key: IndexDb.containerKey(account, 'Users'),
+      value: { name: 'Users', created: 0, timestamp: '0', meta: {}, objectCount: users.length, bytesUsed: 0 },
+    });
     for (let i = 0; i < count; i++) {
       const at = t0 + i * 300_000;
       const name = `${users[i % users.length]}_CAM${String(i % 50).padStart(4, '0')}_${compact(at)}`;
       const meta = { status: i % 100 === 0 ? 'Transferring' : 'Complete', starttime: String(at / 1000 - 30) };
       const container = { name, created: at, timestamp: String(at / 1000), meta, objectCount: 4, bytesUsed: 4 * MiB };
       ops.push({ type: 'put', sublevel: store.index.containers, key: IndexDb.containerKey(account, name), value: container });
-      ops.push({ type: 'put', sublevel: catalogue.byTime, key: RecordingCatalogue.timeKey(account, RecordingCatalogue.entryFor(name, at, meta)!), value: RecordingCatalogue.entryFor(name, at, meta) });
-      if (i % 10 === 0) ops.push({ type: 'put', sublevel: catalogue.byCategory, key: [account, `cat${i % 7}`, name, `bookmark_${i}`].join('\u0000'), value: { name: `Category ${i % 7}` } });
+      ops.push({
+        type: 'put',
+        sublevel: catalogue.byTime,
+        key: RecordingCatalogue.timeKey(account, RecordingCatalogue.entryFor(name, at, meta)!),
+        value: RecordingCatalogue.entryFor(name, at, meta),
+      });
+      if (i % 10 === 0)
+        ops.push({ type: 'put', sublevel: catalogue.byCategory, key: [account, `cat${i % 7}`, name, `bookmark_${i}`].join('\u0000'), value: { name: `Category ${i % 7}` } });
       if (ops.length >= 5000) await flush();
     }
     await flush();
@@ -399,7 +501,12 @@ async function catalogueFigures(base: string): Promise<Record<string, unknown>> 
     const none = await search({ user: 'nobody at all' });
     await store.index.db.sublevel('kv', { valueEncoding: 'json' }).del('version');
     const rebuild = await time(() => catalogue.ensureBuilt(), 1);
-    const figure = (r: { ms: number; value: { rows: unknown[]; scanned: number } }) => ({ ms: r.ms, rows: r.value.rows.length, scanned: r.value.scanned, overScan: round(r.ms / scan.ms, 3) });
+    const figure = (r: { ms: number; value: { rows: unknown[]; scanned: number } }) => ({
+      ms: r.ms,
+      rows: r.value.rows.length,
+      scanned: r.value.scanned,
+      overScan: round(r.ms / scan.ms, 3),
+    });
     return {
       recordings: count,
       baselineContainerScanMs: scan.ms,
@@ -448,7 +555,9 @@ async function main(): Promise<void> {
       request({ host: '127.0.0.1', port, path: '/auth/v1.0', headers: { 'X-Auth-User': connection.BlobAPIUserName, 'X-Auth-Key': connection.BlobAPIKey }, agent }, (res) => {
         res.resume();
         resolve(res.headers['x-auth-token'] as string);
-      }).on('error', reject).end();
+      })
+        .on('error', reject)
+        .end();
     });
     const h = { 'X-Auth-Token': token };
     const acct = `/v1/AUTH_${connection.BlobAPIUserName}`;
@@ -484,14 +593,16 @@ async function main(): Promise<void> {
     const overload = { statuses: {} as Record<number, number>, latenciesMs: [] as number[] };
     const acknowledged: string[] = [];
     for (let round = 0; round < 3; round++) {
-      await Promise.all(Array.from({ length: 80 }, async (_, i) => {
-        const name = `${acct}/bench/overload-${round}-${i}`;
-        const t0 = performance.now();
-        const status = await call(agent, port, 'PUT', name, h, { bytes: MiB });
-        overload.latenciesMs.push(performance.now() - t0);
-        overload.statuses[status] = (overload.statuses[status] ?? 0) + 1;
-        if (status === 201) acknowledged.push(name);
-      }));
+      await Promise.all(
+        Array.from({ length: 80 }, async (_, i) => {
+          const name = `${acct}/bench/overload-${round}-${i}`;
+          const t0 = performance.now();
+          const status = await call(agent, port, 'PUT', name, h, { bytes: MiB });
+          overload.latenciesMs.push(performance.now() - t0);
+          overload.statuses[status] = (overload.statuses[status] ?? 0) + 1;
+          if (status === 201) acknowledged.push(name);
+        }),
+      );
     }
     const peakOverload = await rssOf(pid);
     let verified = 0;
@@ -501,8 +612,29 @@ async function main(): Promise<void> {
 
     // A body-worn system's own traffic: registration, recordings of 1 MiB clips, sealing.
     const simRecordings = Math.max(4, Math.round(20 * SCALE));
-    const sim = spawnSync(process.execPath, ['dist/cli.js', 'simulate', '--connection', join(dataDir, 'connection.json'), '--users', '10', '--devices', '5',
-      '--recordings', String(simRecordings), '--clips', '3', '--clip-bytes', String(MiB), '--concurrency', '4', '--extras'], { cwd: ROOT, encoding: 'utf8' });
+    const sim = spawnSync(
+      process.execPath,
+      [
+        'dist/cli.js',
+        'simulate',
+        '--connection',
+        join(dataDir, 'connection.json'),
+        '--users',
+        '10',
+        '--devices',
+        '5',
+        '--recordings',
+        String(simRecordings),
+        '--clips',
+        '3',
+        '--clip-bytes',
+        String(MiB),
+        '--concurrency',
+        '4',
+        '--extras',
+      ],
+      { cwd: ROOT, encoding: 'utf8' },
+    );
     if (sim.status !== 0) throw new Error(`simulate failed: ${sim.stderr}`);
     const simReport = JSON.parse(sim.stdout) as { seconds: number; mbPerSecond: number; recordings: string[] };
 
@@ -515,41 +647,60 @@ async function main(): Promise<void> {
     const httpsSingleMBps = await httpsUpload(base, singleMiB);
     const catalogue = await catalogueFigures(base);
 
-    console.log(JSON.stringify({
-      machine: { cpus: (await import('node:os')).cpus().length, node: process.version, scale: SCALE, dir: base },
-      baseline: { ddFsyncMBps: round(dd), fsyncedSmallFilesPerSec: Math.round(rawSmall), healthcheckPerSec: Math.round(health) },
-      upload: {
-        singleMBps: round(singleMBps), singleMiB, singleOverDd: round(singleMBps / dd, 2), singleOverHttpCeiling: round(singleMBps / bodyStream.discardMBps!, 2),
-        concurrent16MBps: round(concurrentMBps), concurrentMiBEach: concurrentMiB, concurrentOverDd: round(concurrentMBps / dd, 2),
-        concurrentOverHttpCeiling: round(concurrentMBps / bodyStream.discardMBps!, 2),
-        httpsSingleMBps: round(httpsSingleMBps), httpsOverPlain: round(httpsSingleMBps / singleMBps, 2),
-      },
-      smallPut: { perSec: Math.round(smallPut), concurrency: 32, bytes: 1024, overRawFsyncedFiles: round(smallPut / rawSmall, 2), referenceGoServerNoFsync: 7900 },
-      head: { perSec: Math.round(head), concurrency: 32, overHealthcheck: round(head / health, 2), referenceGoServer: 12700 },
-      overload: {
-        uploads: sorted.length, concurrent: 80, bytesEach: MiB, statusCounts: overload.statuses,
-        p50Ms: pct(50), p99Ms: pct(99), acknowledged: acknowledged.length, verifiedAfter: verified, peakRssMB: peakOverload.peakMB,
-      },
-      simulatedBws: {
-        recordings: simReport.recordings.length,
-        recordingsPerSec: round(simReport.recordings.length / simReport.seconds, 2),
-        MBps: round(simReport.mbPerSecond),
-        clipsOf: '3 x 1 MiB, plus GNSS track and bookmark, sealed; 4 at once',
-      },
-      rss: {
-        idleMB: idle.rssMB,
-        // VmHWM read after each phase, so each is the peak up to that point.
-        peakAfterConcurrentMB: peakConcurrent.peakMB,
-        peakAfterSingleMB: peakSingle.peakMB,
-        peakAfterSmallPutMB: peakSmall.peakMB,
-        peakAfterHeadMB: peak.peakMB,
-        targets: { idleMB: 60, peakMB: 150 },
-      },
-      bodyStream,
-      ntp,
-      replication,
-      catalogue,
-    }, null, 2));
+    console.log(
+      JSON.stringify(
+        {
+          machine: { cpus: (await import('node:os')).cpus().length, node: process.version, scale: SCALE, dir: base },
+          baseline: { ddFsyncMBps: round(dd), fsyncedSmallFilesPerSec: Math.round(rawSmall), healthcheckPerSec: Math.round(health) },
+          upload: {
+            singleMBps: round(singleMBps),
+            singleMiB,
+            singleOverDd: round(singleMBps / dd, 2),
+            singleOverHttpCeiling: round(singleMBps / bodyStream.discardMBps!, 2),
+            concurrent16MBps: round(concurrentMBps),
+            concurrentMiBEach: concurrentMiB,
+            concurrentOverDd: round(concurrentMBps / dd, 2),
+            concurrentOverHttpCeiling: round(concurrentMBps / bodyStream.discardMBps!, 2),
+            httpsSingleMBps: round(httpsSingleMBps),
+            httpsOverPlain: round(httpsSingleMBps / singleMBps, 2),
+          },
+          smallPut: { perSec: Math.round(smallPut), concurrency: 32, bytes: 1024, overRawFsyncedFiles: round(smallPut / rawSmall, 2), referenceGoServerNoFsync: 7900 },
+          head: { perSec: Math.round(head), concurrency: 32, overHealthcheck: round(head / health, 2), referenceGoServer: 12700 },
+          overload: {
+            uploads: sorted.length,
+            concurrent: 80,
+            bytesEach: MiB,
+            statusCounts: overload.statuses,
+            p50Ms: pct(50),
+            p99Ms: pct(99),
+            acknowledged: acknowledged.length,
+            verifiedAfter: verified,
+            peakRssMB: peakOverload.peakMB,
+          },
+          simulatedBws: {
+            recordings: simReport.recordings.length,
+            recordingsPerSec: round(simReport.recordings.length / simReport.seconds, 2),
+            MBps: round(simReport.mbPerSecond),
+            clipsOf: '3 x 1 MiB, plus GNSS track and bookmark, sealed; 4 at once',
+          },
+          rss: {
+            idleMB: idle.rssMB,
+            // VmHWM read after each phase, so each is the peak up to that point.
+            peakAfterConcurrentMB: peakConcurrent.peakMB,
+            peakAfterSingleMB: peakSingle.peakMB,
+            peakAfterSmallPutMB: peakSmall.peakMB,
+            peakAfterHeadMB: peak.peakMB,
+            targets: { idleMB: 60, peakMB: 150 },
+          },
+          bodyStream,
+          ntp,
+          replication,
+          catalogue,
+        },
+        null,
+        2,
+      ),
+    );
   } finally {
     await rm(base, { recursive: true, force: true });
   }

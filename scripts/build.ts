@@ -35,7 +35,10 @@ try {
     renameSync(from, to);
   }
   for (const file of files(DIST)) if (!built.has(file) && file !== '.built') rmSync(join(DIST, file));
-  for (const dir of readdirSync(DIST, { withFileTypes: true, recursive: true }).filter((e) => e.isDirectory()).map((e) => join(e.parentPath, e.name)).reverse()) {
+  for (const dir of readdirSync(DIST, { withFileTypes: true, recursive: true })
+    .filter((e) => e.isDirectory())
+    .map((e) => join(e.parentPath, e.name))
+    .reverse()) {
     if (readdirSync(dir).length === 0) rmSync(dir, { recursive: true });
   }
   writeFileSync(join(DIST, '.built'), `${new Date().toISOString()}\n`);

@@ -84,8 +84,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    const known = err instanceof UsageError || err instanceof OperatorError || err instanceof EdgeError
-      || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+    const known = err instanceof UsageError || err instanceof OperatorError || err instanceof EdgeError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
     process.stderr.write(`edgecd: ${(err as Error).message}\n`);
     if (!known) process.stderr.write(`${(err as Error).stack ?? ''}\n`);
     if (err instanceof UsageError) process.stderr.write(`run 'edgecd help' for usage\n`);

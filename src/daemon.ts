@@ -80,7 +80,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const dir = options.dataDir;
   const listen = parseHostPort(config.listen, 'listen');
 
-  if (!(await stat(paths(dir).credentials).then(() => true, () => false))) {
+  if (
+    !(await stat(paths(dir).credentials).then(
+      () => true,
+      () => false,
+    ))
+  ) {
     const { user } = await initDataDir(dir, {}, async () => config, listen);
     log.info({ user, connectionFile: paths(dir).connection }, 'first start: generated credentials');
   }
@@ -104,18 +109,26 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   // request gets 503 + Retry-After instead of a refused connection.
   const starting = (_req: IncomingMessage, res: ServerResponse) => {
     const txId = newTransId();
-    res.writeHead(503, { 'Retry-After': '5', 'Content-Type': 'text/plain; charset=utf-8', 'X-Trans-Id': txId, 'X-Openstack-Request-Id': txId, 'Connection': 'close' });
+    res.writeHead(503, { 'Retry-After': '5', 'Content-Type': 'text/plain; charset=utf-8', 'X-Trans-Id': txId, 'X-Openstack-Request-Id': txId, Connection: 'close' });
     res.end('Starting: try again shortly\n');
   };
   const h = config.http;
-  const server: Server = createHttpServer(starting, {
-    headersTimeoutMs: h.headersTimeoutSeconds * 1000,
-    idleTimeoutMs: h.idleTimeoutSeconds * 1000,
-    keepAliveTimeoutMs: h.keepAliveTimeoutSeconds * 1000,
-    maxRequestsPerSocket: h.maxRequestsPerSocket,
-    maxHeaderBytes: h.maxHeaderBytes,
-  }, log);
-  const guard = new ConnectionGuard({ maxConnections: h.maxConnections || defaultMaxConnections(), maxPerAddress: h.maxConnectionsPerAddress, trustedAddresses: h.trustedAddresses });
+  const server: Server = createHttpServer(
+    starting,
+    {
+      headersTimeoutMs: h.headersTimeoutSeconds * 1000,
+      idleTimeoutMs: h.idleTimeoutSeconds * 1000,
+      keepAliveTimeoutMs: h.keepAliveTimeoutSeconds * 1000,
+      maxRequestsPerSocket: h.maxRequestsPerSocket,
+      maxHeaderBytes: h.maxHeaderBytes,
+    },
+    log,
+  );
+  const guard = new ConnectionGuard({
+    maxConnections: h.maxConnections || defaultMaxConnections(),
+    maxPerAddress: h.maxConnectionsPerAddress,
+    trustedAddresses: h.trustedAddresses,
+  });
   const front = createFront(server, endpoints, guard, log, h.headersTimeoutSeconds * 1000);
   const listener = front.server;
   await listenOn(listener, listen);
@@ -161,7 +174,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       onError: (err) => log.error({ err }, 'audit trail write failed'),
     });
     const stationKey = await loadStationKey(paths(dir).stationKey);
-    await audit.append({ actor: 'system', source: 'daemon', action: 'daemon.start', result: 'ok', details: { version: VERSION, config: configDigest(config), https: endpoints.map((e) => e.name), plaintext: config.http.plaintext, stationKey: stationKey.publicKey } });
+    await audit.append({
+      actor: 'system',
+      source: 'daemon',
+      action: 'daemon.start',
+      result: 'ok',
+      details: { version: VERSION, config: configDigest(config), https: endpoints.map((e) => e.name), plaintext: config.http.plaintext, stationKey: stationKey.publicKey },
+    });
     anchors = await AnchorBook.open(dir, stationKey, audit, config.siteName);
     replicator = await Replicator.open(store, config, log, 'daemon', { audit, anchors, dir });
     if (config.retention.evictAfterReplication) {
@@ -180,7 +199,17 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     const tokens = new TokenRegistry(config.auth.tokenTtlSeconds);
     const systemDocuments = { capabilities: () => capabilities.document(), categories: () => categoriesDocument(dir, targetNames) };
     const { source: categories } = await publishedCategories(dir, targetNames);
-    log.info({ categories: categories.kind === 'central' ? `central ${categories.target} (fetched ${categories.fetchedAt})` : categories.kind === 'station' ? "the station's own (edgecd categories set)" : 'none set' }, 'categories published to the cameras');
+    log.info(
+      {
+        categories:
+          categories.kind === 'central'
+            ? `central ${categories.target} (fetched ${categories.fetchedAt})`
+            : categories.kind === 'station'
+              ? "the station's own (edgecd categories set)"
+              : 'none set',
+      },
+      'categories published to the cameras',
+    );
     const destination = new ContentDestination(store, {
       maxUsers: config.limits.maxUsers,
       maxDevices: config.limits.maxDevices,
@@ -196,8 +225,22 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     const { app, health } = createApp({
       requests: new RequestStats(),
       startedAt,
-      admission: { maxRequests: a.maxRequests, maxUploads: a.maxUploads, queue: a.queue, queueTimeoutMs: a.queueTimeoutSeconds * 1000, maxEventLoopDelayMs: a.maxEventLoopDelayMs, maxHeapBytes: a.maxHeapMB * 1024 * 1024 },
-      store, destination, credentials, tokens, log, maxObjectBytes: config.objects.maxBytes, ready: () => ready, systemDocuments,
+      admission: {
+        maxRequests: a.maxRequests,
+        maxUploads: a.maxUploads,
+        queue: a.queue,
+        queueTimeoutMs: a.queueTimeoutSeconds * 1000,
+        maxEventLoopDelayMs: a.maxEventLoopDelayMs,
+        maxHeapBytes: a.maxHeapMB * 1024 * 1024,
+      },
+      store,
+      destination,
+      credentials,
+      tokens,
+      log,
+      maxObjectBytes: config.objects.maxBytes,
+      ready: () => ready,
+      systemDocuments,
       throttle: new LoginThrottle(),
       connections: guard,
       signAuditHead: () => (audit!.head.seq === 0 ? undefined : signHead(stationKey, { station: config.siteName, ...audit!.head, time: new Date().toISOString() })),
@@ -245,9 +288,16 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     ntp = await startNtp(config, clock, log);
     await writeConnectionFile(dir, config, address, undefined, ntp !== undefined);
     admin = await startAdminServer({
-      socketPath: paths(dir).adminSocket, store, replicator, log,
+      socketPath: paths(dir).adminSocket,
+      store,
+      replicator,
+      log,
       operations: {
-        dir, config, listen: address, ntpServing: ntp !== undefined, audit,
+        dir,
+        config,
+        listen: address,
+        ntpServing: ntp !== undefined,
+        audit,
         onUsersChanged: () => credentials.invalidate(),
         onCertificates: (list) => {
           endpoints = list;
@@ -258,12 +308,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     replicator.schedule();
     if (h.plaintext) log.warn('serving plain HTTP (http.plaintext / --plain-http): for development only; evidence and keys cross the network unencrypted');
     const days = daysUntilExpiry(endpoints);
-    if (days !== null && days <= config.tls.warnDaysBeforeExpiry) log.warn({ daysUntilExpiry: days }, 'a TLS certificate expires soon: run edgecd cert renew and upload the new connection file');
+    if (days !== null && days <= config.tls.warnDaysBeforeExpiry)
+      log.warn({ daysUntilExpiry: days }, 'a TLS certificate expires soon: run edgecd cert renew and upload the new connection file');
     const stopWatching = watchStation(health, log, config.health.checkSeconds * 1000);
     const anchorBook = anchors;
-    const stopAnchoring = anchorBook.schedule(
-      { everyLines: config.audit.anchorEveryLines, everyMs: config.audit.anchorEveryMinutes * 60_000 },
-      (err) => log.error({ err }, 'signing the audit trail head failed'),
+    const stopAnchoring = anchorBook.schedule({ everyLines: config.audit.anchorEveryLines, everyMs: config.audit.anchorEveryMinutes * 60_000 }, (err) =>
+      log.error({ err }, 'signing the audit trail head failed'),
     );
     ready = true;
     log.info({ version: VERSION, listen: `${address.host}:${address.port}`, data: dir }, 'ready');
@@ -278,25 +328,26 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       log,
       address,
       store,
-      close: () => (closing ??= (async () => {
-        ready = false;
-        stopWatching();
-        stopAnchoring();
-        ntp?.close();
-        clock.stop();
-        log.info('stopping');
-        // Replication first: a pass may run for hours, and its progress stream holds the admin socket open.
-        await replication.close();
-        await closeHttp(front, httpServer, config.http.shutdownGraceSeconds * 1000);
-        await adminServer.close();
-        await auditLog.append({ actor: 'system', source: 'daemon', action: 'daemon.stop', result: 'ok' }).catch(() => undefined);
-        // The last head, signed: the next pass after a restart sends it.
-        await anchorBook.anchor().catch((err: unknown) => log.error({ err }, 'signing the audit trail head failed'));
-        await auditLog.close();
-        await store.close();
-        log.info('stopped');
-        log.flush();
-      })()),
+      close: () =>
+        (closing ??= (async () => {
+          ready = false;
+          stopWatching();
+          stopAnchoring();
+          ntp?.close();
+          clock.stop();
+          log.info('stopping');
+          // Replication first: a pass may run for hours, and its progress stream holds the admin socket open.
+          await replication.close();
+          await closeHttp(front, httpServer, config.http.shutdownGraceSeconds * 1000);
+          await adminServer.close();
+          await auditLog.append({ actor: 'system', source: 'daemon', action: 'daemon.stop', result: 'ok' }).catch(() => undefined);
+          // The last head, signed: the next pass after a restart sends it.
+          await anchorBook.anchor().catch((err: unknown) => log.error({ err }, 'signing the audit trail head failed'));
+          await auditLog.close();
+          await store.close();
+          log.info('stopped');
+          log.flush();
+        })()),
     };
   } catch (err) {
     listener.close();
@@ -363,6 +414,9 @@ async function closeHttp(front: Front, http: Server, graceMs: number): Promise<v
 
 /** A digest of the effective configuration with secrets left out, for the audit trail. */
 function configDigest(config: Config): string {
-  const redacted = { ...config, replication: { targets: config.replication.targets.map((t) => ({ ...t, key: '(secret)', readerKey: '(secret)', central: { ...t.central, key: '(secret)' } })) } };
+  const redacted = {
+    ...config,
+    replication: { targets: config.replication.targets.map((t) => ({ ...t, key: '(secret)', readerKey: '(secret)', central: { ...t.central, key: '(secret)' } })) },
+  };
   return createHash('sha256').update(JSON.stringify(redacted)).digest('hex');
 }

@@ -19,12 +19,13 @@ describe('admission', () => {
   it('at 10x the upload bound: only 201 or 503 with Retry-After, and every 201 verifies', async () => {
     const bodies = Array.from({ length: 20 }, () => randomBytes(300_000));
     // Slow senders keep their slots busy, as docked cameras on a thin link do.
-    const slow = (b: Buffer) => (async function* () {
-      for (let i = 0; i < b.length; i += 50_000) {
-        yield b.subarray(i, i + 50_000);
-        await new Promise((r) => setTimeout(r, 30));
-      }
-    })();
+    const slow = (b: Buffer) =>
+      (async function* () {
+        for (let i = 0; i < b.length; i += 50_000) {
+          yield b.subarray(i, i + 50_000);
+          await new Promise((r) => setTimeout(r, 30));
+        }
+      })();
     const results = await Promise.all(bodies.map((b, i) => s.req('PUT', `/load/o${i}`, { 'Content-Length': String(b.length) }, slow(b))));
     const counts: Record<number, number> = {};
     for (const r of results) counts[r.status] = (counts[r.status] ?? 0) + 1;

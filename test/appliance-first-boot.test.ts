@@ -27,12 +27,13 @@ describe('edgecd.txt', () => {
     assert.deepEqual(preset, { dns: [], ntpServers: [], dataDisk: 'auto', formatDataDisk: false });
   });
 
-  test('reads every setting, with Notepad\'s byte-order mark and CRLF', () => {
-    const text = '\uFEFF# station\r\nhostname = Gate-North\r\nsite_name = North gate, building 4\r\naddress = 192.168.10.5/24\r\n'
-      + 'gateway = 192.168.10.1\r\ndns = 192.168.10.1, 9.9.9.9\r\nntp_servers = ntp1.example.org 10.0.0.1\r\ndata_disk = /dev/sda\r\nformat_data_disk = Yes\r\n'
-      + 'replication_url = https://central.example.org/auth/v1.0\r\nreplication_user = station-north\r\nreplication_key = s3cret#with=signs\r\n'
-      + 'replication_schedule = 0 1 * * *\r\nreplication_cacert = central.pem\r\nadmin_user = it\r\nadmin_key = 0123456789abcdef0123\r\n'
-      + 'ssh_authorized_key = ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBuVt1BhW0oMqvd3J1tqvJY4KzGe8Y2LYd9K1Xg6Yb7a it@office\r\n';
+  test("reads every setting, with Notepad's byte-order mark and CRLF", () => {
+    const text =
+      '\uFEFF# station\r\nhostname = Gate-North\r\nsite_name = North gate, building 4\r\naddress = 192.168.10.5/24\r\n' +
+      'gateway = 192.168.10.1\r\ndns = 192.168.10.1, 9.9.9.9\r\nntp_servers = ntp1.example.org 10.0.0.1\r\ndata_disk = /dev/sda\r\nformat_data_disk = Yes\r\n' +
+      'replication_url = https://central.example.org/auth/v1.0\r\nreplication_user = station-north\r\nreplication_key = s3cret#with=signs\r\n' +
+      'replication_schedule = 0 1 * * *\r\nreplication_cacert = central.pem\r\nadmin_user = it\r\nadmin_key = 0123456789abcdef0123\r\n' +
+      'ssh_authorized_key = ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBuVt1BhW0oMqvd3J1tqvJY4KzGe8Y2LYd9K1Xg6Yb7a it@office\r\n';
     assert.deepEqual(parsePreset(text), {
       hostname: 'gate-north',
       siteName: 'North gate, building 4',
@@ -49,19 +50,32 @@ describe('edgecd.txt', () => {
   });
 
   test('names every problem at once, by line', () => {
-    const text = 'hostname = not a name\nadress = 10.0.0.5/24\naddress = 10.0.0.5\ndns = 10.0.0.1 dns.example\nhostname = again\n'
-      + 'replication_url = ftp://central\nformat_data_disk = maybe\njust text\nreplication_schedule = every night\nadmin_key = short\n';
-    assert.throws(() => parsePreset(text), (err: PresetError) => {
-      const all = err.problems.join('\n');
-      for (const expected of [
-        /line 1: hostname must be a single name/, /line 2: unknown setting "adress"/, /line 3: address must be an address with its prefix length/,
-        /line 4: dns must list IP addresses; "dns\.example"/, /line 5: "hostname" is set twice \(also on line 1\)/, /line 6: replication_url must be the central auth URL/,
-        /line 7: format_data_disk must be yes or no/, /line 8: expected "name = value"/, /line 9: replication_schedule must be a cron line/,
-        /line 10: admin_key must be at least 16 characters/, /replication needs replication_user and replication_key as well/, /admin_user and admin_key go together/,
-      ]) assert.match(all, expected);
-      assert.equal(err.problems.length, 12, all);
-      return true;
-    });
+    const text =
+      'hostname = not a name\nadress = 10.0.0.5/24\naddress = 10.0.0.5\ndns = 10.0.0.1 dns.example\nhostname = again\n' +
+      'replication_url = ftp://central\nformat_data_disk = maybe\njust text\nreplication_schedule = every night\nadmin_key = short\n';
+    assert.throws(
+      () => parsePreset(text),
+      (err: PresetError) => {
+        const all = err.problems.join('\n');
+        for (const expected of [
+          /line 1: hostname must be a single name/,
+          /line 2: unknown setting "adress"/,
+          /line 3: address must be an address with its prefix length/,
+          /line 4: dns must list IP addresses; "dns\.example"/,
+          /line 5: "hostname" is set twice \(also on line 1\)/,
+          /line 6: replication_url must be the central auth URL/,
+          /line 7: format_data_disk must be yes or no/,
+          /line 8: expected "name = value"/,
+          /line 9: replication_schedule must be a cron line/,
+          /line 10: admin_key must be at least 16 characters/,
+          /replication needs replication_user and replication_key as well/,
+          /admin_user and admin_key go together/,
+        ])
+          assert.match(all, expected);
+        assert.equal(err.problems.length, 12, all);
+        return true;
+      },
+    );
   });
 
   test('a key moved into the box reads as "already moved", not as a key', () => {
@@ -78,15 +92,20 @@ describe('edgecd.txt', () => {
 function disk(name: string, size: number, fields: Partial<BlockDevice>, parts: [string, number, number, Partial<BlockDevice>][] = []): BlockDevice {
   const base = { type: 'disk', start: null, tran: null, rm: false, ro: false, fstype: null, label: null, uuid: null, pttype: null, mountpoints: [null] };
   return {
-    ...base, name, path: `/dev/${name}`, size, ...fields,
+    ...base,
+    name,
+    path: `/dev/${name}`,
+    size,
+    ...fields,
     ...(parts.length > 0 ? { children: parts.map(([p, s, start, f]) => ({ ...base, type: 'part', name: p, path: `/dev/${p}`, size: s, start, ...f })) } : {}),
   };
 }
-const card = (size: number, rootSize = 745 * MiB, extra: [string, number, number, Partial<BlockDevice>][] = []) => disk('mmcblk0', size, { pttype: 'dos' }, [
-  ['mmcblk0p1', 256 * MiB, 2048, { fstype: 'vfat', label: 'EDGECD-BOOT', mountpoints: ['/boot/firmware'] }],
-  ['mmcblk0p2', rootSize, 2048 + (256 * MiB) / 512, { fstype: 'ext4', label: 'edgecd-root', mountpoints: ['/'] }],
-  ...extra,
-]);
+const card = (size: number, rootSize = 745 * MiB, extra: [string, number, number, Partial<BlockDevice>][] = []) =>
+  disk('mmcblk0', size, { pttype: 'dos' }, [
+    ['mmcblk0p1', 256 * MiB, 2048, { fstype: 'vfat', label: 'EDGECD-BOOT', mountpoints: ['/boot/firmware'] }],
+    ['mmcblk0p2', rootSize, 2048 + (256 * MiB) / 512, { fstype: 'ext4', label: 'edgecd-root', mountpoints: ['/'] }],
+    ...extra,
+  ]);
 const ROOT_START = (2048 + (256 * MiB) / 512) * 512;
 const auto = { dataDisk: 'auto', formatDataDisk: false };
 
@@ -150,7 +169,10 @@ describe('choosing where evidence lives', () => {
 /** The box as first boot sees it: lsblk answers from `devices`, disk tools are recorded, edgecd's own CLI really runs. */
 class TestMachine implements Machine {
   readonly calls: string[] = [];
-  constructor(public devices: BlockDevice[], readonly ips: string[] = ['192.0.2.10']) {}
+  constructor(
+    public devices: BlockDevice[],
+    readonly ips: string[] = ['192.0.2.10'],
+  ) {}
   async run(cmd: string, args: string[], input?: string): Promise<string> {
     if (cmd === process.execPath) {
       const { stdout } = await promisify(execFile)(cmd, ['--import', 'tsx', ...args], { cwd: ROOT });
@@ -185,8 +207,9 @@ async function tempBox(preset: string | null) {
 
 describe('first boot, against a temporary root', () => {
   test('provisions once: disks, name, config with the central key off the card, keys, connection.json, marker', async (t) => {
-    const preset = 'hostname = gate-north\nsite_name = North Gate\nntp_servers = ntp1.example.org\n'
-      + 'replication_url = https://central.example.org/auth/v1.0\nreplication_user = north\nreplication_key = central-key-123\nreplication_cacert = central.pem\n';
+    const preset =
+      'hostname = gate-north\nsite_name = North Gate\nntp_servers = ntp1.example.org\n' +
+      'replication_url = https://central.example.org/auth/v1.0\nreplication_user = north\nreplication_key = central-key-123\nreplication_cacert = central.pem\n';
     const box = await tempBox(preset);
     t.after(() => rm(box.root, { recursive: true, force: true }));
     await writeFile(join(box.boot, 'central.pem'), 'CENTRAL CA\n');
@@ -196,20 +219,23 @@ describe('first boot, against a temporary root', () => {
     assert.ok(result);
 
     // The card: root grown to 4 GiB in place, then a data partition after it, formatted and mounted.
-    assert.deepEqual(machine.calls.filter((c) => !c.startsWith('lsblk') && !c.startsWith('hostname') && !c.startsWith('systemctl try-restart')), [
-      `sfdisk --force --no-reread --no-tell-kernel -N 2 /dev/mmcblk0 <<< , ${ROOT_BYTES / 512}`,
-      'partx -u -n 2 /dev/mmcblk0',
-      'resize2fs /dev/mmcblk0p2',
-      `sfdisk --force --no-reread --no-tell-kernel --append /dev/mmcblk0 <<< start=${(ROOT_START + ROOT_BYTES) / 512}, type=L`,
-      'partx -a -n 3 /dev/mmcblk0',
-      'udevadm settle',
-      'mkfs.ext4 -q -F -L edgecd-data -m 1 /dev/mmcblk0p3',
-      'blkid -s UUID -o value /dev/mmcblk0p3',
-      'systemctl daemon-reload',
-      `mountpoint -q ${join(box.root, 'var/lib/edgecd')}`,
-      `mount ${join(box.root, 'var/lib/edgecd')}`,
-      'sync',
-    ]);
+    assert.deepEqual(
+      machine.calls.filter((c) => !c.startsWith('lsblk') && !c.startsWith('hostname') && !c.startsWith('systemctl try-restart')),
+      [
+        `sfdisk --force --no-reread --no-tell-kernel -N 2 /dev/mmcblk0 <<< , ${ROOT_BYTES / 512}`,
+        'partx -u -n 2 /dev/mmcblk0',
+        'resize2fs /dev/mmcblk0p2',
+        `sfdisk --force --no-reread --no-tell-kernel --append /dev/mmcblk0 <<< start=${(ROOT_START + ROOT_BYTES) / 512}, type=L`,
+        'partx -a -n 3 /dev/mmcblk0',
+        'udevadm settle',
+        'mkfs.ext4 -q -F -L edgecd-data -m 1 /dev/mmcblk0p3',
+        'blkid -s UUID -o value /dev/mmcblk0p3',
+        'systemctl daemon-reload',
+        `mountpoint -q ${join(box.root, 'var/lib/edgecd')}`,
+        `mount ${join(box.root, 'var/lib/edgecd')}`,
+        'sync',
+      ],
+    );
     assert.ok(machine.calls.includes('hostname gate-north'));
     const fstab = await readFile(join(box.root, 'etc/fstab'), 'utf8');
     assert.match(fstab, /^UUID=0b6c1f9e-7a11-4c4b-9d1e-5a1f3c2e7d10 +\/var\/lib\/edgecd +ext4 +noatime,nofail/m);
@@ -221,7 +247,9 @@ describe('first boot, against a temporary root', () => {
     assert.equal((await stat(configFile)).mode & 0o777, 0o600);
     const config = JSON.parse(await readFile(configFile, 'utf8'));
     assert.equal(config.siteName, 'North Gate');
-    assert.deepEqual(config.replication.targets, [{ name: 'central', authUrl: 'https://central.example.org/auth/v1.0', user: 'north', key: 'central-key-123', cacert: '/etc/edgecd/central-ca.pem' }]);
+    assert.deepEqual(config.replication.targets, [
+      { name: 'central', authUrl: 'https://central.example.org/auth/v1.0', user: 'north', key: 'central-key-123', cacert: '/etc/edgecd/central-ca.pem' },
+    ]);
     assert.equal(await readFile(join(box.root, 'etc/edgecd/central-ca.pem'), 'utf8'), 'CENTRAL CA\n');
     const card_ = await readFile(join(box.boot, 'edgecd.txt'), 'utf8');
     assert.doesNotMatch(card_, /central-key-123/);
@@ -236,7 +264,10 @@ describe('first boot, against a temporary root', () => {
     assert.equal(file.SiteName, 'North Gate');
     const [endpoint] = await loadEndpoints(data);
     const fingerprint = new X509Certificate(endpoint!.certPem).fingerprint256;
-    assert.match(await readFile(join(box.root, 'etc/issue.d/edgecd.issue'), 'utf8'), new RegExp(`https://192\\.0\\.2\\.10.*\\n  certificate 192\\.0\\.2\\.10  SHA-256 ${fingerprint}`));
+    assert.match(
+      await readFile(join(box.root, 'etc/issue.d/edgecd.issue'), 'utf8'),
+      new RegExp(`https://192\\.0\\.2\\.10.*\\n  certificate 192\\.0\\.2\\.10  SHA-256 ${fingerprint}`),
+    );
     assert.ok(said.some((l) => l.includes(fingerprint)) && said.some((l) => l.includes(file.BlobAPIKey)), 'the console shows the fingerprint and connection.json');
     for (const f of ['credentials.json', 'tls/192.0.2.10.key']) assert.equal((await stat(join(data, f))).uid, box.uid);
 

@@ -39,7 +39,9 @@ describe('the compiled build', () => {
   test('serves with plain node (no tsx), as the unit runs it', async () => {
     await run('npm', ['run', '--silent', 'build'], { cwd: ROOT });
     const dir = await mkdtemp(join(tmpdir(), 'edgecd-build-'));
-    const child = spawn(process.execPath, [join(ROOT, 'dist/cli.js'), 'serve', '--data', dir, '--listen', '127.0.0.1:0', '--ntp-listen', 'off', '--plain-http'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [join(ROOT, 'dist/cli.js'), 'serve', '--data', dir, '--listen', '127.0.0.1:0', '--ntp-listen', 'off', '--plain-http'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     try {
       const port = await new Promise<number>((resolve, reject) => {
         createInterface({ input: child.stdout! }).on('line', (line) => {
@@ -52,7 +54,9 @@ describe('the compiled build', () => {
         request({ host: '127.0.0.1', port, path: '/healthcheck' }, (res) => {
           res.resume();
           resolve(res.statusCode!);
-        }).on('error', reject).end();
+        })
+          .on('error', reject)
+          .end();
       });
       assert.equal(status, 200);
       assert.ok(existsSync(join(dir, 'connection.json')));
@@ -65,8 +69,12 @@ describe('the compiled build', () => {
 });
 
 const INSTALL = join(ROOT, 'scripts/install.sh');
-const installable = process.getuid?.() !== 0 ? 'install.sh needs root'
-  : !existsSync('/usr/bin/systemd-sysusers') || !existsSync('/usr/bin/setpriv') ? 'systemd-sysusers or setpriv is missing' : false;
+const installable =
+  process.getuid?.() !== 0
+    ? 'install.sh needs root'
+    : !existsSync('/usr/bin/systemd-sysusers') || !existsSync('/usr/bin/setpriv')
+      ? 'systemd-sysusers or setpriv is missing'
+      : false;
 
 /** One HTTPS request trusting only `ca` (the certificate the connection file pins). */
 function httpsGet(url: string, ca: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
@@ -75,7 +83,9 @@ function httpsGet(url: string, ca: string, headers: Record<string, string> = {})
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString() }));
-    }).on('error', reject).end();
+    })
+      .on('error', reject)
+      .end();
   });
 }
 
@@ -109,13 +119,23 @@ describe('scripts/install.sh into a filesystem tree (--root)', { skip: installab
 
     // The installed build, run as the service user on the installed files, serves HTTPS to the connection file's pinned certificate.
     const asService = ['--reuid', String(uid), '--regid', String(gid), '--clear-groups', process.execPath, join(root, 'opt/edgecd/dist/cli.js')];
-    const child = spawn('setpriv', [...asService, 'serve', '--data', data, '--config', join(root, 'etc/edgecd/edgecd.json'), '--listen', '127.0.0.1:0', '--ntp-listen', 'off'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn('setpriv', [...asService, 'serve', '--data', data, '--config', join(root, 'etc/edgecd/edgecd.json'), '--listen', '127.0.0.1:0', '--ntp-listen', 'off'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     try {
       await new Promise<void>((resolve, reject) => {
-        createInterface({ input: child.stdout! }).on('line', (line) => { if ((JSON.parse(line) as { msg?: string }).msg === 'ready') resolve(); });
+        createInterface({ input: child.stdout! }).on('line', (line) => {
+          if ((JSON.parse(line) as { msg?: string }).msg === 'ready') resolve();
+        });
         child.once('exit', (code) => reject(new Error(`exited ${code}`)));
       });
-      const file = JSON.parse(await readFile(join(data, 'connection.json'), 'utf8')) as { AuthenticationTokenURI: string[]; HTTPSCertificate: string[]; BlobAPIUserName: string; BlobAPIKey: string; SiteName: string };
+      const file = JSON.parse(await readFile(join(data, 'connection.json'), 'utf8')) as {
+        AuthenticationTokenURI: string[];
+        HTTPSCertificate: string[];
+        BlobAPIUserName: string;
+        BlobAPIKey: string;
+        SiteName: string;
+      };
       assert.equal(file.SiteName, 'North Station');
       const ca = Buffer.from(file.HTTPSCertificate[0]!, 'base64').toString(); // the PEM, base64-encoded
       assert.equal(new X509Certificate(ca).fingerprint256, fingerprint, 'install.sh printed the pinned certificate');

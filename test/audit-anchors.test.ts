@@ -42,7 +42,9 @@ describe('audit anchors', () => {
     assert.ok(((reports[0] as { anchors?: { sent: number } }).anchors?.sent ?? 0) >= 1, JSON.stringify(reports[0]));
 
     const admin = await edge.auth('admin');
-    const { audit } = JSON.parse((await edge.request('GET', '/status', { 'X-Auth-Token': admin.token })).text) as { audit: { stationKey: string; keyId: string; lastAnchor: { seq: number }; anchoredAt: Record<string, number> } };
+    const { audit } = JSON.parse((await edge.request('GET', '/status', { 'X-Auth-Token': admin.token })).text) as {
+      audit: { stationKey: string; keyId: string; lastAnchor: { seq: number }; anchoredAt: Record<string, number> };
+    };
     ({ keyId, stationKey } = audit);
     assert.match(keyId, /^[0-9a-f]{16}$/);
     assert.equal(audit.anchoredAt.central, audit.lastAnchor.seq, 'the central holds the newest anchor');
@@ -50,7 +52,10 @@ describe('audit anchors', () => {
     const reader = await centralReader(target);
     const container = `edgecd-audit-${keyId}`;
     const held = await reader.objects(container);
-    assert.ok(held.some((o) => o.name === `${String(audit.lastAnchor.seq).padStart(12, '0')}.json`), JSON.stringify(held));
+    assert.ok(
+      held.some((o) => o.name === `${String(audit.lastAnchor.seq).padStart(12, '0')}.json`),
+      JSON.stringify(held),
+    );
     // Every replicated object names the station's key with its custody metadata.
     const recording = (await reader.containers()).find((c) => /_\d{8}T\d{6}Z$/.test(c.name))!.name;
     const clip = (await reader.objects(recording))[0]!.name;
@@ -62,12 +67,17 @@ describe('audit anchors', () => {
     await rm(scratch, { recursive: true, force: true });
     const replicator = await central.auth('replicator');
     assert.equal((await central.request('PUT', `${replicator.account}/edgecd-audit-${key.keyId}`, { 'X-Auth-Token': replicator.token })).status, 201);
-    const put = async (name: string, body: string, token = replicator.token) => (await central.request('PUT', `${replicator.account}/edgecd-audit-${key.keyId}/${name}`, { 'X-Auth-Token': token }, body)).status;
+    const put = async (name: string, body: string, token = replicator.token) =>
+      (await central.request('PUT', `${replicator.account}/edgecd-audit-${key.keyId}/${name}`, { 'X-Auth-Token': token }, body)).status;
     const good = signHead(key, { station: 'Station 7', seq: 999_999, hash: sha256('x'), time: new Date().toISOString() });
     assert.equal(await put('000000999999.json', JSON.stringify(good), (await central.auth()).token), 403, 'not the uploader');
     assert.equal(await put('000000999999.json', JSON.stringify({ ...good, hash: sha256('y') })), 422, 'the signature must hold');
     assert.equal(await put('000000999998.json', JSON.stringify(good)), 400, 'named by its seq');
-    assert.equal((await central.request('PUT', `${replicator.account}/${container}/000000999999.json`, { 'X-Auth-Token': replicator.token }, JSON.stringify(good))).status, 422, "not in another station's container");
+    assert.equal(
+      (await central.request('PUT', `${replicator.account}/${container}/000000999999.json`, { 'X-Auth-Token': replicator.token }, JSON.stringify(good))).status,
+      422,
+      "not in another station's container",
+    );
     assert.equal(await put('000000999999.json', JSON.stringify(good)), 201);
     assert.equal(await put('000000999999.json', JSON.stringify(good)), 201, 'the same anchor again is a retry');
     const other = signHead(key, { station: 'Station 7', seq: 999_999, hash: sha256('z'), time: new Date().toISOString() });
@@ -81,7 +91,11 @@ describe('audit anchors', () => {
     try {
       const res = await runCli(['pull', '--from', target.authUrl, '--user', TEST_USERS.reader.user, '--key', TEST_USERS.reader.key, '--recording', recording, '--to', to]);
       assert.equal(res.code, 0, res.stdout + res.stderr);
-      const custody = JSON.parse(await readFile(join(to, recording, 'custody.json'), 'utf8')) as { auditHead: { head: { seq: number; publicKey: string }; checked: string[] }; auditExcerpt: { seq: number; action: string }[]; objects: { receivedByKey: string | null }[] };
+      const custody = JSON.parse(await readFile(join(to, recording, 'custody.json'), 'utf8')) as {
+        auditHead: { head: { seq: number; publicKey: string }; checked: string[] };
+        auditExcerpt: { seq: number; action: string }[];
+        objects: { receivedByKey: string | null }[];
+      };
       assert.match(custody.auditHead.checked.join('; '), /Ed25519 signature .*; covers all \d+ lines/);
       assert.ok(custody.auditExcerpt.some((l) => l.action === 'custody.read'));
       assert.ok(custody.auditExcerpt.every((l) => l.seq <= custody.auditHead.head.seq));
@@ -100,7 +114,10 @@ describe('audit anchors', () => {
     await copyFile(head, join(saved, 'audit.head'));
     try {
       const verify = async () => runCli(['audit', 'verify', '--data', edge.dataDir, ...against()]);
-      const lines = (await readFile(log, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown> & { seq: number; time: string; prev: string });
+      const lines = (await readFile(log, 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown> & { seq: number; time: string; prev: string });
       const anchored = Number((await readFile(join(edge.dataDir, 'audit-anchors-sent.json'), 'utf8')).match(/"central":(\d+)/)![1]);
       assert.ok(anchored > 3 && anchored <= lines.length);
 
@@ -144,7 +161,15 @@ describe('audit anchors', () => {
 
       // Forged after the head: a line appended with a date before the anchor that should cover it.
       const last = lines.at(-1)!;
-      const forged = { ...last, seq: last.seq + 1, time: new Date(Date.parse(lines[anchored - 1]!.time) - 86_400_000).toISOString(), actor: 'clerk', action: 'object.get', target: 'AUTH_bws/x', result: '200' };
+      const forged = {
+        ...last,
+        seq: last.seq + 1,
+        time: new Date(Date.parse(lines[anchored - 1]!.time) - 86_400_000).toISOString(),
+        actor: 'clerk',
+        action: 'object.get',
+        target: 'AUTH_bws/x',
+        result: '200',
+      };
       await rechain([...lines, forged]);
       const backdated = await verify();
       assert.equal(backdated.code, 1);

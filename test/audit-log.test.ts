@@ -280,7 +280,9 @@ describe('audit log', () => {
     const total = 32 * perCaller;
     const syncs = audit.syncs;
     await audit.close();
-    t.diagnostic(`${Math.round(total / seconds)} awaited appends/s with 32 callers (${total} in ${seconds.toFixed(2)} s, ${syncs} fdatasyncs, ${(total / syncs).toFixed(1)} lines per group)`);
+    t.diagnostic(
+      `${Math.round(total / seconds)} awaited appends/s with 32 callers (${total} in ${seconds.toFixed(2)} s, ${syncs} fdatasyncs, ${(total / syncs).toFixed(1)} lines per group)`,
+    );
     assert.equal((await verifyAuditLog(c.log, c.head)).lines, total);
   });
 });

@@ -31,8 +31,14 @@ describe('key files pair with what they unlock', () => {
   const track = { name: '20261202_100000_1000_B8A4_gpstrail.json', meta: { filetype: 'json' } };
 
   it("a clip's key by the spec's name, and by the reference's <file>.key", () => {
-    assert.deepEqual([...pairKeyFiles([clip('20261202T100000Z_1000.mkv', T), key('20261202T100000Z_1000.key', T)]).keyOf], [['20261202T100000Z_1000.mkv', '20261202T100000Z_1000.key']]);
-    assert.deepEqual([...pairKeyFiles([clip('20261202T100000Z_1000.mkv', T), key('20261202T100000Z_1000.mkv.key', T)]).keyOf], [['20261202T100000Z_1000.mkv', '20261202T100000Z_1000.mkv.key']]);
+    assert.deepEqual(
+      [...pairKeyFiles([clip('20261202T100000Z_1000.mkv', T), key('20261202T100000Z_1000.key', T)]).keyOf],
+      [['20261202T100000Z_1000.mkv', '20261202T100000Z_1000.key']],
+    );
+    assert.deepEqual(
+      [...pairKeyFiles([clip('20261202T100000Z_1000.mkv', T), key('20261202T100000Z_1000.mkv.key', T)]).keyOf],
+      [['20261202T100000Z_1000.mkv', '20261202T100000Z_1000.mkv.key']],
+    );
   });
 
   it("a track's key named after the track, or as the spec names it (the recording's start), and both in one recording", () => {
@@ -81,9 +87,37 @@ describe('a day of every firmware, replicated to a central and pulled back', () 
     edge = await TestDaemon.start({ config: { siteName: 'Station 7', replication: { targets: [{ name: 'hq', connectionFile: centralFile, schedule: '0 0 1 1 *' }] } } });
     const bws = connectionOptions(await edge.connectionFile());
     // Firmware before 10.11, with clip locations (dropped in v1.6.12) on every other clip.
-    legacy = (await simulate({ ...bws, users: 1, devices: 1, recordings: 2, clipsPerRecording: 2, clipBytes: 20_000, extras: true, concurrency: 1, firstTrigger: day(2), legacyNames: true, clipLocations: true })).recordings;
+    legacy = (
+      await simulate({
+        ...bws,
+        users: 1,
+        devices: 1,
+        recordings: 2,
+        clipsPerRecording: 2,
+        clipBytes: 20_000,
+        extras: true,
+        concurrency: 1,
+        firstTrigger: day(2),
+        legacyNames: true,
+        clipLocations: true,
+      })
+    ).recordings;
     // Current firmware, encrypting, with the spec's key names (a track's key stamped with the recording's start).
-    encrypted = (await simulate({ ...bws, users: 1, devices: 1, recordings: 1, clipsPerRecording: 2, clipBytes: 20_000, extras: true, concurrency: 1, firstTrigger: day(1), keyNames: 'spec', encryption: { publicKey: keys.publicKey, publicKeyId: 'hq-key' } })).recordings;
+    encrypted = (
+      await simulate({
+        ...bws,
+        users: 1,
+        devices: 1,
+        recordings: 1,
+        clipsPerRecording: 2,
+        clipBytes: 20_000,
+        extras: true,
+        concurrency: 1,
+        firstTrigger: day(1),
+        keyNames: 'spec',
+        encryption: { publicKey: keys.publicKey, publicKeyId: 'hq-key' },
+      })
+    ).recordings;
     // What a station cannot classify: a Swift client's container, and a name from some future firmware.
     const s = await SwiftSession.open(edge);
     for (const c of ['scratch', 'u9_B8A4_2026-12-02T10.00.00']) {
@@ -100,7 +134,9 @@ describe('a day of every firmware, replicated to a central and pulled back', () 
   it('old firmware names are recordings: catalogued, listed with their trigger time, refused nothing', async () => {
     assert.match(legacy[0]!, /^[0-9a-f-]{36}_B8A44F\d{6}_\d{8}_\d{6}$/);
     const res = await runCli(['recordings', '--data', edge.dataDir]);
-    const { recordings } = JSON.parse(res.stdout) as { recordings: { name: string; kind: string; triggerOn?: string; status: string; bookmarks: { location?: { lat: number } }[] }[] };
+    const { recordings } = JSON.parse(res.stdout) as {
+      recordings: { name: string; kind: string; triggerOn?: string; status: string; bookmarks: { location?: { lat: number } }[] }[];
+    };
     for (const name of legacy) {
       const r = recordings.find((x) => x.name === name)!;
       assert.equal(r.kind, 'recording');
@@ -113,7 +149,9 @@ describe('a day of every firmware, replicated to a central and pulled back', () 
 
   it('nothing is invisible: every container is catalogued, a registry, or flagged "unrecognised name"', async () => {
     const admin = await edge.auth('admin');
-    const status = JSON.parse((await edge.request('GET', '/status', { 'X-Auth-Token': admin.token })).text) as { containers: { unrecognisedName: { count: number; names: string[] } } };
+    const status = JSON.parse((await edge.request('GET', '/status', { 'X-Auth-Token': admin.token })).text) as {
+      containers: { unrecognisedName: { count: number; names: string[] } };
+    };
     assert.equal(status.containers.unrecognisedName.count, 2);
     const replication = (await adminGet<{ unrecognisedName: { names: string[] } }>(join(edge.dataDir, 'admin.sock'), '/replication'))!;
     assert.deepEqual(replication.unrecognisedName.names, status.containers.unrecognisedName.names);
@@ -125,7 +163,10 @@ describe('a day of every firmware, replicated to a central and pulled back', () 
     const store = await ObjectStore.open(edge.dataDir, { maxObjectBytes: Infinity, log: createLogger('silent') });
     try {
       const catalogue = RecordingCatalogue.of(store.index);
-      const account = storageUrl.split('/').pop()!.replace(/^AUTH_/, '');
+      const account = storageUrl
+        .split('/')
+        .pop()!
+        .replace(/^AUTH_/, '');
       for (const e of (await catalogue.query(account, { limit: 1000 })).entries) catalogued.add(e.container);
       const flagged = new Set((await catalogue.unrecognisedContainers(1000, account)).names);
       for (const { name } of listed) {
@@ -147,7 +188,8 @@ describe('a day of every firmware, replicated to a central and pulled back', () 
     assert.equal(reports[0]!.recordingsCompleted, 3);
     const reader = await central.auth('reader');
     const get = (path: string) => fetch(`${reader.storageUrl}/${path}`, { headers: { 'X-Auth-Token': reader.token } });
-    for (const name of legacy) assert.equal((await fetch(`${reader.storageUrl}/${name}`, { method: 'HEAD', headers: { 'X-Auth-Token': reader.token } })).headers.get('x-container-meta-status'), 'Complete');
+    for (const name of legacy)
+      assert.equal((await fetch(`${reader.storageUrl}/${name}`, { method: 'HEAD', headers: { 'X-Auth-Token': reader.token } })).headers.get('x-container-meta-status'), 'Complete');
     const opaque = await get(`${encodeURIComponent('u9_B8A4_2026-12-02T10.00.00')}/notes.txt`);
     assert.equal(await opaque.text(), 'an object');
     assert.equal(opaque.headers.get('x-object-meta-written-by'), 'ops');
@@ -159,16 +201,32 @@ describe('a day of every firmware, replicated to a central and pulled back', () 
     const userId = legacy[0]!.split('_')[0]!;
     const to = join(work, 'pulled');
     const reader = TEST_USERS.reader;
-    const res = await runCli(['pull', '--from', (await central.connectionFile()).AuthenticationTokenURI[0]!, '--user', reader.user, '--key', reader.key, '--user-id', userId, '--to', to]);
+    const res = await runCli([
+      'pull',
+      '--from',
+      (await central.connectionFile()).AuthenticationTokenURI[0]!,
+      '--user',
+      reader.user,
+      '--key',
+      reader.key,
+      '--user-id',
+      userId,
+      '--to',
+      to,
+    ]);
     assert.equal(res.code, 0, res.stderr);
     assert.deepEqual((await readdir(to)).sort(), [...legacy].sort(), 'selected by user: the old names too');
     const folder = join(to, legacy[0]!);
-    const metadata = JSON.parse(await readFile(join(folder, 'metadata.json'), 'utf8')) as { objects: { name: string; bookmark?: { location?: { lat: number; lon: number; accuracy: number; time: string } }; metadata: Record<string, string> }[] };
+    const metadata = JSON.parse(await readFile(join(folder, 'metadata.json'), 'utf8')) as {
+      objects: { name: string; bookmark?: { location?: { lat: number; lon: number; accuracy: number; time: string } }; metadata: Record<string, string> }[];
+    };
     const bookmark = metadata.objects.find((o) => o.bookmark)!;
     assert.deepEqual(bookmark.bookmark!.location, { lat: 55.7188, lon: 13.2218, accuracy: 6, time: bookmark.bookmark!.location!.time });
     const clips = metadata.objects.filter((o) => o.name.endsWith('.mkv'));
     assert.ok(clips.some((c) => c.metadata.startlocation) && clips.some((c) => !c.metadata.startlocation), 'clips with and without Start/StopLocation');
-    const geo = JSON.parse(await readFile(join(folder, 'track.geojson'), 'utf8')) as { features: { geometry: { type: string; coordinates: number[] }; properties: { name?: string } }[] };
+    const geo = JSON.parse(await readFile(join(folder, 'track.geojson'), 'utf8')) as {
+      features: { geometry: { type: string; coordinates: number[] }; properties: { name?: string } }[];
+    };
     const waypoint = geo.features.find((f) => f.geometry.type === 'Point')!;
     assert.deepEqual(waypoint.geometry.coordinates, [13.2218, 55.7188]);
     assert.match(waypoint.properties.name!, /^bookmark_/);
@@ -178,17 +236,39 @@ describe('a day of every firmware, replicated to a central and pulled back', () 
     const secret = join(work, 'hq.pem');
     await writeFile(secret, keys.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
     const enc = join(work, 'pulled-encrypted');
-    assert.equal((await runCli(['pull', '--from', (await central.connectionFile()).AuthenticationTokenURI[0]!, '--user', reader.user, '--key', reader.key, '--recording', encrypted[0]!, '--to', enc])).code, 0);
+    assert.equal(
+      (
+        await runCli([
+          'pull',
+          '--from',
+          (await central.connectionFile()).AuthenticationTokenURI[0]!,
+          '--user',
+          reader.user,
+          '--key',
+          reader.key,
+          '--recording',
+          encrypted[0]!,
+          '--to',
+          enc,
+        ])
+      ).code,
+      0,
+    );
     const decrypt = await runCli(['decrypt', '--private-key', `hq-key=${secret}`, join(enc, encrypted[0]!)]);
     assert.equal(decrypt.code, 0, decrypt.stdout + decrypt.stderr);
     const names = (await readdir(join(enc, encrypted[0]!, 'decrypted'))).filter((n) => n !== 'manifest.sha256');
-    assert.equal(names.length, 3, 'two clips and the track, whose key the spec names after the recording\'s start');
+    assert.equal(names.length, 3, "two clips and the track, whose key the spec names after the recording's start");
     const track = JSON.parse(await readFile(join(enc, encrypted[0]!, 'decrypted', names.find((n) => n.endsWith('_gpstrail.json'))!), 'utf8')) as { CoordinateEntries: unknown[] };
     assert.equal(track.CoordinateEntries.length, 5);
   });
 
   it("the console shows a bookmark's note though the recording is encrypted, and where it was set", async () => {
-    const login = await fetch(`${edge.base}/console/login`, { method: 'POST', redirect: 'manual', headers: { Origin: edge.base, 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ user: TEST_USERS.reader.user, key: TEST_USERS.reader.key }) });
+    const login = await fetch(`${edge.base}/console/login`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { Origin: edge.base, 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ user: TEST_USERS.reader.user, key: TEST_USERS.reader.key }),
+    });
     const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
     const page = await (await fetch(`${edge.base}/console/recordings/${encodeURIComponent(encrypted[0]!)}`, { headers: { Cookie: cookie } })).text();
     assert.match(page, /<blockquote>Note for recording 0: suspect left on foot<\/blockquote>/);
@@ -204,7 +284,11 @@ describe('times and formats a BWS must not be told to change', () => {
   let s: SwiftSession;
   const USER = 'aa5f0c1d-0000-4000-8000-000000000001';
   const rec = `/${USER}_B0001_20240102T080000Z`;
-  const clip = (start: number, stop: number, extra: Record<string, string> = {}) => ({ 'X-Object-Meta-Starttime': String(start), 'X-Object-Meta-Stoptime': String(stop), ...extra });
+  const clip = (start: number, stop: number, extra: Record<string, string> = {}) => ({
+    'X-Object-Meta-Starttime': String(start),
+    'X-Object-Meta-Stoptime': String(stop),
+    ...extra,
+  });
   const T = Date.UTC(2024, 0, 2, 8) / 1000;
 
   before(async () => {
@@ -219,7 +303,17 @@ describe('times and formats a BWS must not be told to change', () => {
   after(() => daemon.cleanup());
 
   it('a clip inside its recording is stored, with or without the Start/StopLocation older firmware sends', async () => {
-    assert.equal((await s.req('PUT', `${rec}/20240102T080000Z_1.mkv`, clip(T, T + 59, { 'X-Object-Meta-Startlocation': '+55.7+013.2+8+' + T, 'X-Object-Meta-Stoplocation': '+55.8+013.3+8+' + (T + 59) }), 'a')).status, 201);
+    assert.equal(
+      (
+        await s.req(
+          'PUT',
+          `${rec}/20240102T080000Z_1.mkv`,
+          clip(T, T + 59, { 'X-Object-Meta-Startlocation': '+55.7+013.2+8+' + T, 'X-Object-Meta-Stoplocation': '+55.8+013.3+8+' + (T + 59) }),
+          'a',
+        )
+      ).status,
+      201,
+    );
     assert.equal((await s.req('PUT', `${rec}/20240102T080100Z_1.mkv`, clip(T + 60, T + 119), 'b')).status, 201);
   });
 
@@ -240,12 +334,19 @@ describe('times and formats a BWS must not be told to change', () => {
     assert.match(late.text, /it ends 1880 s after its recording/);
   });
 
-  it('a GNSS track written POINT(x, y), as the spec\'s prose has it, is read like POINT(x y)', async () => {
+  it("a GNSS track written POINT(x, y), as the spec's prose has it, is read like POINT(x y)", async () => {
     const rec2 = `/${USER}_B0001_20240102T090000Z`;
     assert.equal((await s.req('PUT', rec2, { 'X-Container-Meta-Status': 'Transferring' })).status, 201);
-    const track = JSON.stringify({ CoordinateEntries: [{ LocationWKT: 'point(13.221184, 55.718409)', SecondsFromStart: 0 }, { LocationWKT: 'POINT(13.2207 55.7187)', SecondsFromStart: 10 }] });
+    const track = JSON.stringify({
+      CoordinateEntries: [
+        { LocationWKT: 'point(13.221184, 55.718409)', SecondsFromStart: 0 },
+        { LocationWKT: 'POINT(13.2207 55.7187)', SecondsFromStart: 10 },
+      ],
+    });
     assert.equal((await s.req('PUT', `${rec2}/20240102_090000_1_B0001_gpstrail.json`, { 'X-Object-Meta-Filetype': 'json' }, track)).status, 201);
-    const { recordings } = JSON.parse((await runCli(['recordings', '--data', daemon.dataDir, '--since', '2024-01-02', '--until', '2024-01-02'])).stdout) as { recordings: { name: string; gnssTracks: { valid: boolean; points: number }[] }[] };
+    const { recordings } = JSON.parse((await runCli(['recordings', '--data', daemon.dataDir, '--since', '2024-01-02', '--until', '2024-01-02'])).stdout) as {
+      recordings: { name: string; gnssTracks: { valid: boolean; points: number }[] }[];
+    };
     assert.deepEqual(recordings.find((r) => `/${r.name}` === rec2)!.gnssTracks, [{ name: '20240102_090000_1_B0001_gpstrail.json', valid: true, points: 2 }]);
   });
 
@@ -282,9 +383,18 @@ describe('edgecd keys generate', () => {
       const inside = await runCli(['keys', 'generate', '--out', join(station, 'keys')]);
       assert.equal(inside.code, 1);
       assert.match(inside.stderr, /inside the data directory .*: the private key must not stay on the station/);
-      assert.equal(await stat(join(station, 'keys')).then(() => true, () => false), false);
+      assert.equal(
+        await stat(join(station, 'keys')).then(
+          () => true,
+          () => false,
+        ),
+        false,
+      );
       // The public key works as the station's: its connection file asks the cameras to encrypt for it.
-      await writeFile(join(station, 'edgecd.json'), JSON.stringify({ connection: { wantEncryption: true, publicKeyFile: join(dir, 'office', 'hq-2026.public.pem'), publicKeyId: 'hq-2026' } }));
+      await writeFile(
+        join(station, 'edgecd.json'),
+        JSON.stringify({ connection: { wantEncryption: true, publicKeyFile: join(dir, 'office', 'hq-2026.public.pem'), publicKeyId: 'hq-2026' } }),
+      );
       assert.equal((await runCli(['init', '--data', station])).code, 0);
       const file = JSON.parse(await readFile(join(station, 'connection.json'), 'utf8')) as { WantEncryption: boolean; PublicKeyId: string };
       assert.deepEqual([file.WantEncryption, file.PublicKeyId], [true, 'hq-2026']);

@@ -95,7 +95,11 @@ describe('recordings', () => {
   it('a trigger time in the future is refused when the clock is synchronised; an absurd one always', async () => {
     const admin = await daemon.auth('admin');
     const { clock } = JSON.parse((await daemon.request('GET', '/status', { 'X-Auth-Token': admin.token })).text) as { clock: { synchronised: boolean } };
-    const compact = (ms: number) => new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+    const compact = (ms: number) =>
+      new Date(ms)
+        .toISOString()
+        .replace(/[-:]/g, '')
+        .replace(/\.\d{3}/, '');
     // A month ahead: a Pi without its clock could be that wrong; a synchronised one cannot.
     const soon = await s.req('PUT', name(USER, 'B0001', compact(Date.now() + 30 * 86_400_000)));
     assert.equal(soon.status, clock.synchronised ? 400 : 201, soon.text);
@@ -109,7 +113,10 @@ describe('recordings', () => {
   it('metadata that repeats the name must agree with it', async () => {
     const rec = name(USER, 'B0001', '20240103T090000Z');
     const triggerOn = String(Date.UTC(2024, 0, 3, 9) / 1000);
-    assert.equal((await s.req('PUT', rec, { 'X-Container-Meta-Userid': USER, 'X-Container-Meta-Bwcserialnumber': 'B0001', 'X-Container-Meta-Triggerontime': triggerOn })).status, 201);
+    assert.equal(
+      (await s.req('PUT', rec, { 'X-Container-Meta-Userid': USER, 'X-Container-Meta-Bwcserialnumber': 'B0001', 'X-Container-Meta-Triggerontime': triggerOn })).status,
+      201,
+    );
     const wrong = await s.req('POST', rec, { 'X-Container-Meta-Bwcserialnumber': 'B0002' });
     assert.equal(wrong.status, 400);
     assert.match(wrong.text, /BWCSerialNumber metadata "B0002" differs/);
@@ -129,9 +136,18 @@ describe('recordings', () => {
     const wrongType = await s.req('PUT', `${rec}/20240102T080000Z_7.mkv`, { 'X-Object-Meta-Containertype': 'mp4' }, 'x');
     assert.equal(wrongType.status, 400);
     assert.equal((await s.req('HEAD', `${rec}/20240102T080000Z_7.mkv`)).status, 404);
-    const ok = await s.req('PUT', `${rec}/20240102_080000_7.mkv`, { 'X-Object-Meta-Starttime': '1704182400', 'X-Object-Meta-Stoptime': '1704182460', 'X-Object-Meta-Containertype': 'mkv' }, 'x');
+    const ok = await s.req(
+      'PUT',
+      `${rec}/20240102_080000_7.mkv`,
+      { 'X-Object-Meta-Starttime': '1704182400', 'X-Object-Meta-Stoptime': '1704182460', 'X-Object-Meta-Containertype': 'mkv' },
+      'x',
+    );
     assert.equal(ok.status, 201, 'the <date>_<time> form of StartTime is a clip name too');
-    assert.equal((await s.req('PUT', `${rec}/20240102_080000_7.mp4`, { 'X-Object-Meta-Containertype': 'mp4' }, 'x')).status, 201, 'another type than the connection file is accepted');
+    assert.equal(
+      (await s.req('PUT', `${rec}/20240102_080000_7.mp4`, { 'X-Object-Meta-Containertype': 'mp4' }, 'x')).status,
+      201,
+      'another type than the connection file is accepted',
+    );
   });
 
   it('rejected content is never refused for what it is', async () => {
@@ -174,7 +190,10 @@ describe('what the recordings view shows', () => {
     // biome-ignore lint/suspicious/noExplicitAny: a report's JSON, read field by field
     const { recordings } = JSON.parse(res.stdout) as { recordings: Record<string, any>[] };
     const recording = recordings.find((r) => r.name === rec)!;
-    assert.deepEqual(recording.gnssTracks.map((t: { valid: boolean }) => t.valid), [false, true]);
+    assert.deepEqual(
+      recording.gnssTracks.map((t: { valid: boolean }) => t.valid),
+      [false, true],
+    );
     assert.match(recording.gnssTracks[0].problem, /LocationWKT "POINT\(13\.2 north\)" is not POINT/);
     assert.deepEqual(recording.rejected, [rc]);
     assert.equal(recording.user.name, 'Officer');
@@ -192,10 +211,21 @@ describe('what the recordings view shows', () => {
   it('reads a key file for its key id', async () => {
     const rec = `${USER}_B0001_20240105T100000Z`;
     await s.req('PUT', `/${rec}`);
-    await s.req('PUT', `/${rec}/20240105T100000Z_9.key`, { 'X-Object-Meta-Filetype': 'key' }, JSON.stringify({ EncryptedKey: 'AAAA', ContentEncryptionIV: 'BBBB', PublicKeyId: 'station-key-1' }));
+    await s.req(
+      'PUT',
+      `/${rec}/20240105T100000Z_9.key`,
+      { 'X-Object-Meta-Filetype': 'key' },
+      JSON.stringify({ EncryptedKey: 'AAAA', ContentEncryptionIV: 'BBBB', PublicKeyId: 'station-key-1' }),
+    );
     await s.req('PUT', `/${rec}/20240105T100100Z_9.key`, {}, 'not json');
     const { recordings } = JSON.parse((await runCli(['recordings', '--data', daemon.dataDir, '--since', '2024-01-05', '--until', '2024-01-05'])).stdout);
-    assert.deepEqual(recordings[0].keys.map((k: { valid: boolean; publicKeyId?: string }) => [k.valid, k.publicKeyId]), [[true, 'station-key-1'], [false, undefined]]);
+    assert.deepEqual(
+      recordings[0].keys.map((k: { valid: boolean; publicKeyId?: string }) => [k.valid, k.publicKeyId]),
+      [
+        [true, 'station-key-1'],
+        [false, undefined],
+      ],
+    );
   });
 });
 
@@ -213,7 +243,12 @@ describe('GNSS tracks a hostile uploader sends', () => {
     assert.equal(recording.gnssTracks[0]!.valid, false);
     assert.match(recording.gnssTracks[0]!.problem!, /nests deeper than 16 levels/);
 
-    const login = await fetch(`${daemon.base}/console/login`, { method: 'POST', redirect: 'manual', headers: { Origin: daemon.base, 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ user: TEST_USERS.reader.user, key: TEST_USERS.reader.key }) });
+    const login = await fetch(`${daemon.base}/console/login`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { Origin: daemon.base, 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ user: TEST_USERS.reader.user, key: TEST_USERS.reader.key }),
+    });
     const page = await fetch(`${daemon.base}/console/recordings/${encodeURIComponent(rec)}`, { headers: { Cookie: login.headers.get('set-cookie')!.split(';')[0]! } });
     assert.equal(page.status, 200);
     assert.match(await page.text(), /not drawn: location file nests deeper than 16 levels/);

@@ -30,7 +30,15 @@ describe('System/Capabilities.json', () => {
       Read: { ReadCategories: false },
       Store: { StoreUserIDKey: true, StoreBookmarks: true, StoreSignedVideo: false, StoreGNSSTrackRecording: true, StoreRejectedContent: true },
       // Every one also under StoreAndRead, where Axis's reference server lists them.
-      StoreAndRead: { ReadCategories: false, StoreReadSystemID: true, StoreUserIDKey: true, StoreBookmarks: true, StoreSignedVideo: false, StoreGNSSTrackRecording: true, StoreRejectedContent: true },
+      StoreAndRead: {
+        ReadCategories: false,
+        StoreReadSystemID: true,
+        StoreUserIDKey: true,
+        StoreBookmarks: true,
+        StoreSignedVideo: false,
+        StoreGNSSTrackRecording: true,
+        StoreRejectedContent: true,
+      },
     });
     const head = await s.req('HEAD', '/System/Capabilities.json');
     assert.equal(head.status, 200);
@@ -53,7 +61,19 @@ describe('System/Capabilities.json', () => {
     const file = await daemon.connectionFile();
     const out = await mkdtemp(join(tmpdir(), 'edgecd-caps-'));
     try {
-      await promisify(execFile)('swift', ['-A', file.AuthenticationTokenURI[0]!, '-U', file.BlobAPIUserName, '-K', file.BlobAPIKey, 'download', 'System', 'Capabilities.json', '-o', join(out, 'caps.json')]);
+      await promisify(execFile)('swift', [
+        '-A',
+        file.AuthenticationTokenURI[0]!,
+        '-U',
+        file.BlobAPIUserName,
+        '-K',
+        file.BlobAPIKey,
+        'download',
+        'System',
+        'Capabilities.json',
+        '-o',
+        join(out, 'caps.json'),
+      ]);
     } finally {
       await rm(out, { recursive: true, force: true });
     }
@@ -79,7 +99,9 @@ describe('System/Capabilities.json', () => {
       try {
         assert.equal(JSON.parse((await (await SwiftSession.open(again)).req('GET', '/System/Capabilities.json')).text).Store.StoreSignedVideo, true);
         const admin = await again.auth('admin');
-        const status = JSON.parse((await again.request('GET', '/status', { 'X-Auth-Token': admin.token })).text) as { bws: { notes: string[]; capabilities: Record<string, string> } };
+        const status = JSON.parse((await again.request('GET', '/status', { 'X-Auth-Token': admin.token })).text) as {
+          bws: { notes: string[]; capabilities: Record<string, string> };
+        };
         assert.ok(status.bws.capabilities.StoreSignedVideo);
         assert.match(status.bws.notes.join(' '), /StoreSignedVideo is declared \(since \d{4}-.*\) and kept/);
       } finally {
@@ -96,16 +118,28 @@ describe('System/Categories.json', () => {
     const none = await s.req('GET', '/System/Categories.json');
     assert.equal(none.status, 404, 'a BWS then uses its built-in categories');
     const admin = await daemon.auth('admin');
-    const status = async () => JSON.parse((await daemon.request('GET', '/status', { 'X-Auth-Token': admin.token })).text) as { bws: { categories: { kind: string }; notes: string[]; capabilities: Record<string, string> } };
+    const status = async () =>
+      JSON.parse((await daemon.request('GET', '/status', { 'X-Auth-Token': admin.token })).text) as {
+        bws: { categories: { kind: string }; notes: string[]; capabilities: Record<string, string> };
+      };
     assert.equal((await status()).bws.categories.kind, 'none');
     assert.match((await status()).bws.notes.join(' '), /ReadCategories is not declared yet/);
 
     const file = join(daemon.dataDir, 'new-categories.json');
-    await writeFile(file, JSON.stringify([{ Name: 'Traffic stop', Id: 'c1' }, { Name: 'Åtal – väntar', Id: 'c2' }]));
+    await writeFile(
+      file,
+      JSON.stringify([
+        { Name: 'Traffic stop', Id: 'c1' },
+        { Name: 'Åtal – väntar', Id: 'c2' },
+      ]),
+    );
     const set = await runCli(['categories', 'set', file, '--data', daemon.dataDir]);
     assert.equal(set.code, 0, set.stderr);
     const res = await s.req('GET', '/System/Categories.json');
-    assert.deepEqual(JSON.parse(res.text), [{ Name: 'Traffic stop', Id: 'c1' }, { Name: 'Åtal – väntar', Id: 'c2' }]);
+    assert.deepEqual(JSON.parse(res.text), [
+      { Name: 'Traffic stop', Id: 'c1' },
+      { Name: 'Åtal – väntar', Id: 'c2' },
+    ]);
     assert.equal(res.headers.etag, md5(res.body));
     const caps = JSON.parse((await s.req('GET', '/System/Capabilities.json')).text);
     assert.equal(caps.Read.ReadCategories, true);
@@ -118,7 +152,14 @@ describe('System/Categories.json', () => {
   it('refuses an invalid list, naming every problem, and keeps the old one', async () => {
     const before = await s.req('GET', '/System/Categories.json');
     const file = join(daemon.dataDir, 'bad-categories.json');
-    await writeFile(file, JSON.stringify([{ Name: 'A', Id: 'x' }, { Name: '', Id: 'x' }, { Id: 'y', Colour: 'red' }]));
+    await writeFile(
+      file,
+      JSON.stringify([
+        { Name: 'A', Id: 'x' },
+        { Name: '', Id: 'x' },
+        { Id: 'y', Colour: 'red' },
+      ]),
+    );
     const res = await runCli(['categories', 'set', file, '--data', daemon.dataDir]);
     assert.equal(res.code, 1);
     assert.match(res.stderr, /\[1\]\.Id: "x" is used twice/);

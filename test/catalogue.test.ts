@@ -15,7 +15,11 @@ import { createLogger } from '../src/lib/log.ts';
 import { ObjectStore } from '../src/store/object-store.ts';
 
 const A = 'bws';
-const compact = (ms: number) => new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+const compact = (ms: number) =>
+  new Date(ms)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '');
 const T0 = Date.UTC(2026, 10, 20, 8, 0, 0);
 const REJECTED = `RejectedContent_${compact(T0 + 31 * 600_000)}_5f0c`;
 const name = (user: string, serial: string, i: number) => `${user}_${serial}_${compact(T0 + i * 600_000)}`;
@@ -43,7 +47,14 @@ describe('recording catalogue', () => {
       names.push(container);
       await store.putContainer(A, container, { set: { starttime: String((T0 + i * 600_000) / 1000 - 30) }, remove: [] });
       if (i % 5 === 0) {
-        await store.putObject({ account: A, container, object: `bookmark_${i}`, body: Readable.from([Buffer.from('note')]), contentType: 'text/plain', meta: { categoryid: i % 10 === 0 ? 'ten' : 'five', categoryname: i % 10 === 0 ? 'Arrest' : 'Traffic' } });
+        await store.putObject({
+          account: A,
+          container,
+          object: `bookmark_${i}`,
+          body: Readable.from([Buffer.from('note')]),
+          contentType: 'text/plain',
+          meta: { categoryid: i % 10 === 0 ? 'ten' : 'five', categoryname: i % 10 === 0 ? 'Arrest' : 'Traffic' },
+        });
       }
       if (i < 20) await store.postContainer(A, container, { set: { status: 'Complete' }, remove: [] });
     }
@@ -61,9 +72,20 @@ describe('recording catalogue', () => {
     assert.equal(page.entries.length, 31);
     assert.equal(page.entries[0]!.container, REJECTED); // rejected after every trigger time
     assert.equal(page.entries[0]!.status, 'Rejected');
-    assert.deepEqual(page.entries.slice(1).map((e) => e.container), [...names].reverse());
+    assert.deepEqual(
+      page.entries.slice(1).map((e) => e.container),
+      [...names].reverse(),
+    );
     const newest = page.entries[1]!;
-    assert.deepEqual(newest, { container: names[29]!, kind: 'recording', userId: 'u2', deviceSerial: 'c3', at: T0 + 29 * 600_000, status: 'Transferring', startTime: T0 + 29 * 600_000 - 30_000 } satisfies CatalogueEntry);
+    assert.deepEqual(newest, {
+      container: names[29]!,
+      kind: 'recording',
+      userId: 'u2',
+      deviceSerial: 'c3',
+      at: T0 + 29 * 600_000,
+      status: 'Transferring',
+      startTime: T0 + 29 * 600_000 - 30_000,
+    } satisfies CatalogueEntry);
     assert.equal(page.entries.find((e) => e.container === names[0])!.status, 'Complete');
   });
 
@@ -78,28 +100,46 @@ describe('recording catalogue', () => {
       cursors.push(page);
       cursor = page.older;
     } while (cursor);
-    assert.deepEqual(pages.map((p) => p.length), [7, 7, 7, 7, 2]);
+    assert.deepEqual(
+      pages.map((p) => p.length),
+      [7, 7, 7, 7, 2],
+    );
     assert.deepEqual(pages.flat(), [...names].reverse());
     assert.equal(cursors[0]!.newer, undefined);
     // Back from the last page, one newer page at a time.
     for (let i = pages.length - 1; i > 0; i--) {
       const back = await catalogue.query(A, { limit: 7, where, after: cursors[i]!.newer! });
-      assert.deepEqual(back.entries.map((e) => e.container), pages[i - 1]);
+      assert.deepEqual(
+        back.entries.map((e) => e.container),
+        pages[i - 1],
+      );
       assert.equal(back.newer === undefined, i === 1, `page ${i - 1} has a newer page unless it is the first`);
     }
   });
 
   it('filters by time range, status, user and category; a selective filter scans, never walks objects', async () => {
     const inRange = await catalogue.query(A, { limit: 100, since: T0 + 10 * 600_000, until: T0 + 12 * 600_000 });
-    assert.deepEqual(inRange.entries.map((e) => e.container), [names[12], names[11], names[10]]);
+    assert.deepEqual(
+      inRange.entries.map((e) => e.container),
+      [names[12], names[11], names[10]],
+    );
     assert.equal(inRange.scanned, 3);
     const open = await catalogue.query(A, { limit: 100, where: (e) => e.status === 'Transferring' });
     assert.equal(open.entries.length, 10);
     const u1c1 = await catalogue.query(A, { limit: 100, where: (e) => e.userId === 'u1' && e.deviceSerial === 'c1' });
-    assert.deepEqual(u1c1.entries.map((e) => e.container), [names[24], names[18], names[12], names[6], names[0]]);
+    assert.deepEqual(
+      u1c1.entries.map((e) => e.container),
+      [names[24], names[18], names[12], names[6], names[0]],
+    );
     assert.deepEqual([...(await catalogue.withCategory(A, 'ten'))].sort(), [names[0], names[10], names[20]].sort());
     assert.deepEqual([...(await catalogue.withCategory(A, 'five'))].sort(), [names[5], names[15], names[25]].sort());
-    assert.deepEqual([...(await catalogue.categories(A))], [['five', 'Traffic'], ['ten', 'Arrest']]);
+    assert.deepEqual(
+      [...(await catalogue.categories(A))],
+      [
+        ['five', 'Traffic'],
+        ['ten', 'Arrest'],
+      ],
+    );
   });
 
   it('follows a bookmark given another category, and a container that leaves', async () => {

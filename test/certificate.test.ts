@@ -104,8 +104,7 @@ describe('generated certificate contents', () => {
 
   test('IPv6 and wildcard names are encoded as iPAddress and dNSName', () => {
     const cert = generateSelfSigned({ names: ['::1', '::ffff:10.1.2.3', 'fd00:1:2::3', '*.edge.test'], validityDays: 1, algorithm: 'ec-p256' });
-    assert.equal(new X509Certificate(cert.certPem).subjectAltName,
-      'IP Address:0:0:0:0:0:0:0:1, IP Address:0:0:0:0:0:FFFF:A01:203, IP Address:FD00:1:2:0:0:0:0:3, DNS:*.edge.test');
+    assert.equal(new X509Certificate(cert.certPem).subjectAltName, 'IP Address:0:0:0:0:0:0:0:1, IP Address:0:0:0:0:0:FFFF:A01:203, IP Address:FD00:1:2:0:0:0:0:3, DNS:*.edge.test');
   });
 });
 

@@ -96,18 +96,21 @@ describe('connection-file --check', () => {
   it('explains every violation', async () => {
     const dir = await tempDir();
     const bad = join(dir, 'bad.json');
-    await writeFile(bad, JSON.stringify({
-      ConnectionFileVersion: '2.0',
-      SiteName: 'x'.repeat(65),
-      ApplicationName: 'edgecd',
-      ContentDestinationAsNTPServer: 'yes',
-      AuthenticationTokenURI: Array.from({ length: 11 }, (_, i) => `http://10.0.0.${i}/auth/v1.0`),
-      BlobAPIKey: 'k',
-      BlobAPIUserName: 'u',
-      ContainerType: 'avi',
-      PublicKey: 'abc',
-      Extra: 1,
-    }));
+    await writeFile(
+      bad,
+      JSON.stringify({
+        ConnectionFileVersion: '2.0',
+        SiteName: 'x'.repeat(65),
+        ApplicationName: 'edgecd',
+        ContentDestinationAsNTPServer: 'yes',
+        AuthenticationTokenURI: Array.from({ length: 11 }, (_, i) => `http://10.0.0.${i}/auth/v1.0`),
+        BlobAPIKey: 'k',
+        BlobAPIUserName: 'u',
+        ContainerType: 'avi',
+        PublicKey: 'abc',
+        Extra: 1,
+      }),
+    );
     const res = await runCli(['connection-file', '--check', bad]);
     assert.equal(res.code, 1);
     for (const expected of [
@@ -119,12 +122,22 @@ describe('connection-file --check', () => {
       /ContainerType: must be "mkv" or "mp4"/,
       /PublicKey: only allowed when WantEncryption is true/,
       /Extra: not an attribute/,
-    ]) assert.match(res.stdout, expected);
+    ])
+      assert.match(res.stdout, expected);
   });
 
   it('measures lengths in UTF-8 bytes, allows a 128-byte ApplicationVersion, and a 64 kB file at most', async () => {
     const dir = await tempDir();
-    const base = { ConnectionFileVersion: '1.0', SiteName: 'Station', ApplicationName: 'edgecd', ApplicationVersion: 'v'.repeat(128), ContentDestinationAsNTPServer: false, AuthenticationTokenURI: ['https://10.0.0.1/auth/v1.0'], BlobAPIKey: 'key', BlobAPIUserName: 'bws' };
+    const base = {
+      ConnectionFileVersion: '1.0',
+      SiteName: 'Station',
+      ApplicationName: 'edgecd',
+      ApplicationVersion: 'v'.repeat(128),
+      ContentDestinationAsNTPServer: false,
+      AuthenticationTokenURI: ['https://10.0.0.1/auth/v1.0'],
+      BlobAPIKey: 'key',
+      BlobAPIUserName: 'bws',
+    };
     const check = async (doc: object | string) => {
       const file = join(dir, `c-${Math.random().toString(36).slice(2)}.json`);
       await writeFile(file, typeof doc === 'string' ? doc : JSON.stringify(doc));
@@ -142,11 +155,24 @@ describe('connection-file --check', () => {
     const dir = await tempDir();
     // As its Configure writes it: BlobAPI, empty key fields, no ContentDestinationAsNTPServer.
     const file = join(dir, 'config.json');
-    await writeFile(file, JSON.stringify({
-      ConnectionFileVersion: '1.0', SiteName: 'Axis body worn Swift service example(192.168.0.5)', ApplicationName: 'Axis body worn Swift service example', ApplicationVersion: '1.6.13',
-      AuthenticationTokenURI: ['https://192.168.0.5:8080/auth/v1.0'], BlobAPI: 'Swift 1.0', BlobAPIKey: 'secret', BlobAPIUserName: 'bws', ContainerType: 'mkv',
-      WantEncryption: false, PublicKey: '', PublicKeyId: '', FullStoreAndReadSupport: false,
-    }));
+    await writeFile(
+      file,
+      JSON.stringify({
+        ConnectionFileVersion: '1.0',
+        SiteName: 'Axis body worn Swift service example(192.168.0.5)',
+        ApplicationName: 'Axis body worn Swift service example',
+        ApplicationVersion: '1.6.13',
+        AuthenticationTokenURI: ['https://192.168.0.5:8080/auth/v1.0'],
+        BlobAPI: 'Swift 1.0',
+        BlobAPIKey: 'secret',
+        BlobAPIUserName: 'bws',
+        ContainerType: 'mkv',
+        WantEncryption: false,
+        PublicKey: '',
+        PublicKeyId: '',
+        FullStoreAndReadSupport: false,
+      }),
+    );
     const res = await runCli(['connection-file', '--check', file]);
     assert.equal(res.code, 0, res.stdout);
     assert.match(res.stdout, /: valid/);

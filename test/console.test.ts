@@ -33,10 +33,29 @@ describe('web console in Chromium', { skip: existsSync(CHROMIUM) ? false : `${CH
       https: true,
       // A target that is never reached: its backlog is what the station page must show.
       // A quota: the share used is the station's own, not a disk's that other tests write to.
-      config: { siteName: 'Console test station', quota: { maxBytes: 1_000_000_000 }, replication: { targets: [{ name: 'central', authUrl: 'http://127.0.0.1:9/auth/v1.0', user: 'edge', key: 'k', schedule: '0 3 1 1 *' }] } },
+      config: {
+        siteName: 'Console test station',
+        quota: { maxBytes: 1_000_000_000 },
+        replication: { targets: [{ name: 'central', authUrl: 'http://127.0.0.1:9/auth/v1.0', user: 'edge', key: 'k', schedule: '0 3 1 1 *' }] },
+      },
     });
     base = `https://127.0.0.1:${daemon.port}`;
-    const sim = await runCli(['simulate', '--connection', join(daemon.dataDir, 'connection.json'), '--users', '2', '--devices', '2', '--recordings', '3', '--clips', '2', '--clip-bytes', '150000', '--extras']);
+    const sim = await runCli([
+      'simulate',
+      '--connection',
+      join(daemon.dataDir, 'connection.json'),
+      '--users',
+      '2',
+      '--devices',
+      '2',
+      '--recordings',
+      '3',
+      '--clips',
+      '2',
+      '--clip-bytes',
+      '150000',
+      '--extras',
+    ]);
     assert.equal(sim.code, 0, sim.stderr);
     recordings = (JSON.parse(sim.stdout) as { recordings: string[] }).recordings;
     await rm(SHOTS, { recursive: true, force: true });
@@ -154,7 +173,7 @@ describe('web console in Chromium', { skip: existsSync(CHROMIUM) ? false : `${CH
     const d = await page.locator('path.track-path').getAttribute('d');
     assert.equal(d?.match(/[ML]/g)?.length, 5, `track path ${d}`);
     assert.equal(await page.locator('circle.track-start').count(), 1);
-    assert.match(await page.locator('text.track-label').first().textContent() ?? '', /^Start \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC$/);
+    assert.match((await page.locator('text.track-label').first().textContent()) ?? '', /^Start \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC$/);
     // Bookmarks: listed with category and note, and flagged on the timeline.
     const bookmark = page.locator('.bookmark-item').first();
     assert.match(await bookmark.innerText(), /suspect left on foot/);
@@ -163,7 +182,11 @@ describe('web console in Chromium', { skip: existsSync(CHROMIUM) ? false : `${CH
     assert.equal(await page.locator('.timeline rect.clip').count(), 2);
 
     // A clip, downloaded through the browser, is the stored object to the byte.
-    const manifest = new Map(await page.locator('table.manifest tbody tr').evaluateAll((trs) => trs.map((tr) => [tr.querySelector('th')!.textContent!, tr.querySelector('code')!.textContent!] as [string, string])));
+    const manifest = new Map(
+      await page
+        .locator('table.manifest tbody tr')
+        .evaluateAll((trs) => trs.map((tr) => [tr.querySelector('th')!.textContent!, tr.querySelector('code')!.textContent!] as [string, string])),
+    );
     const link = page.locator('a[data-download="clip"]').first();
     const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
     const bytes = await readFile((await download.path())!);
@@ -230,7 +253,10 @@ describe('web console in Chromium', { skip: existsSync(CHROMIUM) ? false : `${CH
     try {
       // Login from another site's page (login CSRF), or with no Origin at all from a script.
       assert.equal((await api.post('/console/login', { ...form(TEST_USERS.admin.user, TEST_USERS.admin.key), headers: { Origin: 'https://evil.example' } })).status(), 403);
-      assert.equal((await api.post('/console/login', { ...form(TEST_USERS.admin.user, TEST_USERS.admin.key), headers: { 'Sec-Fetch-Site': 'cross-site', Origin: base } })).status(), 403);
+      assert.equal(
+        (await api.post('/console/login', { ...form(TEST_USERS.admin.user, TEST_USERS.admin.key), headers: { 'Sec-Fetch-Site': 'cross-site', Origin: base } })).status(),
+        403,
+      );
       assert.equal((await api.post('/console/login', form(TEST_USERS.admin.user, TEST_USERS.admin.key))).status(), 403);
       // The body-worn system's uploader account has no business here.
       const file = await daemon.connectionFile();
@@ -267,7 +293,10 @@ describe('web console in Chromium', { skip: existsSync(CHROMIUM) ? false : `${CH
   });
 
   it('audits console logins, evidence views and downloads', async () => {
-    const lines = (await readFile(join(daemon.dataDir, 'audit.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { actor: string; action: string; result: string; target?: string });
+    const lines = (await readFile(join(daemon.dataDir, 'audit.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { actor: string; action: string; result: string; target?: string });
     const did = (actor: string, action: string) => lines.some((l) => l.actor === actor && l.action === action);
     assert.ok(did('test-admin', 'console.sign-in'));
     assert.ok(did('test-reader', 'console.sign-in'));

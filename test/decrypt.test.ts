@@ -22,8 +22,7 @@ const pairs: Record<string, { priv: string; pub: string; pem: string }> = {};
 /** Whether this OpenSSL still has `rsautl -oaep` (the spec's example uses it). */
 let rsautl = false;
 
-const openssl = (args: string[], cwd?: string) =>
-  execFileSync('openssl', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+const openssl = (args: string[], cwd?: string) => execFileSync('openssl', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
 
 async function newDir(name: string): Promise<string> {
   const dir = join(root, name);
@@ -52,11 +51,14 @@ async function encryptWithOpenssl(dir: string, name: string, plain: Buffer, pair
     openssl(['pkeyutl', '-encrypt', '-pubin', '-inkey', pub, '-pkeyopt', 'rsa_padding_mode:oaep', '-in', keyPath, '-out', wrappedPath]);
   }
   const base = name.slice(0, name.lastIndexOf('.'));
-  await writeFile(join(dir, `${base}.key`), JSON.stringify({
-    EncryptedKey: (await readFile(wrappedPath)).toString('base64'),
-    ContentEncryptionIV: iv.toString('base64'),
-    PublicKeyId: publicKeyId,
-  }));
+  await writeFile(
+    join(dir, `${base}.key`),
+    JSON.stringify({
+      EncryptedKey: (await readFile(wrappedPath)).toString('base64'),
+      ContentEncryptionIV: iv.toString('base64'),
+      PublicKeyId: publicKeyId,
+    }),
+  );
 }
 
 const sha256sum = (dir: string, names: string[]) => execFileSync('sha256sum', ['--', ...names], { cwd: dir }).toString();
@@ -119,7 +121,10 @@ describe('decryptEvidence', () => {
       join(dir, 'decrypted', '20261125T000000Z_6a1f0c2e-rec1.mkv'),
       join(dir, 'decrypted', '20261125_000000_6a1f0c2e-rec1_BWC0042_gpstrail.json'),
     ]);
-    for (const [name, plain] of [[clip, clipPlain], [track, trackPlain]] as const) {
+    for (const [name, plain] of [
+      [clip, clipPlain],
+      [track, trackPlain],
+    ] as const) {
       const d = report.decrypted.find((x) => x.source === join(dir, name))!;
       const out = await readFile(d.output);
       assert.ok(out.equals(plain), `${name} decrypts to its plaintext`);
@@ -129,13 +134,21 @@ describe('decryptEvidence', () => {
     }
     assert.equal(await readFile(join(dir, 'manifest.sha256'), 'utf8'), before, "the pulled evidence's manifest is untouched");
     const outputs = await readFile(join(dir, 'decrypted', 'manifest.sha256'), 'utf8');
-    assert.deepEqual(outputs.split('\n').filter(Boolean).map((l) => l.slice(66)).sort(), [
-      '20261125T000000Z_6a1f0c2e-rec1.mkv',
-      '20261125_000000_6a1f0c2e-rec1_BWC0042_gpstrail.json',
-    ]);
+    assert.deepEqual(
+      outputs
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.slice(66))
+        .sort(),
+      ['20261125T000000Z_6a1f0c2e-rec1.mkv', '20261125_000000_6a1f0c2e-rec1_BWC0042_gpstrail.json'],
+    );
     execFileSync('sha256sum', ['--check', '--strict', 'manifest.sha256'], { cwd: dir }); // throws on any mismatch
     execFileSync('sha256sum', ['--check', '--strict', 'manifest.sha256'], { cwd: join(dir, 'decrypted') });
-    assert.deepEqual([...await readdir(dir), ...await readdir(join(dir, 'decrypted'))].filter((n) => n.startsWith('.')), [], 'no temp files left');
+    assert.deepEqual(
+      [...(await readdir(dir)), ...(await readdir(join(dir, 'decrypted')))].filter((n) => n.startsWith('.')),
+      [],
+      'no temp files left',
+    );
   });
 
   it('skips outputs already decrypted on a rerun, and leaves the manifests alone', async () => {
@@ -154,7 +167,10 @@ describe('decryptEvidence', () => {
     const output = join(dir, 'decrypted', '20261125_000000_6a1f0c2e-rec1_BWC0042_gpstrail.json');
     await utimes(output, new Date(2000, 0, 1), new Date(2000, 0, 1));
     const report = await decryptEvidence(join(dir, track), [key('a', 'key-a')]);
-    assert.deepEqual(report.decrypted.map((d) => d.output), [output]);
+    assert.deepEqual(
+      report.decrypted.map((d) => d.output),
+      [output],
+    );
     const lines = (await readFile(join(dir, 'decrypted', 'manifest.sha256'), 'utf8')).split('\n').filter((l) => l.endsWith('_gpstrail.json'));
     assert.equal(lines.length, 1);
     execFileSync('sha256sum', ['--check', '--strict', 'manifest.sha256'], { cwd: join(dir, 'decrypted') });
@@ -165,7 +181,10 @@ describe('decryptEvidence', () => {
     await encryptWithOpenssl(d, 'clip.mp4', Buffer.from('sixteen bytes!!!'), 'b', 'key-b'); // block aligned: a whole padding block
     await writeFile(join(d, 'other.mp4'), 'not touched');
     const report = await decryptEvidence(join(d, 'clip.mp4'), [key('b', 'key-b')]);
-    assert.deepEqual(report.decrypted.map((x) => x.output), [join(d, 'decrypted', 'clip.mp4')]);
+    assert.deepEqual(
+      report.decrypted.map((x) => x.output),
+      [join(d, 'decrypted', 'clip.mp4')],
+    );
     assert.equal(await readFile(join(d, 'decrypted', 'clip.mp4'), 'utf8'), 'sixteen bytes!!!');
     assert.deepEqual((await readdir(d)).sort(), ['clip.key', 'clip.mp4', 'decrypted', 'other.mp4']);
   });
@@ -221,10 +240,15 @@ describe('decryptEvidence', () => {
     await encryptWithOpenssl(d, 'three.mkv', Buffer.from('for a, id unknown here'), 'a', 'retired-2023');
 
     const forced = await decryptEvidence(d, [key('a', 'key-a'), key('b', 'key-b')], { keyId: 'key-b' });
-    assert.deepEqual(forced.decrypted.map((x) => x.source), [join(d, 'two.mkv')]);
+    assert.deepEqual(
+      forced.decrypted.map((x) => x.source),
+      [join(d, 'two.mkv')],
+    );
     assert.deepEqual(forced.failed.map((f) => f.file).sort(), [join(d, 'one.mkv'), join(d, 'three.mkv')]);
-    assert.match(forced.failed.find((f) => f.file.endsWith('one.mkv'))!.reason,
-      /^the private key 'key-b' \(forced; key file says PublicKeyId key-a\) does not unwrap this content key \(wrong key\?\)$/);
+    assert.match(
+      forced.failed.find((f) => f.file.endsWith('one.mkv'))!.reason,
+      /^the private key 'key-b' \(forced; key file says PublicKeyId key-a\) does not unwrap this content key \(wrong key\?\)$/,
+    );
     assert.deepEqual(await readdir(join(d, 'decrypted')), ['manifest.sha256', 'two.mkv'].sort());
 
     // No id matches 'retired-2023': keys without id are tried in turn, the wrong one first.
@@ -244,11 +268,15 @@ describe('decryptEvidence', () => {
     await writeFile(join(d, '20261125T001000Z_rec2.mp4'), randomBytes(1000));
     for (const n of ['metadata.json', 'custody.json', 'track.geojson', 'orphan.key']) await writeFile(join(d, n), '{}');
     const report = await decryptEvidence(d, [key('a')]);
-    assert.deepEqual(report, { decrypted: [], failed: [], skipped: [
-      // A key that unlocks nothing is reported, never guessed.
-      { file: join(d, 'orphan.key'), reason: 'a key file that pairs with no content file here (by name or by StartTime): not used' },
-      { file: join(d, '20261125T001000Z_rec2.mp4'), reason: 'not encrypted: no key file' },
-    ] });
+    assert.deepEqual(report, {
+      decrypted: [],
+      failed: [],
+      skipped: [
+        // A key that unlocks nothing is reported, never guessed.
+        { file: join(d, 'orphan.key'), reason: 'a key file that pairs with no content file here (by name or by StartTime): not used' },
+        { file: join(d, '20261125T001000Z_rec2.mp4'), reason: 'not encrypted: no key file' },
+      ],
+    });
   });
 
   it('a planted object that looks like an output is content like any other: the real clip is decrypted, nothing is overwritten', async () => {
@@ -258,7 +286,11 @@ describe('decryptEvidence', () => {
     await writeFile(join(d, 'X.decrypted.mkv'), 'planted');
     await writeFile(join(d, 'manifest.sha256'), sha256sum(d, ['X.decrypted.mkv', 'X.key', 'X.mkv']));
     const report = await decryptEvidence(d, [key('a', 'key-a')]);
-    assert.deepEqual(report.decrypted.map((x) => x.source), [join(d, 'X.mkv')], 'never "already decrypted"');
+    assert.deepEqual(
+      report.decrypted.map((x) => x.source),
+      [join(d, 'X.mkv')],
+      'never "already decrypted"',
+    );
     assert.equal(await readFile(join(d, 'decrypted', 'X.mkv'), 'utf8'), 'the real clip');
     assert.equal(await readFile(join(d, 'X.decrypted.mkv'), 'utf8'), 'planted', 'the pulled object is untouched');
     execFileSync('sha256sum', ['--check', '--strict', 'manifest.sha256'], { cwd: d });

@@ -21,7 +21,12 @@ async function snapshot(s: SwiftSession) {
     const objectState = [];
     for (const o of objects) {
       const h = await s.req('HEAD', `/${encodeURIComponent(c.name)}/${encodeURIComponent(o.name)}`);
-      objectState.push([o, Object.entries(h.headers).filter(([k]) => k.startsWith('x-object-meta-') || ['etag', 'content-type', 'content-length', 'x-edgecd-sha256'].includes(k)).sort()]);
+      objectState.push([
+        o,
+        Object.entries(h.headers)
+          .filter(([k]) => k.startsWith('x-object-meta-') || ['etag', 'content-type', 'content-length', 'x-edgecd-sha256'].includes(k))
+          .sort(),
+      ]);
     }
     state[c.name] = { container: c, meta: meta.sort(), objects: objectState };
   }

@@ -133,18 +133,95 @@ const ODD_METHODS = ['FOO', 'get', 'Get', 'PROPFIND', 'MKCOL', 'PURGE', 'SEARCH'
 
 // Names that are also Object.prototype keys catch lookups in plain objects (`table[name]`).
 const PROTO_NAMES = ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf', 'x.constructor', 'x.__proto__', 'x.toString'];
-const GOOD_SEGMENTS = [...PROTO_NAMES, 'Capabilities.json', 'Categories.json', 'u1_B0001_20220823T114809Z', 'u_B_20220230T000000Z', 'u1_B0001_99991231T235959Z', 'u1_B0001_19990101T000000Z', 'a', 'obj', 'existing', 'clip.mkv', '20220823T114810Z_1234.mkv', 'bookmark_20220823T114810Z_1', 'a%20b', '%C3%85sa', 'x.y', '.hidden', '...', 'a..b', '~tilde', 'name;param', 'a+b', "it's", '%2541', 'a=b&c', '%E2%80%AE', '%EF%BB%BF', '%F0%9F%99%82'];
+const GOOD_SEGMENTS = [
+  ...PROTO_NAMES,
+  'Capabilities.json',
+  'Categories.json',
+  'u1_B0001_20220823T114809Z',
+  'u_B_20220230T000000Z',
+  'u1_B0001_99991231T235959Z',
+  'u1_B0001_19990101T000000Z',
+  'a',
+  'obj',
+  'existing',
+  'clip.mkv',
+  '20220823T114810Z_1234.mkv',
+  'bookmark_20220823T114810Z_1',
+  'a%20b',
+  '%C3%85sa',
+  'x.y',
+  '.hidden',
+  '...',
+  'a..b',
+  '~tilde',
+  'name;param',
+  'a+b',
+  "it's",
+  '%2541',
+  'a=b&c',
+  '%E2%80%AE',
+  '%EF%BB%BF',
+  '%F0%9F%99%82',
+];
 const BAD_SEGMENTS = [
-  '.', '..', '%2e', '%2E', '%2e%2e', '%2E%2E', '.%2e', '%2e.', '%C0%AE', '%C0%AE%C0%AE', '%E0%80%AE', '%C1%9C', '%C0%AF',
-  '%2F', '%2f', '%5C', '%5c', '..%5C..', '..%2F..', '%2e%2e%2f%2e%2e', '%00', 'a%00b', '%0a', '%0d%0a', '%7f', '%C2%85', '%1b[31m',
-  '%ZZ', '%', '%4', '%%', '%u002e', '%FF', '%FE%FF', '%ED%A0%80', '%F4%90%80%80', '%F8%88%80%80%80', '%C3', '%E2%82',
-  '\\', '..\\..', 'a\\b', '\\..\\', '', '%20', '%09',
+  '.',
+  '..',
+  '%2e',
+  '%2E',
+  '%2e%2e',
+  '%2E%2E',
+  '.%2e',
+  '%2e.',
+  '%C0%AE',
+  '%C0%AE%C0%AE',
+  '%E0%80%AE',
+  '%C1%9C',
+  '%C0%AF',
+  '%2F',
+  '%2f',
+  '%5C',
+  '%5c',
+  '..%5C..',
+  '..%2F..',
+  '%2e%2e%2f%2e%2e',
+  '%00',
+  'a%00b',
+  '%0a',
+  '%0d%0a',
+  '%7f',
+  '%C2%85',
+  '%1b[31m',
+  '%ZZ',
+  '%',
+  '%4',
+  '%%',
+  '%u002e',
+  '%FF',
+  '%FE%FF',
+  '%ED%A0%80',
+  '%F4%90%80%80',
+  '%F8%88%80%80%80',
+  '%C3',
+  '%E2%82',
+  '\\',
+  '..\\..',
+  'a\\b',
+  '\\..\\',
+  '',
+  '%20',
+  '%09',
 ];
 const UNICODE_SEGMENTS = ['Åsa', 'ö', '日本語', '🙂', '\u202egnp.exe', '\ufeffbom', 'e\u0301', '\u00a0nbsp', 'Ω≈ç√', '\u0085nel', '\u2028ls'];
 const CONTROL_SEGMENTS = ['\u0001', 'a\u007fb', 'tab\there', 'sp ace', 'lf\nx', 'cr\rx', 'nul\u0000', '"quote"', '<tag>', '{brace}', '|pipe|', '`tick`', '^caret'];
 
 function segment(r: Rng): string {
-  const kind = r.weighted([['good', 5], ['bad', 4], ['unicode', 2], ['control', 1], ['long', 1]] as const);
+  const kind = r.weighted([
+    ['good', 5],
+    ['bad', 4],
+    ['unicode', 2],
+    ['control', 1],
+    ['long', 1],
+  ] as const);
   switch (kind) {
     case 'good':
       return r.pick(GOOD_SEGMENTS);
@@ -171,7 +248,12 @@ function segment(r: Rng): string {
 function objectName(r: Rng, ctx: Ctx): string {
   if (r.chance(0.35)) return r.pick(ctx.objects);
   const parts: string[] = [];
-  const n = r.weighted([[1, 5], [2, 3], [3, 2], [6, 1]] as const);
+  const n = r.weighted([
+    [1, 5],
+    [2, 3],
+    [3, 2],
+    [6, 1],
+  ] as const);
   for (let i = 0; i < n; i++) parts.push(segment(r));
   return parts.join(r.chance(0.9) ? '/' : r.pick(['\\', '%2F', '%5C', '//']));
 }
@@ -184,19 +266,56 @@ function containerName(r: Rng, ctx: Ctx): string {
 function accountName(r: Rng, ctx: Ctx): string {
   if (r.chance(0.88)) return ctx.account;
   return r.pick([
-    'AUTH_other', '', '..', '%2e%2e', '.', ctx.account + '%00', ctx.account + '%2F..', ctx.account.toUpperCase(), ctx.account.toLowerCase(),
-    ctx.account + '%2F', 'AUTH_' + 'x'.repeat(2000), wire('AUTH_Å'), 'AUTH_%ZZ', '%41UTH_' + ctx.account.slice(5), ctx.account.replace('_', '%5F'),
+    'AUTH_other',
+    '',
+    '..',
+    '%2e%2e',
+    '.',
+    ctx.account + '%00',
+    ctx.account + '%2F..',
+    ctx.account.toUpperCase(),
+    ctx.account.toLowerCase(),
+    ctx.account + '%2F',
+    'AUTH_' + 'x'.repeat(2000),
+    wire('AUTH_Å'),
+    'AUTH_%ZZ',
+    '%41UTH_' + ctx.account.slice(5),
+    ctx.account.replace('_', '%5F'),
   ]);
 }
 
 function query(r: Rng): string {
   if (r.chance(0.55)) return '';
   const parts = [
-    'format=json', 'format=xml', 'format=plain', 'format=' + r.word(4), 'limit=-1', 'limit=0', 'limit=10001', 'limit=99999999999999999999', 'limit=abc', 'limit=1e3', 'limit=',
-    'marker=' + r.pick(['%ZZ', '%00', '%C0%AE', '..', '%FF', wire('Å'), 'x'.repeat(2000), '']), 'end_marker=' + r.pick(['%', 'zzz', '%0a']),
-    'prefix=' + r.pick(['a', '%00', '../', '%2F']), 'delimiter=' + r.pick(['/', 'ab', '%00', '', '%F0%9F%99%82']), 'path=x',
-    'multipart-manifest=put', 'multipart-manifest=get', 'multipart-manifest=delete', 'multipart-manifest', 'temp_url_sig=x&temp_url_expires=1',
-    'format=json&format=xml', '%', '=', '&&&', 'a=%', 'bulk-delete', 'extract-archive=tar', 'symlink=get',
+    'format=json',
+    'format=xml',
+    'format=plain',
+    'format=' + r.word(4),
+    'limit=-1',
+    'limit=0',
+    'limit=10001',
+    'limit=99999999999999999999',
+    'limit=abc',
+    'limit=1e3',
+    'limit=',
+    'marker=' + r.pick(['%ZZ', '%00', '%C0%AE', '..', '%FF', wire('Å'), 'x'.repeat(2000), '']),
+    'end_marker=' + r.pick(['%', 'zzz', '%0a']),
+    'prefix=' + r.pick(['a', '%00', '../', '%2F']),
+    'delimiter=' + r.pick(['/', 'ab', '%00', '', '%F0%9F%99%82']),
+    'path=x',
+    'multipart-manifest=put',
+    'multipart-manifest=get',
+    'multipart-manifest=delete',
+    'multipart-manifest',
+    'temp_url_sig=x&temp_url_expires=1',
+    'format=json&format=xml',
+    '%',
+    '=',
+    '&&&',
+    'a=%',
+    'bulk-delete',
+    'extract-archive=tar',
+    'symlink=get',
   ];
   const n = r.range(1, 3);
   const chosen: string[] = [];
@@ -207,7 +326,13 @@ function query(r: Rng): string {
 }
 
 function storagePath(r: Rng, ctx: Ctx, level?: 'account' | 'container' | 'object'): string {
-  const lvl = level ?? r.weighted([['object', 6], ['container', 3], ['account', 1]] as const);
+  const lvl =
+    level ??
+    r.weighted([
+      ['object', 6],
+      ['container', 3],
+      ['account', 1],
+    ] as const);
   let path = `/v1/${accountName(r, ctx)}`;
   if (lvl !== 'account') path += '/' + containerName(r, ctx);
   if (lvl === 'object') path += '/' + objectName(r, ctx);
@@ -225,7 +350,12 @@ function storagePath(r: Rng, ctx: Ctx, level?: 'account' | 'container' | 'object
 }
 
 function body(r: Rng): Buffer {
-  const size = r.weighted([[0, 2], [r.range(1, 64), 5], [r.range(65, 4096), 3], [r.range(60_000, 80_000), 1]] as const);
+  const size = r.weighted([
+    [0, 2],
+    [r.range(1, 64), 5],
+    [r.range(65, 4096), 3],
+    [r.range(60_000, 80_000), 1],
+  ] as const);
   return r.bytes(size);
 }
 
@@ -244,11 +374,19 @@ function chunked(r: Rng, data: Buffer): Buffer {
 /** The token a client of that role would send: mostly the right one, sometimes another role's. */
 function tokenFor(r: Rng, ctx: Ctx, method: string): string {
   const right = method === 'GET' ? ctx.readerToken : ctx.token;
-  return r.weighted([[right, 17], [ctx.token, 1], [ctx.readerToken, 1], [ctx.adminToken, 1]] as const);
+  return r.weighted([
+    [right, 17],
+    [ctx.token, 1],
+    [ctx.readerToken, 1],
+    [ctx.adminToken, 1],
+  ] as const);
 }
 
 function baseDraft(r: Rng, ctx: Ctx, category: string, method: string, target: string): Draft {
-  const headers: Header[] = [['Host', `127.0.0.1:${ctx.port}`], ['X-Auth-Token', tokenFor(r, ctx, method)]];
+  const headers: Header[] = [
+    ['Host', `127.0.0.1:${ctx.port}`],
+    ['X-Auth-Token', tokenFor(r, ctx, method)],
+  ];
   if (r.chance(0.9)) headers.push(['Connection', 'close']);
   const withBody = method === 'PUT' || method === 'POST' || method === 'PATCH' || r.chance(0.05);
   return { method, target, version: 'HTTP/1.1', headers, body: withBody && method !== 'POST' ? body(r) : Buffer.alloc(0), halfClose: false, closeOk: false, category };
@@ -260,10 +398,21 @@ const setHeader = (d: Draft, name: string, value: string | undefined) => {
 };
 
 function pathCase(r: Rng, ctx: Ctx): Draft {
-  const method = r.weighted([['GET', 30], ['HEAD', 20], ['PUT', 25], ['POST', 10], ['DELETE', 4], ['COPY', 3], ['OPTIONS', 3], ['PATCH', 3], ['TRACE', 2]] as const);
+  const method = r.weighted([
+    ['GET', 30],
+    ['HEAD', 20],
+    ['PUT', 25],
+    ['POST', 10],
+    ['DELETE', 4],
+    ['COPY', 3],
+    ['OPTIONS', 3],
+    ['PATCH', 3],
+    ['TRACE', 2],
+  ] as const);
   const d = baseDraft(r, ctx, 'path', method, storagePath(r, ctx) + query(r));
   if (method === 'COPY') d.headers.push(['Destination', r.pick(['/fuzz/copy', '../../../etc/passwd', 'fuzz2/x'])]);
-  if (method === 'PUT' && r.chance(0.3)) d.headers.push(['Content-Type', r.pick(['application/octet-stream', 'video/x-matroska', '', wire('tëxt/plain'), 'a'.repeat(2000), '*/*; charset=%FF'])]);
+  if (method === 'PUT' && r.chance(0.3))
+    d.headers.push(['Content-Type', r.pick(['application/octet-stream', 'video/x-matroska', '', wire('tëxt/plain'), 'a'.repeat(2000), '*/*; charset=%FF'])]);
   return d;
 }
 
@@ -394,7 +543,19 @@ function framingCase(r: Rng, ctx: Ctx): Draft {
       d.closeOk = d.version !== 'HTTP/1.0';
       break;
     case 12:
-      d.headers.push(r.pick<Header>([['X-A ', 'b'], ['', 'v'], ['X-\u00e4', 'v'], ['X A', 'b'], ['X-Obs', 'a\r\n folded'], ['X-Nul', 'a\u0000b'], ['X-Cr', 'a\rb'], ['X-Lf', 'a\nb'], ['X-Del', 'a\u007fb']]));
+      d.headers.push(
+        r.pick<Header>([
+          ['X-A ', 'b'],
+          ['', 'v'],
+          ['X-\u00e4', 'v'],
+          ['X A', 'b'],
+          ['X-Obs', 'a\r\n folded'],
+          ['X-Nul', 'a\u0000b'],
+          ['X-Cr', 'a\rb'],
+          ['X-Lf', 'a\nb'],
+          ['X-Del', 'a\u007fb'],
+        ]),
+      );
       break;
     case 13: {
       // Bare LF line endings throughout.
@@ -524,7 +685,21 @@ function tokenCase(r: Rng, ctx: Ctx): Draft {
   return d;
 }
 
-const META_KEYS = ['__proto__', 'constructor', 'Bwcserialnumber', 'Userid', 'Starttime', 'Stoptime', 'Containertype', 'Trigger-On-Time', 'Name', 'Edgecd-Sha256', 'a_b', 'A.B', '1'];
+const META_KEYS = [
+  '__proto__',
+  'constructor',
+  'Bwcserialnumber',
+  'Userid',
+  'Starttime',
+  'Stoptime',
+  'Containertype',
+  'Trigger-On-Time',
+  'Name',
+  'Edgecd-Sha256',
+  'a_b',
+  'A.B',
+  '1',
+];
 
 function metaCase(r: Rng, ctx: Ctx): Draft {
   const onContainer = r.chance(0.3);
@@ -537,7 +712,11 @@ function metaCase(r: Rng, ctx: Ctx): Draft {
   const value = () =>
     r.pick([
       () => r.word(r.range(0, 20)),
-      () => r.bytes(r.range(1, 40)).toString('latin1').replace(/[\r\n\u0000]/g, 'x'),
+      () =>
+        r
+          .bytes(r.range(1, 40))
+          .toString('latin1')
+          .replace(/[\r\n\u0000]/g, 'x'),
       () => '%FF%FE',
       () => '%ZZ',
       () => '%C3%85sa',
@@ -560,7 +739,13 @@ function metaCase(r: Rng, ctx: Ctx): Draft {
       for (let i = 0; i < 90; i++) d.headers.push([`${prefix}K${i}`, r.word(40)]);
       break;
     case 3:
-      d.headers.push([prefix + r.pick(META_KEYS), r.bytes(r.range(1, 300)).toString('latin1').replace(/[\r\n\u0000]/g, '_')]);
+      d.headers.push([
+        prefix + r.pick(META_KEYS),
+        r
+          .bytes(r.range(1, 300))
+          .toString('latin1')
+          .replace(/[\r\n\u0000]/g, '_'),
+      ]);
       break;
     case 4:
       d.headers.push([prefix + 'n'.repeat(r.range(120, 140)), 'v']);
@@ -604,16 +789,44 @@ function conditionalCase(r: Rng, ctx: Ctx): Draft {
     const many = Array.from({ length: r.range(2, 400) }, () => `${r.int(100)}-${r.int(100)}`).join(',');
     d.headers.push([
       'Range',
-      r.pick(['bytes=', 'bytes=5-1', 'bytes=-0', 'bytes=0-0', 'bytes=-1', 'bytes=0-', 'bytes=99999999999999999999-', 'bytes=-99999999999999999999', 'bytes=0-99999999999999999999', 'bytes=1e3-', 'items=0-1', 'bytes = 0-1', 'bytes=0x10-', 'bytes=-', 'bytes=--1', 'bytes=1-2-3', `bytes=${many}`, 'bytes=0-0,-1', ' bytes=0-1 ', wire('bytes=٣-٤'), '']),
+      r.pick([
+        'bytes=',
+        'bytes=5-1',
+        'bytes=-0',
+        'bytes=0-0',
+        'bytes=-1',
+        'bytes=0-',
+        'bytes=99999999999999999999-',
+        'bytes=-99999999999999999999',
+        'bytes=0-99999999999999999999',
+        'bytes=1e3-',
+        'items=0-1',
+        'bytes = 0-1',
+        'bytes=0x10-',
+        'bytes=-',
+        'bytes=--1',
+        'bytes=1-2-3',
+        `bytes=${many}`,
+        'bytes=0-0,-1',
+        ' bytes=0-1 ',
+        wire('bytes=٣-٤'),
+        '',
+      ]),
     ]);
   } else if (variant === 2) {
     d.headers.push(['If-None-Match', r.pick(['*', ' * ', '"abc"', '*, "x"', '', 'W/"x"', '"' + 'e'.repeat(5000) + '"', '**', '"*"'])]);
   } else if (variant === 3) {
-    d.headers.push([r.pick(['If-Match', 'If-Modified-Since', 'If-Unmodified-Since', 'If-Range']), r.pick(['*', 'garbage', 'Thu, 01 Jan 1970 00:00:00 GMT', 'Fri, 31 Dec 9999 23:59:59 GMT', '"d41d8cd98f00b204e9800998ecf8427e"', ''])]);
+    d.headers.push([
+      r.pick(['If-Match', 'If-Modified-Since', 'If-Unmodified-Since', 'If-Range']),
+      r.pick(['*', 'garbage', 'Thu, 01 Jan 1970 00:00:00 GMT', 'Fri, 31 Dec 9999 23:59:59 GMT', '"d41d8cd98f00b204e9800998ecf8427e"', '']),
+    ]);
   } else {
     if (d.method !== 'PUT') d.method = 'PUT';
     if (d.body.length === 0) d.body = body(r);
-    d.headers.push(['Etag', r.pick(['zzz', '"', '""', 'W/"abc"', '0'.repeat(32), 'd41d8cd98f00b204e9800998ecf8427e', '"D41D8CD98F00B204E9800998ECF8427E"', 'e'.repeat(5000), wire('ë'), '%00', ' '])]);
+    d.headers.push([
+      'Etag',
+      r.pick(['zzz', '"', '""', 'W/"abc"', '0'.repeat(32), 'd41d8cd98f00b204e9800998ecf8427e', '"D41D8CD98F00B204E9800998ECF8427E"', 'e'.repeat(5000), wire('ë'), '%00', ' ']),
+    ]);
   }
   return d;
 }
@@ -628,17 +841,69 @@ function hostCase(r: Rng, ctx: Ctx): Draft {
   } else if (variant === 1) {
     d.headers.push(['Host', `127.0.0.1:${ctx.port}`], ['Host', r.pick(['evil', `127.0.0.1:${ctx.port}`, ''])]);
   } else {
-    d.headers.push(['Host', r.pick(['evil host', 'a/b', 'a?b', 'a#b', '[::1', '[::1]:99999', 'user@host', 'h%00', wire('ä'), String.fromCharCode(0xe4), '', ':80', 'localhost:0', 'h'.repeat(10_000), 'h\tx', 'EVIL.example:8080', '127.0.0.1:abc', '..', '[fe80::1%25eth0]', 'x:1:2', '\\evil'])]);
+    d.headers.push([
+      'Host',
+      r.pick([
+        'evil host',
+        'a/b',
+        'a?b',
+        'a#b',
+        '[::1',
+        '[::1]:99999',
+        'user@host',
+        'h%00',
+        wire('ä'),
+        String.fromCharCode(0xe4),
+        '',
+        ':80',
+        'localhost:0',
+        'h'.repeat(10_000),
+        'h\tx',
+        'EVIL.example:8080',
+        '127.0.0.1:abc',
+        '..',
+        '[fe80::1%25eth0]',
+        'x:1:2',
+        '\\evil',
+      ]),
+    ]);
   }
   return d;
 }
 
 function authCase(r: Rng, ctx: Ctx): Draft {
-  const d = baseDraft(r, ctx, 'auth', 'GET', r.weighted([['/auth/v1.0', 12], ['/auth/v1.0/', 2], ['/auth/v1.0?x=1', 1], ['/auth/v1.0/..', 1], ['/auth/v1.0%2F', 1], ['/auth//v1.0', 1]] as const));
+  const d = baseDraft(
+    r,
+    ctx,
+    'auth',
+    'GET',
+    r.weighted([
+      ['/auth/v1.0', 12],
+      ['/auth/v1.0/', 2],
+      ['/auth/v1.0?x=1', 1],
+      ['/auth/v1.0/..', 1],
+      ['/auth/v1.0%2F', 1],
+      ['/auth//v1.0', 1],
+    ] as const),
+  );
   setHeader(d, 'X-Auth-Token', undefined);
   const variant = r.range(0, 9);
   d.category = `auth:${variant}`;
-  const user = () => r.pick([ctx.user, TEST_USERS.reader.user, TEST_USERS.admin.user, ctx.user.toUpperCase(), 'admin', '', wire('ü'), 'u'.repeat(5000), ctx.user + ' ', '%00', "' OR 1=1 --", '../../etc/passwd']);
+  const user = () =>
+    r.pick([
+      ctx.user,
+      TEST_USERS.reader.user,
+      TEST_USERS.admin.user,
+      ctx.user.toUpperCase(),
+      'admin',
+      '',
+      wire('ü'),
+      'u'.repeat(5000),
+      ctx.user + ' ',
+      '%00',
+      "' OR 1=1 --",
+      '../../etc/passwd',
+    ]);
   const key = () => r.pick([ctx.key.slice(0, -1), ctx.key + 'x', '', 'k'.repeat(10_000), wire('ключ'), 'null', ctx.key.toUpperCase()]);
   switch (variant) {
     case 0:
@@ -664,7 +929,8 @@ function authCase(r: Rng, ctx: Ctx): Draft {
       d.method = r.pick(['POST', 'PUT', 'DELETE', 'HEAD', 'OPTIONS']);
       d.headers.push(['X-Auth-User', ctx.user], ['X-Auth-Key', ctx.key]);
       break;
-    case 7: { // right credentials, must work (unless failures have locked this address out: 429)
+    case 7: {
+      // right credentials, must work (unless failures have locked this address out: 429)
       const u = r.pick([{ user: ctx.user, key: ctx.key }, TEST_USERS.reader, TEST_USERS.admin, TEST_USERS.replicator]);
       d.headers.push(['X-Auth-User', u.user], ['X-Auth-Key', u.key]);
       break;
@@ -702,8 +968,20 @@ function makeCase(id: number, ctx: Ctx): Case {
   let d: Draft;
   if (id % AUTH_EVERY === 7) d = authCase(r, ctx);
   else {
-    const kind = r.weighted([['path', 36], ['method', 9], ['target', 7], ['framing', 14], ['token', 9], ['meta', 11], ['conditional', 10], ['host', 4]] as const);
-    d = { path: pathCase, method: methodCase, target: targetCase, framing: framingCase, token: tokenCase, meta: metaCase, conditional: conditionalCase, host: hostCase }[kind](r, ctx);
+    const kind = r.weighted([
+      ['path', 36],
+      ['method', 9],
+      ['target', 7],
+      ['framing', 14],
+      ['token', 9],
+      ['meta', 11],
+      ['conditional', 10],
+      ['host', 4],
+    ] as const);
+    d = { path: pathCase, method: methodCase, target: targetCase, framing: framingCase, token: tokenCase, meta: metaCase, conditional: conditionalCase, host: hostCase }[kind](
+      r,
+      ctx,
+    );
   }
   // Anything that breaks the request line or a header line may end in a plain close.
   const rawHead = `${d.method} ${d.target}` + d.headers.map(([n, v]) => n + v).join('');
@@ -835,7 +1113,12 @@ describe(`fuzz: raw HTTP requests (seed 0x${SEED.toString(16)}, ${TOTAL} cases)`
       const res = await daemon.request('PUT', `${account}/${c}`, h);
       assert.ok(res.status === 201 || res.status === 202, `PUT container ${c}: ${res.status} ${res.text}`);
     }
-    for (const [path, content] of [['fuzz/existing', 'hello, fuzz: 0123456789'], ['fuzz/empty', ''], ['Users/u1', '{}'], ['Devices/B0001', '{}']] as const) {
+    for (const [path, content] of [
+      ['fuzz/existing', 'hello, fuzz: 0123456789'],
+      ['fuzz/empty', ''],
+      ['Users/u1', '{}'],
+      ['Devices/B0001', '{}'],
+    ] as const) {
       const res = await daemon.request('PUT', `${account}/${path}`, h, content);
       assert.equal(res.status, 201, `${path}: ${res.text}`);
     }
@@ -873,7 +1156,10 @@ describe(`fuzz: raw HTTP requests (seed 0x${SEED.toString(16)}, ${TOTAL} cases)`
         byCategory.set(top, cat);
         // FUZZ_DUMP=<file>: one JSON line per case, to study the answers.
         if (process.env.FUZZ_DUMP) {
-          await appendFile(process.env.FUZZ_DUMP, JSON.stringify({ id: c.id, category: c.category, kind: o.kind, status: o.status, ms: Math.round(o.ms), request: describeBytes(c.bytes).slice(0, 400) }) + '\n');
+          await appendFile(
+            process.env.FUZZ_DUMP,
+            JSON.stringify({ id: c.id, category: c.category, kind: o.kind, status: o.status, ms: Math.round(o.ms), request: describeBytes(c.bytes).slice(0, 400) }) + '\n',
+          );
         }
         let problem: string | undefined;
         if (o.kind === 'response') {
@@ -882,16 +1168,33 @@ describe(`fuzz: raw HTTP requests (seed 0x${SEED.toString(16)}, ${TOTAL} cases)`
         } else if (o.kind === 'timeout') problem = `no answer within ${TIMEOUT_MS} ms`;
         else if (o.kind === 'garbage') problem = `unparseable answer ${JSON.stringify(o.head)}`;
         else if (!c.closeOk && !(o.kind === 'reset' && c.resetOk)) problem = `${o.kind} without an answer${o.error ? ` (${o.error})` : ''}`;
-        if (problem) failures.push(`case #${c.id} [${c.category}] ${problem}${o.head ? ` | answer: ${JSON.stringify(o.head.slice(0, 160))}` : ''} | request: ${describeBytes(c.bytes).slice(0, 400)}`);
+        if (problem)
+          failures.push(
+            `case #${c.id} [${c.category}] ${problem}${o.head ? ` | answer: ${JSON.stringify(o.head.slice(0, 160))}` : ''} | request: ${describeBytes(c.bytes).slice(0, 400)}`,
+          );
       }
     };
     await Promise.all(Array.from({ length: CONCURRENCY }, worker));
     fuzzMs = performance.now() - started;
-    const classes = [...byClass].sort().map(([k, v]) => `${k}=${v}`).join(' ');
+    const classes = [...byClass]
+      .sort()
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ');
     t.diagnostic(`${ids.length} requests in ${(fuzzMs / 1000).toFixed(1)} s over ${CONCURRENCY} sockets; seed 0x${SEED.toString(16)}`);
     t.diagnostic(`by class: ${classes}`);
-    t.diagnostic(`by status: ${[...byStatus].sort((a, b) => a[0] - b[0]).map(([k, v]) => `${k}=${v}`).join(' ')}`);
-    for (const [cat, counts] of [...byCategory].sort()) t.diagnostic(`  ${cat.padEnd(12)} ${[...counts].sort().map(([k, v]) => `${k}=${v}`).join(' ')}`);
+    t.diagnostic(
+      `by status: ${[...byStatus]
+        .sort((a, b) => a[0] - b[0])
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')}`,
+    );
+    for (const [cat, counts] of [...byCategory].sort())
+      t.diagnostic(
+        `  ${cat.padEnd(12)} ${[...counts]
+          .sort()
+          .map(([k, v]) => `${k}=${v}`)
+          .join(' ')}`,
+      );
     for (const f of failures.slice(0, 20)) t.diagnostic(`FAIL ${f}`);
     assert.equal(failures.length, 0, `${failures.length} failing cases; first:\n${failures.slice(0, 5).join('\n')}`);
   });
@@ -940,7 +1243,9 @@ describe(`fuzz: raw HTTP requests (seed 0x${SEED.toString(16)}, ${TOTAL} cases)`
       if (typeof entry.status === 'number' && entry.status >= 500) fiveXX.push(line.slice(0, 300));
     }
     const unexpected = fiveXX.filter((l) => !/"status":(503|507)\b/.test(l));
-    t.diagnostic(`${daemon.logLines.length} log lines, ${requests} request lines, ${fiveXX.length} with status >= 500 (${unexpected.length} other than 503/507), ${client499} with 499, ${errors} at level error+`);
+    t.diagnostic(
+      `${daemon.logLines.length} log lines, ${requests} request lines, ${fiveXX.length} with status >= 500 (${unexpected.length} other than 503/507), ${client499} with 499, ${errors} at level error+`,
+    );
     for (const l of unexpected.slice(0, 10)) t.diagnostic(`5xx log: ${l}`);
     // Errors that escape the app (e.g. a header Node refuses to write) are printed by
     // @hono/node-server with console.error: on stderr, with a stack.

@@ -59,14 +59,20 @@ describe('parseTrack / withTimes', () => {
     assert.equal(points.length, 5);
     assert.deepEqual(points[0], { lon: 13.221184, lat: 55.718409, secondsFromStart: 64, time: '2022-08-23T11:48:10Z' });
     assert.deepEqual(points[4], { lon: 13.221725, lat: 55.718951, secondsFromStart: 113, time: '2022-08-23T11:48:59Z' });
-    assert.deepEqual(points.map((p) => p.secondsFromStart), [64, 82, 92, 102, 113]);
+    assert.deepEqual(
+      points.map((p) => p.secondsFromStart),
+      [64, 82, 92, 102, 113],
+    );
   });
 
   it('computes times from StartTime + SecondsFromStart, matching the spec example', () => {
     const points = parseTrack(withoutTimestamps());
     assert.ok(points.every((p) => p.time === undefined));
     const timed = withTimes(points, SPEC_START_MS);
-    assert.deepEqual(timed.map((p) => p.time), SPEC_TIMES);
+    assert.deepEqual(
+      timed.map((p) => p.time),
+      SPEC_TIMES,
+    );
     assert.equal(points[0]!.time, undefined, 'withTimes does not mutate its input');
     // No StartTime in the container metadata: nothing to compute from.
     assert.ok(withTimes(points).every((p) => p.time === undefined));
@@ -76,32 +82,47 @@ describe('parseTrack / withTimes', () => {
 
   it("keeps an entry's own Timestamp over StartTime + SecondsFromStart", () => {
     const timed = withTimes(parseTrack(SPEC_EXAMPLE), SPEC_START_MS + 3_600_000);
-    assert.deepEqual(timed.map((p) => p.time), SPEC_TIMES);
+    assert.deepEqual(
+      timed.map((p) => p.time),
+      SPEC_TIMES,
+    );
   });
 
   it('takes Timestamps as RFC 3339 (any offset, normalised to UTC) or epoch seconds', () => {
-    const points = parseTrack(track(
-      { LocationWKT: 'POINT(1 2)', Timestamp: '2022-08-23T13:48:10+02:00' },
-      { LocationWKT: 'POINT(1 2)', Timestamp: '2022-08-23t11:48:10.5z' },
-      { LocationWKT: 'POINT(1 2)', Timestamp: 1661255290 },
-      { LocationWKT: 'POINT(1 2)', Timestamp: '1661255290' },
-    ));
-    assert.deepEqual(points.map((p) => p.time), ['2022-08-23T11:48:10Z', '2022-08-23T11:48:10.500Z', '2022-08-23T11:48:10Z', '2022-08-23T11:48:10Z']);
+    const points = parseTrack(
+      track(
+        { LocationWKT: 'POINT(1 2)', Timestamp: '2022-08-23T13:48:10+02:00' },
+        { LocationWKT: 'POINT(1 2)', Timestamp: '2022-08-23t11:48:10.5z' },
+        { LocationWKT: 'POINT(1 2)', Timestamp: 1661255290 },
+        { LocationWKT: 'POINT(1 2)', Timestamp: '1661255290' },
+      ),
+    );
+    assert.deepEqual(
+      points.map((p) => p.time),
+      ['2022-08-23T11:48:10Z', '2022-08-23T11:48:10.500Z', '2022-08-23T11:48:10Z', '2022-08-23T11:48:10Z'],
+    );
   });
 
   it('accepts WKT case-insensitively, with extra whitespace, negatives and the prose\'s "x, y" form', () => {
-    const points = parseTrack(track(
-      { LocationWKT: 'point(-73.985 40.748)' },
-      { LocationWKT: '  Point (  -58.38   -34.60 ) ' },
-      { LocationWKT: 'POINT(180 -90)' },
-      { LocationWKT: 'Point(13.22, 55.71)' },
-    ));
-    assert.deepEqual(points.map((p) => [p.lon, p.lat]), [[-73.985, 40.748], [-58.38, -34.6], [180, -90], [13.22, 55.71]]);
+    const points = parseTrack(
+      track({ LocationWKT: 'point(-73.985 40.748)' }, { LocationWKT: '  Point (  -58.38   -34.60 ) ' }, { LocationWKT: 'POINT(180 -90)' }, { LocationWKT: 'Point(13.22, 55.71)' }),
+    );
+    assert.deepEqual(
+      points.map((p) => [p.lon, p.lat]),
+      [
+        [-73.985, 40.748],
+        [-58.38, -34.6],
+        [180, -90],
+        [13.22, 55.71],
+      ],
+    );
   });
 });
 
 /** RFC 7946 basics for what toGeoJson promises: members, types, [lon, lat] positions in range. */
-function assertGeoJson(doc: unknown): asserts doc is { type: string; features: { type: string; geometry: { type: string; coordinates: unknown }; properties: Record<string, unknown> }[] } {
+function assertGeoJson(
+  doc: unknown,
+): asserts doc is { type: string; features: { type: string; geometry: { type: string; coordinates: unknown }; properties: Record<string, unknown> }[] } {
   const fc = doc as Record<string, unknown>;
   assert.equal(fc.type, 'FeatureCollection');
   assert.ok(Array.isArray(fc.features), 'features is an array (§3.3)');
@@ -132,7 +153,10 @@ describe('toGeoJson', () => {
     assert.equal(doc.features.length, 1);
     const [f] = doc.features;
     assert.equal(f!.geometry.type, 'LineString');
-    assert.deepEqual(f!.geometry.coordinates, points.map((p) => [p.lon, p.lat]));
+    assert.deepEqual(
+      f!.geometry.coordinates,
+      points.map((p) => [p.lon, p.lat]),
+    );
     assert.deepEqual(f!.properties, {
       recording: 'user_dev_20220823T114706Z',
       source: 'gpstrail.json',
@@ -142,7 +166,10 @@ describe('toGeoJson', () => {
   });
 
   it('parses with Python as well', { skip: PYTHON ? false : 'no /usr/bin/python3' }, () => {
-    const out = execFileSync(PYTHON!, ['-c', 'import json,sys; d=json.load(sys.stdin); g=d["features"][0]["geometry"]; print(d["type"], g["type"], len(g["coordinates"]))'], { input: text, encoding: 'utf8' });
+    const out = execFileSync(PYTHON!, ['-c', 'import json,sys; d=json.load(sys.stdin); g=d["features"][0]["geometry"]; print(d["type"], g["type"], len(g["coordinates"]))'], {
+      input: text,
+      encoding: 'utf8',
+    });
     assert.equal(out.trim(), 'FeatureCollection LineString 5');
   });
 
@@ -211,7 +238,10 @@ describe('toGpx', () => {
     assert.match(gpx, /<gpx version="1\.1" creator="edgecd" xmlns="http:\/\/www\.topografix\.com\/GPX\/1\/1">/);
     assert.match(gpx, /<trk>\s*<name>user_dev_20220823T114706Z<\/name>\s*<trkseg>/);
     const trkpts = [...gpx.matchAll(/<trkpt lat="([^"]*)" lon="([^"]*)"><time>([^<]*)<\/time><\/trkpt>/g)];
-    assert.deepEqual(trkpts.map((m) => [Number(m[1]), Number(m[2]), m[3]]), points.map((p, i) => [p.lat, p.lon, SPEC_TIMES[i]]));
+    assert.deepEqual(
+      trkpts.map((m) => [Number(m[1]), Number(m[2]), m[3]]),
+      points.map((p, i) => [p.lat, p.lon, SPEC_TIMES[i]]),
+    );
   });
 
   it('escapes the recording name, and a parser reads it back unchanged', () => {
@@ -221,7 +251,8 @@ describe('toGpx', () => {
     assert.match(out, /<name>a&lt;b &amp; &quot;c&quot; &apos;d&apos;&gt;<\/name>/);
     checkWithParser(out);
     if (PYTHON) {
-      const script = 'import sys, xml.etree.ElementTree as E; r = E.fromstring(sys.stdin.buffer.read()); sys.stdout.write(r.find("{http://www.topografix.com/GPX/1/1}trk/{http://www.topografix.com/GPX/1/1}name").text)';
+      const script =
+        'import sys, xml.etree.ElementTree as E; r = E.fromstring(sys.stdin.buffer.read()); sys.stdout.write(r.find("{http://www.topografix.com/GPX/1/1}trk/{http://www.topografix.com/GPX/1/1}name").text)';
       assert.equal(execFileSync(PYTHON, ['-c', script], { input: out, encoding: 'utf8' }), name);
     }
   });

@@ -72,21 +72,22 @@ describe('python-swiftclient', () => {
 describe('rclone', () => {
   // The remote "edge:" is defined by environment, so no rclone.conf is read or written.
   // "edge:" writes as the camera system, "clerk:" reads as a reader.
-  const rclone = (...args: string[]) => run('rclone', ['--config', '/dev/null', ...args], {
-    env: {
-      ...process.env,
-      RCLONE_CONFIG_EDGE_TYPE: 'swift',
-      RCLONE_CONFIG_EDGE_AUTH: authUrl,
-      RCLONE_CONFIG_EDGE_USER: user,
-      RCLONE_CONFIG_EDGE_KEY: key,
-      RCLONE_CONFIG_EDGE_AUTH_VERSION: '1',
-      RCLONE_CONFIG_CLERK_TYPE: 'swift',
-      RCLONE_CONFIG_CLERK_AUTH: authUrl,
-      RCLONE_CONFIG_CLERK_USER: TEST_USERS.reader.user,
-      RCLONE_CONFIG_CLERK_KEY: TEST_USERS.reader.key,
-      RCLONE_CONFIG_CLERK_AUTH_VERSION: '1',
-    },
-  });
+  const rclone = (...args: string[]) =>
+    run('rclone', ['--config', '/dev/null', ...args], {
+      env: {
+        ...process.env,
+        RCLONE_CONFIG_EDGE_TYPE: 'swift',
+        RCLONE_CONFIG_EDGE_AUTH: authUrl,
+        RCLONE_CONFIG_EDGE_USER: user,
+        RCLONE_CONFIG_EDGE_KEY: key,
+        RCLONE_CONFIG_EDGE_AUTH_VERSION: '1',
+        RCLONE_CONFIG_CLERK_TYPE: 'swift',
+        RCLONE_CONFIG_CLERK_AUTH: authUrl,
+        RCLONE_CONFIG_CLERK_USER: TEST_USERS.reader.user,
+        RCLONE_CONFIG_CLERK_KEY: TEST_USERS.reader.key,
+        RCLONE_CONFIG_CLERK_AUTH_VERSION: '1',
+      },
+    });
 
   it('copy and check agree, and a copy back is byte-identical', async () => {
     const src = join(work, 'rclone-in');

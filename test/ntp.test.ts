@@ -41,7 +41,14 @@ function request(version = 4, mode = 3, length = 48): { packet: Buffer; transmit
 describe('NTP packets', () => {
   let state: ClockState = { synchronised: false, source: 'injected' };
   let requireSync = false;
-  const server = new NtpServer({ localStratum: 10, get requireSync() { return requireSync; }, clock: () => state, rateLimit: { burst: 8, perSecond: 1 } } as never);
+  const server = new NtpServer({
+    localStratum: 10,
+    get requireSync() {
+      return requireSync;
+    },
+    clock: () => state,
+    rateLimit: { burst: 8, perSecond: 1 },
+  } as never);
   let port = 0;
   before(async () => {
     port = await server.listen('127.0.0.1', 0);
@@ -76,8 +83,17 @@ describe('NTP packets', () => {
     assert.equal(server.stats.mode, 'unsynchronised');
   });
 
-  it('synchronised: the host\'s stratum, the upstream\'s id and delay, dispersion grown by 15 ppm since its last update, leap announced', async () => {
-    state = { synchronised: true, source: 'injected', hostStratum: 3, leap: 1, referenceId: Buffer.from([192, 0, 2, 1]), rootDelay: 0.02, rootDispersion: 0.001, lastSync: Date.now() - 100_000 };
+  it("synchronised: the host's stratum, the upstream's id and delay, dispersion grown by 15 ppm since its last update, leap announced", async () => {
+    state = {
+      synchronised: true,
+      source: 'injected',
+      hostStratum: 3,
+      leap: 1,
+      referenceId: Buffer.from([192, 0, 2, 1]),
+      rootDelay: 0.02,
+      rootDispersion: 0.001,
+      lastSync: Date.now() - 100_000,
+    };
     const reply = (await ask(port, request().packet))!;
     assert.equal(reply[1], 3);
     assert.equal(reply[0]! >> 6, 1, 'leap second insertion announced');
@@ -91,13 +107,21 @@ describe('NTP packets', () => {
 
   it('drops short, oversized, non-client and unsupported-version datagrams without a word', async () => {
     const dropped = server.stats.dropped;
-    for (const packet of [request(4, 3, 47).packet, request(4, 3, 1025).packet, request(4, 4).packet, request(4, 1).packet, request(2).packet, request(7).packet, Buffer.from('hello')]) {
+    for (const packet of [
+      request(4, 3, 47).packet,
+      request(4, 3, 1025).packet,
+      request(4, 4).packet,
+      request(4, 1).packet,
+      request(2).packet,
+      request(7).packet,
+      Buffer.from('hello'),
+    ]) {
       assert.equal(await ask(port, packet, 150), undefined);
     }
     assert.equal(server.stats.dropped, dropped + 7);
   });
 
-  it('answers a flood with Kiss-o\'-Death RATE, never larger than the request', async () => {
+  it("answers a flood with Kiss-o'-Death RATE, never larger than the request", async () => {
     const replies = await Promise.all(Array.from({ length: 30 }, () => ask(port, request().packet)));
     const kod = replies.filter((r) => r && r[1] === 0 && r.subarray(12, 16).toString() === 'RATE');
     assert.ok(kod.length >= 10, `KoD replies: ${kod.length}`);
@@ -113,7 +137,7 @@ describe('NTP packets', () => {
   });
 });
 
-describe('the daemon as the cameras\' time source', () => {
+describe("the daemon as the cameras' time source", () => {
   let daemon: TestDaemon;
   let ntpPort = 0;
   before(async () => {
@@ -125,7 +149,7 @@ describe('the daemon as the cameras\' time source', () => {
 
   it('is advertised in the connection file only while it serves', async () => {
     assert.ok(ntpPort > 0);
-    assert.equal((await daemon.connectionFile() as unknown as { ContentDestinationAsNTPServer: boolean }).ContentDestinationAsNTPServer, true);
+    assert.equal(((await daemon.connectionFile()) as unknown as { ContentDestinationAsNTPServer: boolean }).ContentDestinationAsNTPServer, true);
   });
 
   it('chrony takes its time from it (offset under 50 ms)', async () => {
@@ -148,7 +172,7 @@ describe('the daemon as the cameras\' time source', () => {
     const busy = await TestDaemon.start({ args: ['--ntp-listen', `127.0.0.1:${blocker.address().port}`] });
     try {
       assert.ok(busy.logLines.some((l) => l.includes('cannot serve NTP')));
-      assert.equal((await busy.connectionFile() as unknown as { ContentDestinationAsNTPServer: boolean }).ContentDestinationAsNTPServer, false);
+      assert.equal(((await busy.connectionFile()) as unknown as { ContentDestinationAsNTPServer: boolean }).ContentDestinationAsNTPServer, false);
       assert.equal((await busy.request('GET', '/healthcheck')).status, 200);
     } finally {
       blocker.close();

@@ -10,7 +10,7 @@ import { parseStoragePath } from '../src/swift/names.ts';
 import { parseRange } from '../src/swift/range.ts';
 
 describe('metadata', () => {
-  it("canonicalises keys the way Swift answers them", () => {
+  it('canonicalises keys the way Swift answers them', () => {
     assert.equal(canonicalKey('bwcserialnumber'), 'Bwcserialnumber');
     assert.equal(canonicalKey('TRIGGER-ON-time'), 'Trigger-On-Time');
   });
@@ -23,7 +23,16 @@ describe('metadata', () => {
   });
 
   it('reads container metadata from both header prefixes and marks empties for removal', () => {
-    const update = readMetaHeaders([['x-container-meta-a', '1'], ['x-object-meta-b', '2'], ['x-container-meta-c', ''], ['x-remove-container-meta-d', 'x'], ['content-type', 'y']], 'container');
+    const update = readMetaHeaders(
+      [
+        ['x-container-meta-a', '1'],
+        ['x-object-meta-b', '2'],
+        ['x-container-meta-c', ''],
+        ['x-remove-container-meta-d', 'x'],
+        ['content-type', 'y'],
+      ],
+      'container',
+    );
     assert.deepEqual(update, { set: { a: '1', b: '2' }, remove: ['c', 'd'] });
     assert.deepEqual(mergeMeta({ c: 'old', d: 'old', e: 'kept' }, update), { e: 'kept', a: '1', b: '2' });
     assert.deepEqual(readMetaHeaders([['x-container-meta-a', '1']], 'object'), { set: {}, remove: [] });
@@ -105,7 +114,10 @@ describe('config', () => {
     const config = parseConfig({});
     assert.equal(config.listen, '127.0.0.1:8080');
     assert.equal(config.auth.tokenTtlSeconds, 86400);
-    assert.throws(() => parseConfig({ objects: { maxBites: 1 } }), (e: Error) => e instanceof ConfigError && /objects\.maxBites/.test(e.message));
+    assert.throws(
+      () => parseConfig({ objects: { maxBites: 1 } }),
+      (e: Error) => e instanceof ConfigError && /objects\.maxBites/.test(e.message),
+    );
     assert.throws(() => parseConfig({ connection: { containerType: 'avi' } }), /connection\.containerType/);
     assert.throws(() => parseConfig({ listen: 8080 }), /listen: expected a string/);
     assert.throws(() => parseConfig({ ntp: { localStratum: 16 } }), /ntp\.localStratum: must be between 1 and 15/);
@@ -116,9 +128,19 @@ describe('config', () => {
 
 describe('body-worn names', () => {
   it('recordings: <UserID>_<BWCSerialNumber>_<TriggerOnTime>', () => {
-    assert.deepEqual(parseRecordingName('5f0c-aa_B0001_20220823T114809Z'), { userId: '5f0c-aa', deviceSerial: 'B0001', triggerOn: Date.UTC(2022, 7, 23, 11, 48, 9), form: 'current' });
+    assert.deepEqual(parseRecordingName('5f0c-aa_B0001_20220823T114809Z'), {
+      userId: '5f0c-aa',
+      deviceSerial: 'B0001',
+      triggerOn: Date.UTC(2022, 7, 23, 11, 48, 9),
+      form: 'current',
+    });
     // Firmware before 10.11: date and time as two parts.
-    assert.deepEqual(parseRecordingName('5f0c-aa_B0001_20220823_114809'), { userId: '5f0c-aa', deviceSerial: 'B0001', triggerOn: Date.UTC(2022, 7, 23, 11, 48, 9), form: 'legacy' });
+    assert.deepEqual(parseRecordingName('5f0c-aa_B0001_20220823_114809'), {
+      userId: '5f0c-aa',
+      deviceSerial: 'B0001',
+      triggerOn: Date.UTC(2022, 7, 23, 11, 48, 9),
+      form: 'legacy',
+    });
     assert.equal(parseRecordingName('5f0c-aa_B0001_20220823_114860')?.triggerOn, undefined, 'legacy shape, not a real time');
     assert.equal(parseRecordingName('u_B_20220230T000000Z')?.triggerOn, undefined, 'shape of a recording, not a real date');
     assert.equal(parseRecordingName('evidence'), undefined);

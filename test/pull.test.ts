@@ -68,16 +68,25 @@ describe('pull from a central edgecd', () => {
     assert.deepEqual((await readdir(to)).sort(), [...recordings].sort());
     await assertFolders(to, recordings);
     const folder = join(to, recordings[0]!);
-    const custody = JSON.parse(await readFile(join(folder, 'custody.json'), 'utf8')) as { objects: { file: string; sha256: string; sha256OnArrival: string; verified: string[] }[]; auditExcerpt: { action: string; actor: string }[] };
-    assert.ok(custody.auditExcerpt.filter((l) => l.action === 'object.put' && l.actor === 'bws').length >= 2, 'the source\'s audit lines for the recording');
-    assert.ok(custody.auditExcerpt.some((l) => l.action === 'object.get' && l.actor === reader.user), 'including this pull\'s own reads');
+    const custody = JSON.parse(await readFile(join(folder, 'custody.json'), 'utf8')) as {
+      objects: { file: string; sha256: string; sha256OnArrival: string; verified: string[] }[];
+      auditExcerpt: { action: string; actor: string }[];
+    };
+    assert.ok(custody.auditExcerpt.filter((l) => l.action === 'object.put' && l.actor === 'bws').length >= 2, "the source's audit lines for the recording");
+    assert.ok(
+      custody.auditExcerpt.some((l) => l.action === 'object.get' && l.actor === reader.user),
+      "including this pull's own reads",
+    );
     for (const o of custody.objects) {
       assert.equal(o.sha256, o.sha256OnArrival, `${o.file}: checked against the SHA-256 recorded on arrival`);
       const bytes = await readFile(join(folder, o.file));
       assert.equal(createHash('sha256').update(bytes).digest('hex'), o.sha256);
     }
     const metadata = JSON.parse(await readFile(join(folder, 'metadata.json'), 'utf8')) as { objects: { name: string; bookmark?: { tags: Record<string, string> } }[] };
-    assert.ok(metadata.objects.some((o) => o.bookmark && Object.keys(o.bookmark.tags).length > 0), 'bookmark tags parsed into key/value pairs');
+    assert.ok(
+      metadata.objects.some((o) => o.bookmark && Object.keys(o.bookmark.tags).length > 0),
+      'bookmark tags parsed into key/value pairs',
+    );
     const track = JSON.parse(await readFile(join(folder, 'track.geojson'), 'utf8')) as { type: string; features: { geometry: { type: string } }[] };
     assert.equal(track.type, 'FeatureCollection');
     const gpx = await runCli(['export', 'gnss', folder, '--format', 'gpx']);
@@ -93,7 +102,7 @@ describe('pull from a central edgecd', () => {
     assert.doesNotMatch(res.stdout, /\([1-9]\d* fetched\)/);
   });
 
-  test('the camera system\'s own credentials cannot pull', async () => {
+  test("the camera system's own credentials cannot pull", async () => {
     const file = await central.connectionFile();
     const res = await pullTo(authUrl, file.BlobAPIUserName, file.BlobAPIKey, join(work, 'denied'), '--all');
     assert.equal(res.code, 1);
@@ -128,7 +137,22 @@ describe('an encrypted recording', () => {
     try {
       await run('openssl', ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', join(work, 'private.pem')]);
       await run('openssl', ['pkey', '-in', join(work, 'private.pem'), '-pubout', '-out', join(work, 'public.pem')]);
-      const [recording] = await simulate(central, '--users', '1', '--recordings', '1', '--clips', '2', '--clip-bytes', '300000', '--extras', '--public-key', join(work, 'public.pem'), '--public-key-id', 'hq-2026');
+      const [recording] = await simulate(
+        central,
+        '--users',
+        '1',
+        '--recordings',
+        '1',
+        '--clips',
+        '2',
+        '--clip-bytes',
+        '300000',
+        '--extras',
+        '--public-key',
+        join(work, 'public.pem'),
+        '--public-key-id',
+        'hq-2026',
+      );
       const authUrl = (await central.connectionFile()).AuthenticationTokenURI[0]!;
       const to = join(work, 'out');
       const pulled = await pullTo(authUrl, reader.user, reader.key, to, '--recording', recording!);
@@ -167,13 +191,16 @@ describe('an interrupted pull', () => {
     try {
       const [recording] = await simulate(central, '--users', '1', '--recordings', '1', '--clips', '1', '--clip-bytes', '80000000');
       const authUrl = (await central.connectionFile()).AuthenticationTokenURI[0]!;
-      const child = spawn(process.execPath, [...CLI_ARGS, 'pull', '--from', authUrl, '--user', reader.user, '--key', reader.key, '--to', work, '--recording', recording!], { cwd: ROOT, stdio: 'ignore' });
+      const child = spawn(process.execPath, [...CLI_ARGS, 'pull', '--from', authUrl, '--user', reader.user, '--key', reader.key, '--to', work, '--recording', recording!], {
+        cwd: ROOT,
+        stdio: 'ignore',
+      });
       const exited = new Promise((r) => child.once('exit', r));
       const folder = join(work, recording!);
       let partial = 0;
       for (let i = 0; i < 4000 && partial === 0; i++) {
         const part = (await readdir(folder).catch(() => [] as string[])).find((f) => f.endsWith('.part'));
-        const size = part ? (await stat(join(folder, part)).catch(() => undefined))?.size ?? 0 : 0;
+        const size = part ? ((await stat(join(folder, part)).catch(() => undefined))?.size ?? 0) : 0;
         if (size > 1_000_000 && size < 80_000_000) partial = size;
         else await new Promise((r) => setTimeout(r, 2));
       }
@@ -183,7 +210,10 @@ describe('an interrupted pull', () => {
       const mark = central.logLines.length;
       const res = await pullTo(authUrl, reader.user, reader.key, work, '--recording', recording!);
       assert.equal(res.code, 0, res.stdout + res.stderr);
-      const resumed = central.logLines.slice(mark).map((l) => JSON.parse(l) as { method?: string; status?: number }).filter((e) => e.method === 'GET' && e.status === 206);
+      const resumed = central.logLines
+        .slice(mark)
+        .map((l) => JSON.parse(l) as { method?: string; status?: number })
+        .filter((e) => e.method === 'GET' && e.status === 206);
       assert.equal(resumed.length, 1, 'the rest was fetched with a Range request');
       await assertFolders(work, [recording!]);
     } finally {
@@ -203,7 +233,9 @@ describe('pull from OpenStack Swift', { skip: openStackSwiftAvailable() ? false 
   });
 
   test('recordings replicated there come back verified against the SHA-256 recorded at the station', async () => {
-    const edge = await TestDaemon.start({ config: { siteName: 'Station 9', replication: { targets: [{ name: 'hq', authUrl: swift.authUrl, user: swift.user, key: swift.key, schedule: '0 0 1 1 *' }] } } });
+    const edge = await TestDaemon.start({
+      config: { siteName: 'Station 9', replication: { targets: [{ name: 'hq', authUrl: swift.authUrl, user: swift.user, key: swift.key, schedule: '0 0 1 1 *' }] } },
+    });
     const work = await mkdtemp(join(tmpdir(), 'edgecd-pull-swift-'));
     try {
       const recordings = await simulate(edge, '--recordings', '2', '--clips', '2', '--clip-bytes', '100000', '--extras');
@@ -211,7 +243,10 @@ describe('pull from OpenStack Swift', { skip: openStackSwiftAvailable() ? false 
       const res = await pullTo(swift.authUrl, swift.user, swift.key, work, '--since', '2000-01-01', '--until', '2100-01-01');
       assert.equal(res.code, 0, res.stdout + res.stderr);
       await assertFolders(work, recordings);
-      const custody = JSON.parse(await readFile(join(work, recordings[0]!, 'custody.json'), 'utf8')) as { objects: { sha256: string; sha256OnArrival: string; receivedBy: string }[]; auditExcerpt: unknown };
+      const custody = JSON.parse(await readFile(join(work, recordings[0]!, 'custody.json'), 'utf8')) as {
+        objects: { sha256: string; sha256OnArrival: string; receivedBy: string }[];
+        auditExcerpt: unknown;
+      };
       assert.equal(custody.auditExcerpt, null, 'plain Swift keeps no audit trail');
       for (const o of custody.objects) {
         assert.equal(o.sha256, o.sha256OnArrival);
@@ -229,7 +264,10 @@ describe('pull from OpenStack Swift', { skip: openStackSwiftAvailable() ? false 
  * A source that lies: a minimal Swift-ish server whose listings and bodies a
  * test scripts, to show what pull does with a hostile or broken central.
  */
-async function hostileSource(objects: { name: string; body: Buffer; listedBytes?: number; drip?: boolean }[], options: { stuckMarker?: boolean; custody?: { lines: object[]; head: object } } = {}) {
+async function hostileSource(
+  objects: { name: string; body: Buffer; listedBytes?: number; drip?: boolean }[],
+  options: { stuckMarker?: boolean; custody?: { lines: object[]; head: object } } = {},
+) {
   const { createServer } = await import('node:http');
   const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
   let dripped = false;
@@ -252,9 +290,20 @@ async function hostileSource(objects: { name: string; body: Buffer; listedBytes?
     if (parts.length === 0 || parts[0] === '') return listing([{ name: 'case' }]);
     if (parts.length === 1 && req.method === 'HEAD') return res.writeHead(204, { 'X-Container-Meta-Status': 'Complete' }).end();
     if (parts.length === 1) {
-      if (options.stuckMarker) return listing(Array.from({ length: 1000 }, (_, i) => ({ name: `a${String(i).padStart(4, '0')}`, hash: md5(Buffer.alloc(0)), bytes: 0, content_type: 'x', last_modified: 'x' })));
+      if (options.stuckMarker)
+        return listing(
+          Array.from({ length: 1000 }, (_, i) => ({ name: `a${String(i).padStart(4, '0')}`, hash: md5(Buffer.alloc(0)), bytes: 0, content_type: 'x', last_modified: 'x' })),
+        );
       if (url.searchParams.get('marker')) return listing([]);
-      return listing(objects.map((o) => ({ name: o.name, hash: md5(o.body), bytes: o.listedBytes ?? o.body.length, content_type: 'application/octet-stream', last_modified: '2026-01-01T00:00:00' })));
+      return listing(
+        objects.map((o) => ({
+          name: o.name,
+          hash: md5(o.body),
+          bytes: o.listedBytes ?? o.body.length,
+          content_type: 'application/octet-stream',
+          last_modified: '2026-01-01T00:00:00',
+        })),
+      );
     }
     const o = objects.find((x) => x.name === parts.slice(1).join('/'));
     if (!o) return res.writeHead(404).end();
@@ -271,7 +320,14 @@ async function hostileSource(objects: { name: string; body: Buffer; listedBytes?
     res.end(o.body.subarray(from));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { authUrl: `http://127.0.0.1:${(server.address() as { port: number }).port}/auth/v1.0`, close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }) };
+  return {
+    authUrl: `http://127.0.0.1:${(server.address() as { port: number }).port}/auth/v1.0`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
 }
 
 describe('pull from a hostile or broken source', () => {
@@ -281,7 +337,8 @@ describe('pull from a hostile or broken source', () => {
   });
   after(() => rm(work, { recursive: true, force: true }));
 
-  const pullAll = (authUrl: string, to: string, ...extra: string[]) => runCli(['pull', '--from', authUrl, '--user', 'u', '--key', 'k', '--all', '--recording', 'case', '--to', to, ...extra]);
+  const pullAll = (authUrl: string, to: string, ...extra: string[]) =>
+    runCli(['pull', '--from', authUrl, '--user', 'u', '--key', 'k', '--all', '--recording', 'case', '--to', to, ...extra]);
 
   test('stops at the listed size, refuses unsafe names, keeps temp files out of the way, and fails whenever sha256sum -c would', async () => {
     const source = await hostileSource([

@@ -122,7 +122,13 @@ describe('a refused upload, answered before its body is read', () => {
 
 describe('a write key cannot hold the station', () => {
   /** Sends a PUT's headers and `first` body bytes, then `more()` as long as the daemon has not answered; resolves with the answer. */
-  async function slowPut(port: number, path: string, token: string, declared: number, drip: (send: (b: string) => void, answered: () => boolean) => Promise<void>): Promise<string> {
+  async function slowPut(
+    port: number,
+    path: string,
+    token: string,
+    declared: number,
+    drip: (send: (b: string) => void, answered: () => boolean) => Promise<void>,
+  ): Promise<string> {
     const { connect } = await import('node:net');
     const socket = connect({ port, host: '127.0.0.1' });
     await new Promise((resolve) => socket.once('connect', resolve));
@@ -131,7 +137,10 @@ describe('a write key cannot hold the station', () => {
     socket.on('error', () => undefined);
     const closed = new Promise((resolve) => socket.once('close', resolve));
     socket.write(`PUT ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Auth-Token: ${token}\r\nContent-Length: ${declared}\r\n\r\n`);
-    await drip((b) => socket.write(b), () => answer.length > 0 || socket.destroyed);
+    await drip(
+      (b) => socket.write(b),
+      () => answer.length > 0 || socket.destroyed,
+    );
     await closed;
     return answer;
   }
@@ -155,7 +164,8 @@ describe('a write key cannot hold the station', () => {
       });
       await hogStarted;
       const admin = await d.auth('admin');
-      const inFlight = async () => (JSON.parse((await d.request('GET', '/status', { 'X-Auth-Token': admin.token })).text) as { storage: { uploadsInFlight: number } }).storage.uploadsInFlight;
+      const inFlight = async () =>
+        (JSON.parse((await d.request('GET', '/status', { 'X-Auth-Token': admin.token })).text) as { storage: { uploadsInFlight: number } }).storage.uploadsInFlight;
       while ((await inFlight()) === 0) await new Promise((r) => setImmediate(r));
       // Meanwhile the BWS stores 20 MiB: more than the quota minus the hog's declared size.
       const body = randomBytes(20 * 1024 * 1024);

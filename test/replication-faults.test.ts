@@ -87,7 +87,7 @@ describe('replication when the central misbehaves', () => {
     await assertReplicated(edge, target);
   });
 
-  test('400/422 marks the object failed with the target\'s reason; it waits for --retry-failed', async () => {
+  test("400/422 marks the object failed with the target's reason; it waits for --retry-failed", async () => {
     await recording(100_000);
     proxy.clear();
     proxy.add({ method: 'PUT', path: /\.(mkv|mp4)$/, times: Infinity, fault: { kind: 'status', status: 422, body: 'checksum mismatch at the central' } });

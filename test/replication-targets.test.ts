@@ -26,8 +26,15 @@ import { openStackSwiftAvailable, startOpenStackSwift, type OpenStackSwift } fro
 import { metaOf, sha256, SwiftAccount } from './helpers/swift-account.ts';
 
 const BASE_CAPABILITIES = { Read: { ReadCategories: true }, Store: { StoreRejectedContent: true, StoreUserIDKey: true }, StoreAndRead: { StoreReadSystemID: true } };
-const ALL_CAPABILITIES = { Read: { ReadCategories: true }, Store: { StoreRejectedContent: true, StoreUserIDKey: true, StoreBookmarks: true, StoreGNSSTrackRecording: true }, StoreAndRead: { StoreReadSystemID: true } };
-const CATEGORIES = [{ Name: 'Traffic', Id: '5' }, { Name: 'Assault', Id: '3' }];
+const ALL_CAPABILITIES = {
+  Read: { ReadCategories: true },
+  Store: { StoreRejectedContent: true, StoreUserIDKey: true, StoreBookmarks: true, StoreGNSSTrackRecording: true },
+  StoreAndRead: { StoreReadSystemID: true },
+};
+const CATEGORIES = [
+  { Name: 'Traffic', Id: '5' },
+  { Name: 'Assault', Id: '3' },
+];
 const RECORDING = /^.+_[^_]+_\d{8}T\d{6}Z$/;
 const HELD_KIND = /^bookmark_|_gpstrail\.(json|key)$/;
 const CLIP_BYTES = 100_000;
@@ -95,7 +102,10 @@ function proxyPuts(proxy: FaultProxy, prefixParts: number, from = 0): Map<string
 async function axisCentral(options: { https: boolean }): Promise<Central & { cd: AxisCd }> {
   const cd = await startAxisCd({ https: options.https, capabilities: BASE_CAPABILITIES, categories: CATEGORIES });
   return {
-    kind: 'the Axis reference CD', cd, connectionFile: { ...cd.connectionFile }, expectedLevel: 'acknowledged',
+    kind: 'the Axis reference CD',
+    cd,
+    connectionFile: { ...cd.connectionFile },
+    expectedLevel: 'acknowledged',
     container: (name) => axisContainer(cd, name),
     puts: async () => axisObjectPuts(await cd.log()),
     declareEverything: () => writeFile(join(cd.storage, 'System', 'Capabilities.json'), JSON.stringify(ALL_CAPABILITIES)),
@@ -116,9 +126,21 @@ async function swiftCentral(swift: OpenStackSwift): Promise<Central & { proxy: F
   await put('System/Categories.json', JSON.stringify(CATEGORIES));
   const proxy = await FaultProxy.start(Number(new URL(swift.authUrl).port));
   return {
-    kind: 'OpenStack Swift', proxy, expectedLevel: 'verified',
-    connectionFile: { ConnectionFileVersion: '1.0', SiteName: 'HQ Swift', ApplicationName: 'OpenStack Swift', ApplicationVersion: '2.30', ContentDestinationAsNTPServer: false,
-      AuthenticationTokenURI: [`${proxy.base}/auth/v1.0`], BlobAPIKey: swift.key, BlobAPIUserName: swift.user, ContainerType: 'mkv', FullStoreAndReadSupport: false },
+    kind: 'OpenStack Swift',
+    proxy,
+    expectedLevel: 'verified',
+    connectionFile: {
+      ConnectionFileVersion: '1.0',
+      SiteName: 'HQ Swift',
+      ApplicationName: 'OpenStack Swift',
+      ApplicationVersion: '2.30',
+      ContentDestinationAsNTPServer: false,
+      AuthenticationTokenURI: [`${proxy.base}/auth/v1.0`],
+      BlobAPIKey: swift.key,
+      BlobAPIUserName: swift.user,
+      ContainerType: 'mkv',
+      FullStoreAndReadSupport: false,
+    },
     container: (name) => swiftContainer(account, name),
     puts: async () => proxyPuts(proxy, 3),
     declareEverything: () => put('System/Capabilities.json', JSON.stringify(ALL_CAPABILITIES)),
@@ -131,7 +153,8 @@ async function edgecdCentral(options: { encrypt: boolean }): Promise<Central & {
   const dataDir = await mkdtemp(join(tmpdir(), 'edgecd-central-'));
   await writeFile(join(dataDir, 'central-public.pem'), publicPem);
   const config = (all: boolean) => ({
-    siteName: 'HQ', capabilities: { StoreBookmarks: all, StoreGNSSTrackRecording: all },
+    siteName: 'HQ',
+    capabilities: { StoreBookmarks: all, StoreGNSSTrackRecording: all },
     ...(options.encrypt ? { connection: { wantEncryption: true, publicKeyFile: join(dataDir, 'central-public.pem'), publicKeyId: 'central-key' } } : {}),
   });
   const args = ['--listen', `127.0.0.1:${port}`];
@@ -141,9 +164,15 @@ async function edgecdCentral(options: { encrypt: boolean }): Promise<Central & {
   // Its request log, across restarts.
   const earlier: string[] = [];
   const central = {
-    kind: 'a central edgecd', daemon, expectedLevel: 'verified' as const,
+    kind: 'a central edgecd',
+    daemon,
+    expectedLevel: 'verified' as const,
     // Its own connection file, with the account its operator made for stations (a replicator: it may set custody metadata).
-    connectionFile: { ...JSON.parse(await readFile(join(dataDir, 'connection.json'), 'utf8')), BlobAPIUserName: TEST_USERS.replicator.user, BlobAPIKey: TEST_USERS.replicator.key } as Record<string, unknown>,
+    connectionFile: {
+      ...JSON.parse(await readFile(join(dataDir, 'connection.json'), 'utf8')),
+      BlobAPIUserName: TEST_USERS.replicator.user,
+      BlobAPIKey: TEST_USERS.replicator.key,
+    } as Record<string, unknown>,
     container: async (name: string) => swiftContainer(await reader(), name),
     puts: async () => {
       const puts = new Map<string, number>();
@@ -185,15 +214,31 @@ async function startEdge(target: Record<string, unknown>, extra: object = {}): P
 async function simulate(edge: TestDaemon, recordings: number, clipBytes = CLIP_BYTES): Promise<string[]> {
   const report = await simulateBws({
     ...connectionOptions(await edge.connectionFile()),
-    users: 1, devices: 1, recordings, clipsPerRecording: 2, clipBytes, extras: true, concurrency: 1,
-    firstTrigger: new Date(Math.floor(Date.now() / 86_400_000 - 1) * 86_400_000 + (simulated++) * 3_600_000),
+    users: 1,
+    devices: 1,
+    recordings,
+    clipsPerRecording: 2,
+    clipBytes,
+    extras: true,
+    concurrency: 1,
+    firstTrigger: new Date(Math.floor(Date.now() / 86_400_000 - 1) * 86_400_000 + simulated++ * 3_600_000),
   });
   assert.equal(report.stoppedOnFullDisk, false);
   return report.recordings;
 }
 let simulated = 0;
 
-interface PassReport { outcome: string; reason?: string; recordingsCompleted: number; objectsSent: number; objectsHeldBack: number; objectsRejected: number; confirmation?: string; requests: number; licence: string[] }
+interface PassReport {
+  outcome: string;
+  reason?: string;
+  recordingsCompleted: number;
+  objectsSent: number;
+  objectsHeldBack: number;
+  objectsRejected: number;
+  confirmation?: string;
+  requests: number;
+  licence: string[];
+}
 
 /** One pass now, through the running edge's admin socket (as `edgecd replicate --now` does). */
 async function replicate(edge: TestDaemon): Promise<PassReport> {
@@ -208,7 +253,12 @@ async function replicate(edge: TestDaemon): Promise<PassReport> {
   return reports[0]!;
 }
 
-interface TargetStatus { alarm?: { reason: string; message: string }; heldBack: Record<string, number>; confirmation: { level?: string; needed: string; warning?: string }; capabilities: string[] }
+interface TargetStatus {
+  alarm?: { reason: string; message: string };
+  heldBack: Record<string, number>;
+  confirmation: { level?: string; needed: string; warning?: string };
+  capabilities: string[];
+}
 
 async function status(edge: TestDaemon): Promise<{ targets: TargetStatus[]; heldByAllTargets: number }> {
   return (await adminGet<{ targets: TargetStatus[]; heldByAllTargets: number }>(join(edge.dataDir, 'admin.sock'), '/replication'))!;
@@ -252,7 +302,12 @@ async function assertCentralHolds(edge: TestDaemon, central: Central, heldBack: 
 
 /** A console page as an evidence clerk (a reader) sees it. */
 async function consolePage(edge: TestDaemon, path: string): Promise<string> {
-  const login = await fetch(`${edge.base}/console/login`, { method: 'POST', redirect: 'manual', headers: { Origin: edge.base, 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ user: TEST_USERS.reader.user, key: TEST_USERS.reader.key }) });
+  const login = await fetch(`${edge.base}/console/login`, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { Origin: edge.base, 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ user: TEST_USERS.reader.user, key: TEST_USERS.reader.key }),
+  });
   const cookie = login.headers.get('set-cookie')?.split(';')[0];
   assert.ok(cookie, `console login: ${login.status}`);
   const res = await fetch(`${edge.base}${path}`, { headers: { Cookie: cookie } });
@@ -278,7 +333,8 @@ function scenario(name: string, makeCentral: () => Promise<Central>, skip: strin
       central = await makeCentral();
       work = await mkdtemp(join(tmpdir(), 'edgecd-targets-'));
       // The central wants encryption: its operator's file says so (a central edgecd's says it by itself).
-      const encryption = central.connectionFile.WantEncryption === true ? {} : { WantEncryption: true, PublicKey: Buffer.from(publicPem).toString('base64'), PublicKeyId: 'central-key' };
+      const encryption =
+        central.connectionFile.WantEncryption === true ? {} : { WantEncryption: true, PublicKey: Buffer.from(publicPem).toString('base64'), PublicKeyId: 'central-key' };
       file = await connectionFileFor(work, central, encryption);
     });
     after(async () => {
@@ -304,7 +360,7 @@ function scenario(name: string, makeCentral: () => Promise<Central>, skip: strin
 
     test("the edge's cameras are told to encrypt for the central's key", async () => {
       edge = await startEdge({ connectionFile: file });
-      const own = await edge.connectionFile() as { WantEncryption?: boolean; PublicKey?: string; PublicKeyId?: string };
+      const own = (await edge.connectionFile()) as { WantEncryption?: boolean; PublicKey?: string; PublicKeyId?: string };
       assert.equal(own.WantEncryption, true);
       assert.equal(own.PublicKeyId, 'central-key');
       assert.equal(Buffer.from(own.PublicKey!, 'base64').toString('utf8').trim(), publicPem.trim());
@@ -365,8 +421,14 @@ function scenario(name: string, makeCentral: () => Promise<Central>, skip: strin
       // The pass also anchors the edge's audit trail at the central, in its own container.
       const late = [...puts.keys()].filter((k) => !before.has(k) && !k.startsWith('edgecd-audit-'));
       assert.equal(late.length, 6);
-      assert.ok([...puts.keys()].some((k) => k.startsWith('edgecd-audit-')), 'the audit trail is anchored at the central');
-      assert.ok(late.every((k) => HELD_KIND.test(k.split('/')[1]!)), `late: ${late.join(', ')}`);
+      assert.ok(
+        [...puts.keys()].some((k) => k.startsWith('edgecd-audit-')),
+        'the audit trail is anchored at the central',
+      );
+      assert.ok(
+        late.every((k) => HELD_KIND.test(k.split('/')[1]!)),
+        `late: ${late.join(', ')}`,
+      );
       const s = await status(edge);
       assert.deepEqual(s.targets[0]!.heldBack, {});
       assert.equal(s.heldByAllTargets, central.expectedLevel === 'verified' ? 2 : 0, 'evictable: every object on the target, confirmed as eviction needs');
@@ -374,14 +436,31 @@ function scenario(name: string, makeCentral: () => Promise<Central>, skip: strin
 
     test("a clerk's pull from the edge says where each object was replicated, and how it was confirmed", async () => {
       const to = join(work, 'pulled');
-      const res = await runCli(['pull', '--from', (await edge.connectionFile()).AuthenticationTokenURI[0]!, '--user', TEST_USERS.reader.user, '--key', TEST_USERS.reader.key, '--recording', recordings[0]!, '--to', to]);
+      const res = await runCli([
+        'pull',
+        '--from',
+        (await edge.connectionFile()).AuthenticationTokenURI[0]!,
+        '--user',
+        TEST_USERS.reader.user,
+        '--key',
+        TEST_USERS.reader.key,
+        '--recording',
+        recordings[0]!,
+        '--to',
+        to,
+      ]);
       assert.equal(res.code, 0, res.stderr);
-      const custody = JSON.parse(await readFile(join(to, recordings[0]!, 'custody.json'), 'utf8')) as { replication: { target: string; complete: { confirmation: string } | null; objects: { name: string; state: string; confirmation?: string }[] }[] };
+      const custody = JSON.parse(await readFile(join(to, recordings[0]!, 'custody.json'), 'utf8')) as {
+        replication: { target: string; complete: { confirmation: string } | null; objects: { name: string; state: string; confirmation?: string }[] }[];
+      };
       const [replica] = custody.replication;
       assert.equal(replica!.target, 'central');
       assert.equal(replica!.complete?.confirmation, central.expectedLevel);
       assert.equal(replica!.objects.length, 7, 'two clips and a track, each with a key, and a bookmark');
-      assert.ok(replica!.objects.every((o) => o.state === 'confirmed' && o.confirmation === central.expectedLevel), JSON.stringify(replica!.objects));
+      assert.ok(
+        replica!.objects.every((o) => o.state === 'confirmed' && o.confirmation === central.expectedLevel),
+        JSON.stringify(replica!.objects),
+      );
     });
   });
 }
@@ -431,7 +510,12 @@ function refusals(name: string, makeCentral: () => Promise<{ central: Central; u
       const clips = (await SwiftAccount.of(held.storageUrl, held.token).objects(recording!)).map((o) => o.name).filter((n) => n.endsWith('.mkv'));
       const refused = clips[0]!;
       proxy.clear();
-      proxy.add({ method: 'PUT', path: new RegExp(`/${encodeURIComponent(recording!)}/${refused.replace('.', '\\.')}$`), times: Infinity, fault: { kind: 'status', status: 400, body: 'clip cannot be stored: corrupt' } });
+      proxy.add({
+        method: 'PUT',
+        path: new RegExp(`/${encodeURIComponent(recording!)}/${refused.replace('.', '\\.')}$`),
+        times: Infinity,
+        fault: { kind: 'status', status: 400, body: 'clip cannot be stored: corrupt' },
+      });
       const report = await replicate(edge);
       assert.equal(report.outcome, 'done', report.reason);
       assert.equal(report.objectsRejected, 1);
@@ -489,21 +573,33 @@ function refusals(name: string, makeCentral: () => Promise<{ central: Central; u
   });
 }
 
-refusals('the Axis reference CD', async () => {
-  const central = await axisCentral({ https: false });
-  await central.declareEverything();
-  return { central, upstreamPort: central.cd.port };
-}, axisSkip);
-refusals('OpenStack Swift', async () => {
-  const central = await swiftCentral(swift!);
-  await central.declareEverything();
-  return { central, upstreamPort: Number(new URL(swift!.authUrl).port) };
-}, swiftSkip);
-refusals('a central edgecd', async () => {
-  const central = await edgecdCentral({ encrypt: false });
-  await central.declareEverything();
-  return { central, upstreamPort: central.daemon.port };
-}, false);
+refusals(
+  'the Axis reference CD',
+  async () => {
+    const central = await axisCentral({ https: false });
+    await central.declareEverything();
+    return { central, upstreamPort: central.cd.port };
+  },
+  axisSkip,
+);
+refusals(
+  'OpenStack Swift',
+  async () => {
+    const central = await swiftCentral(swift!);
+    await central.declareEverything();
+    return { central, upstreamPort: Number(new URL(swift!.authUrl).port) };
+  },
+  swiftSkip,
+);
+refusals(
+  'a central edgecd',
+  async () => {
+    const central = await edgecdCentral({ encrypt: false });
+    await central.declareEverything();
+    return { central, upstreamPort: central.daemon.port };
+  },
+  false,
+);
 
 describe('eviction and what a target has confirmed', { skip: axisSkip }, () => {
   test('refused while objects are held back or merely acknowledged; allowed, audited, once configured', async () => {
@@ -515,7 +611,10 @@ describe('eviction and what a target has confirmed', { skip: axisSkip }, () => {
     let edge = await startEdge({ connectionFile: file }, eviction);
     const restart = async (target: object) => {
       await edge.stop();
-      edge = await TestDaemon.start({ dataDir: edge.dataDir, config: { siteName: 'Station 7', replication: { targets: [{ name: 'central', schedule: '0 0 1 1 *', connectionFile: file, ...target }] }, ...eviction } });
+      edge = await TestDaemon.start({
+        dataDir: edge.dataDir,
+        config: { siteName: 'Station 7', replication: { targets: [{ name: 'central', schedule: '0 0 1 1 *', connectionFile: file, ...target }] }, ...eviction },
+      });
     };
     try {
       await simulate(edge, 2, 500_000);
@@ -532,9 +631,15 @@ describe('eviction and what a target has confirmed', { skip: axisSkip }, () => {
       assert.equal(await upload(), 507, 'acknowledged is enough now, but objects are still held back');
       await restart({ minConfirmation: 'acknowledged', evictHeldBack: true });
       assert.equal(await upload(), 201);
-      const records = (await readFile(join(edge.dataDir, 'evictions.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { heldBy: { target: string; confirmation: string; heldBack?: number }[] });
+      const records = (await readFile(join(edge.dataDir, 'evictions.jsonl'), 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { heldBy: { target: string; confirmation: string; heldBack?: number }[] });
       assert.ok(records.length >= 1);
-      assert.deepEqual(records[0]!.heldBy.map((h) => [h.target, h.confirmation, h.heldBack]), [['central', 'acknowledged', 2]]);
+      assert.deepEqual(
+        records[0]!.heldBy.map((h) => [h.target, h.confirmation, h.heldBack]),
+        [['central', 'acknowledged', 2]],
+      );
       const audit = await readFile(join(edge.dataDir, 'audit.jsonl'), 'utf8');
       assert.match(audit, /"action":"eviction.held-back"/);
       assert.ok(edge.logLines.some((l) => l.includes('evictHeldBack')));
@@ -559,7 +664,16 @@ describe("a central's connection file that cannot be used, and keys that would c
     await writeFile(join(dir, 'edgecd.json'), JSON.stringify({ replication: { targets: [{ name: 'hq', connectionFile: 'central.json', ...target }] }, ...extra }), { mode: 0o600 });
     return { dir, ...(await runCli(['serve', '--data', dir, '--listen', '127.0.0.1:0', '--ntp-listen', 'off', '--plain-http'])) };
   }
-  const valid = { ConnectionFileVersion: '1.0', SiteName: 'HQ', ApplicationName: 'x', ApplicationVersion: '1', ContentDestinationAsNTPServer: false, AuthenticationTokenURI: ['http://127.0.0.1:9/auth/v1.0'], BlobAPIKey: 'secret-key', BlobAPIUserName: 'bws' };
+  const valid = {
+    ConnectionFileVersion: '1.0',
+    SiteName: 'HQ',
+    ApplicationName: 'x',
+    ApplicationVersion: '1',
+    ContentDestinationAsNTPServer: false,
+    AuthenticationTokenURI: ['http://127.0.0.1:9/auth/v1.0'],
+    BlobAPIKey: 'secret-key',
+    BlobAPIUserName: 'bws',
+  };
 
   test('a bad file stops the daemon with one error naming the field', async () => {
     const broken = await serveWith({}, '{"AuthenticationTokenURI": [');
@@ -575,11 +689,24 @@ describe("a central's connection file that cannot be used, and keys that would c
     assert.match(both.stderr, /connectionFile replaces authUrl/);
   });
 
-  test('the reference server\'s own file, with BlobAPI and empty keys, is accepted', async () => {
+  test("the reference server's own file, with BlobAPI and empty keys, is accepted", async () => {
     const dir = join(work, 'reference-file');
     await mkdir(dir);
     const file = join(dir, 'config.json');
-    await writeFile(file, JSON.stringify({ ...valid, ContentDestinationAsNTPServer: undefined, BlobAPI: 'Swift 1.0', PublicKey: '', PublicKeyId: '', WantEncryption: false, FullStoreAndReadSupport: false, ContainerType: 'mkv' }), { mode: 0o600 });
+    await writeFile(
+      file,
+      JSON.stringify({
+        ...valid,
+        ContentDestinationAsNTPServer: undefined,
+        BlobAPI: 'Swift 1.0',
+        PublicKey: '',
+        PublicKeyId: '',
+        WantEncryption: false,
+        FullStoreAndReadSupport: false,
+        ContainerType: 'mkv',
+      }),
+      { mode: 0o600 },
+    );
     const res = await runCli(['target', 'check', '--connection-file', file]);
     assert.doesNotMatch(res.stdout, /not a usable connection file/);
     assert.match(res.stdout, /NOT usable/, 'nothing listens there, so it cannot be used; but the file itself is fine');
@@ -603,6 +730,9 @@ describe("a central's connection file that cannot be used, and keys that would c
     // Asking for both at once.
     const both = await serveWith({}, wanting, own);
     assert.equal(both.code, 1);
-    assert.match(both.stderr, /connection\.wantEncryption asks the cameras to encrypt for key station-key, but the central of replication target hq wants content encrypted for its key central-key/);
+    assert.match(
+      both.stderr,
+      /connection\.wantEncryption asks the cameras to encrypt for key station-key, but the central of replication target hq wants content encrypted for its key central-key/,
+    );
   });
 });

@@ -18,8 +18,29 @@ import { runCli, TestDaemon } from './helpers/daemon.ts';
 function selfSigned(dir: string, name: string): { key: string; cert: string } {
   const key = join(dir, `${name}.key`);
   const cert = join(dir, `${name}.pem`);
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert,
-    '-days', '2', '-subj', `/CN=${name}`, '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '2',
+      '-subj',
+      `/CN=${name}`,
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+    ],
+    { stdio: 'ignore' },
+  );
   return { key, cert };
 }
 
@@ -65,7 +86,21 @@ describe('replication to an HTTPS central with a pinned certificate', () => {
     const port = (front.address() as AddressInfo).port;
     const target = { name: 'hq', authUrl: `https://127.0.0.1:${port}/auth/v1.0`, user: file.BlobAPIUserName, key: file.BlobAPIKey, cacert, schedule: '0 0 1 1 *' };
     const edge = await TestDaemon.start({ config: { replication: { targets: [target] } } });
-    const sim = await runCli(['simulate', '--connection', join(edge.dataDir, 'connection.json'), '--users', '1', '--devices', '1', '--recordings', '1', '--clips', '1', '--clip-bytes', '10000']);
+    const sim = await runCli([
+      'simulate',
+      '--connection',
+      join(edge.dataDir, 'connection.json'),
+      '--users',
+      '1',
+      '--devices',
+      '1',
+      '--recordings',
+      '1',
+      '--clips',
+      '1',
+      '--clip-bytes',
+      '10000',
+    ]);
     assert.equal(sim.code, 0, sim.stderr);
     return edge;
   }

@@ -58,7 +58,12 @@ describe('replication without an operator, and with the daemon stopped', () => {
       const recording = 'u1_CAM1_20261125T000000Z';
       const store = await ObjectStore.open(edge.dataDir, { maxObjectBytes: Infinity, log: createLogger('silent'), derivedOps: replicationHook });
       await store.putContainer(account, recording, { set: { status: 'Transferring' }, remove: [] });
-      const m: Mutation = { txId: 'zz-crash-seal', account, container: recording, record: { op: 'container', name: recording, created: Date.now(), timestamp: '2.00000', meta: { status: 'Complete' } } };
+      const m: Mutation = {
+        txId: 'zz-crash-seal',
+        account,
+        container: recording,
+        record: { op: 'container', name: recording, created: Date.now(), timestamp: '2.00000', meta: { status: 'Complete' } },
+      };
       await store.index.write([{ type: 'put', sublevel: store.index.journal, key: m.txId, value: m }], true);
       await store.close(); // the crash: journaled, nothing more
 
@@ -68,7 +73,10 @@ describe('replication without an operator, and with the daemon stopped', () => {
       const reopened = await ObjectStore.open(edge.dataDir, { maxObjectBytes: Infinity, log: createLogger('silent') });
       const jobs = await ReplicationLedger.of(reopened.index).queue.keys().all();
       await reopened.close();
-      assert.ok(jobs.some((k) => k.startsWith(`central\u0000${account}\u0000${recording}\u0000`)), 'the sealed recording is queued for the target');
+      assert.ok(
+        jobs.some((k) => k.startsWith(`central\u0000${account}\u0000${recording}\u0000`)),
+        'the sealed recording is queued for the target',
+      );
     } finally {
       await edge.cleanup();
       await central.cleanup();
@@ -78,7 +86,9 @@ describe('replication without an operator, and with the daemon stopped', () => {
   test('a config holding replication keys must be private', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'edgecd-secret-'));
     try {
-      await writeFile(join(dir, 'edgecd.json'), JSON.stringify({ replication: { targets: [{ name: 'hq', authUrl: 'http://127.0.0.1:1/auth/v1.0', user: 'u', key: 'k' }] } }), { mode: 0o644 });
+      await writeFile(join(dir, 'edgecd.json'), JSON.stringify({ replication: { targets: [{ name: 'hq', authUrl: 'http://127.0.0.1:1/auth/v1.0', user: 'u', key: 'k' }] } }), {
+        mode: 0o644,
+      });
       const res = await runCli(['serve', '--data', dir, '--listen', '127.0.0.1:0', '--ntp-listen', 'off']);
       assert.equal(res.code, 1);
       assert.match(res.stderr, /readable by others.*chmod 600/);
@@ -135,11 +145,17 @@ describe('eviction after replication', () => {
       assert.equal((await session.req('PUT', '/scratch/a', {}, chunked())).status, 201);
       assert.equal((await session.req('PUT', '/scratch/b', {}, big)).status, 201);
 
-      const records = (await readFile(join(edge.dataDir, 'evictions.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { recording: string; manifest: Record<string, { sha256: string }>; heldBy: { target: string }[] });
+      const records = (await readFile(join(edge.dataDir, 'evictions.jsonl'), 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { recording: string; manifest: Record<string, { sha256: string }>; heldBy: { target: string }[] });
       assert.ok(records.length >= 1);
       const centralAccount = await centralReader(t);
       for (const r of records) {
-        assert.deepEqual(r.heldBy.map((h) => h.target), ['central']);
+        assert.deepEqual(
+          r.heldBy.map((h) => h.target),
+          ['central'],
+        );
         assert.equal((await session.req('HEAD', `/${r.recording}`)).status, 404, 'evicted locally');
         for (const [object, { sha256: sum }] of Object.entries(r.manifest)) {
           const there = await centralAccount.req('GET', `${r.recording}/${object}`);

@@ -46,7 +46,10 @@ describe('replication to a central edgecd', () => {
     const status = await replicationStatus(edge);
     assert.equal(status.targets[0]!.backlog.jobs, 0);
     assert.equal(status.heldByAllTargets, 4);
-    const audit = (await readFile(join(edge.dataDir, 'audit.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { action: string; details?: { to?: string } });
+    const audit = (await readFile(join(edge.dataDir, 'audit.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { action: string; details?: { to?: string } });
     assert.equal(audit.filter((l) => l.action === 'replicated' && l.details?.to === 'central').length, 4, 'each confirmed recording is in the audit trail');
   });
 
@@ -76,7 +79,8 @@ describe('replication to a central edgecd', () => {
   test('a central edgecd refuses a replicated object whose SHA-256 does not match its bytes (422), storing nothing', async () => {
     // Custody metadata is a replicating station's to send (an uploader's is kept apart, unchecked: see security.test.ts).
     const replicator = await central.auth('replicator');
-    const put = (path: string, headers: Record<string, string> = {}, body?: string) => central.request('PUT', `${replicator.account}${path}`, { 'X-Auth-Token': replicator.token, ...headers }, body);
+    const put = (path: string, headers: Record<string, string> = {}, body?: string) =>
+      central.request('PUT', `${replicator.account}${path}`, { 'X-Auth-Token': replicator.token, ...headers }, body);
     assert.equal((await put('/plain')).status, 201);
     const res = await put('/plain/x', { 'X-Object-Meta-Edgecd-Sha256': '0'.repeat(64) }, 'evidence');
     assert.equal(res.status, 422);

@@ -94,12 +94,30 @@ describe('HTTPS with the certificates the connection file pins', () => {
     await curl('-X', 'POST', ...h, '-H', 'X-Container-Meta-Status: Complete', `${storage}/curl-evidence`);
     const head = await curl('-I', ...h, `${storage}/curl-evidence/clip.mkv`);
     assert.match(head.stdout, /content-length: 100000/i);
-    const untrusted = await run('curl', ['-sS', `${base}/healthcheck`]).then(() => 0, (err: { code: number }) => err.code);
+    const untrusted = await run('curl', ['-sS', `${base}/healthcheck`]).then(
+      () => 0,
+      (err: { code: number }) => err.code,
+    );
     assert.equal(untrusted, 60, 'curl without the pinned certificate refuses the connection');
   });
 
-  test("a Node TLS client trusting only HTTPSCertificate (the simulator) stores a day; one trusting nothing fails", async () => {
-    const sim = await runCli(['simulate', '--connection', join(daemon.dataDir, 'connection.json'), '--users', '2', '--devices', '1', '--recordings', '2', '--clips', '2', '--clip-bytes', '50000', '--extras']);
+  test('a Node TLS client trusting only HTTPSCertificate (the simulator) stores a day; one trusting nothing fails', async () => {
+    const sim = await runCli([
+      'simulate',
+      '--connection',
+      join(daemon.dataDir, 'connection.json'),
+      '--users',
+      '2',
+      '--devices',
+      '1',
+      '--recordings',
+      '2',
+      '--clips',
+      '2',
+      '--clip-bytes',
+      '50000',
+      '--extras',
+    ]);
     assert.equal(sim.code, 0, sim.stderr);
     assert.equal(JSON.parse(sim.stdout).recordings.length, 2);
     const refused = await new Promise<string>((resolve) => {
@@ -125,11 +143,26 @@ describe('HTTPS with the certificates the connection file pins', () => {
     assert.notEqual(renewed, before);
     const fresh = join(work, 'renewed.pem');
     await writeFile(fresh, Buffer.from(renewed, 'base64'));
-    const served = await run('openssl', ['s_client', '-connect', `127.0.0.1:${daemon.port}`, '-CAfile', fresh, '-verify_return_error'], { input: '' } as never).catch((err: { stdout: string }) => err);
+    const served = await run('openssl', ['s_client', '-connect', `127.0.0.1:${daemon.port}`, '-CAfile', fresh, '-verify_return_error'], { input: '' } as never).catch(
+      (err: { stdout: string }) => err,
+    );
     assert.match((served as { stdout: string }).stdout, /Verify return code: 0 \(ok\)/);
     const servedPem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec((served as { stdout: string }).stdout)![0];
     assert.equal(servedPem.replace(/\s/g, ''), Buffer.from(renewed, 'base64').toString().replace(/\s/g, ''), 'the renewed certificate is the one served');
-    const admin = await run('curl', ['-sS', '--cacert', fresh, '-H', `X-Auth-User: ${TEST_USERS.admin.user}`, '-H', `X-Auth-Key: ${TEST_USERS.admin.key}`, '-D', '-', '-o', '/dev/null', `https://127.0.0.1:${daemon.port}/auth/v1.0`]);
+    const admin = await run('curl', [
+      '-sS',
+      '--cacert',
+      fresh,
+      '-H',
+      `X-Auth-User: ${TEST_USERS.admin.user}`,
+      '-H',
+      `X-Auth-Key: ${TEST_USERS.admin.key}`,
+      '-D',
+      '-',
+      '-o',
+      '/dev/null',
+      `https://127.0.0.1:${daemon.port}/auth/v1.0`,
+    ]);
     const token = /x-auth-token: (\S+)/i.exec(admin.stdout)![1]!;
     const status = JSON.parse((await run('curl', ['-sS', '--cacert', fresh, '-H', `X-Auth-Token: ${token}`, `https://127.0.0.1:${daemon.port}/status`])).stdout);
     assert.ok(status.tls.daysUntilExpiry >= 5 * 365 - 2, `days left: ${status.tls.daysUntilExpiry}`);
@@ -175,7 +208,10 @@ describe('roles', () => {
       const res = await s.req(method, rel, { 'X-Auth-Token': await as(role) }, method === 'PUT' ? 'data' : undefined);
       assert.equal(res.status, status, what);
     }
-    const audit = (await readFile(join(daemon.dataDir, 'audit.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { actor: string; action: string; result: string; target?: string });
+    const audit = (await readFile(join(daemon.dataDir, 'audit.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { actor: string; action: string; result: string; target?: string });
     const denials = audit.filter((l) => l.result === '403');
     assert.ok(denials.some((l) => l.actor === TEST_USERS.reader.user && l.action === 'denied PUT object'));
     assert.ok(denials.some((l) => l.actor === 'bws' && l.action === 'denied GET object' && l.target?.endsWith('/evidence/clip.mkv')));
@@ -192,7 +228,7 @@ describe('roles', () => {
     assert.equal((await s.req('GET', '/evidence/clip.mkv', { 'X-Auth-Token': token })).status, 200);
     assert.equal((await runCli(['user', 'disable', 'clerk1', '--data', daemon.dataDir])).code, 0);
     await new Promise((r) => setTimeout(r, 1100)); // the daemon re-reads credentials at most once a second
-    assert.equal((await s.req('GET', '/evidence/clip.mkv', { 'X-Auth-Token': token })).status, 401, 'a disabled user\'s token stops working');
+    assert.equal((await s.req('GET', '/evidence/clip.mkv', { 'X-Auth-Token': token })).status, 401, "a disabled user's token stops working");
     assert.equal((await daemon.request('GET', '/auth/v1.0', { 'X-Auth-User': 'clerk1', 'X-Auth-Key': key })).status, 401);
     const list = await runCli(['user', 'list', '--data', daemon.dataDir]);
     assert.match(list.stdout, /^clerk1\s+reader\s+account bws\s+\(disabled\)$/m);
@@ -218,7 +254,8 @@ describe('failed logins', () => {
     const daemon = await TestDaemon.start();
     try {
       const file = await daemon.connectionFile();
-      const login = (key: string, from: string) => raw(daemon.port, `GET /auth/v1.0 HTTP/1.1\r\nHost: x\r\nX-Auth-User: ${file.BlobAPIUserName}\r\nX-Auth-Key: ${key}\r\nConnection: close\r\n\r\n`, 3000, from);
+      const login = (key: string, from: string) =>
+        raw(daemon.port, `GET /auth/v1.0 HTTP/1.1\r\nHost: x\r\nX-Auth-User: ${file.BlobAPIUserName}\r\nX-Auth-Key: ${key}\r\nConnection: close\r\n\r\n`, 3000, from);
       const status = async (key: string, from = '127.0.0.1') => Number(/^HTTP\/1\.1 (\d+)/.exec(await login(key, from))?.[1]);
       // The BWS's docking station has logged in from 127.0.0.2 before.
       assert.equal(await status(file.BlobAPIKey, '127.0.0.2'), 200);
@@ -238,7 +275,12 @@ describe('failed logins', () => {
       assert.equal(await status('wrong-key-0000'), 401);
       assert.equal(await status(file.BlobAPIKey), 200);
       // Swift's account:user form names the same user; anything longer is refused, not a fresh name to guess with.
-      const forged = await raw(daemon.port, `GET /auth/v1.0 HTTP/1.1\r\nHost: x\r\nX-Auth-User: bws:${file.BlobAPIUserName}:x\r\nX-Auth-Key: ${file.BlobAPIKey}\r\nConnection: close\r\n\r\n`, 3000, '127.0.0.3');
+      const forged = await raw(
+        daemon.port,
+        `GET /auth/v1.0 HTTP/1.1\r\nHost: x\r\nX-Auth-User: bws:${file.BlobAPIUserName}:x\r\nX-Auth-Key: ${file.BlobAPIKey}\r\nConnection: close\r\n\r\n`,
+        3000,
+        '127.0.0.3',
+      );
       assert.match(forged, /^HTTP\/1\.1 401 /);
     } finally {
       await daemon.cleanup();
@@ -249,7 +291,12 @@ describe('failed logins', () => {
     const daemon = await TestDaemon.start();
     try {
       const file = await daemon.connectionFile();
-      const status = async (key: string, from: string) => Number(/^HTTP\/1\.1 (\d+)/.exec(await raw(daemon.port, `GET /auth/v1.0 HTTP/1.1\r\nHost: x\r\nX-Auth-User: ${file.BlobAPIUserName}\r\nX-Auth-Key: ${key}\r\nConnection: close\r\n\r\n`, 3000, from))?.[1]);
+      const status = async (key: string, from: string) =>
+        Number(
+          /^HTTP\/1\.1 (\d+)/.exec(
+            await raw(daemon.port, `GET /auth/v1.0 HTTP/1.1\r\nHost: x\r\nX-Auth-User: ${file.BlobAPIUserName}\r\nX-Auth-Key: ${key}\r\nConnection: close\r\n\r\n`, 3000, from),
+          )?.[1],
+        );
       assert.equal(await status(file.BlobAPIKey, '127.0.0.2'), 200, 'the dock, once');
       // The finding: an address that failed once, then fourteen failures as the BWS from other addresses.
       assert.equal(await status('wrong', '127.0.0.2'), 401, "the dock's own slip makes it a suspect address");
@@ -271,12 +318,18 @@ describe('audit trail', () => {
       await s.req('PUT', '/rec-1/clip.mkv', {}, 'clip');
       await s.req('GET', '/rec-1/clip.mkv');
       const show = await runCli(['audit', 'show', '--recording', 'rec-1', '--data', daemon.dataDir]);
-      const lines = show.stdout.trim().split('\n').map((l) => JSON.parse(l) as { actor: string; action: string; result: string; prev: string });
-      assert.deepEqual(lines.map((l) => [l.actor, l.action, l.result]), [
-        ['bws', 'container.put', '201'],
-        ['bws', 'object.put', '201'],
-        [TEST_USERS.reader.user, 'object.get', '200'],
-      ]);
+      const lines = show.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { actor: string; action: string; result: string; prev: string });
+      assert.deepEqual(
+        lines.map((l) => [l.actor, l.action, l.result]),
+        [
+          ['bws', 'container.put', '201'],
+          ['bws', 'object.put', '201'],
+          [TEST_USERS.reader.user, 'object.get', '200'],
+        ],
+      );
       assert.ok(lines.every((l) => /^[0-9a-f]{64}$/.test(l.prev)));
       assert.equal((await runCli(['audit', 'verify', '--data', daemon.dataDir])).code, 0);
       await daemon.stop();
@@ -302,7 +355,11 @@ describe('the connection file only ever turns WantEncryption and FullStoreAndRea
     try {
       const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
       await writeFile(join(dir, 'key.pem'), publicKey.export({ type: 'spki', format: 'pem' }));
-      const config = (wantEncryption: boolean) => writeFile(join(dir, 'edgecd.json'), JSON.stringify({ connection: { wantEncryption, publicKeyFile: join(dir, 'key.pem'), publicKeyId: 'evidence-2026', fullStoreAndReadSupport: wantEncryption } }));
+      const config = (wantEncryption: boolean) =>
+        writeFile(
+          join(dir, 'edgecd.json'),
+          JSON.stringify({ connection: { wantEncryption, publicKeyFile: join(dir, 'key.pem'), publicKeyId: 'evidence-2026', fullStoreAndReadSupport: wantEncryption } }),
+        );
       await config(true);
       assert.equal((await runCli(['init', '--data', dir])).code, 0);
       const file = JSON.parse(await readFile(join(dir, 'connection.json'), 'utf8'));
@@ -467,7 +524,12 @@ describe('evidence bytes in the console', () => {
         '20240101T000000Z_1.mkv': ['text/html', '<script>alert(1)</script>'],
       };
       for (const [name, [type, body]] of Object.entries(planted)) assert.equal((await s.req('PUT', `/case/${name}`, { 'Content-Type': type }, body)).status, 201);
-      const login = await fetch(`${daemon.base}/console/login`, { method: 'POST', redirect: 'manual', headers: { Origin: daemon.base, 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ user: TEST_USERS.reader.user, key: TEST_USERS.reader.key }) });
+      const login = await fetch(`${daemon.base}/console/login`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { Origin: daemon.base, 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ user: TEST_USERS.reader.user, key: TEST_USERS.reader.key }),
+      });
       const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
       const get = (name: string) => fetch(`${daemon.base}/console/recordings/case/object?name=${encodeURIComponent(name)}`, { headers: { Cookie: cookie } });
       for (const name of ['evil.html', 'evil.js']) {
@@ -493,7 +555,12 @@ describe('console sessions', () => {
     const daemon = await TestDaemon.start();
     try {
       const login = async (who: 'reader' | 'admin') => {
-        const res = await fetch(`${daemon.base}/console/login`, { method: 'POST', redirect: 'manual', headers: { Origin: daemon.base, 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ user: TEST_USERS[who].user, key: TEST_USERS[who].key }) });
+        const res = await fetch(`${daemon.base}/console/login`, {
+          method: 'POST',
+          redirect: 'manual',
+          headers: { Origin: daemon.base, 'Content-Type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ user: TEST_USERS[who].user, key: TEST_USERS[who].key }),
+        });
         assert.equal(res.status, 303);
         return res.headers.get('set-cookie')!.split(';')[0]!;
       };
@@ -507,7 +574,10 @@ describe('console sessions', () => {
       assert.equal((await Promise.all(readers.map((r) => live(r, '/console/recordings')))).filter(Boolean).length, 20);
 
       await fetch(`${daemon.base}/console/recordings?user=badge-4711&from=2026-01-01`, { headers: { Cookie: readers[24]! } });
-      const lines = (await readFile(join(daemon.dataDir, 'audit.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { actor: string; action: string; details?: Record<string, unknown> });
+      const lines = (await readFile(join(daemon.dataDir, 'audit.jsonl'), 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { actor: string; action: string; details?: Record<string, unknown> });
       const search = lines.filter((l) => l.action === 'console.recording.search' && l.details?.user === 'badge-4711');
       assert.equal(search.length, 1);
       assert.equal(search[0]!.actor, TEST_USERS.reader.user);
@@ -520,12 +590,16 @@ describe('console sessions', () => {
 });
 
 describe('custody metadata', () => {
-  test('only a replicating station may set it: an uploader\'s edgecd-* keys are kept apart, never taken for custody', async () => {
+  test("only a replicating station may set it: an uploader's edgecd-* keys are kept apart, never taken for custody", async () => {
     const daemon = await TestDaemon.start();
     try {
       const s = await SwiftSession.open(daemon);
       assert.equal((await s.req('PUT', '/case')).status, 201);
-      const forged = { 'X-Object-Meta-Edgecd-Station': 'HQ%20evidence%20room', 'X-Object-Meta-Edgecd-Received': '2020-01-01T00:00:00.000Z', 'X-Object-Meta-Edgecd-Sha256': '0'.repeat(64) };
+      const forged = {
+        'X-Object-Meta-Edgecd-Station': 'HQ%20evidence%20room',
+        'X-Object-Meta-Edgecd-Received': '2020-01-01T00:00:00.000Z',
+        'X-Object-Meta-Edgecd-Sha256': '0'.repeat(64),
+      };
       assert.equal((await s.req('PUT', '/case/clip.mkv', forged, 'bytes')).status, 201, 'stored: the claim is not checked, only kept apart');
       const head = await s.req('HEAD', '/case/clip.mkv');
       assert.equal(head.headers['x-object-meta-edgecd-station'], undefined);
@@ -534,7 +608,13 @@ describe('custody metadata', () => {
       assert.equal((await s.req('HEAD', '/case/clip.mkv')).headers['x-object-meta-edgecd-received'], undefined);
       // A replicator's custody keys are custody, and their SHA-256 is checked against the bytes.
       const replicator = await daemon.auth('replicator');
-      const put = (sha: string) => daemon.request('PUT', `${replicator.account}/case/replicated.mkv`, { 'X-Auth-Token': replicator.token, 'X-Object-Meta-Edgecd-Sha256': sha, 'X-Object-Meta-Edgecd-Station': 'Station%207' }, 'bytes');
+      const put = (sha: string) =>
+        daemon.request(
+          'PUT',
+          `${replicator.account}/case/replicated.mkv`,
+          { 'X-Auth-Token': replicator.token, 'X-Object-Meta-Edgecd-Sha256': sha, 'X-Object-Meta-Edgecd-Station': 'Station%207' },
+          'bytes',
+        );
       assert.equal((await put('0'.repeat(64))).status, 422);
       assert.equal((await put(createHash('sha256').update('bytes').digest('hex'))).status, 201);
       assert.equal((await s.req('HEAD', '/case/replicated.mkv')).headers['x-object-meta-edgecd-station'], 'Station%207');
@@ -546,14 +626,26 @@ describe('custody metadata', () => {
 
 describe('folder downloads', () => {
   test('a tar reader without pax support gets names that stay inside the folder; a pax reader gets the real names', async () => {
-    const hostile = ['abc../' + '../'.repeat(40) + 'etc/passwd', 'case/..', 'case/./x', 'case//x', '/abs/x', 'café/' + 'é'.repeat(80) + '.mkv', 'c/' + 'x'.repeat(120) + '/..', '..'];
+    const hostile = [
+      'abc../' + '../'.repeat(40) + 'etc/passwd',
+      'case/..',
+      'case/./x',
+      'case//x',
+      '/abs/x',
+      'café/' + 'é'.repeat(80) + '.mkv',
+      'c/' + 'x'.repeat(120) + '/..',
+      '..',
+    ];
     const dir = await mkdtemp(join(tmpdir(), 'edgecd-tar-'));
     try {
       const parts: Buffer[] = [];
       for (const path of hostile) {
         const header = tarHeader({ path, size: 1, mtime: 0 });
         // The ustar name field of the header that comes last (after any pax header).
-        const name = header.subarray(header.length - 512, header.length - 412).toString('latin1').replace(/\0.*$/s, '');
+        const name = header
+          .subarray(header.length - 512, header.length - 412)
+          .toString('latin1')
+          .replace(/\0.*$/s, '');
         assert.ok(name.length > 0 && name.length <= 100, name);
         assert.ok(!name.startsWith('/'), name);
         for (const part of name.split('/')) assert.ok(part !== '' && part !== '.' && part !== '..', `${path} → ${name}`);

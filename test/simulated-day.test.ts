@@ -10,7 +10,19 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SwiftSession, TestDaemon, runCli } from './helpers/daemon.ts';
 
-interface Summary { name: string; triggerOn?: string; startTime?: string; stopTime?: string; userId: string; deviceSerial: string; status: string; clips: number; gnssTrack: boolean; bookmarks: { categoryId?: string; tags: Record<string, string>; text: string }[]; manifest: Record<string, { sha256: string }> }
+interface Summary {
+  name: string;
+  triggerOn?: string;
+  startTime?: string;
+  stopTime?: string;
+  userId: string;
+  deviceSerial: string;
+  status: string;
+  clips: number;
+  gnssTrack: boolean;
+  bookmarks: { categoryId?: string; tags: Record<string, string>; text: string }[];
+  manifest: Record<string, { sha256: string }>;
+}
 
 let daemon: TestDaemon;
 let sim: { users: string[]; devices: string[]; recordings: string[]; statusCounts: Record<string, number> };
@@ -27,10 +39,32 @@ async function recordings(...args: string[]): Promise<Summary[]> {
 before(async () => {
   daemon = await TestDaemon.start();
   const categories = join(daemon.dataDir, 'cats.json');
-  await writeFile(categories, JSON.stringify([{ Name: 'Traffic', Id: 'c1' }, { Name: 'Assault', Id: 'c2' }]));
+  await writeFile(
+    categories,
+    JSON.stringify([
+      { Name: 'Traffic', Id: 'c1' },
+      { Name: 'Assault', Id: 'c2' },
+    ]),
+  );
   assert.equal((await runCli(['categories', 'set', categories, '--data', daemon.dataDir])).code, 0);
-  const res = await runCli(['simulate', '--connection', join(daemon.dataDir, 'connection.json'), '--users', '20', '--devices', '10',
-    '--recordings', '50', '--clips', '2', '--clip-bytes', '20000', '--concurrency', '4', '--extras']);
+  const res = await runCli([
+    'simulate',
+    '--connection',
+    join(daemon.dataDir, 'connection.json'),
+    '--users',
+    '20',
+    '--devices',
+    '10',
+    '--recordings',
+    '50',
+    '--clips',
+    '2',
+    '--clip-bytes',
+    '20000',
+    '--concurrency',
+    '4',
+    '--extras',
+  ]);
   assert.equal(res.code, 0, res.stderr);
   sim = JSON.parse(res.stdout);
 });
@@ -39,7 +73,10 @@ after(() => daemon.cleanup());
 describe('a simulated day', () => {
   it('the BWS got only successes', () => {
     assert.equal(sim.recordings.length, 50);
-    assert.deepEqual(Object.keys(sim.statusCounts).filter((s) => Number(s) >= 300), []);
+    assert.deepEqual(
+      Object.keys(sim.statusCounts).filter((s) => Number(s) >= 300),
+      [],
+    );
   });
 
   it('every recording is sealed, with clips, a track, a categorised bookmark and a manifest', async () => {
@@ -63,7 +100,10 @@ describe('a simulated day', () => {
     assert.equal(byUuid.length, 3); // recordings 0, 20, 40
     assert.ok(byUuid.every((r) => r.userId === first));
     const badge = `U0001-${(sim as unknown as { systemId: string }).systemId.slice(0, 8)}`;
-    assert.deepEqual((await recordings('--user', badge)).map((r) => r.name), byUuid.map((r) => r.name));
+    assert.deepEqual(
+      (await recordings('--user', badge)).map((r) => r.name),
+      byUuid.map((r) => r.name),
+    );
     assert.equal((await recordings('--device', sim.devices[0]!)).length, 5);
     assert.equal((await recordings('--since', yesterday, '--until', yesterday)).length, 50);
     assert.equal((await recordings('--since', '2000-01-01', '--until', '2000-01-02')).length, 0);
@@ -74,7 +114,10 @@ describe('a simulated day', () => {
     const open = `/${first}_${sim.devices[0]}_${yesterday.replace(/-/g, '')}T235900Z`;
     assert.equal((await s.req('PUT', open, { 'X-Container-Meta-Status': 'Transferring' })).status, 201);
     const incomplete = await recordings('--incomplete');
-    assert.deepEqual(incomplete.map((r) => r.name), [open.slice(1)]);
+    assert.deepEqual(
+      incomplete.map((r) => r.name),
+      [open.slice(1)],
+    );
   });
 
   it('answers the same from the index with the daemon stopped', async () => {

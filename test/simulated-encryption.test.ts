@@ -17,14 +17,35 @@ after(() => daemon.cleanup());
 it('uploads each clip and track with a key file that unwraps and decrypts it', async () => {
   const pem = join(daemon.dataDir, 'station-public.pem');
   await writeFile(pem, publicKey.export({ type: 'spki', format: 'pem' }));
-  const sim = await runCli(['simulate', '--connection', join(daemon.dataDir, 'connection.json'), '--users', '1', '--devices', '1',
-    '--recordings', '1', '--clips', '2', '--clip-bytes', '5000', '--extras', '--public-key', pem, '--public-key-id', 'key-2024']);
+  const sim = await runCli([
+    'simulate',
+    '--connection',
+    join(daemon.dataDir, 'connection.json'),
+    '--users',
+    '1',
+    '--devices',
+    '1',
+    '--recordings',
+    '1',
+    '--clips',
+    '2',
+    '--clip-bytes',
+    '5000',
+    '--extras',
+    '--public-key',
+    pem,
+    '--public-key-id',
+    'key-2024',
+  ]);
   assert.equal(sim.code, 0, sim.stderr);
   const { recordings } = JSON.parse((await runCli(['recordings', '--data', daemon.dataDir])).stdout);
   const r = recordings[0];
   assert.equal(r.keyFiles, 3); // two clips and the track
   assert.ok(r.keys.every((k: { valid: boolean; publicKeyId: string }) => k.valid && k.publicKeyId === 'key-2024'));
-  assert.deepEqual(r.gnssTracks.map((t: { encrypted?: boolean }) => t.encrypted), [true]);
+  assert.deepEqual(
+    r.gnssTracks.map((t: { encrypted?: boolean }) => t.encrypted),
+    [true],
+  );
 
   const s = await SwiftSession.open(daemon);
   for (const clip of Object.keys(r.manifest).filter((n) => n.endsWith('.mkv'))) {

@@ -9,19 +9,23 @@ import { createInterface } from 'node:readline';
 import { it } from 'node:test';
 import { CLI_ARGS, ROOT, TestDaemon } from './helpers/daemon.ts';
 
-const freePort = () => new Promise<number>((resolve) => {
-  const s = createServer().listen(0, '127.0.0.1', () => {
-    const { port } = s.address() as { port: number };
-    s.close(() => resolve(port));
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
   });
-});
 
-const get = (port: number, path: string) => new Promise<{ status: number; retryAfter?: string } | undefined>((resolve) => {
-  request({ host: '127.0.0.1', port, path }, (res) => {
-    res.resume();
-    resolve({ status: res.statusCode!, retryAfter: res.headers['retry-after'] as string | undefined });
-  }).on('error', () => resolve(undefined)).end();
-});
+const get = (port: number, path: string) =>
+  new Promise<{ status: number; retryAfter?: string } | undefined>((resolve) => {
+    request({ host: '127.0.0.1', port, path }, (res) => {
+      res.resume();
+      resolve({ status: res.statusCode!, retryAfter: res.headers['retry-after'] as string | undefined });
+    })
+      .on('error', () => resolve(undefined))
+      .end();
+  });
 
 it('answers 503 + Retry-After until ready, then 200', { timeout: 300_000 }, async () => {
   const first = await TestDaemon.start();
@@ -31,7 +35,10 @@ it('answers 503 + Retry-After until ready, then 200', { timeout: 300_000 }, asyn
     await Promise.all(Array.from({ length: 1000 }, (_, i) => writeFile(join(first.dataDir, 'tmp', `cut-off-${batch}-${i}.part`), '')));
   }
   const port = await freePort();
-  const child = spawn(process.execPath, [...CLI_ARGS, 'serve', '--data', first.dataDir, '--listen', `127.0.0.1:${port}`, '--ntp-listen', 'off', '--plain-http'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] });
+  const child = spawn(process.execPath, [...CLI_ARGS, 'serve', '--data', first.dataDir, '--listen', `127.0.0.1:${port}`, '--ntp-listen', 'off', '--plain-http'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
   // The daemon says when it is ready (or it exits): polling goes on until then, however slow the machine.
   let ready = false;
   const lines = createInterface({ input: child.stdout! });

@@ -38,8 +38,16 @@ async function journaledUpload(store: ObjectStore, root: string, name: string, b
   const tmp = store.layout.tmpFile(txId);
   await writeFile(tmp, body);
   const record: ObjectRecord = {
-    op: 'object', name, file: name, bytes: body.length, md5: hash('md5', body), sha256: hash('sha256', body),
-    contentType: 'video/x-matroska', lastModified: Date.now(), timestamp: '1.00000', meta: { n: name },
+    op: 'object',
+    name,
+    file: name,
+    bytes: body.length,
+    md5: hash('md5', body),
+    sha256: hash('sha256', body),
+    contentType: 'video/x-matroska',
+    lastModified: Date.now(),
+    timestamp: '1.00000',
+    meta: { n: name },
   };
   const m: Mutation = { txId, account: 'acct', container: 'rec', record, tmpFile: relative(root, tmp) };
   await store.index.write([{ type: 'put', sublevel: store.index.journal, key: txId, value: m }], true);
@@ -61,7 +69,10 @@ describe('recovery of interrupted commits', () => {
     assert.equal(container.bytesUsed, 'old'.length + 'clip A'.length);
     assert.deepEqual(await readdir(reopened.layout.tmpDir), []);
     const logged = await readContainerLog(reopened.layout.containerDir('acct', 'rec'));
-    assert.ok(logged.some((r) => r.op === 'object' && r.name === 'a.mkv'), 'the log learned of it too');
+    assert.ok(
+      logged.some((r) => r.op === 'object' && r.name === 'a.mkv'),
+      'the log learned of it too',
+    );
     let pending = 0;
     for await (const _ of reopened.index.journal.keys()) pending += 1;
     assert.equal(pending, 0);
@@ -94,7 +105,10 @@ describe('recovery of interrupted commits', () => {
     await store.close();
     const reopened = await ObjectStore.open(root, { maxObjectBytes: 1 << 20, log });
     await assert.rejects(reopened.object('acct', 'rec', 'ghost'), { code: 'NotFound' });
-    assert.deepEqual((await reopened.listObjects('acct', 'rec', everything)).map((o) => ('name' in o ? o.name : '')), ['old']);
+    assert.deepEqual(
+      (await reopened.listObjects('acct', 'rec', everything)).map((o) => ('name' in o ? o.name : '')),
+      ['old'],
+    );
     await reopened.close();
   });
 

@@ -74,12 +74,7 @@ describe('auth', () => {
 
   it('refuses wrong, unknown and missing credentials with 401', async () => {
     const { BlobAPIUserName: user, BlobAPIKey: key } = await daemon.connectionFile();
-    for (const headers of [
-      { 'X-Auth-User': user, 'X-Auth-Key': key + 'x' },
-      { 'X-Auth-User': 'nobody', 'X-Auth-Key': key },
-      { 'X-Auth-User': user },
-      {},
-    ]) {
+    for (const headers of [{ 'X-Auth-User': user, 'X-Auth-Key': key + 'x' }, { 'X-Auth-User': 'nobody', 'X-Auth-Key': key }, { 'X-Auth-User': user }, {}]) {
       const res = await daemon.request('GET', '/auth/v1.0', headers as Record<string, string>);
       assert.equal(res.status, 401);
       assert.equal(res.headers['x-auth-token'], undefined);
@@ -218,7 +213,10 @@ describe('containers', () => {
     assert.equal(res.status, 200);
     const list = JSON.parse(res.text) as { name: string; count: number; bytes: number }[];
     assert.equal(list.length, 2);
-    assert.deepEqual(list.map((c) => c.name), ['rec-a', 'rec-limits']);
+    assert.deepEqual(
+      list.map((c) => c.name),
+      ['rec-a', 'rec-limits'],
+    );
     const plain = await s.req('GET', '?prefix=rec-m');
     assert.equal(plain.text, 'rec-merge\n');
     assert.equal((await s.req('GET', '?prefix=zzz')).status, 204);
@@ -237,9 +235,15 @@ describe('objects', () => {
   it('metadata with non-ASCII bytes comes back byte for byte from GET as from HEAD', async () => {
     await s.req('PUT', '/bytes');
     const name = Buffer.from('Jörgen Åsa', 'utf8').toString('latin1'); // the raw UTF-8 bytes on the wire
-    const put = await rawRequest(daemon.port, `PUT ${s.account}/bytes/o HTTP/1.1\r\nHost: x\r\nX-Auth-Token: ${s.token}\r\nX-Object-Meta-Name: ${name}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok`);
+    const put = await rawRequest(
+      daemon.port,
+      `PUT ${s.account}/bytes/o HTTP/1.1\r\nHost: x\r\nX-Auth-Token: ${s.token}\r\nX-Object-Meta-Name: ${name}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok`,
+    );
     assert.match(put, /^HTTP\/1\.1 201 /);
-    for (const [method, token] of [['HEAD', s.token], ['GET', s.readerToken]] as const) {
+    for (const [method, token] of [
+      ['HEAD', s.token],
+      ['GET', s.readerToken],
+    ] as const) {
       const res = await rawRequest(daemon.port, `${method} ${s.account}/bytes/o HTTP/1.1\r\nHost: x\r\nX-Auth-Token: ${token}\r\nConnection: close\r\n\r\n`);
       assert.ok(res.includes(`X-Object-Meta-Name: ${name}\r\n`), `${method}: ${JSON.stringify(/X-Object-Meta-Name: [^\r]*/.exec(res)?.[0])}`);
     }

@@ -29,7 +29,11 @@ async function send(bucket: TokenBucket, bytes: number, counted: { bytes: number
   async function* body() {
     for (let left = bytes; left > 0; left -= chunk.length) yield chunk.subarray(0, Math.min(left, chunk.length));
   }
-  await pipeline(Readable.from(body()), metered((n) => (counted.bytes += n), bucket), new Writable({ write: (_c, _e, done) => done() }));
+  await pipeline(
+    Readable.from(body()),
+    metered((n) => (counted.bytes += n), bucket),
+    new Writable({ write: (_c, _e, done) => done() }),
+  );
 }
 
 describe('replication bandwidth cap', () => {

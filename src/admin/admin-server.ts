@@ -46,8 +46,14 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
     }
   };
   app.get('/users', async (c) => c.json(await listUsers(paths(options.operations.dir).credentials)));
-  app.post('/users', operation((body) => applyUserChange(options.operations, body.change!, body.actor ?? 'cli', 'admin-socket')));
-  app.post('/cert/renew', operation((body) => renewCertificates(options.operations, body.actor ?? 'cli', 'admin-socket')));
+  app.post(
+    '/users',
+    operation((body) => applyUserChange(options.operations, body.change!, body.actor ?? 'cli', 'admin-socket')),
+  );
+  app.post(
+    '/cert/renew',
+    operation((body) => renewCertificates(options.operations, body.actor ?? 'cli', 'admin-socket')),
+  );
   // One pass now; progress and the final report stream back as JSON lines.
   app.post('/replicate', (c) => {
     const target = c.req.query('target');

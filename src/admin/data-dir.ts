@@ -47,7 +47,11 @@ export class InitError extends OperatorError {
   override name = 'InitError';
 }
 
-const exists = (path: string) => stat(path).then(() => true, () => false);
+const exists = (path: string) =>
+  stat(path).then(
+    () => true,
+    () => false,
+  );
 
 /**
  * Creates DIR and its credentials if missing, stores --site/--url in the config
@@ -80,7 +84,10 @@ export async function initDataDir(dir: string, options: InitOptions, loadConfig:
 }
 
 async function updateConfigFile(file: string, options: InitOptions): Promise<void> {
-  const mode = await stat(file).then((s) => s.mode & 0o777, () => 0o640);
+  const mode = await stat(file).then(
+    (s) => s.mode & 0o777,
+    () => 0o640,
+  );
   const doc: { siteName?: string; connection?: object } = (await exists(file)) ? JSON.parse(await readFile(file, 'utf8')) : {};
   if (options.siteName !== undefined) doc.siteName = options.siteName;
   if (options.authUrls !== undefined) doc.connection = { ...(doc.connection ?? {}), authUrls: options.authUrls };
@@ -92,7 +99,10 @@ async function updateConfigFile(file: string, options: InitOptions): Promise<voi
 export function reachableHosts(listen: HostPort): string[] {
   const wildcard = listen.host === '0.0.0.0' || listen.host === '::';
   const hosts = wildcard
-    ? Object.values(networkInterfaces()).flatMap((list) => list ?? []).filter((a) => !a.internal && a.family === 'IPv4').map((a) => a.address)
+    ? Object.values(networkInterfaces())
+        .flatMap((list) => list ?? [])
+        .filter((a) => !a.internal && a.family === 'IPv4')
+        .map((a) => a.address)
     : [listen.host];
   if (hosts.length === 0) hosts.push('127.0.0.1');
   return hosts.slice(0, 10);
@@ -135,7 +145,9 @@ interface Issued {
 
 /** A public key's identity, whatever its PEM's line breaks: SHA-256 of its SPKI DER. */
 function keyFingerprint(pem: string): string {
-  return createHash('sha256').update(createPublicKey(pem).export({ type: 'spki', format: 'der' })).digest('hex');
+  return createHash('sha256')
+    .update(createPublicKey(pem).export({ type: 'spki', format: 'der' }))
+    .digest('hex');
 }
 
 /**
@@ -146,10 +158,15 @@ function keyFingerprint(pem: string): string {
  */
 async function refuseWithdrawal(dir: string, file: ConnectionFile): Promise<Issued> {
   const issued = await readIssued(dir);
-  const settings: Record<'WantEncryption' | 'FullStoreAndReadSupport', string> = { WantEncryption: 'connection.wantEncryption (or a central that wants encryption)', FullStoreAndReadSupport: 'connection.fullStoreAndReadSupport' };
+  const settings: Record<'WantEncryption' | 'FullStoreAndReadSupport', string> = {
+    WantEncryption: 'connection.wantEncryption (or a central that wants encryption)',
+    FullStoreAndReadSupport: 'connection.fullStoreAndReadSupport',
+  };
   for (const flag of Object.keys(settings) as (keyof typeof settings)[]) {
     if (issued[flag] && file[flag] !== true) {
-      throw new InitError(`${flag} was issued as true on ${issued[flag]}; the spec allows it to change only from false to true, because a body-worn system already relies on it. Keep ${settings[flag]} true`);
+      throw new InitError(
+        `${flag} was issued as true on ${issued[flag]}; the spec allows it to change only from false to true, because a body-worn system already relies on it. Keep ${settings[flag]} true`,
+      );
     }
   }
   const now = new Date().toISOString();
@@ -157,13 +174,17 @@ async function refuseWithdrawal(dir: string, file: ConnectionFile): Promise<Issu
   if (file.WantEncryption && file.PublicKey) {
     key = { id: file.PublicKeyId!, sha256: keyFingerprint(Buffer.from(file.PublicKey, 'base64').toString('utf8')), since: issued.PublicKey?.since ?? now };
     if (issued.PublicKey && (issued.PublicKey.sha256 !== key.sha256 || issued.PublicKey.id !== key.id)) {
-      throw new InitError(`the cameras were told on ${issued.PublicKey.since} to encrypt content for key ${issued.PublicKey.id}; this configuration would tell them to use ${key.id}${issued.PublicKey.sha256 !== key.sha256 ? ' (another key)' : ''}. `
-        + 'A content key does not change silently: recordings already made stay readable only with the first key\'s private half. See "Encryption for a central" in docs/operators.md');
+      throw new InitError(
+        `the cameras were told on ${issued.PublicKey.since} to encrypt content for key ${issued.PublicKey.id}; this configuration would tell them to use ${key.id}${issued.PublicKey.sha256 !== key.sha256 ? ' (another key)' : ''}. ` +
+          'A content key does not change silently: recordings already made stay readable only with the first key\'s private half. See "Encryption for a central" in docs/operators.md',
+      );
     }
   }
   const type = file.ContainerType ?? 'mkv';
   if (issued.ContainerType && issued.ContainerType.value !== type) {
-    throw new InitError(`ContainerType was issued as ${issued.ContainerType.value} on ${issued.ContainerType.since}; the spec gives no way to change it (its "Change" column is empty), because cameras and the Body Worn Manager keep the first. Keep connection.containerType ${issued.ContainerType.value}`);
+    throw new InitError(
+      `ContainerType was issued as ${issued.ContainerType.value} on ${issued.ContainerType.since}; the spec gives no way to change it (its "Change" column is empty), because cameras and the Body Worn Manager keep the first. Keep connection.containerType ${issued.ContainerType.value}`,
+    );
   }
   return {
     ...issued,
@@ -188,7 +209,10 @@ async function readIssued(dir: string): Promise<Issued> {
   const issued = (await orAbsent(async () => JSON.parse(await readFile(p.issued, 'utf8')) as Issued)) ?? {};
   const current = await orAbsent(async () => JSON.parse(await readFile(p.connection, 'utf8')) as Partial<ConnectionFile>);
   const earlier = 'an earlier date (found in connection.json)';
-  const currentKey = current?.WantEncryption && current.PublicKey ? { id: current.PublicKeyId ?? '', sha256: keyFingerprint(Buffer.from(current.PublicKey, 'base64').toString('utf8')), since: earlier } : undefined;
+  const currentKey =
+    current?.WantEncryption && current.PublicKey
+      ? { id: current.PublicKeyId ?? '', sha256: keyFingerprint(Buffer.from(current.PublicKey, 'base64').toString('utf8')), since: earlier }
+      : undefined;
   return {
     ...(current?.WantEncryption ? { WantEncryption: earlier } : {}),
     ...(current?.FullStoreAndReadSupport ? { FullStoreAndReadSupport: earlier } : {}),
@@ -208,7 +232,8 @@ async function encryptionSettings(config: Config): Promise<{ publicKeyPem: strin
   const central = config.replication.targets.find((t) => t.central.encryption);
   let own: { publicKeyPem: string; publicKeyId: string } | undefined;
   if (c.wantEncryption) {
-    if (c.publicKeyFile === '' || c.publicKeyId === '') throw new InitError('connection.wantEncryption needs connection.publicKeyFile (an RSA public key, PEM) and connection.publicKeyId');
+    if (c.publicKeyFile === '' || c.publicKeyId === '')
+      throw new InitError('connection.wantEncryption needs connection.publicKeyFile (an RSA public key, PEM) and connection.publicKeyId');
     const publicKeyPem = await readFile(c.publicKeyFile, 'utf8').catch((err: Error) => {
       throw new InitError(`connection.publicKeyFile: ${err.message}`);
     });
@@ -217,8 +242,10 @@ async function encryptionSettings(config: Config): Promise<{ publicKeyPem: strin
   if (!central) return own;
   const wanted = central.central.encryption!;
   if (own && (own.publicKeyId !== wanted.publicKeyId || keyFingerprint(own.publicKeyPem) !== keyFingerprint(wanted.publicKeyPem))) {
-    throw new InitError(`connection.wantEncryption asks the cameras to encrypt for key ${own.publicKeyId}, but the central of replication target ${central.name} wants content encrypted for its key ${wanted.publicKeyId}. `
-      + 'Evidence encrypted for one key cannot be read with the other: remove connection.wantEncryption (the central\'s key is used), or use the central\'s key. See "Encryption for a central" in docs/operators.md');
+    throw new InitError(
+      `connection.wantEncryption asks the cameras to encrypt for key ${own.publicKeyId}, but the central of replication target ${central.name} wants content encrypted for its key ${wanted.publicKeyId}. ` +
+        'Evidence encrypted for one key cannot be read with the other: remove connection.wantEncryption (the central\'s key is used), or use the central\'s key. See "Encryption for a central" in docs/operators.md',
+    );
   }
   return wanted;
 }
@@ -259,7 +286,9 @@ export async function prepareConnectionFile(dir: string, config: Config, listen:
   // What the cameras record in: the operator's choice; else what they were told
   // before (it cannot change); else what the central asks for; else the default.
   const central = config.replication.targets.find((t) => t.connectionFile !== '')?.central.containerType;
-  const containerType = config.given.has('connection.containerType') ? config.connection.containerType : ((await readIssued(dir)).ContainerType?.value as 'mkv' | 'mp4' | undefined) ?? central ?? config.connection.containerType;
+  const containerType = config.given.has('connection.containerType')
+    ? config.connection.containerType
+    : (((await readIssued(dir)).ContainerType?.value as 'mkv' | 'mp4' | undefined) ?? central ?? config.connection.containerType);
   const file = buildConnectionFile({
     siteName: config.siteName,
     applicationVersion: VERSION,
@@ -287,10 +316,15 @@ export async function prepareConnectionFile(dir: string, config: Config, listen:
  */
 async function previousKey(dir: string, user: string): Promise<string> {
   const file = paths(dir).connection;
-  const previous = await readFile(file, 'utf8').then((t) => JSON.parse(t) as Partial<ConnectionFile>, () => undefined);
+  const previous = await readFile(file, 'utf8').then(
+    (t) => JSON.parse(t) as Partial<ConnectionFile>,
+    () => undefined,
+  );
   const key = previous?.BlobAPIUserName === user ? previous.BlobAPIKey : undefined;
   if (key === undefined) {
-    throw new InitError(`${file} is missing or names another user than ${user}, and keys are otherwise stored only hashed; set a new key with: edgecd init --data ${dir} --key NEW_KEY`);
+    throw new InitError(
+      `${file} is missing or names another user than ${user}, and keys are otherwise stored only hashed; set a new key with: edgecd init --data ${dir} --key NEW_KEY`,
+    );
   }
   return key;
 }

@@ -54,7 +54,11 @@ const CONFIG = 'etc/edgecd/edgecd.json';
 const MARKER = 'etc/edgecd/provisioned';
 const CENTRAL_CA = 'etc/edgecd/central-ca.pem';
 
-const exists = (path: string) => stat(path).then(() => true, () => false);
+const exists = (path: string) =>
+  stat(path).then(
+    () => true,
+    () => false,
+  );
 /** /dev/sda + 3 → /dev/sda3; /dev/mmcblk0 + 3 → /dev/mmcblk0p3. */
 export const partitionPath = (disk: string, n: number) => `${disk}${/\d$/.test(disk) ? 'p' : ''}${n}`;
 
@@ -83,11 +87,10 @@ export async function firstBoot(o: FirstBootOptions): Promise<FirstBootResult | 
     await o.machine.run(process.execPath, [o.cli, 'init', '--data', data, '--config', config, '--https', ...names]);
   }
   if (preset.admin?.key !== undefined) {
-    await o.machine.run(process.execPath, [o.cli, 'user', 'add', preset.admin.user, '--role', 'admin', '--key', preset.admin.key, '--data', data])
-      .catch(async (err: Error) => {
-        if (!/exists/.test(err.message)) throw err;
-        await o.machine.run(process.execPath, [o.cli, 'user', 'passwd', preset.admin!.user, '--key', preset.admin!.key!, '--data', data]);
-      });
+    await o.machine.run(process.execPath, [o.cli, 'user', 'add', preset.admin.user, '--role', 'admin', '--key', preset.admin.key, '--data', data]).catch(async (err: Error) => {
+      if (!/exists/.test(err.message)) throw err;
+      await o.machine.run(process.execPath, [o.cli, 'user', 'passwd', preset.admin!.user, '--key', preset.admin!.key!, '--data', data]);
+    });
   }
   await chownTree(data, uid, gid);
   await chmod(data, 0o750);
@@ -141,8 +144,17 @@ async function nameTheBox(o: FirstBootOptions, preset: Preset): Promise<string> 
 
 async function configureNetwork(o: FirstBootOptions, preset: Preset): Promise<void> {
   if (preset.address) {
-    const network = ['[Match]', 'Type=ether', '', '[Network]', `Address=${preset.address}`,
-      ...(preset.gateway ? [`Gateway=${preset.gateway}`] : []), ...preset.dns.map((d) => `DNS=${d}`), 'MulticastDNS=yes', ''];
+    const network = [
+      '[Match]',
+      'Type=ether',
+      '',
+      '[Network]',
+      `Address=${preset.address}`,
+      ...(preset.gateway ? [`Gateway=${preset.gateway}`] : []),
+      ...preset.dns.map((d) => `DNS=${d}`),
+      'MulticastDNS=yes',
+      '',
+    ];
     await writeFileDurable(join(o.root, 'etc/systemd/network/10-edgecd-static.network'), `# From edgecd.txt at first boot.\n${network.join('\n')}`, 0o644);
     await o.machine.run('networkctl', ['reload']);
     // The certificate is made for this address: wait (briefly) until the box has it.
@@ -264,7 +276,8 @@ async function writeIssue(o: FirstBootOptions, hostname: string, file: { Authent
     `edgecd content destination ${hostname}: ${urls.join('  ')}`,
     ...fingerprints.map((f) => `  certificate ${f}`),
     '  connection.json: on the boot partition (EDGECD-BOOT) or GET <address>/connection.json as an admin',
-    '', '',
+    '',
+    '',
   ].join('\n');
   await mkdir(join(o.root, 'etc/issue.d'), { recursive: true });
   await writeFileDurable(join(o.root, 'etc/issue.d/edgecd.issue'), text, 0o644);
@@ -284,16 +297,20 @@ async function removeSecrets(o: FirstBootOptions, preset: Preset): Promise<void>
 /** The real box: programs run as they are, addresses from the kernel. */
 export function hostMachine(): Machine {
   return {
-    run: (cmd, args, input) => new Promise((resolve, reject) => {
-      const child = execFile(cmd, args, { maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-        if (err) reject(new Error(`${cmd} ${args.join(' ')}: ${(stderr || err.message).trim()}`));
-        else resolve(stdout);
-      });
-      // Programs that read no input may exit before it is written: that is not an error.
-      child.stdin!.on('error', () => {});
-      child.stdin!.end(input);
-    }),
-    addresses: () => Object.values(networkInterfaces()).flat()
-      .filter((a) => a !== undefined && a.family === 'IPv4' && !a.internal).map((a) => a!.address),
+    run: (cmd, args, input) =>
+      new Promise((resolve, reject) => {
+        const child = execFile(cmd, args, { maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+          if (err) reject(new Error(`${cmd} ${args.join(' ')}: ${(stderr || err.message).trim()}`));
+          else resolve(stdout);
+        });
+        // Programs that read no input may exit before it is written: that is not an error.
+        child.stdin!.on('error', () => {});
+        child.stdin!.end(input);
+      }),
+    addresses: () =>
+      Object.values(networkInterfaces())
+        .flat()
+        .filter((a) => a !== undefined && a.family === 'IPv4' && !a.internal)
+        .map((a) => a!.address),
   };
 }

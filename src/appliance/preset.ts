@@ -43,9 +43,22 @@ export class PresetError extends OperatorError {
 }
 
 const NAMES = [
-  'hostname', 'site_name', 'address', 'gateway', 'dns', 'ntp_servers', 'data_disk', 'format_data_disk',
-  'replication_url', 'replication_user', 'replication_key', 'replication_schedule', 'replication_cacert',
-  'admin_user', 'admin_key', 'ssh_authorized_key',
+  'hostname',
+  'site_name',
+  'address',
+  'gateway',
+  'dns',
+  'ntp_servers',
+  'data_disk',
+  'format_data_disk',
+  'replication_url',
+  'replication_user',
+  'replication_key',
+  'replication_schedule',
+  'replication_cacert',
+  'admin_user',
+  'admin_key',
+  'ssh_authorized_key',
 ] as const;
 type Name = (typeof NAMES)[number];
 
@@ -55,7 +68,10 @@ const SSH_KEY = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25
 /** The lines of edgecd.txt as name → [value, line number]; syntax problems go to `problems`. */
 function readLines(text: string, problems: string[]): Map<Name, [string, number]> {
   const values = new Map<Name, [string, number]>();
-  for (const [i, raw] of text.replace(/^\uFEFF/, '').split(/\r?\n/).entries()) {
+  for (const [i, raw] of text
+    .replace(/^\uFEFF/, '')
+    .split(/\r?\n/)
+    .entries()) {
     const line = raw.trim();
     const at = `line ${i + 1}`;
     if (line === '' || line.startsWith('#')) continue;
@@ -97,11 +113,15 @@ export function parsePreset(text: string): Preset {
 
   const hostname = check('hostname', (v) => /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(v), 'a single name of letters, digits and inner hyphens (at most 63)');
   const siteName = check('site_name', (v) => v.length <= 64, 'at most 64 characters');
-  const address = check('address', (v) => {
-    const [ip, prefix, extra] = v.split('/');
-    const family = isIP(ip ?? '');
-    return extra === undefined && family !== 0 && /^\d+$/.test(prefix ?? '') && Number(prefix) >= 1 && Number(prefix) <= (family === 4 ? 32 : 128);
-  }, 'an address with its prefix length, such as 192.168.10.5/24');
+  const address = check(
+    'address',
+    (v) => {
+      const [ip, prefix, extra] = v.split('/');
+      const family = isIP(ip ?? '');
+      return extra === undefined && family !== 0 && /^\d+$/.test(prefix ?? '') && Number(prefix) >= 1 && Number(prefix) <= (family === 4 ? 32 : 128);
+    },
+    'an address with its prefix length, such as 192.168.10.5/24',
+  );
   const gateway = check('gateway', (v) => isIP(v) !== 0, 'an IP address');
   if (gateway !== undefined && address === undefined) problems.push(`line ${lines.get('gateway')![1]}: gateway goes with a fixed address (address = …/prefix)`);
   const dns = checkList('dns', (v) => isIP(v) !== 0, 'IP addresses');
@@ -111,14 +131,18 @@ export function parsePreset(text: string): Preset {
   const sshAuthorizedKey = check('ssh_authorized_key', (v) => SSH_KEY.test(v), 'one OpenSSH public key line (ssh-ed25519 AAAA… comment)');
 
   let replication: ReplicationPreset | undefined;
-  const url = check('replication_url', (v) => {
-    try {
-      const u = new URL(v);
-      return u.protocol === 'https:' || u.protocol === 'http:';
-    } catch {
-      return false;
-    }
-  }, 'the central auth URL, such as https://central.example.org/auth/v1.0');
+  const url = check(
+    'replication_url',
+    (v) => {
+      try {
+        const u = new URL(v);
+        return u.protocol === 'https:' || u.protocol === 'http:';
+      } catch {
+        return false;
+      }
+    },
+    'the central auth URL, such as https://central.example.org/auth/v1.0',
+  );
   const user = get('replication_user');
   const key = get('replication_key');
   const keyMoved = key !== undefined && MOVED.test(key);

@@ -127,7 +127,9 @@ export function planStorage(devices: BlockDevice[], choice: StorageChoice): Stor
     const lastEnd = Math.max(...parts.map((p) => (p.start ?? 0) * SECTOR + p.size), rootStart + rootBytes);
     const start = alignUp(lastEnd);
     if (usableEnd - start < MIN_DATA_BYTES) {
-      throw new StoragePlanError(`no room for evidence: ${bootDisk.path} has ${gib(Math.max(0, usableEnd - start))} free after the system; use a larger card or disk (8 GB or more), or attach a USB disk`);
+      throw new StoragePlanError(
+        `no room for evidence: ${bootDisk.path} has ${gib(Math.max(0, usableEnd - start))} free after the system; use a larger card or disk (8 GB or more), or attach a USB disk`,
+      );
     }
     return { kind: 'new-partition', disk: bootDisk.path, number: Math.max(...parts.map(partNumber)) + 1, startSector: start / SECTOR };
   };

@@ -54,7 +54,10 @@ export async function checkAgainstAnchors(file: string, anchorList: SignedHead[]
       }
     }
     if (newest && lines > newest.seq && typeof line !== 'string' && Date.parse(line.time) < Date.parse(newest.time) - QUEUED_SLACK_MS) {
-      if (backdated++ === 0) problems.push(`forged after the head: line ${lines} is dated ${line.time}, before the newest anchor (line ${newest.seq}, signed ${newest.time}), yet comes after it: added later and back-dated (or the clock stepped back)`);
+      if (backdated++ === 0)
+        problems.push(
+          `forged after the head: line ${lines} is dated ${line.time}, before the newest anchor (line ${newest.seq}, signed ${newest.time}), yet comes after it: added later and back-dated (or the clock stepped back)`,
+        );
     }
   }
   if (backdated > 1) problems.push(`${backdated} lines after the newest anchor are dated before it`);

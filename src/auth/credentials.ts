@@ -90,12 +90,15 @@ export class Credentials {
    * scrypt and one constant-time comparison, known user or not.
    */
   async verify(userName: string, key: string): Promise<Identity | undefined> {
-    const [account, user] = userName.includes(':') ? userName.split(':', 2) as [string, string] : [undefined, userName];
+    const [account, user] = userName.includes(':') ? (userName.split(':', 2) as [string, string]) : [undefined, userName];
     const record = this.users.find((u) => u.user === user && (account === undefined || u.account === account) && !u.disabled);
     const stored = record?.key ?? this.#decoy;
     const expected = Buffer.from(stored.hash, 'base64');
     const actual = await scrypt(key, Buffer.from(stored.salt, 'base64'), expected.length, {
-      N: stored.N, r: stored.r, p: stored.p, maxmem: 64 * 1024 * 1024,
+      N: stored.N,
+      r: stored.r,
+      p: stored.p,
+      maxmem: 64 * 1024 * 1024,
     });
     const match = timingSafeEqual(actual, expected);
     return match && record ? identityOf(record) : undefined;

@@ -22,7 +22,6 @@ import { OperatorError } from '../lib/errors.ts';
 import { writeFileDurable } from '../lib/durable.ts';
 import { CAPABILITIES, type CapabilityGroup, type CapabilityName, type CapabilitySettings } from '../connection/capability-names.ts';
 
-
 export interface JsonDocument {
   /** The exact bytes served. */
   body: Buffer;
@@ -57,10 +56,13 @@ interface Declared {
 const declaredFile = (dir: string) => join(dir, 'declared-capabilities.json');
 
 async function readDeclared(dir: string): Promise<Declared> {
-  return readFile(declaredFile(dir), 'utf8').then((t) => JSON.parse(t) as Declared, (err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return { capabilities: {} };
-    throw err;
-  });
+  return readFile(declaredFile(dir), 'utf8').then(
+    (t) => JSON.parse(t) as Declared,
+    (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return { capabilities: {} };
+      throw err;
+    },
+  );
 }
 
 /**
@@ -92,8 +94,11 @@ export class CapabilityPublisher {
     const declared = await readDeclared(dir);
     const withdrawn = Object.entries(declared.capabilities).filter(([name]) => settings[name as CapabilityName] === false && given.has(`capabilities.${name}`));
     if (withdrawn.length > 0) {
-      throw new OperatorError(withdrawn.map(([name, since]) =>
-        `capabilities.${name}: declared to the body-worn system since ${since}; a declared capability must stay supported, so it cannot be set to false`).join('\n'));
+      throw new OperatorError(
+        withdrawn
+          .map(([name, since]) => `capabilities.${name}: declared to the body-worn system since ${since}; a declared capability must stay supported, so it cannot be set to false`)
+          .join('\n'),
+      );
     }
     const publisher = new CapabilityPublisher(dir, settings, categoriesExist, declared);
     await publisher.document();
@@ -131,8 +136,12 @@ export class CapabilityPublisher {
   async report(): Promise<{ declared: Record<string, string>; notes: string[] }> {
     const on = await this.declared();
     const notes: string[] = [];
-    if (this.#settings.ReadCategories && !on.has('ReadCategories')) notes.push('ReadCategories is not declared yet: no categories are set (edgecd categories set) or published by a central; cameras use their built-in categories');
-    if (on.has('StoreSignedVideo') && !this.#settings.StoreSignedVideo) notes.push(`StoreSignedVideo is declared (since ${this.#declared.capabilities.StoreSignedVideo}) and kept, as a declared capability must be, though this edgecd does not yet verify signed video`);
+    if (this.#settings.ReadCategories && !on.has('ReadCategories'))
+      notes.push('ReadCategories is not declared yet: no categories are set (edgecd categories set) or published by a central; cameras use their built-in categories');
+    if (on.has('StoreSignedVideo') && !this.#settings.StoreSignedVideo)
+      notes.push(
+        `StoreSignedVideo is declared (since ${this.#declared.capabilities.StoreSignedVideo}) and kept, as a declared capability must be, though this edgecd does not yet verify signed video`,
+      );
     return { declared: Object.fromEntries([...on].map((name) => [name, this.#declared.capabilities[name] ?? ''])), notes };
   }
 }

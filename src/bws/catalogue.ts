@@ -128,7 +128,9 @@ export class RecordingCatalogue {
     if (r.op === 'container') {
       const entry = RecordingCatalogue.entryFor(m.container, r.created, r.meta);
       if (entry) return [{ type: 'put', sublevel: this.byTime, key: RecordingCatalogue.timeKey(m.account, entry), value: entry }];
-      return classifyContainer(m.container) === 'unrecognised' ? [{ type: 'put', sublevel: this.unrecognised, key: m.account + SEP + m.container, value: { created: r.created } }] : [];
+      return classifyContainer(m.container) === 'unrecognised'
+        ? [{ type: 'put', sublevel: this.unrecognised, key: m.account + SEP + m.container, value: { created: r.created } }]
+        : [];
     }
     if (r.op === 'container-removed' && classifyContainer(m.container) === 'unrecognised') {
       return [{ type: 'del', sublevel: this.unrecognised, key: m.account + SEP + m.container }];

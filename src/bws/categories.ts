@@ -53,10 +53,11 @@ export function checkCategories(value: unknown): string[] {
   return problems;
 }
 
-const readOrUndefined = (file: string) => readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
-  if (err.code === 'ENOENT') return undefined;
-  throw err;
-});
+const readOrUndefined = (file: string) =>
+  readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw err;
+  });
 
 /** The stored categories (an empty list until some are set). */
 export async function readCategories(dir: string): Promise<Category[]> {

@@ -128,7 +128,10 @@ export class ContentDestination {
     if (ms <= now + DAY) return [];
     if (this.#settings.clockSynchronised()) return [`${what} is more than a day in the future`];
     const days = this.#settings.maxDaysAheadUnsynchronised;
-    if (ms > now + days * DAY) return [`${what} (${new Date(ms).toISOString()}) is more than ${days} days after this station's clock, which is not synchronised: not a plausible time (validation.maxDaysAheadUnsynchronised)`];
+    if (ms > now + days * DAY)
+      return [
+        `${what} (${new Date(ms).toISOString()}) is more than ${days} days after this station's clock, which is not synchronised: not a plausible time (validation.maxDaysAheadUnsynchronised)`,
+      ];
     this.#settings.log.warn({ ...where, time: new Date(ms).toISOString() }, `${what} is in the future of an unsynchronised clock; accepted`);
     return [];
   }
@@ -157,12 +160,17 @@ export class ContentDestination {
     const recordingStart = (recording.starttime === undefined ? undefined : parseEpoch(decodeMetaValue(recording.starttime))) ?? name.triggerOn;
     const recordingStop = recording.stoptime === undefined ? undefined : parseEpoch(decodeMetaValue(recording.stoptime));
     if (start !== undefined && recordingStart !== undefined && start < recordingStart - slack) {
-      relaxable.push(`it starts ${Math.round((recordingStart - start) / 1000)} s before its recording (${new Date(recordingStart).toISOString()}; validation.clipSlackSeconds is ${slack / 1000})`);
+      relaxable.push(
+        `it starts ${Math.round((recordingStart - start) / 1000)} s before its recording (${new Date(recordingStart).toISOString()}; validation.clipSlackSeconds is ${slack / 1000})`,
+      );
     }
     if (stop !== undefined && recordingStop !== undefined && stop > recordingStop + slack) {
-      relaxable.push(`it ends ${Math.round((stop - recordingStop) / 1000)} s after its recording (${new Date(recordingStop).toISOString()}; validation.clipSlackSeconds is ${slack / 1000})`);
+      relaxable.push(
+        `it ends ${Math.round((stop - recordingStop) / 1000)} s after its recording (${new Date(recordingStop).toISOString()}; validation.clipSlackSeconds is ${slack / 1000})`,
+      );
     }
-    if (!this.#settings.strict && relaxable.length > 0) this.#settings.log.warn({ ...where, account, problems: relaxable }, 'clip accepted despite problems (validation.strict is false)');
+    if (!this.#settings.strict && relaxable.length > 0)
+      this.#settings.log.warn({ ...where, account, problems: relaxable }, 'clip accepted despite problems (validation.strict is false)');
     else problems.push(...relaxable);
     // Whole-second times cannot show a clip shorter than a second: equal is a
     // duration then; with sub-second times equal means none.
@@ -183,7 +191,10 @@ export class ContentDestination {
   }
 
   async #exists(account: string, container: string, object: string): Promise<boolean> {
-    return this.#store.object(account, container, object).then(() => true, () => false);
+    return this.#store.object(account, container, object).then(
+      () => true,
+      () => false,
+    );
   }
 
   /** `late`: from a replicating station, which may add a held-back kind to a sealed recording (see above). The bytes are still checked against the SHA-256. */
@@ -191,10 +202,19 @@ export class ContentDestination {
     const anchorKeyId = anchorContainerKeyId(input.container);
     if (anchorKeyId !== undefined) return this.#putAnchor(input, anchorKeyId);
     if (isTrack(input.object) && parseRecordingName(input.container)) input = boundTrack(input);
-    if (late && (await this.#store.object(input.account, input.container, input.object).then(() => false, () => true))) {
+    if (
+      late &&
+      (await this.#store.object(input.account, input.container, input.object).then(
+        () => false,
+        () => true,
+      ))
+    ) {
       const entry = await this.#store.container(input.account, input.container).catch(() => undefined);
       if (entry && isComplete(entry.meta) && parseRecordingName(input.container) && (await this.#isLateKind(input, entry.meta))) {
-        this.#settings.log.warn({ container: input.container, object: input.object }, 'a replicating station adds a late object to a Complete recording (a capability this CD declared after the recording arrived)');
+        this.#settings.log.warn(
+          { container: input.container, object: input.object },
+          'a replicating station adds a late object to a Complete recording (a capability this CD declared after the recording arrived)',
+        );
         return this.#store.putObject({ ...input, mustNotExist: true });
       }
     }
@@ -203,11 +223,17 @@ export class ContentDestination {
     const limit = this.#limitFor(input.container);
     if (limit === undefined && !this.#checksUserId(input.container)) return this.#store.putObject(input);
     return this.#registry.run(`${input.account}\0${input.container}`, async () => {
-      const exists = await this.#store.object(input.account, input.container, input.object).then(() => true, () => false);
+      const exists = await this.#store.object(input.account, input.container, input.object).then(
+        () => true,
+        () => false,
+      );
       if (!exists && limit !== undefined) {
         const { objectCount } = await this.#store.container(input.account, input.container);
         if (objectCount >= limit) {
-          throw new EdgeError('PaymentRequired', `Licence limit reached: ${limit} ${input.container === USERS ? 'users' : 'devices'} (limits.${input.container === USERS ? 'maxUsers' : 'maxDevices'})`);
+          throw new EdgeError(
+            'PaymentRequired',
+            `Licence limit reached: ${limit} ${input.container === USERS ? 'users' : 'devices'} (limits.${input.container === USERS ? 'maxUsers' : 'maxDevices'})`,
+          );
         }
       }
       if (this.#checksUserId(input.container)) await this.#refuseDuplicateUserId(input.account, input.object, input.meta);
@@ -246,7 +272,8 @@ export class ContentDestination {
     const md5 = createHash('md5').update(bytes).digest('hex');
     const again = async () => {
       const existing = await this.#store.object(input.account, input.container, input.object).catch(() => undefined);
-      if (existing && existing.md5 !== md5) throw new EdgeError('Conflict', `${input.container}/${input.object} is anchored already, with other bytes: an anchor is never replaced`);
+      if (existing && existing.md5 !== md5)
+        throw new EdgeError('Conflict', `${input.container}/${input.object} is anchored already, with other bytes: an anchor is never replaced`);
       return existing;
     };
     const existing = await again();
@@ -271,7 +298,9 @@ export class ContentDestination {
   async #isLateKind(input: PutObjectInput, containerMeta: MetaMap): Promise<boolean> {
     if (input.object.startsWith('bookmark_') || isTrack(input.object)) return true;
     if (!isKeyFile({ name: input.object, meta: input.meta })) return false;
-    const objects = (await this.#store.listObjects(input.account, input.container, { prefix: '', marker: '', endMarker: '', delimiter: '', limit: 10_000 })).filter((o): o is ObjectEntry => !('subdir' in o));
+    const objects = (await this.#store.listObjects(input.account, input.container, { prefix: '', marker: '', endMarker: '', delimiter: '', limit: 10_000 })).filter(
+      (o): o is ObjectEntry => !('subdir' in o),
+    );
     const start = containerMeta.starttime === undefined ? parseRecordingName(input.container)?.triggerOn : parseEpoch(decodeMetaValue(containerMeta.starttime));
     const { keyOf } = pairKeyFiles([...objects, { name: input.object, meta: input.meta }], start);
     return [...keyOf].some(([content, key]) => key === input.object && isTrack(content));
@@ -322,7 +351,6 @@ function disagreements(container: string, name: RecordingName, meta: MetaMap): s
   }
   return problems;
 }
-
 
 /** Signed audit heads are a few hundred bytes. */
 const MAX_ANCHOR_BYTES = 4096;

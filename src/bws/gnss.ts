@@ -99,7 +99,8 @@ function deeperThan(json: string, max: number): boolean {
   for (let i = 0; i < json.length; i++) {
     const c = json.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped character
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x7b || c === 0x5b) {
@@ -179,7 +180,11 @@ export function toGeoJson(points: TrackPoint[], properties: { recording: string;
     });
   }
   for (const w of waypoints) {
-    features.push({ type: 'Feature', geometry: { type: 'Point', coordinates: [w.lon, w.lat] }, properties: { name: w.name, recording: properties.recording, time: w.time ?? null, accuracy: w.accuracy ?? null } });
+    features.push({
+      type: 'Feature',
+      geometry: { type: 'Point', coordinates: [w.lon, w.lat] },
+      properties: { name: w.name, recording: properties.recording, time: w.time ?? null, accuracy: w.accuracy ?? null },
+    });
   }
   return JSON.stringify({ type: 'FeatureCollection', features });
 }
@@ -195,7 +200,9 @@ export function toGpx(points: TrackPoint[], properties: { recording: string }, w
     return `      <trkpt lat="${decimal(p.lat)}" lon="${decimal(p.lon)}">${time}</trkpt>\n`;
   });
   // GPX wants <wpt> before <trk>.
-  const wpts = waypoints.map((w) => `  <wpt lat="${decimal(w.lat)}" lon="${decimal(w.lon)}">${w.time === undefined ? '' : `<time>${xml(w.time)}</time>`}<name>${xml(w.name)}</name></wpt>\n`);
+  const wpts = waypoints.map(
+    (w) => `  <wpt lat="${decimal(w.lat)}" lon="${decimal(w.lon)}">${w.time === undefined ? '' : `<time>${xml(w.time)}</time>`}<name>${xml(w.name)}</name></wpt>\n`,
+  );
   return (
     '<?xml version="1.0" encoding="UTF-8"?>\n' +
     '<gpx version="1.1" creator="edgecd" xmlns="http://www.topografix.com/GPX/1/1">\n' +

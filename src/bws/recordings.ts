@@ -159,7 +159,16 @@ export async function describeRecording(store: ObjectStore, account: string, con
     name: container,
     kind: name ? 'recording' : 'rejected',
     status,
-    clips: 0, clipBytes: 0, objects: 0, bytes: 0, gnssTrack: false, gnssTracks: [], keyFiles: 0, keys: [], bookmarks: [], manifest: {},
+    clips: 0,
+    clipBytes: 0,
+    objects: 0,
+    bytes: 0,
+    gnssTrack: false,
+    gnssTracks: [],
+    keyFiles: 0,
+    keys: [],
+    bookmarks: [],
+    manifest: {},
   };
   if (name) {
     summary.userId = name.userId;
@@ -171,7 +180,11 @@ export async function describeRecording(store: ObjectStore, account: string, con
     if (device) summary.device = { name: text(device.meta, 'name'), model: text(device.meta, 'model'), active: text(device.meta, 'active') };
   } else {
     summary.originalContainer = text(entry.meta, 'rejectedcontentoriginalcontainer');
-    if (summary.originalContainer) summary.originalExists = await store.container(account, summary.originalContainer).then(() => true, () => false);
+    if (summary.originalContainer)
+      summary.originalExists = await store.container(account, summary.originalContainer).then(
+        () => true,
+        () => false,
+      );
     summary.rejectedAt = text(entry.meta, 'rejectedcontenttime');
     summary.rejectedReason = text(entry.meta, 'rejectedcontentreason');
   }
@@ -200,7 +213,11 @@ export async function describeRecording(store: ObjectStore, account: string, con
     if (isKeyFile(o)) {
       summary.keyFiles += 1;
       const key = checkKeyFile(o.name, o.bytes <= 64 * 1024 ? await readText(store, account, container, o.name) : '');
-      summary.keys.push({ ...key, ...(unlocks.has(o.name) ? { unlocks: unlocks.get(o.name)! } : {}), ...(unmatched.includes(o.name) ? { problem: [key.problem, 'pairs with no clip or track (by name or StartTime): not guessed'].filter(Boolean).join('; ') } : {}) });
+      summary.keys.push({
+        ...key,
+        ...(unlocks.has(o.name) ? { unlocks: unlocks.get(o.name)! } : {}),
+        ...(unmatched.includes(o.name) ? { problem: [key.problem, 'pairs with no clip or track (by name or StartTime): not guessed'].filter(Boolean).join('; ') } : {}),
+      });
     } else if (parseClipName(o.name)) {
       summary.clips += 1;
       summary.clipBytes += o.bytes;

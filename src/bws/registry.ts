@@ -46,9 +46,11 @@ async function* registered(store: ObjectStore, account: string, container: strin
 
 export async function loadRegistry(store: ObjectStore, account: string): Promise<Registry> {
   const users = new Map<string, RegisteredUser>();
-  for await (const u of registered(store, account, USERS)) users.set(u.name, { id: u.name, name: text(u.meta, 'name'), userId: text(u.meta, 'userid'), active: text(u.meta, 'active') });
+  for await (const u of registered(store, account, USERS))
+    users.set(u.name, { id: u.name, name: text(u.meta, 'name'), userId: text(u.meta, 'userid'), active: text(u.meta, 'active') });
   const devices = new Map<string, RegisteredDevice>();
-  for await (const d of registered(store, account, DEVICES)) devices.set(d.name, { serial: d.name, name: text(d.meta, 'name'), model: text(d.meta, 'model'), active: text(d.meta, 'active') });
+  for await (const d of registered(store, account, DEVICES))
+    devices.set(d.name, { serial: d.name, name: text(d.meta, 'name'), model: text(d.meta, 'model'), active: text(d.meta, 'active') });
   return { users, devices };
 }
 

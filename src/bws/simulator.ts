@@ -66,11 +66,13 @@ export function encryptForKeyHolder(plain: Buffer, encryption: NonNullable<Simul
   const c = createCipheriv('aes-256-cbc', key, iv);
   const cipher = Buffer.concat([c.update(plain), c.final()]);
   const wrapped = publicEncrypt({ key: encryption.publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING }, key);
-  const keyFile = Buffer.from(JSON.stringify({
-    EncryptedKey: wrapped.toString('base64'),
-    ContentEncryptionIV: iv.toString('base64'),
-    PublicKeyId: encryption.publicKeyId,
-  }));
+  const keyFile = Buffer.from(
+    JSON.stringify({
+      EncryptedKey: wrapped.toString('base64'),
+      ContentEncryptionIV: iv.toString('base64'),
+      PublicKeyId: encryption.publicKeyId,
+    }),
+  );
   return { cipher, keyFile };
 }
 
@@ -114,7 +116,11 @@ export interface SimulationReport {
 
 class DiskFull extends Error {}
 
-const compact = (d: Date) => d.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+const compact = (d: Date) =>
+  d
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '');
 const epoch = (d: Date) => String(Math.floor(d.getTime() / 1000));
 
 export async function simulate(o: SimulationOptions): Promise<SimulationReport> {
@@ -128,10 +134,22 @@ export async function simulate(o: SimulationOptions): Promise<SimulationReport> 
   let session: { token: string; storage: URL } | undefined;
   let uploadedBytes = 0;
 
-  function send(url: URL, method: string, headers: Record<string, string>, body?: Buffer): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
+  function send(
+    url: URL,
+    method: string,
+    headers: Record<string, string>,
+    body?: Buffer,
+  ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
     return new Promise((resolve, reject) => {
       const target = o.connectTo && url.host === o.connectTo.from ? new URL(`${url.protocol}//${o.connectTo.to}`) : null;
-      const via = target ? { hostname: target.hostname, port: target.port, servername: isIP(url.hostname) ? undefined : url.hostname, checkServerIdentity: (_: string, cert: PeerCertificate) => checkServerIdentity(url.hostname, cert) } : {};
+      const via = target
+        ? {
+            hostname: target.hostname,
+            port: target.port,
+            servername: isIP(url.hostname) ? undefined : url.hostname,
+            checkServerIdentity: (_: string, cert: PeerCertificate) => checkServerIdentity(url.hostname, cert),
+          }
+        : {};
       const sent = { ...(body ? { ...headers, 'Content-Length': String(body.length) } : headers), ...(target ? { Host: url.host } : {}) };
       const req = (url.protocol === 'https:' ? httpsRequest : request)(url, { method, agent, headers: sent, ...via }, (res) => {
         const chunks: Buffer[] = [];
@@ -152,7 +170,13 @@ export async function simulate(o: SimulationOptions): Promise<SimulationReport> 
   }
 
   /** One storage request as a BWS makes it: 503 waits Retry-After, 401 re-auths once, 507 stops. */
-  async function call(method: string, path: string, headers: Record<string, string> = {}, body?: Buffer, accept: number[] = []): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
+  async function call(
+    method: string,
+    path: string,
+    headers: Record<string, string> = {},
+    body?: Buffer,
+    accept: number[] = [],
+  ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
     for (let attempt = 0; ; attempt++) {
       const s = session ?? (await authenticate());
       const url = new URL(s.storage.href.replace(/\/$/, '') + path);
@@ -177,7 +201,15 @@ export async function simulate(o: SimulationOptions): Promise<SimulationReport> 
   const enc = encodeURIComponent;
   const started = performance.now();
   const report: SimulationReport = {
-    systemId: randomUUID(), users: [], devices: [], recordings: [], uploadedBytes: 0, seconds: 0, mbPerSecond: 0, statusCounts, stoppedOnFullDisk: false,
+    systemId: randomUUID(),
+    users: [],
+    devices: [],
+    recordings: [],
+    uploadedBytes: 0,
+    seconds: 0,
+    mbPerSecond: 0,
+    statusCounts,
+    stoppedOnFullDisk: false,
   };
   try {
     await authenticate();
@@ -185,7 +217,11 @@ export async function simulate(o: SimulationOptions): Promise<SimulationReport> 
     if (createHash('md5').update(caps.body).digest('hex') !== caps.headers.etag) throw new Error('System/Capabilities.json: object corrupt (Etag is not the md5 of the body)');
     const capabilities = JSON.parse(caps.body.toString('utf8')) as Record<string, Record<string, boolean>>;
     const declared = (name: string) => Object.values(capabilities).some((group) => group[name] === true);
-    o.progress?.(`capabilities: ${Object.values(capabilities).flatMap((g) => Object.keys(g).filter((k) => g[k])).join(', ')}`);
+    o.progress?.(
+      `capabilities: ${Object.values(capabilities)
+        .flatMap((g) => Object.keys(g).filter((k) => g[k]))
+        .join(', ')}`,
+    );
 
     let categories = o.categories ?? [];
     if (declared('ReadCategories') && !o.categories) {
@@ -225,13 +261,21 @@ export async function simulate(o: SimulationOptions): Promise<SimulationReport> 
       const name = o.legacyNames ? `${user}_${serial}_${compact(trigger).slice(0, 8)}_${compact(trigger).slice(9, 15)}` : `${user}_${serial}_${compact(trigger)}`;
       const recordingStart = new Date(trigger.getTime() - 30_000);
       /** The key object's name for a content object, in the chosen naming. */
-      const keyName = (object: string, start: Date) => (o.keyNames === 'reference' ? `${object}.key` : o.keyNames === 'spec' ? `${compact(start)}_${rid}.key` : `${object.replace(/\.[^.]+$/, '')}.key`);
+      const keyName = (object: string, start: Date) =>
+        o.keyNames === 'reference' ? `${object}.key` : o.keyNames === 'spec' ? `${compact(start)}_${rid}.key` : `${object.replace(/\.[^.]+$/, '')}.key`;
       const rid = String(1000 + r);
       await call('PUT', `/${name}`, {
-        'X-Container-Meta-Containername': name, 'X-Container-Meta-Userid': user, 'X-Container-Meta-Bwcserialnumber': serial,
-        'X-Container-Meta-Scuserialnumber': 'SCU0001', 'X-Container-Meta-Firmwareversion': '11.5.1', 'X-Container-Meta-Triggeron': 'Button',
-        'X-Container-Meta-Triggerontime': epoch(trigger), 'X-Container-Meta-Triggerontimeiso': trigger.toISOString(),
-        'X-Container-Meta-Timezone': enc('Europe/Stockholm'), 'X-Container-Meta-Bwcmodel': 'W110', 'X-Container-Meta-Status': 'Transferring',
+        'X-Container-Meta-Containername': name,
+        'X-Container-Meta-Userid': user,
+        'X-Container-Meta-Bwcserialnumber': serial,
+        'X-Container-Meta-Scuserialnumber': 'SCU0001',
+        'X-Container-Meta-Firmwareversion': '11.5.1',
+        'X-Container-Meta-Triggeron': 'Button',
+        'X-Container-Meta-Triggerontime': epoch(trigger),
+        'X-Container-Meta-Triggerontimeiso': trigger.toISOString(),
+        'X-Container-Meta-Timezone': enc('Europe/Stockholm'),
+        'X-Container-Meta-Bwcmodel': 'W110',
+        'X-Container-Meta-Status': 'Transferring',
         'X-Container-Meta-Starttime': epoch(recordingStart),
         'X-Container-Meta-Triggeronlocation': '+55.718409+013.221184+8+' + epoch(trigger),
       });
@@ -240,7 +284,12 @@ export async function simulate(o: SimulationOptions): Promise<SimulationReport> 
         let body = plain;
         if (o.encryption) {
           const { cipher, keyFile } = encryptForKeyHolder(plain, o.encryption);
-          await call('PUT', `/${name}/${keyName(objectName, start)}`, { 'Content-Type': 'application/json', 'X-Object-Meta-Starttime': epoch(start), 'X-Object-Meta-Filetype': 'key' }, keyFile);
+          await call(
+            'PUT',
+            `/${name}/${keyName(objectName, start)}`,
+            { 'Content-Type': 'application/json', 'X-Object-Meta-Starttime': epoch(start), 'X-Object-Meta-Filetype': 'key' },
+            keyFile,
+          );
           body = cipher;
         }
         await call('PUT', `/${name}/${objectName}`, headers, body);
@@ -248,11 +297,22 @@ export async function simulate(o: SimulationOptions): Promise<SimulationReport> 
       for (let c = 0; c < o.clipsPerRecording; c++) {
         const start = new Date(trigger.getTime() + c * 60_000);
         const stop = new Date(start.getTime() + 59_000);
-        await content(`${compact(start)}_${rid}.mkv`, start, {
-          'Content-Type': 'video/x-matroska', 'X-Object-Meta-Starttime': epoch(start), 'X-Object-Meta-Starttimeiso': start.toISOString(),
-          'X-Object-Meta-Stoptime': epoch(stop), 'X-Object-Meta-Stoptimeiso': stop.toISOString(), 'X-Object-Meta-Containertype': 'mkv',
-          ...(o.clipLocations && c % 2 === 0 ? { 'X-Object-Meta-Startlocation': '+55.718409+013.221184+8+' + epoch(start), 'X-Object-Meta-Stoplocation': '+55.718702+013.220701+8+' + epoch(stop) } : {}),
-        }, randomBytes(o.clipBytes));
+        await content(
+          `${compact(start)}_${rid}.mkv`,
+          start,
+          {
+            'Content-Type': 'video/x-matroska',
+            'X-Object-Meta-Starttime': epoch(start),
+            'X-Object-Meta-Starttimeiso': start.toISOString(),
+            'X-Object-Meta-Stoptime': epoch(stop),
+            'X-Object-Meta-Stoptimeiso': stop.toISOString(),
+            'X-Object-Meta-Containertype': 'mkv',
+            ...(o.clipLocations && c % 2 === 0
+              ? { 'X-Object-Meta-Startlocation': '+55.718409+013.221184+8+' + epoch(start), 'X-Object-Meta-Stoplocation': '+55.718702+013.220701+8+' + epoch(stop) }
+              : {}),
+          },
+          randomBytes(o.clipBytes),
+        );
       }
       if (o.extras) {
         if (declared('StoreGNSSTrackRecording')) {
@@ -264,13 +324,21 @@ export async function simulate(o: SimulationOptions): Promise<SimulationReport> 
           const d = compact(trigger);
           const track = `${d.slice(0, 8)}_${d.slice(9, 15)}_${rid}_${serial}_gpstrail`;
           // A track's key is stamped with the recording's start (the spec).
-          await content(`${track}.json`, recordingStart, { 'Content-Type': 'application/json', 'X-Object-Meta-Filetype': 'json' },
-            Buffer.from(JSON.stringify({ CoordinateEntries: points })));
+          await content(
+            `${track}.json`,
+            recordingStart,
+            { 'Content-Type': 'application/json', 'X-Object-Meta-Filetype': 'json' },
+            Buffer.from(JSON.stringify({ CoordinateEntries: points })),
+          );
         }
         if (declared('StoreBookmarks')) {
           const category = categories[r % Math.max(1, categories.length)];
           // Where the officer set it (v1.6.11): near the track's third point.
-          const meta: Record<string, string> = { 'X-Object-Meta-Starttime': trigger.toISOString().replace('.000', ''), 'X-Object-Meta-Tags': enc('TriggerOn:Button;Shift:Night'), 'X-Object-Meta-Location': `+55.718800+013.221800+6+${epoch(new Date(trigger.getTime() + 20_000))}` };
+          const meta: Record<string, string> = {
+            'X-Object-Meta-Starttime': trigger.toISOString().replace('.000', ''),
+            'X-Object-Meta-Tags': enc('TriggerOn:Button;Shift:Night'),
+            'X-Object-Meta-Location': `+55.718800+013.221800+6+${epoch(new Date(trigger.getTime() + 20_000))}`,
+          };
           if (category) {
             meta['X-Object-Meta-Categoryid'] = enc(category.Id);
             meta['X-Object-Meta-Categoryname'] = enc(category.Name);
@@ -286,14 +354,16 @@ export async function simulate(o: SimulationOptions): Promise<SimulationReport> 
 
     let next = 0;
     let full = false;
-    await Promise.all(Array.from({ length: Math.max(1, o.concurrency) }, async () => {
-      while (!full && next < o.recordings) {
-        await uploadRecording(next++).catch((err: unknown) => {
-          if (err instanceof DiskFull) full = true;
-          else throw err;
-        });
-      }
-    }));
+    await Promise.all(
+      Array.from({ length: Math.max(1, o.concurrency) }, async () => {
+        while (!full && next < o.recordings) {
+          await uploadRecording(next++).catch((err: unknown) => {
+            if (err instanceof DiskFull) full = true;
+            else throw err;
+          });
+        }
+      }),
+    );
     if (full) throw new DiskFull();
   } catch (err) {
     if (!(err instanceof DiskFull)) throw err;

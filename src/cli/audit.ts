@@ -18,8 +18,14 @@ import { out } from './output.ts';
 export const auditCommands: Record<string, Command> = {
   audit: {
     options: {
-      data: { type: 'string' }, recording: { type: 'string' }, account: { type: 'string' },
-      against: { type: 'string' }, user: { type: 'string' }, key: { type: 'string' }, cacert: { type: 'string' }, 'key-id': { type: 'string' },
+      data: { type: 'string' },
+      recording: { type: 'string' },
+      account: { type: 'string' },
+      against: { type: 'string' },
+      user: { type: 'string' },
+      key: { type: 'string' },
+      cacert: { type: 'string' },
+      'key-id': { type: 'string' },
     },
     positionals: true,
     async run(v, positionals) {
@@ -44,7 +50,9 @@ export const auditCommands: Record<string, Command> = {
         if (n === 0) out(`no audit lines for ${prefix}`);
         return 0;
       }
-      throw new UsageError('audit verify --data DIR [--against AUTH_URL --user U --key K [--cacert FILE] [--key-id ID]] | audit show --recording NAME --data DIR [--account ACCOUNT]');
+      throw new UsageError(
+        'audit verify --data DIR [--against AUTH_URL --user U --key K [--cacert FILE] [--key-id ID]] | audit show --recording NAME --data DIR [--account ACCOUNT]',
+      );
     },
   },
 };
@@ -56,14 +64,17 @@ export const auditCommands: Record<string, Command> = {
  */
 async function verifyAgainstAnchors(p: ReturnType<typeof paths>, v: Values): Promise<boolean> {
   const keyId = typeof v['key-id'] === 'string' ? v['key-id'] : (await readStationKey(p.stationKey))?.keyId;
-  if (keyId === undefined) throw new OperatorError(`${p.stationKey} is missing: name the key the anchors were signed with (--key-id, from the central's edgecd-audit-<id> container)`);
+  if (keyId === undefined)
+    throw new OperatorError(`${p.stationKey} is missing: name the key the anchors were signed with (--key-id, from the central's edgecd-audit-<id> container)`);
   if (!/^[0-9a-f]{16}$/.test(keyId)) throw new UsageError('--key-id: 16 hex digits');
   const cacert = typeof v.cacert === 'string' ? await readFile(v.cacert, 'utf8') : undefined;
   const client = new SwiftClient({ authUrl: need(v, 'against'), user: need(v, 'user'), key: need(v, 'key'), ...(cacert ? { ca: cacert } : {}), sockets: 2 });
   try {
     const { anchors, invalid } = await fetchAnchors(client, keyId);
     const report = await checkAgainstAnchors(p.audit, anchors);
-    out(`anchors of key ${keyId} at ${String(v.against)}: ${anchors.length}${report.verifiedThrough ? `; the trail matches them through line ${report.verifiedThrough.seq} (anchored ${report.verifiedThrough.time})` : ''}`);
+    out(
+      `anchors of key ${keyId} at ${String(v.against)}: ${anchors.length}${report.verifiedThrough ? `; the trail matches them through line ${report.verifiedThrough.seq} (anchored ${report.verifiedThrough.time})` : ''}`,
+    );
     for (const bad of invalid) out(`NOT AN ANCHOR ${bad.name}: ${bad.reason}`);
     for (const problem of report.problems) out(`PROBLEM ${problem}`);
     if (report.ok) out(`${report.unanchored} line(s) after the newest anchor are not anchored yet`);

@@ -49,8 +49,13 @@ export const bwsCommands: Record<string, Command> = {
   },
   recordings: {
     options: {
-      data: { type: 'string' }, user: { type: 'string' }, device: { type: 'string' }, since: { type: 'string' }, until: { type: 'string' },
-      incomplete: { type: 'boolean' }, category: { type: 'string' },
+      data: { type: 'string' },
+      user: { type: 'string' },
+      device: { type: 'string' },
+      since: { type: 'string' },
+      until: { type: 'string' },
+      incomplete: { type: 'boolean' },
+      category: { type: 'string' },
     },
     async run(v) {
       const dir = resolve(need(v, 'data'));
@@ -74,10 +79,20 @@ export const bwsCommands: Record<string, Command> = {
   },
   simulate: {
     options: {
-      connection: { type: 'string' }, users: { type: 'string' }, devices: { type: 'string' }, recordings: { type: 'string' },
-      clips: { type: 'string' }, 'clip-bytes': { type: 'string' }, concurrency: { type: 'string' }, extras: { type: 'boolean' },
-      'public-key': { type: 'string' }, 'public-key-id': { type: 'string' }, 'connect-to': { type: 'string' },
-      'legacy-names': { type: 'boolean' }, 'key-names': { type: 'string' }, 'clip-locations': { type: 'boolean' },
+      connection: { type: 'string' },
+      users: { type: 'string' },
+      devices: { type: 'string' },
+      recordings: { type: 'string' },
+      clips: { type: 'string' },
+      'clip-bytes': { type: 'string' },
+      concurrency: { type: 'string' },
+      extras: { type: 'boolean' },
+      'public-key': { type: 'string' },
+      'public-key-id': { type: 'string' },
+      'connect-to': { type: 'string' },
+      'legacy-names': { type: 'boolean' },
+      'key-names': { type: 'string' },
+      'clip-locations': { type: 'boolean' },
     },
     async run(v) {
       const file = JSON.parse(await readFile(need(v, 'connection'), 'utf8')) as ConnectionFileForBws;
@@ -102,7 +117,12 @@ export const bwsCommands: Record<string, Command> = {
         ...(v['key-names'] !== undefined ? { keyNames: keyNaming(v['key-names']) } : {}),
         firstTrigger: new Date(Math.floor(Date.now() / 86_400_000 - 1) * 86_400_000),
         ...(typeof v['public-key'] === 'string'
-          ? { encryption: { publicKey: createPublicKey(await readFile(v['public-key'], 'utf8')), publicKeyId: typeof v['public-key-id'] === 'string' ? v['public-key-id'] : 'simulator' } }
+          ? {
+              encryption: {
+                publicKey: createPublicKey(await readFile(v['public-key'], 'utf8')),
+                publicKeyId: typeof v['public-key-id'] === 'string' ? v['public-key-id'] : 'simulator',
+              },
+            }
           : {}),
         progress: (line) => process.stderr.write(line + '\n'),
         ...(typeof v['connect-to'] === 'string' ? { connectTo: parseConnectTo(v['connect-to']) } : {}),

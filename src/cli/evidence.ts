@@ -18,8 +18,17 @@ import { mb, out, transferBar } from './output.ts';
 export const evidenceCommands: Record<string, Command> = {
   pull: {
     options: {
-      from: { type: 'string' }, user: { type: 'string' }, key: { type: 'string' }, cacert: { type: 'string' }, to: { type: 'string' },
-      recording: { type: 'string' }, 'user-id': { type: 'string' }, device: { type: 'string' }, since: { type: 'string' }, until: { type: 'string' }, all: { type: 'boolean' },
+      from: { type: 'string' },
+      user: { type: 'string' },
+      key: { type: 'string' },
+      cacert: { type: 'string' },
+      to: { type: 'string' },
+      recording: { type: 'string' },
+      'user-id': { type: 'string' },
+      device: { type: 'string' },
+      since: { type: 'string' },
+      until: { type: 'string' },
+      all: { type: 'boolean' },
       'stall-seconds': { type: 'string' },
     },
     async run(v) {
@@ -34,16 +43,23 @@ export const evidenceCommands: Record<string, Command> = {
       if (v.all === true) selection.all = true;
       if (Object.keys(selection).length === 0) throw new UsageError('choose what to pull: --recording NAME, --user-id ID, --device SERIAL, --since/--until DATE, or --all');
       const source = {
-        authUrl: need(v, 'from'), user: need(v, 'user'), key: need(v, 'key'),
+        authUrl: need(v, 'from'),
+        user: need(v, 'user'),
+        key: need(v, 'key'),
         ...(typeof v.cacert === 'string' ? { ca: await readFile(v.cacert, 'utf8') } : {}),
       };
       const to = resolve(need(v, 'to'));
       const started = Date.now();
       const bar = transferBar(started);
-      const report = await pull(source, selection, to, { onProgress: (p) => bar(p.bytesDone, p.bytesTotal, `${p.objectsDone}/${p.objectsTotal} objects`), ...(stall ? { stallMs: stall * 1000 } : {}) });
+      const report = await pull(source, selection, to, {
+        onProgress: (p) => bar(p.bytesDone, p.bytesTotal, `${p.objectsDone}/${p.objectsTotal} objects`),
+        ...(stall ? { stallMs: stall * 1000 } : {}),
+      });
       bar.done();
       for (const r of report.recordings) {
-        out(`${r.failures.length ? 'FAILED' : 'ok    '} ${r.name}: ${r.objects - r.failures.length}/${r.objects} objects verified (${r.downloaded} fetched), ${mb(r.bytes)} → ${r.folder}`);
+        out(
+          `${r.failures.length ? 'FAILED' : 'ok    '} ${r.name}: ${r.objects - r.failures.length}/${r.objects} objects verified (${r.downloaded} fetched), ${mb(r.bytes)} → ${r.folder}`,
+        );
         for (const f of r.failures) out(`         ${f.object}: ${f.reason}`);
         for (const n of r.notes) out(`         note: ${n}`);
       }
@@ -115,8 +131,16 @@ async function exportTrack(path: string, format: 'geojson' | 'gpx'): Promise<str
     if (!track) throw new OperatorError(`${path} has no GNSS track (*_gpstrail.json)`);
     // A decrypted track (decrypt writes it into decrypted/) wins over its ciphertext.
     const decrypted = join(path, DECRYPTED, track);
-    trackFile = (await stat(decrypted).then((s) => s.isFile(), () => false)) ? decrypted : join(path, track);
-    const meta = await readFile(join(path, 'metadata.json'), 'utf8').then((t) => JSON.parse(t) as { recording?: string; container?: Record<string, string>; objects?: { name: string; metadata: Record<string, string> }[] }, () => undefined);
+    trackFile = (await stat(decrypted).then(
+      (s) => s.isFile(),
+      () => false,
+    ))
+      ? decrypted
+      : join(path, track);
+    const meta = await readFile(join(path, 'metadata.json'), 'utf8').then(
+      (t) => JSON.parse(t) as { recording?: string; container?: Record<string, string>; objects?: { name: string; metadata: Record<string, string> }[] },
+      () => undefined,
+    );
     if (meta?.recording) recording = meta.recording;
     // Bookmarks that say where they were set become named waypoints.
     places = waypoints((meta?.objects ?? []).map((o) => ({ name: o.name, meta: o.metadata ?? {} })));
@@ -127,7 +151,9 @@ async function exportTrack(path: string, format: 'geojson' | 'gpx'): Promise<str
   try {
     points = withTimes(parseTrack(await readFile(trackFile, 'utf8')), startMs);
   } catch (err) {
-    throw new OperatorError(`${trackFile}: ${(err as Error).message}${basename(dirname(trackFile)) === DECRYPTED ? '' : ' (if the recording is encrypted, run edgecd decrypt first)'}`);
+    throw new OperatorError(
+      `${trackFile}: ${(err as Error).message}${basename(dirname(trackFile)) === DECRYPTED ? '' : ' (if the recording is encrypted, run edgecd decrypt first)'}`,
+    );
   }
   return format === 'gpx' ? toGpx(points, { recording }, places) : toGeoJson(points, { recording, source: basename(trackFile) }, places);
 }

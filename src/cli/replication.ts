@@ -109,20 +109,26 @@ function formatReplicationStatus(status: ReplicationStatus): string {
     const b = t.backlog;
     lines.push(`${t.name}${t.enabled ? '' : ' (disabled)'}  ${t.authUrl}  schedule "${t.schedule}"${t.nextRun ? `  next ${t.nextRun}` : ''}${t.running ? '  [running]' : ''}`);
     if (!t.registered) lines.push('  not registered yet: the daemon (or replicate --now) queues its backlog when it starts');
-    lines.push(`  backlog: ${b.recordings} recordings, ${b.rejected} rejected-content containers, ${b.unrecognised} containers with unrecognised names, ${b.objects} registry objects, ${mb(b.bytes)}${b.oldestEnqueuedAt ? `, oldest queued ${new Date(b.oldestEnqueuedAt).toISOString()}` : ''}`);
+    lines.push(
+      `  backlog: ${b.recordings} recordings, ${b.rejected} rejected-content containers, ${b.unrecognised} containers with unrecognised names, ${b.objects} registry objects, ${mb(b.bytes)}${b.oldestEnqueuedAt ? `, oldest queued ${new Date(b.oldestEnqueuedAt).toISOString()}` : ''}`,
+    );
     if (b.waiting > 0) lines.push(`  waiting out a backoff: ${b.waiting}`);
     if (b.failed > 0) lines.push(`  refused by the target (run replicate --now --retry-failed after fixing): ${b.failed}`);
     if (b.lastError) lines.push(`  last error: ${b.lastError}`);
     if (t.lastPass) lines.push(`  last pass: ${t.lastPass.outcome} at ${new Date(t.lastPass.finishedAt).toISOString()}`);
     if (t.registered) lines.push(`  capabilities: ${t.capabilities.join(', ') || 'none'}${t.capabilitiesProblem ? ` (${t.capabilitiesProblem})` : ''}`);
     const held = Object.entries(t.heldBack);
-    if (held.length > 0) lines.push(`  held back (the target does not declare what they need; their recordings stay here unless evictHeldBack): ${held.map(([cap, n]) => `${n} for ${cap}`).join(', ')}`);
+    if (held.length > 0)
+      lines.push(
+        `  held back (the target does not declare what they need; their recordings stay here unless evictHeldBack): ${held.map(([cap, n]) => `${n} for ${cap}`).join(', ')}`,
+      );
     if (t.confirmation.level) lines.push(`  confirmation: ${t.confirmation.level} (eviction needs ${t.confirmation.needed})`);
     if (t.confirmation.warning) lines.push(`  WARNING: ${t.confirmation.warning}`);
     if (t.alarm) lines.push(`  ALARM: ${t.alarm.message} (since ${new Date(t.alarm.since).toISOString()})`);
   }
   lines.push(`recordings every enabled target holds, confirmed as eviction needs (evictable when old enough, if eviction is on): ${status.heldByAllTargets}`);
   const u = status.unrecognisedName;
-  if (u.count > 0) lines.push(`unrecognised name: ${u.count} container(s), replicated as they are and never evicted: ${u.names.join(', ')}${u.count > u.names.length ? ', …' : ''}`);
+  if (u.count > 0)
+    lines.push(`unrecognised name: ${u.count} container(s), replicated as they are and never evicted: ${u.names.join(', ')}${u.count > u.names.length ? ', …' : ''}`);
   return lines.join('\n');
 }

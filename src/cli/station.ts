@@ -24,8 +24,17 @@ import { underStationLock, viaDaemonOrDirect, withStore } from './via-daemon.ts'
 export const stationCommands: Record<string, Command> = {
   init: {
     options: {
-      data: { type: 'string' }, user: { type: 'string' }, key: { type: 'string' }, site: { type: 'string' }, url: { type: 'string', multiple: true }, config: { type: 'string' },
-      https: { type: 'boolean' }, ip: { type: 'string', multiple: true }, hostname: { type: 'string', multiple: true }, cert: { type: 'string' }, 'cert-key': { type: 'string' },
+      data: { type: 'string' },
+      user: { type: 'string' },
+      key: { type: 'string' },
+      site: { type: 'string' },
+      url: { type: 'string', multiple: true },
+      config: { type: 'string' },
+      https: { type: 'boolean' },
+      ip: { type: 'string', multiple: true },
+      hostname: { type: 'string', multiple: true },
+      cert: { type: 'string' },
+      'cert-key': { type: 'string' },
     },
     async run(v) {
       const dir = resolve(need(v, 'data'));
@@ -78,9 +87,11 @@ export const stationCommands: Record<string, Command> = {
         return problems.length === 0 ? 0 : 1;
       }
       const file = paths(resolve(need(v, 'data'))).connection;
-      out(await readFile(file, 'utf8').catch(() => {
-        throw new UsageError(`${file} does not exist yet: run edgecd init or serve first`);
-      }));
+      out(
+        await readFile(file, 'utf8').catch(() => {
+          throw new UsageError(`${file} does not exist yet: run edgecd init or serve first`);
+        }),
+      );
       return 0;
     },
   },

@@ -27,7 +27,9 @@ export const tlsCommands: Record<string, Command> = {
         return 0;
       }
       if (positionals[0] !== 'renew' || positionals.length !== 1) throw new UsageError('cert renew --data DIR | cert show --data DIR');
-      const result = await operate<{ renewed: string[]; kept: string[]; daysUntilExpiry: number | null }>(dir, v, '/cert/renew', {}, (ctx, actor) => renewCertificates(ctx, actor, 'cli'));
+      const result = await operate<{ renewed: string[]; kept: string[]; daysUntilExpiry: number | null }>(dir, v, '/cert/renew', {}, (ctx, actor) =>
+        renewCertificates(ctx, actor, 'cli'),
+      );
       out(`renewed: ${result.renewed.join(', ') || 'none'}${result.kept.length ? `; operator certificates left as they are: ${result.kept.join(', ')}` : ''}`);
       out(`first expiry in ${result.daysUntilExpiry} days; upload ${paths(dir).connection} in the Body Worn Manager: it pins the new certificates`);
       return 0;

@@ -16,7 +16,11 @@ export const userCommands: Record<string, Command> = {
       const dir = resolve(need(v, 'data'));
       const [action, name, ...extra] = positionals;
       if (action === 'list' && name === undefined) {
-        const users = await viaDaemonOrDirect(dir, (adminSocket) => adminGet<UserView[]>(adminSocket, '/users'), () => listUsers(paths(dir).credentials));
+        const users = await viaDaemonOrDirect(
+          dir,
+          (adminSocket) => adminGet<UserView[]>(adminSocket, '/users'),
+          () => listUsers(paths(dir).credentials),
+        );
         for (const u of users) out(`${u.user.padEnd(24)} ${u.role.padEnd(10)} account ${u.account}${u.disabled ? '  (disabled)' : ''}`);
         return 0;
       }
@@ -24,9 +28,12 @@ export const userCommands: Record<string, Command> = {
         throw new UsageError('user add NAME --role ROLE [--key KEY] | user list | user passwd NAME [--key KEY] | user disable NAME | user enable NAME');
       }
       const key = typeof v.key === 'string' ? v.key : undefined;
-      const change: UserChange = action === 'add'
-        ? { op: 'add', user: name, role: need(v, 'role'), ...(key ? { key } : {}), ...(typeof v.account === 'string' ? { account: v.account } : {}) }
-        : action === 'passwd' ? { op: 'passwd', user: name, ...(key ? { key } : {}) } : { op: action as 'disable' | 'enable', user: name };
+      const change: UserChange =
+        action === 'add'
+          ? { op: 'add', user: name, role: need(v, 'role'), ...(key ? { key } : {}), ...(typeof v.account === 'string' ? { account: v.account } : {}) }
+          : action === 'passwd'
+            ? { op: 'passwd', user: name, ...(key ? { key } : {}) }
+            : { op: action as 'disable' | 'enable', user: name };
       const result = await operate<UserChangeResult>(dir, v, '/users', { change }, (ctx, actor) => applyUserChange(ctx, change, actor, 'cli'));
       out(`${result.user.user}: ${result.user.role} in account ${result.user.account}${result.user.disabled ? ', disabled (its tokens stop working within a second)' : ''}`);
       if (result.generatedKey) out(`key (shown once, store it now): ${result.generatedKey}`);

@@ -335,11 +335,20 @@ function checkTargets(targets: ReplicationTarget[], given: Record<string, unknow
       if (!/^https?:\/\/[^/\s]+\/\S*$/.test(t.authUrl)) throw new ConfigError(`${at}.authUrl: expected an http(s):// auth v1.0 URL, got ${JSON.stringify(t.authUrl)}`);
       if (t.user === '' || t.key === '') throw new ConfigError(`${at}: user and key are required (or a connectionFile)`);
       // The CA file is read when replication first connects (an image's config names it before it is there).
-      t.central = { endpoints: [{ authUrl: t.authUrl, ...(t.cacert ? { caFile: resolve(baseDir, t.cacert) } : {}) }], user: t.user, key: t.key, containerType: 'mkv', fullStoreAndReadSupport: t.fullStoreAndReadSupport };
+      t.central = {
+        endpoints: [{ authUrl: t.authUrl, ...(t.cacert ? { caFile: resolve(baseDir, t.cacert) } : {}) }],
+        user: t.user,
+        key: t.key,
+        containerType: 'mkv',
+        fullStoreAndReadSupport: t.fullStoreAndReadSupport,
+      };
     }
     const encryption = t.central.encryption;
     if (encryption) keys.add(encryption.publicKeyId);
-    if (keys.size > 1) throw new ConfigError(`${at}: its central asks for encryption with key ${encryption!.publicKeyId}, another target's with ${[...keys][0]}; cameras can encrypt for one key only`);
+    if (keys.size > 1)
+      throw new ConfigError(
+        `${at}: its central asks for encryption with key ${encryption!.publicKeyId}, another target's with ${[...keys][0]}; cameras can encrypt for one key only`,
+      );
   }
 }
 
@@ -400,7 +409,10 @@ export async function loadConfig(file: string, optional: boolean): Promise<Confi
   return config;
 }
 
-export interface HostPort { host: string; port: number }
+export interface HostPort {
+  host: string;
+  port: number;
+}
 
 /** "HOST:PORT" or "[V6]:PORT"; port 0 asks the OS for a free one. */
 export function parseHostPort(text: string, what: string): HostPort {

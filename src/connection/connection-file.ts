@@ -106,11 +106,13 @@ export function inspectConnectionFile(text: string): { problems: string[]; warni
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return { problems: [...problems, 'the file must be a JSON object'], warnings };
   // An empty string is "no value" (the reference server writes "" for what it lacks), except where a value is needed.
-  const file = Object.fromEntries(Object.entries(doc).filter(([key, value]) => {
-    if (value !== '' || key === 'BlobAPIKey' || key === 'BlobAPIUserName' || RULES[key]?.required) return true;
-    warnings.push(`${key}: empty, taken as absent`);
-    return false;
-  }));
+  const file = Object.fromEntries(
+    Object.entries(doc).filter(([key, value]) => {
+      if (value !== '' || key === 'BlobAPIKey' || key === 'BlobAPIUserName' || RULES[key]?.required) return true;
+      warnings.push(`${key}: empty, taken as absent`);
+      return false;
+    }),
+  );
   const bytes = (v: string) => Buffer.byteLength(v, 'utf8');
 
   for (const key of Object.keys(file)) if (!(key in RULES)) warnings.push(`${key}: not an attribute of the connection file (ignored)`);

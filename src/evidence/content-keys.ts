@@ -18,7 +18,11 @@ export interface GeneratedKeys {
   id: string;
 }
 
-const exists = (path: string) => stat(path).then(() => true, () => false);
+const exists = (path: string) =>
+  stat(path).then(
+    () => true,
+    () => false,
+  );
 
 /** The edgecd data directory `dir` is in (it or an ancestor holds credentials.json), if any. */
 async function dataDirAbove(dir: string): Promise<string | undefined> {
@@ -37,11 +41,15 @@ export async function generateContentKeys(out: string, options: { id: string; bi
   if (!KEY_BITS.includes(options.bits as (typeof KEY_BITS)[number])) throw new OperatorError(`--bits: one of ${KEY_BITS.join(', ')}`);
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(options.id)) throw new OperatorError('--id: 1–128 letters, digits, ".", "_" or "-" (it is the PublicKeyId and the file names)');
   const station = options.dataDir !== undefined && inside(out, options.dataDir) ? resolve(options.dataDir) : await dataDirAbove(out);
-  if (station) throw new OperatorError(`${out} is inside the data directory ${station}: the private key must not stay on the station (decryption happens at the central office). Generate it elsewhere, for example on the clerks' machine, and copy only the public key here`);
+  if (station)
+    throw new OperatorError(
+      `${out} is inside the data directory ${station}: the private key must not stay on the station (decryption happens at the central office). Generate it elsewhere, for example on the clerks' machine, and copy only the public key here`,
+    );
   await mkdir(out, { recursive: true, mode: 0o700 });
   const privateKeyFile = join(out, `${options.id}.private.pem`);
   const publicKeyFile = join(out, `${options.id}.public.pem`);
-  for (const f of [privateKeyFile, publicKeyFile]) if (await exists(f)) throw new OperatorError(`${f} exists: a key is never overwritten (recordings encrypted for it would be lost)`);
+  for (const f of [privateKeyFile, publicKeyFile])
+    if (await exists(f)) throw new OperatorError(`${f} exists: a key is never overwritten (recordings encrypted for it would be lost)`);
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: options.bits });
   // 'wx': never over a file that appeared meanwhile.
   await writeFile(privateKeyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' });

@@ -56,7 +56,10 @@ const AES_BLOCK = 16;
  * bws/key-files.ts). Keys that pair with nothing are returned to report.
  */
 async function keyFiles(dir: string, files: string[]): Promise<{ keyOf: (file: string) => string | undefined; unmatched: string[] }> {
-  const folder = await readFile(join(dir, 'metadata.json'), 'utf8').then((t) => JSON.parse(t) as { container?: Record<string, string>; objects?: { name: string; file: string; metadata?: Record<string, string> }[] }, () => undefined);
+  const folder = await readFile(join(dir, 'metadata.json'), 'utf8').then(
+    (t) => JSON.parse(t) as { container?: Record<string, string>; objects?: { name: string; file: string; metadata?: Record<string, string> }[] },
+    () => undefined,
+  );
   // Pull names files after objects (diskName); pair objects, answer in files.
   const listed = new Map((folder?.objects ?? []).filter((o) => files.includes(o.file)).map((o) => [o.file, o]));
   const objects = files.map((file) => ({ name: listed.get(file)?.name ?? file, meta: listed.get(file)?.metadata ?? {} }));
@@ -93,7 +96,14 @@ function notContent(name: string): string | undefined {
 export async function decryptEvidence(target: string, keys: PrivateKeyEntry[], options: { keyId?: string } = {}): Promise<DecryptReport> {
   const ring = keys.map((k, i) => ({ id: k.id, key: parsePrivateKey(k.pem, k.id !== undefined ? `key '${k.id}'` : `key #${i + 1}`) }));
   if (options.keyId !== undefined && !ring.some((k) => k.id === options.keyId)) {
-    throw new Error(`no private key with id '${options.keyId}' was given (ids: ${ring.map((k) => k.id).filter((id) => id !== undefined).join(', ') || 'none'})`);
+    throw new Error(
+      `no private key with id '${options.keyId}' was given (ids: ${
+        ring
+          .map((k) => k.id)
+          .filter((id) => id !== undefined)
+          .join(', ') || 'none'
+      })`,
+    );
   }
 
   const info = await stat(target);
@@ -101,7 +111,10 @@ export async function decryptEvidence(target: string, keys: PrivateKeyEntry[], o
   let names: string[];
   if (info.isDirectory()) {
     dir = target;
-    names = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name).sort();
+    names = (await readdir(dir, { withFileTypes: true }))
+      .filter((e) => e.isFile())
+      .map((e) => e.name)
+      .sort();
   } else {
     dir = dirname(target);
     names = [basename(target)];
@@ -114,7 +127,9 @@ export async function decryptEvidence(target: string, keys: PrivateKeyEntry[], o
   const candidates = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile() && (e.name.endsWith('.key') || notContent(e.name) === undefined)).map((e) => e.name);
   const paired = await keyFiles(dir, candidates);
   // Reported, never guessed: a key that unlocks nothing here, or more than one thing.
-  if (info.isDirectory()) for (const key of paired.unmatched) report.skipped.push({ file: join(dir, key), reason: 'a key file that pairs with no content file here (by name or by StartTime): not used' });
+  if (info.isDirectory())
+    for (const key of paired.unmatched)
+      report.skipped.push({ file: join(dir, key), reason: 'a key file that pairs with no content file here (by name or by StartTime): not used' });
   for (const name of names) {
     const why = notContent(name);
     if (why !== undefined) {
@@ -123,8 +138,9 @@ export async function decryptEvidence(target: string, keys: PrivateKeyEntry[], o
       continue;
     }
     const file = join(dir, name);
-    const outcome = await decryptOne(dir, name, paired.keyOf(name), ring, options.keyId, manifest, outputs)
-      .catch((e: unknown): Outcome => ({ kind: 'failed', reason: message(e) }));
+    const outcome = await decryptOne(dir, name, paired.keyOf(name), ring, options.keyId, manifest, outputs).catch(
+      (e: unknown): Outcome => ({ kind: 'failed', reason: message(e) }),
+    );
     if (outcome.kind === 'decrypted') {
       // Recorded after each file rather than at the end, so a crash part way
       // through a folder of large clips keeps what was already done.
@@ -149,7 +165,15 @@ export async function decryptEvidence(target: string, keys: PrivateKeyEntry[], o
 type Outcome = { kind: 'decrypted'; file: DecryptedFile } | { kind: 'skipped' | 'failed'; reason: string };
 type Ring = { id: string | undefined; key: KeyObject }[];
 
-async function decryptOne(dir: string, name: string, keyName: string | undefined, ring: Ring, keyId: string | undefined, manifest: Manifest | undefined, outputs: Manifest): Promise<Outcome> {
+async function decryptOne(
+  dir: string,
+  name: string,
+  keyName: string | undefined,
+  ring: Ring,
+  keyId: string | undefined,
+  manifest: Manifest | undefined,
+  outputs: Manifest,
+): Promise<Outcome> {
   const source = join(dir, name);
   const outDir = join(dir, DECRYPTED);
   const output = join(outDir, name);

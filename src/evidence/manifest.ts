@@ -75,7 +75,9 @@ function manifestOf(text: string, mode: number): Manifest {
     }
   });
   return {
-    lines, hashes, mode,
+    lines,
+    hashes,
+    mode,
     has: (name) => hashes.has(name),
     get: (name) => hashes.get(name),
     set(name, sha256) {

@@ -149,7 +149,8 @@ async function listAll<T extends { name: string }>(client: SwiftClient, path: st
     if (status === 404) throw new Error(`${path} not found on the source`);
     if (!Array.isArray(items) || items.some((i) => typeof i?.name !== 'string')) throw new Error(`listing ${path || 'the account'}: not a list of named entries`);
     const last = items.at(-1)?.name;
-    if (last !== undefined && marker !== '' && last <= marker) throw new Error(`listing ${path || 'the account'}: the source's page does not move past ${JSON.stringify(marker)} (a broken or hostile source)`);
+    if (last !== undefined && marker !== '' && last <= marker)
+      throw new Error(`listing ${path || 'the account'}: the source's page does not move past ${JSON.stringify(marker)} (a broken or hostile source)`);
     out.push(...items);
     if (items.length < 1000) return out;
     marker = last!;
@@ -221,7 +222,13 @@ async function pullRecording(
     progress.current = `${container}/${o.name}`;
     const unsafe = unsafeName(o.name);
     const file = diskName(o.name);
-    const refused = unsafe ? `the source lists it with ${unsafe}` : FOLDER_DOCUMENTS.has(file) ? `its name collides with the pull's own ${file}` : seen.has(o.name) ? 'the source lists it twice' : undefined;
+    const refused = unsafe
+      ? `the source lists it with ${unsafe}`
+      : FOLDER_DOCUMENTS.has(file)
+        ? `its name collides with the pull's own ${file}`
+        : seen.has(o.name)
+          ? 'the source lists it twice'
+          : undefined;
     if (refused || !Number.isSafeInteger(o.bytes) || o.bytes < 0 || !/^[0-9a-f]{32}$/i.test(String(o.hash))) {
       result.failures.push({ object: o.name, reason: `${refused ?? 'the source lists it without a size and an md5'}; not pulled` });
       continue;
@@ -234,7 +241,17 @@ async function pullRecording(
       });
       if (got.downloaded) result.downloaded += 1;
       result.bytes += o.bytes;
-      entries.push({ name: o.name, file, bytes: o.bytes, md5: o.hash, sha256: got.sha256, ...(got.sourceSha256 ? { sourceSha256: got.sourceSha256 } : {}), contentType: o.content_type, lastModified: o.last_modified, meta: got.meta });
+      entries.push({
+        name: o.name,
+        file,
+        bytes: o.bytes,
+        md5: o.hash,
+        sha256: got.sha256,
+        ...(got.sourceSha256 ? { sourceSha256: got.sourceSha256 } : {}),
+        contentType: o.content_type,
+        lastModified: o.last_modified,
+        meta: got.meta,
+      });
     } catch (err) {
       result.failures.push({ object: o.name, reason: (err as Error).message });
     }
@@ -254,7 +271,14 @@ async function pullRecording(
  * One object into `path`, verified. Resumes a `.part` left by an earlier
  * attempt; skips a final file that already matches. Throws why it failed.
  */
-async function pullObject(client: SwiftClient, container: string, o: Listed, path: string, stallMs: number, advance: (bytes: number) => void): Promise<{ sha256: string; sourceSha256?: string; meta: Record<string, string>; downloaded: boolean }> {
+async function pullObject(
+  client: SwiftClient,
+  container: string,
+  o: Listed,
+  path: string,
+  stallMs: number,
+  advance: (bytes: number) => void,
+): Promise<{ sha256: string; sourceSha256?: string; meta: Record<string, string>; downloaded: boolean }> {
   const head = await client.request('HEAD', swiftPath(container, o.name));
   if (head.status !== 200) throw new Error(`HEAD answered ${head.status}`);
   const meta = metaOf(head.headers, 'object');
@@ -301,7 +325,14 @@ class Verification extends Error {}
  * returns the digests of the whole part: the bytes already there are hashed
  * from disk, the rest as they arrive (one pass over the data).
  */
-async function download(client: SwiftClient, container: string, o: Listed, part: string, stallMs: number, advance: (bytes: number) => void): Promise<{ md5: string; sha256: string }> {
+async function download(
+  client: SwiftClient,
+  container: string,
+  o: Listed,
+  part: string,
+  stallMs: number,
+  advance: (bytes: number) => void,
+): Promise<{ md5: string; sha256: string }> {
   let have = (await stat(part).catch(() => undefined))?.size ?? 0;
   if (have > o.bytes) {
     await rm(part, { force: true });
@@ -309,7 +340,8 @@ async function download(client: SwiftClient, container: string, o: Listed, part:
   }
   if (have === o.bytes && o.bytes > 0) return hashFile(part);
   const res = await client.download(swiftPath(container, o.name), have > 0 ? { Range: `bytes=${have}-` } : {});
-  if (res.status === 200 && have > 0) have = 0; // the source ignored the Range: start over
+  if (res.status === 200 && have > 0)
+    have = 0; // the source ignored the Range: start over
   else if (res.status !== 200 && res.status !== 206) {
     res.body.resume();
     throw new TransportError(`GET answered ${res.status}`);
@@ -327,11 +359,14 @@ async function download(client: SwiftClient, container: string, o: Listed, part:
   let got = have;
   let lastProgress = Date.now();
   const deadline = Date.now() + OBJECT_DEADLINE_MS + ((o.bytes - have) / MIN_BYTES_PER_SECOND) * 1000;
-  const watchdog = setInterval(() => {
-    const now = Date.now();
-    if (now - lastProgress > stallMs) res.body.destroy(new TransportError(`no bytes for ${stallMs / 1000} s`));
-    else if (now > deadline) res.body.destroy(new TransportError('too slow: past this object\'s deadline'));
-  }, Math.min(1000, stallMs / 4));
+  const watchdog = setInterval(
+    () => {
+      const now = Date.now();
+      if (now - lastProgress > stallMs) res.body.destroy(new TransportError(`no bytes for ${stallMs / 1000} s`));
+      else if (now > deadline) res.body.destroy(new TransportError("too slow: past this object's deadline"));
+    },
+    Math.min(1000, stallMs / 4),
+  );
   const hashed = new Transform({
     transform(chunk: Buffer, _e, done) {
       got += chunk.length;
@@ -410,11 +445,13 @@ function checkHeadOver(header: string, lines: unknown[]): AuditHeadCheck {
   }
   if (typeof head === 'string') return { problem: `the source's signed audit head is not valid: ${head}` };
   const seqs = lines.map((l) => (l as { seq?: unknown }).seq);
-  if (!seqs.every((s) => Number.isSafeInteger(s) && (s as number) <= head.seq)) return { problem: `the source's signed audit head (line ${head.seq}) does not cover every line it sent` };
+  if (!seqs.every((s) => Number.isSafeInteger(s) && (s as number) <= head.seq))
+    return { problem: `the source's signed audit head (line ${head.seq}) does not cover every line it sent` };
   const checked = [`Ed25519 signature (key ${keyIdOf(head.publicKey)})`, `covers all ${lines.length} lines (through line ${head.seq})`];
   const own = lines.find((l) => (l as { seq?: unknown }).seq === head.seq);
   if (own !== undefined) {
-    if (createHash('sha256').update(JSON.stringify(own)).digest('hex') !== head.hash) return { problem: `line ${head.seq} of the audit excerpt is not the line the source's signed head names` };
+    if (createHash('sha256').update(JSON.stringify(own)).digest('hex') !== head.hash)
+      return { problem: `line ${head.seq} of the audit excerpt is not the line the source's signed head names` };
     checked.push(`line ${head.seq} is the one the head names`);
   }
   return { head, checked };

@@ -58,7 +58,10 @@ export function fallbackName(path: string): string {
   if (whole.length <= 100) return whole;
   if (parts.length === 1) return whole.slice(-100);
   const folder = parts[0]!.slice(0, 40);
-  const file = parts.at(-1)!.slice(-(100 - folder.length - 1)).replace(/^\./, '_');
+  const file = parts
+    .at(-1)!
+    .slice(-(100 - folder.length - 1))
+    .replace(/^\./, '_');
   return `${folder}/${file}`;
 }
 

@@ -9,24 +9,34 @@ export function prometheusText(h: StationHealth): string {
     lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
     for (const [labels, value] of samples) {
       if (value === null) continue;
-      const l = Object.entries(labels).map(([k, v]) => `${k}="${esc(v)}"`).join(',');
+      const l = Object.entries(labels)
+        .map(([k, v]) => `${k}="${esc(v)}"`)
+        .join(',');
       lines.push(`${name}${l ? `{${l}}` : ''} ${value}`);
     }
   };
   metric('edgecd_info', 'gauge', 'edgecd version', [[{ version: h.version }, 1]]);
   metric('edgecd_uptime_seconds', 'gauge', 'Seconds since the daemon started', [[{}, h.uptimeSeconds]]);
   metric('edgecd_ready', 'gauge', '1 when the daemon serves storage requests', [[{}, h.ready ? 1 : 0]]);
-  metric('edgecd_requests_total', 'counter', 'Requests answered, by method and status', Object.entries(h.requests.totals).map(([k, n]) => {
-    const [method, status] = k.split(' ') as [string, string];
-    return [{ method, status }, n];
-  }));
+  metric(
+    'edgecd_requests_total',
+    'counter',
+    'Requests answered, by method and status',
+    Object.entries(h.requests.totals).map(([k, n]) => {
+      const [method, status] = k.split(' ') as [string, string];
+      return [{ method, status }, n];
+    }),
+  );
   metric('edgecd_upload_bytes_total', 'counter', 'Object bytes stored by uploads', [[{}, h.requests.uploadBytes]]);
   metric('edgecd_uploads_in_flight', 'gauge', 'Uploads being received', [[{}, h.load.uploads]]);
   metric('edgecd_requests_in_flight', 'gauge', 'Requests being served', [[{}, h.load.requests]]);
   metric('edgecd_requests_waiting', 'gauge', 'Requests waiting for an admission slot', [[{}, h.load.waiting]]);
   metric('edgecd_admission_refused_total', 'counter', 'Requests refused with 503 by admission control', [[{}, h.load.refused]]);
   metric('edgecd_event_loop_delay_seconds', 'gauge', 'Event-loop delay, p99 over the last second', [[{}, h.load.eventLoopDelayMs / 1000]]);
-  metric('edgecd_disk_bytes', 'gauge', 'Data filesystem size and free space', [[{ kind: 'total' }, h.storage.totalBytes], [{ kind: 'free' }, h.storage.freeBytes]]);
+  metric('edgecd_disk_bytes', 'gauge', 'Data filesystem size and free space', [
+    [{ kind: 'total' }, h.storage.totalBytes],
+    [{ kind: 'free' }, h.storage.freeBytes],
+  ]);
   metric('edgecd_stored_bytes', 'gauge', 'Object bytes stored', [[{}, h.storage.usedBytes]]);
   metric('edgecd_reserved_bytes', 'gauge', 'Bytes admitted for uploads in flight', [[{}, h.storage.reservedBytes]]);
   metric('edgecd_quota_bytes', 'gauge', 'quota.maxBytes (0 = the disk)', [[{}, h.storage.quotaBytes]]);
@@ -40,16 +50,50 @@ export function prometheusText(h: StationHealth): string {
   metric('edgecd_clock_synchronised', 'gauge', '1 when the host clock is known to be synchronised', [[{ source: h.clock.source }, h.clock.synchronised ? 1 : 0]]);
   metric('edgecd_tls_certificate_days_left', 'gauge', 'Days until the first HTTPS certificate expires (edgecd cert renew)', [[{}, h.tls.daysUntilExpiry]]);
   const targets = h.replication?.targets ?? [];
-  metric('edgecd_replication_backlog_bytes', 'gauge', 'Bytes of sealed recordings still to replicate, by target', targets.map((t) => [{ target: t.name }, t.backlog.bytes]));
-  metric('edgecd_replication_backlog_jobs', 'gauge', 'Queued replication jobs (due, waiting out a backoff, refused)', targets.flatMap((t) => [[{ target: t.name, state: 'due' }, t.backlog.jobs], [{ target: t.name, state: 'waiting' }, t.backlog.waiting], [{ target: t.name, state: 'refused' }, t.backlog.failed]] as [Record<string, string>, number][]));
-  metric('edgecd_replication_held_back', 'gauge', 'Objects (and rejected-content containers) a target cannot take yet, by the capability it lacks', targets.flatMap((t) => Object.entries(t.heldBack).map(([capability, n]) => [{ target: t.name, capability }, n ?? 0] as [Record<string, string>, number])));
-  metric('edgecd_replication_confirmation', 'gauge', 'The strongest confirmation a target allowed at its last pass (1 on the level label); acknowledged means its evidence is not verified', targets.filter((t) => t.confirmation.level).map((t) => [{ target: t.name, level: t.confirmation.level! }, 1]));
-  metric('edgecd_replication_alarm', 'gauge', '1 while a target is paused (full, or refusing the credentials)', targets.map((t) => [{ target: t.name, reason: t.alarm?.reason ?? '' }, t.alarm ? 1 : 0]));
-  metric('edgecd_unrecognised_containers', 'gauge', 'Containers whose names are not a recording, rejected content or a registry (kept and replicated as they are)', [[{}, h.containers.unrecognisedName.count]]);
+  metric(
+    'edgecd_replication_backlog_bytes',
+    'gauge',
+    'Bytes of sealed recordings still to replicate, by target',
+    targets.map((t) => [{ target: t.name }, t.backlog.bytes]),
+  );
+  metric(
+    'edgecd_replication_backlog_jobs',
+    'gauge',
+    'Queued replication jobs (due, waiting out a backoff, refused)',
+    targets.flatMap(
+      (t) =>
+        [
+          [{ target: t.name, state: 'due' }, t.backlog.jobs],
+          [{ target: t.name, state: 'waiting' }, t.backlog.waiting],
+          [{ target: t.name, state: 'refused' }, t.backlog.failed],
+        ] as [Record<string, string>, number][],
+    ),
+  );
+  metric(
+    'edgecd_replication_held_back',
+    'gauge',
+    'Objects (and rejected-content containers) a target cannot take yet, by the capability it lacks',
+    targets.flatMap((t) => Object.entries(t.heldBack).map(([capability, n]) => [{ target: t.name, capability }, n ?? 0] as [Record<string, string>, number])),
+  );
+  metric(
+    'edgecd_replication_confirmation',
+    'gauge',
+    'The strongest confirmation a target allowed at its last pass (1 on the level label); acknowledged means its evidence is not verified',
+    targets.filter((t) => t.confirmation.level).map((t) => [{ target: t.name, level: t.confirmation.level! }, 1]),
+  );
+  metric(
+    'edgecd_replication_alarm',
+    'gauge',
+    '1 while a target is paused (full, or refusing the credentials)',
+    targets.map((t) => [{ target: t.name, reason: t.alarm?.reason ?? '' }, t.alarm ? 1 : 0]),
+  );
+  metric('edgecd_unrecognised_containers', 'gauge', 'Containers whose names are not a recording, rejected content or a registry (kept and replicated as they are)', [
+    [{}, h.containers.unrecognisedName.count],
+  ]);
   const ntp = h.clock.ntp;
   metric('edgecd_ntp_replies_total', 'counter', 'NTP requests answered', [[{}, ntp ? ntp.served : null]]);
   metric('edgecd_ntp_dropped_total', 'counter', 'NTP datagrams dropped as malformed or unsupported', [[{}, ntp ? ntp.dropped : null]]);
-  metric('edgecd_ntp_kiss_of_death_total', 'counter', 'NTP rate-limit Kiss-o\'-Death replies', [[{}, ntp ? ntp.kissOfDeath : null]]);
+  metric('edgecd_ntp_kiss_of_death_total', 'counter', "NTP rate-limit Kiss-o'-Death replies", [[{}, ntp ? ntp.kissOfDeath : null]]);
   metric('edgecd_ntp_mode', 'gauge', 'How the NTP server answers (synchronised, local-stratum, unsynchronised)', ntp ? [[{ mode: ntp.mode }, 1]] : []);
   return lines.join('\n') + '\n';
 }

@@ -102,11 +102,21 @@ export function usedPercent(space: SpaceView): number {
 }
 
 async function readOnly(dir: string): Promise<boolean> {
-  return access(dir, constants.W_OK).then(() => false, (err: NodeJS.ErrnoException) => err.code === 'EROFS');
+  return access(dir, constants.W_OK).then(
+    () => false,
+    (err: NodeJS.ErrnoException) => err.code === 'EROFS',
+  );
 }
 
 export async function stationHealth(s: HealthSources): Promise<StationHealth> {
-  const [space, system, ro, replication, unrecognised, bws] = await Promise.all([s.store.space(), systemHealth(), readOnly(s.store.layout.root), s.replication(), RecordingCatalogue.of(s.store.index).unrecognisedContainers(), s.bws()]);
+  const [space, system, ro, replication, unrecognised, bws] = await Promise.all([
+    s.store.space(),
+    systemHealth(),
+    readOnly(s.store.layout.root),
+    s.replication(),
+    RecordingCatalogue.of(s.store.index).unrecognisedContainers(),
+    s.bws(),
+  ]);
   const clock = s.clock();
   return {
     version: VERSION,

@@ -23,7 +23,10 @@ export async function systemHealth(now = Date.now()): Promise<SystemHealth> {
   const [temperature, mem, throttled] = await Promise.all([
     si.cpuTemperature().catch(() => ({ main: null })),
     si.mem(),
-    readFile(THROTTLED, 'utf8').then((t) => t.trim(), () => null),
+    readFile(THROTTLED, 'utf8').then(
+      (t) => t.trim(),
+      () => null,
+    ),
   ]);
   const usage = process.memoryUsage();
   const value: SystemHealth = {

@@ -112,19 +112,44 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; health: HealthSource
   });
   app.all('/v1/*', auditTrail(deps.audit), requireToken(deps), storageHandler(deps));
 
-  const health: HealthSources = { store: deps.store, requests: deps.requests, load: () => admit.stats(), connections: () => deps.connections.stats(), audit: deps.auditAnchors, startedAt: deps.startedAt, ready: deps.ready, clock: deps.clock, ntp: deps.ntp, replication: deps.replication, tls: deps.tls, bws: deps.bws };
+  const health: HealthSources = {
+    store: deps.store,
+    requests: deps.requests,
+    load: () => admit.stats(),
+    connections: () => deps.connections.stats(),
+    audit: deps.auditAnchors,
+    startedAt: deps.startedAt,
+    ready: deps.ready,
+    clock: deps.clock,
+    ntp: deps.ntp,
+    replication: deps.replication,
+    tls: deps.tls,
+    bws: deps.bws,
+  };
   const adminOnly: MiddlewareHandler<Env> = async (c, next) => {
     authorizeStationView(c.get('identity').role);
     await next();
   };
-  app.get('/status', auditTrail(deps.audit), requireToken(deps), adminOnly, async (c) => reply(c, 200, JSON.stringify(await stationHealth(health), null, 2) + '\n', 'application/json'));
-  app.get('/metrics', auditTrail(deps.audit), requireToken(deps), adminOnly, async (c) => reply(c, 200, prometheusText(await stationHealth(health)), 'text/plain; version=0.0.4; charset=utf-8'));
+  app.get('/status', auditTrail(deps.audit), requireToken(deps), adminOnly, async (c) =>
+    reply(c, 200, JSON.stringify(await stationHealth(health), null, 2) + '\n', 'application/json'),
+  );
+  app.get('/metrics', auditTrail(deps.audit), requireToken(deps), adminOnly, async (c) =>
+    reply(c, 200, prometheusText(await stationHealth(health)), 'text/plain; version=0.0.4; charset=utf-8'),
+  );
   // For IT at a browser or script: the file to upload in the BWM. It carries a key, so only
   // an admin gets it, and each handing-out is in the audit trail.
   app.get('/connection.json', auditTrail(deps.audit), requireToken(deps), adminOnly, async (c) => {
     const identity = c.get('identity');
     const text = await deps.connectionFile();
-    await deps.audit.append({ actor: identity.user, role: identity.role, source: c.env?.incoming?.socket.remoteAddress ?? 'unknown', action: 'connection-file.read', target: 'connection.json', result: '200', txId: c.get('txId') });
+    await deps.audit.append({
+      actor: identity.user,
+      role: identity.role,
+      source: c.env?.incoming?.socket.remoteAddress ?? 'unknown',
+      action: 'connection-file.read',
+      target: 'connection.json',
+      result: '200',
+      txId: c.get('txId'),
+    });
     outHeaders(c)['Content-Disposition'] = 'attachment; filename="connection.json"';
     return reply(c, 200, text, 'application/json');
   });
@@ -142,7 +167,15 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; health: HealthSource
     const { identity, account, container } = recordingReader(c);
     const prefix = `${account}/${container}`;
     // Recorded, and durable before reading: lines queued before it (this reader's GETs) are on disk too.
-    await deps.audit.append({ actor: identity.user, role: identity.role, source: c.env?.incoming?.socket.remoteAddress ?? 'unknown', action: 'custody.read', target: prefix, result: '200', txId: c.get('txId') });
+    await deps.audit.append({
+      actor: identity.user,
+      role: identity.role,
+      source: c.env?.incoming?.socket.remoteAddress ?? 'unknown',
+      action: 'custody.read',
+      target: prefix,
+      result: '200',
+      txId: c.get('txId'),
+    });
     // The head signed first, and only the lines it covers sent (the file may hold lines not yet synced): pull checks both.
     const head = deps.signAuditHead();
     const lines: unknown[] = [];
@@ -154,26 +187,34 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; health: HealthSource
   app.get('/replicas/:account/:container', auditTrail(deps.audit), requireToken(deps), async (c) => {
     const { identity, container } = recordingReader(c);
     await deps.store.container(identity.account, container);
-    const records = await replicaRecords(ReplicationLedger.of(deps.store.index), deps.replicationTargets().map((t) => t.name), identity.account, container);
+    const records = await replicaRecords(
+      ReplicationLedger.of(deps.store.index),
+      deps.replicationTargets().map((t) => t.name),
+      identity.account,
+      container,
+    );
     return reply(c, 200, JSON.stringify(records) + '\n', 'application/json');
   });
   // The console's home is /console (Hono joins '/console' and '/' so); /console/ is the address people type.
   app.get('/console/', (c) => c.redirect('/console', 308));
-  app.route('/console', consoleRoutes({
-    store: deps.store,
-    credentials: deps.credentials,
-    logins,
-    audit: deps.audit,
-    auditLines: deps.auditLines,
-    health: () => stationHealth(health),
-    requests: deps.requests,
-    siteName: deps.siteName,
-    connectionFile: deps.connectionFile,
-    replicationTargets: deps.replicationTargets,
-    runReplication: deps.runReplication,
-    signAuditHead: deps.signAuditHead,
-    assets: deps.consoleAssets,
-  }) as unknown as Hono<Env>);
+  app.route(
+    '/console',
+    consoleRoutes({
+      store: deps.store,
+      credentials: deps.credentials,
+      logins,
+      audit: deps.audit,
+      auditLines: deps.auditLines,
+      health: () => stationHealth(health),
+      requests: deps.requests,
+      siteName: deps.siteName,
+      connectionFile: deps.connectionFile,
+      replicationTargets: deps.replicationTargets,
+      runReplication: deps.runReplication,
+      signAuditHead: deps.signAuditHead,
+      assets: deps.consoleAssets,
+    }) as unknown as Hono<Env>,
+  );
   return { app, health };
 }
 

@@ -149,7 +149,10 @@ export function addressKey(address: string): string {
   const left = groups(head);
   const right = tail === undefined ? [] : groups(tail);
   const all = [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right];
-  return `${all.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
+  return `${all
+    .slice(0, 4)
+    .map((g) => g.replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
 }
 
 /**
@@ -160,7 +163,9 @@ export function addressKey(address: string): string {
 export function defaultMaxConnections(limitsFile = '/proc/self/limits'): number {
   let openFiles = 1024;
   try {
-    const line = readFileSync(limitsFile, 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+    const line = readFileSync(limitsFile, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('Max open files'));
     const soft = Number(line?.split(/\s{2,}/)[1]);
     if (Number.isSafeInteger(soft) && soft > 0) openFiles = soft;
     else if (line?.split(/\s{2,}/)[1] === 'unlimited') openFiles = 1 << 20;

@@ -11,7 +11,7 @@ export const httpDate = (ms: number) => new Date(Math.ceil(ms / 1000) * 1000).to
 export function headerPairs(c: Context<Env>): [string, string][] {
   const incoming = c.env?.incoming;
   if (incoming) {
-    return Object.entries(incoming.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : v ?? '']);
+    return Object.entries(incoming.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : (v ?? '')]);
   }
   return [...c.req.raw.headers.entries()];
 }

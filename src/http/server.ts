@@ -36,14 +36,17 @@ const CLIENT_ERROR_STATUS: Record<string, [number, string]> = {
 
 /** An HTTP server with the limits set, and every refused connection logged. */
 export function createHttpServer(listener: RequestListener<typeof IncomingMessage, typeof ServerResponse>, limits: HttpLimits, log: Logger): Server {
-  const server = createHttp({
-    maxHeaderSize: limits.maxHeaderBytes,
-    requestTimeout: 0,
-    headersTimeout: limits.headersTimeoutMs,
-    // How often Node looks for requests past headersTimeout (its default, 30 s, would let a slowloris linger).
-    connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs / 2),
-    keepAliveTimeout: limits.keepAliveTimeoutMs,
-  }, listener);
+  const server = createHttp(
+    {
+      maxHeaderSize: limits.maxHeaderBytes,
+      requestTimeout: 0,
+      headersTimeout: limits.headersTimeoutMs,
+      // How often Node looks for requests past headersTimeout (its default, 30 s, would let a slowloris linger).
+      connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs / 2),
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+    },
+    listener,
+  );
   // Large uploads over a thin link take long: no overall request deadline, but
   // an idle socket is dropped, and headers must arrive promptly.
   server.setTimeout(limits.idleTimeoutMs);
@@ -197,7 +200,10 @@ class RefusalLog {
     this.#count += 1;
     const now = Date.now();
     if (now - this.#since < 10_000) return;
-    this.#log.warn({ refused: this.#count, reason: why, remote }, why === 'full' ? 'connections refused: the station holds as many as it may' : 'connections refused: too many from one address');
+    this.#log.warn(
+      { refused: this.#count, reason: why, remote },
+      why === 'full' ? 'connections refused: the station holds as many as it may' : 'connections refused: too many from one address',
+    );
     this.#since = now;
     this.#count = 0;
   }

@@ -26,11 +26,13 @@ export class DirSyncer {
       return state.running;
     }
     // One is in flight and may have started before our rename: join the next.
-    state.next ??= state.running.catch(() => undefined).then(() => {
-      state.next = undefined;
-      state.running = this.#run(dir, state);
-      return state.running;
-    });
+    state.next ??= state.running
+      .catch(() => undefined)
+      .then(() => {
+        state.next = undefined;
+        state.running = this.#run(dir, state);
+        return state.running;
+      });
     return state.next;
   }
 

@@ -66,7 +66,14 @@ export class ClockWatcher {
 
   async start(everyMs = 16_000): Promise<void> {
     this.#state = await readClockState();
-    this.#timer = setInterval(() => void readClockState().then((s) => (this.#state = s), () => undefined), everyMs);
+    this.#timer = setInterval(
+      () =>
+        void readClockState().then(
+          (s) => (this.#state = s),
+          () => undefined,
+        ),
+      everyMs,
+    );
     this.#timer.unref();
   }
 

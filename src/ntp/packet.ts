@@ -83,7 +83,13 @@ export function buildReply(request: Request, receivedMs: number, f: ReplyFields)
 /** Kiss-o'-Death RATE (RFC 5905 §7.4): stratum 0, the code as reference id. */
 export function buildKissOfDeath(request: Request, receivedMs: number): Buffer {
   const reply = buildReply(request, receivedMs, {
-    leap: 3, stratum: 0, precision: -10, rootDelay: 0, rootDispersion: 0, referenceId: Buffer.from('RATE'), referenceTime: 0,
+    leap: 3,
+    stratum: 0,
+    precision: -10,
+    rootDelay: 0,
+    rootDispersion: 0,
+    referenceId: Buffer.from('RATE'),
+    referenceTime: 0,
   });
   return reply;
 }

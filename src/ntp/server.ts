@@ -123,7 +123,15 @@ export class NtpServer {
       // dispersion still grows from the last sync, so a stale clock shows.
       this.stats.mode = 'synchronised';
       const age = clock.lastSync !== undefined ? Math.max(0, (now - clock.lastSync) / 1000) : 0;
-      return { leap: 0, stratum: 3, precision: PRECISION, rootDelay: 0, rootDispersion: 0.001 + age * DISPERSION_RATE, referenceId: Buffer.from('SYNC'), referenceTime: clock.lastSync ?? now };
+      return {
+        leap: 0,
+        stratum: 3,
+        precision: PRECISION,
+        rootDelay: 0,
+        rootDispersion: 0.001 + age * DISPERSION_RATE,
+        referenceId: Buffer.from('SYNC'),
+        referenceTime: clock.lastSync ?? now,
+      };
     }
     if (this.#o.requireSync) {
       this.stats.mode = 'unsynchronised';

@@ -84,7 +84,11 @@ export class Evictor {
           await ledger.evictable.del(key);
           continue;
         }
-        const held = await ledger.heldByAll(targets.map((t) => t.name), e.account, e.container);
+        const held = await ledger.heldByAll(
+          targets.map((t) => t.name),
+          e.account,
+          e.container,
+        );
         if (!held || !targets.every((t, i) => mayEvict(t, held[i]!))) continue; // not (well enough) on every enabled target
         const record: EvictionRecord = {
           evictedAt: new Date().toISOString(),
@@ -93,16 +97,38 @@ export class Evictor {
           sealedAt: new Date(e.sealedAt).toISOString(),
           bytes: container.bytesUsed,
           manifest: await this.#manifest(e.account, e.container),
-          heldBy: held.map((h, i) => ({ target: targets[i]!.name, completedAt: new Date(h.completedAt).toISOString(), confirmation: h.level ?? 'verified', ...(h.heldBack ? { heldBack: h.heldBack } : {}) })),
+          heldBy: held.map((h, i) => ({
+            target: targets[i]!.name,
+            completedAt: new Date(h.completedAt).toISOString(),
+            confirmation: h.level ?? 'verified',
+            ...(h.heldBack ? { heldBack: h.heldBack } : {}),
+          })),
         };
         const withoutHeldBack = record.heldBy.filter((h) => h.heldBack);
         if (withoutHeldBack.length > 0) {
           // The operator allowed it (evictHeldBack): said loudly, every time.
-          log.warn({ recording: e.container, targets: withoutHeldBack.map((h) => ({ target: h.target, heldBack: h.heldBack })) }, 'evicting a recording some of whose objects a target never took (evictHeldBack)');
-          await this.#o.audit.append({ actor: 'system', source: 'retention', action: 'eviction.held-back', target: `AUTH_${e.account}/${e.container}`, result: 'ok', details: { targets: withoutHeldBack.map((h) => ({ target: h.target, heldBack: h.heldBack })) } });
+          log.warn(
+            { recording: e.container, targets: withoutHeldBack.map((h) => ({ target: h.target, heldBack: h.heldBack })) },
+            'evicting a recording some of whose objects a target never took (evictHeldBack)',
+          );
+          await this.#o.audit.append({
+            actor: 'system',
+            source: 'retention',
+            action: 'eviction.held-back',
+            target: `AUTH_${e.account}/${e.container}`,
+            result: 'ok',
+            details: { targets: withoutHeldBack.map((h) => ({ target: h.target, heldBack: h.heldBack })) },
+          });
         }
         await this.#writeRecord(record);
-        await this.#o.audit.append({ actor: 'system', source: 'retention', action: 'eviction', target: `AUTH_${e.account}/${e.container}`, result: 'ok', details: { bytes: record.bytes, objects: Object.keys(record.manifest).length, heldBy: record.heldBy } });
+        await this.#o.audit.append({
+          actor: 'system',
+          source: 'retention',
+          action: 'eviction',
+          target: `AUTH_${e.account}/${e.container}`,
+          result: 'ok',
+          details: { bytes: record.bytes, objects: Object.keys(record.manifest).length, heldBy: record.heldBy },
+        });
         await store.removeContainer(e.account, e.container);
         await ledger.evictable.del(key);
         freed += container.bytesUsed;
@@ -137,7 +163,6 @@ export class Evictor {
     }
   }
 }
-
 
 /** Whether a target's record of a recording lets it leave the station. */
 export function mayEvict(target: EvictionTarget, held: CompleteState): boolean {

@@ -309,13 +309,29 @@ export class ReplicationLedger {
 
   /** The group is done: its entries leave the queue (later arrivals stay). */
   async finish(group: JobGroup): Promise<void> {
-    await this.#index.write(group.keys.map((key) => ({ type: 'del', sublevel: this.queue, key })), true);
+    await this.#index.write(
+      group.keys.map((key) => ({ type: 'del', sublevel: this.queue, key })),
+      true,
+    );
   }
 
   /** The group failed this pass: it waits out a backoff, or an operator when `failed`. */
   async defer(group: JobGroup, error: string, failed: boolean, notBefore: number): Promise<void> {
-    const job: Job = { kind: group.kind, account: group.account, container: group.container, ...(group.object ? { object: group.object } : {}), enqueuedAt: group.enqueuedAt, attempts: group.attempts + 1, notBefore, lastError: error.slice(0, 2000), ...(failed ? { failed } : {}) };
-    await this.#index.write(group.keys.map((key) => ({ type: 'put', sublevel: this.queue, key, value: job })), true);
+    const job: Job = {
+      kind: group.kind,
+      account: group.account,
+      container: group.container,
+      ...(group.object ? { object: group.object } : {}),
+      enqueuedAt: group.enqueuedAt,
+      attempts: group.attempts + 1,
+      notBefore,
+      lastError: error.slice(0, 2000),
+      ...(failed ? { failed } : {}),
+    };
+    await this.#index.write(
+      group.keys.map((key) => ({ type: 'put', sublevel: this.queue, key, value: job })),
+      true,
+    );
   }
 
   async objectState(target: string, account: string, container: string, object: string): Promise<ObjectState | undefined> {
@@ -334,7 +350,13 @@ export class ReplicationLedger {
   async setObjectState(target: string, account: string, container: string, object: string, state: ObjectState): Promise<void> {
     const key = ReplicationLedger.key(target, account, container, object);
     // Synced: "confirmed" is what lets a restart skip the object.
-    await this.#index.write([{ type: 'put', sublevel: this.objects, key, value: state }, { type: 'del', sublevel: this.heldBack, key }], true);
+    await this.#index.write(
+      [
+        { type: 'put', sublevel: this.objects, key, value: state },
+        { type: 'del', sublevel: this.heldBack, key },
+      ],
+      true,
+    );
   }
 
   /**
@@ -389,10 +411,13 @@ export class ReplicationLedger {
 
   /** The target confirmed the recording Complete: it is now replicated, and a candidate for eviction. */
   async markComplete(target: string, account: string, container: string, state: CompleteState, sealedAt: number): Promise<void> {
-    await this.#index.write([
-      { type: 'put', sublevel: this.complete, key: ReplicationLedger.key(target, account, container), value: state },
-      { type: 'put', sublevel: this.evictable, key: evictableKey(sealedAt, account, container), value: { account, container, sealedAt } },
-    ], true);
+    await this.#index.write(
+      [
+        { type: 'put', sublevel: this.complete, key: ReplicationLedger.key(target, account, container), value: state },
+        { type: 'put', sublevel: this.evictable, key: evictableKey(sealedAt, account, container), value: { account, container, sealedAt } },
+      ],
+      true,
+    );
   }
 
   /** Whether every one of `targets` confirmed the recording Complete (none: never). */

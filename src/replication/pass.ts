@@ -185,7 +185,23 @@ export class ReplicationPass {
   async run(options: PassOptions): Promise<PassReport> {
     const { ledger } = this.#c;
     const now = this.#now();
-    this.#report = { target: this.#name, outcome: 'done', recordingsCompleted: 0, objectsSent: 0, objectsConfirmed: 0, bytesSent: 0, jobsDeferred: 0, objectsHeldBack: 0, objectsRejected: 0, capabilities: [], licence: [], requests: 0, failures: [], startedAt: now, finishedAt: now };
+    this.#report = {
+      target: this.#name,
+      outcome: 'done',
+      recordingsCompleted: 0,
+      objectsSent: 0,
+      objectsConfirmed: 0,
+      bytesSent: 0,
+      jobsDeferred: 0,
+      objectsHeldBack: 0,
+      objectsRejected: 0,
+      capabilities: [],
+      licence: [],
+      requests: 0,
+      failures: [],
+      startedAt: now,
+      finishedAt: now,
+    };
     let unreachableStreak = 0;
     try {
       await this.#readTarget();
@@ -210,8 +226,12 @@ export class ReplicationPass {
           await ledger.defer(group, err.message, refused, refused ? 0 : retryAt);
           this.#report.jobsDeferred += 1;
           this.#report.reason = err.message;
-          this.#c.log.warn({ target: this.#name, container: group.container, object: group.object, refused, attempts: group.attempts + 1, err: err.message }, refused ? 'replication refused by the target: waits for an operator' : 'replication job deferred');
-          if (err.kind === 'unreachable' && ++unreachableStreak >= UNREACHABLE_AFTER) throw new ReplicationFailure('stop', `target unreachable: ${err.message}`, { outcome: 'unreachable' });
+          this.#c.log.warn(
+            { target: this.#name, container: group.container, object: group.object, refused, attempts: group.attempts + 1, err: err.message },
+            refused ? 'replication refused by the target: waits for an operator' : 'replication job deferred',
+          );
+          if (err.kind === 'unreachable' && ++unreachableStreak >= UNREACHABLE_AFTER)
+            throw new ReplicationFailure('stop', `target unreachable: ${err.message}`, { outcome: 'unreachable' });
           if (err.kind !== 'unreachable') unreachableStreak = 0;
         }
         this.#progress.jobsDone += 1;
@@ -247,14 +267,16 @@ export class ReplicationPass {
     const before = Object.keys(state.declared ?? {});
     this.#capabilities = effectiveCapabilities(read.declared, before, target.central.fullStoreAndReadSupport);
     this.#report.capabilities = [...this.#capabilities].sort();
-    if (read.problem && !target.central.fullStoreAndReadSupport) this.#c.log.warn({ target: this.#name, problem: read.problem }, 'target capabilities: every capability counts as unsupported unless declared before');
+    if (read.problem && !target.central.fullStoreAndReadSupport)
+      this.#c.log.warn({ target: this.#name, problem: read.problem }, 'target capabilities: every capability counts as unsupported unless declared before');
     const fresh = [...this.#capabilities].filter((c) => !before.includes(c));
     if (fresh.length > 0) {
       // Queued first, remembered second: a crash between queues them again, harmlessly.
       const queued = await ledger.requeueHeldBack(this.#name, new Set(fresh), this.#now());
       const at = new Date(this.#now()).toISOString();
       state.declared = { ...state.declared, ...Object.fromEntries(fresh.map((c) => [c, at])) };
-      if (before.length > 0 || queued > 0) this.#c.log.info({ target: this.#name, capabilities: fresh, requeued: queued }, 'target declares new capabilities: what was held back for them is queued');
+      if (before.length > 0 || queued > 0)
+        this.#c.log.info({ target: this.#name, capabilities: fresh, requeued: queued }, 'target declares new capabilities: what was held back for them is queued');
     }
     if (read.problem) state.capabilitiesProblem = read.problem;
     else delete state.capabilitiesProblem;
@@ -274,7 +296,8 @@ export class ReplicationPass {
       return;
     }
     if (res.status === 404) return this.#c.onCategories!(null);
-    const problem = res.status !== 200 ? `answered ${res.status}` : !etagMatches(res.bytes, header(res.headers, 'etag')) ? 'object corrupt (Etag is not the md5 of its bytes)' : undefined;
+    const problem =
+      res.status !== 200 ? `answered ${res.status}` : !etagMatches(res.bytes, header(res.headers, 'etag')) ? 'object corrupt (Etag is not the md5 of its bytes)' : undefined;
     if (problem) {
       this.#c.log.warn({ target: this.#name, problem }, 'target categories not read: the last ones stay published');
       return;
@@ -294,7 +317,10 @@ export class ReplicationPass {
     const level = this.#level();
     if (level) {
       if (level === 'acknowledged' && state.profile?.level !== 'acknowledged') {
-        this.#c.log.warn({ target: this.#name }, 'target can only acknowledge objects: its HEAD shows no size or md5 and no reader credentials are configured; its evidence is not verified');
+        this.#c.log.warn(
+          { target: this.#name },
+          'target can only acknowledge objects: its HEAD shows no size or md5 and no reader credentials are configured; its evidence is not verified',
+        );
       }
       state.profile = { headShowsContent: this.#headShowsContent!, level, at: this.#now(), ...(this.#keepsCustody !== undefined ? { keepsCustody: this.#keepsCustody } : {}) };
       this.#report.confirmation = level;
@@ -364,9 +390,24 @@ export class ReplicationPass {
 
   async #completed(account: string, container: ContainerEntry, tally: Tally, how?: string): Promise<void> {
     const sealedAt = Math.round(Number(container.timestamp) * 1000);
-    const state: CompleteState = { completedAt: this.#now(), objects: tally.objects, bytes: tally.bytes, level: tally.level ?? 'verified', ...(tally.heldBack ? { heldBack: tally.heldBack } : {}), ...(tally.rejected ? { rejected: tally.rejected } : {}) };
+    const state: CompleteState = {
+      completedAt: this.#now(),
+      objects: tally.objects,
+      bytes: tally.bytes,
+      level: tally.level ?? 'verified',
+      ...(tally.heldBack ? { heldBack: tally.heldBack } : {}),
+      ...(tally.rejected ? { rejected: tally.rejected } : {}),
+    };
     await this.#c.ledger.markComplete(this.#name, account, container.name, state, sealedAt);
-    const details = { to: this.#name, objects: tally.objects, bytes: tally.bytes, confirmation: state.level, ...(tally.heldBack ? { heldBack: tally.heldBack } : {}), ...(tally.rejected ? { rejected: tally.rejected } : {}), ...(how ? { as: `rejected content ${how}` } : {}) };
+    const details = {
+      to: this.#name,
+      objects: tally.objects,
+      bytes: tally.bytes,
+      confirmation: state.level,
+      ...(tally.heldBack ? { heldBack: tally.heldBack } : {}),
+      ...(tally.rejected ? { rejected: tally.rejected } : {}),
+      ...(how ? { as: `rejected content ${how}` } : {}),
+    };
     await this.#c.audit?.append({ actor: 'system', source: 'replication', action: 'replicated', target: `AUTH_${account}/${container.name}`, result: 'ok', details });
     this.#report.recordingsCompleted += 1;
     this.#c.log.info({ target: this.#name, container: container.name, ...details }, 'recording replicated and confirmed Complete');
@@ -389,10 +430,23 @@ export class ReplicationPass {
       await this.#objects(account, container, batch, { targetMayHave: true, sealedOnTarget: false }, tally, keys);
     }
     if (tally.objects === 0) return;
-    const state: CompleteState = { ...complete, objects: complete.objects + tally.objects, bytes: complete.bytes + tally.bytes, level: weaker(complete.level ?? 'verified', tally.level ?? 'verified'), heldBack: tally.heldBack };
+    const state: CompleteState = {
+      ...complete,
+      objects: complete.objects + tally.objects,
+      bytes: complete.bytes + tally.bytes,
+      level: weaker(complete.level ?? 'verified', tally.level ?? 'verified'),
+      heldBack: tally.heldBack,
+    };
     if (!state.heldBack) delete state.heldBack;
     await this.#c.ledger.markComplete(this.#name, account, container.name, state, Math.round(Number(container.timestamp) * 1000));
-    await this.#c.audit?.append({ actor: 'system', source: 'replication', action: 'replicated', target: `AUTH_${account}/${container.name}`, result: 'ok', details: { to: this.#name, late: tally.objects, bytes: tally.bytes, confirmation: state.level } });
+    await this.#c.audit?.append({
+      actor: 'system',
+      source: 'replication',
+      action: 'replicated',
+      target: `AUTH_${account}/${container.name}`,
+      result: 'ok',
+      details: { to: this.#name, late: tally.objects, bytes: tally.bytes, confirmation: state.level },
+    });
     this.#c.log.info({ target: this.#name, container: container.name, objects: tally.objects }, 'held-back objects delivered: the target now declares what they need');
   }
 
@@ -420,7 +474,10 @@ export class ReplicationPass {
   async #dependencies(account: string, recording: string): Promise<void> {
     const name = parseRecordingName(recording);
     if (!name) return;
-    for (const [registry, object] of [[USERS, name.userId], [DEVICES, name.deviceSerial]] as const) {
+    for (const [registry, object] of [
+      [USERS, name.userId],
+      [DEVICES, name.deviceSerial],
+    ] as const) {
       const container = await this.#c.store.container(account, registry).catch(notFoundAs(undefined));
       const entry = container && (await this.#c.store.object(account, registry, object).catch(notFoundAs(undefined)));
       if (!container || !entry) continue;
@@ -448,7 +505,9 @@ export class ReplicationPass {
   async *#pages(account: string, container: string): AsyncGenerator<ObjectEntry[]> {
     let marker = '';
     for (;;) {
-      const page = (await this.#c.store.listObjects(account, container, { prefix: '', marker, endMarker: '', delimiter: '', limit: 1000 })).filter((o): o is ObjectEntry => !('subdir' in o));
+      const page = (await this.#c.store.listObjects(account, container, { prefix: '', marker, endMarker: '', delimiter: '', limit: 1000 })).filter(
+        (o): o is ObjectEntry => !('subdir' in o),
+      );
       if (page.length === 0) return;
       yield page;
       marker = page.at(-1)!.name;
@@ -481,7 +540,14 @@ export class ReplicationPass {
    * does not declare. Every object is tried even when another fails; the job
    * then fails with the first failure that is not a refusal, or as refused.
    */
-  async #objects(account: string, container: ContainerEntry, entries: ObjectEntry[], how: ObjectHow, tally: Tally, plan: ReadonlySet<string> | 'everything' = new Set()): Promise<void> {
+  async #objects(
+    account: string,
+    container: ContainerEntry,
+    entries: ObjectEntry[],
+    how: ObjectHow,
+    tally: Tally,
+    plan: ReadonlySet<string> | 'everything' = new Set(),
+  ): Promise<void> {
     const failures: ReplicationFailure[] = [];
     const refused: string[] = [];
     let stop: ReplicationFailure | undefined;
@@ -524,7 +590,8 @@ export class ReplicationPass {
 
   async #holdBack(account: string, container: string, entry: ObjectEntry, capability: GatingCapability): Promise<void> {
     const state = await this.#c.ledger.objectState(this.#name, account, container, entry.name);
-    if (state?.state !== 'held-back') this.#c.log.info({ target: this.#name, container, object: entry.name, capability }, 'held back: the target does not declare what this object needs');
+    if (state?.state !== 'held-back')
+      this.#c.log.info({ target: this.#name, container, object: entry.name, capability }, 'held back: the target does not declare what this object needs');
     await this.#c.ledger.holdBack(this.#name, account, container, entry.name, capability, this.#state('held-back', entry));
     this.#report.objectsHeldBack += 1;
     this.#advance(entry.bytes);
@@ -593,7 +660,7 @@ export class ReplicationPass {
   }
 
   async #send(account: string, container: string, entry: ObjectEntry, meta: MetaMap, source?: string) {
-    const headers = { ...metaHeaders('Object', meta), 'Content-Length': String(entry.bytes), 'Content-Type': entry.contentType, 'Etag': entry.md5 };
+    const headers = { ...metaHeaders('Object', meta), 'Content-Length': String(entry.bytes), 'Content-Type': entry.contentType, Etag: entry.md5 };
     const res = await this.#requests.call('PUT', swiftPath(container, entry.name), headers, async () => {
       // Read from where the object is on this station (the rejected copy goes elsewhere on the target).
       const { body } = await this.#c.store.readObject(account, source ?? container, entry.name, () => undefined);
@@ -610,7 +677,8 @@ export class ReplicationPass {
       return body.pipe(out);
     });
     const etag = etagOf(res.headers);
-    if (is2xx(res) && etag !== undefined && etag !== entry.md5) throw new ReplicationFailure('transient', `${container}/${entry.name}: the target answered Etag ${etag} for md5 ${entry.md5}`);
+    if (is2xx(res) && etag !== undefined && etag !== entry.md5)
+      throw new ReplicationFailure('transient', `${container}/${entry.name}: the target answered Etag ${etag} for md5 ${entry.md5}`);
     return res;
   }
 
@@ -667,7 +735,14 @@ export class ReplicationPass {
     await this.#putContainer(name, { ...meta, containername: name, ...rejectionMeta(rejection.original.name, at, reason) });
     rejection.name = name;
     this.#c.log.warn({ target: this.#name, container: rejection.original.name, into: name, reason }, 'the target refused content: sent as rejected content');
-    await this.#c.audit?.append({ actor: 'system', source: 'replication', action: 'replication.rejected', target: `AUTH_${account}/${rejection.original.name}`, result: 'refused', details: { to: this.#name, into: name, reason: reason.slice(0, 500) } });
+    await this.#c.audit?.append({
+      actor: 'system',
+      source: 'replication',
+      action: 'replication.rejected',
+      target: `AUTH_${account}/${rejection.original.name}`,
+      result: 'refused',
+      details: { to: this.#name, into: name, reason: reason.slice(0, 500) },
+    });
     return name;
   }
 
@@ -680,7 +755,12 @@ export class ReplicationPass {
     if (!is2xx(put)) throw refusal(put, `PUT ${into}/${entry.name} (rejected content)`);
     const level = await this.#confirm(into, entry, rejectedMeta, true);
     if (!level) throw new ReplicationFailure('transient', `${into}/${entry.name}: after a ${put.status} the target's HEAD does not show the rejected object`);
-    await this.#c.ledger.setObjectState(this.#name, account, rejection.original.name, entry.name, { ...this.#state('confirmed', entry), level, rejectedInto: into, error: reason.slice(0, 2000) });
+    await this.#c.ledger.setObjectState(this.#name, account, rejection.original.name, entry.name, {
+      ...this.#state('confirmed', entry),
+      level,
+      rejectedInto: into,
+      error: reason.slice(0, 2000),
+    });
     this.#report.objectsRejected += 1;
     this.#report.objectsSent += 1;
     this.#report.bytesSent += entry.bytes;
@@ -708,10 +788,12 @@ const sameList = (a: string[] | undefined, b: string[]) => (a ?? []).join('\0') 
 
 const withoutCustody = (meta: MetaMap): MetaMap => Object.fromEntries(Object.entries(meta).filter(([k]) => !k.startsWith('edgecd-')));
 
-const notFoundAs = <T>(value: T) => (err: unknown): T => {
-  if (err instanceof EdgeError && err.code === 'NotFound') return value;
-  throw err;
-};
+const notFoundAs =
+  <T>(value: T) =>
+  (err: unknown): T => {
+    if (err instanceof EdgeError && err.code === 'NotFound') return value;
+    throw err;
+  };
 
 function metaHeaders(kind: 'Container' | 'Object', meta: MetaMap): Record<string, string> {
   const out: Record<string, string> = {};
@@ -720,7 +802,11 @@ function metaHeaders(kind: 'Container' | 'Object', meta: MetaMap): Record<string
 }
 
 /** YYYYMMDDTHHMMSSZ, as the spec writes times in names. */
-const compactTime = (ms: number) => new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+const compactTime = (ms: number) =>
+  new Date(ms)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '');
 
 /** The spec's metadata for rejected content; the reason fits Swift's 256-byte value limit. */
 function rejectionMeta(original: string, at: string, reason: string): MetaMap {
@@ -746,7 +832,12 @@ export interface Backlog {
 }
 
 /** What the target's queue holds (the jobs a pass with these options would run, and the rest). */
-export async function queueBacklog(store: ObjectStore, ledger: ReplicationLedger, target: string, options: { now: number; ignoreBackoff: boolean; retryFailed: boolean }): Promise<Backlog> {
+export async function queueBacklog(
+  store: ObjectStore,
+  ledger: ReplicationLedger,
+  target: string,
+  options: { now: number; ignoreBackoff: boolean; retryFailed: boolean },
+): Promise<Backlog> {
   const backlog: Backlog = { jobs: 0, recordings: 0, rejected: 0, unrecognised: 0, objects: 0, bytes: 0, failed: 0, waiting: 0 };
   for await (const g of ledger.jobs(target, { now: options.now, ignoreBackoff: true, retryFailed: true })) {
     if (g.failed && !options.retryFailed) {

@@ -30,7 +30,9 @@ export async function sendAnchors(client: SwiftClient, book: AnchorBook, target:
   let sent = 0;
   for (const anchor of anchors) {
     const body = Buffer.from(JSON.stringify(anchor));
-    const res = await client.request('PUT', swiftPath(container, anchorObject(anchor.seq)), { 'Content-Type': 'application/json', 'Content-Length': body.length }, async () => Readable.from([body]));
+    const res = await client.request('PUT', swiftPath(container, anchorObject(anchor.seq)), { 'Content-Type': 'application/json', 'Content-Length': body.length }, async () =>
+      Readable.from([body]),
+    );
     if (res.status !== 201) return stopped(log, target, sent, `anchor ${anchor.seq} answered ${res.status}: ${res.text.slice(0, 200)}`);
     await book.markSent(target, anchor.seq);
     sent += 1;
@@ -53,7 +55,7 @@ export interface FetchedAnchors {
 export async function fetchAnchors(client: SwiftClient, keyId: string): Promise<FetchedAnchors> {
   const container = anchorContainer(keyId);
   const names: string[] = [];
-  for (let marker = ''; ;) {
+  for (let marker = ''; ; ) {
     const { status, items } = await client.list<{ name: string }>(`${swiftPath(container)}?format=json&limit=10000${marker ? `&marker=${encodeURIComponent(marker)}` : ''}`);
     if (status === 404) throw new Error(`the CD holds no anchors for station key ${keyId} (no container ${container})`);
     if (status !== 200 && status !== 204) throw new Error(`listing ${container} answered ${status}: reading anchors needs a reader's credentials`);

@@ -20,11 +20,19 @@ export async function replicaRecords(ledger: ReplicationLedger, targets: readonl
     const complete = await ledger.isComplete(target, account, container);
     const objects: ReplicaRecord['objects'] = [];
     for (const [name, s] of await ledger.objectStates(target, account, container)) {
-      objects.push({ name, state: s.state, ...(s.level ? { confirmation: s.level } : {}), ...(s.rejectedInto ? { rejectedInto: s.rejectedInto } : {}), ...(s.withheld ? { withheld: s.withheld } : {}) });
+      objects.push({
+        name,
+        state: s.state,
+        ...(s.level ? { confirmation: s.level } : {}),
+        ...(s.rejectedInto ? { rejectedInto: s.rejectedInto } : {}),
+        ...(s.withheld ? { withheld: s.withheld } : {}),
+      });
     }
     records.push({
       target,
-      complete: complete ? { at: new Date(complete.completedAt).toISOString(), confirmation: complete.level ?? 'verified', heldBack: complete.heldBack ?? 0, rejected: complete.rejected ?? 0 } : null,
+      complete: complete
+        ? { at: new Date(complete.completedAt).toISOString(), confirmation: complete.level ?? 'verified', heldBack: complete.heldBack ?? 0, rejected: complete.rejected ?? 0 }
+        : null,
       objects,
     });
   }

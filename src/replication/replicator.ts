@@ -177,7 +177,20 @@ export class Replicator {
         await this.#afterPass(target.name, report);
         if (this.#anchors && report.outcome !== 'auth-refused' && report.outcome !== 'certificate-refused') report.anchors = await this.#sendAnchors(target.name, client);
         const level = report.outcome === 'done' ? 'info' : 'warn';
-        this.#log[level]({ target: target.name, outcome: report.outcome, reason: report.reason, recordings: report.recordingsCompleted, sent: report.objectsSent, confirmed: report.objectsConfirmed, bytes: report.bytesSent, deferred: report.jobsDeferred, ms: report.finishedAt - report.startedAt }, 'replication pass finished');
+        this.#log[level](
+          {
+            target: target.name,
+            outcome: report.outcome,
+            reason: report.reason,
+            recordings: report.recordingsCompleted,
+            sent: report.objectsSent,
+            confirmed: report.objectsConfirmed,
+            bytes: report.bytesSent,
+            deferred: report.jobsDeferred,
+            ms: report.finishedAt - report.startedAt,
+          },
+          'replication pass finished',
+        );
         return report;
       } finally {
         this.#running.delete(target.name);
@@ -197,7 +210,12 @@ export class Replicator {
       this.#log.error({ target: name, subjects: report.licence }, 'replication target has no licence for some users or cameras (402)');
     } else if (report.outcome === 'target-full' || report.outcome === 'auth-refused' || report.outcome === 'certificate-refused') {
       const retries = state.alarm?.retries ?? 0;
-      state.alarm = { reason: report.outcome, since: state.alarm?.since ?? report.finishedAt, until: report.finishedAt + backoffMs(retries, ALARM_BACKOFF_BASE_MS, ALARM_BACKOFF_MAX_MS), retries: retries + 1 };
+      state.alarm = {
+        reason: report.outcome,
+        since: state.alarm?.since ?? report.finishedAt,
+        until: report.finishedAt + backoffMs(retries, ALARM_BACKOFF_BASE_MS, ALARM_BACKOFF_MAX_MS),
+        retries: retries + 1,
+      };
       this.#log.error({ target: name, alarm: report.outcome, reason: report.reason, retryAt: new Date(state.alarm.until).toISOString() }, 'replication target paused');
     } else if (report.outcome === 'unreachable') {
       // Not a pause (passes go on as scheduled), but someone should look:
@@ -246,10 +264,12 @@ export class Replicator {
 
   /** The target's URIs with the certificate each trusts (a cacert file is read now). */
   async #endpoints(target: ReplicationTarget): Promise<SwiftEndpoint[]> {
-    return Promise.all(target.central.endpoints.map(async ({ authUrl, ca, caFile }) => {
-      const pem = ca ?? (caFile ? await readCaFile(caFile) : undefined);
-      return { authUrl, ...(pem ? { ca: pem } : {}) };
-    }));
+    return Promise.all(
+      target.central.endpoints.map(async ({ authUrl, ca, caFile }) => {
+        const pem = ca ?? (caFile ? await readCaFile(caFile) : undefined);
+        return { authUrl, ...(pem ? { ca: pem } : {}) };
+      }),
+    );
   }
 
   /** The target's reader credentials, for reading objects back where its HEAD cannot show them. */
@@ -268,8 +288,14 @@ export class Replicator {
   async #categories(target: string, body: Buffer | null): Promise<void> {
     const dir = this.#dir!;
     if (!(await setCentralCategories(dir, target, body))) return;
-    const { source } = await publishedCategories(dir, this.#targets().map((t) => t.name));
-    this.#log.info({ target, categories: body === null ? 'none' : 'updated', published: source.kind === 'central' ? `central ${source.target}` : source.kind }, source.kind === 'station' ? "central's categories stored; the station's own categories stay published" : 'categories published to the cameras changed');
+    const { source } = await publishedCategories(
+      dir,
+      this.#targets().map((t) => t.name),
+    );
+    this.#log.info(
+      { target, categories: body === null ? 'none' : 'updated', published: source.kind === 'central' ? `central ${source.target}` : source.kind },
+      source.kind === 'station' ? "central's categories stored; the station's own categories stay published" : 'categories published to the cameras changed',
+    );
   }
 
   #bucket(target: ReplicationTarget): TokenBucket | undefined {
@@ -309,7 +335,11 @@ export class Replicator {
     let heldByAllTargets = 0;
     const enabled = this.evictionTargets();
     for await (const e of this.ledger.evictable.values()) {
-      const held = await this.ledger.heldByAll(enabled.map((t) => t.name), e.account, e.container);
+      const held = await this.ledger.heldByAll(
+        enabled.map((t) => t.name),
+        e.account,
+        e.container,
+      );
       if (held && enabled.every((t, i) => mayEvict(t, held[i]!))) heldByAllTargets += 1;
     }
     return { targets, heldByAllTargets, unrecognisedName: await RecordingCatalogue.of(this.#store.index).unrecognisedContainers() };
@@ -317,7 +347,9 @@ export class Replicator {
 
   /** The enabled targets, with what each must have confirmed before a recording may leave the station. */
   evictionTargets(): EvictionTarget[] {
-    return this.#targets().filter((t) => t.enabled).map((t) => ({ name: t.name, needed: t.minConfirmation || this.#config.retention.minConfirmation, evictHeldBack: t.evictHeldBack }));
+    return this.#targets()
+      .filter((t) => t.enabled)
+      .map((t) => ({ name: t.name, needed: t.minConfirmation || this.#config.retention.minConfirmation, evictHeldBack: t.evictHeldBack }));
   }
 
   /**
@@ -343,16 +375,23 @@ export class Replicator {
 export function confirmationWarning(target: ReplicationTarget, level: ConfirmationLevel | undefined, defaultNeeded: ConfirmationLevel): string | undefined {
   if (level !== 'acknowledged') return undefined;
   const needed = target.minConfirmation || defaultNeeded;
-  return `${target.name} only acknowledges what it receives (its HEAD shows no size or md5${target.readerUser ? ', and the reader credentials cannot read back' : ''}): its evidence is not verified`
-    + (needed === 'acknowledged' ? '; eviction accepts that (minConfirmation: acknowledged)' : `; recordings are not evicted on its word unless replication.targets[].minConfirmation is set to "acknowledged"${target.readerUser ? '' : ' (or give readerUser/readerKey so objects are read back)'}`);
+  return (
+    `${target.name} only acknowledges what it receives (its HEAD shows no size or md5${target.readerUser ? ', and the reader credentials cannot read back' : ''}): its evidence is not verified` +
+    (needed === 'acknowledged'
+      ? '; eviction accepts that (minConfirmation: acknowledged)'
+      : `; recordings are not evicted on its word unless replication.targets[].minConfirmation is set to "acknowledged"${target.readerUser ? '' : ' (or give readerUser/readerKey so objects are read back)'}`)
+  );
 }
 
 function alarmMessage(target: string, alarm: NonNullable<TargetState['alarm']>): string {
   const reason = alarm.reason;
-  if (reason === 'licence') return `${target} has no licence for ${alarm.subjects?.join(', ') ?? 'some users or cameras'} (402): their recordings wait; add licences at the central`;
+  if (reason === 'licence')
+    return `${target} has no licence for ${alarm.subjects?.join(', ') ?? 'some users or cameras'} (402): their recordings wait; add licences at the central`;
   if (reason === 'target-full') return `${target} is full (507): replication paused; it retries on its own with backoff, or run edgecd replicate --now`;
   if (reason === 'auth-refused') return `${target} refused the credentials: fix replication.targets[].user/key (or its connection file) and restart`;
-  if (reason === 'certificate-refused') return `${target}'s TLS certificate does not match the pinned one (replication.targets[].cacert, or the connection file's HTTPSCertificate), or is invalid: replication paused`;
-  if (reason === 'unreachable') return `${target} has been unreachable or busy (503) for ${UNREACHABLE_ALARM_PASSES} passes or more: check the link and the target (a full Swift cluster answers 503)`;
+  if (reason === 'certificate-refused')
+    return `${target}'s TLS certificate does not match the pinned one (replication.targets[].cacert, or the connection file's HTTPSCertificate), or is invalid: replication paused`;
+  if (reason === 'unreachable')
+    return `${target} has been unreachable or busy (503) for ${UNREACHABLE_ALARM_PASSES} passes or more: check the link and the target (a full Swift cluster answers 503)`;
   return reason;
 }

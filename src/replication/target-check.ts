@@ -24,7 +24,13 @@ export interface TargetCheck {
 }
 
 export async function checkTarget(central: CentralConnection, options: { reader?: { user: string; key: string }; warnings?: string[] } = {}): Promise<TargetCheck> {
-  const report: TargetCheck = { usable: false, endpoints: [], capabilities: { declared: [], fullStoreAndReadSupport: central.fullStoreAndReadSupport }, plan: [], warnings: [...(options.warnings ?? [])] };
+  const report: TargetCheck = {
+    usable: false,
+    endpoints: [],
+    capabilities: { declared: [], fullStoreAndReadSupport: central.fullStoreAndReadSupport },
+    plan: [],
+    warnings: [...(options.warnings ?? [])],
+  };
   let client: SwiftClient | undefined;
   for (const endpoint of central.endpoints) {
     const c = new SwiftClient({ endpoints: [endpoint], user: central.user, key: central.key, sockets: 1, idleTimeoutMs: 15_000 });
@@ -51,10 +57,16 @@ export async function checkTarget(central: CentralConnection, options: { reader?
     }
     if (declared.has('ReadCategories')) {
       const res = await client.request('GET', swiftPath('System', 'Categories.json'));
-      report.categories = res.status !== 200 ? `none published (${res.status})` : !etagMatches(res.bytes, header(res.headers, 'etag')) ? 'object corrupt: its Etag is not the md5 of its bytes' : describeCategories(res);
+      report.categories =
+        res.status !== 200
+          ? `none published (${res.status})`
+          : !etagMatches(res.bytes, header(res.headers, 'etag'))
+            ? 'object corrupt: its Etag is not the md5 of its bytes'
+            : describeCategories(res);
     }
     report.confirmation = await probeConfirmation(client, caps, central, options.reader);
-    if (report.confirmation.level === 'acknowledged') report.warnings.push('its evidence cannot be verified: eviction from the station needs minConfirmation "acknowledged", set on purpose');
+    if (report.confirmation.level === 'acknowledged')
+      report.warnings.push('its evidence cannot be verified: eviction from the station needs minConfirmation "acknowledged", set on purpose');
     if (central.encryption) report.encryption = `cameras will encrypt content for the central's key ${central.encryption.publicKeyId}; this station then holds ciphertext only`;
   } finally {
     client.close();
@@ -77,18 +89,25 @@ function describeCategories(res: SwiftResponse): string {
  * that shows size and md5 means verified; else reader credentials that can
  * list the account mean read back; else acknowledged.
  */
-async function probeConfirmation(client: SwiftClient, caps: SwiftResponse, central: CentralConnection, reader?: { user: string; key: string }): Promise<{ level: ConfirmationLevel; why: string }> {
+async function probeConfirmation(
+  client: SwiftClient,
+  caps: SwiftResponse,
+  central: CentralConnection,
+  reader?: { user: string; key: string },
+): Promise<{ level: ConfirmationLevel; why: string }> {
   if (caps.status === 200) {
     const head = await client.request('HEAD', swiftPath('System', 'Capabilities.json'));
     if (head.status === 200 && headShowsContent(head.headers)) return { level: 'verified', why: 'its HEAD shows size and md5' };
   }
   const account = await client.request('HEAD', '');
-  if (account.status >= 200 && account.status < 300 && header(account.headers, 'x-account-object-count') !== undefined) return { level: 'verified', why: 'it answers as a Swift store (its HEAD shows size and md5)' };
+  if (account.status >= 200 && account.status < 300 && header(account.headers, 'x-account-object-count') !== undefined)
+    return { level: 'verified', why: 'it answers as a Swift store (its HEAD shows size and md5)' };
   if (reader) {
     const r = new SwiftClient({ endpoints: central.endpoints, user: reader.user, key: reader.key, sockets: 1, idleTimeoutMs: 15_000 });
     try {
       const listing = await r.request('GET', '?format=json&limit=1');
-      if (listing.status === 200 || listing.status === 204) return { level: 'read-back', why: 'its HEAD shows no size or md5, but the reader credentials can read: objects are read back and hashed' };
+      if (listing.status === 200 || listing.status === 204)
+        return { level: 'read-back', why: 'its HEAD shows no size or md5, but the reader credentials can read: objects are read back and hashed' };
       return { level: 'acknowledged', why: `its HEAD shows no size or md5, and the reader credentials cannot read (${listing.status})` };
     } catch (err) {
       return { level: 'acknowledged', why: `its HEAD shows no size or md5, and the reader credentials fail: ${(err as Error).message}` };
@@ -103,7 +122,9 @@ export function formatTargetCheck(file: string, r: TargetCheck): string {
   const lines = [`${file}: ${r.usable ? 'usable' : 'NOT usable'}`];
   for (const e of r.endpoints) lines.push(`  ${e.authUrl}${e.pinned ? ' (pinned certificate)' : ''}: ${e.result}`);
   if (!r.usable) return [...lines, ...r.warnings.map((w) => `  warning: ${w}`)].join('\n');
-  lines.push(`  capabilities: ${r.capabilities.fullStoreAndReadSupport ? 'all (FullStoreAndReadSupport)' : r.capabilities.declared.join(', ') || 'none'}${r.capabilities.problem ? ` — ${r.capabilities.problem}` : ''}`);
+  lines.push(
+    `  capabilities: ${r.capabilities.fullStoreAndReadSupport ? 'all (FullStoreAndReadSupport)' : r.capabilities.declared.join(', ') || 'none'}${r.capabilities.problem ? ` — ${r.capabilities.problem}` : ''}`,
+  );
   if (r.categories) lines.push(`  categories: ${r.categories}`);
   lines.push('  what replication sends:');
   for (const p of r.plan) lines.push(`    ${p.sent ? 'sent       ' : 'HELD BACK  '} ${p.kind}${p.why ? ` (${p.why.replace(/^held back: /, '')})` : ''}`);

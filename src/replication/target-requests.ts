@@ -104,7 +104,8 @@ export class TargetRequests {
         res = await this.#client.request(method, path, headers, body);
       } catch (err) {
         if (err instanceof AuthError) throw this.#authStop(err.response);
-        if (err instanceof CertificateError) throw new ReplicationFailure('stop', `${this.#target}'s certificate is not trusted: ${err.message}`, { outcome: 'certificate-refused' });
+        if (err instanceof CertificateError)
+          throw new ReplicationFailure('stop', `${this.#target}'s certificate is not trusted: ${err.message}`, { outcome: 'certificate-refused' });
         if (!(err instanceof TransportError)) throw err;
         if (last) throw new ReplicationFailure('unreachable', err.message);
         this.#failover(err.message);
@@ -118,11 +119,16 @@ export class TargetRequests {
         attempt -= 1;
         continue;
       }
-      if (res.status === 507) throw new ReplicationFailure('stop', `${this.#target} answered 507 (insufficient storage) to ${method} ${path}`, { outcome: 'target-full', status: 507 });
+      if (res.status === 507)
+        throw new ReplicationFailure('stop', `${this.#target} answered 507 (insufficient storage) to ${method} ${path}`, { outcome: 'target-full', status: 507 });
       if (res.status === 503 || res.status === 429 || res.status === 498) {
         const wait = retryAfterMs(res.headers) ?? backoffMs(attempt, 2000, 30_000);
         // Told to come back much later: the whole target is busy, not this object.
-        if (wait > MAX_INLINE_WAIT_MS) throw new ReplicationFailure('stop', `${this.#target} asks to wait ${Math.round(wait / 1000)} s (${res.status} to ${method} ${path})`, { outcome: 'unreachable', status: res.status });
+        if (wait > MAX_INLINE_WAIT_MS)
+          throw new ReplicationFailure('stop', `${this.#target} asks to wait ${Math.round(wait / 1000)} s (${res.status} to ${method} ${path})`, {
+            outcome: 'unreachable',
+            status: res.status,
+          });
         if (last) throw new ReplicationFailure('unreachable', `${method} ${path}: ${res.status}, Retry-After ${header(res.headers, 'retry-after') ?? '-'}`, { status: res.status });
         this.#log.info({ target: this.#target, status: res.status, waitMs: wait }, 'target asks to slow down');
         await this.sleep(wait);
@@ -144,7 +150,10 @@ export class TargetRequests {
   }
 
   #authStop(res: SwiftResponse): ReplicationFailure {
-    return new ReplicationFailure('stop', `${this.#target} refused the credentials (${res.status}): check the target's user and key (or its connection file)`, { outcome: 'auth-refused', status: res.status });
+    return new ReplicationFailure('stop', `${this.#target} refused the credentials (${res.status}): check the target's user and key (or its connection file)`, {
+      outcome: 'auth-refused',
+      status: res.status,
+    });
   }
 }
 

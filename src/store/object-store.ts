@@ -26,16 +26,7 @@ import { mergeMeta, sameMeta, type MetaMap, type MetaUpdate } from './metadata.t
 import { bookkeepingBytes, ContainerLogs, type ContainerRecord, type LogRecord, type ObjectRecord } from './container-log.ts';
 import { diskName } from '../lib/file-names.ts';
 import { DirSyncer, fsyncPath } from '../lib/durable.ts';
-import {
-  IndexDb,
-  type AccountEntry,
-  type BatchOp,
-  type ContainerEntry,
-  type ListOptions,
-  type Listed,
-  type Mutation,
-  type ObjectEntry,
-} from './index-db.ts';
+import { IndexDb, type AccountEntry, type BatchOp, type ContainerEntry, type ListOptions, type Listed, type Mutation, type ObjectEntry } from './index-db.ts';
 import { KeyedMutex } from '../lib/keyed-mutex.ts';
 import { StoreLayout } from './layout.ts';
 import { hashFile } from '../lib/digests.ts';
@@ -337,7 +328,14 @@ export class ObjectStore {
         throw new EdgeError('Conflict', `${container}/${object} has had its metadata changed ${writes - 1} times, the most allowed (objects.maxMetadataWritesPerObject)`);
       }
       this.#checkContainerWrites(await this.container(account, container));
-      const record: ObjectRecord = { op: 'object', ...existing, contentType: contentType ?? existing.contentType, timestamp: swiftTimestamp(this.#now()), meta, metaWrites: writes };
+      const record: ObjectRecord = {
+        op: 'object',
+        ...existing,
+        contentType: contentType ?? existing.contentType,
+        timestamp: swiftTimestamp(this.#now()),
+        meta,
+        metaWrites: writes,
+      };
       await this.#space.admitMetadata(bookkeepingBytes(record));
       await this.#commit({ account, container, metadataWrite: true, record });
     });
@@ -531,12 +529,11 @@ export class ObjectStore {
           account.metaBytes = (account.metaBytes ?? 0) - (cached.entry.metaBytes ?? 0);
           cached.entry = undefined;
         }
-        ops.push(
-          { type: 'del', sublevel: this.index.containers, key: ckey },
-          { type: 'put', sublevel: this.index.accounts, key: m.account, value: { ...account } },
-          ...derived,
-          { type: 'del', sublevel: this.index.journal, key: m.txId },
-        );
+        ops.push({ type: 'del', sublevel: this.index.containers, key: ckey }, { type: 'put', sublevel: this.index.accounts, key: m.account, value: { ...account } }, ...derived, {
+          type: 'del',
+          sublevel: this.index.journal,
+          key: m.txId,
+        });
         await this.index.write(ops, false);
         return;
       }
@@ -597,10 +594,19 @@ export class ObjectStore {
       let tmpSize = -1;
       if (m.tmpFile && record.op === 'object') {
         const tmp = join(this.layout.root, m.tmpFile);
-        tmpSize = await stat(tmp).then((s) => s.size, () => -1);
+        tmpSize = await stat(tmp).then(
+          (s) => s.size,
+          () => -1,
+        );
         // The temp file is the upload's bytes only if it is whole; otherwise the
         // rename already happened, and the file in place must prove it is ours.
-        const ours = tmpSize === record.bytes || (tmpSize === -1 && (await hashFile(join(dir, record.file)).then((h) => h.md5 === record.md5, () => false)));
+        const ours =
+          tmpSize === record.bytes ||
+          (tmpSize === -1 &&
+            (await hashFile(join(dir, record.file)).then(
+              (h) => h.md5 === record.md5,
+              () => false,
+            )));
         if (!ours) {
           this.#options.log.error({ txId: m.txId, container: m.container, object: record.name }, 'journaled upload has no matching data file; dropped');
           await this.#rollBack(m, dir);
@@ -689,7 +695,10 @@ class DecidedCommitError extends Error {
 }
 
 async function exists(path: string): Promise<boolean> {
-  return stat(path).then(() => true, () => false);
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 export type { AccountEntry, ContainerEntry, ObjectEntry, ListOptions, Listed };

@@ -105,9 +105,11 @@ export async function receiveToFile(body: Readable, path: string, options: Recei
     write(chunk: Buffer, _encoding, callback) {
       bytes += chunk.length;
       if (bytes > limit) {
-        callback(bytes > options.maxBytes
-          ? new EdgeError('EntityTooLarge', `Object is larger than the maximum of ${options.maxBytes} bytes`)
-          : new EdgeError('BadRequest', 'Body is longer than Content-Length'));
+        callback(
+          bytes > options.maxBytes
+            ? new EdgeError('EntityTooLarge', `Object is larger than the maximum of ${options.maxBytes} bytes`)
+            : new EdgeError('BadRequest', 'Body is longer than Content-Length'),
+        );
         return;
       }
       let waiting: void | Promise<void>;
@@ -121,7 +123,9 @@ export async function receiveToFile(body: Readable, path: string, options: Recei
       else accept(chunk, callback);
     },
     final(callback) {
-      flush().then(() => handle.datasync()).then(() => callback(), callback);
+      flush()
+        .then(() => handle.datasync())
+        .then(() => callback(), callback);
     },
   });
   try {
@@ -170,18 +174,28 @@ function drainInto(body: Readable, sink: Writable, pace: BodyPace): Promise<void
     };
     body.on('resume', onResume);
     const tickMs = Math.min(1000, stallMs);
-    const watchdog = stallMs > 0 ? setInterval(() => {
-      const now = Date.now();
-      if (deadlineMs > 0 && now - started > deadlineMs) return done(new EdgeError('RequestTimeout', `The upload took longer than ${Math.round(deadlineMs / 1000)} s (http.uploadMaxSeconds)`));
-      if (body.isPaused()) return;
-      if (now - lastData > stallMs) return done(new EdgeError('RequestTimeout', `No body bytes for ${Math.round(stallMs / 1000)} s`));
-      windowMs += tickMs;
-      if (windowMs < stallMs) return;
-      const needed = Math.ceil((minBytesPerSecond * windowMs) / 1000);
-      if (windowBytes < needed) return done(new EdgeError('RequestTimeout', `The body arrives too slowly: ${windowBytes} bytes in ${Math.round(windowMs / 1000)} s, at least ${needed} needed (http.uploadMinBytesPerSecond)`));
-      windowBytes = 0;
-      windowMs = 0;
-    }, tickMs) : undefined;
+    const watchdog =
+      stallMs > 0
+        ? setInterval(() => {
+            const now = Date.now();
+            if (deadlineMs > 0 && now - started > deadlineMs)
+              return done(new EdgeError('RequestTimeout', `The upload took longer than ${Math.round(deadlineMs / 1000)} s (http.uploadMaxSeconds)`));
+            if (body.isPaused()) return;
+            if (now - lastData > stallMs) return done(new EdgeError('RequestTimeout', `No body bytes for ${Math.round(stallMs / 1000)} s`));
+            windowMs += tickMs;
+            if (windowMs < stallMs) return;
+            const needed = Math.ceil((minBytesPerSecond * windowMs) / 1000);
+            if (windowBytes < needed)
+              return done(
+                new EdgeError(
+                  'RequestTimeout',
+                  `The body arrives too slowly: ${windowBytes} bytes in ${Math.round(windowMs / 1000)} s, at least ${needed} needed (http.uploadMinBytesPerSecond)`,
+                ),
+              );
+            windowBytes = 0;
+            windowMs = 0;
+          }, tickMs)
+        : undefined;
     watchdog?.unref();
     body.on('data', onData);
     const done = (err?: unknown) => {

@@ -97,7 +97,14 @@ export async function reindex(root: string, options: ReindexOptions): Promise<Re
 
 /** Copies sublevels the disk cannot tell (replication state) from the old index, if there is one. */
 async function carryOver(oldLocation: string, index: IndexDb, names: readonly string[]): Promise<void> {
-  if (names.length === 0 || !(await stat(oldLocation).then(() => true, () => false))) return;
+  if (
+    names.length === 0 ||
+    !(await stat(oldLocation).then(
+      () => true,
+      () => false,
+    ))
+  )
+    return;
   const old = await IndexDb.open(oldLocation);
   try {
     for (const name of names) {

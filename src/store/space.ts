@@ -158,7 +158,10 @@ export class SpaceGuard {
       throw new EdgeError('InsufficientStorage', `Quota of ${view.quotaBytes} bytes would be exceeded (quota.maxBytes)`);
     }
     if (view.freeBytes - view.reservedBytes - more < view.keepFreeBytes) {
-      throw new EdgeError('InsufficientStorage', `The data filesystem would fall below its reserve of ${view.keepFreeBytes} free bytes (quota.reserveBytes / quota.reservePercent)`);
+      throw new EdgeError(
+        'InsufficientStorage',
+        `The data filesystem would fall below its reserve of ${view.keepFreeBytes} free bytes (quota.reserveBytes / quota.reservePercent)`,
+      );
     }
   }
 

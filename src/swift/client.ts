@@ -54,7 +54,8 @@ export class CertificateError extends TransportError {
   override name = 'CertificateError';
 }
 
-const CERTIFICATE_ERRORS = /^(ERR_TLS_CERT_ALTNAME_INVALID|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|CERT_HAS_EXPIRED|CERT_NOT_YET_VALID|CERT_SIGNATURE_FAILURE|CERT_UNTRUSTED|CERT_REJECTED)$/;
+const CERTIFICATE_ERRORS =
+  /^(ERR_TLS_CERT_ALTNAME_INVALID|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|CERT_HAS_EXPIRED|CERT_NOT_YET_VALID|CERT_SIGNATURE_FAILURE|CERT_UNTRUSTED|CERT_REJECTED)$/;
 
 const MAX_TEXT = 16 * 1024;
 const MAX_BYTES = 64 * 1024;
@@ -166,7 +167,9 @@ export class SwiftClient {
         resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res });
       });
       req.on('timeout', () => req.destroy(new TransportError(`GET ${url.pathname}: no bytes for too long`)));
-      req.on('error', (err) => reject(err instanceof TransportError ? err : new TransportError(`GET ${url.pathname}: ${(err as NodeJS.ErrnoException).code ?? err.message}`, { cause: err })));
+      req.on('error', (err) =>
+        reject(err instanceof TransportError ? err : new TransportError(`GET ${url.pathname}: ${(err as NodeJS.ErrnoException).code ?? err.message}`, { cause: err })),
+      );
       req.end();
     });
   }
@@ -250,7 +253,9 @@ export function header(headers: IncomingHttpHeaders, name: string): string | und
 
 /** An Etag as md5 hex (Swift may quote it). */
 export function etagOf(headers: IncomingHttpHeaders): string | undefined {
-  return header(headers, 'etag')?.replace(/^"(.*)"$/, '$1').toLowerCase();
+  return header(headers, 'etag')
+    ?.replace(/^"(.*)"$/, '$1')
+    .toLowerCase();
 }
 
 /** Retry-After in milliseconds (seconds or an HTTP date); undefined when absent or unreadable. */

@@ -8,12 +8,7 @@
  */
 import { badRequest } from '../lib/errors.ts';
 import type { MetaMap, MetaUpdate } from '../store/metadata.ts';
-import {
-  MAX_META_COUNT,
-  MAX_META_NAME_LENGTH,
-  MAX_META_OVERALL_SIZE,
-  MAX_META_VALUE_LENGTH,
-} from '../config/limits.ts';
+import { MAX_META_COUNT, MAX_META_NAME_LENGTH, MAX_META_OVERALL_SIZE, MAX_META_VALUE_LENGTH } from '../config/limits.ts';
 
 export { mergeMeta, sameMeta, type MetaMap, type MetaUpdate } from '../store/metadata.ts';
 

@@ -11,13 +11,18 @@ export type KeyAlgorithm = 'ec-p256' | 'rsa-2048';
 export interface CertificateRequest {
   /** Each becomes a SubjectAltName entry; the first is also the subject CN. IPv4/IPv6 literals become iPAddress, anything else dNSName. */
   names: string[];
-  validityDays: number;          // notBefore = now - 1 hour (clock skew), notAfter = notBefore + validityDays
-  algorithm: KeyAlgorithm;       // default to 'ec-p256' at call sites
+  validityDays: number; // notBefore = now - 1 hour (clock skew), notAfter = notBefore + validityDays
+  algorithm: KeyAlgorithm; // default to 'ec-p256' at call sites
   /** Optional: reuse this private key (PEM, PKCS#8) instead of generating one — for renewal keeping the key. */
   keyPem?: string;
   now?: Date;
 }
-export interface GeneratedCertificate { keyPem: string; certPem: string; notAfter: Date; fingerprint256: string }
+export interface GeneratedCertificate {
+  keyPem: string;
+  certPem: string;
+  notAfter: Date;
+  fingerprint256: string;
+}
 
 // ---- DER encoding: tag, definite length, contents ----
 
@@ -59,7 +64,7 @@ function oid(dotted: string): Buffer {
   const [first = 0, second = 0, ...rest] = arcs;
   const out: number[] = [];
   for (const arc of [first * 40 + second, ...rest]) {
-    const base128: number[] = [arc & 0x7f];   // base-128, high bit set on all but the last octet
+    const base128: number[] = [arc & 0x7f]; // base-128, high bit set on all but the last octet
     for (let n = Math.floor(arc / 128); n > 0; n = Math.floor(n / 128)) base128.unshift((n & 0x7f) | 0x80);
     out.push(...base128);
   }
@@ -68,7 +73,7 @@ function oid(dotted: string): Buffer {
 
 /** RFC 5280 §4.1.2.5: UTCTime for 1950–2049, GeneralizedTime otherwise; always Z, whole seconds. */
 function time(date: Date): Buffer {
-  const iso = date.toISOString();                               // 2049-06-01T00:00:00.000Z
+  const iso = date.toISOString(); // 2049-06-01T00:00:00.000Z
   const digits = iso.slice(0, 19).replace(/[-T:]/g, '') + 'Z'; // 20490601000000Z
   const year = date.getUTCFullYear();
   return year >= 1950 && year <= 2049 ? tlv(0x17, Buffer.from(digits.slice(2), 'ascii')) : tlv(0x18, Buffer.from(digits, 'ascii'));
@@ -78,7 +83,8 @@ function time(date: Date): Buffer {
 function element(der: Buffer, offset: number): { start: number; end: number } {
   let length = der[offset + 1] ?? 0;
   let start = offset + 2;
-  if (length & 0x80) { // long form: the low bits count the length octets that follow
+  if (length & 0x80) {
+    // long form: the low bits count the length octets that follow
     const count = length & 0x7f;
     length = 0;
     for (let i = 0; i < count; i++) length = length * 256 + (der[start + i] ?? 0);
@@ -118,9 +124,7 @@ function ipBytes(ip: string): Buffer {
   }
   const [head = '', tail] = text.split('::');
   const groupsOf = (part: string): string[] => (part === '' ? [] : part.split(':'));
-  const groups = tail === undefined
-    ? groupsOf(head)
-    : [...groupsOf(head), ...Array<string>(8 - groupsOf(head).length - groupsOf(tail).length).fill('0'), ...groupsOf(tail)];
+  const groups = tail === undefined ? groupsOf(head) : [...groupsOf(head), ...Array<string>(8 - groupsOf(head).length - groupsOf(tail).length).fill('0'), ...groupsOf(tail)];
   const out = Buffer.alloc(16);
   for (const [i, group] of groups.entries()) out.writeUInt16BE(parseInt(group, 16), i * 2);
   return out;
@@ -130,17 +134,20 @@ function ipBytes(ip: string): Buffer {
 
 function resolveKey(req: CertificateRequest): KeyObject {
   if (req.keyPem === undefined) {
-    return req.algorithm === 'rsa-2048'
-      ? generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey
-      : generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+    return req.algorithm === 'rsa-2048' ? generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey : generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
   }
   let key: KeyObject;
-  try { key = createPrivateKey(req.keyPem); } catch (err) {
+  try {
+    key = createPrivateKey(req.keyPem);
+  } catch (err) {
     throw new Error(`certificate: keyPem is not a usable unencrypted private key: ${(err as Error).message}`);
   }
   // The signature algorithm follows the key, so a key of another kind than requested is a configuration mistake.
   const kind = key.asymmetricKeyType === 'rsa' ? 'rsa-2048' : key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1' ? 'ec-p256' : undefined;
-  if (kind !== req.algorithm) throw new Error(`certificate: keyPem is not a ${req.algorithm} key (it is ${key.asymmetricKeyType}${key.asymmetricKeyDetails?.namedCurve ? ` ${key.asymmetricKeyDetails.namedCurve}` : ''})`);
+  if (kind !== req.algorithm)
+    throw new Error(
+      `certificate: keyPem is not a ${req.algorithm} key (it is ${key.asymmetricKeyType}${key.asymmetricKeyDetails?.namedCurve ? ` ${key.asymmetricKeyDetails.namedCurve}` : ''})`,
+    );
   if (kind === 'rsa-2048' && (key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) throw new Error('certificate: keyPem RSA key is shorter than 2048 bits');
   return key;
 }
@@ -169,7 +176,10 @@ export function generateSelfSigned(req: CertificateRequest): GeneratedCertificat
   const notAfter = new Date(notBefore.getTime() + req.validityDays * DAY);
 
   let serial: Buffer;
-  do { serial = randomBytes(16); serial[0]! &= 0x7f; } while (serial.every((b) => b === 0)); // positive, non-zero (§4.1.2.2)
+  do {
+    serial = randomBytes(16);
+    serial[0]! &= 0x7f;
+  } while (serial.every((b) => b === 0)); // positive, non-zero (§4.1.2.2)
 
   const spki = createPublicKey(key).export({ type: 'spki', format: 'der' });
   // SubjectPublicKeyInfo ::= SEQUENCE { algorithm, subjectPublicKey BIT STRING }; the key id hashes the bits alone (§4.2.1.2).
@@ -177,10 +187,7 @@ export function generateSelfSigned(req: CertificateRequest): GeneratedCertificat
   const bits = element(spki, algorithm.end);
   const keyBits = spki.subarray(bits.start + 1, bits.end); // skip the unused-bits octet
 
-  const name = seq(
-    set(seq(oid('2.5.4.10'), printableString('edgecd'))),
-    set(seq(oid('2.5.4.3'), utf8String(req.names[0]!))),
-  );
+  const name = seq(set(seq(oid('2.5.4.10'), printableString('edgecd'))), set(seq(oid('2.5.4.3'), utf8String(req.names[0]!))));
   const signatureAlgorithm = rsa ? seq(oid('1.2.840.113549.1.1.11'), NULL) : seq(oid('1.2.840.10045.4.3.2'));
   // keyUsage named bits: digitalSignature(0), keyEncipherment(2), keyCertSign(5); trailing zero bits are dropped, so 2 unused.
   const keyUsage = bitString(Buffer.from([rsa ? 0b1010_0100 : 0b1000_0100]), 2);
@@ -196,14 +203,14 @@ export function generateSelfSigned(req: CertificateRequest): GeneratedCertificat
     extension('2.5.29.14', false, octetString(createHash('sha1').update(keyBits).digest())),
   );
 
-  const tbs = seq(
-    explicit(0, integer(2)), integer(serial), signatureAlgorithm, name,
-    seq(time(notBefore), time(notAfter)), name, spki, explicit(3, extensions),
-  );
+  const tbs = seq(explicit(0, integer(2)), integer(serial), signatureAlgorithm, name, seq(time(notBefore), time(notAfter)), name, spki, explicit(3, extensions));
   const signature = rsa ? sign('sha256', tbs, key) : sign('sha256', tbs, { key, dsaEncoding: 'der' });
   const der = seq(tbs, signatureAlgorithm, bitString(signature));
 
-  const base64 = der.toString('base64').match(/.{1,64}/g)!.join('\n');
+  const base64 = der
+    .toString('base64')
+    .match(/.{1,64}/g)!
+    .join('\n');
   return {
     keyPem: key.export({ type: 'pkcs8', format: 'pem' }) as string,
     certPem: `-----BEGIN CERTIFICATE-----\n${base64}\n-----END CERTIFICATE-----\n`,

@@ -45,11 +45,13 @@ export async function loadEndpoints(dir: string): Promise<Endpoint[]> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw new OperatorError(`${manifestPath(dir)}: ${(err as Error).message}`);
   }
-  return Promise.all(records.map(async (r) => {
-    const certPem = await readFile(join(dir, r.cert), 'utf8');
-    const keyPem = await readFile(join(dir, r.key), 'utf8');
-    return { ...r, certPem, keyPem, notAfter: new Date(new X509Certificate(certPem).validTo) };
-  }));
+  return Promise.all(
+    records.map(async (r) => {
+      const certPem = await readFile(join(dir, r.cert), 'utf8');
+      const keyPem = await readFile(join(dir, r.key), 'utf8');
+      return { ...r, certPem, keyPem, notAfter: new Date(new X509Certificate(certPem).validTo) };
+    }),
+  );
 }
 
 async function saveEndpoint(dir: string, name: string, certPem: string, keyPem: string, generated: boolean): Promise<EndpointRecord> {
@@ -105,7 +107,10 @@ export async function importEndpoint(dir: string, certPem: string, keyPem: strin
   }
   if (!matches) throw new OperatorError('--cert-key does not belong to --cert');
   if (new Date(cert.validTo) <= new Date()) throw new OperatorError(`--cert expired on ${cert.validTo}`);
-  const names = (cert.subjectAltName ?? '').split(/,\s*/).map((e) => /^(?:IP Address|DNS):(.+)$/.exec(e)?.[1]).filter((n): n is string => n !== undefined && !n.startsWith('*'));
+  const names = (cert.subjectAltName ?? '')
+    .split(/,\s*/)
+    .map((e) => /^(?:IP Address|DNS):(.+)$/.exec(e)?.[1])
+    .filter((n): n is string => n !== undefined && !n.startsWith('*'));
   if (names.length === 0) throw new OperatorError('--cert has no IP or DNS SubjectAltName: the cameras could not match it to an address');
   checkNames(names);
   const records: EndpointRecord[] = [];

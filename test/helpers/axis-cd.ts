@@ -80,17 +80,41 @@ export async function startAxisCd(options: { https?: boolean; capabilities?: obj
   await writeFile(join(cfg, 'settings.cfg'), settings);
   let certPem: string | undefined;
   if (options.https) {
-    await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
-      '-keyout', join(cfg, '0_server.key'), '-out', join(cfg, '0_server.crt')]);
+    await run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      join(cfg, '0_server.key'),
+      '-out',
+      join(cfg, '0_server.crt'),
+    ]);
     certPem = await readFile(join(cfg, '0_server.crt'), 'utf8');
   }
   if (options.capabilities) await writeFile(join(storage, 'System', 'Capabilities.json'), JSON.stringify(options.capabilities));
   if (options.categories) await writeFile(join(storage, 'System', 'Categories.json'), JSON.stringify(options.categories));
   const authUrl = `${scheme}://127.0.0.1:${port}/auth/v1.0`;
   const connectionFile: Record<string, unknown> = {
-    ConnectionFileVersion: '1.0', SiteName: 'Axis reference CD', ApplicationName: 'Axis body worn Swift service example', ApplicationVersion: '1.6.13',
-    ContentDestinationAsNTPServer: false, AuthenticationTokenURI: [authUrl], BlobAPIKey: key, BlobAPIUserName: 'bws', ContainerType: 'mkv',
-    FullStoreAndReadSupport: false, WantEncryption: false, ...(certPem ? { HTTPSCertificate: [Buffer.from(certPem).toString('base64')] } : {}),
+    ConnectionFileVersion: '1.0',
+    SiteName: 'Axis reference CD',
+    ApplicationName: 'Axis body worn Swift service example',
+    ApplicationVersion: '1.6.13',
+    ContentDestinationAsNTPServer: false,
+    AuthenticationTokenURI: [authUrl],
+    BlobAPIKey: key,
+    BlobAPIUserName: 'bws',
+    ContainerType: 'mkv',
+    FullStoreAndReadSupport: false,
+    WantEncryption: false,
+    ...(certPem ? { HTTPSCertificate: [Buffer.from(certPem).toString('base64')] } : {}),
   };
   const logFile = join(dir, 'mss.log');
   const { openSync, closeSync } = await import('node:fs');
@@ -113,7 +137,10 @@ export async function startAxisCd(options: { https?: boolean; capabilities?: obj
   // Ready once it authenticates, as start.sh waits.
   for (let i = 0; ; i++) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the Axis CD exited: ${await readFile(logFile, 'utf8')}`);
-    const ok = await run('curl', ['-sk', '-o', '/dev/null', '-w', '%{http_code}', '-H', 'X-Auth-User: bws', '-H', `X-Auth-Key: ${key}`, authUrl]).then((r) => r.stdout === '200', () => false);
+    const ok = await run('curl', ['-sk', '-o', '/dev/null', '-w', '%{http_code}', '-H', 'X-Auth-User: bws', '-H', `X-Auth-Key: ${key}`, authUrl]).then(
+      (r) => r.stdout === '200',
+      () => false,
+    );
     if (ok) break;
     if (i > 200) {
       await stop();
@@ -122,14 +149,25 @@ export async function startAxisCd(options: { https?: boolean; capabilities?: obj
     await new Promise((r) => setTimeout(r, 50));
   }
   return {
-    dir, storage, port, scheme, authUrl, user: 'bws', key, ...(certPem ? { certPem } : {}), connectionFile,
+    dir,
+    storage,
+    port,
+    scheme,
+    authUrl,
+    user: 'bws',
+    key,
+    ...(certPem ? { certPem } : {}),
+    connectionFile,
     log: () => readFile(logFile, 'utf8'),
     stop,
   };
 }
 
 /** What the reference CD stores in a container: bytes and decoded metadata per object (keys lower case). */
-export async function axisContainer(cd: AxisCd, container: string): Promise<{ meta: Record<string, string>; complete: boolean; objects: Map<string, { bytes: Buffer; meta: Record<string, string> }> } | undefined> {
+export async function axisContainer(
+  cd: AxisCd,
+  container: string,
+): Promise<{ meta: Record<string, string>; complete: boolean; objects: Map<string, { bytes: Buffer; meta: Record<string, string> }> } | undefined> {
   const folder = join(cd.storage, container);
   if (!existsSync(folder)) return undefined;
   const lower = (m: Record<string, string>) => Object.fromEntries(Object.entries(m).map(([k, v]) => [k.toLowerCase(), v]));

@@ -124,7 +124,14 @@ export class TestDaemon {
     if (unknown.length > 0) throw new Error(`TestDaemon: ${unknown.join(' ')} needs { process: true }`);
     let daemon: Daemon;
     try {
-      daemon = await startDaemon({ dataDir, listen: arg('--listen') ?? '127.0.0.1:0', ntpListen: arg('--ntp-listen') ?? 'off', plaintext: !options.https, logTo, ...(arg('--config') ? { configFile: arg('--config')! } : {}) });
+      daemon = await startDaemon({
+        dataDir,
+        listen: arg('--listen') ?? '127.0.0.1:0',
+        ntpListen: arg('--ntp-listen') ?? 'off',
+        plaintext: !options.https,
+        logTo,
+        ...(arg('--config') ? { configFile: arg('--config')! } : {}),
+      });
     } catch (err) {
       throw new Error(`daemon failed to start: ${(err as Error).message}\n${logLines.join('\n')}`, { cause: err });
     }
@@ -183,23 +190,26 @@ export class TestDaemon {
     const url = path.startsWith('http') ? new URL(path) : undefined;
     return new Promise((resolve, reject) => {
       let answered = false;
-      const req = httpRequest({
-        host: '127.0.0.1',
-        port: this.port,
-        method,
-        path: url ? url.pathname + url.search : path,
-        headers,
-      }, (res) => {
-        answered = true;
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const body = Buffer.concat(chunks);
-          const rawNames = res.rawHeaders.filter((_, i) => i % 2 === 0);
-          resolve({ status: res.statusCode!, headers: res.headers, rawNames, body, text: body.toString('utf8') });
-        });
-        res.on('error', reject);
-      });
+      const req = httpRequest(
+        {
+          host: '127.0.0.1',
+          port: this.port,
+          method,
+          path: url ? url.pathname + url.search : path,
+          headers,
+        },
+        (res) => {
+          answered = true;
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const body = Buffer.concat(chunks);
+            const rawNames = res.rawHeaders.filter((_, i) => i % 2 === 0);
+            resolve({ status: res.statusCode!, headers: res.headers, rawNames, body, text: body.toString('utf8') });
+          });
+          res.on('error', reject);
+        },
+      );
       // A server that answers before reading the whole body (507, 413) may close while
       // the body is still being written: the answer, once here, is what counts.
       req.on('error', (err) => {

@@ -24,13 +24,19 @@ export type Fault =
   | { kind: 'delay'; ms: number };
 
 export interface FaultRule {
-  method?: string;            // e.g. 'PUT'; undefined = any
-  path?: RegExp;              // tested against the decoded-or-raw request path (use the raw req.url); undefined = any
-  times: number;              // how many matching requests it applies to (Infinity allowed); decremented per match
+  method?: string; // e.g. 'PUT'; undefined = any
+  path?: RegExp; // tested against the decoded-or-raw request path (use the raw req.url); undefined = any
+  times: number; // how many matching requests it applies to (Infinity allowed); decremented per match
   fault: Fault;
 }
 
-export interface ProxiedRequest { method: string; path: string; status: number | 'dropped'; fault?: Fault['kind']; bytesIn: number }
+export interface ProxiedRequest {
+  method: string;
+  path: string;
+  status: number | 'dropped';
+  fault?: Fault['kind'];
+  bytesIn: number;
+}
 
 /** Hop-by-hop headers: meaningful for one connection only, never forwarded. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade']);

@@ -28,14 +28,7 @@ export interface OpenStackSwift {
 
 const BIN = '/usr/bin';
 const SERVERS = ['account', 'container', 'object'] as const;
-const REQUIRED = [
-  'swift-proxy-server',
-  'swift-account-server',
-  'swift-container-server',
-  'swift-object-server',
-  'swift-ring-builder',
-  'memcached',
-].map((name) => join(BIN, name));
+const REQUIRED = ['swift-proxy-server', 'swift-account-server', 'swift-container-server', 'swift-object-server', 'swift-ring-builder', 'memcached'].map((name) => join(BIN, name));
 /** util-linux; lets the kernel kill a child if this process dies without running stop(). */
 const SETPRIV = join(BIN, 'setpriv');
 const START_TIMEOUT_MS = 60_000;

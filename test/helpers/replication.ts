@@ -11,7 +11,12 @@ import { metaOf, sha256, SwiftAccount } from './swift-account.ts';
 const CUSTODY = ['edgecd-sha256', 'edgecd-station', 'edgecd-received', 'edgecd-station-key'];
 const REPLICATED = /^(Users|Devices|RejectedContent_.*|.+_[^_]+_\d{8}T\d{6}Z)$/;
 
-export interface Target { name: string; authUrl: string; user: string; key: string }
+export interface Target {
+  name: string;
+  authUrl: string;
+  user: string;
+  key: string;
+}
 
 /** The central as an edge sees it: its auth URL and a replicator's credentials. */
 export async function centralTarget(central: TestDaemon, name = 'central'): Promise<Target> {
@@ -22,16 +27,48 @@ export async function centralTarget(central: TestDaemon, name = 'central'): Prom
 /** What an evidence clerk at the central reads with. */
 export const centralReader = (t: Target) => SwiftAccount.login(t.authUrl, TEST_USERS.reader.user, TEST_USERS.reader.key);
 
-export async function startEdge(targets: (Target & { bandwidthBytesPerSec?: number; concurrency?: number; schedule?: string })[], extra: object = {}, start: { process?: boolean } = {}): Promise<TestDaemon> {
+export async function startEdge(
+  targets: (Target & { bandwidthBytesPerSec?: number; concurrency?: number; schedule?: string })[],
+  extra: object = {},
+  start: { process?: boolean } = {},
+): Promise<TestDaemon> {
   return TestDaemon.start({ ...start, config: { siteName: 'Station 7', replication: { targets: targets.map((t) => ({ schedule: '0 0 1 1 *', ...t })) }, ...extra } });
 }
 
 export async function simulateDay(edge: TestDaemon, args: string[] = []): Promise<void> {
-  const res = await runCli(['simulate', '--connection', join(edge.dataDir, 'connection.json'), '--users', '3', '--devices', '2', '--recordings', '4', '--clips', '2', '--clip-bytes', '150000', '--extras', ...args]);
+  const res = await runCli([
+    'simulate',
+    '--connection',
+    join(edge.dataDir, 'connection.json'),
+    '--users',
+    '3',
+    '--devices',
+    '2',
+    '--recordings',
+    '4',
+    '--clips',
+    '2',
+    '--clip-bytes',
+    '150000',
+    '--extras',
+    ...args,
+  ]);
   assert.equal(res.code, 0, res.stderr);
 }
 
-export interface PassReport { target: string; outcome: string; reason?: string; objectsSent: number; objectsConfirmed: number; recordingsCompleted: number; bytesSent: number; jobsDeferred: number; failures: unknown[]; startedAt: number; finishedAt: number }
+export interface PassReport {
+  target: string;
+  outcome: string;
+  reason?: string;
+  objectsSent: number;
+  objectsConfirmed: number;
+  recordingsCompleted: number;
+  bytesSent: number;
+  jobsDeferred: number;
+  failures: unknown[];
+  startedAt: number;
+  finishedAt: number;
+}
 
 export async function replicateNow(edge: TestDaemon, ...args: string[]): Promise<{ code: number | null; reports: PassReport[]; stderr: string }> {
   const res = await runCli(['replicate', '--now', '--data', edge.dataDir, ...args]);
@@ -44,7 +81,9 @@ export async function replicateNow(edge: TestDaemon, ...args: string[]): Promise
   return { code: res.code, reports, stderr: res.stderr };
 }
 
-export async function replicationStatus(edge: TestDaemon): Promise<{ targets: { name: string; alarm?: { reason: string }; backlog: { jobs: number; failed: number; waiting: number; lastError?: string } }[]; heldByAllTargets: number }> {
+export async function replicationStatus(
+  edge: TestDaemon,
+): Promise<{ targets: { name: string; alarm?: { reason: string }; backlog: { jobs: number; failed: number; waiting: number; lastError?: string } }[]; heldByAllTargets: number }> {
   const res = await runCli(['replication', 'status', '--json', '--data', edge.dataDir]);
   assert.equal(res.code, 0, res.stderr);
   return JSON.parse(res.stdout);
@@ -64,7 +103,11 @@ export async function assertReplicated(edge: TestDaemon, target: SwiftAccount): 
     assert.ok(theirs.status === 204 || theirs.status === 200, `${container} missing on the target (${theirs.status})`);
     assert.deepEqual(metaOf(theirs.headers, 'container'), metaOf(mine.headers, 'container'), `${container} metadata`);
     const [ours, their] = await Promise.all([local.objects(container), target.objects(container)]);
-    assert.deepEqual(their.map((o) => o.name), ours.map((o) => o.name), `${container} objects`);
+    assert.deepEqual(
+      their.map((o) => o.name),
+      ours.map((o) => o.name),
+      `${container} objects`,
+    );
     for (const o of ours) {
       const path = `${container}/${o.name}`;
       const [a, b] = await Promise.all([local.req('GET', path), target.req('GET', path)]);

@@ -249,9 +249,25 @@ export async function recordingView(
   if (options.targets.length > 0) {
     const ledger = ReplicationLedger.of(store.index);
     replication = [];
-    const records = await replicaRecords(ledger, options.targets.map((t) => t.name), account, container);
+    const records = await replicaRecords(
+      ledger,
+      options.targets.map((t) => t.name),
+      account,
+      container,
+    );
     for (const [i, r] of records.entries()) {
-      const view: ReplicaView = { target: r.target, enabled: options.targets[i]!.enabled, ...(r.complete ? { completeAt: Date.parse(r.complete.at), level: r.complete.confirmation } : {}), confirmed: {}, sent: 0, failed: 0, heldBack: 0, rejected: 0, queued: false, objects: {} };
+      const view: ReplicaView = {
+        target: r.target,
+        enabled: options.targets[i]!.enabled,
+        ...(r.complete ? { completeAt: Date.parse(r.complete.at), level: r.complete.confirmation } : {}),
+        confirmed: {},
+        sent: 0,
+        failed: 0,
+        heldBack: 0,
+        rejected: 0,
+        queued: false,
+        objects: {},
+      };
       for (const o of r.objects) {
         view.objects[o.name] = objectStateWords(o);
         if (o.state === 'confirmed') view.confirmed[o.confirmation ?? 'verified'] = (view.confirmed[o.confirmation ?? 'verified'] ?? 0) + 1;
@@ -273,12 +289,14 @@ export async function recordingView(
     if (custody.length > CUSTODY_LINES) custody.shift();
   }
 
-  const metadata: [string, string][] = Object.keys(entry.meta).sort().map((key) => {
-    const value = text(entry.meta, key) ?? '';
-    const label = CONTAINER_LABELS[key] ?? key;
-    const ms = TIME_KEYS.has(key) ? parseEpoch(value) : undefined;
-    return [label, ms === undefined ? value : `${new Date(ms).toISOString()} (${value})`];
-  });
+  const metadata: [string, string][] = Object.keys(entry.meta)
+    .sort()
+    .map((key) => {
+      const value = text(entry.meta, key) ?? '';
+      const label = CONTAINER_LABELS[key] ?? key;
+      const ms = TIME_KEYS.has(key) ? parseEpoch(value) : undefined;
+      return [label, ms === undefined ? value : `${new Date(ms).toISOString()} (${value})`];
+    });
 
   return {
     container,

@@ -94,13 +94,21 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
     if (err instanceof EdgeError && err.details.size !== undefined) headers['Content-Range'] = `bytes */${err.details.size}`;
     const message = err instanceof EdgeError ? err.message : `Internal error (transaction ${c.get('txId')})`;
     const session = c.get('session');
-    return htmlReply(c, status, page({ title: 'Error', assets, ...(session ? { viewer: viewer(c) } : {}) }, html`<h1>${status === 403 ? 'Not allowed' : status === 404 ? 'Not found' : 'Something went wrong'}</h1><p role="alert">${message}</p><p><a href="/console/">Back to the console</a></p>`));
+    return htmlReply(
+      c,
+      status,
+      page(
+        { title: 'Error', assets, ...(session ? { viewer: viewer(c) } : {}) },
+        html`<h1>${status === 403 ? 'Not allowed' : status === 404 ? 'Not found' : 'Something went wrong'}</h1><p role="alert">${message}</p><p><a href="/console/">Back to the console</a></p>`,
+      ),
+    );
   });
 
   // Headers for every console answer: no framing, no sniffing, nothing but our own script and styles.
   app.use(async (c, next) => {
     const headers = out(c);
-    headers['Content-Security-Policy'] = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+    headers['Content-Security-Policy'] =
+      "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
     headers['X-Content-Type-Options'] = 'nosniff';
     headers['X-Frame-Options'] = 'DENY';
     // same-origin, not no-referrer: with no-referrer Chromium sends "Origin: null" on our own forms.
@@ -124,7 +132,8 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
       const origin = c.req.header('origin');
       const host = c.req.header('host');
       const fromHere = origin !== undefined ? safeHost(origin) === host : site === 'same-origin';
-      if (!fromHere || (site !== undefined && site !== 'same-origin' && site !== 'none')) throw new EdgeError('Forbidden', 'This form must be sent from the console itself (cross-site request refused)');
+      if (!fromHere || (site !== undefined && site !== 'same-origin' && site !== 'none'))
+        throw new EdgeError('Forbidden', 'This form must be sent from the console itself (cross-site request refused)');
     }
     await next();
   };
@@ -142,7 +151,8 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
     c.set('session', s);
     if (c.req.method === 'POST') {
       const form = await readForm(c);
-      if (!ConsoleSessions.csrfMatches(s, form.get('csrf') ?? undefined)) throw new EdgeError('Forbidden', 'The form is stale or forged (CSRF token mismatch): reload the page and try again');
+      if (!ConsoleSessions.csrfMatches(s, form.get('csrf') ?? undefined))
+        throw new EdgeError('Forbidden', 'The form is stale or forged (CSRF token mismatch): reload the page and try again');
     }
     await next();
   };
@@ -222,7 +232,15 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
 
   app.get('/recordings', session, async (c) => {
     const q = (name: string) => (c.req.query(name) ?? '').slice(0, 200);
-    const search: RecordingSearch = { user: q('user'), device: q('device'), from: q('from'), to: q('to'), category: q('category'), status: q('status'), replicated: q('replicated') };
+    const search: RecordingSearch = {
+      user: q('user'),
+      device: q('device'),
+      from: q('from'),
+      to: q('to'),
+      category: q('category'),
+      status: q('status'),
+      replicated: q('replicated'),
+    };
     const cursor = { ...(c.req.query('before') ? { before: q('before') } : {}), ...(c.req.query('after') ? { after: q('after') } : {}) };
     const { account } = c.get('session').identity;
     const view = await searchRecordings(deps.store, account, search, cursor, deps.replicationTargets());
@@ -260,7 +278,12 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
     if (download || !s.viewed.has(target)) {
       s.viewed.add(target);
       try {
-        await audit(c, { action: download ? 'console.object.download' : 'console.object.view', target, result: read.range ? '206' : '200', details: { sha256: read.entry.sha256 } });
+        await audit(c, {
+          action: download ? 'console.object.download' : 'console.object.view',
+          target,
+          result: read.range ? '206' : '200',
+          details: { sha256: read.entry.sha256 },
+        });
       } catch (err) {
         read.body.destroy();
         throw err;
@@ -307,7 +330,16 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
   return app;
 }
 
-async function* recordingTar(deps: ConsoleDeps, c: C, account: string, container: string, containerMeta: Record<string, string>, objects: ObjectEntry[], excerpt: AuditLine[], head: SignedHead | undefined): AsyncGenerator<Buffer> {
+async function* recordingTar(
+  deps: ConsoleDeps,
+  c: C,
+  account: string,
+  container: string,
+  containerMeta: Record<string, string>,
+  objects: ObjectEntry[],
+  excerpt: AuditLine[],
+  head: SignedHead | undefined,
+): AsyncGenerator<Buffer> {
   const folder = diskName(container);
   const s = c.get('session');
   const taken: FolderObject[] = [];
@@ -338,7 +370,17 @@ async function* recordingTar(deps: ConsoleDeps, c: C, account: string, container
       c.get('log').error({ container, object: o.name, recorded: read.entry.sha256, read: got.sha256 }, 'stored object does not match its recorded hash');
     }
     if (small.length > 0) trackText = Buffer.concat(small).toString('utf8');
-    taken.push({ name: o.name, file, bytes: read.entry.bytes, md5: got.md5, sha256: got.sha256, sourceSha256: read.entry.sha256, contentType: read.entry.contentType, lastModified: new Date(read.entry.lastModified).toISOString(), meta: read.entry.meta });
+    taken.push({
+      name: o.name,
+      file,
+      bytes: read.entry.bytes,
+      md5: got.md5,
+      sha256: got.sha256,
+      sourceSha256: read.entry.sha256,
+      contentType: read.entry.contentType,
+      lastModified: new Date(read.entry.lastModified).toISOString(),
+      meta: read.entry.meta,
+    });
   }
   const docs = folderDocuments({
     container,
@@ -349,7 +391,12 @@ async function* recordingTar(deps: ConsoleDeps, c: C, account: string, container
     pulledBy: `${s.identity.user} (${s.identity.role}, web console from ${c.env?.incoming?.socket.remoteAddress ?? 'unknown'})`,
     auditExcerpt: excerpt,
     auditHead: head ? { head, checked: ['signed by this station as the folder was made'] } : null,
-    replicas: await replicaRecords(ReplicationLedger.of(deps.store.index), deps.replicationTargets().map((t) => t.name), account, container),
+    replicas: await replicaRecords(
+      ReplicationLedger.of(deps.store.index),
+      deps.replicationTargets().map((t) => t.name),
+      account,
+      container,
+    ),
     trackText,
   });
   const now = Date.now();

@@ -42,7 +42,8 @@ export class ConsoleSessions {
   open(identity: Identity): { id: string; session: Session } | undefined {
     this.#prune();
     const own = [...this.#sessions].filter(([, s]) => s.identity.user === identity.user);
-    if (own.length >= MAX_PER_USER) this.#sessions.delete(own[0]![0]); // the user's oldest
+    if (own.length >= MAX_PER_USER)
+      this.#sessions.delete(own[0]![0]); // the user's oldest
     else if (this.#sessions.size >= MAX_SESSIONS) return undefined;
     const id = randomBytes(32).toString('base64url');
     const now = this.#now();

@@ -67,7 +67,14 @@ export class DenialBudget {
     const now = Date.now();
     let w = this.#windows.get(source);
     if (w && now - w.start >= 60_000) {
-      if (w.suppressed > 0) this.#audit.record({ actor: 'anonymous', source, action: 'denied (summary)', result: `${w.suppressed} more refusals not recorded one by one`, details: { from: new Date(w.start).toISOString() } });
+      if (w.suppressed > 0)
+        this.#audit.record({
+          actor: 'anonymous',
+          source,
+          action: 'denied (summary)',
+          result: `${w.suppressed} more refusals not recorded one by one`,
+          details: { from: new Date(w.start).toISOString() },
+        });
       w = undefined;
     }
     if (!w) {

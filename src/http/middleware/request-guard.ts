@@ -23,7 +23,8 @@ export function requestGuard(options: RequestGuardOptions): MiddlewareHandler<En
       // RFC 9112: two Hosts, or a transfer coding other than chunked, cannot be served faithfully.
       if (incoming.headersDistinct.host && incoming.headersDistinct.host.length > 1) throw new EdgeError('BadRequest', 'More than one Host header');
       const te = incoming.headers['transfer-encoding'];
-      if (te !== undefined && te.trim().toLowerCase() !== 'chunked') throw new EdgeError('BadRequest', `Transfer-Encoding ${JSON.stringify(te)} is not supported: send the body as is, or chunked`);
+      if (te !== undefined && te.trim().toLowerCase() !== 'chunked')
+        throw new EdgeError('BadRequest', `Transfer-Encoding ${JSON.stringify(te)} is not supported: send the body as is, or chunked`);
       const encrypted = (incoming.socket as { encrypted?: boolean }).encrypted === true;
       if (!encrypted && !options.plaintextAllowed && c.req.path !== '/healthcheck') {
         throw new EdgeError('Forbidden', 'This station serves HTTPS only (plain HTTP answers /healthcheck alone): use the https:// address in the connection file');

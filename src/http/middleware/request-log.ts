@@ -16,7 +16,9 @@ let counter = 0;
 /** Swift's transaction id shape: tx<21 hex>-<10 hex epoch seconds>. */
 export function newTransId(now = Date.now()): string {
   counter = (counter + 1) >>> 0;
-  return `tx${processTag}${counter.toString(16).padStart(8, '0')}-${Math.floor(now / 1000).toString(16).padStart(10, '0')}`;
+  return `tx${processTag}${counter.toString(16).padStart(8, '0')}-${Math.floor(now / 1000)
+    .toString(16)
+    .padStart(10, '0')}`;
 }
 
 /**
@@ -41,15 +43,18 @@ export function requestLog(options: RequestLogOptions): MiddlewareHandler<Env> {
     const length = out['Content-Length'];
     stats?.record(c.req.method, c.res.status, c.get('bytesIn'));
     const incoming = c.env?.incoming;
-    log.info({
-      tx: txId,
-      method: c.req.method,
-      path: incoming?.url ?? c.req.path,
-      status: c.res.status,
-      bytesIn: c.get('bytesIn'),
-      bytesOut: length === undefined ? undefined : Number(length),
-      ms: Math.round((performance.now() - started) * 100) / 100,
-      user: c.get('identity')?.user,
-    }, 'request');
+    log.info(
+      {
+        tx: txId,
+        method: c.req.method,
+        path: incoming?.url ?? c.req.path,
+        status: c.res.status,
+        bytesIn: c.get('bytesIn'),
+        bytesOut: length === undefined ? undefined : Number(length),
+        ms: Math.round((performance.now() - started) * 100) / 100,
+        user: c.get('identity')?.user,
+      },
+      'request',
+    );
   };
 }

@@ -49,24 +49,30 @@ export function objectHandlers({ store, destination, maxObjectBytes }: StorageDe
       const incoming = c.env?.incoming;
       // biome-ignore lint/suspicious/noExplicitAny: the DOM ReadableStream type of Request.body and node:stream/web's differ only in name
       const body = incoming ?? (c.req.raw.body ? Readable.fromWeb(c.req.raw.body as any) : Readable.from([]));
-      const etag = c.req.header('etag')?.replace(/^"(.*)"$/, '$1').toLowerCase();
+      const etag = c.req
+        .header('etag')
+        ?.replace(/^"(.*)"$/, '$1')
+        .toLowerCase();
       const role = c.get('identity').role;
       const meta = custodyKeysOf(role, readMeta(c, 'object').set);
       // A replicating station sends the SHA-256 it recorded: checked here too.
       const sha256 = meta[CUSTODY_SHA256]?.toLowerCase();
       if (sha256 !== undefined && !/^[0-9a-f]{64}$/.test(sha256)) throw badRequest(`X-Object-Meta-Edgecd-Sha256 must be 64 hex digits`);
-      const entry = await destination.putObject({
-        account,
-        container,
-        object,
-        body,
-        expectedBytes,
-        etag,
-        sha256,
-        contentType: c.req.header('content-type') || guessContentType(object),
-        meta,
-        mustNotExist: c.req.header('if-none-match')?.trim() === '*',
-      }, role === 'replicator');
+      const entry = await destination.putObject(
+        {
+          account,
+          container,
+          object,
+          body,
+          expectedBytes,
+          etag,
+          sha256,
+          contentType: c.req.header('content-type') || guessContentType(object),
+          meta,
+          mustNotExist: c.req.header('if-none-match')?.trim() === '*',
+        },
+        role === 'replicator',
+      );
       c.set('bytesIn', entry.bytes);
       const out = outHeaders(c);
       out['Etag'] = entry.md5;

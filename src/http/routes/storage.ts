@@ -15,8 +15,6 @@ import type { Handlers, StorageDeps } from './handlers.ts';
 import { objectHandlers } from './object.ts';
 import { SYSTEM_CONTAINER, systemDocumentHandlers } from './system-documents.ts';
 
-
-
 export function storageHandler(deps: StorageDeps) {
   const levels: Record<'account' | 'container' | 'object', Handlers> = {
     account: accountHandlers(deps),

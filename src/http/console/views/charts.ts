@@ -104,8 +104,8 @@ export function trackMap(points: TrackPoint[], format: (iso: string) => string, 
   const ys = all.map((p) => p.lat);
   const [minX, maxX, minY, maxY] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
   const scale = Math.min((W - 2 * PAD) / Math.max(maxX - minX, 1e-9), (H - 2 * PAD) / Math.max(maxY - minY, 1e-9));
-  const px = (i: number) => round(PAD + (xs[i]! - minX) * scale + ((W - 2 * PAD) - (maxX - minX) * scale) / 2);
-  const py = (i: number) => round(H - PAD - (ys[i]! - minY) * scale - ((H - 2 * PAD) - (maxY - minY) * scale) / 2);
+  const px = (i: number) => round(PAD + (xs[i]! - minX) * scale + (W - 2 * PAD - (maxX - minX) * scale) / 2);
+  const py = (i: number) => round(H - PAD - (ys[i]! - minY) * scale - (H - 2 * PAD - (maxY - minY) * scale) / 2);
   const d = points.map((_, i) => `${i === 0 ? 'M' : 'L'}${px(i)} ${py(i)}`).join(' ');
   const first = points[0]!;
   const last = points.at(-1)!;

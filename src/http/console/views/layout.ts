@@ -38,8 +38,9 @@ export function page(o: PageOptions, body: Html): Html {
 <a class="skip" href="#main">Skip to content</a>
 <header class="top">
   <span class="brand">edgecd</span>
-  ${v
-    ? html`<nav aria-label="Console">
+  ${
+    v
+      ? html`<nav aria-label="Console">
         <ul>
           ${v.role === 'admin' ? html`<li><a href="/console/station" aria-current="${current('station')}">Station</a></li>` : ''}
           <li><a href="/console/recordings" aria-current="${current('recordings')}">Recordings</a></li>
@@ -50,7 +51,8 @@ export function page(o: PageOptions, body: Html): Html {
         <span class="who">${v.user} <span class="role">${v.role}</span></span>
         <button type="submit">Log out</button>
       </form>`
-    : ''}
+      : ''
+  }
 </header>
 <main id="main" tabindex="-1">
 ${o.notice ? html`<p class="notice" role="status">${o.notice}</p>` : ''}
@@ -77,7 +79,10 @@ export function formatTime(at: number | string | undefined): string {
   if (at === undefined) return '—';
   const d = new Date(at);
   if (Number.isNaN(d.getTime())) return String(at);
-  return d.toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, ' UTC');
+  return d
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d{3}Z$/, ' UTC');
 }
 
 /** A <time> element: machine-readable, and the script may add the viewer's local time. */

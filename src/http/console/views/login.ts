@@ -2,7 +2,9 @@ import { html } from 'hono/html';
 import { page, type Html, type PageOptions } from './layout.ts';
 
 export function loginPage(assets: PageOptions['assets'], problem?: string, user = ''): Html {
-  return page({ title: 'Log in', assets }, html`<section class="login">
+  return page(
+    { title: 'Log in', assets },
+    html`<section class="login">
   <h1>Log in to the station</h1>
   <p>Use an <strong>admin</strong> account (station status) or a <strong>reader</strong> account (recordings).</p>
   ${problem ? html`<p class="problem" role="alert" id="login-problem">${problem}</p>` : ''}
@@ -13,5 +15,6 @@ export function loginPage(assets: PageOptions['assets'], problem?: string, user 
     <input id="key" name="key" type="password" autocomplete="current-password" required>
     <button type="submit">Log in</button>
   </form>
-</section>`);
+</section>`,
+  );
 }

@@ -90,7 +90,9 @@ export function recordingPage(assets: PageOptions['assets'], viewer: Viewer, r: 
   const base = `/console/recordings/${encodeURIComponent(r.container)}`;
   const objectUrl = (name: string, download = false) => `${base}/object?${new URLSearchParams({ name, ...(download ? { download: '1' } : {}) })}`;
   const span = spanOf(r);
-  return page({ title: r.container, viewer, section: 'recordings', assets }, html`
+  return page(
+    { title: r.container, viewer, section: 'recordings', assets },
+    html`
 <p class="crumbs"><a href="/console/recordings">← Recordings</a></p>
 <h1>${r.kind === 'rejected' ? 'Rejected content' : 'Recording'} <span class="container-name">${r.container}</span></h1>
 <section aria-labelledby="summary-h">
@@ -103,51 +105,79 @@ export function recordingPage(assets: PageOptions['assets'], viewer: Viewer, r: 
     <dt>Status</dt><dd><span class="status status-${r.status.toLowerCase()}">${r.status}</span>${r.completedAt ? html` since ${time(r.completedAt)}` : ''}</dd>
     <dt>Objects</dt><dd>${r.objects.length} (${formatBytes(r.objects.reduce((n, o) => n + o.bytes, 0))})</dd>
   </dl>
-  ${r.canReadContent
-    ? html`<p class="actions"><a class="button" href="${base}/download" download>Download the recording (.tar)</a></p>
+  ${
+    r.canReadContent
+      ? html`<p class="actions"><a class="button" href="${base}/download" download>Download the recording (.tar)</a></p>
       <p class="hint">The archive holds the folder <code>edgecd pull</code> writes: the objects byte for byte, metadata.json, manifest.sha256 (check with <code>sha256sum -c manifest.sha256</code>), custody.json and, when there is a readable track, track.geojson. Each download is in the audit trail.</p>`
-    : html`<p class="hint">Video, notes, the GNSS track and downloads are shown to reader accounts only.</p>`}
+      : html`<p class="hint">Video, notes, the GNSS track and downloads are shown to reader accounts only.</p>`
+  }
 </section>
 
-${span
-  ? html`<section aria-labelledby="timeline-h"><h2 id="timeline-h">Timeline</h2>
-      ${timeline(span, r.clips.filter((c) => c.start !== undefined && c.stop !== undefined).map((c) => ({ name: c.name, start: c.start!, stop: c.stop! })),
-        r.bookmarks.filter((b) => b.at !== undefined).map((b) => ({ label: b.name, at: b.at!, ...(b.categoryName ?? b.categoryId ? { category: b.categoryName ?? b.categoryId } : {}) })), formatTime)}
+${
+  span
+    ? html`<section aria-labelledby="timeline-h"><h2 id="timeline-h">Timeline</h2>
+      ${timeline(
+        span,
+        r.clips.filter((c) => c.start !== undefined && c.stop !== undefined).map((c) => ({ name: c.name, start: c.start!, stop: c.stop! })),
+        r.bookmarks
+          .filter((b) => b.at !== undefined)
+          .map((b) => ({ label: b.name, at: b.at!, ...((b.categoryName ?? b.categoryId) ? { category: b.categoryName ?? b.categoryId } : {}) })),
+        formatTime,
+      )}
     </section>`
-  : ''}
+    : ''
+}
 
 <section aria-labelledby="clips-h">
   <h2 id="clips-h">Clips (${r.clips.length})</h2>
   ${r.clips.length === 0 ? html`<p>No clips.</p>` : ''}
-  <ol class="clips">${r.clips.map((c) => html`<li class="clip-item">
+  <ol class="clips">${r.clips.map(
+    (c) => html`<li class="clip-item">
     <h3>${c.name}</h3>
     <p>${time(c.start)} – ${time(c.stop)} · ${formatBytes(c.bytes)}</p>
-    ${r.canReadContent
-      ? html`<video controls preload="none" data-type="${c.type}" aria-label="Clip ${c.name}"><source src="${objectUrl(c.name)}" type="${c.type}"></video>
+    ${
+      r.canReadContent
+        ? html`<video controls preload="none" data-type="${c.type}" aria-label="Clip ${c.name}"><source src="${objectUrl(c.name)}" type="${c.type}"></video>
         <p class="unplayable" hidden>This browser cannot play ${c.type} video: download the clip and use a player such as VLC.</p>
         <p><a href="${objectUrl(c.name, true)}" download data-download="clip">Download ${c.name}</a></p>`
-      : ''}
-  </li>`)}</ol>
+        : ''
+    }
+  </li>`,
+  )}</ol>
 </section>
 
 <section aria-labelledby="bookmarks-h">
   <h2 id="bookmarks-h">Bookmarks (${r.bookmarks.length})</h2>
-  ${r.bookmarks.length === 0 ? html`<p>No bookmarks.</p>` : html`<ul class="bookmarks">${r.bookmarks.map((b) => html`<li class="bookmark-item">
+  ${
+    r.bookmarks.length === 0
+      ? html`<p>No bookmarks.</p>`
+      : html`<ul class="bookmarks">${r.bookmarks.map(
+          (b) => html`<li class="bookmark-item">
     <strong>${b.categoryName ?? b.categoryId ?? 'No category'}</strong>${b.categoryId && b.categoryName ? html` <small>(${b.categoryId})</small>` : ''}
     at ${time(b.at)}${b.end !== undefined ? html` – ${time(b.end)}` : ''}
     ${b.location ? html`<br><span class="place">${'lat' in b.location ? `at ${b.location.lat}, ${b.location.lon}${b.location.accuracy !== undefined ? ` (±${b.location.accuracy} m)` : ''}${b.location.time ? `, fix ${formatTime(b.location.time)}` : ''}` : `location (unreadable): ${b.location.unreadable}`}</span>` : ''}
     ${Object.keys(b.tags).length > 0 ? html`<br><span class="tags">${Object.entries(b.tags).map(([k, v]) => html`<span class="tag">${k}${v ? `: ${v}` : ''}</span> `)}</span>` : ''}
     ${b.text !== undefined ? html`<blockquote>${b.text}</blockquote>` : ''}
-  </li>`)}</ul>`}
+  </li>`,
+        )}</ul>`
+  }
 </section>
 
-${r.track
-  ? html`<section aria-labelledby="track-h"><h2 id="track-h">GNSS track</h2>
-      ${r.track.points && r.track.points.length > 0
-        ? trackMap(r.track.points, formatTime, r.bookmarks.flatMap((b) => (b.location && 'lat' in b.location ? [{ ...b.location, name: b.categoryName ?? b.categoryId ?? b.name }] : [])))
-        : html`<p>${r.track.name}: ${r.track.problem ?? 'shown to reader accounts only'}</p>`}
+${
+  r.track
+    ? html`<section aria-labelledby="track-h"><h2 id="track-h">GNSS track</h2>
+      ${
+        r.track.points && r.track.points.length > 0
+          ? trackMap(
+              r.track.points,
+              formatTime,
+              r.bookmarks.flatMap((b) => (b.location && 'lat' in b.location ? [{ ...b.location, name: b.categoryName ?? b.categoryId ?? b.name }] : [])),
+            )
+          : html`<p>${r.track.name}: ${r.track.problem ?? 'shown to reader accounts only'}</p>`
+      }
     </section>`
-  : ''}
+    : ''
+}
 
 <section aria-labelledby="manifest-h">
   <h2 id="manifest-h">SHA-256 manifest</h2>
@@ -161,20 +191,28 @@ ${r.track
 
 <section aria-labelledby="replication-h">
   <h2 id="replication-h">Replication</h2>
-  ${r.replication === null
-    ? html`<p>No replication target is configured.</p>`
-    : html`<div class="scroll"><table>
+  ${
+    r.replication === null
+      ? html`<p>No replication target is configured.</p>`
+      : html`<div class="scroll"><table>
         <thead><tr><th scope="col">Target</th><th scope="col">State</th><th scope="col">Confirmation</th><th scope="col">Objects</th></tr></thead>
-        <tbody>${r.replication.map((t) => html`<tr><th scope="row">${t.target}${t.enabled ? '' : ' (disabled)'}</th>
+        <tbody>${r.replication.map(
+          (t) => html`<tr><th scope="row">${t.target}${t.enabled ? '' : ' (disabled)'}</th>
           <td>${t.completeAt ? html`held, Complete, confirmed ${time(t.completeAt)}` : t.failed > 0 ? html`<span class="bad">refused by the target (${t.failed} objects)</span>` : t.queued ? 'queued' : r.status === 'Complete' ? 'not yet' : 'waits for the recording to be Complete'}</td>
           <td>${t.level ? html`${LEVEL_WORDS[t.level] ?? t.level}${t.level === 'acknowledged' ? html` <span class="bad">(not verified)</span>` : ''}` : '—'}</td>
-          <td>${Object.entries(t.confirmed).map(([level, n]) => `${n} ${LEVEL_WORDS[level] ?? level}`).join(', ') || '0 confirmed'} of ${r.objects.length}${t.sent > 0 ? `, ${t.sent} sent unconfirmed` : ''}${t.heldBack > 0 ? `, ${t.heldBack} held back (the target does not take them yet)` : ''}${t.rejected > 0 ? `, ${t.rejected} taken as rejected content` : ''}</td></tr>`)}</tbody>
+          <td>${
+            Object.entries(t.confirmed)
+              .map(([level, n]) => `${n} ${LEVEL_WORDS[level] ?? level}`)
+              .join(', ') || '0 confirmed'
+          } of ${r.objects.length}${t.sent > 0 ? `, ${t.sent} sent unconfirmed` : ''}${t.heldBack > 0 ? `, ${t.heldBack} held back (the target does not take them yet)` : ''}${t.rejected > 0 ? `, ${t.rejected} taken as rejected content` : ''}</td></tr>`,
+        )}</tbody>
       </table></div>
       <div class="scroll"><table class="replicas">
         <caption>Each object on each target</caption>
         <thead><tr><th scope="col">Object</th>${r.replication.map((t) => html`<th scope="col">${t.target}</th>`)}</tr></thead>
         <tbody>${r.objects.map((o) => html`<tr><th scope="row">${o.name}</th>${r.replication!.map((t) => html`<td>${t.objects[o.name] ?? '—'}</td>`)}</tr>`)}</tbody>
-      </table></div>`}
+      </table></div>`
+  }
 </section>
 
 <section aria-labelledby="custody-h">
@@ -189,7 +227,8 @@ ${r.track
 <section aria-labelledby="metadata-h">
   <h2 id="metadata-h">Metadata</h2>
   <dl class="metadata">${r.metadata.map(([k, v]) => html`<dt>${k}</dt><dd>${v}</dd>`)}</dl>
-</section>`);
+</section>`,
+  );
 }
 
 const LEVEL_WORDS: Record<string, string> = { verified: 'verified', 'read-back': 'read back', acknowledged: 'acknowledged only' };

@@ -43,7 +43,9 @@ export function recordingsPage(assets: PageOptions['assets'], viewer: Viewer, vi
   const s = view.search;
   const query = (cursor: Record<string, string>) => '?' + new URLSearchParams({ ...Object.fromEntries(Object.entries(s).filter(([, v]) => v !== '')), ...cursor }).toString();
   const option = (value: string, label: string, selected: string) => html`<option value="${value}" ${value === selected ? 'selected' : ''}>${label}</option>`;
-  return page({ title: 'Recordings', viewer, section: 'recordings', assets }, html`
+  return page(
+    { title: 'Recordings', viewer, section: 'recordings', assets },
+    html`
 <h1>Recordings</h1>
 <form class="search" method="get" action="/console/recordings" role="search" aria-label="Find recordings">
   <div class="field"><label for="q-user">User name or UserID</label><input id="q-user" name="user" value="${s.user}" autocomplete="off"></div>
@@ -65,22 +67,27 @@ export function recordingsPage(assets: PageOptions['assets'], viewer: Viewer, vi
 ${view.problems.length > 0 ? html`<p class="problem" role="alert">${view.problems.join('; ')}</p>` : ''}
 ${view.unrecognised.count > 0 ? html`<p class="problem" data-figure="unrecognised">${view.unrecognised.count} container${view.unrecognised.count === 1 ? ' has an unrecognised name' : 's have unrecognised names'} (not a recording this station can read; kept and replicated as they are): ${view.unrecognised.names.join(', ')}${view.unrecognised.count > view.unrecognised.names.length ? ', …' : ''}</p>` : ''}
 <p role="status" class="result-count">${view.rows.length === 0 ? 'No recordings match.' : `Showing ${view.rows.length} recordings, newest first.`}</p>
-${view.rows.length > 0
-  ? html`<div class="scroll"><table class="recordings">
+${
+  view.rows.length > 0
+    ? html`<div class="scroll"><table class="recordings">
       <caption class="sr-only">Recordings found</caption>
       <thead><tr><th scope="col">Triggered</th><th scope="col">User</th><th scope="col">Camera</th><th scope="col">Status</th><th scope="col">Objects</th><th scope="col">Replicated</th></tr></thead>
-      <tbody>${view.rows.map((r) => html`<tr>
+      <tbody>${view.rows.map(
+        (r) => html`<tr>
         <td><a href="/console/recordings/${encodeURIComponent(r.container)}">${time(r.at)}</a>${r.kind === 'rejected' ? html`<br><small>${r.container}</small>` : ''}</td>
         <td>${r.user}</td>
         <td>${r.device}</td>
         <td><span class="status status-${r.status.toLowerCase()}">${r.status}</span></td>
         <td>${r.objects} (${formatBytes(r.bytes)})</td>
         <td>${r.replicated === null ? '—' : r.replicated ? 'yes' : 'not yet'}</td>
-      </tr>`)}</tbody>
+      </tr>`,
+      )}</tbody>
     </table></div>`
-  : ''}
+    : ''
+}
 <nav class="pager" aria-label="Pages">
   ${view.newer ? html`<a rel="prev" href="${query({ after: view.newer })}">← Newer</a>` : html`<span></span>`}
   ${view.older ? html`<a rel="next" href="${query({ before: view.older })}">Older →</a>` : ''}
-</nav>`);
+</nav>`,
+  );
 }

@@ -14,22 +14,27 @@ export interface StationView {
 }
 
 export function stationPage(assets: PageOptions['assets'], viewer: Viewer, view: StationView, notice?: string): Html {
-  return page({ title: 'Station', viewer, section: 'station', assets, ...(notice ? { notice } : {}) }, html`
+  return page(
+    { title: 'Station', viewer, section: 'station', assets, ...(notice ? { notice } : {}) },
+    html`
 <h1>${view.siteName} <span class="subtitle">station status</span></h1>
 <div id="live" data-refresh="/console/station/live">${stationLive(view)}</div>
 <section aria-labelledby="actions-h">
   <h2 id="actions-h">Actions</h2>
   <div class="actions">
     <a class="button" href="/console/connection.json" download>Download connection.json</a>
-    ${view.health.replication?.targets.some((t) => t.enabled)
-      ? html`<form method="post" action="/console/replication/run">
+    ${
+      view.health.replication?.targets.some((t) => t.enabled)
+        ? html`<form method="post" action="/console/replication/run">
           <input type="hidden" name="csrf" value="${viewer.csrf}">
           <button type="submit">Run a replication pass now</button>
         </form>`
-      : html`<p>No replication target is enabled.</p>`}
+        : html`<p>No replication target is enabled.</p>`
+    }
   </div>
   <p class="hint">connection.json holds the body-worn system's key: upload it in the Body Worn Manager and do not keep copies. Each download is in the audit trail.</p>
-</section>`);
+</section>`,
+  );
 }
 
 /** The part of the page the script refreshes. */
@@ -63,21 +68,25 @@ export function stationLive(view: StationView): Html {
   </section>
   <section class="card wide" aria-labelledby="replication-h">
     <h2 id="replication-h">Replication</h2>
-    ${h.replication === null
-      ? html`<p>No replication target is configured.</p>`
-      : html`<div class="scroll"><table>
+    ${
+      h.replication === null
+        ? html`<p>No replication target is configured.</p>`
+        : html`<div class="scroll"><table>
           <caption class="sr-only">Replication targets</caption>
           <thead><tr><th scope="col">Target</th><th scope="col">Backlog</th><th scope="col">Confirmation</th><th scope="col">Last success</th><th scope="col">Last pass</th><th scope="col">State</th></tr></thead>
-          <tbody>${h.replication.targets.map((t) => html`<tr>
+          <tbody>${h.replication.targets.map(
+            (t) => html`<tr>
             <th scope="row">${t.name}</th>
             <td data-figure="backlog-${t.name}">${t.backlog.recordings} recordings, ${t.backlog.objects} objects, ${formatBytes(t.backlog.bytes)}${t.backlog.failed > 0 ? html`; <span class="bad">${t.backlog.failed} refused</span>` : ''}${heldBackWords(t.heldBack)}</td>
             <td data-figure="confirmation-${t.name}">${t.confirmation.level ?? '—'}${t.confirmation.warning ? html`<br><span class="bad">${t.confirmation.warning}</span>` : ''}</td>
             <td>${t.lastSuccess ? time(t.lastSuccess) : 'never'}</td>
             <td>${t.lastPass ? html`${time(t.lastPass.finishedAt)}: ${t.lastPass.outcome}` : '—'}</td>
             <td>${t.alarm ? html`<span class="bad">${t.alarm.message}</span>` : t.running ? 'running' : t.enabled ? html`scheduled ${t.nextRun ? html`(next ${time(t.nextRun)})` : ''}` : 'disabled'}</td>
-          </tr>`)}</tbody>
+          </tr>`,
+          )}</tbody>
         </table></div>
-        <p>${h.replication.heldByAllTargets} recordings are held by every enabled target, confirmed as eviction needs.</p>`}
+        <p>${h.replication.heldByAllTargets} recordings are held by every enabled target, confirmed as eviction needs.</p>`
+    }
   </section>
   <section class="card" aria-labelledby="clock-h">
     <h2 id="clock-h">Time</h2>
