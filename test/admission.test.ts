@@ -1,10 +1,10 @@
 /** 503 + Retry-After before the box drowns; everything acknowledged stays intact. */
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { SwiftSession, TestDaemon } from './helpers/daemon.ts';
+import { md5 } from './helpers/hashes.ts';
 
-const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
 let daemon: TestDaemon;
 let s: SwiftSession;
 

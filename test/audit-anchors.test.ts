@@ -6,7 +6,6 @@
  * the check against the central must.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,8 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { loadStationKey, signHead } from '../src/audit/station-key.ts';
 import { runCli, TEST_USERS, TestDaemon } from './helpers/daemon.ts';
 import { centralReader, centralTarget, replicateNow, simulateDay, startEdge, type Target } from './helpers/replication.ts';
-
-const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+import { sha256 } from './helpers/hashes.ts';
 
 describe('audit anchors', () => {
   let central: TestDaemon;

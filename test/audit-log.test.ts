@@ -1,6 +1,5 @@
 /** The audit log: group-committed appends, the hash chain, the head, and what verify catches. */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { appendFile, copyFile, mkdtemp, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,8 +7,8 @@ import { after, before, describe, it } from 'node:test';
 import type { AuditEvent, AuditLine } from '../src/audit/audit-format.ts';
 import { AuditLog } from '../src/audit/audit-log.ts';
 import { byTarget, readAuditLines, verifyAuditLog } from '../src/audit/audit-reader.ts';
+import { sha256 } from './helpers/hashes.ts';
 
-const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 const ZERO = '0'.repeat(64);
 const TARGETS = ['AUTH_bws/rec1', 'AUTH_bws/rec1/a.mp4', 'AUTH_bws/rec10/a.mp4', 'AUTH_bws/rec2/a.mp4', undefined];
 

@@ -1,15 +1,14 @@
 /** Capability API and categories: served from configuration, read-only over HTTP, never withdrawn. */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { SwiftSession, TestDaemon, runCli } from './helpers/daemon.ts';
+import { md5 } from './helpers/hashes.ts';
 
-const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
 let daemon: TestDaemon;
 let s: SwiftSession;
 

@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,11 +15,11 @@ import { promisify } from 'node:util';
 import { chromium, request, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { VERSION } from '../src/lib/version.ts';
 import { ROOT, runCli, TEST_USERS, TestDaemon } from './helpers/daemon.ts';
+import { sha256 } from './helpers/hashes.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = join(ROOT, 'test-output/console');
 const run = promisify(execFile);
-const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
 describe('web console in Chromium', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt install chromium)` }, () => {
   let daemon: TestDaemon;

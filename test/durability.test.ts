@@ -1,12 +1,11 @@
 /** Crashes, restarts and index loss: what was acknowledged survives, nothing partial shows. */
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readdir, rm, writeFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { SwiftSession, TestDaemon, runCli } from './helpers/daemon.ts';
-
-const md5 = (b: Buffer | string) => createHash('md5').update(b).digest('hex');
+import { md5 } from './helpers/hashes.ts';
 
 async function snapshot(s: SwiftSession) {
   const account = await s.req('HEAD', '');

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +14,7 @@ import { promisify } from 'node:util';
 import { loadStationKey, signHead } from '../src/audit/station-key.ts';
 import { CLI_ARGS, ROOT, runCli, TEST_USERS, TestDaemon } from './helpers/daemon.ts';
 import { openStackSwiftAvailable, startOpenStackSwift, type OpenStackSwift } from './helpers/openstack-swift.ts';
+import { md5, sha256 } from './helpers/hashes.ts';
 
 const run = promisify(execFile);
 const reader = TEST_USERS.reader;
@@ -80,7 +81,7 @@ describe('pull from a central edgecd', () => {
     for (const o of custody.objects) {
       assert.equal(o.sha256, o.sha256OnArrival, `${o.file}: checked against the SHA-256 recorded on arrival`);
       const bytes = await readFile(join(folder, o.file));
-      assert.equal(createHash('sha256').update(bytes).digest('hex'), o.sha256);
+      assert.equal(sha256(bytes), o.sha256);
     }
     const metadata = JSON.parse(await readFile(join(folder, 'metadata.json'), 'utf8')) as { objects: { name: string; bookmark?: { tags: Record<string, string> } }[] };
     assert.ok(
@@ -269,7 +270,6 @@ async function hostileSource(
   options: { stuckMarker?: boolean; custody?: { lines: object[]; head: object } } = {},
 ) {
   const { createServer } = await import('node:http');
-  const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
   let dripped = false;
   const server = createServer((req, res) => {
     const url = new URL(req.url!, 'http://x');

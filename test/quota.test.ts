@@ -1,13 +1,13 @@
 /** 507 before the quota or the disk's reserve is crossed, never a partial object. */
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readdir, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SwiftSession, TestDaemon } from './helpers/daemon.ts';
+import { md5 } from './helpers/hashes.ts';
 
-const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
 const QUOTA = 1024 * 1024;
 let daemon: TestDaemon;
 let s: SwiftSession;

@@ -1,15 +1,14 @@
 /** The Swift API over real HTTP, as a BWS and Swift clients speak it. */
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readdir, mkdtemp } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SwiftSession, TestDaemon } from './helpers/daemon.ts';
+import { md5, sha256 } from './helpers/hashes.ts';
 
-const md5 = (b: Buffer | string) => createHash('md5').update(b).digest('hex');
-const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 const TRANS_ID = /^tx[0-9a-f]{21}-[0-9a-f]{10}$/;
 const MAX_BYTES = 4 * 1024 * 1024;
 
