@@ -19,9 +19,10 @@
  */
 import type { AbstractSublevel } from 'abstract-level';
 import type { Level } from 'level';
-import type { BatchOp, IndexDb, Mutation, ObjectEntry } from '../store/index-db.ts';
+import { IndexDb, type BatchOp, type Mutation, type ObjectEntry } from '../store/index-db.ts';
 import { decodeMetaValue, type MetaMap } from '../swift/metadata.ts';
 import { classifyContainer, isRejectedContentName, parseCompactTime, parseEpoch, parseRecordingName } from './names.ts';
+import { KEY_SEPARATOR as SEP, KEY_TOP as TOP, keysUnder } from '../store/index-keys.ts';
 
 export interface CatalogueEntry {
   container: string;
@@ -60,8 +61,6 @@ export interface CataloguePage {
 
 type Sub<V> = AbstractSublevel<Level<string, unknown>, string | Buffer | Uint8Array, string, V>;
 
-const SEP = '\u0000';
-const TOP = '\u{10FFFF}';
 const VERSION = 2;
 const BOOKMARK = 'bookmark_';
 
@@ -129,18 +128,18 @@ export class RecordingCatalogue {
       const entry = RecordingCatalogue.entryFor(m.container, r.created, r.meta);
       if (entry) return [{ type: 'put', sublevel: this.byTime, key: RecordingCatalogue.timeKey(m.account, entry), value: entry }];
       return classifyContainer(m.container) === 'unrecognised'
-        ? [{ type: 'put', sublevel: this.unrecognised, key: m.account + SEP + m.container, value: { created: r.created } }]
+        ? [{ type: 'put', sublevel: this.unrecognised, key: IndexDb.containerKey(m.account, m.container), value: { created: r.created } }]
         : [];
     }
     if (r.op === 'container-removed' && classifyContainer(m.container) === 'unrecognised') {
-      return [{ type: 'del', sublevel: this.unrecognised, key: m.account + SEP + m.container }];
+      return [{ type: 'del', sublevel: this.unrecognised, key: IndexDb.containerKey(m.account, m.container) }];
     }
     if (r.op === 'container-removed') {
-      const existing = await this.#index.containers.get(m.account + SEP + m.container);
+      const existing = await this.#index.containers.get(IndexDb.containerKey(m.account, m.container));
       const entry = existing && RecordingCatalogue.entryFor(m.container, existing.created, existing.meta);
       if (!entry) return [];
       const ops: BatchOp[] = [{ type: 'del', sublevel: this.byTime, key: RecordingCatalogue.timeKey(m.account, entry) }];
-      const prefix = m.account + SEP + m.container + SEP + BOOKMARK;
+      const prefix = IndexDb.objectKey(m.account, m.container, BOOKMARK);
       for await (const bookmark of this.#index.objects.values({ gte: prefix, lt: prefix + TOP })) {
         const key = this.#categoryKey(m.account, m.container, bookmark);
         if (key) ops.push({ type: 'del', sublevel: this.byCategory, key });
@@ -149,7 +148,7 @@ export class RecordingCatalogue {
     }
     if (!r.name.startsWith(BOOKMARK) || !parseRecordingName(m.container)) return [];
     // A bookmark's category may change (POST) or go: the old key goes, the new one comes.
-    const old = await this.#index.objects.get(m.account + SEP + m.container + SEP + r.name);
+    const old = await this.#index.objects.get(IndexDb.objectKey(m.account, m.container, r.name));
     const ops: BatchOp[] = [];
     const oldKey = old && this.#categoryKey(m.account, m.container, old);
     if (oldKey) ops.push({ type: 'del', sublevel: this.byCategory, key: oldKey });
@@ -203,7 +202,7 @@ export class RecordingCatalogue {
   async unrecognisedContainers(limit = 20, account?: string): Promise<{ count: number; names: string[] }> {
     let count = 0;
     const names: string[] = [];
-    const range = account === undefined ? {} : { gt: account + SEP, lt: account + SEP + TOP };
+    const range = account === undefined ? {} : keysUnder(account);
     for await (const key of this.unrecognised.keys(range)) {
       count += 1;
       const [acct, container] = key.split(SEP) as [string, string];

@@ -319,17 +319,10 @@ export class ContentDestination {
   async #refuseDuplicateUserId(account: string, user: string, meta: MetaMap): Promise<void> {
     const wanted = meta.userid === undefined ? '' : decodeMetaValue(meta.userid).trim();
     if (wanted === '') return;
-    let marker = '';
-    for (;;) {
-      const page = await this.#store.listObjects(account, USERS, { prefix: '', marker, endMarker: '', delimiter: '', limit: 1000 });
-      for (const entry of page) {
-        if ('subdir' in entry) continue;
-        if (entry.name !== user && entry.meta.userid !== undefined && decodeMetaValue(entry.meta.userid).trim() === wanted) {
-          throw new EdgeError('BadRequest', `UserID ${JSON.stringify(wanted)} already belongs to user ${entry.name}; a UserID must be empty or unique`);
-        }
-        marker = entry.name;
+    for await (const entry of this.#store.objects(account, USERS)) {
+      if (entry.name !== user && entry.meta.userid !== undefined && decodeMetaValue(entry.meta.userid).trim() === wanted) {
+        throw new EdgeError('BadRequest', `UserID ${JSON.stringify(wanted)} already belongs to user ${entry.name}; a UserID must be empty or unique`);
       }
-      if (page.length < 1000) return;
     }
   }
 }

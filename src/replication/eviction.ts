@@ -140,16 +140,8 @@ export class Evictor {
 
   async #manifest(account: string, container: string): Promise<EvictionRecord['manifest']> {
     const manifest: EvictionRecord['manifest'] = {};
-    let marker = '';
-    for (;;) {
-      const page = await this.#o.store.listObjects(account, container, { prefix: '', marker, endMarker: '', delimiter: '', limit: 1000 });
-      for (const o of page) {
-        if ('subdir' in o) continue;
-        manifest[o.name] = { sha256: o.sha256, md5: o.md5, bytes: o.bytes };
-        marker = o.name;
-      }
-      if (page.length < 1000) return manifest;
-    }
+    for await (const o of this.#o.store.objects(account, container)) manifest[o.name] = { sha256: o.sha256, md5: o.md5, bytes: o.bytes };
+    return manifest;
   }
 
   /** Durable before the recording goes: an eviction is never unrecorded. */

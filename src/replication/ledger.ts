@@ -33,6 +33,7 @@ import type { ObjectStore } from '../store/object-store.ts';
 import type { BatchOp, IndexDb, Mutation } from '../store/index-db.ts';
 import { decodeMetaValue, type MetaMap } from '../swift/metadata.ts';
 import type { GatingCapability } from './target-plan.ts';
+import { KEY_SEPARATOR as SEP, KEY_TOP as TOP, keysUnder } from '../store/index-keys.ts';
 
 /**
  * recording: a sealed recording; rejected: a rejected-content container;
@@ -135,9 +136,6 @@ export interface JobGroup extends Job {
 }
 
 type Sub<V> = AbstractSublevel<Level<string, unknown>, string | Buffer | Uint8Array, string, V>;
-
-const SEP = '\u0000';
-const TOP = '\u{10FFFF}';
 
 export const isSealed = (meta: MetaMap) => meta.status !== undefined && decodeMetaValue(meta.status) === 'Complete';
 
@@ -254,7 +252,7 @@ export class ReplicationLedger {
     const now = Date.now();
     const ops: BatchOp[] = [];
     for await (const account of store.index.accounts.keys()) {
-      for await (const [, c] of store.index.containers.iterator({ gt: account + SEP, lt: account + SEP + TOP })) {
+      for await (const [, c] of store.index.containers.iterator(keysUnder(account))) {
         const kind = jobKindFor(c.name);
         if (kind === 'recording' && !isSealed(c.meta)) continue;
         const names = kind === 'object' ? await objectNames(store, account, c.name) : [''];
@@ -448,6 +446,6 @@ export function evictableKey(sealedAt: number, account: string, container: strin
 
 async function objectNames(store: ObjectStore, account: string, container: string): Promise<string[]> {
   const names: string[] = [];
-  for await (const [, o] of store.index.objects.iterator({ gt: account + SEP + container + SEP, lt: account + SEP + container + SEP + TOP })) names.push(o.name);
+  for await (const [, o] of store.index.objects.iterator(keysUnder(account, container))) names.push(o.name);
   return names;
 }

@@ -502,21 +502,9 @@ export class ReplicationPass {
     if (!is2xx(res)) throw refusal(res, `PUT ${name}`);
   }
 
-  async *#pages(account: string, container: string): AsyncGenerator<ObjectEntry[]> {
-    let marker = '';
-    for (;;) {
-      const page = (await this.#c.store.listObjects(account, container, { prefix: '', marker, endMarker: '', delimiter: '', limit: 1000 })).filter(
-        (o): o is ObjectEntry => !('subdir' in o),
-      );
-      if (page.length === 0) return;
-      yield page;
-      marker = page.at(-1)!.name;
-    }
-  }
-
   async #entries(account: string, container: string): Promise<ObjectEntry[]> {
     const entries: ObjectEntry[] = [];
-    for await (const page of this.#pages(account, container)) entries.push(...page);
+    for await (const page of this.#c.store.objectPages(account, container)) entries.push(...page);
     return entries;
   }
 
@@ -528,7 +516,7 @@ export class ReplicationPass {
    */
   async #allObjects(account: string, container: ContainerEntry, how: ObjectHow, tally: Tally, everything = false): Promise<void> {
     if (everything) {
-      for await (const page of this.#pages(account, container.name)) await this.#objects(account, container, page, how, tally, 'everything');
+      for await (const page of this.#c.store.objectPages(account, container.name)) await this.#objects(account, container, page, how, tally, 'everything');
       return;
     }
     const entries = await this.#entries(account, container.name);

@@ -11,6 +11,7 @@ import type { AbstractSublevel } from 'abstract-level';
 import { EdgeError } from '../lib/errors.ts';
 import type { MetaMap } from './metadata.ts';
 import type { LogRecord, ObjectRecord } from './container-log.ts';
+import { indexKey, KEY_SEPARATOR as SEP, KEY_TOP as TOP } from './index-keys.ts';
 
 export type ObjectEntry = Omit<ObjectRecord, 'op'>;
 
@@ -66,10 +67,6 @@ export interface ListOptions {
 
 export type Listed<T> = T | { subdir: string };
 
-/** Above every valid UTF-8 sequence: an exclusive upper bound for "starts with". */
-const TOP = '\u{10FFFF}';
-const SEP = '\u0000'; // names never contain NUL, so it separates key parts
-
 interface QueuedBatch {
   ops: BatchOp[];
   sync: boolean;
@@ -115,11 +112,11 @@ export class IndexDb {
   }
 
   static containerKey(account: string, container: string): string {
-    return account + SEP + container;
+    return indexKey(account, container);
   }
 
   static objectKey(account: string, container: string, object: string): string {
-    return account + SEP + container + SEP + object;
+    return indexKey(account, container, object);
   }
 
   /**

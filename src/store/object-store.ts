@@ -241,6 +241,22 @@ export class ObjectStore {
     return this.index.listObjects(account, container, options);
   }
 
+  /** Every object of a container in name order, a page (one index read) at a time. */
+  async *objectPages(account: string, container: string, pageSize = 1000): AsyncGenerator<ObjectEntry[]> {
+    for (let marker = ''; ; ) {
+      const listed = await this.listObjects(account, container, { prefix: '', marker, endMarker: '', delimiter: '', limit: pageSize });
+      const page = listed.filter((o): o is ObjectEntry => !('subdir' in o));
+      if (page.length > 0) yield page;
+      if (listed.length < pageSize) return;
+      marker = page.at(-1)!.name;
+    }
+  }
+
+  /** Every object of a container, in name order. */
+  async *objects(account: string, container: string): AsyncGenerator<ObjectEntry> {
+    for await (const page of this.objectPages(account, container)) yield* page;
+  }
+
   // ---- objects --------------------------------------------------------------
 
   async object(account: string, container: string, object: string): Promise<ObjectEntry> {

@@ -15,6 +15,7 @@ import { parseTrackOffThread } from '../../bws/track-parsing.ts';
 import { ReplicationLedger } from '../../replication/ledger.ts';
 import { replicaRecords, type ReplicaRecord } from '../../replication/replicas.ts';
 import type { ObjectEntry, ObjectStore } from '../../store/object-store.ts';
+import { KEY_TOP } from '../../store/index-keys.ts';
 import { decodeMetaValue, type MetaMap } from '../../swift/metadata.ts';
 import type { RecordingRow, RecordingSearch, RecordingsView } from './views/recordings.ts';
 import type { BookmarkView, ClipView, CustodyLine, RecordingView, ReplicaView } from './views/recording.ts';
@@ -128,7 +129,7 @@ async function heldByAll(store: ObjectStore, account: string, targets: string[])
   for (const target of targets) {
     const prefix = ReplicationLedger.key(target, account, '');
     const mine = new Set<string>();
-    for await (const key of ledger.complete.keys({ gte: prefix, lt: prefix + '\u{10FFFF}' })) {
+    for await (const key of ledger.complete.keys({ gte: prefix, lt: prefix + KEY_TOP })) {
       const container = key.slice(prefix.length);
       if (!held || held.has(container)) mine.add(container);
     }
@@ -140,13 +141,8 @@ async function heldByAll(store: ObjectStore, account: string, targets: string[])
 /** Every object of a container, from the index, a page at a time. */
 export async function allObjects(store: ObjectStore, account: string, container: string): Promise<ObjectEntry[]> {
   const objects: ObjectEntry[] = [];
-  let marker = '';
-  for (;;) {
-    const page = await store.listObjects(account, container, { prefix: '', marker, endMarker: '', delimiter: '', limit: 1000 });
-    for (const o of page) if (!('subdir' in o)) objects.push(o);
-    if (page.length < 1000) return objects;
-    marker = (page.at(-1) as ObjectEntry).name;
-  }
+  for await (const o of store.objects(account, container)) objects.push(o);
+  return objects;
 }
 
 const CONTAINER_LABELS: Record<string, string> = {
@@ -276,7 +272,7 @@ export async function recordingView(
         if (o.rejectedInto) view.rejected += 1;
       }
       const prefix = ReplicationLedger.key(r.target, account, container, '');
-      view.queued = (await ledger.queue.keys({ gte: prefix, lt: prefix + '\u{10FFFF}', limit: 1 }).all()).length > 0;
+      view.queued = (await ledger.queue.keys({ gte: prefix, lt: prefix + KEY_TOP, limit: 1 }).all()).length > 0;
       replication.push(view);
     }
   }
