@@ -483,8 +483,7 @@ describe('tokens and key changes', () => {
     const { TokenRegistry } = await import('../src/auth/tokens.ts');
     const { changeUser } = await import('../src/auth/users.ts');
     const { requireToken } = await import('../src/http/middleware/auth.ts');
-    const { STATUS } = await import('../src/http/errors.ts');
-    const { EdgeError } = await import('../src/lib/errors.ts');
+    const { statusOf } = await import('../src/lib/errors.ts');
     const dir = await mkdtemp(join(tmpdir(), 'edgecd-tokens-'));
     try {
       const file = join(dir, 'credentials.json');
@@ -492,7 +491,7 @@ describe('tokens and key changes', () => {
       const credentials = await LiveCredentials.open(file);
       const tokens = new TokenRegistry(3600);
       const app = new Hono();
-      app.onError((err, c) => c.text(err.message, (err instanceof EdgeError ? STATUS[err.code] : 500) as never));
+      app.onError((err, c) => c.text(err.message, statusOf(err) as never));
       app.get('/v1/x', requireToken({ tokens, credentials }) as never, (c) => c.text('ok'));
       // The login is checked against the credentials as they were...
       const proved = await (await credentials.current()).verify('bws', 'old-key-0000');

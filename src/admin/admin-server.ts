@@ -7,6 +7,8 @@ import { chmod, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { statusOf } from '../lib/errors.ts';
 import { listUsers, type UserChange } from '../auth/users.ts';
 import { paths } from './data-dir.ts';
 import { applyUserChange, renewCertificates, type OperationContext } from './operations.ts';
@@ -42,7 +44,9 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
     try {
       return c.json(await run(await c.req.json()));
     } catch (err) {
-      return c.json({ error: (err as Error).message }, 400);
+      const status = statusOf(err);
+      if (status >= 500) options.log.error({ err }, 'admin operation failed');
+      return c.json({ error: (err as Error).message }, status as ContentfulStatusCode);
     }
   };
   app.get('/users', async (c) => c.json(await listUsers(paths(options.operations.dir).credentials)));

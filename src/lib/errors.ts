@@ -1,7 +1,8 @@
 /**
  * Domain errors. Every failure a client can cause or observe is one of these
- * codes; `src/http/errors.ts` maps them to Swift status codes in one place.
- * Lower layers (store, swift, auth) throw these and never know about HTTP.
+ * codes, and each code has its status here, the one table every answering
+ * surface uses (the Swift API, the console, the admin socket). Lower layers
+ * (store, swift, auth) throw these and never build a response.
  */
 export type ErrorCode =
   | 'BadRequest'
@@ -35,6 +36,36 @@ export class EdgeError extends Error {
     this.code = code;
     this.details = details;
   }
+}
+
+/** Each code's HTTP status (499: nginx's "client closed request", for the log only). */
+export const STATUS: Readonly<Record<ErrorCode, number>> = {
+  BadRequest: 400,
+  Unauthorized: 401,
+  PaymentRequired: 402,
+  Forbidden: 403,
+  NotFound: 404,
+  MethodNotAllowed: 405,
+  LengthRequired: 411,
+  Conflict: 409,
+  PreconditionFailed: 412,
+  EntityTooLarge: 413,
+  RangeNotSatisfiable: 416,
+  EtagMismatch: 422,
+  TooManyRequests: 429,
+  RequestTimeout: 408,
+  UriTooLong: 414,
+  HeadersTooLarge: 431,
+  ClientDisconnected: 499,
+  InsufficientStorage: 507,
+  Unavailable: 503,
+};
+
+/** The status an error answers with: its code's, 400 for an operator's mistake, 500 for anything unforeseen. */
+export function statusOf(err: unknown): number {
+  if (err instanceof EdgeError) return STATUS[err.code];
+  if (err instanceof OperatorError) return 400;
+  return 500;
 }
 
 export const badRequest = (message: string) => new EdgeError('BadRequest', message);

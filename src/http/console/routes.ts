@@ -22,7 +22,7 @@ import type { AuditLine } from '../../audit/audit-format.ts';
 import { byTarget } from '../../audit/audit-reader.ts';
 import type { SignedHead } from '../../audit/station-key.ts';
 import type { AuditEvent, AuditSink } from '../../audit/trail.ts';
-import { EdgeError } from '../../lib/errors.ts';
+import { EdgeError, statusOf } from '../../lib/errors.ts';
 import { folderDocuments, FOLDER_DOCUMENTS, type FolderObject } from '../../evidence/folder.ts';
 import { padding, tarEnd, tarHeader } from '../../evidence/tar.ts';
 import type { RequestStats } from '../../health/request-stats.ts';
@@ -33,7 +33,6 @@ import { diskName } from '../../lib/file-names.ts';
 import type { ObjectEntry, ObjectStore } from '../../store/object-store.ts';
 import { rangePicker } from '../../swift/range.ts';
 import type { Env } from '../env.ts';
-import { STATUS } from '../errors.ts';
 import type { LoginGate } from '../login-gate.ts';
 import { outHeaders, reply } from '../reply.ts';
 import type { ConsoleAssets } from './assets.ts';
@@ -87,7 +86,7 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
   const htmlReply = async (c: C, status: number, body: unknown) => send(c, status, String(await body), 'text/html; charset=utf-8');
 
   app.onError((err, c) => {
-    const status = err instanceof EdgeError ? STATUS[err.code] : 500;
+    const status = statusOf(err);
     if (!(err instanceof EdgeError)) c.get('log').error({ err, tx: c.get('txId') }, 'console request failed');
     const headers = out(c);
     if (err instanceof EdgeError && err.details.retryAfter !== undefined) headers['Retry-After'] = String(err.details.retryAfter);
@@ -182,7 +181,7 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
     } catch (err) {
       if (!(err instanceof EdgeError) || (err.code !== 'Unauthorized' && err.code !== 'TooManyRequests')) throw err;
       if (err.details.retryAfter !== undefined) out(c)['Retry-After'] = String(err.details.retryAfter);
-      return htmlReply(c, STATUS[err.code], loginPage(assets, err.code === 'Unauthorized' ? 'Wrong user or key.' : 'Too many failed logins: wait a while and try again.', user));
+      return htmlReply(c, statusOf(err), loginPage(assets, err.code === 'Unauthorized' ? 'Wrong user or key.' : 'Too many failed logins: wait a while and try again.', user));
     }
     if (identity.role !== 'admin' && identity.role !== 'reader') {
       await deps.audit.append({ actor: identity.user, role: identity.role, source: source(c), action: 'console.sign-in', result: 'refused: role', txId: c.get('txId') });
