@@ -12,7 +12,26 @@ import { fileURLToPath } from 'node:url';
 const SRC = resolve(dirname(fileURLToPath(import.meta.url)), '../src');
 
 /** Lowest first: a folder may import only folders before it. Top-level files (cli.ts, daemon.ts, index-hooks.ts) compose everything; cli/ holds the commands cli.ts dispatches to. */
-const LAYERS = ['lib', 'connection', 'config', 'store', 'swift', 'auth', 'tls', 'ntp', 'audit', 'appliance', 'bws', 'evidence', 'replication', 'health', 'admin', 'http', 'cli'];
+const LAYERS = [
+  'lib',
+  'connection',
+  'config',
+  'store',
+  'swift',
+  'auth',
+  'tls',
+  'ntp',
+  'audit',
+  'appliance',
+  'bws',
+  'evidence',
+  'simulator',
+  'replication',
+  'health',
+  'admin',
+  'http',
+  'cli',
+];
 /** The web layer's entry: the one module outside http/console that may import it. */
 const WEB_ENTRY = 'http/app.ts';
 

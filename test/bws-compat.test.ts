@@ -16,7 +16,7 @@ import { adminGet, adminStream } from '../src/admin/admin-client.ts';
 import { RecordingCatalogue } from '../src/bws/catalogue.ts';
 import { pairKeyFiles } from '../src/bws/key-files.ts';
 import { classifyContainer } from '../src/bws/names.ts';
-import { connectionOptions, simulate } from '../src/bws/simulator.ts';
+import { connectionOptions, simulate } from '../src/simulator/body-worn-system.ts';
 import { parseLocation } from '../src/bws/gnss.ts';
 import { createLogger } from '../src/lib/log.ts';
 import { ObjectStore } from '../src/store/object-store.ts';

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { decryptEvidence } from '../src/evidence/decrypt.ts';
 import { loadPrivateKeys, type PrivateKeyEntry } from '../src/evidence/private-keys.ts';
-import { encryptForKeyHolder } from '../src/bws/simulator.ts';
+import { encryptForKeyHolder } from '../src/simulator/body-worn-system.ts';
 
 let root: string;
 let scratch: string;

@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { adminGet, adminStream } from '../src/admin/admin-client.ts';
-import { connectionOptions, simulate as simulateBws } from '../src/bws/simulator.ts';
+import { connectionOptions, simulate as simulateBws } from '../src/simulator/body-worn-system.ts';
 import { decodeMetaValue } from '../src/swift/metadata.ts';
 import { axisCdUnavailable, axisContainer, axisObjectPuts, startAxisCd, type AxisCd } from './helpers/axis-cd.ts';
 import { runCli, SwiftSession, TEST_USERS, TestDaemon } from './helpers/daemon.ts';

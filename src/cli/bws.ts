@@ -11,7 +11,7 @@ import { paths } from '../admin/data-dir.ts';
 import { Credentials } from '../auth/credentials.ts';
 import { readCategories, setCategories } from '../bws/categories.ts';
 import { listRecordings, type RecordingFilter, type RecordingSummary } from '../bws/recordings.ts';
-import { connectionOptions, simulate, type ConnectionFileForBws } from '../bws/simulator.ts';
+import { connectionOptions, simulate, type ConnectionFileForBws } from '../simulator/body-worn-system.ts';
 import { need, parseDay, UsageError, type Command } from './args.ts';
 import { out } from './output.ts';
 import { viaDaemonOrDirect, withStore } from './via-daemon.ts';
