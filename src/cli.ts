@@ -2,92 +2,9 @@
 /**
  * edgecd's command line. Commands print for people (stdout) and exit non-zero
  * with a one-line reason on failure; the daemon itself logs JSON via pino.
- * This entry point only finds the command (the command modules under cli/
- * run them), prints usage, and turns errors into exit codes.
  */
-import { parseArgs } from 'node:util';
-import { EdgeError, OperatorError } from './lib/errors.ts';
-import { VERSION } from './lib/version.ts';
-import { UsageError, type Values } from './cli/args.ts';
-import { COMMAND_MODULES } from './cli/commands.ts';
-import { out } from './cli/output.ts';
+import { runCommand } from './cli/run.ts';
 
-const USAGE = `edgecd ${VERSION} — content destination for body-worn camera systems
-
-usage: edgecd <command> [options]
-
-  init --data DIR [--user NAME] [--key KEY] [--site NAME] [--url URL ...] [--config FILE]
-       [--https [--ip IP ...] [--hostname NAME ...] | --https --cert FILE --cert-key FILE]
-        create DIR, credentials (generated unless given) and DIR/connection.json;
-        --site and --url are saved in the config file; --https sets up certificates
-  serve --data DIR --listen HOST:PORT [--ntp-listen HOST:PORT|off] [--config FILE] [--plain-http]
-        serve the Swift API over HTTPS (initialises DIR on first start)
-  cert show|renew --data DIR         HTTPS certificates; renew rewrites the connection file
-  user add NAME --role uploader|reader|replicator|admin [--key KEY] [--account A] --data DIR
-  user list|passwd NAME [--key KEY]|disable NAME|enable NAME --data DIR
-  audit verify --data DIR            check the audit trail's hash chain
-  audit verify --data DIR --against AUTH_URL --user U --key K [--cacert FILE] [--key-id ID]
-        and check it against the signed heads a central holds (rewritten, truncated, back-dated lines)
-  audit show --recording NAME --data DIR   a recording's chain of custody
-  pull --from AUTH_URL --user U --key K [--cacert FILE] [--stall-seconds N] --to DIR
-       (--recording NAME | --user-id ID | --device SERIAL | --since DATE --until DATE | --all)
-        download recordings with verified hashes: objects, metadata.json, manifest.sha256, custody.json
-  keys generate --out DIR [--id ID] [--bits 2048|3072|4096]
-        an RSA key pair for end-to-end encryption (WantEncryption); the private key
-        (0600) is for the central office and is never written into a data directory
-  decrypt --private-key [ID=]KEY.pem ... [--key-id ID] FOLDER|FILE
-        decrypt end-to-end encrypted clips and tracks into the folder's decrypted/
-  export gnss FOLDER|TRACK --format geojson|gpx [--out FILE]   a GNSS track for GIS tools
-  connection-file --data DIR         print the connection file for the Body Worn Manager
-  connection-file --check FILE       validate a connection file and explain every violation
-  categories set FILE --data DIR     publish the categories in FILE (a JSON list of {"Name", "Id"})
-  categories show --data DIR         print the published categories
-  recordings --data DIR [--user ID] [--device SERIAL] [--since DATE] [--until DATE] [--incomplete] [--category ID]
-        recordings from the index (user by UUID or UserID), with clips, track, bookmarks and manifest
-  simulate --connection FILE [--users N] [--devices N] [--recordings N] [--clips N] [--clip-bytes N]
-           [--concurrency N] [--extras] [--public-key PEM [--public-key-id ID]] [--connect-to HOST:PORT:HOST2:PORT2]
-           [--legacy-names] [--key-names base|spec|reference] [--clip-locations]
-        act as a body-worn system against the CD in FILE; print what it answered
-  status --data DIR                  totals from the index (through the daemon when it runs)
-  replicate --now --data DIR [--target NAME] [--retry-failed]
-        one replication pass now (through the daemon when it runs), with progress;
-        --retry-failed also retries what a target refused
-  replication status --data DIR [--json]   backlog, alarms, capabilities, confirmation and last pass per target
-  target check --connection-file FILE [--reader-user U --reader-key K] [--json]
-        read-only preflight of a central CD from its connection file: what replication
-        will send or hold back, and how it confirms; exit 1 when it cannot be used
-  reindex --data DIR [--verify]      rebuild the index from the disk (daemon stopped)
-  appliance first-boot [--root DIR] [--boot DIR]
-        an appliance image's first boot: disks, name, keys, connection.json (run by systemd)
-  help                               this text
-`;
-
-async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
-  if (!name || name === 'help' || name === '--help' || name === '-h') {
-    out(USAGE);
-    return name ? 0 : 2;
-  }
-  if (name === '--version') {
-    out(VERSION);
-    return 0;
-  }
-  const load = Object.hasOwn(COMMAND_MODULES, name) ? COMMAND_MODULES[name] : undefined;
-  const command = (await load?.())?.[name];
-  if (!command) throw new UsageError(`unknown command ${JSON.stringify(name)}`);
-  const { values, positionals } = parseArgs({ args: rest, options: command.options, strict: true, allowPositionals: command.positionals === true });
-  return command.run(values as Values, positionals);
-}
-
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    const known = err instanceof UsageError || err instanceof OperatorError || err instanceof EdgeError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
-    process.stderr.write(`edgecd: ${(err as Error).message}\n`);
-    if (!known) process.stderr.write(`${(err as Error).stack ?? ''}\n`);
-    if (err instanceof UsageError) process.stderr.write(`run 'edgecd help' for usage\n`);
-    process.exitCode = err instanceof UsageError ? 2 : 1;
-  },
-);
+runCommand(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

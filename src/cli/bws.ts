@@ -13,7 +13,7 @@ import { readCategories, setCategories } from '../bws/categories.ts';
 import { listRecordings, type RecordingFilter, type RecordingSummary } from '../bws/recordings.ts';
 import { connectionOptions, simulate, type ConnectionFileForBws } from '../simulator/body-worn-system.ts';
 import { need, parseDay, UsageError, type Command } from './args.ts';
-import { out } from './output.ts';
+import { out, say } from './output.ts';
 import { viaDaemonOrDirect, withStore } from './via-daemon.ts';
 
 /** curl's --connect-to HOST:PORT:HOST2:PORT2 (IPv4 or names). */
@@ -124,7 +124,7 @@ export const bwsCommands: Record<string, Command> = {
               },
             }
           : {}),
-        progress: (line) => process.stderr.write(line + '\n'),
+        progress: (line) => say(line),
         ...(typeof v['connect-to'] === 'string' ? { connectTo: parseConnectTo(v['connect-to']) } : {}),
       });
       out(JSON.stringify(report, null, 2));

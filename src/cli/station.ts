@@ -18,7 +18,7 @@ import { LEDGER_SUBLEVELS } from '../replication/replicator.ts';
 import { reindex } from '../store/reindex.ts';
 import { generateEndpoints, importEndpoint } from '../tls/endpoints.ts';
 import { need, UsageError, type Command } from './args.ts';
-import { out } from './output.ts';
+import { logDestination, out } from './output.ts';
 import { underStationLock, viaDaemonOrDirect, withStore } from './via-daemon.ts';
 
 export const stationCommands: Record<string, Command> = {
@@ -112,7 +112,7 @@ export const stationCommands: Record<string, Command> = {
     options: { data: { type: 'string' }, verify: { type: 'boolean' } },
     async run(v) {
       const dir = resolve(need(v, 'data'));
-      const report = await reindex(dir, { log: createLogger('warn'), verify: v.verify === true, derivedOps: derivedIndexOps, carryOver: LEDGER_SUBLEVELS });
+      const report = await reindex(dir, { log: createLogger('warn', logDestination()), verify: v.verify === true, derivedOps: derivedIndexOps, carryOver: LEDGER_SUBLEVELS });
       out(`reindexed ${dir}: ${report.accounts} accounts, ${report.containers} containers, ${report.objects} objects, ${report.bytes} bytes`);
       if (report.warnings.length > 0) out(`${report.warnings.length} warnings:\n  ${report.warnings.join('\n  ')}`);
       return 0;

@@ -19,6 +19,7 @@ import { IndexDb } from '../store/index-db.ts';
 import { StoreLayout } from '../store/layout.ts';
 import { ObjectStore } from '../store/object-store.ts';
 import type { Values } from './args.ts';
+import { logDestination } from './output.ts';
 
 /**
  * `daemon` asks the daemon of `dir` through its admin socket and answers
@@ -57,7 +58,7 @@ export function stationConfig(dir: string, v: Values): Promise<Config> {
 
 /** Opens the store in this process (the daemon is not running), with the same index hooks (replication queue, catalogue). */
 export async function withStore<T>(dir: string, work: (store: ObjectStore, log: Logger) => Promise<T>): Promise<T> {
-  const log = createLogger('warn');
+  const log = createLogger('warn', logDestination());
   const store = await ObjectStore.open(dir, { maxObjectBytes: Infinity, log, derivedOps: derivedIndexOps });
   try {
     return await work(store, log);

@@ -13,6 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { changeUser } from '../../src/auth/users.ts';
+import { runCommand } from '../../src/cli/run.ts';
+import { withOutput } from '../../src/cli/output.ts';
 import { startDaemon, type Daemon } from '../../src/daemon.ts';
 import { loadConfig } from '../../src/config/config.ts';
 import { initDataDir } from '../../src/admin/data-dir.ts';
@@ -273,14 +275,31 @@ export class SwiftSession {
   }
 }
 
-export function runCli(args: string[], options: { input?: string } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** Commands that need a process of their own: `serve` waits for signals, `appliance` acts on the machine. */
+const PROCESS_COMMANDS = new Set(['serve', 'appliance']);
+
+/**
+ * Runs the CLI as an operator would and collects what it printed. It runs in
+ * the test's process (the same `runCommand` src/cli.ts runs, its output
+ * redirected) unless the command, or the test, needs a process: then it is
+ * spawned, from dist/ when that is current.
+ */
+export async function runCli(args: string[], options: { input?: string; process?: boolean } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  if (options.process || options.input !== undefined || PROCESS_COMMANDS.has(args[0] ?? '')) return spawnCli(args, options.input);
+  let stdout = '';
+  let stderr = '';
+  const code = await withOutput({ stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t) }, () => runCommand(args));
+  return { code, stdout, stderr };
+}
+
+function spawnCli(args: string[], input = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [...CLI_ARGS, ...args], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.stdin.end(options.input ?? '');
+    child.stdin.end(input);
     child.once('exit', (code) => resolve({ code, stdout, stderr }));
   });
 }
