@@ -98,8 +98,16 @@ npm run --silent build
 mkdir -p "$R/opt"
 rm -rf "$OPT.new"
 mkdir "$OPT.new"
-cp -R dist package.json package-lock.json README.md LICENSE docs node_modules "$OPT.new/"
+cp -R dist package.json package-lock.json README.md LICENSE docs "$OPT.new/"
 cp -R systemd "$OPT.new/systemd"
+# The runtime dependencies only: the build's tools (compiler, linter, browser
+# driver) are most of node_modules, and copying them to prune them is slow on a Pi.
+npm ls --omit=dev --all --parseable | tail -n +2 | while read -r dir; do
+  rel=${dir#"$PWD"/}
+  case $rel in node_modules/*/node_modules/*) continue ;; esac # inside a package already copied
+  mkdir -p "$OPT.new/$(dirname "$rel")"
+  cp -R "$dir" "$OPT.new/$rel"
+done
 (cd "$OPT.new" && npm prune --omit=dev --no-audit --no-fund >/dev/null)
 # LevelDB ships prebuilt binaries for every platform; keep the target's only.
 find "$OPT.new/node_modules/classic-level/prebuilds" -mindepth 1 -maxdepth 1 ! -name "linux-$ARCH" -exec rm -rf {} +

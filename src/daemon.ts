@@ -51,6 +51,8 @@ export interface DaemonOptions {
   plaintext?: boolean;
   /** Where log lines go instead of stdout (a daemon run inside another program, such as a test). */
   logTo?: DestinationStream;
+  /** Awaited once the listener answers 503 and before the store opens: where a long journal replay would be (tests hold the start here). */
+  beforeStoreOpens?: () => Promise<void>;
 }
 
 export interface Daemon {
@@ -136,6 +138,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   let evictor: Evictor | undefined;
   let replicator: Replicator | undefined;
   try {
+    await options.beforeStoreOpens?.();
     store = await ObjectStore.open(dir, {
       maxObjectBytes: config.objects.maxBytes,
       bodyStallMs: h.bodyTimeoutSeconds * 1000,
