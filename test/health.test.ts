@@ -58,7 +58,7 @@ describe('health', () => {
   });
 
   it('logs when storage crosses 80 % of the quota', async () => {
-    for (let i = 0; i < 30 && !daemon.logLines.some((l) => l.includes('storage is 80 % full')); i++) await new Promise((r) => setTimeout(r, 100));
+    while (!daemon.logLines.some((l) => l.includes('storage is 80 % full'))) await new Promise((r) => setTimeout(r, 100));
     assert.ok(daemon.logLines.some((l) => l.includes('storage is 80 % full')));
     assert.ok(!daemon.logLines.some((l) => l.includes('storage is 90 % full')));
   });
