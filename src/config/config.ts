@@ -8,77 +8,10 @@ import { readFile, stat } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import cron from 'node-cron';
-import { CAPABILITIES, type CapabilitySettings } from '../connection/capability-names.ts';
+import { CAPABILITIES, type CapabilityName } from '../connection/capability-names.ts';
 import { readCentralConnectionFile, type CentralConnection } from '../connection/connection-file.ts';
 import { OperatorError } from '../lib/errors.ts';
 import { MAX_FILE_SIZE } from './limits.ts';
-
-export interface Config {
-  /** HTTP listener, HOST:PORT. */
-  listen: string;
-  /** Name of the field station, shown in the BWM as SiteName (≤ 64 characters). */
-  siteName: string;
-  /** The NTP server the connection file advertises to the cameras. */
-  ntp: { listen: string; localStratum: number; requireSync: boolean };
-  auth: { tokenTtlSeconds: number };
-  connection: {
-    /** AuthenticationTokenURI entries; empty = derived from the listen address (or the HTTPS endpoints). */
-    authUrls: string[];
-    containerType: 'mkv' | 'mp4';
-    /** May only ever change from false to true once issued (the spec's rule). */
-    wantEncryption: boolean;
-    /** PEM file with the RSA public key the cameras encrypt content keys with (WantEncryption). */
-    publicKeyFile: string;
-    publicKeyId: string;
-    fullStoreAndReadSupport: boolean;
-  };
-  /** Self-signed certificates edgecd generates (init --https, cert renew). */
-  tls: { validityDays: number; algorithm: 'ec-p256' | 'rsa-2048'; warnDaysBeforeExpiry: number };
-  /** The largest object, and how many metadata-only changes an object and a container may take. */
-  objects: { maxBytes: number; maxMetadataWritesPerObject: number; maxMetadataWritesPerContainer: number };
-  validation: { strict: boolean; maxDaysAheadUnsynchronised: number; clipSlackSeconds: number };
-  /** How often the station's health is checked for warnings (storage 80/90/95 %, heat, read-only disk). */
-  health: { checkSeconds: number };
-  /** How often the audit trail's head is signed and queued for the replication targets (whichever comes first). */
-  audit: { anchorEveryLines: number; anchorEveryMinutes: number };
-  /** Load shedding: past these, requests get 503 + Retry-After. */
-  admission: { maxRequests: number; maxUploads: number; queue: number; queueTimeoutSeconds: number; maxEventLoopDelayMs: number; maxHeapMB: number };
-  /** What edgecd may hold (0 = the disk) and the free space it always leaves. */
-  quota: { maxBytes: number; reserveBytes: number; reservePercent: number };
-  /** Licence limits on registered users and cameras; 0 = none. */
-  limits: { maxUsers: number; maxDevices: number };
-  /** What System/Capabilities.json declares; once declared, never withdrawn. */
-  capabilities: CapabilitySettings;
-  http: {
-    /** Serve plain HTTP (development only; warned at every start). */
-    plaintext: boolean;
-    idleTimeoutSeconds: number;
-    shutdownGraceSeconds: number;
-    headersTimeoutSeconds: number;
-    bodyTimeoutSeconds: number;
-    /** An upload body slower than this over a bodyTimeoutSeconds window gets 408. */
-    uploadMinBytesPerSecond: number;
-    /** A whole upload must arrive within this. */
-    uploadMaxSeconds: number;
-    keepAliveTimeoutSeconds: number;
-    maxRequestsPerSocket: number;
-    maxHeaderBytes: number;
-    maxHeaders: number;
-    maxUrlBytes: number;
-    /** Connections held at most, all addresses together (0: half the open-file limit). */
-    maxConnections: number;
-    maxConnectionsPerAddress: number;
-    /** Addresses never held to the per-address cap, and kept a share of the total (the BWS server's). */
-    trustedAddresses: string[];
-  };
-  /** Where sealed recordings travel, and when. */
-  replication: { targets: ReplicationTarget[] };
-  /** Whether recordings held by every target may leave the station when space runs short. */
-  retention: { evictAfterReplication: boolean; minAgeHours: number; minConfirmation: ConfirmationLevel };
-  log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
-  /** Dotted keys the file set itself; the rest are defaults (a default may change, what an operator chose may not). */
-  given: ReadonlySet<string>;
-}
 
 /**
  * How surely a target is known to hold an object, strongest first: its HEAD
@@ -89,53 +22,52 @@ export interface Config {
 export const CONFIRMATION_LEVELS = ['verified', 'read-back', 'acknowledged'] as const;
 export type ConfirmationLevel = (typeof CONFIRMATION_LEVELS)[number];
 
-/** A central CD (edgecd, any Swift cluster, or any Body Worn API server) that receives this station's recordings. */
-export interface ReplicationTarget {
-  name: string;
-  /** The central's own connection file (the one its operator gives a Body Worn Manager); replaces authUrl, user, key and cacert. */
-  connectionFile: string;
-  /** Swift auth v1.0 URL of the central (without connectionFile). */
-  authUrl: string;
-  user: string;
-  key: string;
-  /** PEM file: the only certificate authority trusted for this target (pins a self-signed certificate). */
-  cacert: string;
-  /** Without connectionFile: whether the target takes everything, as the connection file's FullStoreAndReadSupport says. */
-  fullStoreAndReadSupport: boolean;
-  /** Optional reader credentials: objects are read back and hashed where the target's HEAD cannot show size and md5. */
-  readerUser: string;
-  readerKey: string;
-  /** Send the station's custody metadata (X-Object-Meta-Edgecd-*) where the target keeps it. */
-  custodyMetadata: boolean;
-  /** The confirmation eviction needs from this target ('' = retention.minConfirmation). */
-  minConfirmation: ConfirmationLevel | '';
-  /** Let recordings with objects this target cannot hold (held back) be evicted anyway. */
-  evictHeldBack: boolean;
-  /** When passes run: a cron expression (node-cron, minutes first; a sixth leading field is seconds). */
-  schedule: string;
-  /** Objects in flight at once. */
-  concurrency: number;
-  /** Upload cap over all of this target's transfers; 0 = none. */
-  bandwidthBytesPerSec: number;
-  enabled: boolean;
-  /** Where and how to reach the central, from connectionFile or from authUrl/user/key/cacert (resolved at load). */
-  central: CentralConnection;
-}
-
 type Leaf =
   | { kind: 'string'; default: string; oneOf?: readonly string[]; maxLength?: number }
   | { kind: 'integer'; default: number; min: number; max?: number }
   | { kind: 'boolean'; default: boolean }
-  | { kind: 'string[]'; default: string[]; maxItems?: number }
+  | { kind: 'string[]'; default: readonly string[]; maxItems?: number }
   | { kind: 'object[]'; item: Schema; maxItems?: number };
-type Schema = { [key: string]: Leaf | Schema };
+type Schema = { readonly [key: string]: Leaf | Schema };
+
+/** The value a schema node holds once loaded: the Config type is derived from the schema, never written twice. */
+type Loaded<N> = N extends { kind: 'string'; oneOf: readonly (infer U)[] }
+  ? U
+  : N extends { kind: 'string' }
+    ? string
+    : N extends { kind: 'integer' }
+      ? number
+      : N extends { kind: 'boolean' }
+        ? boolean
+        : N extends { kind: 'string[]' }
+          ? string[]
+          : N extends { kind: 'object[]'; item: infer I }
+            ? LoadedSchema<I>[]
+            : LoadedSchema<N>;
+type LoadedSchema<S> = { -readonly [K in keyof S]: Loaded<S[K]> };
+
+/** A central CD (edgecd, any Swift cluster, or any Body Worn API server) that receives this station's recordings. */
+export type ReplicationTarget = LoadedSchema<(typeof CONFIG_SCHEMA)['replication']['targets']['item']> & {
+  /** Where and how to reach the central, from connectionFile or from authUrl/user/key/cacert (resolved at load). */
+  central: CentralConnection;
+};
+
+export type Config = Omit<LoadedSchema<typeof CONFIG_SCHEMA>, 'replication'> & {
+  /** Where sealed recordings travel, and when. */
+  replication: { targets: ReplicationTarget[] };
+  /** Dotted keys the file set itself; the rest are defaults (a default may change, what an operator chose may not). */
+  given: ReadonlySet<string>;
+};
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-/** The single source of keys, types and defaults (docs/operators.md's reference mirrors it). */
-export const CONFIG_SCHEMA: Schema = {
+/** The single source of keys, types and defaults: the Config type is derived from it (docs/operators.md's reference mirrors it). */
+export const CONFIG_SCHEMA = {
+  /** HTTP listener, HOST:PORT. */
   listen: { kind: 'string', default: '127.0.0.1:8080' },
+  /** Name of the field station, shown in the BWM as SiteName (≤ 64 characters). */
   siteName: { kind: 'string', default: 'edgecd', maxLength: 64 },
+  /** The NTP server the connection file advertises to the cameras. */
   ntp: {
     listen: { kind: 'string', default: '0.0.0.0:123' },
     localStratum: { kind: 'integer', default: 10, min: 1, max: 15 },
@@ -143,18 +75,23 @@ export const CONFIG_SCHEMA: Schema = {
   },
   auth: { tokenTtlSeconds: { kind: 'integer', default: 86400, min: 60, max: 30 * 86400 } },
   connection: {
+    /** AuthenticationTokenURI entries; empty = derived from the listen address (or the HTTPS endpoints). */
     authUrls: { kind: 'string[]', default: [], maxItems: 10 },
     containerType: { kind: 'string', default: 'mkv', oneOf: ['mkv', 'mp4'] },
+    /** May only ever change from false to true once issued (the spec's rule). */
     wantEncryption: { kind: 'boolean', default: false },
+    /** PEM file with the RSA public key the cameras encrypt content keys with (WantEncryption). */
     publicKeyFile: { kind: 'string', default: '' },
     publicKeyId: { kind: 'string', default: '', maxLength: 128 },
     fullStoreAndReadSupport: { kind: 'boolean', default: false },
   },
+  /** Self-signed certificates edgecd generates (init --https, cert renew). */
   tls: {
     validityDays: { kind: 'integer', default: 5 * 365, min: 1, max: 20 * 365 },
     algorithm: { kind: 'string', default: 'ec-p256', oneOf: ['ec-p256', 'rsa-2048'] },
     warnDaysBeforeExpiry: { kind: 'integer', default: 30, min: 0 },
   },
+  /** The largest object, and how many metadata-only changes an object and a container may take. */
   objects: {
     maxBytes: { kind: 'integer', default: MAX_FILE_SIZE, min: 1 },
     maxMetadataWritesPerObject: { kind: 'integer', default: 100, min: 1 },
@@ -166,12 +103,14 @@ export const CONFIG_SCHEMA: Schema = {
     maxDaysAheadUnsynchronised: { kind: 'integer', default: 366, min: 1, max: 36500 },
     clipSlackSeconds: { kind: 'integer', default: 600, min: 0, max: 86400 },
   },
+  /** How often the station's health is checked for warnings (storage 80/90/95 %, heat, read-only disk). */
   health: { checkSeconds: { kind: 'integer', default: 30, min: 1 } },
+  /** How often the audit trail's head is signed and queued for the replication targets (whichever comes first). */
   audit: {
     anchorEveryLines: { kind: 'integer', default: 1000, min: 1 },
     anchorEveryMinutes: { kind: 'integer', default: 10, min: 1 },
   },
-  // Sized for a Raspberry Pi 4 (4 cores, 4 GB, one SD card or USB SSD).
+  /** Load shedding: past these, requests get 503 + Retry-After. Sized for a Raspberry Pi 4 (4 cores, 4 GB, one SD card or USB SSD). */
   admission: {
     maxRequests: { kind: 'integer', default: 64, min: 1 },
     maxUploads: { kind: 'integer', default: 8, min: 1 },
@@ -180,64 +119,88 @@ export const CONFIG_SCHEMA: Schema = {
     maxEventLoopDelayMs: { kind: 'integer', default: 1000, min: 10 },
     maxHeapMB: { kind: 'integer', default: 512, min: 16 },
   },
+  /** What edgecd may hold (0 = the disk) and the free space it always leaves. */
   quota: {
     maxBytes: { kind: 'integer', default: 0, min: 0 },
     reserveBytes: { kind: 'integer', default: 0, min: 0 },
     reservePercent: { kind: 'integer', default: 5, min: 0, max: 50 },
   },
+  /** Licence limits on registered users and cameras; 0 = none. */
   limits: {
     maxUsers: { kind: 'integer', default: 0, min: 0 },
     maxDevices: { kind: 'integer', default: 0, min: 0 },
   },
-  capabilities: Object.fromEntries(Object.entries(CAPABILITIES).map(([name, c]) => [name, { kind: 'boolean', default: c.default }])),
+  /** What System/Capabilities.json declares; once declared, never withdrawn. */
+  capabilities: Object.fromEntries(Object.entries(CAPABILITIES).map(([name, c]) => [name, { kind: 'boolean', default: c.default }])) as Record<
+    CapabilityName,
+    { kind: 'boolean'; default: boolean }
+  >,
   http: {
+    /** Serve plain HTTP (development only; warned at every start). */
     plaintext: { kind: 'boolean', default: false },
     idleTimeoutSeconds: { kind: 'integer', default: 120, min: 1 },
     shutdownGraceSeconds: { kind: 'integer', default: 10, min: 0 },
     headersTimeoutSeconds: { kind: 'integer', default: 20, min: 1 },
     bodyTimeoutSeconds: { kind: 'integer', default: 60, min: 1 },
+    /** An upload body slower than this over a bodyTimeoutSeconds window gets 408. */
     uploadMinBytesPerSecond: { kind: 'integer', default: 1024, min: 0 },
+    /** A whole upload must arrive within this. */
     uploadMaxSeconds: { kind: 'integer', default: 86_400, min: 60 },
     keepAliveTimeoutSeconds: { kind: 'integer', default: 5, min: 1 },
     maxRequestsPerSocket: { kind: 'integer', default: 1000, min: 1 },
     maxHeaderBytes: { kind: 'integer', default: 16 * 1024, min: 1024, max: 1024 * 1024 },
     maxHeaders: { kind: 'integer', default: 100, min: 10 },
     maxUrlBytes: { kind: 'integer', default: 8 * 1024, min: 256 },
+    /** Connections held at most, all addresses together (0: half the open-file limit). */
     maxConnections: { kind: 'integer', default: 0, min: 0 },
     maxConnectionsPerAddress: { kind: 'integer', default: 128, min: 1 },
+    /** Addresses never held to the per-address cap, and kept a share of the total (the BWS server's). */
     trustedAddresses: { kind: 'string[]', default: [], maxItems: 64 },
   },
+  /** Where sealed recordings travel, and when. */
   replication: {
     targets: {
       kind: 'object[]',
       maxItems: 8,
       item: {
         name: { kind: 'string', default: '' },
+        /** The central's own connection file (the one its operator gives a Body Worn Manager); replaces authUrl, user, key and cacert. */
         connectionFile: { kind: 'string', default: '' },
+        /** Swift auth v1.0 URL of the central (without connectionFile). */
         authUrl: { kind: 'string', default: '' },
         user: { kind: 'string', default: '' },
         key: { kind: 'string', default: '' },
+        /** PEM file: the only certificate authority trusted for this target (pins a self-signed certificate). */
         cacert: { kind: 'string', default: '' },
+        /** Without connectionFile: whether the target takes everything, as the connection file's FullStoreAndReadSupport says. */
         fullStoreAndReadSupport: { kind: 'boolean', default: true },
+        /** Optional reader credentials: objects are read back and hashed where the target's HEAD cannot show size and md5. */
         readerUser: { kind: 'string', default: '' },
         readerKey: { kind: 'string', default: '' },
+        /** Send the station's custody metadata (X-Object-Meta-Edgecd-*) where the target keeps it. */
         custodyMetadata: { kind: 'boolean', default: true },
+        /** The confirmation eviction needs from this target ('' = retention.minConfirmation). */
         minConfirmation: { kind: 'string', default: '', oneOf: ['', ...CONFIRMATION_LEVELS] },
+        /** Let recordings with objects this target cannot hold (held back) be evicted anyway. */
         evictHeldBack: { kind: 'boolean', default: false },
+        /** When passes run: a cron expression (node-cron, minutes first; a sixth leading field is seconds). */
         schedule: { kind: 'string', default: '*/10 * * * *' },
+        /** Objects in flight at once. */
         concurrency: { kind: 'integer', default: 2, min: 1, max: 16 },
+        /** Upload cap over all of this target's transfers; 0 = none. */
         bandwidthBytesPerSec: { kind: 'integer', default: 0, min: 0 },
         enabled: { kind: 'boolean', default: true },
       },
     },
   },
+  /** Whether recordings held by every target may leave the station when space runs short. */
   retention: {
     evictAfterReplication: { kind: 'boolean', default: false },
     minAgeHours: { kind: 'integer', default: 24, min: 0 },
     minConfirmation: { kind: 'string', default: 'verified', oneOf: CONFIRMATION_LEVELS },
   },
   log: { level: { kind: 'string', default: 'info', oneOf: LOG_LEVELS } },
-};
+} as const satisfies Schema;
 
 export class ConfigError extends OperatorError {
   override name = 'ConfigError';
