@@ -226,53 +226,55 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     });
     const a = config.admission;
     const { app, health } = createApp({
-      requests: new RequestStats(),
-      startedAt,
-      admission: {
-        maxRequests: a.maxRequests,
-        maxUploads: a.maxUploads,
-        queue: a.queue,
-        queueTimeoutMs: a.queueTimeoutSeconds * 1000,
-        maxEventLoopDelayMs: a.maxEventLoopDelayMs,
-        maxHeapBytes: a.maxHeapMB * 1024 * 1024,
+      storage: { store, destination, maxObjectBytes: config.objects.maxBytes, systemDocuments },
+      access: { credentials, tokens, throttle: new LoginThrottle(), connections: guard },
+      audit: {
+        sink: audit,
+        lines: (filter) => readAuditLines(paths(dir).audit, filter),
+        anchors: () => ({
+          stationKey: stationKey.publicKey,
+          keyId: stationKey.keyId,
+          lastAnchor: anchors?.latest ? { seq: anchors.latest.seq, time: anchors.latest.time } : null,
+          anchoredAt: Object.fromEntries(config.replication.targets.map((t) => [t.name, anchors?.sentTo(t.name) ?? 0])),
+        }),
+        signHead: () => (audit!.head.seq === 0 ? undefined : signHead(stationKey, { station: config.siteName, ...audit!.head, time: new Date().toISOString() })),
       },
-      store,
-      destination,
-      credentials,
-      tokens,
-      log,
-      maxObjectBytes: config.objects.maxBytes,
-      ready: () => ready,
-      systemDocuments,
-      throttle: new LoginThrottle(),
-      connections: guard,
-      signAuditHead: () => (audit!.head.seq === 0 ? undefined : signHead(stationKey, { station: config.siteName, ...audit!.head, time: new Date().toISOString() })),
-      auditAnchors: () => ({
-        stationKey: stationKey.publicKey,
-        keyId: stationKey.keyId,
-        lastAnchor: anchors?.latest ? { seq: anchors.latest.seq, time: anchors.latest.time } : null,
-        anchoredAt: Object.fromEntries(config.replication.targets.map((t) => [t.name, anchors?.sentTo(t.name) ?? 0])),
-      }),
-      audit,
-      auditLines: (filter) => readAuditLines(paths(dir).audit, filter),
-      connectionFile: () => readFile(paths(dir).connection, 'utf8'),
-      guard: { maxUrlBytes: h.maxUrlBytes, maxHeaders: h.maxHeaders, plaintextAllowed: h.plaintext },
-      tls: () => ({ endpoints: endpoints.map((e) => ({ name: e.name, notAfter: e.notAfter.toISOString() })), daysUntilExpiry: daysUntilExpiry(endpoints) }),
-      bws: async () => {
-        const { declared, notes } = await capabilities.report();
-        return { capabilities: declared, notes, categories: (await publishedCategories(dir, targetNames)).source };
+      station: {
+        siteName: config.siteName,
+        startedAt,
+        ready: () => ready,
+        requests: new RequestStats(),
+        clock: () => clock.current(),
+        ntp: () => ntp?.stats ?? null,
+        tls: () => ({ endpoints: endpoints.map((e) => ({ name: e.name, notAfter: e.notAfter.toISOString() })), daysUntilExpiry: daysUntilExpiry(endpoints) }),
+        bws: async () => {
+          const { declared, notes } = await capabilities.report();
+          return { capabilities: declared, notes, categories: (await publishedCategories(dir, targetNames)).source };
+        },
+        connectionFile: () => readFile(paths(dir).connection, 'utf8'),
       },
-      clock: () => clock.current(),
-      ntp: () => ntp?.stats ?? null,
-      replication: async () => (config.replication.targets.length > 0 ? replicator!.status() : null),
-      siteName: config.siteName,
-      replicationTargets: () => config.replication.targets.map((t) => ({ name: t.name, enabled: t.enabled })),
-      runReplication: () => {
-        if (!config.replication.targets.some((t) => t.enabled)) return false;
-        void replicator!.runNow().catch((err: unknown) => log.error({ err }, 'replication pass (from the console) failed'));
-        return true;
+      replication: {
+        status: async () => (config.replication.targets.length > 0 ? replicator!.status() : null),
+        targets: () => config.replication.targets.map((t) => ({ name: t.name, enabled: t.enabled })),
+        runNow: () => {
+          if (!config.replication.targets.some((t) => t.enabled)) return false;
+          void replicator!.runNow().catch((err: unknown) => log.error({ err }, 'replication pass (from the console) failed'));
+          return true;
+        },
+      },
+      limits: {
+        guard: { maxUrlBytes: h.maxUrlBytes, maxHeaders: h.maxHeaders, plaintextAllowed: h.plaintext },
+        admission: {
+          maxRequests: a.maxRequests,
+          maxUploads: a.maxUploads,
+          queue: a.queue,
+          queueTimeoutMs: a.queueTimeoutSeconds * 1000,
+          maxEventLoopDelayMs: a.maxEventLoopDelayMs,
+          maxHeapBytes: a.maxHeapMB * 1024 * 1024,
+        },
       },
       consoleAssets: loadConsoleAssets(),
+      log,
     });
     server.off('request', starting);
     // No draining of unread bodies: reply() closes such connections instead (see there).

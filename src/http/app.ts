@@ -45,103 +45,117 @@ import type { SystemDocuments } from './routes/handlers.ts';
 /** The console's assets are loaded once at start, by whoever builds the app. */
 export { loadConsoleAssets } from './console/assets.ts';
 
+/** What the web layer is given: a few services, each one job. */
 export interface AppDeps {
-  admission: AdmissionOptions;
-  clock: () => ClockState;
-  ntp: () => NtpStats | null;
-  replication: () => Promise<ReplicationStatus | null>;
-  requests: RequestStats;
-  startedAt: number;
-  store: ObjectStore;
-  destination: ContentDestination;
-  credentials: LiveCredentials;
-  tokens: TokenRegistry;
-  log: Logger;
-  maxObjectBytes: number;
-  throttle: LoginThrottle;
-  /** Who may hold connections: an uploader's or replicator's login makes its address trusted there. */
-  connections: ConnectionGuard;
-  /** The station's signing key and how far its audit trail is anchored. */
-  auditAnchors: HealthSources['audit'];
-  /** The audit trail's durable head, signed now with the station key (undefined while the trail is empty). */
-  signAuditHead: () => SignedHead | undefined;
-  tls: HealthSources['tls'];
-  /** What the station declares to the BWS, and where its categories come from. */
-  bws: HealthSources['bws'];
-  audit: AuditSink;
-  /** The audit trail's lines that pass a filter, oldest first. */
-  auditLines: (filter: (line: AuditLine) => boolean) => AsyncIterable<AuditLine>;
-  guard: RequestGuardOptions;
-  systemDocuments: SystemDocuments;
-  /** The connection file the station hands the Body Worn Manager (it holds the upload key). */
-  connectionFile: () => Promise<string>;
-  /** False while the daemon starts or stops, or the store refuses changes: /healthcheck then answers 503. */
-  ready: () => boolean;
-  siteName: string;
-  /** The configured replication targets (the console shows each one's state). */
-  replicationTargets: () => ReplicationTargetRef[];
-  /** Starts a replication pass for every enabled target in the background; false when there is none. */
-  runReplication: () => boolean;
+  /** Objects, and the body-worn rules every change goes through. */
+  storage: {
+    store: ObjectStore;
+    /** Every mutation goes through it (sealing, registry rules); reads go to the store. */
+    destination: ContentDestination;
+    maxObjectBytes: number;
+    systemDocuments: SystemDocuments;
+  };
+  /** Who may log in, with which token, and hold connections. */
+  access: {
+    credentials: LiveCredentials;
+    tokens: TokenRegistry;
+    throttle: LoginThrottle;
+    /** An uploader's or replicator's login makes its address trusted there. */
+    connections: ConnectionGuard;
+  };
+  /** The audit trail: appending, reading, and its signed heads. */
+  audit: {
+    sink: AuditSink;
+    /** The trail's lines that pass a filter, oldest first. */
+    lines: (filter: (line: AuditLine) => boolean) => AsyncIterable<AuditLine>;
+    /** The station's signing key and how far the trail is anchored. */
+    anchors: HealthSources['audit'];
+    /** The trail's durable head, signed now with the station key (undefined while the trail is empty). */
+    signHead: () => SignedHead | undefined;
+  };
+  /** The station as /status and the console show it. */
+  station: {
+    siteName: string;
+    startedAt: number;
+    /** False while the daemon starts or stops, or the store refuses changes: /healthcheck then answers 503. */
+    ready: () => boolean;
+    requests: RequestStats;
+    clock: () => ClockState;
+    ntp: () => NtpStats | null;
+    tls: HealthSources['tls'];
+    /** What the station declares to the BWS, and where its categories come from. */
+    bws: HealthSources['bws'];
+    /** The connection file the station hands the Body Worn Manager (it holds the upload key). */
+    connectionFile: () => Promise<string>;
+  };
+  replication: {
+    status: () => Promise<ReplicationStatus | null>;
+    /** The configured targets (the console shows each one's state). */
+    targets: () => ReplicationTargetRef[];
+    /** Starts a pass for every enabled target in the background; false when there is none. */
+    runNow: () => boolean;
+  };
+  /** How the web layer guards itself: request limits and load shedding. */
+  limits: { guard: RequestGuardOptions; admission: AdmissionOptions };
   consoleAssets: ConsoleAssets;
+  log: Logger;
 }
 
 export function createApp(deps: AppDeps): { app: Hono<Env>; health: HealthSources } {
+  const { storage, access, audit, station, replication } = deps;
   const app = new Hono<Env>();
-  app.use(requestLog({ log: deps.log, stats: deps.requests }));
-  app.use(requestGuard(deps.guard));
+  app.use(requestLog({ log: deps.log, stats: station.requests }));
+  app.use(requestGuard(deps.limits.guard));
   app.onError((err, c) => errorResponse(c, err));
   app.notFound((c) => errorResponse(c, new EdgeError('NotFound', 'Not Found')));
 
   // Shed load before doing work for a request (auth runs scrypt; uploads fill disks).
-  const admit = admission(deps.admission);
+  const admit = admission(deps.limits.admission);
   app.use('/auth/*', admit);
   app.use('/v1/*', admit);
   app.use('/console/login', admit);
 
   app.get('/healthcheck', (c) => {
-    if (deps.store.broken) return reply(c, 503, 'storage failure: refusing changes until restart\n', 'text/plain');
-    if (deps.audit.broken) return reply(c, 503, 'the audit trail cannot be written: refusing requests until it is repaired\n', 'text/plain');
-    return deps.ready() ? reply(c, 200, 'OK', 'text/plain') : reply(c, 503, 'starting or stopping\n', 'text/plain');
+    if (storage.store.broken) return reply(c, 503, 'storage failure: refusing changes until restart\n', 'text/plain');
+    if (audit.sink.broken) return reply(c, 503, 'the audit trail cannot be written: refusing requests until it is repaired\n', 'text/plain');
+    return station.ready() ? reply(c, 200, 'OK', 'text/plain') : reply(c, 503, 'starting or stopping\n', 'text/plain');
   });
-  const logins = new LoginGate(deps);
-  const auth = authHandler({ ...deps, logins });
+  const logins = new LoginGate({ ...access, audit: audit.sink });
+  const auth = authHandler({ tokens: access.tokens, audit: audit.sink, logins });
   app.get('/auth/v1.0', auth);
   app.get('/auth/v1.0/', auth);
   app.all('/auth/v1.0', () => {
     throw new EdgeError('MethodNotAllowed', 'Use GET to authenticate', { allow: 'GET' });
   });
-  app.all('/v1/*', auditTrail(deps.audit), requireToken(deps), storageHandler(deps));
+  const signedIn = [auditTrail(audit.sink), requireToken(access)] as const;
+  app.all('/v1/*', ...signedIn, storageHandler(storage));
 
   const health: HealthSources = {
-    store: deps.store,
-    requests: deps.requests,
+    store: storage.store,
+    requests: station.requests,
     load: () => admit.stats(),
-    connections: () => deps.connections.stats(),
-    audit: deps.auditAnchors,
-    startedAt: deps.startedAt,
-    ready: deps.ready,
-    clock: deps.clock,
-    ntp: deps.ntp,
-    replication: deps.replication,
-    tls: deps.tls,
-    bws: deps.bws,
+    connections: () => access.connections.stats(),
+    audit: audit.anchors,
+    startedAt: station.startedAt,
+    ready: station.ready,
+    clock: station.clock,
+    ntp: station.ntp,
+    replication: replication.status,
+    tls: station.tls,
+    bws: station.bws,
   };
   const adminOnly: MiddlewareHandler<Env> = async (c, next) => {
     authorizeStationView(c.get('identity').role);
     await next();
   };
-  app.get('/status', auditTrail(deps.audit), requireToken(deps), adminOnly, async (c) =>
-    reply(c, 200, JSON.stringify(await stationHealth(health), null, 2) + '\n', 'application/json'),
-  );
-  app.get('/metrics', auditTrail(deps.audit), requireToken(deps), adminOnly, async (c) =>
-    reply(c, 200, prometheusText(await stationHealth(health)), 'text/plain; version=0.0.4; charset=utf-8'),
-  );
+  app.get('/status', ...signedIn, adminOnly, async (c) => reply(c, 200, JSON.stringify(await stationHealth(health), null, 2) + '\n', 'application/json'));
+  app.get('/metrics', ...signedIn, adminOnly, async (c) => reply(c, 200, prometheusText(await stationHealth(health)), 'text/plain; version=0.0.4; charset=utf-8'));
   // For IT at a browser or script: the file to upload in the BWM. It carries a key, so only
   // an admin gets it, and each handing-out is in the audit trail.
-  app.get('/connection.json', auditTrail(deps.audit), requireToken(deps), adminOnly, async (c) => {
+  app.get('/connection.json', ...signedIn, adminOnly, async (c) => {
     const identity = c.get('identity');
-    const text = await deps.connectionFile();
-    await deps.audit.append({
+    const text = await station.connectionFile();
+    await audit.sink.append({
       actor: identity.user,
       role: identity.role,
       source: c.env?.incoming?.socket.remoteAddress ?? 'unknown',
@@ -163,11 +177,11 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; health: HealthSource
     return { identity, account, container };
   };
   // A recording's chain of custody for whoever may read it (a clerk's pull puts it in custody.json).
-  app.get('/custody/:account/:container', auditTrail(deps.audit), requireToken(deps), async (c) => {
+  app.get('/custody/:account/:container', ...signedIn, async (c) => {
     const { identity, account, container } = recordingReader(c);
     const prefix = `${account}/${container}`;
     // Recorded, and durable before reading: lines queued before it (this reader's GETs) are on disk too.
-    await deps.audit.append({
+    await audit.sink.append({
       actor: identity.user,
       role: identity.role,
       source: c.env?.incoming?.socket.remoteAddress ?? 'unknown',
@@ -177,19 +191,19 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; health: HealthSource
       txId: c.get('txId'),
     });
     // The head signed first, and only the lines it covers sent (the file may hold lines not yet synced): pull checks both.
-    const head = deps.signAuditHead();
+    const head = audit.signHead();
     const lines: unknown[] = [];
-    for await (const line of deps.auditLines(byTarget(prefix))) if (head && line.seq <= head.seq) lines.push(line);
+    for await (const line of audit.lines(byTarget(prefix))) if (head && line.seq <= head.seq) lines.push(line);
     if (head) outHeaders(c)[AUDIT_HEAD_HEADER] = Buffer.from(JSON.stringify(head)).toString('base64url');
     return reply(c, 200, JSON.stringify(lines) + '\n', 'application/json');
   });
   // Where copies of a recording are (per target and object, with how each was confirmed): pull puts it in custody.json.
-  app.get('/replicas/:account/:container', auditTrail(deps.audit), requireToken(deps), async (c) => {
+  app.get('/replicas/:account/:container', ...signedIn, async (c) => {
     const { identity, container } = recordingReader(c);
-    await deps.store.container(identity.account, container);
+    await storage.store.container(identity.account, container);
     const records = await replicaRecords(
-      ReplicationLedger.of(deps.store.index),
-      deps.replicationTargets().map((t) => t.name),
+      ReplicationLedger.of(storage.store.index),
+      replication.targets().map((t) => t.name),
       identity.account,
       container,
     );
@@ -200,18 +214,18 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; health: HealthSource
   app.route(
     '/console',
     consoleRoutes({
-      store: deps.store,
-      credentials: deps.credentials,
+      store: storage.store,
+      credentials: access.credentials,
       logins,
-      audit: deps.audit,
-      auditLines: deps.auditLines,
+      audit: audit.sink,
+      auditLines: audit.lines,
       health: () => stationHealth(health),
-      requests: deps.requests,
-      siteName: deps.siteName,
-      connectionFile: deps.connectionFile,
-      replicationTargets: deps.replicationTargets,
-      runReplication: deps.runReplication,
-      signAuditHead: deps.signAuditHead,
+      requests: station.requests,
+      siteName: station.siteName,
+      connectionFile: station.connectionFile,
+      replicationTargets: replication.targets,
+      runReplication: replication.runNow,
+      signAuditHead: audit.signHead,
       assets: deps.consoleAssets,
     }) as unknown as Hono<Env>,
   );
