@@ -1,8 +1,8 @@
 /**
  * Replication, end to end on loopback: an edge edgecd with a simulated day of
- * recordings, replicating to a central edgecd, and to a real OpenStack Swift
- * when installed; and a pass cut by SIGKILL or SIGTERM. What arrived is
- * checked object by object over plain HTTP.
+ * recordings, replicating to a central edgecd (to a real OpenStack Swift:
+ * openstack-swift.test.ts); and a pass cut by SIGKILL or SIGTERM. What
+ * arrived is checked object by object over plain HTTP.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -13,9 +13,8 @@ import { createLogger } from '../src/lib/log.ts';
 import { ReplicationLedger } from '../src/replication/ledger.ts';
 import { ObjectStore } from '../src/store/object-store.ts';
 import { CLI_ARGS, ROOT, runCli, TestDaemon } from './helpers/daemon.ts';
-import { openStackSwiftAvailable, startOpenStackSwift, type OpenStackSwift } from './helpers/openstack-swift.ts';
 import { assertReplicated, centralReader, centralTarget, objectPuts, replicateNow, replicationStatus, simulateDay, startEdge } from './helpers/replication.ts';
-import { sha256, SwiftAccount } from './helpers/swift-account.ts';
+import { sha256, type SwiftAccount } from './helpers/swift-account.ts';
 
 describe('replication to a central edgecd', () => {
   let central: TestDaemon;
@@ -158,31 +157,6 @@ describe('replication on SIGTERM mid-pass', () => {
     } finally {
       await edge.cleanup();
       await central.cleanup();
-    }
-  });
-});
-
-describe('replication to OpenStack Swift', { skip: openStackSwiftAvailable() ? false : 'OpenStack Swift is not installed (.ci/run installs it)' }, () => {
-  let swift: OpenStackSwift;
-  before(async () => {
-    swift = await startOpenStackSwift();
-  });
-  after(async () => {
-    await swift?.stop();
-  });
-
-  test('a simulated day arrives whole in a real Swift cluster', async () => {
-    const edge = await startEdge([{ name: 'swift', authUrl: swift.authUrl, user: swift.user, key: swift.key }]);
-    try {
-      await simulateDay(edge);
-      const { code, reports, stderr } = await replicateNow(edge);
-      assert.equal(code, 0, stderr);
-      assert.equal(reports[0]!.outcome, 'done');
-      const objects = await assertReplicated(edge, await SwiftAccount.login(swift.authUrl, swift.user, swift.key));
-      assert.ok(objects >= 16);
-      assert.equal((await replicateNow(edge)).reports[0]!.objectsSent, 0);
-    } finally {
-      await edge.cleanup();
     }
   });
 });
