@@ -1,15 +1,14 @@
 /**
- * Security, over the wire: HTTPS with the connection file's pinned
- * certificates (curl, Node's TLS through the BWS simulator, swift), roles,
- * user management while the daemon runs, failed-login throttling, the audit
- * trail, the connection file's one-way flags, and request limits.
+ * Security, over the wire: roles, user management while the daemon runs,
+ * failed-login throttling, the audit trail, the connection file's one-way
+ * flags, keys and tokens, evidence bytes and sessions in the console,
+ * custody metadata, and folder downloads. HTTPS is in https.test.ts, request
+ * and connection limits in request-limits.test.ts.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { get as httpsGet } from 'node:https';
-import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -17,157 +16,9 @@ import { promisify } from 'node:util';
 import { generateKey } from '../src/auth/credentials.ts';
 import { fallbackName, padding, tarEnd, tarHeader } from '../src/evidence/tar.ts';
 import { runCli, SwiftSession, TEST_USERS, TestDaemon } from './helpers/daemon.ts';
+import { raw } from './helpers/raw-http.ts';
 
 const run = promisify(execFile);
-
-/** Raw bytes to the daemon; resolves with what came back (or '' on a reset) once the socket closes or `waitMs` passes. */
-function raw(port: number, bytes: string | Buffer, waitMs = 3000, localAddress = '127.0.0.1'): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = connect({ port, host: '127.0.0.1', localAddress });
-    let out = '';
-    const done = () => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(out);
-    };
-    const timer = setTimeout(done, waitMs);
-    socket.on('data', (d) => (out += d.toString('latin1')));
-    socket.on('close', done);
-    socket.on('error', done);
-    socket.write(bytes);
-  });
-}
-
-describe('HTTPS with the certificates the connection file pins', () => {
-  let daemon: TestDaemon;
-  let work: string;
-  let cacert: string;
-  let file: { AuthenticationTokenURI: string[]; HTTPSCertificate?: string[]; BlobAPIUserName: string; BlobAPIKey: string };
-
-  before(async () => {
-    daemon = await TestDaemon.start({ https: true });
-    work = await mkdtemp(join(tmpdir(), 'edgecd-https-'));
-    file = await daemon.connectionFile();
-    cacert = join(work, 'pinned.pem');
-    await writeFile(cacert, Buffer.from(file.HTTPSCertificate![0]!, 'base64'));
-  });
-  after(async () => {
-    await daemon.cleanup();
-    await rm(work, { recursive: true, force: true });
-  });
-
-  test('the connection file lists https URIs with one certificate each, and passes every rule', async () => {
-    assert.equal(file.AuthenticationTokenURI[0], `https://127.0.0.1:${daemon.port}/auth/v1.0`);
-    assert.equal(file.HTTPSCertificate!.length, file.AuthenticationTokenURI.length);
-    const check = await runCli(['connection-file', '--check', join(daemon.dataDir, 'connection.json')]);
-    assert.equal(check.code, 0, check.stdout);
-  });
-
-  test('behind the TLS front too, headers sent too slowly get 408', async () => {
-    const slow = await TestDaemon.start({ https: true, config: { http: { headersTimeoutSeconds: 2 } } });
-    try {
-      assert.match(await raw(slow.port, 'GET /healthcheck HTTP/1.1\r\nHost: x\r\n', 6000), /^HTTP\/1\.1 408 /);
-    } finally {
-      await slow.cleanup();
-    }
-  });
-
-  test('plain HTTP answers /healthcheck only', async () => {
-    assert.equal((await daemon.request('GET', '/healthcheck')).status, 200);
-    const auth = await daemon.request('GET', '/auth/v1.0', { 'X-Auth-User': file.BlobAPIUserName, 'X-Auth-Key': file.BlobAPIKey });
-    assert.equal(auth.status, 403);
-    assert.match(auth.text, /HTTPS only/);
-  });
-
-  test('curl trusting only the pinned certificate completes the BWS flow; without it, it fails', async () => {
-    const base = `https://127.0.0.1:${daemon.port}`;
-    const curl = (...args: string[]) => run('curl', ['-sS', '--fail', '--cacert', cacert, ...args]);
-    const auth = await curl('-D', '-', '-o', '/dev/null', '-H', `X-Auth-User: ${file.BlobAPIUserName}`, '-H', `X-Auth-Key: ${file.BlobAPIKey}`, `${base}/auth/v1.0`);
-    const token = /x-auth-token: (\S+)/i.exec(auth.stdout)![1]!;
-    const storage = /x-storage-url: (\S+)/i.exec(auth.stdout)![1]!;
-    assert.ok(storage.startsWith(`${base}/v1/`), storage);
-    const h = ['-H', `X-Auth-Token: ${token}`];
-    const clip = join(work, 'clip.mkv');
-    await writeFile(clip, Buffer.alloc(100_000, 1));
-    await curl('-X', 'PUT', ...h, '-H', 'X-Container-Meta-Status: Transferring', `${storage}/curl-evidence`);
-    await curl('-X', 'PUT', ...h, '-T', clip, `${storage}/curl-evidence/clip.mkv`);
-    await curl('-X', 'POST', ...h, '-H', 'X-Container-Meta-Status: Complete', `${storage}/curl-evidence`);
-    const head = await curl('-I', ...h, `${storage}/curl-evidence/clip.mkv`);
-    assert.match(head.stdout, /content-length: 100000/i);
-    const untrusted = await run('curl', ['-sS', `${base}/healthcheck`]).then(
-      () => 0,
-      (err: { code: number }) => err.code,
-    );
-    assert.equal(untrusted, 60, 'curl without the pinned certificate refuses the connection');
-  });
-
-  test('a Node TLS client trusting only HTTPSCertificate (the simulator) stores a day; one trusting nothing fails', async () => {
-    const sim = await runCli([
-      'simulate',
-      '--connection',
-      join(daemon.dataDir, 'connection.json'),
-      '--users',
-      '2',
-      '--devices',
-      '1',
-      '--recordings',
-      '2',
-      '--clips',
-      '2',
-      '--clip-bytes',
-      '50000',
-      '--extras',
-    ]);
-    assert.equal(sim.code, 0, sim.stderr);
-    assert.equal(JSON.parse(sim.stdout).recordings.length, 2);
-    const refused = await new Promise<string>((resolve) => {
-      httpsGet(`https://127.0.0.1:${daemon.port}/healthcheck`, (res) => resolve(String(res.statusCode))).on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
-    });
-    assert.match(refused, /SELF_SIGNED|UNABLE_TO_VERIFY/);
-  });
-
-  test('python-swiftclient works over HTTPS with the pinned certificate', async () => {
-    const swift = (...args: string[]) => run('swift', ['--os-cacert', cacert, '-A', file.AuthenticationTokenURI[0]!, ...args], { cwd: work });
-    await writeFile(join(work, 'note.txt'), 'over TLS\n');
-    await swift('-U', file.BlobAPIUserName, '-K', file.BlobAPIKey, 'upload', 'swift-tls', 'note.txt');
-    const out = await swift('-U', TEST_USERS.reader.user, '-K', TEST_USERS.reader.key, 'download', 'swift-tls', 'note.txt', '-o', '-');
-    assert.equal(out.stdout, 'over TLS\n');
-  });
-
-  test('cert renew issues new certificates, serves them, and rewrites the connection file; status shows the days left', async () => {
-    const before = (await daemon.connectionFile()).HTTPSCertificate![0];
-    const res = await runCli(['cert', 'renew', '--data', daemon.dataDir]);
-    assert.equal(res.code, 0, res.stderr);
-    assert.match(res.stdout, /renewed: 127\.0\.0\.1/);
-    const renewed = (await daemon.connectionFile()).HTTPSCertificate![0]!;
-    assert.notEqual(renewed, before);
-    const fresh = join(work, 'renewed.pem');
-    await writeFile(fresh, Buffer.from(renewed, 'base64'));
-    const served = await run('openssl', ['s_client', '-connect', `127.0.0.1:${daemon.port}`, '-CAfile', fresh, '-verify_return_error'], { input: '' } as never).catch(
-      (err: { stdout: string }) => err,
-    );
-    assert.match((served as { stdout: string }).stdout, /Verify return code: 0 \(ok\)/);
-    const servedPem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec((served as { stdout: string }).stdout)![0];
-    assert.equal(servedPem.replace(/\s/g, ''), Buffer.from(renewed, 'base64').toString().replace(/\s/g, ''), 'the renewed certificate is the one served');
-    const admin = await run('curl', [
-      '-sS',
-      '--cacert',
-      fresh,
-      '-H',
-      `X-Auth-User: ${TEST_USERS.admin.user}`,
-      '-H',
-      `X-Auth-Key: ${TEST_USERS.admin.key}`,
-      '-D',
-      '-',
-      '-o',
-      '/dev/null',
-      `https://127.0.0.1:${daemon.port}/auth/v1.0`,
-    ]);
-    const token = /x-auth-token: (\S+)/i.exec(admin.stdout)![1]!;
-    const status = JSON.parse((await run('curl', ['-sS', '--cacert', fresh, '-H', `X-Auth-Token: ${token}`, `https://127.0.0.1:${daemon.port}/status`])).stdout);
-    assert.ok(status.tls.daysUntilExpiry >= 5 * 365 - 2, `days left: ${status.tls.daysUntilExpiry}`);
-  });
-});
 
 describe('roles', () => {
   let daemon: TestDaemon;
@@ -374,94 +225,6 @@ describe('the connection file only ever turns WantEncryption and FullStoreAndRea
       assert.equal(JSON.parse(await readFile(join(dir, 'connection.json'), 'utf8')).WantEncryption, true, 'the issued file is left as it was');
     } finally {
       await rm(dir, { recursive: true, force: true });
-    }
-  });
-});
-
-describe('request limits', () => {
-  let daemon: TestDaemon;
-  before(async () => {
-    daemon = await TestDaemon.start({ config: { http: { headersTimeoutSeconds: 2, bodyTimeoutSeconds: 2, maxHeaders: 50, maxUrlBytes: 2048, maxRequestsPerSocket: 3 } } });
-  });
-  after(() => daemon.cleanup());
-
-  test('an overlong URL is 414, too many header fields 431, an oversized header block 431', async () => {
-    assert.match(await raw(daemon.port, `GET /v1/${'a'.repeat(3000)} HTTP/1.1\r\nHost: x\r\n\r\n`), /^HTTP\/1\.1 414 /);
-    const many = Array.from({ length: 60 }, (_, i) => `X-H${i}: v\r\n`).join('');
-    assert.match(await raw(daemon.port, `GET /healthcheck HTTP/1.1\r\nHost: x\r\n${many}\r\n`), /^HTTP\/1\.1 431 /);
-    assert.match(await raw(daemon.port, `GET /healthcheck HTTP/1.1\r\nHost: x\r\nX-Big: ${'b'.repeat(20_000)}\r\n\r\n`), /^HTTP\/1\.1 431 /);
-  });
-
-  test('headers sent too slowly (slowloris) get 408; a body that stalls gets 408 and stores nothing', async () => {
-    const slow = await raw(daemon.port, 'GET /healthcheck HTTP/1.1\r\nHost: x\r\n', 5000);
-    assert.match(slow, /^HTTP\/1\.1 408 /);
-    const s = await SwiftSession.open(daemon);
-    await s.req('PUT', '/limits');
-    const stalled = await raw(daemon.port, `PUT ${s.account}/limits/half HTTP/1.1\r\nHost: x\r\nX-Auth-Token: ${s.token}\r\nContent-Length: 1000\r\n\r\n${'x'.repeat(10)}`, 6000);
-    assert.match(stalled, /^HTTP\/1\.1 408 /);
-    assert.equal((await s.req('HEAD', '/limits/half')).status, 404);
-  });
-
-  test('a keep-alive connection serves a bounded number of requests', async () => {
-    const three = Array.from({ length: 4 }, () => 'GET /healthcheck HTTP/1.1\r\nHost: x\r\n\r\n').join('');
-    const answers = await raw(daemon.port, three);
-    assert.equal((answers.match(/HTTP\/1\.1 200 /g) ?? []).length, 3);
-    assert.match(answers, /Connection: close/i);
-  });
-});
-
-describe('connections', () => {
-  /** Opens a connection from `localAddress` that sends nothing; resolves once connected, with a promise of its close. */
-  function silent(port: number, localAddress: string): Promise<{ socket: Socket; closed: Promise<string> }> {
-    return new Promise((resolve, reject) => {
-      const socket = connect({ port, host: '127.0.0.1', localAddress });
-      let got = '';
-      socket.on('data', (d) => (got += d.toString('latin1')));
-      const closed = new Promise<string>((done) => socket.once('close', () => done(got)));
-      socket.once('error', () => undefined);
-      socket.once('connect', () => resolve({ socket, closed }));
-      socket.once('error', reject);
-    });
-  }
-  type Connections = { open: number; silent: number; refused: { 'per-address': number; full: number }; evicted: number };
-
-  test('silent connections are capped per address and overall, closed after the first-byte timeout, and never crowd out the BWS', async () => {
-    const daemon = await TestDaemon.start({ config: { http: { maxConnections: 40, maxConnectionsPerAddress: 10, headersTimeoutSeconds: 3 } } });
-    const sockets: Socket[] = [];
-    try {
-      const s = await SwiftSession.open(daemon); // the BWS logs in from 127.0.0.1: a trusted address from now on
-      const admin = await daemon.auth('admin');
-      const connections = async () => (JSON.parse((await daemon.request('GET', '/status', { 'X-Auth-Token': admin.token })).text) as { connections: Connections }).connections;
-
-      // Plain HTTP too: a connection that never sends a byte is closed, with nothing said.
-      const quiet = await silent(daemon.port, '127.0.0.2');
-      assert.equal(await quiet.closed, '', 'closed after the first-byte timeout');
-
-      // One address gets ten; the rest are refused at once (closed before a byte).
-      const flood = await Promise.all(Array.from({ length: 25 }, () => silent(daemon.port, '127.0.0.3')));
-      sockets.push(...flood.map((f) => f.socket));
-      // The daemon accepts a moment after the kernel does: ask until it has seen all 25.
-      while ((await connections()).refused['per-address'] < 15) await new Promise((r) => setImmediate(r));
-      assert.equal((await connections()).refused['per-address'], 15);
-
-      // Many addresses fill the station: new connections push out the oldest silent ones.
-      for (let i = 10; i < 20; i++) sockets.push(...(await Promise.all(Array.from({ length: 8 }, () => silent(daemon.port, `127.0.0.${i}`)))).map((f) => f.socket));
-      // Again, ask until the daemon has accepted (or refused) all 80.
-      const seen = (c: Connections) => c.open + c.evicted + c.refused.full + c.refused['per-address'];
-      while (seen(await connections()) < 10 + 15 + 80) await new Promise((r) => setImmediate(r));
-      const full = await connections();
-      assert.ok(full.open <= 40, `${full.open} open, at most 40`);
-      assert.ok(full.evicted > 0, 'silent connections made room');
-
-      // The BWS still logs in, uploads and reads back; a monitor from a new address still gets /healthcheck.
-      const again = await daemon.auth();
-      assert.equal((await daemon.request('PUT', `${again.account}/crowded`, { 'X-Auth-Token': again.token })).status, 201);
-      assert.equal((await daemon.request('PUT', `${again.account}/crowded/clip.mkv`, { 'X-Auth-Token': again.token }, 'bytes')).status, 201);
-      assert.equal((await s.req('GET', '/crowded/clip.mkv')).text, 'bytes');
-      assert.match(await raw(daemon.port, 'GET /healthcheck HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 5000, '127.0.0.99'), /^HTTP\/1\.1 200 /);
-    } finally {
-      for (const socket of sockets) socket.destroy();
-      await daemon.cleanup();
     }
   });
 });
