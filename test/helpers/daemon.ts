@@ -6,13 +6,15 @@
  * one with `{ process: true }`: `serve` then runs as a child, as systemd runs it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes, scryptSync } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { changeUser } from '../../src/auth/users.ts';
+import { Credentials, type KeyHash } from '../../src/auth/credentials.ts';
+import type { Role } from '../../src/auth/roles.ts';
 import { runCommand } from '../../src/cli/run.ts';
 import { withOutput } from '../../src/cli/output.ts';
 import { startDaemon, type Daemon } from '../../src/daemon.ts';
@@ -68,6 +70,30 @@ export const TEST_USERS = {
 
 export type TestRole = 'uploader' | keyof typeof TEST_USERS;
 
+/**
+ * Test stations' keys are hashed with scrypt N = 2^10, not the station's
+ * 2^14: the daemon checks a key with the parameters its record carries, and
+ * the tests log in some four hundred times. init still makes the body-worn
+ * system's user as on a station (and the CLI and install tests log in
+ * against such a record); its key is then re-hashed here, unchanged.
+ */
+const FIXTURE_SCRYPT = { N: 1024, r: 8, p: 1 } as const;
+
+function fixtureKeyHash(key: string): KeyHash {
+  const salt = randomBytes(16);
+  return { salt: salt.toString('base64'), hash: scryptSync(key, salt, 32, FIXTURE_SCRYPT).toString('base64'), ...FIXTURE_SCRYPT };
+}
+
+/** Re-hashes the body-worn system's key and adds TEST_USERS in its account, as `edgecd user add` would. */
+async function setUpTestUsers(dataDir: string): Promise<void> {
+  const file = join(dataDir, 'credentials.json');
+  const [bws, ...others] = (await Credentials.load(file)).users;
+  const { BlobAPIUserName, BlobAPIKey } = JSON.parse(await readFile(join(dataDir, 'connection.json'), 'utf8')) as { BlobAPIUserName: string; BlobAPIKey: string };
+  if (bws?.user !== BlobAPIUserName) throw new Error(`credentials.json: the first user is ${bws?.user}, not the connection file's ${BlobAPIUserName}`);
+  const added = Object.entries(TEST_USERS).map(([role, u]) => ({ user: u.user, account: bws.account, role: role as Role, key: fixtureKeyHash(u.key) }));
+  await new Credentials([{ ...bws, key: fixtureKeyHash(BlobAPIKey) }, ...others, ...added]).save(file);
+}
+
 export class TestDaemon {
   readonly dataDir: string;
   readonly port: number;
@@ -104,7 +130,7 @@ export class TestDaemon {
     if (!existsSync(join(dataDir, 'credentials.json'))) {
       // Set up as an operator would before the first start: init, then the extra users.
       await initDataDir(dataDir, {}, () => loadConfig(join(dataDir, 'edgecd.json'), true), { host: '127.0.0.1', port: 0 });
-      for (const [role, u] of Object.entries(TEST_USERS)) await changeUser(join(dataDir, 'credentials.json'), { op: 'add', user: u.user, role, key: u.key });
+      await setUpTestUsers(dataDir);
     }
     return options.process ? TestDaemon.#spawn(dataDir, options) : TestDaemon.#inProcess(dataDir, options);
   }
