@@ -5,10 +5,11 @@
  * the compiler writes into a scratch folder, and only files whose bytes
  * changed are moved into dist/, each by a rename: a reader sees a whole old
  * file or a whole new one, never half of one, and a rebuild of unchanged
- * sources changes nothing. dist/.built records when it last matched src/.
+ * sources changes nothing. dist/.built records when it last matched src/;
+ * while it is newer than every input, the build does nothing.
  */
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -21,6 +22,19 @@ function files(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true, recursive: true })
     .filter((e) => e.isFile())
     .map((e) => relative(dir, join(e.parentPath, e.name)));
+}
+
+/** Newest modification time of the build's inputs: src/ and the files that configure the compiler. */
+function newestInput(): number {
+  const inputs = ['package.json', 'tsconfig.json', 'tsconfig.build.json'].map((f) => join(ROOT, f));
+  const sources = files(join(ROOT, 'src')).map((f) => join(ROOT, 'src', f));
+  return Math.max(...[...inputs, ...sources].map((f) => statSync(f).mtimeMs));
+}
+
+const stamp = join(DIST, '.built');
+if (existsSync(stamp) && statSync(stamp).mtimeMs >= newestInput()) {
+  // Nothing changed since the last build: the compiler would only remake the same files.
+  process.exit(0);
 }
 
 try {
@@ -41,7 +55,7 @@ try {
     .reverse()) {
     if (readdirSync(dir).length === 0) rmSync(dir, { recursive: true });
   }
-  writeFileSync(join(DIST, '.built'), `${new Date().toISOString()}\n`);
+  writeFileSync(stamp, `${new Date().toISOString()}\n`);
 } finally {
   rmSync(SCRATCH, { recursive: true, force: true });
 }

@@ -16,7 +16,7 @@ import { firstBoot, partitionPath, type Machine } from '../src/appliance/first-b
 import { parsePreset, PresetError, withoutSecret } from '../src/appliance/preset.ts';
 import { planStorage, ROOT_BYTES, StoragePlanError, type BlockDevice } from '../src/appliance/storage-plan.ts';
 import { loadEndpoints } from '../src/tls/endpoints.ts';
-import { CLI, ROOT } from './helpers/daemon.ts';
+import { CLI_ARGS, ROOT } from './helpers/daemon.ts';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -175,7 +175,8 @@ class TestMachine implements Machine {
   ) {}
   async run(cmd: string, args: string[], input?: string): Promise<string> {
     if (cmd === process.execPath) {
-      const { stdout } = await promisify(execFile)(cmd, ['--import', 'tsx', ...args], { cwd: ROOT });
+      // The build when it is fresh (as the image runs it), else the sources through tsx.
+      const { stdout } = await promisify(execFile)(cmd, [...CLI_ARGS.slice(0, -1), ...args], { cwd: ROOT });
       return stdout;
     }
     this.calls.push([cmd, ...args].join(' ') + (input ? ` <<< ${input.trim()}` : ''));
@@ -215,7 +216,7 @@ describe('first boot, against a temporary root', () => {
     await writeFile(join(box.boot, 'central.pem'), 'CENTRAL CA\n');
     const machine = new TestMachine([card(32 * GiB)]);
     const said: string[] = [];
-    const result = await firstBoot({ root: box.root, boot: box.boot, machine, cli: CLI, say: (l) => said.push(l) });
+    const result = await firstBoot({ root: box.root, boot: box.boot, machine, cli: CLI_ARGS.at(-1)!, say: (l) => said.push(l) });
     assert.ok(result);
 
     // The card: root grown to 4 GiB in place, then a data partition after it, formatted and mounted.
@@ -275,7 +276,7 @@ describe('first boot, against a temporary root', () => {
     const marker = JSON.parse(await readFile(join(box.root, 'etc/edgecd/provisioned'), 'utf8'));
     assert.equal(marker.dataDevice, '/dev/mmcblk0p3');
     const calls = machine.calls.length;
-    assert.equal(await firstBoot({ root: box.root, boot: box.boot, machine, cli: CLI, say: () => {} }), null);
+    assert.equal(await firstBoot({ root: box.root, boot: box.boot, machine, cli: CLI_ARGS.at(-1)!, say: () => {} }), null);
     assert.equal(machine.calls.length, calls);
   });
 
@@ -283,7 +284,7 @@ describe('first boot, against a temporary root', () => {
     const box = await tempBox('replication_url = https://c.example/auth/v1.0\nreplication_user = north\nreplication_key = k-1\nadmin_user = it\nadmin_key = 0123456789abcdef\n');
     t.after(() => rm(box.root, { recursive: true, force: true }));
     const machine = new TestMachine([card(32 * GiB)]);
-    await firstBoot({ root: box.root, boot: box.boot, machine, cli: CLI, say: () => {} });
+    await firstBoot({ root: box.root, boot: box.boot, machine, cli: CLI_ARGS.at(-1)!, say: () => {} });
     const data = join(box.root, 'var/lib/edgecd');
     const credentials = await readFile(join(data, 'credentials.json'), 'utf8');
     assert.match(credentials, /"user": "it"/);
@@ -293,7 +294,7 @@ describe('first boot, against a temporary root', () => {
     machine.devices = [card(32 * GiB, ROOT_BYTES, [['mmcblk0p3', 27 * GiB, (ROOT_START + ROOT_BYTES) / 512, { fstype: 'ext4', label: 'edgecd-data' }]])];
     machine.calls.length = 0;
     const said: string[] = [];
-    assert.ok(await firstBoot({ root: box.root, boot: box.boot, machine, cli: CLI, say: (l) => said.push(l) }));
+    assert.ok(await firstBoot({ root: box.root, boot: box.boot, machine, cli: CLI_ARGS.at(-1)!, say: (l) => said.push(l) }));
     assert.ok(!machine.calls.some((c) => /^(sfdisk|mkfs|resize2fs|wipefs)/.test(c)), machine.calls.join('\n'));
     assert.equal(await readFile(join(data, 'credentials.json'), 'utf8'), credentials);
     assert.ok(said.some((l) => /keys, certificates and recordings are kept/.test(l)));
@@ -305,7 +306,7 @@ describe('first boot, against a temporary root', () => {
     const box = await tempBox('hostname = gate north\naddress = 10.0.0.300/24\n');
     t.after(() => rm(box.root, { recursive: true, force: true }));
     const machine = new TestMachine([card(32 * GiB)]);
-    await assert.rejects(firstBoot({ root: box.root, boot: box.boot, machine, cli: CLI, say: () => {} }), PresetError);
+    await assert.rejects(firstBoot({ root: box.root, boot: box.boot, machine, cli: CLI_ARGS.at(-1)!, say: () => {} }), PresetError);
     assert.deepEqual(machine.calls, []);
     const report = await readFile(join(box.boot, 'edgecd-error.txt'), 'utf8');
     assert.match(report, /line 1: hostname must be/);
@@ -314,7 +315,7 @@ describe('first boot, against a temporary root', () => {
     // Fixed on the PC: the next boot provisions and removes the report.
     await writeFile(join(box.boot, 'edgecd.txt'), 'hostname = gate-north\n');
     await chmod(join(box.boot, 'edgecd.txt'), 0o600);
-    assert.ok(await firstBoot({ root: box.root, boot: box.boot, machine, cli: CLI, say: () => {} }));
+    assert.ok(await firstBoot({ root: box.root, boot: box.boot, machine, cli: CLI_ARGS.at(-1)!, say: () => {} }));
     await assert.rejects(stat(join(box.boot, 'edgecd-error.txt')));
   });
 });
