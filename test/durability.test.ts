@@ -46,8 +46,13 @@ describe('crash safety', () => {
           await new Promise((r) => setTimeout(r, 20));
         }
       }
-      const upload = s.req('PUT', '/rec/partial.mkv', { 'Content-Length': String(64 * 1024 * 1024) }, slow()).catch((err: Error) => err);
-      while (sent < 8) await new Promise((r) => setTimeout(r, 10));
+      let settled = false;
+      const upload = s
+        .req('PUT', '/rec/partial.mkv', { 'Content-Length': String(64 * 1024 * 1024) }, slow())
+        .catch((err: Error) => err)
+        .finally(() => (settled = true));
+      // Bytes sent may still sit in socket buffers: wait until the daemon has written some, whatever the machine's speed.
+      while (sent < 8 || ((await readdir(join(daemon.dataDir, 'tmp'))).length === 0 && !settled)) await new Promise((r) => setTimeout(r, 10));
       assert.equal((await readdir(join(daemon.dataDir, 'tmp'))).length, 1, 'the upload is in a temp file');
       await daemon.kill9();
       assert.ok((await upload) instanceof Error);
