@@ -7,9 +7,9 @@ import { strict as assert } from 'node:assert';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { ROOT } from './helpers/root.ts';
 
-const SRC = resolve(dirname(fileURLToPath(import.meta.url)), '../src');
+const SRC = join(ROOT, 'src');
 
 /** Lowest first: a folder may import only folders before it. Top-level files (cli.ts, daemon.ts, index-hooks.ts) compose everything; cli/ holds the commands cli.ts dispatches to. */
 const LAYERS = [

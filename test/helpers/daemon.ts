@@ -20,8 +20,9 @@ import { withOutput } from '../../src/cli/output.ts';
 import { startDaemon, type Daemon } from '../../src/daemon.ts';
 import { loadConfig } from '../../src/config/config.ts';
 import { initDataDir } from '../../src/admin/data-dir.ts';
+import { ROOT } from './root.ts';
 
-export const ROOT = new URL('../..', import.meta.url).pathname;
+export { ROOT };
 export const CLI = join(ROOT, 'src/cli.ts');
 
 /** Newest modification time of a file under `dir`. */
