@@ -16,51 +16,35 @@
  * - an object or recording the target refuses with 400 goes into a
  *   RejectedContent_ container where the target declares StoreRejectedContent.
  *
- * Each object is confirmed as strongly as the target allows (see
- * confirmation.ts), and the level is recorded. What a target's HEAD offers
- * is learnt from the first object HEAD of the pass, so no object is sent
- * twice in a pass for want of a field. Before sending an object whose state
- * is not confirmed, the target is asked whether it already holds it: a pass
- * cut off after a PUT does not send the bytes again where that can be seen.
+ * Each object goes through object-transfer.ts: confirmed as strongly as the
+ * target allows, and before sending an object whose state is not confirmed,
+ * the target is asked whether it already holds it, so a pass cut off after
+ * a PUT does not send the bytes again where that can be seen. The requests
+ * themselves, their retries and their one error type are target-requests.ts;
+ * what the queue holds is backlog.ts.
  */
-import { randomUUID } from 'node:crypto';
-import type { Logger } from 'pino';
-import type { AuditSink } from '../audit/trail.ts';
-import type { ConfirmationLevel, ReplicationTarget } from '../config/config.ts';
+import type { ConfirmationLevel } from '../config/config.ts';
 import { EdgeError } from '../lib/errors.ts';
 import { isTrack, pairKeyFiles } from '../bws/key-files.ts';
 import { parseEpoch, parseRecordingName } from '../bws/names.ts';
 import { DEVICES, SYSTEM, USERS } from '../bws/content-destination.ts';
-import type { ContainerEntry, ObjectEntry, ObjectStore } from '../store/object-store.ts';
-import { hashStream } from '../lib/digests.ts';
-import { canonicalKey, decodeMetaValue, type MetaMap } from '../swift/metadata.ts';
-import { etagOf, header, swiftPath, type SwiftClient } from '../swift/client.ts';
-import { headShowsContent, keptCustody, sameContent, showsMeta, weaker } from './confirmation.ts';
-import { CUSTODY_SHA256, custodyMeta } from '../audit/custody-metadata.ts';
-import { isSealed, type CompleteState, type JobGroup, type ObjectState, type ReplicationLedger, type TargetState } from './ledger.ts';
+import type { ContainerEntry, ObjectEntry } from '../store/object-store.ts';
+import { decodeMetaValue } from '../swift/metadata.ts';
+import { header, swiftPath, type SwiftClient } from '../swift/client.ts';
+import { queueBacklog } from './backlog.ts';
+import { weaker } from './confirmation.ts';
+import { isSealed, type CompleteState, type JobGroup, type TargetState } from './ledger.ts';
+import { metaHeaders, ObjectTransfer, putContainer, Rejection, type ObjectHow, type TransferContext } from './object-transfer.ts';
 import { capabilityFor, containerCapability, effectiveCapabilities, etagMatches, objectKind, readCapabilities, type GatingCapability } from './target-plan.ts';
 import { backoffMs, is2xx, refusal, ReplicationFailure, stopped, TargetRequests, type PassOutcome } from './target-requests.ts';
-import { metered, type TokenBucket } from './throttle.ts';
 
 export type { PassOutcome } from './target-requests.ts';
 export { backoffMs } from './target-requests.ts';
 
-export interface PassContext {
-  store: ObjectStore;
-  ledger: ReplicationLedger;
-  target: ReplicationTarget;
+export interface PassContext extends TransferContext {
   client: SwiftClient;
-  /** The target's reader credentials, where configured: objects are read back when its HEAD cannot show them. */
-  reader?: SwiftClient;
-  bucket: TokenBucket | undefined;
-  station: string;
-  /** The station's public signing key (audit/station-key.ts), sent with the custody metadata. */
-  stationKey?: string;
-  /** Where each confirmed recording is recorded for its chain of custody. */
-  audit?: AuditSink;
   /** The central's System/Categories.json (its exact bytes), or null when it publishes none. */
   onCategories?: (body: Buffer | null) => Promise<void>;
-  log: Logger;
   now?: () => number;
 }
 
@@ -117,17 +101,6 @@ const UNREACHABLE_AFTER = 3;
 const JOB_BACKOFF_BASE_MS = 60_000;
 const JOB_BACKOFF_MAX_MS = 6 * 3_600_000;
 
-interface ObjectHow {
-  /** The container existed on the target: ask before sending. */
-  targetMayHave: boolean;
-  /** The target holds the recording as Complete: nothing may be added (but late deliveries). */
-  sealedOnTarget: boolean;
-  /** Where a refused object goes instead (a recording's rejected content), when the target declares it. */
-  rejection?: Rejection;
-  /** The whole recording was refused: every object goes into its rejected content. */
-  allRejected?: boolean;
-}
-
 /** Outcome of replicating the objects of a container. */
 interface Tally {
   objects: number;
@@ -137,27 +110,14 @@ interface Tally {
   rejected: number;
 }
 
-/** One RejectedContent_ container per recording and pass, made when the first object is refused. */
-class Rejection {
-  readonly original: ContainerEntry;
-  name: string | undefined;
-  /** Why the whole recording was refused, when it was. */
-  reason: string | undefined;
-  constructor(original: ContainerEntry) {
-    this.original = original;
-  }
-}
-
 export class ReplicationPass {
   readonly #c: PassContext;
   readonly #now: () => number;
   readonly #requests: TargetRequests;
   readonly #ensuredContainers = new Map<string, Promise<void>>();
   #capabilities = new Set<string>();
-  /** Learnt at the first object HEAD of the pass. */
-  #headShowsContent: boolean | undefined;
-  #keepsCustody: boolean | undefined;
-  #readerWorks: boolean;
+  /** Made once the target's capabilities are read. */
+  #transfer: ObjectTransfer | undefined;
   #report!: PassReport;
   #progress!: PassProgress;
   #onProgress: ((p: PassProgress) => void) | undefined;
@@ -166,7 +126,6 @@ export class ReplicationPass {
     this.#c = context;
     this.#now = context.now ?? Date.now;
     this.#requests = new TargetRequests(context.client, context.target.name, context.log);
-    this.#readerWorks = context.reader !== undefined;
   }
 
   /**
@@ -280,7 +239,14 @@ export class ReplicationPass {
     }
     if (read.problem) state.capabilitiesProblem = read.problem;
     else delete state.capabilitiesProblem;
-    this.#keepsCustody = state.profile?.keepsCustody;
+    this.#transfer = new ObjectTransfer(this.#c, {
+      requests: this.#requests,
+      capabilities: this.#capabilities,
+      keepsCustody: state.profile?.keepsCustody,
+      counts: this.#report,
+      advance: (bytes: number) => this.#advance(bytes),
+      now: this.#now,
+    });
     await ledger.setTargetState(this.#name, state);
     if (this.#capabilities.has('ReadCategories') && this.#c.onCategories) await this.#readCategories();
   }
@@ -314,7 +280,8 @@ export class ReplicationPass {
     const { ledger } = this.#c;
     const state = await ledger.targetState(this.#name);
     if (!state) return;
-    const level = this.#level();
+    const transfer = this.#transfer;
+    const level = transfer?.level();
     if (level) {
       if (level === 'acknowledged' && state.profile?.level !== 'acknowledged') {
         this.#c.log.warn(
@@ -322,17 +289,12 @@ export class ReplicationPass {
           'target can only acknowledge objects: its HEAD shows no size or md5 and no reader credentials are configured; its evidence is not verified',
         );
       }
-      state.profile = { headShowsContent: this.#headShowsContent!, level, at: this.#now(), ...(this.#keepsCustody !== undefined ? { keepsCustody: this.#keepsCustody } : {}) };
+      const keepsCustody = transfer!.keepsCustody;
+      state.profile = { headShowsContent: transfer!.headShowsContent!, level, at: this.#now(), ...(keepsCustody !== undefined ? { keepsCustody } : {}) };
       this.#report.confirmation = level;
     }
     state.heldBack = await ledger.heldBackCounts(this.#name);
     await ledger.setTargetState(this.#name, state);
-  }
-
-  /** The strongest level this target allows, once a HEAD has shown it. */
-  #level(): ConfirmationLevel | undefined {
-    if (this.#headShowsContent === undefined) return undefined;
-    return this.#headShowsContent ? 'verified' : this.#readerWorks ? 'read-back' : 'acknowledged';
   }
 
   // ---- jobs -----------------------------------------------------------------
@@ -465,7 +427,7 @@ export class ReplicationPass {
     }
     const head = await this.#requests.call('HEAD', swiftPath(container.name));
     if (head.status !== 404 && !is2xx(head)) throw refusal(head, `HEAD ${container.name}`);
-    await this.#putContainer(container.name, container.meta);
+    await putContainer(this.#requests, container.name, container.meta);
     await this.#allObjects(account, container, { targetMayHave: head.status !== 404, sealedOnTarget: false }, emptyTally(), true);
     if (capability) await this.#c.ledger.releaseContainer(this.#name, account, container.name);
   }
@@ -490,16 +452,11 @@ export class ReplicationPass {
     const key = `${account}\0${container.name}`;
     let ensured = this.#ensuredContainers.get(key);
     if (!ensured) {
-      ensured = this.#putContainer(container.name, container.meta);
+      ensured = putContainer(this.#requests, container.name, container.meta);
       ensured.catch(() => this.#ensuredContainers.delete(key));
       this.#ensuredContainers.set(key, ensured);
     }
     return ensured;
-  }
-
-  async #putContainer(name: string, meta: MetaMap): Promise<void> {
-    const res = await this.#requests.call('PUT', swiftPath(name), metaHeaders('Container', meta));
-    if (!is2xx(res)) throw refusal(res, `PUT ${name}`);
   }
 
   async #entries(account: string, container: string): Promise<ObjectEntry[]> {
@@ -552,8 +509,9 @@ export class ReplicationPass {
         }
         try {
           if (registry) await this.#ensureContainer(account, container);
-          const level = await this.#object(account, container, entry, how, tally);
+          const { level, rejected } = await this.#transfer!.send(account, container, entry, how);
           tally.level = weaker(tally.level, level);
+          if (rejected) tally.rejected += 1;
           tally.objects += 1;
           tally.bytes += entry.bytes;
         } catch (err) {
@@ -562,7 +520,7 @@ export class ReplicationPass {
           else if (err.kind === 'refused') {
             refused.push(`${entry.name}: ${err.message}`);
             this.#report.failures.push({ container: container.name, object: entry.name, error: err.message });
-            await this.#c.ledger.setObjectState(this.#name, account, container.name, entry.name, { ...this.#state('failed', entry), error: err.message.slice(0, 2000) });
+            await this.#c.ledger.setObjectState(this.#name, account, container.name, entry.name, { ...this.#transfer!.state('failed', entry), error: err.message.slice(0, 2000) });
           } else {
             if (err.kind === 'licence') this.#report.licence.push(`${container.name}/${entry.name}`);
             failures.push(err);
@@ -580,183 +538,9 @@ export class ReplicationPass {
     const state = await this.#c.ledger.objectState(this.#name, account, container, entry.name);
     if (state?.state !== 'held-back')
       this.#c.log.info({ target: this.#name, container, object: entry.name, capability }, 'held back: the target does not declare what this object needs');
-    await this.#c.ledger.holdBack(this.#name, account, container, entry.name, capability, this.#state('held-back', entry));
+    await this.#c.ledger.holdBack(this.#name, account, container, entry.name, capability, this.#transfer!.state('held-back', entry));
     this.#report.objectsHeldBack += 1;
     this.#advance(entry.bytes);
-  }
-
-  /** One object: confirmed where the target already holds it, else sent and confirmed. Returns the level reached. */
-  async #object(account: string, container: ContainerEntry, entry: ObjectEntry, how: ObjectHow, tally: Tally): Promise<ConfirmationLevel> {
-    const { ledger } = this.#c;
-    const { meta, withheld } = this.#outgoingMeta(container.name, entry);
-    const state = await ledger.objectState(this.#name, account, container.name, entry.name);
-    const sameVersion = state !== undefined && state.md5 === entry.md5 && state.timestamp === entry.timestamp && sameList(state.withheld, withheld);
-    if (sameVersion && state.state === 'confirmed') {
-      this.#advance(entry.bytes);
-      if (state.rejectedInto) tally.rejected += 1;
-      return state.level ?? 'verified';
-    }
-    if (how.allRejected) {
-      tally.rejected += 1;
-      return this.#reject(account, how.rejection!, entry, how.rejection!.reason!);
-    }
-    if (how.targetMayHave || sameVersion) {
-      const level = await this.#confirm(container.name, entry, meta, sameVersion && state.state === 'sent');
-      if (level) {
-        await this.#record(account, container.name, entry, level, withheld);
-        this.#report.objectsConfirmed += 1;
-        this.#advance(entry.bytes);
-        return level;
-      }
-    }
-    if (how.sealedOnTarget) throw new ReplicationFailure('refused', `the target holds ${container.name} as Complete without this version of the object`);
-    const put = await this.#send(account, container.name, entry, meta);
-    if (!is2xx(put)) {
-      const failure = refusal(put, `PUT ${container.name}/${entry.name}`);
-      if (put.status === 400 && how.rejection) {
-        tally.rejected += 1;
-        return this.#reject(account, how.rejection, entry, failure.message);
-      }
-      throw failure;
-    }
-    await ledger.setObjectState(this.#name, account, container.name, entry.name, { ...this.#state('sent', entry), ...(withheld.length ? { withheld } : {}) });
-    const level = await this.#confirm(container.name, entry, meta, true);
-    if (!level) throw new ReplicationFailure('transient', `${container.name}/${entry.name}: after a ${put.status} the target's HEAD does not show the object as sent`);
-    await this.#record(account, container.name, entry, level, withheld);
-    this.#report.objectsSent += 1;
-    this.#report.bytesSent += entry.bytes;
-    return level;
-  }
-
-  /** What goes with an object: the BWS's metadata (less what the target cannot take) and, where kept, custody. */
-  #outgoingMeta(container: string, entry: ObjectEntry): { meta: MetaMap; bws: MetaMap; withheld: string[] } {
-    const bws = { ...entry.meta };
-    const withheld: string[] = [];
-    if (container === USERS && bws.userid !== undefined && !this.#capabilities.has('StoreUserIDKey')) {
-      delete bws.userid;
-      withheld.push('userid');
-    }
-    const custody = this.#c.target.custodyMetadata && this.#keepsCustody !== false;
-    return { meta: custody ? { ...bws, ...custodyMeta(entry, this.#c.station, this.#c.stationKey) } : bws, bws, withheld };
-  }
-
-  async #record(account: string, container: string, entry: ObjectEntry, level: ConfirmationLevel, withheld: string[]): Promise<void> {
-    const { ledger } = this.#c;
-    await ledger.setObjectState(this.#name, account, container, entry.name, { ...this.#state('confirmed', entry), level, ...(withheld.length ? { withheld } : {}) });
-    // A user sent without its UserID waits for StoreUserIDKey, like a held-back object.
-    if (withheld.length > 0) await ledger.holdBack(this.#name, account, container, entry.name, 'StoreUserIDKey');
-  }
-
-  async #send(account: string, container: string, entry: ObjectEntry, meta: MetaMap, source?: string) {
-    const headers = { ...metaHeaders('Object', meta), 'Content-Length': String(entry.bytes), 'Content-Type': entry.contentType, Etag: entry.md5 };
-    const res = await this.#requests.call('PUT', swiftPath(container, entry.name), headers, async () => {
-      // Read from where the object is on this station (the rejected copy goes elsewhere on the target).
-      const { body } = await this.#c.store.readObject(account, source ?? container, entry.name, () => undefined);
-      let sent = 0;
-      const out = metered((n) => {
-        sent += n;
-        this.#advance(n);
-      }, this.#c.bucket);
-      out.once('close', () => {
-        body.destroy(); // the file closes whichever way the request ended
-        // A send that failed part-way is counted again when retried: take it back.
-        if (sent < entry.bytes) this.#advance(-sent);
-      });
-      return body.pipe(out);
-    });
-    const etag = etagOf(res.headers);
-    if (is2xx(res) && etag !== undefined && etag !== entry.md5)
-      throw new ReplicationFailure('transient', `${container}/${entry.name}: the target answered Etag ${etag} for md5 ${entry.md5}`);
-    return res;
-  }
-
-  /**
-   * The level at which the target is known to hold exactly this object, or
-   * undefined. `acknowledged` counts only when this station's PUT of this
-   * version got a 2xx (`putAnswered`): a HEAD alone cannot show bytes.
-   */
-  async #confirm(container: string, entry: ObjectEntry, meta: MetaMap, putAnswered: boolean): Promise<ConfirmationLevel | undefined> {
-    const head = await this.#requests.call('HEAD', swiftPath(container, entry.name));
-    if (head.status === 404) return undefined;
-    if (!is2xx(head)) throw refusal(head, `HEAD ${container}/${entry.name}`);
-    this.#headShowsContent ??= headShowsContent(head.headers);
-    const { [CUSTODY_SHA256]: custodySha, ...bwsAndStation } = meta;
-    if (custodySha !== undefined && this.#keepsCustody === undefined && putAnswered) {
-      this.#keepsCustody = keptCustody(head.headers, entry.meta);
-      if (this.#keepsCustody === false) this.#c.log.warn({ target: this.#name }, 'the target does not keep X-Object-Meta-Edgecd-* custody metadata: it is no longer sent there');
-    }
-    const kept = this.#keepsCustody !== false && custodySha !== undefined;
-    if (!showsMeta(head.headers, kept ? meta : withoutCustody(bwsAndStation))) return undefined;
-    if (this.#headShowsContent) return sameContent(head.headers, entry.bytes, entry.md5) ? 'verified' : undefined;
-    if (this.#readerWorks && (await this.#readBack(container, entry))) return 'read-back';
-    return putAnswered ? 'acknowledged' : undefined;
-  }
-
-  /** GET with the reader's credentials, hashed as it streams; false when it differs. */
-  async #readBack(container: string, entry: ObjectEntry): Promise<boolean> {
-    let res;
-    try {
-      res = await this.#c.reader!.download(swiftPath(container, entry.name));
-    } catch (err) {
-      throw new ReplicationFailure('unreachable', `read back ${container}/${entry.name}: ${(err as Error).message}`);
-    }
-    if (res.status === 401 || res.status === 403) {
-      res.body.resume();
-      this.#readerWorks = false;
-      this.#c.log.warn({ target: this.#name, status: res.status }, 'the target refuses reads with the reader credentials: objects are only acknowledged');
-      return false;
-    }
-    if (res.status !== 200) {
-      res.body.resume();
-      throw refusal({ status: res.status, headers: res.headers, text: '', bytes: Buffer.alloc(0) }, `read back ${container}/${entry.name}`);
-    }
-    const { md5, sha256, bytes } = await hashStream(res.body);
-    return bytes === entry.bytes && md5 === entry.md5 && sha256 === entry.sha256;
-  }
-
-  /** The recording's RejectedContent_ container on the target, made as a BWS makes it. */
-  async #openRejection(account: string, rejection: Rejection, reason: string): Promise<string> {
-    if (rejection.name) return rejection.name;
-    const at = compactTime(this.#now());
-    const name = `RejectedContent_${at}_${randomUUID()}`;
-    const { status: _status, ...meta } = rejection.original.meta;
-    await this.#putContainer(name, { ...meta, containername: name, ...rejectionMeta(rejection.original.name, at, reason) });
-    rejection.name = name;
-    this.#c.log.warn({ target: this.#name, container: rejection.original.name, into: name, reason }, 'the target refused content: sent as rejected content');
-    await this.#c.audit?.append({
-      actor: 'system',
-      source: 'replication',
-      action: 'replication.rejected',
-      target: `AUTH_${account}/${rejection.original.name}`,
-      result: 'refused',
-      details: { to: this.#name, into: name, reason: reason.slice(0, 500) },
-    });
-    return name;
-  }
-
-  /** An object the target refused (400), sent into the recording's rejected content instead; both attempts are recorded. */
-  async #reject(account: string, rejection: Rejection, entry: ObjectEntry, reason: string): Promise<ConfirmationLevel> {
-    const into = await this.#openRejection(account, rejection, reason);
-    const { meta } = this.#outgoingMeta(rejection.original.name, entry);
-    const rejectedMeta = { ...meta, rejectedcontentoriginalcontainer: encodeURIComponent(rejection.original.name) };
-    const put = await this.#send(account, into, entry, rejectedMeta, rejection.original.name);
-    if (!is2xx(put)) throw refusal(put, `PUT ${into}/${entry.name} (rejected content)`);
-    const level = await this.#confirm(into, entry, rejectedMeta, true);
-    if (!level) throw new ReplicationFailure('transient', `${into}/${entry.name}: after a ${put.status} the target's HEAD does not show the rejected object`);
-    await this.#c.ledger.setObjectState(this.#name, account, rejection.original.name, entry.name, {
-      ...this.#state('confirmed', entry),
-      level,
-      rejectedInto: into,
-      error: reason.slice(0, 2000),
-    });
-    this.#report.objectsRejected += 1;
-    this.#report.objectsSent += 1;
-    this.#report.bytesSent += entry.bytes;
-    return level;
-  }
-
-  #state(state: ObjectState['state'], entry: ObjectEntry): ObjectState {
-    return { state, md5: entry.md5, bytes: entry.bytes, timestamp: entry.timestamp, at: this.#now() };
   }
 
   #advance(bytes: number): void {
@@ -772,81 +556,9 @@ function trackKeys(container: ContainerEntry, entries: ObjectEntry[]): Set<strin
   return new Set([...pairKeyFiles(entries, start).keyOf].filter(([content]) => isTrack(content)).map(([, key]) => key));
 }
 
-const sameList = (a: string[] | undefined, b: string[]) => (a ?? []).join('\0') === b.join('\0');
-
-const withoutCustody = (meta: MetaMap): MetaMap => Object.fromEntries(Object.entries(meta).filter(([k]) => !k.startsWith('edgecd-')));
-
 const notFoundAs =
   <T>(value: T) =>
   (err: unknown): T => {
     if (err instanceof EdgeError && err.code === 'NotFound') return value;
     throw err;
   };
-
-function metaHeaders(kind: 'Container' | 'Object', meta: MetaMap): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [key, value] of Object.entries(meta)) out[`X-${kind}-Meta-${canonicalKey(key)}`] = value;
-  return out;
-}
-
-/** YYYYMMDDTHHMMSSZ, as the spec writes times in names. */
-const compactTime = (ms: number) =>
-  new Date(ms)
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d{3}/, '');
-
-/** The spec's metadata for rejected content; the reason fits Swift's 256-byte value limit. */
-function rejectionMeta(original: string, at: string, reason: string): MetaMap {
-  let text = reason.replace(/[\u0000-\u001f]+/g, ' ');
-  while (Buffer.byteLength(text, 'utf8') > 256) text = text.slice(0, -1);
-  return { rejectedcontentoriginalcontainer: encodeURIComponent(original), rejectedcontenttime: at, rejectedcontentreason: encodeURIComponent(text) };
-}
-
-export interface Backlog {
-  jobs: number;
-  recordings: number;
-  rejected: number;
-  /** Containers with names the station does not recognise, sent as they are. */
-  unrecognised: number;
-  objects: number;
-  bytes: number;
-  /** Jobs the target refused, waiting for an operator. */
-  failed: number;
-  /** Jobs waiting out a backoff. */
-  waiting: number;
-  oldestEnqueuedAt?: number;
-  lastError?: string;
-}
-
-/** What the target's queue holds (the jobs a pass with these options would run, and the rest). */
-export async function queueBacklog(
-  store: ObjectStore,
-  ledger: ReplicationLedger,
-  target: string,
-  options: { now: number; ignoreBackoff: boolean; retryFailed: boolean },
-): Promise<Backlog> {
-  const backlog: Backlog = { jobs: 0, recordings: 0, rejected: 0, unrecognised: 0, objects: 0, bytes: 0, failed: 0, waiting: 0 };
-  for await (const g of ledger.jobs(target, { now: options.now, ignoreBackoff: true, retryFailed: true })) {
-    if (g.failed && !options.retryFailed) {
-      backlog.failed += 1;
-      backlog.lastError ??= g.lastError;
-      continue;
-    }
-    if (!options.ignoreBackoff && g.notBefore > options.now) {
-      backlog.waiting += 1;
-      backlog.lastError ??= g.lastError;
-      continue;
-    }
-    backlog.jobs += 1;
-    backlog.oldestEnqueuedAt = Math.min(backlog.oldestEnqueuedAt ?? Infinity, g.enqueuedAt);
-    if (g.kind === 'object') {
-      backlog.objects += 1;
-      backlog.bytes += (await store.object(g.account, g.container, g.object!).catch(() => undefined))?.bytes ?? 0;
-    } else {
-      backlog[({ recording: 'recordings', rejected: 'rejected', opaque: 'unrecognised' } as const)[g.kind]] += 1;
-      backlog.bytes += (await store.container(g.account, g.container).catch(() => undefined))?.bytesUsed ?? 0;
-    }
-  }
-  return backlog;
-}
