@@ -33,7 +33,7 @@ import type { ObjectStore } from '../store/object-store.ts';
 import type { BatchOp, IndexDb, Mutation } from '../store/index-db.ts';
 import { decodeMetaValue, type MetaMap } from '../swift/metadata.ts';
 import type { GatingCapability } from './target-plan.ts';
-import { KEY_SEPARATOR as SEP, KEY_TOP as TOP, keysUnder } from '../store/index-keys.ts';
+import { KEY_SEPARATOR as SEP, KEY_TOP as TOP } from '../store/index-keys.ts';
 
 /**
  * recording: a sealed recording; rejected: a rejected-content container;
@@ -251,8 +251,8 @@ export class ReplicationLedger {
   async #backfill(store: ObjectStore, fresh: readonly { name: string; authUrl: string; user: string }[]): Promise<void> {
     const now = Date.now();
     const ops: BatchOp[] = [];
-    for await (const account of store.index.accounts.keys()) {
-      for await (const [, c] of store.index.containers.iterator(keysUnder(account))) {
+    for await (const [account] of store.accounts()) {
+      for await (const c of store.containers(account)) {
         const kind = jobKindFor(c.name);
         if (kind === 'recording' && !isSealed(c.meta)) continue;
         const names = kind === 'object' ? await objectNames(store, account, c.name) : [''];
@@ -446,6 +446,6 @@ export function evictableKey(sealedAt: number, account: string, container: strin
 
 async function objectNames(store: ObjectStore, account: string, container: string): Promise<string[]> {
   const names: string[] = [];
-  for await (const [, o] of store.index.objects.iterator(keysUnder(account, container))) names.push(o.name);
+  for await (const o of store.objects(account, container)) names.push(o.name);
   return names;
 }

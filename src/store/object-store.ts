@@ -195,6 +195,11 @@ export class ObjectStore {
     return this.index.listContainers(account, options);
   }
 
+  /** Every container of an account, in name order, read a page at a time. */
+  async *containers(account: string, pageSize = 1000): AsyncGenerator<ContainerEntry> {
+    for await (const page of pages((marker) => this.listContainers(account, { prefix: '', marker, endMarker: '', delimiter: '', limit: pageSize }), pageSize)) yield* page;
+  }
+
   // ---- containers -----------------------------------------------------------
 
   async container(account: string, container: string): Promise<ContainerEntry> {
@@ -242,14 +247,8 @@ export class ObjectStore {
   }
 
   /** Every object of a container in name order, a page (one index read) at a time. */
-  async *objectPages(account: string, container: string, pageSize = 1000): AsyncGenerator<ObjectEntry[]> {
-    for (let marker = ''; ; ) {
-      const listed = await this.listObjects(account, container, { prefix: '', marker, endMarker: '', delimiter: '', limit: pageSize });
-      const page = listed.filter((o): o is ObjectEntry => !('subdir' in o));
-      if (page.length > 0) yield page;
-      if (listed.length < pageSize) return;
-      marker = page.at(-1)!.name;
-    }
+  objectPages(account: string, container: string, pageSize = 1000): AsyncGenerator<ObjectEntry[]> {
+    return pages((marker) => this.listObjects(account, container, { prefix: '', marker, endMarker: '', delimiter: '', limit: pageSize }), pageSize);
   }
 
   /** Every object of a container, in name order. */
@@ -718,3 +717,14 @@ async function exists(path: string): Promise<boolean> {
 }
 
 export type { AccountEntry, ContainerEntry, ObjectEntry, ListOptions, Listed };
+
+/** A listing read a page at a time, in name order, until a page comes back short. */
+async function* pages<T extends { name: string }>(list: (marker: string) => Promise<Listed<T>[]>, pageSize: number): AsyncGenerator<T[]> {
+  for (let marker = ''; ; ) {
+    const listed = await list(marker);
+    const page = listed.filter((e): e is T => !('subdir' in e));
+    if (page.length > 0) yield page;
+    if (listed.length < pageSize) return;
+    marker = page.at(-1)!.name;
+  }
+}
