@@ -234,6 +234,16 @@ export class RecordingCatalogue {
     }
   }
 
+  /** Every entry of an account, newest first, read a page at a time. */
+  async *entries(account: string): AsyncGenerator<CatalogueEntry> {
+    for (let before: string | undefined; ; ) {
+      const page = await this.query(account, { limit: 1000, ...(before !== undefined ? { before } : {}) });
+      yield* page.entries;
+      if (page.older === undefined) return;
+      before = page.older;
+    }
+  }
+
   /** A page of entries, newest first, that pass `where`. */
   async query(account: string, q: CatalogueQuery): Promise<CataloguePage> {
     const base = account + SEP;

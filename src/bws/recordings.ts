@@ -11,6 +11,8 @@ import { DEVICES, USERS } from './content-destination.ts';
 import { parseLocation, TrackError, type MetaLocation } from './gnss.ts';
 import { parseTrackOffThread } from './track-parsing.ts';
 import { isKeyFile, isTrack, pairKeyFiles } from './key-files.ts';
+import { RecordingCatalogue } from './catalogue.ts';
+import { loadRegistry } from './registry.ts';
 import { isRejectedContentName, parseClipName, parseEpoch, parseRecordingName } from './names.ts';
 
 export interface Bookmark {
@@ -95,7 +97,6 @@ export interface RecordingFilter {
 }
 
 const text = (meta: MetaMap, key: string) => (meta[key] === undefined ? undefined : decodeMetaValue(meta[key]!));
-const PAGE = 1000;
 
 export function parseTags(tags: string | undefined): Record<string, string> {
   const out: Record<string, string> = {};
@@ -139,16 +140,8 @@ export function checkKeyFile(name: string, body: string): KeyFile {
 /** The user UUIDs a --user argument stands for: itself, or whoever has it as UserID. */
 async function resolveUser(store: ObjectStore, account: string, user: string): Promise<Set<string>> {
   const ids = new Set([user]);
-  let marker = '';
-  for (;;) {
-    const page = await store.listObjects(account, USERS, { prefix: '', marker, endMarker: '', delimiter: '', limit: PAGE }).catch(() => []);
-    for (const e of page) {
-      if ('subdir' in e) continue;
-      if (text(e.meta, 'userid')?.trim() === user) ids.add(e.name);
-      marker = e.name;
-    }
-    if (page.length < PAGE) return ids;
-  }
+  for (const u of (await loadRegistry(store, account)).users.values()) if (u.userId === user) ids.add(u.id);
+  return ids;
 }
 
 export async function describeRecording(store: ObjectStore, account: string, container: string): Promise<RecordingSummary> {
@@ -196,13 +189,7 @@ export async function describeRecording(store: ObjectStore, account: string, con
   summary.stopTime = at('stoptime');
   if (status === 'Complete') summary.completedAt = new Date(Number(entry.timestamp) * 1000).toISOString();
   const objects: ObjectEntry[] = [];
-  let marker = '';
-  for (;;) {
-    const page = await store.listObjects(account, container, { prefix: '', marker, endMarker: '', delimiter: '', limit: PAGE });
-    for (const o of page) if (!('subdir' in o)) objects.push(o);
-    marker = objects.at(-1)?.name ?? marker;
-    if (page.length < PAGE) break;
-  }
+  for await (const o of store.objects(account, container)) objects.push(o);
   const start = entry.meta.starttime === undefined ? name?.triggerOn : parseEpoch(decodeMetaValue(entry.meta.starttime));
   const { keyOf, unmatched } = pairKeyFiles(objects, start);
   const unlocks = new Map([...keyOf].map(([content, key]) => [key, content]));
@@ -244,33 +231,36 @@ export async function describeRecording(store: ObjectStore, account: string, con
   return summary;
 }
 
-/** Recordings (and rejected content) matching the filter, oldest trigger first. */
+/**
+ * Recordings (and rejected content) matching the filter, oldest trigger
+ * first. The catalogue names them (the console searches it too); each one
+ * that passes the cheap tests on its name and entry is then described from
+ * the index.
+ */
 export async function listRecordings(store: ObjectStore, account: string, filter: RecordingFilter): Promise<RecordingSummary[]> {
+  const catalogue = RecordingCatalogue.of(store.index);
+  // A station whose daemon has not run since the catalogue came in (this command opens it directly).
+  await catalogue.ensureBuilt();
   const users = filter.user === undefined ? undefined : await resolveUser(store, account, filter.user);
   const out: RecordingSummary[] = [];
   const rejectedFor = new Map<string, string[]>(); // original container → rejected-content containers
-  let marker = '';
-  for (;;) {
-    const page = await store.listContainers(account, { prefix: '', marker, endMarker: '', delimiter: '', limit: PAGE });
-    for (const c of page) {
-      if ('subdir' in c) continue;
-      marker = c.name;
-      const name = parseRecordingName(c.name);
-      if (!name && !isRejectedContentName(c.name)) continue;
-      const original = name ? undefined : text(c.meta, 'rejectedcontentoriginalcontainer');
-      if (original) rejectedFor.set(original, [...(rejectedFor.get(original) ?? []), c.name]);
-      // Cheap tests on the name and container entry first; objects only for survivors.
-      if (users && (!name || !users.has(name.userId))) continue;
-      if (filter.device !== undefined && name?.deviceSerial !== filter.device) continue;
-      if (filter.since !== undefined && (name?.triggerOn ?? -Infinity) < filter.since) continue;
-      if (filter.until !== undefined && (name?.triggerOn ?? Infinity) > filter.until) continue;
-      if (filter.incomplete && name && text(c.meta, 'status') === 'Complete') continue;
-      const summary = await describeRecording(store, account, c.name);
-      if (filter.category !== undefined && !summary.bookmarks.some((b) => b.categoryId === filter.category)) continue;
-      out.push(summary);
+  for await (const entry of catalogue.entries(account)) {
+    const name = parseRecordingName(entry.container);
+    if (entry.kind === 'rejected') {
+      const meta = (await store.container(account, entry.container).catch(() => undefined))?.meta ?? {};
+      const original = text(meta, 'rejectedcontentoriginalcontainer');
+      if (original) rejectedFor.set(original, [...(rejectedFor.get(original) ?? []), entry.container]);
     }
-    if (page.length < PAGE) break;
+    // Cheap tests on the name and catalogue entry first; objects only for survivors.
+    if (users && (!name || !users.has(name.userId))) continue;
+    if (filter.device !== undefined && name?.deviceSerial !== filter.device) continue;
+    if (filter.since !== undefined && (name?.triggerOn ?? -Infinity) < filter.since) continue;
+    if (filter.until !== undefined && (name?.triggerOn ?? Infinity) > filter.until) continue;
+    if (filter.incomplete && name && entry.status === 'Complete') continue;
+    const summary = await describeRecording(store, account, entry.container);
+    if (filter.category !== undefined && !summary.bookmarks.some((b) => b.categoryId === filter.category)) continue;
+    out.push(summary);
   }
-  for (const r of out) if (r.kind === 'recording' && rejectedFor.has(r.name)) r.rejected = rejectedFor.get(r.name);
+  for (const r of out) if (r.kind === 'recording' && rejectedFor.has(r.name)) r.rejected = rejectedFor.get(r.name)!.sort();
   return out.sort((a, b) => (a.triggerOn ?? '').localeCompare(b.triggerOn ?? '') || a.name.localeCompare(b.name));
 }

@@ -28,20 +28,15 @@ export interface Registry {
   devices: Map<string, RegisteredDevice>;
 }
 
-const PAGE = 1000;
 const text = (meta: MetaMap, key: string) => (meta[key] === undefined ? undefined : decodeMetaValue(meta[key]!).trim());
 
+/** The objects of a registry container, in name order; none before the BWS made it. */
 async function* registered(store: ObjectStore, account: string, container: string) {
-  let marker = '';
-  for (;;) {
-    const page = await store.listObjects(account, container, { prefix: '', marker, endMarker: '', delimiter: '', limit: PAGE }).catch(() => []);
-    for (const entry of page) {
-      if ('subdir' in entry) continue;
-      marker = entry.name;
-      yield entry;
-    }
-    if (page.length < PAGE) return;
-  }
+  const exists = await store.container(account, container).then(
+    () => true,
+    () => false,
+  );
+  if (exists) yield* store.objects(account, container);
 }
 
 export async function loadRegistry(store: ObjectStore, account: string): Promise<Registry> {
