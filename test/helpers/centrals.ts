@@ -21,13 +21,13 @@ import { FaultProxy } from './fault-proxy.ts';
 import type { SwiftLogin } from './openstack-swift.ts';
 import { metaOf, sha256, SwiftAccount } from './swift-account.ts';
 
-export const BASE_CAPABILITIES = { Read: { ReadCategories: true }, Store: { StoreRejectedContent: true, StoreUserIDKey: true }, StoreAndRead: { StoreReadSystemID: true } };
-export const ALL_CAPABILITIES = {
+const BASE_CAPABILITIES = { Read: { ReadCategories: true }, Store: { StoreRejectedContent: true, StoreUserIDKey: true }, StoreAndRead: { StoreReadSystemID: true } };
+const ALL_CAPABILITIES = {
   Read: { ReadCategories: true },
   Store: { StoreRejectedContent: true, StoreUserIDKey: true, StoreBookmarks: true, StoreGNSSTrackRecording: true },
   StoreAndRead: { StoreReadSystemID: true },
 };
-export const CATEGORIES = [
+const CATEGORIES = [
   { Name: 'Traffic', Id: '5' },
   { Name: 'Assault', Id: '3' },
 ];
@@ -36,7 +36,7 @@ const HELD_KIND = /^bookmark_|_gpstrail\.(json|key)$/;
 const CLIP_BYTES = 100_000;
 const keys = generateKeyPairSync('rsa', { modulusLength: 2048 });
 export const publicPem = keys.publicKey.export({ type: 'spki', format: 'pem' }) as string;
-export const privatePem = keys.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+const privatePem = keys.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
 
 interface Held {
   meta: Record<string, string>;
@@ -61,7 +61,7 @@ export interface Central {
 const decoded = (meta: Record<string, string>) => Object.fromEntries(Object.entries(meta).map(([k, v]) => [k, decodeMetaValue(v)]));
 const withoutCustody = (meta: Record<string, string>) => Object.fromEntries(Object.entries(meta).filter(([k]) => !k.startsWith('edgecd-')));
 
-export async function freePort(): Promise<number> {
+async function freePort(): Promise<number> {
   return new Promise((resolve) => {
     const s = createServer().listen(0, '127.0.0.1', () => {
       const { port } = s.address() as { port: number };
@@ -84,7 +84,7 @@ async function swiftContainer(account: SwiftAccount, name: string): Promise<Held
 }
 
 /** Object PUTs answered 201 that a proxy saw, by decoded container/object. */
-export function proxyPuts(proxy: FaultProxy, prefixParts: number, from = 0): Map<string, number> {
+function proxyPuts(proxy: FaultProxy, prefixParts: number, from = 0): Map<string, number> {
   const puts = new Map<string, number>();
   for (const r of proxy.requests.slice(from)) {
     if (r.method !== 'PUT' || r.status !== 201) continue;
@@ -192,7 +192,7 @@ export async function edgecdCentral(options: { encrypt: boolean }): Promise<Cent
 }
 
 /** The central's connection file as the edge's operator stores it (0600: it holds the key), with a dead URI first. */
-export async function connectionFileFor(dir: string, central: Central, extra: Record<string, unknown> = {}): Promise<string> {
+async function connectionFileFor(dir: string, central: Central, extra: Record<string, unknown> = {}): Promise<string> {
   const file = { ...central.connectionFile, ...extra };
   const uris = file.AuthenticationTokenURI as string[];
   const dead = `${new URL(uris[0]!).protocol}//127.0.0.1:${await freePort()}/auth/v1.0`;
@@ -257,7 +257,7 @@ interface TargetStatus {
   capabilities: string[];
 }
 
-export async function status(edge: TestDaemon): Promise<{ targets: TargetStatus[]; heldByAllTargets: number }> {
+async function status(edge: TestDaemon): Promise<{ targets: TargetStatus[]; heldByAllTargets: number }> {
   return (await adminGet<{ targets: TargetStatus[]; heldByAllTargets: number }>(join(edge.dataDir, 'admin.sock'), '/replication'))!;
 }
 
@@ -312,7 +312,7 @@ async function consolePage(edge: TestDaemon, path: string): Promise<string> {
   return res.text();
 }
 
-export function assertNothingSentTwice(puts: Map<string, number>): void {
+function assertNothingSentTwice(puts: Map<string, number>): void {
   const twice = [...puts].filter(([, n]) => n > 1);
   assert.deepEqual(twice, [], 'objects PUT more than once');
 }
