@@ -9,9 +9,10 @@
  * while it is newer than every input, the build does nothing.
  */
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { distIsFresh } from './dist-fresh.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DIST = join(ROOT, 'dist');
@@ -24,15 +25,7 @@ function files(dir: string): string[] {
     .map((e) => relative(dir, join(e.parentPath, e.name)));
 }
 
-/** Newest modification time of the build's inputs: src/ and the files that configure the compiler. */
-function newestInput(): number {
-  const inputs = ['package.json', 'tsconfig.json', 'tsconfig.build.json'].map((f) => join(ROOT, f));
-  const sources = files(join(ROOT, 'src')).map((f) => join(ROOT, 'src', f));
-  return Math.max(...[...inputs, ...sources].map((f) => statSync(f).mtimeMs));
-}
-
-const stamp = join(DIST, '.built');
-if (existsSync(stamp) && statSync(stamp).mtimeMs >= newestInput()) {
+if (distIsFresh(ROOT)) {
   // Nothing changed since the last build: the compiler would only remake the same files.
   process.exit(0);
 }
@@ -55,7 +48,7 @@ try {
     .reverse()) {
     if (readdirSync(dir).length === 0) rmSync(dir, { recursive: true });
   }
-  writeFileSync(stamp, `${new Date().toISOString()}\n`);
+  writeFileSync(join(DIST, '.built'), `${new Date().toISOString()}\n`);
 } finally {
   rmSync(SCRATCH, { recursive: true, force: true });
 }

@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, scryptSync } from 'node:crypto';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -20,25 +20,18 @@ import { withOutput } from '../../src/cli/output.ts';
 import { startDaemon, type Daemon } from '../../src/daemon.ts';
 import { loadConfig } from '../../src/config/config.ts';
 import { initDataDir } from '../../src/admin/data-dir.ts';
+import { distIsFresh } from '../../scripts/dist-fresh.ts';
 import { ROOT } from './root.ts';
 
 export { ROOT };
 export const CLI = join(ROOT, 'src/cli.ts');
 
-/** Newest modification time of a file under `dir`. */
-function newest(dir: string): number {
-  return Math.max(0, ...readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs)));
-}
-
 /**
  * Node's arguments to run the CLI: the build (dist/, what production runs)
- * when it was made after the last change to src/, as `npm test` leaves it;
- * else the sources through tsx. The build starts in half the time.
+ * when it matches its sources, as `npm test` leaves it; else the sources
+ * through tsx. The build starts in half the time.
  */
-export const CLI_ARGS: readonly string[] = (() => {
-  const stamp = join(ROOT, 'dist/.built');
-  return existsSync(stamp) && statSync(stamp).mtimeMs >= newest(join(ROOT, 'src')) ? [join(ROOT, 'dist/cli.js')] : ['--import', 'tsx', CLI];
-})();
+export const CLI_ARGS: readonly string[] = distIsFresh(ROOT) ? [join(ROOT, 'dist/cli.js')] : ['--import', 'tsx', CLI];
 
 export interface StartOptions {
   dataDir?: string;
