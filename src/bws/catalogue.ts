@@ -67,6 +67,9 @@ const BOOKMARK = 'bookmark_';
 const text = (meta: MetaMap, key: string) => (meta[key] === undefined ? undefined : decodeMetaValue(meta[key]!).trim());
 const timeKey = (at: number) => String(Math.max(0, at)).padStart(15, '0');
 
+/** A recording is sealed once the BWS sets its Status to Complete: replication and the video check start then. */
+export const isSealed = (meta: MetaMap) => meta.status !== undefined && decodeMetaValue(meta.status) === 'Complete';
+
 const catalogues = new WeakMap<IndexDb, RecordingCatalogue>();
 
 /** ObjectStore's derivedOps hook for the catalogue. */

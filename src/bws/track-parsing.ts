@@ -6,7 +6,8 @@
  * does not keep the process alive, and a worker that dies is replaced on the
  * next request.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startWorker } from '../lib/worker-thread.ts';
 import { TrackError, type TrackPoint } from './gnss.ts';
 import type { TrackAnswer, TrackRequest } from './track-worker.ts';
 
@@ -27,7 +28,7 @@ export function parseTrackOffThread(text: string): Promise<TrackPoint[]> {
 
 function running(): Worker {
   if (worker) return worker;
-  const w = start();
+  const w = startWorker(import.meta.url, 'track-worker');
   w.on('message', (answer: TrackAnswer) => {
     const pending = waiting.get(answer.id);
     waiting.delete(answer.id);
@@ -45,12 +46,4 @@ function running(): Worker {
   w.unref();
   worker = w;
   return w;
-}
-
-/** The compiled worker next to this module; from TypeScript sources (tsx), the worker registers tsx first. */
-function start(): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./track-worker.js', import.meta.url));
-  const source = new URL('./track-worker.ts', import.meta.url).href;
-  const tsx = import.meta.resolve('tsx/esm/api');
-  return new Worker(`import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(source)}); })`, { eval: true });
 }

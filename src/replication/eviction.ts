@@ -13,6 +13,7 @@
  * DIR/evictions.jsonl (and the log): the recording, its SHA-256 manifest and
  * the targets that hold it, so the chain of custody shows where it went.
  */
+import { isSealed } from '../bws/catalogue.ts';
 import { open } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { AuditSink } from '../audit/trail.ts';
@@ -20,7 +21,7 @@ import type { ConfirmationLevel } from '../config/config.ts';
 import { KeyedMutex } from '../lib/keyed-mutex.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import { atLeast } from './confirmation.ts';
-import { evictableKey, isSealed, type CompleteState, type ReplicationLedger } from './ledger.ts';
+import { evictableKey, type CompleteState, type ReplicationLedger } from './ledger.ts';
 
 export interface EvictionRecord {
   evictedAt: string;

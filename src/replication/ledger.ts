@@ -27,11 +27,11 @@
  */
 import type { AbstractSublevel } from 'abstract-level';
 import type { Level } from 'level';
+import { isSealed } from '../bws/catalogue.ts';
 import { classifyContainer } from '../bws/names.ts';
 import type { ConfirmationLevel } from '../config/config.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import type { BatchOp, IndexDb, Mutation } from '../store/index-db.ts';
-import { decodeMetaValue, type MetaMap } from '../swift/metadata.ts';
 import type { GatingCapability } from './target-plan.ts';
 import { KEY_SEPARATOR as SEP, KEY_TOP as TOP } from '../store/index-keys.ts';
 
@@ -136,8 +136,6 @@ export interface JobGroup extends Job {
 }
 
 type Sub<V> = AbstractSublevel<Level<string, unknown>, string | Buffer | Uint8Array, string, V>;
-
-export const isSealed = (meta: MetaMap) => meta.status !== undefined && decodeMetaValue(meta.status) === 'Complete';
 
 /** What kind of replication a change to `container` asks for: every container replicates, one way or another. */
 export function jobKindFor(container: string): JobKind {

@@ -23,6 +23,7 @@
  * themselves, their retries and their one error type are target-requests.ts;
  * what the queue holds is backlog.ts.
  */
+import { isSealed } from '../bws/catalogue.ts';
 import type { ConfirmationLevel } from '../config/config.ts';
 import { EdgeError } from '../lib/errors.ts';
 import { isTrack, pairKeyFiles } from '../bws/key-files.ts';
@@ -33,7 +34,7 @@ import { decodeMetaValue } from '../swift/metadata.ts';
 import { header, swiftPath, type SwiftClient } from '../swift/client.ts';
 import { queueBacklog } from './backlog.ts';
 import { weaker } from './confirmation.ts';
-import { isSealed, type CompleteState, type JobGroup, type TargetState } from './ledger.ts';
+import type { CompleteState, JobGroup, TargetState } from './ledger.ts';
 import { metaHeaders, ObjectTransfer, putContainer, Rejection, type ObjectHow, type TransferContext } from './object-transfer.ts';
 import { capabilityFor, containerCapability, effectiveCapabilities, etagMatches, objectKind, readCapabilities, type GatingCapability } from './target-plan.ts';
 import { backoffMs, is2xx, refusal, ReplicationFailure, stopped, TargetRequests, type PassOutcome } from './target-requests.ts';
