@@ -14,6 +14,7 @@ const SRC = join(ROOT, 'src');
 /** Lowest first: a folder may import only folders before it. Top-level files (cli.ts, daemon.ts, index-hooks.ts) compose everything; cli/ holds the commands cli.ts dispatches to. */
 const LAYERS = [
   'lib',
+  'media',
   'connection',
   'config',
   'store',
@@ -24,6 +25,7 @@ const LAYERS = [
   'audit',
   'appliance',
   'bws',
+  'authenticity',
   'evidence',
   'simulator',
   'replication',
