@@ -16,6 +16,7 @@ const serve: CommandTable = async () => (await import('./serve.ts')).serveComman
 const station: CommandTable = async () => (await import('./station.ts')).stationCommands;
 const tls: CommandTable = async () => (await import('./tls.ts')).tlsCommands;
 const users: CommandTable = async () => (await import('./users.ts')).userCommands;
+const video: CommandTable = async () => (await import('./video.ts')).videoCommands;
 
 /** Command name → the table that holds it. */
 export const COMMAND_MODULES: Record<string, CommandTable> = {
@@ -34,6 +35,7 @@ export const COMMAND_MODULES: Record<string, CommandTable> = {
   keys: evidence,
   decrypt: evidence,
   export: evidence,
+  'verify-video': video,
   replicate: replication,
   replication,
   target: replication,
@@ -41,4 +43,4 @@ export const COMMAND_MODULES: Record<string, CommandTable> = {
 };
 
 /** Every table, once (for checking that each command is routed to its own). */
-export const COMMAND_TABLES: readonly CommandTable[] = [appliance, audit, bws, evidence, replication, serve, station, tls, users];
+export const COMMAND_TABLES: readonly CommandTable[] = [appliance, audit, bws, evidence, replication, serve, station, tls, users, video];

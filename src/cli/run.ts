@@ -36,6 +36,8 @@ usage: edgecd <command> [options]
   decrypt --private-key [ID=]KEY.pem ... [--key-id ID] FOLDER|FILE
         decrypt end-to-end encrypted clips and tracks into the folder's decrypted/
   export gnss FOLDER|TRACK --format geojson|gpx [--out FILE]   a GNSS track for GIS tools
+  verify-video FILE... [--json]      check Axis signed video in MP4/MKV/Annex B clips: exit 0 all
+        authentic, 1 any tampered, 3 any unsigned, incomplete, unsupported or encrypted
   connection-file --data DIR         print the connection file for the Body Worn Manager
   connection-file --check FILE       validate a connection file and explain every violation
   categories set FILE --data DIR     publish the categories in FILE (a JSON list of {"Name", "Id"})
