@@ -9,6 +9,8 @@ import { readFile, stat } from 'node:fs/promises';
 import { getRequestListener } from '@hono/node-server';
 import { startAdminServer, type AdminServer } from './admin/admin-server.ts';
 import { LiveCredentials } from './auth/credentials.ts';
+import { VideoChecker } from './authenticity/video-checker.ts';
+import { videoCheckCommitted } from './authenticity/video-ledger.ts';
 import { CapabilityPublisher } from './bws/capabilities.ts';
 import { categoriesDocument, publishedCategories } from './bws/categories.ts';
 import { ContentDestination } from './bws/content-destination.ts';
@@ -137,6 +139,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   let store: ObjectStore;
   let evictor: Evictor | undefined;
   let replicator: Replicator | undefined;
+  let videoCheck: VideoChecker | undefined;
   try {
     await options.beforeStoreOpens?.();
     store = await ObjectStore.open(dir, {
@@ -150,6 +153,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       checkMetadata: checkMetaLimits,
       log,
       derivedOps: derivedIndexOps,
+      afterCommit: videoCheckCommitted,
       // Uploads reach the store only once the evictor exists (it needs the open store).
       ...(config.retention.evictAfterReplication ? { makeRoom: (needed: () => Promise<number>) => evictor!.makeRoom(needed) } : {}),
     });
@@ -185,6 +189,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       details: { version: VERSION, config: configDigest(config), https: endpoints.map((e) => e.name), plaintext: config.http.plaintext, stationKey: stationKey.publicKey },
     });
     anchors = await AnchorBook.open(dir, stationKey, audit, config.siteName);
+    // Built before the HTTP app, started once the daemon is ready.
+    const videoChecker = new VideoChecker({ store, log, audit, uploadsInFlight: () => health.load().uploads });
+    videoCheck = videoChecker;
     replicator = await Replicator.open(store, config, log, 'daemon', { audit, anchors, dir });
     if (config.retention.evictAfterReplication) {
       evictor = new Evictor({
@@ -311,6 +318,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       },
     });
     replicator.schedule();
+    videoChecker.start();
     if (h.plaintext) log.warn('serving plain HTTP (http.plaintext / --plain-http): for development only; evidence and keys cross the network unencrypted');
     const days = daysUntilExpiry(endpoints);
     if (days !== null && days <= config.tls.warnDaysBeforeExpiry)
@@ -343,6 +351,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           log.info('stopping');
           // Replication first: a pass may run for hours, and its progress stream holds the admin socket open.
           await replication.close();
+          await videoChecker.close();
           await closeHttp(front, httpServer, config.http.shutdownGraceSeconds * 1000);
           await adminServer.close();
           await auditLog.append({ actor: 'system', source: 'daemon', action: 'daemon.stop', result: 'ok' }).catch(() => undefined);
@@ -360,6 +369,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     clock.stop();
     await admin?.close();
     await replicator?.close();
+    await videoCheck?.close();
     await audit?.close();
     await store.close();
     throw err;

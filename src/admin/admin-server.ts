@@ -17,6 +17,8 @@ import type { Replicator } from '../replication/replicator.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import { storeStatus } from '../health/station.ts';
 import { listRecordings, type RecordingFilter } from '../bws/recordings.ts';
+import { withVideoVerdicts } from '../authenticity/video-custody.ts';
+import { VideoLedger } from '../authenticity/video-ledger.ts';
 
 export interface AdminServer {
   close(): Promise<void>;
@@ -36,7 +38,8 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
   app.get('/recordings', async (c) => {
     const q = c.req.query();
     const filter = JSON.parse(q.filter ?? '{}') as RecordingFilter;
-    return c.json(await listRecordings(options.store, q.account ?? '', filter));
+    const account = q.account ?? '';
+    return c.json(await withVideoVerdicts(VideoLedger.of(options.store.index), account, await listRecordings(options.store, account, filter)));
   });
   app.get('/replication', async (c) => c.json(await options.replicator.status()));
   // Changes made for a local operator: the socket is 0600, so the caller is the daemon's user.

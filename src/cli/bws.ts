@@ -11,6 +11,8 @@ import { paths } from '../admin/data-dir.ts';
 import { Credentials } from '../auth/credentials.ts';
 import { readCategories, setCategories } from '../bws/categories.ts';
 import { listRecordings, type RecordingFilter, type RecordingSummary } from '../bws/recordings.ts';
+import { type RecordingVideo, withVideoVerdicts } from '../authenticity/video-custody.ts';
+import { VideoLedger } from '../authenticity/video-ledger.ts';
 import { connectionOptions, simulate, type ConnectionFileForBws } from '../simulator/body-worn-system.ts';
 import { need, parseDay, UsageError, type Command } from './args.ts';
 import { out, say } from './output.ts';
@@ -70,8 +72,8 @@ export const bwsCommands: Record<string, Command> = {
       const query = `/recordings?account=${encodeURIComponent(account)}&filter=${encodeURIComponent(JSON.stringify(filter))}`;
       const recordings = await viaDaemonOrDirect(
         dir,
-        (adminSocket) => adminGet<RecordingSummary[]>(adminSocket, query),
-        () => withStore(dir, (store) => listRecordings(store, account, filter)),
+        (adminSocket) => adminGet<(RecordingSummary & { video?: RecordingVideo })[]>(adminSocket, query),
+        () => withStore(dir, async (store) => withVideoVerdicts(VideoLedger.of(store.index), account, await listRecordings(store, account, filter))),
       );
       out(JSON.stringify({ count: recordings.length, recordings }, null, 2));
       return 0;
@@ -85,6 +87,7 @@ export const bwsCommands: Record<string, Command> = {
       recordings: { type: 'string' },
       clips: { type: 'string' },
       'clip-bytes': { type: 'string' },
+      'clip-file': { type: 'string', multiple: true },
       concurrency: { type: 'string' },
       extras: { type: 'boolean' },
       'public-key': { type: 'string' },
@@ -110,6 +113,7 @@ export const bwsCommands: Record<string, Command> = {
         recordings: number('recordings', 10),
         clipsPerRecording: number('clips', 3),
         clipBytes: number('clip-bytes', 1024 * 1024),
+        ...(Array.isArray(v['clip-file']) ? { clipFiles: await Promise.all(v['clip-file'].map((f) => readFile(f))) } : {}),
         concurrency: number('concurrency', 2),
         extras: v.extras === true,
         legacyNames: v['legacy-names'] === true,

@@ -30,6 +30,7 @@ export const evidenceCommands: Record<string, Command> = {
       until: { type: 'string' },
       all: { type: 'boolean' },
       'stall-seconds': { type: 'string' },
+      'verify-video': { type: 'boolean' },
     },
     async run(v) {
       const selection: PullSelection = {};
@@ -54,6 +55,7 @@ export const evidenceCommands: Record<string, Command> = {
       const report = await pull(source, selection, to, {
         onProgress: (p) => bar(p.bytesDone, p.bytesTotal, `${p.objectsDone}/${p.objectsTotal} objects`),
         ...(stall ? { stallMs: stall * 1000 } : {}),
+        ...(v['verify-video'] === true ? { verifyVideo: true, onVerifyProgress: (clip: string, done: number, size: number) => bar(done, size, `verifying ${clip}`) } : {}),
       });
       bar.done();
       for (const r of report.recordings) {

@@ -27,9 +27,10 @@ usage: edgecd <command> [options]
   audit verify --data DIR --against AUTH_URL --user U --key K [--cacert FILE] [--key-id ID]
         and check it against the signed heads a central holds (rewritten, truncated, back-dated lines)
   audit show --recording NAME --data DIR   a recording's chain of custody
-  pull --from AUTH_URL --user U --key K [--cacert FILE] [--stall-seconds N] --to DIR
+  pull --from AUTH_URL --user U --key K [--cacert FILE] [--stall-seconds N] [--verify-video] --to DIR
        (--recording NAME | --user-id ID | --device SERIAL | --since DATE --until DATE | --all)
-        download recordings with verified hashes: objects, metadata.json, manifest.sha256, custody.json
+        download recordings with verified hashes: objects, metadata.json, manifest.sha256, custody.json;
+        --verify-video checks each clip's signed video again here and records both verdicts
   keys generate --out DIR [--id ID] [--bits 2048|3072|4096]
         an RSA key pair for end-to-end encryption (WantEncryption); the private key
         (0600) is for the central office and is never written into a data directory
@@ -44,7 +45,7 @@ usage: edgecd <command> [options]
   categories show --data DIR         print the published categories
   recordings --data DIR [--user ID] [--device SERIAL] [--since DATE] [--until DATE] [--incomplete] [--category ID]
         recordings from the index (user by UUID or UserID), with clips, track, bookmarks and manifest
-  simulate --connection FILE [--users N] [--devices N] [--recordings N] [--clips N] [--clip-bytes N]
+  simulate --connection FILE [--users N] [--devices N] [--recordings N] [--clips N] [--clip-bytes N] [--clip-file F ...]
            [--concurrency N] [--extras] [--public-key PEM [--public-key-id ID]] [--connect-to HOST:PORT:HOST2:PORT2]
            [--legacy-names] [--key-names base|spec|reference] [--clip-locations]
         act as a body-worn system against the CD in FILE; print what it answered

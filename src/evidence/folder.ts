@@ -5,13 +5,16 @@
  * - metadata.json: container and object metadata, decoded
  * - manifest.sha256: one line per object, as `sha256sum -c` checks it (manifest.ts)
  * - custody.json: the source, who took it out and when, each object's hashes
- *   and what they were checked against, and the source's audit excerpt
+ *   and what they were checked against, each clip's signed-video verdict (at
+ *   the source, and again at the clerk's end with pull --verify-video), and
+ *   the source's audit excerpt
  * - track.geojson: the GNSS track, when there is a readable, unencrypted one
  */
 import { pairKeyFiles } from '../bws/key-files.ts';
 import { parseEpoch } from '../bws/names.ts';
 import { parseTags } from '../bws/recordings.ts';
 import { decodeMetaValue } from '../swift/metadata.ts';
+import type { ClipVideo } from '../authenticity/video-custody.ts';
 import { VERSION } from '../lib/version.ts';
 import { parseLocation, parseTrack, toGeoJson, withTimes, type Waypoint } from '../bws/gnss.ts';
 import { formatManifest, MANIFEST } from './manifest.ts';
@@ -50,6 +53,8 @@ export interface FolderInput {
   replicas: unknown[] | null;
   /** The GNSS track object's text, when there is one. */
   trackText?: string;
+  /** Per clip, the signed-video verdict the source recorded, and the one taken at the clerk's end (pull --verify-video). */
+  video?: { atSource: Record<string, ClipVideo>; atPull?: Record<string, ClipVideo> };
 }
 
 const decoded = (meta: Record<string, string>) => Object.fromEntries(Object.entries(meta).map(([k, v]) => [k, decodeMetaValue(v)]));
@@ -89,6 +94,7 @@ export function folderDocuments(input: FolderInput): { files: Record<string, str
       // The receiving station's public signing key: its anchored audit heads vouch for its history.
       receivedByKey: e.meta['edgecd-station-key'] ?? null,
       verified: e.sourceSha256 ? ['md5 (listing)', 'sha256 (recorded on arrival)'] : ['md5 (listing)'],
+      ...videoOf(input, e.name),
     })),
     failures: input.failures,
     auditExcerpt: input.auditExcerpt,
@@ -115,6 +121,15 @@ export function folderDocuments(input: FolderInput): { files: Record<string, str
     }
   }
   return { files, notes };
+}
+
+/** A clip's verdicts for custody.json: at the source, at this pull, and whether they agree. */
+function videoOf(input: FolderInput, name: string): { video?: Record<string, unknown> } {
+  const atSource = input.video?.atSource[name];
+  const atPull = input.video?.atPull?.[name];
+  if (!atSource && !atPull) return {};
+  const agree = atSource && atPull ? atSource.verdict === atPull.verdict && atSource.signer?.publicKeyFingerprint === atPull.signer?.publicKeyFingerprint : undefined;
+  return { video: { atSource: atSource ?? null, ...(atPull ? { atPull } : {}), ...(agree !== undefined ? { agree } : {}) } };
 }
 
 /** A bookmark as a clerk reads it: category, tags and, since v1.6.11, where it was set. */

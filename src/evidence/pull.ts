@@ -30,7 +30,12 @@ import { fsyncPath, writeFileDurable } from '../lib/durable.ts';
 import { hashFile } from '../lib/digests.ts';
 import { header, swiftPath, SwiftClient, TransportError } from '../swift/client.ts';
 import { decodeMetaValue } from '../swift/metadata.ts';
-import { FOLDER_DOCUMENTS, folderDocuments, type FolderObject } from './folder.ts';
+import { FOLDER_DOCUMENTS, folderDocuments, type FolderInput, type FolderObject } from './folder.ts';
+import { clipVideo, encryptedVerdict, type ClipVideo } from '../authenticity/video-custody.ts';
+import { isVideoClip } from '../authenticity/video-ledger.ts';
+import { recordedVerdict } from '../authenticity/video-metadata.ts';
+import { verifyVideoFile } from '../media/verify-file.ts';
+import { VERSION } from '../lib/version.ts';
 
 export interface PullSource {
   authUrl: string;
@@ -98,11 +103,14 @@ export interface PullOptions {
   onProgress?: (p: PullProgress) => void;
   /** An object whose bytes stop coming for this long is cut, and resumed (default 30 s). */
   stallMs?: number;
+  /** Verify each clip's signed video here too (custody.json then holds both verdicts, the source's and this one). */
+  verifyVideo?: boolean;
+  /** While a clip is verified: bytes read of its size. */
+  onVerifyProgress?: (clip: string, bytesRead: number, size: number) => void;
 }
 
 export async function pull(source: PullSource, selection: PullSelection, to: string, options: PullOptions = {}): Promise<PullReport> {
-  const { onProgress } = options;
-  const stallMs = options.stallMs ?? STALL_MS;
+  const resolved = { ...options, stallMs: options.stallMs ?? STALL_MS };
   const started = Date.now();
   const client = new SwiftClient({ authUrl: source.authUrl, user: source.user, key: source.key, ...(source.ca ? { ca: source.ca } : {}), sockets: 2 });
   try {
@@ -122,7 +130,7 @@ export async function pull(source: PullSource, selection: PullSelection, to: str
       objectsTotal: plan.reduce((n, p) => n + p.objects.length, 0),
     };
     const recordings: PulledRecording[] = [];
-    for (const { container, objects } of plan) recordings.push(await pullRecording(client, source, container, objects, to, progress, stallMs, onProgress));
+    for (const { container, objects } of plan) recordings.push(await pullRecording(client, source, container, objects, to, progress, resolved));
     return {
       source: source.authUrl,
       recordings,
@@ -208,9 +216,9 @@ async function pullRecording(
   objects: Listed[],
   to: string,
   progress: PullProgress,
-  stallMs: number,
-  onProgress?: (p: PullProgress) => void,
+  options: PullOptions & { stallMs: number },
 ): Promise<PulledRecording> {
+  const { stallMs, onProgress } = options;
   const folder = join(to, diskName(container));
   await mkdir(folder, { recursive: true });
   const head = await client.request('HEAD', swiftPath(container));
@@ -258,7 +266,7 @@ async function pullRecording(
     progress.objectsDone += 1;
     onProgress?.({ ...progress });
   }
-  await writeFolderDocuments(folder, source, client, container, containerMeta, entries, result);
+  await writeFolderDocuments(folder, source, client, container, containerMeta, entries, result, options);
   // What sha256sum -c will check is there, whole: else the pull has failed, whatever happened.
   for (const e of entries) {
     const size = (await stat(join(folder, e.file)).catch(() => undefined))?.size;
@@ -413,19 +421,12 @@ async function custodyFromEdgecd(client: SwiftClient, container: string): Promis
   } catch {
     return { lines: null, head: null };
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of res.body) {
-    if ((size += (chunk as Buffer).length) > 64 * 1024 * 1024) {
-      res.body.destroy();
-      return { lines: null, head: { problem: 'the audit excerpt is larger than 64 MiB: not read' } };
-    }
-    chunks.push(chunk as Buffer);
-  }
+  const body = await readCapped(res.body, MAX_SOURCE_DOCUMENT);
+  if (body === undefined) return { lines: null, head: { problem: 'the audit excerpt is larger than 64 MiB: not read' } };
   if (res.status !== 200) return { lines: null, head: null };
   let lines: unknown;
   try {
-    lines = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    lines = JSON.parse(body.toString('utf8'));
   } catch {
     return { lines: null, head: { problem: 'the audit excerpt is not JSON' } };
   }
@@ -474,6 +475,87 @@ async function replicasFromEdgecd(client: SwiftClient, container: string): Promi
   }
 }
 
+/**
+ * Each clip's signed-video verdict: as the source recorded it (an edgecd's
+ * /video, else the custody metadata a replicating station attached), and,
+ * with --verify-video, as verified here from the pulled bytes.
+ */
+async function videoVerdicts(
+  client: SwiftClient,
+  container: string,
+  folder: string,
+  entries: FolderObject[],
+  start: number | undefined,
+  result: PulledRecording,
+  options: PullOptions,
+): Promise<FolderInput['video']> {
+  const clips = entries.filter((e) => isVideoClip(e.name));
+  if (clips.length === 0) return undefined;
+  const atSource = (await videoFromEdgecd(client, container)) ?? videoFromMetadata(clips);
+  if (!options.verifyVideo) return { atSource };
+  const { keyOf } = pairKeyFiles(entries, start);
+  const atPull: Record<string, ClipVideo> = {};
+  for (const clip of clips) {
+    const about = { checkedBy: `edgecd ${VERSION} pull --verify-video`, sha256: clip.sha256 };
+    const verdict = keyOf.has(clip.name)
+      ? encryptedVerdict()
+      : await verifyVideoFile(join(folder, clip.file), { onProgress: (done, size) => options.onVerifyProgress?.(clip.name, done, size) });
+    atPull[clip.name] = clipVideo(verdict, { ...about, checkedAt: new Date().toISOString() });
+    const there = atSource[clip.name];
+    if (verdict.verdict !== 'authentic')
+      result.notes.push(
+        `${clip.name}: signed video ${verdict.verdict}${verdict.firstInvalidFrame !== null ? ` from frame ${verdict.firstInvalidFrame}` : ''}${verdict.reason ? ` (${verdict.reason})` : ''}`,
+      );
+    if (there && there.verdict !== verdict.verdict) result.notes.push(`${clip.name}: the source recorded ${there.verdict}, this pull finds ${verdict.verdict}`);
+  }
+  return { atSource, atPull };
+}
+
+/** What an edgecd source recorded for the recording's clips (null from any other source). */
+async function videoFromEdgecd(client: SwiftClient, container: string): Promise<Record<string, ClipVideo> | null> {
+  const storage = client.storageUrl;
+  if (!storage) return null;
+  const url = new URL(storage);
+  const account = url.pathname.replace(/\/+$/, '').split('/').pop()!;
+  try {
+    const res = await client.download(`${url.origin}/video/${encodeURIComponent(account)}/${encodeURIComponent(container)}`, { Accept: 'application/json' });
+    const body = await readCapped(res.body, MAX_SOURCE_DOCUMENT);
+    if (res.status !== 200 || body === undefined) return null;
+    const doc: unknown = JSON.parse(body.toString('utf8'));
+    return doc !== null && typeof doc === 'object' && !Array.isArray(doc) ? (doc as Record<string, ClipVideo>) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** From a Swift copy: the verdict the replicating station attached to each clip. */
+function videoFromMetadata(clips: FolderObject[]): Record<string, ClipVideo> {
+  const found: Record<string, ClipVideo> = {};
+  for (const clip of clips) {
+    const recorded = recordedVerdict(clip.meta);
+    if (recorded)
+      found[clip.name] = { verdict: recorded.verdict, firstInvalidFrame: recorded.firstInvalidFrame ?? null, ...(recorded.station ? { checkedBy: recorded.station } : {}) };
+  }
+  return found;
+}
+
+/** The largest document (audit excerpt, verdicts) read from a source: it is not trusted to stop. */
+const MAX_SOURCE_DOCUMENT = 64 * 1024 * 1024;
+
+/** A response body, whole, or undefined (and the stream destroyed) past `max` bytes. */
+async function readCapped(body: NodeJS.ReadableStream & { destroy(): void }, max: number): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    if ((size += (chunk as Buffer).length) > max) {
+      body.destroy();
+      return undefined;
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
 function metaOf(headers: Record<string, string | string[] | undefined>, kind: 'container' | 'object'): Record<string, string> {
   const prefix = `x-${kind}-meta-`;
   const out: Record<string, string> = {};
@@ -489,6 +571,7 @@ async function writeFolderDocuments(
   containerMeta: Record<string, string>,
   entries: FolderObject[],
   result: PulledRecording,
+  options: PullOptions,
 ): Promise<void> {
   const track = entries.find((e) => e.name.endsWith('_gpstrail.json'));
   const start = containerMeta.starttime === undefined ? undefined : parseEpoch(decodeMetaValue(containerMeta.starttime));
@@ -507,6 +590,7 @@ async function writeFolderDocuments(
     auditHead: custody.head,
     replicas: await replicasFromEdgecd(client, container),
     trackText: track && !encrypted ? await readFile(join(folder, track.file), 'utf8') : undefined,
+    video: await videoVerdicts(client, container, folder, entries, start, result, options),
   });
   result.notes.push(...docs.notes);
   for (const [file, text] of Object.entries(docs.files)) await writeFileDurable(join(folder, file), text, 0o640);

@@ -90,6 +90,16 @@ export function prometheusText(h: StationHealth): string {
   metric('edgecd_unrecognised_containers', 'gauge', 'Containers whose names are not a recording, rejected content or a registry (kept and replicated as they are)', [
     [{}, h.containers.unrecognisedName.count],
   ]);
+  const video = h.video;
+  metric('edgecd_video_check_queued', 'gauge', 'Sealed recordings waiting for their signed-video check', [[{}, video.queued]]);
+  metric(
+    'edgecd_video_recordings_24h',
+    'gauge',
+    'Recordings checked in the last 24 hours, by the verdict of their worst clip',
+    Object.entries(video.last24h.recordings).map(([verdict, n]) => [{ verdict }, n]),
+  );
+  metric('edgecd_video_disagreements_24h', 'gauge', "Clips checked in the last 24 hours whose verdict differs from their sender's", [[{}, video.last24h.disagreements]]);
+  metric('edgecd_video_alarm', 'gauge', 'Recordings of the last 24 hours that are tampered or disputed', [[{}, video.last24h.alarms.length]]);
   const ntp = h.clock.ntp;
   metric('edgecd_ntp_replies_total', 'counter', 'NTP requests answered', [[{}, ntp ? ntp.served : null]]);
   metric('edgecd_ntp_dropped_total', 'counter', 'NTP datagrams dropped as malformed or unsupported', [[{}, ntp ? ntp.dropped : null]]);

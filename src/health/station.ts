@@ -4,6 +4,7 @@
  */
 import { access, constants } from 'node:fs/promises';
 import type { Logger } from 'pino';
+import { VideoLedger, type VideoStatus } from '../authenticity/video-ledger.ts';
 import { RecordingCatalogue } from '../bws/catalogue.ts';
 import type { CategoriesSource } from '../bws/categories.ts';
 import type { ClockState } from '../ntp/clock-state.ts';
@@ -64,6 +65,8 @@ export interface StationHealth {
   /** What the station declares to the body-worn system, and where the categories it publishes come from. */
   bws: BwsView;
   tls: TlsHealth;
+  /** Signed-video checks: queued recordings, and verdicts of the last 24 hours (tampered ones are alarms). */
+  video: VideoStatus;
 }
 
 export interface HealthSources {
@@ -109,13 +112,14 @@ async function readOnly(dir: string): Promise<boolean> {
 }
 
 export async function stationHealth(s: HealthSources): Promise<StationHealth> {
-  const [space, system, ro, replication, unrecognised, bws] = await Promise.all([
+  const [space, system, ro, replication, unrecognised, bws, video] = await Promise.all([
     s.store.space(),
     systemHealth(),
     readOnly(s.store.layout.root),
     s.replication(),
     RecordingCatalogue.of(s.store.index).unrecognisedContainers(),
     s.bws(),
+    VideoLedger.of(s.store.index).status(Date.now()),
   ]);
   const clock = s.clock();
   return {
@@ -133,6 +137,7 @@ export async function stationHealth(s: HealthSources): Promise<StationHealth> {
     containers: { unrecognisedName: unrecognised },
     bws,
     tls: s.tls(),
+    video,
   };
 }
 
@@ -145,6 +150,7 @@ export function watchStation(s: HealthSources, log: Logger, everyMs = 30_000): (
   let hot = false;
   let ro = false;
   let replicationAlarms = new Set<string>();
+  let videoAlarms = new Set<string>();
   const check = async () => {
     const h = await stationHealth(s);
     const reached = LEVELS.filter((l) => h.storage.usedPercent >= l).at(-1) ?? 0;
@@ -158,6 +164,9 @@ export function watchStation(s: HealthSources, log: Logger, everyMs = 30_000): (
     const alarms = new Set(h.replication?.targets.filter((t) => t.alarm).map((t) => `${t.name}: ${t.alarm!.reason}`));
     for (const a of alarms) if (!replicationAlarms.has(a)) log.error({ alarm: a }, 'replication alarm');
     replicationAlarms = alarms;
+    const tampered = new Set(h.video.last24h.alarms);
+    for (const recording of tampered) if (!videoAlarms.has(recording)) log.error({ recording }, 'video alarm: a recording fails its signed-video check');
+    videoAlarms = tampered;
   };
   const timer = setInterval(() => void check().catch((err: unknown) => log.warn({ err }, 'health check failed')), everyMs);
   timer.unref();

@@ -32,6 +32,8 @@ import { requireToken } from './middleware/auth.ts';
 import { newTransId, requestLog } from './middleware/request-log.ts';
 import { authHandler } from './routes/auth.ts';
 import { ReplicationLedger } from '../replication/ledger.ts';
+import { recordedChecks } from '../authenticity/video-custody.ts';
+import { VideoLedger } from '../authenticity/video-ledger.ts';
 import { replicaRecords } from '../replication/replicas.ts';
 import type { ReplicationStatus } from '../replication/replicator.ts';
 import { storageHandler } from './routes/storage.ts';
@@ -208,6 +210,13 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; health: HealthSource
       container,
     );
     return reply(c, 200, JSON.stringify(records) + '\n', 'application/json');
+  });
+  // Each clip's signed-video verdict, as this station recorded it: pull puts it in custody.json.
+  app.get('/video/:account/:container', ...signedIn, async (c) => {
+    const { identity, container } = recordingReader(c);
+    await storage.store.container(identity.account, container);
+    const checks = await recordedChecks(VideoLedger.of(storage.store.index), identity.account, container, station.siteName);
+    return reply(c, 200, JSON.stringify(checks) + '\n', 'application/json');
   });
   // The console's home is /console (Hono joins '/console' and '/' so); /console/ is the address people type.
   app.get('/console/', (c) => c.redirect('/console', 308));

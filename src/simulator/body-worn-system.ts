@@ -25,6 +25,8 @@ export interface SimulationOptions {
   recordings: number;
   clipsPerRecording: number;
   clipBytes: number;
+  /** Real clips (e.g. signed MKVs) uploaded in turn instead of random bytes: recording r's clip c is file (r × clips + c) mod n. */
+  clipFiles?: Buffer[];
   /** Also upload a GNSS track and bookmarks per recording. */
   extras: boolean;
   /** Recordings uploaded at once. */
@@ -311,7 +313,7 @@ export async function simulate(o: SimulationOptions): Promise<SimulationReport> 
               ? { 'X-Object-Meta-Startlocation': '+55.718409+013.221184+8+' + epoch(start), 'X-Object-Meta-Stoplocation': '+55.718702+013.220701+8+' + epoch(stop) }
               : {}),
           },
-          randomBytes(o.clipBytes),
+          o.clipFiles?.length ? o.clipFiles[(r * o.clipsPerRecording + c) % o.clipFiles.length]! : randomBytes(o.clipBytes),
         );
       }
       if (o.extras) {

@@ -57,6 +57,8 @@ export interface StoreOptions {
    * in the same batch as the change itself, so neither exists without the other.
    */
   derivedOps?: (change: Mutation, index: IndexDb) => Promise<BatchOp[]>;
+  /** Told of each change once it is in the index (a background worker waiting for the work derivedOps queued). */
+  afterCommit?: (change: Mutation, index: IndexDb) => void;
   /** Frees space (evicting replicated recordings) before an upload is refused with 507; see SpaceGuard. */
   makeRoom?: (needed: () => Promise<number>) => Promise<number>;
 }
@@ -460,6 +462,7 @@ export class ObjectStore {
     // for recovery. A rename, or a new log file, is durable once its directory is.
     if (m.tmpFile || m.newContainer) await this.#decided(this.#dirs.sync(dir));
     await this.#decided(this.#apply(m));
+    this.#options.afterCommit?.(m, this.index);
   }
 
   /** Marks errors of steps 3–4, after which only a restart's recovery may touch this object. */

@@ -18,7 +18,10 @@ import type { ObjectEntry, ObjectStore } from '../../store/object-store.ts';
 import { KEY_TOP } from '../../store/index-keys.ts';
 import { decodeMetaValue, type MetaMap } from '../../swift/metadata.ts';
 import type { RecordingRow, RecordingSearch, RecordingsView } from './views/recordings.ts';
-import type { BookmarkView, ClipView, CustodyLine, RecordingView, ReplicaView } from './views/recording.ts';
+import type { BookmarkView, ClipVideoView, ClipView, CustodyLine, RecordingView, ReplicaView } from './views/recording.ts';
+import { type ClipCheck, isVideoClip, VideoLedger, worse } from '../../authenticity/video-ledger.ts';
+import { explainVerdict, HEADLINES } from '../../media/explain.ts';
+import type { Authenticity, VideoVerdict } from '../../media/verdict.ts';
 
 export interface ReplicationTargetRef {
   name: string;
@@ -200,10 +203,22 @@ export async function recordingView(
   const read = (name: string) => readText(store, account, container, name);
   const { keyOf } = pairKeyFiles(objects, epochOf(entry.meta, 'starttime') ?? catalogued.at);
 
+  const checks = await VideoLedger.of(store.index).recording(account, container);
   const clips: ClipView[] = objects
-    .filter((o) => parseClipName(o.name))
-    .map((o) => ({ name: o.name, bytes: o.bytes, start: epochOf(o.meta, 'starttime'), stop: epochOf(o.meta, 'stoptime'), type: evidenceType(o.name).type }))
+    .filter((o) => parseClipName(o.name) || isVideoClip(o.name))
+    .map((o) => ({
+      name: o.name,
+      bytes: o.bytes,
+      start: epochOf(o.meta, 'starttime'),
+      stop: epochOf(o.meta, 'stoptime'),
+      type: evidenceType(o.name).type,
+      video: clipVideoView(checks.get(o.name), o.sha256),
+    }))
     .sort((a, b) => (a.start ?? 0) - (b.start ?? 0) || a.name.localeCompare(b.name));
+  const video = clips.reduce<Authenticity | 'pending' | undefined>((worst, c) => {
+    if (worst === 'pending' || c.video === 'pending') return 'pending';
+    return worse(worst, c.video.verdict);
+  }, undefined);
 
   const bookmarks: BookmarkView[] = [];
   for (const o of objects.filter((o) => o.name.startsWith('bookmark_'))) {
@@ -313,5 +328,43 @@ export async function recordingView(
     custody: custody.reverse(),
     custodyTotal,
     canReadContent: options.canReadContent,
+    ...(video ? { video } : {}),
+  };
+}
+
+/**
+ * The clip's frames as consecutive stretches by result, for the strip: the
+ * library's reports may overlap (the legacy format's first report is the
+ * first I-frame alone, its second the whole first GOP again), and frames no
+ * signature covered yet (the end of a cut clip) are shown as pending.
+ */
+function gopStrip(v: VideoVerdict): ClipVideoView['gops'] {
+  const strip: ClipVideoView['gops'] = [];
+  let end = 0;
+  for (const g of [...v.gops].sort((a, b) => a.firstFrame - b.firstFrame)) {
+    const from = Math.max(g.firstFrame, end);
+    const to = g.firstFrame + g.frames;
+    if (to <= from) continue;
+    if (from > end) strip.push({ firstFrame: end, frames: from - end, outcome: 'pending' });
+    strip.push({ firstFrame: from, frames: to - from, outcome: g.outcome });
+    end = to;
+  }
+  if (v.gops.length > 0 && end < v.frames) strip.push({ firstFrame: end, frames: v.frames - end, outcome: 'pending' });
+  return strip;
+}
+
+/** A clip's check as the page shows it; 'pending' when there is none yet for these bytes. */
+function clipVideoView(check: ClipCheck | undefined, sha256: string): ClipVideoView | 'pending' {
+  if (!check || check.sha256 !== sha256) return 'pending';
+  const v = check.verdict;
+  return {
+    verdict: v.verdict,
+    headline: HEADLINES[v.verdict],
+    facts: explainVerdict(v),
+    gops: gopStrip(v),
+    checkedAt: check.checkedAt,
+    ...(check.elsewhere
+      ? { sender: { ...(check.elsewhere.station ? { station: check.elsewhere.station } : {}), verdict: check.elsewhere.verdict, agrees: check.elsewhere.agrees } }
+      : {}),
   };
 }

@@ -27,6 +27,8 @@ import { folderDocuments, FOLDER_DOCUMENTS, type FolderObject } from '../../evid
 import { padding, tarEnd, tarHeader } from '../../evidence/tar.ts';
 import type { RequestStats } from '../../health/request-stats.ts';
 import type { StationHealth } from '../../health/station.ts';
+import { recordedChecks } from '../../authenticity/video-custody.ts';
+import { VideoLedger } from '../../authenticity/video-ledger.ts';
 import { ReplicationLedger } from '../../replication/ledger.ts';
 import { replicaRecords } from '../../replication/replicas.ts';
 import { diskName } from '../../lib/file-names.ts';
@@ -397,6 +399,7 @@ async function* recordingTar(
       container,
     ),
     trackText,
+    video: { atSource: await recordedChecks(VideoLedger.of(deps.store.index), account, container, deps.siteName) },
   });
   const now = Date.now();
   for (const [file, text] of Object.entries(docs.files)) {

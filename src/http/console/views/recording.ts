@@ -1,6 +1,7 @@
 /** One recording's story: who, when, what was recorded, where, and who has touched it. */
 import { html } from 'hono/html';
 import type { MetaLocation, TrackPoint } from '../../../bws/gnss.ts';
+import type { Authenticity, GopOutcome } from '../../../media/verdict.ts';
 import { timeline, trackMap } from './charts.ts';
 import { formatBytes, formatTime, page, time, type Html, type PageOptions, type Viewer } from './layout.ts';
 
@@ -11,6 +12,19 @@ export interface ClipView {
   stop?: number;
   /** The MIME type a <video> should be told. */
   type: string;
+  /** The signed-video check: 'pending' until the station has run it. */
+  video: ClipVideoView | 'pending';
+}
+
+export interface ClipVideoView {
+  verdict: Authenticity;
+  headline: string;
+  facts: string[];
+  /** Groups of pictures in stream order, for the strip coloured by result. */
+  gops: { firstFrame: number; frames: number; outcome: GopOutcome }[];
+  checkedAt: number;
+  /** On a central: what the sending station recorded, and whether it agrees. */
+  sender?: { station?: string; verdict: Authenticity; agrees: boolean };
 }
 
 export interface BookmarkView {
@@ -84,6 +98,8 @@ export interface RecordingView {
   custodyTotal: number;
   /** Readers see content (video, notes, track) and may download; admins see the record around it. */
   canReadContent: boolean;
+  /** The recording's signed-video verdict: its worst clip's ('pending' while clips wait; undefined without clips). */
+  video?: Authenticity | 'pending';
 }
 
 export function recordingPage(assets: PageOptions['assets'], viewer: Viewer, r: RecordingView): Html {
@@ -104,6 +120,7 @@ export function recordingPage(assets: PageOptions['assets'], viewer: Viewer, r: 
     <dt>Recorded</dt><dd>${time(r.startTime)} – ${time(r.stopTime)}</dd>
     <dt>Status</dt><dd><span class="status status-${r.status.toLowerCase()}">${r.status}</span>${r.completedAt ? html` since ${time(r.completedAt)}` : ''}</dd>
     <dt>Objects</dt><dd>${r.objects.length} (${formatBytes(r.objects.reduce((n, o) => n + o.bytes, 0))})</dd>
+    ${r.video ? html`<dt>Signed video</dt><dd data-field="video">${videoBadge(r.video)}</dd>` : ''}
   </dl>
   ${
     r.canReadContent
@@ -134,7 +151,8 @@ ${
   <ol class="clips">${r.clips.map(
     (c) => html`<li class="clip-item">
     <h3>${c.name}</h3>
-    <p>${time(c.start)} – ${time(c.stop)} · ${formatBytes(c.bytes)}</p>
+    <p>${time(c.start)} – ${time(c.stop)} · ${formatBytes(c.bytes)} · ${videoBadge(c.video === 'pending' ? 'pending' : c.video.verdict)}</p>
+    ${c.video === 'pending' ? '' : clipVideo(c.video)}
     ${
       r.canReadContent
         ? html`<video controls preload="none" data-type="${c.type}" aria-label="Clip ${c.name}"><source src="${objectUrl(c.name)}" type="${c.type}"></video>
@@ -230,6 +248,57 @@ ${
 </section>`,
   );
 }
+
+const BADGE_WORDS: Record<Authenticity | 'pending', string> = {
+  authentic: 'authentic',
+  tampered: 'TAMPERED',
+  unsigned: 'unsigned',
+  incomplete: 'incomplete',
+  unsupported: 'not checked',
+  encrypted: 'encrypted',
+  pending: 'check pending',
+};
+
+export function videoBadge(verdict: Authenticity | 'pending'): Html {
+  return html`<span class="video-badge video-${verdict}" data-video="${verdict}">${BADGE_WORDS[verdict]}</span>`;
+}
+
+/** What the check found for one clip: the headline, the GOP strip, the facts (signer, attestation) in words. */
+function clipVideo(v: ClipVideoView): Html {
+  const total = v.gops.reduce((n, g) => n + g.frames, 0);
+  return html`<div class="clip-video" data-verdict="${v.verdict}">
+    <p><strong>${v.headline}</strong> <small>(checked ${time(v.checkedAt)})</small></p>
+    ${
+      total > 0
+        ? html`<svg class="gop-strip" viewBox="0 0 ${total} 10" preserveAspectRatio="none" role="img" aria-label="${v.gops.length} groups of pictures, ${v.gops.filter((g) => g.outcome === 'ok').length} verified">${gopRects(v.gops)}</svg>`
+        : ''
+    }
+    <ul class="facts">${v.facts.map((f) => html`<li>${f}</li>`)}</ul>
+    ${
+      v.sender
+        ? html`<p class="${v.sender.agrees ? '' : 'bad'}" data-field="sender-verdict">${v.sender.station ?? 'The sending station'} recorded: ${v.sender.verdict}${v.sender.agrees ? ' (agrees)' : ' — DISAGREES with this station: an alarm'}</p>`
+        : ''
+    }
+  </div>`;
+}
+
+/** One rectangle per GOP, as wide as its frames (SVG: the console's CSP allows no inline styles). */
+function gopRects(gops: ClipVideoView['gops']): Html[] {
+  let x = 0;
+  return gops.map((g) => {
+    const rect = html`<rect class="gop gop-${g.outcome}" data-gop-outcome="${g.outcome}" x="${x}" y="0" width="${g.frames}" height="10"><title>frames ${g.firstFrame}–${g.firstFrame + g.frames - 1}: ${GOP_WORDS[g.outcome]}</title></rect>`;
+    x += g.frames;
+    return rect;
+  });
+}
+
+const GOP_WORDS: Record<GopOutcome, string> = {
+  ok: 'verified',
+  tampered: 'does not verify',
+  'missing-info': 'verified, with frames missing',
+  unsigned: 'not signed',
+  pending: 'not yet covered by a signature (end of clip)',
+};
 
 const LEVEL_WORDS: Record<string, string> = { verified: 'verified', 'read-back': 'read back', acknowledged: 'acknowledged only' };
 

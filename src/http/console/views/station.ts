@@ -88,6 +88,21 @@ export function stationLive(view: StationView): Html {
         <p>${h.replication.heldByAllTargets} recordings are held by every enabled target, confirmed as eviction needs.</p>`
     }
   </section>
+  <section class="card" aria-labelledby="video-h">
+    <h2 id="video-h">Signed video, last 24 hours</h2>
+    ${
+      h.video.last24h.alarms.length > 0
+        ? html`<p class="bad" data-figure="video-alarms">ALARM: ${h.video.last24h.alarms.length} recordings are tampered or disputed:</p>
+          <ul>${h.video.last24h.alarms.map((id) => html`<li><a href="/console/recordings/${encodeURIComponent(id.slice(id.indexOf('/') + 1))}">${id.slice(id.indexOf('/') + 1)}</a></li>`)}</ul>`
+        : html`<p class="good" data-figure="video-alarms">No tampered recording.</p>`
+    }
+    <dl>
+      ${(['authentic', 'tampered', 'unsigned', 'incomplete', 'unsupported', 'encrypted'] as const).map(
+        (v) => html`<dt>${v}</dt><dd data-figure="video-${v}">${h.video.last24h.recordings[v] ?? 0} recordings</dd>`,
+      )}
+      <dt>Waiting for the check</dt><dd data-figure="video-queued">${h.video.queued} recordings</dd>
+    </dl>
+  </section>
   <section class="card" aria-labelledby="clock-h">
     <h2 id="clock-h">Time</h2>
     <dl>

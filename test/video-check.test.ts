@@ -1,0 +1,140 @@
+/**
+ * Signed video at ingest, as a station meets it: a simulated body-worn system
+ * uploads a signed MKV and an altered one (Axis's test clip, and the same clip
+ * with three bytes of a P-slice flipped); after the seal the station checks
+ * both in the background, and the verdicts reach the audit trail, /status,
+ * /metrics, `edgecd recordings`, the console, and a clerk's pull (custody.json,
+ * checked again at the clerk's end with --verify-video).
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { ROOT, runCli, SwiftSession, TEST_USERS, TestDaemon } from './helpers/daemon.ts';
+
+const CORPUS = [join(ROOT, '../shared/signed-video/corpus'), '/work/shared/signed-video/corpus'].find((d) => existsSync(d));
+const SIGNED = 'signed_test_h264.mkv';
+const ALTERED = 'signed_test_h264_tamper_pframe_bytes.mkv';
+const skip = CORPUS ? false : 'the signed-video corpus (../shared/signed-video/corpus) is not here';
+
+interface VideoStatus {
+  queued: number;
+  last24h: { recordings: Record<string, number>; clips: number; alarms: string[] };
+}
+
+describe('signed video checked at ingest', { skip }, () => {
+  let daemon: TestDaemon;
+  let recording: string;
+  let clips: string[];
+  let work: string;
+  let adminToken: string;
+
+  const status = async () => {
+    const res = await daemon.request('GET', '/status', { 'X-Auth-Token': adminToken });
+    assert.equal(res.status, 200);
+    return JSON.parse(res.text) as { video: VideoStatus };
+  };
+
+  before(async () => {
+    daemon = await TestDaemon.start();
+    work = await mkdtemp(join(tmpdir(), 'edgecd-video-'));
+    adminToken = (await daemon.auth('admin')).token;
+    const connection = join(daemon.dataDir, 'connection.json');
+    const files = [SIGNED, ALTERED].flatMap((f) => ['--clip-file', join(CORPUS!, f)]);
+    const res = await runCli(['simulate', '--connection', connection, '--users', '1', '--devices', '1', '--recordings', '1', '--clips', '2', ...files]);
+    assert.equal(res.code, 0, res.stderr);
+    recording = (JSON.parse(res.stdout) as { recordings: string[] }).recordings[0]!;
+    const listed = await (await SwiftSession.open(daemon)).req('GET', `/${recording}?format=json`);
+    clips = (JSON.parse(listed.text) as { name: string }[]).map((o) => o.name).filter((n) => n.endsWith('.mkv'));
+    assert.equal(clips.length, 2);
+    // The check runs after the seal's 201, in the background: wait until /status shows both clips checked.
+    for (;;) {
+      const { video } = await status();
+      if (video.queued === 0 && video.last24h.clips >= 2) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  });
+  after(async () => {
+    await daemon?.cleanup();
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  test('the audit trail holds both verdicts, with the signing key', async () => {
+    const res = await runCli(['audit', 'show', '--recording', recording, '--data', daemon.dataDir]);
+    assert.equal(res.code, 0, res.stderr);
+    const verified = res.stdout.split('\n').filter((l) => l.includes('video.verified'));
+    assert.equal(verified.length, 2, res.stdout);
+    assert.ok(
+      verified.some((l) => /authentic/.test(l) && l.includes(clips[0]!)),
+      res.stdout,
+    );
+    assert.ok(
+      verified.some((l) => /tampered/.test(l) && l.includes(clips[1]!)),
+      res.stdout,
+    );
+  });
+
+  test('/status and /metrics count the tampered recording and raise the alarm', async () => {
+    const { video } = await status();
+    assert.equal(video.last24h.recordings.tampered, 1);
+    assert.equal(video.last24h.alarms.length, 1);
+    assert.ok(video.last24h.alarms[0]!.endsWith(`/${recording}`), video.last24h.alarms[0]);
+    const metrics = await daemon.request('GET', '/metrics', { 'X-Auth-Token': adminToken });
+    assert.match(metrics.text, /^edgecd_video_recordings_24h\{verdict="tampered"\} 1$/m);
+    assert.match(metrics.text, /^edgecd_video_alarm 1$/m);
+    assert.ok(daemon.logLines.some((l) => l.includes('video alarm')));
+  });
+
+  test('edgecd recordings shows each clip and the recording as tampered', async () => {
+    const res = await runCli(['recordings', '--data', daemon.dataDir]);
+    assert.equal(res.code, 0, res.stderr);
+    const r = (
+      JSON.parse(res.stdout) as { recordings: { name: string; video: { verdict: string; clips: Record<string, { verdict: string; firstInvalidFrame: number }> } }[] }
+    ).recordings.find((x) => x.name === recording)!;
+    assert.equal(r.video.verdict, 'tampered');
+    assert.equal(r.video.clips[clips[0]!]!.verdict, 'authentic');
+    assert.equal(r.video.clips[clips[1]!]!.verdict, 'tampered');
+    assert.equal(r.video.clips[clips[1]!]!.firstInvalidFrame, 158, 'the reference library fails this clip at frame 158');
+  });
+
+  test('the console shows a badge per clip, the recording as tampered, and a GOP strip', async () => {
+    const login = await fetch(`${daemon.base}/console/login`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { Origin: daemon.base, 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ user: TEST_USERS.reader.user, key: TEST_USERS.reader.key }),
+    });
+    const page = await fetch(`${daemon.base}/console/recordings/${encodeURIComponent(recording)}`, { headers: { Cookie: login.headers.get('set-cookie')!.split(';')[0]! } });
+    assert.equal(page.status, 200);
+    const html = await page.text();
+    assert.match(html, /<dd data-field="video"><span class="video-badge video-tampered" data-video="tampered">/);
+    assert.equal(html.match(/data-video="authentic"/g)?.length, 1);
+    assert.equal(html.match(/data-verdict="tampered"/g)?.length, 1);
+    assert.ok((html.match(/data-gop-outcome="tampered"/g)?.length ?? 0) >= 1, 'the failing GOP is drawn red');
+    assert.match(html, /nothing ties that key to a camera/);
+  });
+
+  test("pull carries the station's verdicts into custody.json, and --verify-video checks again at the clerk's end", async () => {
+    const authUrl = (await daemon.connectionFile()).AuthenticationTokenURI[0]!;
+    const to = join(work, 'pulled');
+    const res = await runCli(['pull', '--from', authUrl, '--user', TEST_USERS.reader.user, '--key', TEST_USERS.reader.key, '--to', to, '--recording', recording, '--verify-video']);
+    assert.equal(res.code, 0, res.stdout + res.stderr);
+    assert.match(res.stdout, /signed video tampered from frame 158/);
+    const custody = JSON.parse(await readFile(join(to, recording, 'custody.json'), 'utf8')) as {
+      objects: {
+        name: string;
+        video?: { atSource: { verdict: string; checkedBy: string; signer?: { publicKeyFingerprint: string } }; atPull: { verdict: string }; agree: boolean };
+      }[];
+    };
+    const video = Object.fromEntries(custody.objects.filter((o) => o.video).map((o) => [o.name, o.video!]));
+    assert.deepEqual(Object.keys(video).sort(), [...clips].sort());
+    assert.equal(video[clips[0]!]!.atSource.verdict, 'authentic');
+    assert.equal(video[clips[0]!]!.atPull.verdict, 'authentic');
+    assert.equal(video[clips[1]!]!.atSource.verdict, 'tampered');
+    assert.equal(video[clips[1]!]!.atPull.verdict, 'tampered');
+    assert.ok(Object.values(video).every((v) => v.agree));
+    assert.match(video[clips[0]!]!.atSource.signer!.publicKeyFingerprint, /^[0-9a-f]{64}$/);
+  });
+});
