@@ -41,6 +41,9 @@ import { ObjectStore } from './store/object-store.ts';
 import { checkMetaLimits } from './swift/metadata.ts';
 import { VERSION } from './lib/version.ts';
 
+/** The longest a replication pass waits for a recording's video check before sending it without verdicts. */
+const VIDEO_CHECK_WAIT_MS = 10 * 60_000;
+
 export interface DaemonOptions {
   dataDir: string;
   /** Explicit --config; default DIR/edgecd.json, which may be absent. */
@@ -189,10 +192,15 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       details: { version: VERSION, config: configDigest(config), https: endpoints.map((e) => e.name), plaintext: config.http.plaintext, stationKey: stationKey.publicKey },
     });
     anchors = await AnchorBook.open(dir, stationKey, audit, config.siteName);
-    // Built before the HTTP app, started once the daemon is ready.
+    // Built before the HTTP app, started once the daemon is ready: replication waits (a bounded time) for its verdicts.
     const videoChecker = new VideoChecker({ store, log, audit, uploadsInFlight: () => health.load().uploads });
     videoCheck = videoChecker;
-    replicator = await Replicator.open(store, config, log, 'daemon', { audit, anchors, dir });
+    replicator = await Replicator.open(store, config, log, 'daemon', {
+      audit,
+      anchors,
+      dir,
+      videoChecked: (account, container) => videoChecker.checked(account, container, VIDEO_CHECK_WAIT_MS),
+    });
     if (config.retention.evictAfterReplication) {
       evictor = new Evictor({
         store,

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ROOT, runCli, SwiftSession, TEST_USERS, TestDaemon } from './helpers/daemon.ts';
+import { centralTarget, replicateNow, startEdge } from './helpers/replication.ts';
 
 const CORPUS = [join(ROOT, '../shared/signed-video/corpus'), '/work/shared/signed-video/corpus'].find((d) => existsSync(d));
 const SIGNED = 'signed_test_h264.mkv';
@@ -136,5 +137,78 @@ describe('signed video checked at ingest', { skip }, () => {
     assert.equal(video[clips[1]!]!.atPull.verdict, 'tampered');
     assert.ok(Object.values(video).every((v) => v.agree));
     assert.match(video[clips[0]!]!.atSource.signer!.publicKeyFingerprint, /^[0-9a-f]{64}$/);
+  });
+});
+
+describe('a central edgecd checks what it receives, and compares with the edge', { skip }, () => {
+  let central: TestDaemon;
+  let edge: TestDaemon;
+  let recording: string;
+
+  const videoStatus = async (daemon: TestDaemon) => {
+    const res = await daemon.request('GET', '/status', { 'X-Auth-Token': (await daemon.auth('admin')).token });
+    return (JSON.parse(res.text) as { video: VideoStatus & { last24h: { disagreements: number } } }).video;
+  };
+  const checkedClips = async (daemon: TestDaemon, at: number) => {
+    for (;;) {
+      const video = await videoStatus(daemon);
+      if (video.queued === 0 && video.last24h.clips >= at) return video;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
+  const verdicts = async (daemon: TestDaemon, container: string) => {
+    const reader = await daemon.auth('reader');
+    const res = await daemon.request('GET', `/video/AUTH_${reader.account.split('AUTH_').pop()}/${encodeURIComponent(container)}`, { 'X-Auth-Token': reader.token });
+    assert.equal(res.status, 200, res.text);
+    return JSON.parse(res.text) as Record<string, { verdict: string; sender?: { verdict: string; agrees: boolean; station?: string } }>;
+  };
+
+  before(async () => {
+    central = await TestDaemon.start();
+    edge = await startEdge([await centralTarget(central)]);
+    const files = [SIGNED, ALTERED].flatMap((f) => ['--clip-file', join(CORPUS!, f)]);
+    const res = await runCli(['simulate', '--connection', join(edge.dataDir, 'connection.json'), '--users', '1', '--devices', '1', '--recordings', '1', '--clips', '2', ...files]);
+    assert.equal(res.code, 0, res.stderr);
+    recording = (JSON.parse(res.stdout) as { recordings: string[] }).recordings[0]!;
+    // The pass waits for the edge's check, so the verdicts travel with the clips.
+    const pass = await replicateNow(edge);
+    assert.equal(pass.code, 0, pass.stderr);
+    assert.equal(pass.reports[0]!.recordingsCompleted, 1);
+  });
+  after(async () => {
+    await edge?.cleanup();
+    await central?.cleanup();
+  });
+
+  test('the verdict the edge recorded arrives with each clip, and the central agrees', async () => {
+    await checkedClips(central, 2);
+    const checks = Object.values(await verdicts(central, recording));
+    assert.deepEqual(checks.map((c) => c.verdict).sort(), ['authentic', 'tampered']);
+    for (const c of checks) {
+      assert.equal(c.sender?.verdict, c.verdict);
+      assert.equal(c.sender?.agrees, true);
+      assert.equal(c.sender?.station, 'Station 7');
+    }
+    assert.equal((await videoStatus(central)).last24h.disagreements, 0);
+  });
+
+  test('a clip whose sender recorded another verdict is an alarm', async () => {
+    // A replicator (the only role that may set custody keys) sends the altered clip claiming it is authentic.
+    const { token, account } = await central.auth('replicator');
+    const [user, device] = recording.split('_');
+    const rogue = `${user}_${device}_20260102T030405Z`;
+    const made = await central.request('PUT', `${account}/${rogue}`, { 'X-Auth-Token': token });
+    assert.equal(made.status, 201, made.text);
+    const clip = `/${rogue}/20260102T030405Z_1.mkv`;
+    const headers = { 'X-Auth-Token': token, 'X-Object-Meta-Edgecd-Video': 'authentic', 'X-Object-Meta-Edgecd-Station': 'rogue%20station' };
+    assert.equal((await central.request('PUT', account + clip, headers, await readFile(join(CORPUS!, ALTERED)))).status, 201);
+    const before = (await videoStatus(central)).last24h.clips;
+    assert.equal((await central.request('POST', `${account}/${rogue}`, { 'X-Auth-Token': token, 'X-Container-Meta-Status': 'Complete' })).status, 204);
+    const video = await checkedClips(central, before + 1);
+    assert.equal(video.last24h.disagreements, 1);
+    assert.ok(video.last24h.alarms.some((a) => a.endsWith(`/${rogue}`)));
+    const check = (await verdicts(central, rogue))['20260102T030405Z_1.mkv']!;
+    assert.deepEqual([check.verdict, check.sender?.verdict, check.sender?.agrees, check.sender?.station], ['tampered', 'authentic', false, 'rogue station']);
+    assert.ok(central.logLines.some((l) => l.includes('video alarm')));
   });
 });

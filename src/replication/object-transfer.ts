@@ -13,6 +13,8 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AuditSink } from '../audit/trail.ts';
 import { CUSTODY_SHA256, custodyMeta } from '../audit/custody-metadata.ts';
+import { VideoLedger } from '../authenticity/video-ledger.ts';
+import { CUSTODY_VIDEO, videoMetaValue } from '../authenticity/video-metadata.ts';
 import { USERS } from '../bws/content-destination.ts';
 import type { ConfirmationLevel, ReplicationTarget } from '../config/config.ts';
 import { hashStream } from '../lib/digests.ts';
@@ -37,6 +39,8 @@ export interface TransferContext {
   stationKey?: string;
   /** The audit trail: each confirmed recording, and content the target refused, is recorded there for the chain of custody. */
   audit?: AuditSink;
+  /** Resolves once a recording's clips have their signed-video verdicts (or it is not worth waiting longer). */
+  videoChecked?: (account: string, container: string) => Promise<unknown>;
   log: Logger;
 }
 
@@ -128,7 +132,7 @@ export class ObjectTransfer {
   /** One object: confirmed where the target already holds it, else sent and confirmed. Returns the level reached, and whether it went into rejected content. */
   async send(account: string, container: ContainerEntry, entry: ObjectEntry, how: ObjectHow): Promise<{ level: ConfirmationLevel; rejected: boolean }> {
     const { ledger } = this.#c;
-    const { meta, withheld } = this.#outgoingMeta(container.name, entry);
+    const { meta, withheld } = await this.#outgoingMeta(account, container.name, entry);
     const state = await ledger.objectState(this.#name, account, container.name, entry.name);
     const sameVersion = state !== undefined && state.md5 === entry.md5 && state.timestamp === entry.timestamp && sameList(state.withheld, withheld);
     if (sameVersion && state.state === 'confirmed') {
@@ -166,8 +170,8 @@ export class ObjectTransfer {
     return { state, md5: entry.md5, bytes: entry.bytes, timestamp: entry.timestamp, at: this.#now() };
   }
 
-  /** What goes with an object: the BWS's metadata (less what the target cannot take) and, where kept, custody. */
-  #outgoingMeta(container: string, entry: ObjectEntry): { meta: MetaMap; bws: MetaMap; withheld: string[] } {
+  /** What goes with an object: the BWS's metadata (less what the target cannot take) and, where kept, custody (with a clip's video verdict). */
+  async #outgoingMeta(account: string, container: string, entry: ObjectEntry): Promise<{ meta: MetaMap; bws: MetaMap; withheld: string[] }> {
     const bws = { ...entry.meta };
     const withheld: string[] = [];
     if (container === USERS && bws.userid !== undefined && !this.#capabilities.has('StoreUserIDKey')) {
@@ -175,7 +179,10 @@ export class ObjectTransfer {
       withheld.push('userid');
     }
     const custody = this.#c.target.custodyMetadata && this.#keepsCustody !== false;
-    return { meta: custody ? { ...bws, ...custodyMeta(entry, this.#c.station, this.#c.stationKey) } : bws, bws, withheld };
+    if (!custody) return { meta: bws, bws, withheld };
+    const check = await VideoLedger.of(this.#c.store.index).clip(account, container, entry.name);
+    const video: MetaMap = check?.sha256 === entry.sha256 ? { [CUSTODY_VIDEO]: videoMetaValue(check.verdict) } : {};
+    return { meta: { ...bws, ...custodyMeta(entry, this.#c.station, this.#c.stationKey), ...video }, bws, withheld };
   }
 
   async #record(account: string, container: string, entry: ObjectEntry, level: ConfirmationLevel, withheld: string[]): Promise<void> {
@@ -275,7 +282,7 @@ export class ObjectTransfer {
   /** An object the target refused (400), sent into the recording's rejected content instead; both attempts are recorded. */
   async #reject(account: string, rejection: Rejection, entry: ObjectEntry, reason: string): Promise<ConfirmationLevel> {
     const into = await this.#openRejection(account, rejection, reason);
-    const { meta } = this.#outgoingMeta(rejection.original.name, entry);
+    const { meta } = await this.#outgoingMeta(account, rejection.original.name, entry);
     const rejectedMeta = { ...meta, rejectedcontentoriginalcontainer: encodeURIComponent(rejection.original.name) };
     const put = await this.#put(account, into, entry, rejectedMeta, rejection.original.name);
     if (!is2xx(put)) throw refusal(put, `PUT ${into}/${entry.name} (rejected content)`);

@@ -321,6 +321,7 @@ export class ReplicationPass {
     const complete = await ledger.isComplete(this.#name, account, container.name);
     if (complete) return this.#lateDelivery(account, container, complete);
     await this.#dependencies(account, container.name);
+    await this.#c.videoChecked?.(account, container.name);
     const head = await this.#requests.call('HEAD', swiftPath(container.name));
     const onTarget = is2xx(head);
     if (!onTarget && head.status !== 404) throw refusal(head, `HEAD ${container.name}`);

@@ -72,6 +72,8 @@ export interface ReplicatorOptions {
   anchors?: AnchorBook;
   /** The data directory: the central's categories are republished there. */
   dir?: string;
+  /** Resolves once a recording's clips have their signed-video verdicts (the daemon's video check), so the verdicts travel with them. */
+  videoChecked?: (account: string, container: string) => Promise<unknown>;
 }
 
 export class Replicator {
@@ -82,6 +84,7 @@ export class Replicator {
   readonly #audit: AuditSink | undefined;
   readonly #anchors: AnchorBook | undefined;
   readonly #dir: string | undefined;
+  readonly #videoChecked: ReplicatorOptions['videoChecked'];
   readonly #passes = new KeyedMutex();
   readonly #running = new Map<string, ReplicationPass>();
   readonly #tasks = new Map<string, ScheduledTask>();
@@ -95,6 +98,7 @@ export class Replicator {
     this.#audit = options.audit;
     this.#anchors = options.anchors;
     this.#dir = options.dir;
+    this.#videoChecked = options.videoChecked;
     this.#log = log.child({ component: 'replication' });
     this.ledger = ReplicationLedger.of(store.index);
   }
@@ -169,6 +173,7 @@ export class Replicator {
           station: this.#config.siteName,
           ...(this.#anchors ? { stationKey: this.#anchors.key.publicKey } : {}),
           ...(this.#audit ? { audit: this.#audit } : {}),
+          ...(this.#videoChecked ? { videoChecked: this.#videoChecked } : {}),
           ...(this.#dir ? { onCategories: (body: Buffer | null) => this.#categories(target.name, body) } : {}),
           log: this.#log,
         });

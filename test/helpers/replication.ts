@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { runCli, TEST_USERS, TestDaemon } from './daemon.ts';
 import { metaOf, sha256, SwiftAccount } from './swift-account.ts';
 
-const CUSTODY = ['edgecd-sha256', 'edgecd-station', 'edgecd-received', 'edgecd-station-key'];
+const CUSTODY = ['edgecd-sha256', 'edgecd-station', 'edgecd-received', 'edgecd-station-key', 'edgecd-video'];
 const REPLICATED = /^(Users|Devices|RejectedContent_.*|.+_[^_]+_\d{8}T\d{6}Z)$/;
 
 export interface Target {
@@ -119,6 +119,9 @@ export async function assertReplicated(edge: TestDaemon, target: SwiftAccount): 
       assert.equal(decodeURIComponent(theirMeta['edgecd-station']!), 'Station 7');
       assert.ok(!Number.isNaN(Date.parse(theirMeta['edgecd-received']!)), `${path} custody time`);
       assert.match(theirMeta['edgecd-station-key'] ?? '', /^[A-Za-z0-9+/]{43}=$/, `${path} station key`);
+      // A clip checked before it left carries the edge's signed-video verdict (random test bytes: unsupported).
+      if (theirMeta['edgecd-video'] !== undefined)
+        assert.match(theirMeta['edgecd-video'] ?? '', /^(authentic|tampered|unsigned|incomplete|unsupported|encrypted)\b/, `${path} video verdict`);
       for (const k of CUSTODY) delete theirMeta[k];
       assert.deepEqual(theirMeta, metaOf(a.headers, 'object'), `${path} metadata`);
       objects += 1;
