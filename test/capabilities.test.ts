@@ -24,17 +24,17 @@ describe('System/Capabilities.json', () => {
     assert.equal(res.status, 200);
     assert.equal(res.headers['content-type'], 'application/json');
     assert.equal(res.headers.etag, md5(res.body));
-    // A new station: ReadCategories waits for categories, StoreSignedVideo for verification of signed video.
+    // A new station: ReadCategories waits for categories; StoreSignedVideo is declared (edgecd verifies signed video).
     assert.deepEqual(JSON.parse(res.text), {
       Read: { ReadCategories: false },
-      Store: { StoreUserIDKey: true, StoreBookmarks: true, StoreSignedVideo: false, StoreGNSSTrackRecording: true, StoreRejectedContent: true },
+      Store: { StoreUserIDKey: true, StoreBookmarks: true, StoreSignedVideo: true, StoreGNSSTrackRecording: true, StoreRejectedContent: true },
       // Every one also under StoreAndRead, where Axis's reference server lists them.
       StoreAndRead: {
         ReadCategories: false,
         StoreReadSystemID: true,
         StoreUserIDKey: true,
         StoreBookmarks: true,
-        StoreSignedVideo: false,
+        StoreSignedVideo: true,
         StoreGNSSTrackRecording: true,
         StoreRejectedContent: true,
       },
@@ -92,7 +92,7 @@ describe('System/Capabilities.json', () => {
         assert.equal(res.code, 1);
         assert.match(res.stderr, new RegExp(`capabilities\\.${name}: declared to the body-worn system since \\d{4}-`));
       }
-      // Off by default now, but declared before: still declared, and /status says why.
+      // Left to the default: still declared, and /status says since when.
       await writeFile(join(dir, 'edgecd.json'), JSON.stringify({ quota: { reservePercent: 0 } }));
       const again = await TestDaemon.start({ dataDir: dir });
       try {
@@ -101,8 +101,7 @@ describe('System/Capabilities.json', () => {
         const status = JSON.parse((await again.request('GET', '/status', { 'X-Auth-Token': admin.token })).text) as {
           bws: { notes: string[]; capabilities: Record<string, string> };
         };
-        assert.ok(status.bws.capabilities.StoreSignedVideo);
-        assert.match(status.bws.notes.join(' '), /StoreSignedVideo is declared \(since \d{4}-.*\) and kept/);
+        assert.match(status.bws.capabilities.StoreSignedVideo!, /^\d{4}-/);
       } finally {
         await again.stop();
       }

@@ -7,13 +7,12 @@
  * it has declared in DIR/declared-capabilities.json and refuses to start with
  * a configuration that sets one to false.
  *
- * Two are declared only when edgecd can fulfil them:
- * - ReadCategories, once there are categories to read (the station's own or a
- *   central's): until then a BWS falls back to its built-in categories, as the
- *   spec says it does when the capability "isn't fulfilled";
- * - StoreSignedVideo, which the spec reserves for a CD that can display and
- *   verify signed video: off by default until edgecd verifies it.
- * A station that declared either before keeps declaring it.
+ * ReadCategories is declared only once there are categories to read (the
+ * station's own or a central's): until then a BWS falls back to its built-in
+ * categories, as the spec says it does when the capability "isn't fulfilled".
+ * StoreSignedVideo, which the spec reserves for a CD that can display and
+ * verify signed video, is on by default: every clip's signature is checked
+ * (authenticity/). A station that declared either keeps declaring it.
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -138,10 +137,6 @@ export class CapabilityPublisher {
     const notes: string[] = [];
     if (this.#settings.ReadCategories && !on.has('ReadCategories'))
       notes.push('ReadCategories is not declared yet: no categories are set (edgecd categories set) or published by a central; cameras use their built-in categories');
-    if (on.has('StoreSignedVideo') && !this.#settings.StoreSignedVideo)
-      notes.push(
-        `StoreSignedVideo is declared (since ${this.#declared.capabilities.StoreSignedVideo}) and kept, as a declared capability must be, though this edgecd does not yet verify signed video`,
-      );
     return { declared: Object.fromEntries([...on].map((name) => [name, this.#declared.capabilities[name] ?? ''])), notes };
   }
 }

@@ -16,8 +16,8 @@ export const CAPABILITIES = {
   // bws/content-destination.ts keeps a user's UserID empty or unique.
   StoreUserIDKey: { group: 'Store', default: true },
   StoreBookmarks: { group: 'Store', default: true },
-  // The spec: only for a CD that can display and verify signed video.
-  StoreSignedVideo: { group: 'Store', default: false },
+  // The spec: only for a CD that can display and verify signed video (authenticity/ checks every clip).
+  StoreSignedVideo: { group: 'Store', default: true },
   StoreGNSSTrackRecording: { group: 'Store', default: true },
   StoreRejectedContent: { group: 'Store', default: true },
 } as const satisfies Record<string, { group: CapabilityGroup; default: boolean }>;
