@@ -6,11 +6,11 @@
  *   BENCH_DIR    where data goes (default: the OS temp dir); dd runs there too
  *   BENCH_SCALE  1 = full run (512 MiB single, 16 × 32 MiB, 5000 PUTs, 20000 HEADs,
  *                1 GiB replicated edge → each kind of central next to rclone copy or curl,
- *                100k recordings searched)
- *   BENCH_ONLY   "catalogue" or "replication": only those figures
+ *                100k recordings searched, and a 512 MiB signed MKV verified)
+ *   BENCH_ONLY   "catalogue", "replication" or "video": only those figures
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
@@ -524,8 +524,126 @@ async function catalogueFigures(base: string): Promise<Record<string, unknown>> 
   }
 }
 
+/**
+ * Signed video: verification speed of a long signed MKV (512 MiB × BENCH_SCALE)
+ * next to sha256sum of the same file, the verifier's peak RSS, and the upload
+ * p99 of the overload pattern with and without the station's check running.
+ */
+async function videoFigures(base: string): Promise<Record<string, unknown>> {
+  const { makeLongSignedClip, referenceUnavailable } = await import('../test/helpers/signed-video-cases.ts');
+  const why = referenceUnavailable();
+  if (why) return { skipped: why };
+  const clip = join(base, 'long-signed.mkv');
+  const made = await makeLongSignedClip(clip, Math.max(32, Math.round(512 * SCALE)) * MiB, 'h264');
+  const bytes = (await stat(clip)).size;
+  let t = performance.now();
+  if (spawnSync('sha256sum', [clip], { stdio: 'ignore' }).status !== 0) throw new Error('sha256sum failed');
+  const shaMBps = bytes / 1e6 / ((performance.now() - t) / 1000);
+  // In a process of its own, as `verify-video` runs: its wall time and its peak RSS.
+  const script = `const { verifyVideoFile } = await import(${JSON.stringify(join(ROOT, 'dist/media/verify-file.js'))});
+    const v = await verifyVideoFile(process.argv[1]);
+    console.log(JSON.stringify({ verdict: v.verdict, frames: v.frames, peakRssMB: process.resourceUsage().maxRSS / 1024 }));`;
+  t = performance.now();
+  const run = spawnSync(process.execPath, ['--input-type=module', '-e', script, clip], { encoding: 'utf8' });
+  const verifySeconds = (performance.now() - t) / 1000;
+  if (run.status !== 0) throw new Error(`verification failed: ${run.stderr}`);
+  const verified = JSON.parse(run.stdout) as { verdict: string; frames: number; peakRssMB: number };
+
+  // Upload latency under overload, first alone, then while the station checks the long clip.
+  const dataDir = join(base, 'video-data');
+  const daemon = await startDaemonProcess(dataDir);
+  daemon.child.stdout!.resume();
+  const connection = JSON.parse(await readFile(join(dataDir, 'connection.json'), 'utf8'));
+  const agent = new Agent({ keepAlive: true, maxSockets: 128 });
+  const { token, storage } = await authenticate(agent, daemon.port, connection);
+  const h = { 'X-Auth-Token': token };
+  await call(agent, daemon.port, 'PUT', `${storage}/bench`, h);
+  let upload: Record<string, unknown> = {};
+  const overloadP99 = async (label: string) => {
+    const latencies: number[] = [];
+    for (let round = 0; round < 3; round++) {
+      await Promise.all(
+        Array.from({ length: 80 }, async (_, i) => {
+          const t0 = performance.now();
+          await call(agent, daemon.port, 'PUT', `${storage}/bench/${label}-${round}-${i}`, h, { bytes: MiB });
+          latencies.push(performance.now() - t0);
+        }),
+      );
+    }
+    latencies.sort((a, b) => a - b);
+    return round(latencies[Math.floor(latencies.length * 0.99)]!);
+  };
+  try {
+    const withoutCheck = await overloadP99('alone');
+    // A body-worn system's recording with the long clip: the station's check starts at the seal.
+    const sim = spawnSync(
+      process.execPath,
+      ['dist/cli.js', 'simulate', '--connection', join(dataDir, 'connection.json'), '--users', '1', '--devices', '1', '--recordings', '1', '--clips', '1', '--clip-file', clip],
+      { cwd: ROOT, encoding: 'utf8' },
+    );
+    if (sim.status !== 0) throw new Error(`simulate failed: ${sim.stderr}`);
+    const checkStarted = performance.now();
+    const duringCheck = await overloadP99('checking');
+    const checking = (await adminStatus(agent, daemon.port, dataDir)).queued > 0;
+    while ((await adminStatus(agent, daemon.port, dataDir)).queued > 0) await new Promise((r) => setTimeout(r, 100));
+    const checkSeconds = (performance.now() - checkStarted) / 1000;
+    upload = {
+      overloadP99MsAlone: withoutCheck,
+      overloadP99MsDuringCheck: duringCheck,
+      duringOverAlone: round(duringCheck / withoutCheck, 2),
+      checkStillRunningAfterTheRounds: checking,
+      stationCheckSecondsAfterSeal: round(checkSeconds),
+      daemonPeakRssMB: (await rssOf(daemon.child.pid!)).peakMB,
+    };
+  } finally {
+    agent.destroy();
+    await stop(daemon);
+  }
+  return {
+    clip: { MiB: round(bytes / MiB), frames: made.frames, gops: made.gops, signing: 'sv_sign, frame level, ECDSA P-256' },
+    baseline: { sha256sumMBps: round(shaMBps) },
+    verifyMBps: round(bytes / 1e6 / verifySeconds),
+    verifyOverSha256sum: round(bytes / 1e6 / verifySeconds / shaMBps, 2),
+    verdict: verified.verdict,
+    verifierPeakRssMB: round(verified.peakRssMB),
+    upload,
+  };
+}
+
+async function authenticate(agent: Agent, port: number, connection: { BlobAPIUserName: string; BlobAPIKey: string }): Promise<{ token: string; storage: string }> {
+  return new Promise((resolve, reject) => {
+    request({ host: '127.0.0.1', port, path: '/auth/v1.0', headers: { 'X-Auth-User': connection.BlobAPIUserName, 'X-Auth-Key': connection.BlobAPIKey }, agent }, (res) => {
+      res.resume();
+      resolve({ token: res.headers['x-auth-token'] as string, storage: new URL(res.headers['x-storage-url'] as string).pathname });
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+/** The video part of /status, read with an admin made for the bench. */
+let benchAdmin: string | undefined;
+async function adminStatus(agent: Agent, port: number, dataDir: string): Promise<{ queued: number }> {
+  if (!benchAdmin) {
+    const key = randomUUID();
+    const add = spawnSync(process.execPath, ['dist/cli.js', 'user', 'add', 'bench-admin', '--role', 'admin', '--key', key, '--data', dataDir], { cwd: ROOT, encoding: 'utf8' });
+    if (add.status !== 0) throw new Error(`user add: ${add.stderr}`);
+    benchAdmin = (await authenticate(agent, port, { BlobAPIUserName: 'bench-admin', BlobAPIKey: key })).token;
+  }
+  const token = benchAdmin;
+  return new Promise((resolve, reject) => {
+    request({ host: '127.0.0.1', port, path: '/status', headers: { 'X-Auth-Token': token }, agent }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve((JSON.parse(Buffer.concat(chunks).toString('utf8')) as { video: { queued: number } }).video));
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
 async function main(): Promise<void> {
-  const only = { catalogue: catalogueFigures, replication: replicationFigures }[process.env.BENCH_ONLY ?? ''];
+  const only = { catalogue: catalogueFigures, replication: replicationFigures, video: videoFigures }[process.env.BENCH_ONLY ?? ''];
   if (only) {
     const base = await mkdtemp(join(process.env.BENCH_DIR ?? tmpdir(), 'edgecd-bench-'));
     try {
@@ -646,6 +764,7 @@ async function main(): Promise<void> {
     const replication = await replicationFigures(base);
     const httpsSingleMBps = await httpsUpload(base, singleMiB);
     const catalogue = await catalogueFigures(base);
+    const video = await videoFigures(base);
 
     console.log(
       JSON.stringify(
@@ -696,6 +815,7 @@ async function main(): Promise<void> {
           ntp,
           replication,
           catalogue,
+          video,
         },
         null,
         2,
