@@ -24,7 +24,7 @@ import type { ObjectEntry, ObjectStore } from '../store/object-store.ts';
 import { decodeMetaValue } from '../swift/metadata.ts';
 import { OffThreadVerifier } from './verify-off-thread.ts';
 import { compareWithRecorded, recordedVerdict } from './video-metadata.ts';
-import { encryptedVerdict } from './video-custody.ts';
+import { encryptedVerdict, notChecked } from './video-custody.ts';
 import { type CheckJob, type ClipCheck, isVideoClip, VideoLedger } from './video-ledger.ts';
 
 export interface VideoCheckerOptions {
@@ -41,6 +41,8 @@ export interface VideoCheckerOptions {
 }
 
 const MAX_BACKOFF_MS = 60 * 60_000;
+/** Attempts at a clip before it is recorded as not checked (10 s, 20 s, … about 5 minutes in all). */
+const MAX_ATTEMPTS = 6;
 
 export class VideoChecker {
   readonly ledger: VideoLedger;
@@ -48,8 +50,9 @@ export class VideoChecker {
   readonly #verifier = new OffThreadVerifier();
   #closed = false;
   #wake: (() => void) | undefined;
+  /** A seal committed since the queue was last read: look again before sleeping. */
+  #signalled = false;
   #loop: Promise<void> | undefined;
-  #idleWaiters: (() => void)[] = [];
   /** Recordings someone waits on (replication), woken after each check. */
   #recordingWaiters = new Set<() => void>();
 
@@ -60,7 +63,10 @@ export class VideoChecker {
 
   /** Starts taking work from the queue; a seal wakes it at once. */
   start(): void {
-    this.ledger.onQueued = () => this.#wake?.();
+    this.ledger.onQueued = () => {
+      this.#signalled = true;
+      this.#wake?.();
+    };
     this.#loop ??= this.#run();
   }
 
@@ -96,24 +102,16 @@ export class VideoChecker {
     return true;
   }
 
-  /** Resolves once the queue holds nothing due (tests and `verify-video --queued` wait on it). */
-  idle(): Promise<void> {
-    return new Promise((resolve) => {
-      this.#idleWaiters.push(resolve);
-      this.#wake?.();
-    });
-  }
-
   async #run(): Promise<void> {
     while (!this.#closed) {
       let worked = false;
+      this.#signalled = false;
       try {
         worked = await this.runOnce();
       } catch (err) {
         this.#o.log.error({ err }, 'video check failed');
       }
-      if (worked || this.#closed) continue;
-      for (const resolve of this.#idleWaiters.splice(0)) resolve();
+      if (worked || this.#signalled || this.#closed) continue;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, this.#o.pollMs);
         timer.unref();
@@ -124,7 +122,6 @@ export class VideoChecker {
       });
       this.#wake = undefined;
     }
-    for (const resolve of this.#idleWaiters.splice(0)) resolve();
   }
 
   /** Checks the oldest due recording. Returns whether there was one. */
@@ -177,6 +174,10 @@ export class VideoChecker {
       const slowDown = setInterval(() => this.#verifier.setSleepPercent(this.#o.uploadsInFlight() > 0 ? this.#o.sleepPercentUnderLoad : 0), 100);
       try {
         verdict = await this.#verifier.verify(join(this.#o.store.layout.containerDir(job.account, job.container), clip.file));
+      } catch (err) {
+        // Retried with backoff; after the last attempt the clip is recorded as not checked, with why, rather than pending for ever.
+        if (this.#closed || job.attempts + 1 < MAX_ATTEMPTS) throw err;
+        verdict = notChecked(`the check failed ${MAX_ATTEMPTS} times: ${(err as Error).message}`);
       } finally {
         clearInterval(slowDown);
       }

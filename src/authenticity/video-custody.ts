@@ -49,17 +49,16 @@ export async function recordedChecks(ledger: VideoLedger, account: string, conta
 }
 
 /** The verdict of a clip that is end-to-end encrypted: nothing to check until it is decrypted. */
-export function encryptedVerdict(): VideoVerdict {
-  return {
-    verdict: 'encrypted',
-    firstInvalidFrame: null,
-    frames: 0,
-    gops: [],
-    attestation: { kind: 'none' },
-    format: { sei: null },
-    seis: 0,
-    reason: 'the clip is end-to-end encrypted (it has a key file): verify it after edgecd decrypt',
-  };
+export const encryptedVerdict = (): VideoVerdict => ({
+  ...noVerdict('encrypted'),
+  reason: 'the clip is end-to-end encrypted (it has a key file): verify it after edgecd decrypt',
+});
+
+/** The verdict of a clip the station could not check at all (its verifier kept failing). */
+export const notChecked = (reason: string): VideoVerdict => ({ ...noVerdict('unsupported'), reason });
+
+function noVerdict(verdict: Authenticity): VideoVerdict {
+  return { verdict, firstInvalidFrame: null, frames: 0, gops: [], attestation: { kind: 'none' }, format: { sei: null }, seis: 0 };
 }
 
 /** A recording's signed-video state for `edgecd recordings`: its worst clip's verdict ('pending' while any waits), and each clip's. */
