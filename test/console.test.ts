@@ -18,6 +18,7 @@ import { ROOT, runCli, TEST_USERS, TestDaemon } from './helpers/daemon.ts';
 import { sha256 } from './helpers/hashes.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
+const CORPUS = [join(ROOT, '../shared/signed-video/corpus'), '/work/shared/signed-video/corpus'].find((d) => existsSync(d));
 const SHOTS = join(ROOT, 'test-output/console');
 const run = promisify(execFile);
 
@@ -289,6 +290,54 @@ describe('web console in Chromium', { skip: existsSync(CHROMIUM) ? false : `${CH
     } finally {
       await api.dispose();
     }
+  });
+
+  it("shows each clip's signed-video verdict: a badge, the GOP strip, the signer in words, and the alarm on the station page", {
+    skip: CORPUS ? false : 'the signed-video corpus is not here',
+  }, async () => {
+    // Axis's signed test clip, and the same clip with three bytes of a P-slice flipped.
+    const files = ['signed_test_h264.mkv', 'signed_test_h264_tamper_pframe_bytes.mkv'].flatMap((f) => ['--clip-file', join(CORPUS!, f)]);
+    const sim = await runCli([
+      'simulate',
+      '--connection',
+      join(daemon.dataDir, 'connection.json'),
+      '--users',
+      '1',
+      '--devices',
+      '1',
+      '--recordings',
+      '1',
+      '--clips',
+      '2',
+      ...files,
+    ]);
+    assert.equal(sim.code, 0, sim.stderr);
+    const recording = (JSON.parse(sim.stdout) as { recordings: string[] }).recordings[0]!;
+    // Checked in the background after the seal: wait for /status to count it.
+    while ((JSON.parse((await swiftGet('admin', '/status')).body.toString()) as { video: { last24h: { alarms: string[] } } }).video.last24h.alarms.length === 0) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const context = await freshContext();
+    const page = await logIn(context, 'reader');
+    await page.goto(`${base}/console/recordings/${encodeURIComponent(recording)}`);
+    assert.equal(await page.locator('[data-field="video"] [data-video]').getAttribute('data-video'), 'tampered');
+    const badges = await page.locator('.clip-item [data-video]').evaluateAll((els) => els.map((e) => e.getAttribute('data-video')));
+    assert.deepEqual(badges.sort(), ['authentic', 'tampered']);
+    const tampered = page.locator('.clip-video[data-verdict="tampered"]');
+    assert.match(await tampered.innerText(), /The first frame that fails is frame 158/);
+    assert.match(await tampered.innerText(), /nothing ties that key to a camera/);
+    assert.equal(await tampered.locator('rect.gop-tampered').count(), 1, 'the failing GOP is drawn');
+    assert.ok((await tampered.locator('rect.gop-ok').count()) >= 3);
+    assert.equal(await page.locator('.clip-video[data-verdict="authentic"] rect.gop-tampered').count(), 0);
+    await page.screenshot({ path: join(SHOTS, '8-recording-signed-video.png'), fullPage: true });
+    await context.close();
+
+    const admin = await logIn(await freshContext(), 'admin');
+    await admin.goto(`${base}/console/station`);
+    assert.match(await admin.locator('[data-figure="video-alarms"]').innerText(), /ALARM: 1 recordings are tampered or disputed/);
+    assert.equal(await admin.locator(`#video-h ~ ul a[href$="${encodeURIComponent(recording)}"]`).count(), 1);
+    await admin.screenshot({ path: join(SHOTS, '9-station-video-alarm.png'), fullPage: true });
+    await admin.context().close();
   });
 
   it('audits console logins, evidence views and downloads', async () => {

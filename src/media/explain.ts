@@ -23,9 +23,11 @@ export function explainVerdict(v: VideoVerdict): string[] {
   if (v.firstInvalidFrame !== null) lines.push(`The first frame that fails is frame ${v.firstInvalidFrame} (counting from 0).`);
   if (v.signer) {
     const p = v.signer.productInfo;
-    const claims = [p?.manufacturer, p?.hardwareId, p?.serialNumber && `serial ${p.serialNumber}`, p?.firmwareVersion && `firmware ${p.firmwareVersion}`]
-      .filter((x): x is string => !!x && x !== 'N/A')
-      .join(', ');
+    // The library writes N/A for a field the signer left empty.
+    const known = (x: string | undefined) => (x && x !== 'N/A' ? x : undefined);
+    const serial = known(p?.serialNumber);
+    const firmware = known(p?.firmwareVersion);
+    const claims = [known(p?.manufacturer), known(p?.hardwareId), serial && `serial ${serial}`, firmware && `firmware ${firmware}`].filter(Boolean).join(', ');
     lines.push(
       `Signed with the ${v.signer.algorithm.toUpperCase()} key ${v.signer.publicKeyFingerprint.slice(0, 16)}… (SHA-256 of the key)${claims ? `; the stream says it comes from: ${claims}` : ''}.`,
     );
