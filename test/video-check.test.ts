@@ -138,6 +138,19 @@ describe('signed video checked at ingest', { skip }, () => {
     assert.ok(Object.values(video).every((v) => v.agree));
     assert.match(video[clips[0]!]!.atSource.signer!.publicKeyFingerprint, /^[0-9a-f]{64}$/);
   });
+
+  test('a reindex keeps the verdicts: nothing is checked again', async () => {
+    assert.equal(await daemon.stop(), 0);
+    const res = await runCli(['reindex', '--data', daemon.dataDir]);
+    assert.equal(res.code, 0, res.stderr);
+    daemon = await TestDaemon.start({ dataDir: daemon.dataDir });
+    adminToken = (await daemon.auth('admin')).token;
+    const { video } = await status();
+    assert.equal(video.queued, 0);
+    assert.equal(video.last24h.recordings.tampered, 1);
+    const audit = await runCli(['audit', 'show', '--recording', recording, '--data', daemon.dataDir]);
+    assert.equal(audit.stdout.split('\n').filter((l) => l.includes('video.verified')).length, 2, audit.stdout);
+  });
 });
 
 describe('a central edgecd checks what it receives, and compares with the edge', { skip }, () => {

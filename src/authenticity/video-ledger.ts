@@ -79,6 +79,9 @@ type Sub<V> = AbstractSublevel<Level<string, unknown>, string | Buffer | Uint8Ar
 /** A clip by its name: video the station can check (the spec's clips are .mkv; .mp4 is accepted too). */
 export const isVideoClip = (name: string) => /\.(mkv|mp4)$/i.test(name);
 
+/** The ledger's sublevels: computed, not derived from the disk, so a reindex carries them over. */
+export const VIDEO_SUBLEVELS = ['vq', 'vc', 'vt'] as const;
+
 const ledgers = new WeakMap<IndexDb, VideoLedger>();
 const timeKey = (at: number) => String(Math.max(0, at)).padStart(15, '0');
 
@@ -182,7 +185,8 @@ export class VideoLedger {
 
   /**
    * Recordings checked since `since`, counted by their worst clip, and the
-   * names of those that are not authentic (the alarms), newest first.
+   * alarms: those with a tampered clip or one whose sender recorded another
+   * verdict, most recently first seen first.
    */
   async since(since: number): Promise<VideoStatus['last24h']> {
     const worst = new Map<string, Authenticity>();

@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import { adminGet } from '../admin/admin-client.ts';
 import { initDataDir, paths, reachableHosts } from '../admin/data-dir.ts';
 import { osUserName } from '../audit/os-user.ts';
+import { VIDEO_SUBLEVELS } from '../authenticity/video-ledger.ts';
 import { parseHostPort } from '../config/config.ts';
 import { inspectConnectionFile } from '../connection/connection-file.ts';
 import { loadDaemonConfig } from '../daemon.ts';
@@ -112,7 +113,12 @@ export const stationCommands: Record<string, Command> = {
     options: { data: { type: 'string' }, verify: { type: 'boolean' } },
     async run(v) {
       const dir = resolve(need(v, 'data'));
-      const report = await reindex(dir, { log: createLogger('warn', logDestination()), verify: v.verify === true, derivedOps: derivedIndexOps, carryOver: LEDGER_SUBLEVELS });
+      const report = await reindex(dir, {
+        log: createLogger('warn', logDestination()),
+        verify: v.verify === true,
+        derivedOps: derivedIndexOps,
+        carryOver: [...LEDGER_SUBLEVELS, ...VIDEO_SUBLEVELS],
+      });
       out(`reindexed ${dir}: ${report.accounts} accounts, ${report.containers} containers, ${report.objects} objects, ${report.bytes} bytes`);
       if (report.warnings.length > 0) out(`${report.warnings.length} warnings:\n  ${report.warnings.join('\n  ')}`);
       return 0;

@@ -23,7 +23,7 @@ export interface ReindexOptions {
   verify: boolean;
   /** The store's derivedOps hook, for commits a crash left in the journal. */
   derivedOps?: StoreOptions['derivedOps'];
-  /** Sublevels not derived from the disk (replication state): copied from the old index. */
+  /** Sublevels not derived from the disk (replication state, video verdicts): copied from the old index. */
   carryOver?: readonly string[];
 }
 
