@@ -267,6 +267,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           return { capabilities: declared, notes, categories: (await publishedCategories(dir, targetNames)).source };
         },
         connectionFile: () => readFile(paths(dir).connection, 'utf8'),
+        holdsBlockingEviction: () => evictor?.blockedByHolds ?? null,
       },
       replication: {
         status: async () => (config.replication.targets.length > 0 ? replicator!.status() : null),

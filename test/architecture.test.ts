@@ -26,6 +26,7 @@ const LAYERS = [
   'appliance',
   'bws',
   'authenticity',
+  'lifecycle',
   'evidence',
   'simulator',
   'replication',

@@ -18,6 +18,8 @@ import type { ObjectStore } from '../store/object-store.ts';
 import { storeStatus } from '../health/station.ts';
 import { listRecordings, type RecordingFilter } from '../bws/recordings.ts';
 import { withVideoVerdicts } from '../authenticity/video-custody.ts';
+import { type HoldRequest, runHoldRequest } from '../lifecycle/hold-operations.ts';
+import { HoldBook } from '../lifecycle/holds.ts';
 import { VideoLedger } from '../authenticity/video-ledger.ts';
 
 export interface AdminServer {
@@ -43,7 +45,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
   });
   app.get('/replication', async (c) => c.json(await options.replicator.status()));
   // Changes made for a local operator: the socket is 0600, so the caller is the daemon's user.
-  const operation = (run: (body: { actor?: string; change?: UserChange }) => Promise<unknown>) => async (c: Context) => {
+  const operation = (run: (body: { actor?: string; change?: UserChange; request?: unknown }) => Promise<unknown>) => async (c: Context) => {
     try {
       return c.json(await run(await c.req.json()));
     } catch (err) {
@@ -52,6 +54,17 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
       return c.json({ error: (err as Error).message }, status as ContentfulStatusCode);
     }
   };
+  app.get('/holds', async (c) => c.json(await HoldBook.of(options.store.index).list({ released: c.req.query('released') === '1' })));
+  app.post(
+    '/holds',
+    operation((body) =>
+      runHoldRequest(
+        { store: options.store, audit: options.operations.audit, credentialsFile: paths(options.operations.dir).credentials },
+        (body as { request: HoldRequest }).request,
+        'admin-socket',
+      ),
+    ),
+  );
   app.get('/users', async (c) => c.json(await listUsers(paths(options.operations.dir).credentials)));
   app.post(
     '/users',

@@ -31,7 +31,7 @@ import { readFile } from 'node:fs/promises';
 export interface AuditEvent {
   /** User name, 'system', or 'cli:<os user>'. */
   actor: string;
-  /** 'uploader' | 'reader' | 'replicator' | 'admin' | undefined */
+  /** 'uploader' | 'reader' | 'replicator' | 'admin' | 'custodian' | undefined */
   role?: string;
   /** Remote address, 'admin-socket', 'cli'. */
   source?: string;

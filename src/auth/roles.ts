@@ -1,5 +1,5 @@
 /**
- * Who may do what. Four roles, least privilege each:
+ * Who may do what. Five roles, least privilege each:
  *
  * - uploader (the body-worn system): stores and updates recordings, users and
  *   cameras, may check what it stored (HEAD), and reads only the System
@@ -9,6 +9,8 @@
  *   confirms what it sent with HEAD. Only a replicator writes a station's
  *   audit anchors (edgecd-audit-* containers).
  * - reader (central office): reads and lists, never writes.
+ * - custodian (central office): what a reader may, and places and releases
+ *   legal holds (lifecycle/hold-operations.ts checks the role there).
  * - admin (operators): the station's status and metrics; users, retention
  *   and configuration are local commands.
  *
@@ -17,7 +19,7 @@
  */
 import { EdgeError } from '../lib/errors.ts';
 
-export const ROLES = ['uploader', 'reader', 'replicator', 'admin'] as const;
+export const ROLES = ['uploader', 'reader', 'replicator', 'admin', 'custodian'] as const;
 export type Role = (typeof ROLES)[number];
 
 export const isRole = (text: string): text is Role => (ROLES as readonly string[]).includes(text);
@@ -49,7 +51,7 @@ export function authorizeStorage(role: Role, r: StorageRequest): void {
       if (role === 'admin') throw deny(`read ${describe(r)}`);
       return;
     case 'GET':
-      if (role === 'reader') return;
+      if (role === 'reader' || role === 'custodian') return;
       // The BWS reads the System container's documents (capabilities, categories, its SystemID).
       if (WRITERS.includes(role) && r.level === 'object' && r.container === SYSTEM) return;
       throw deny(`read ${describe(r)}`);

@@ -222,6 +222,12 @@ export class RecordingCatalogue {
     return out;
   }
 
+  /** Whether a bookmark of the recording gave it this category. */
+  async hasCategory(account: string, categoryId: string, container: string): Promise<boolean> {
+    const prefix = [account, categoryId, container, ''].join(SEP);
+    return (await this.byCategory.keys({ gte: prefix, lt: prefix + TOP, limit: 1 }).all()).length > 0;
+  }
+
   /** Category ids in use, with a name each (for a search form). */
   async categories(account: string): Promise<Map<string, string>> {
     const out = new Map<string, string>();

@@ -11,6 +11,7 @@ const appliance: CommandTable = async () => (await import('./appliance.ts')).app
 const audit: CommandTable = async () => (await import('./audit.ts')).auditCommands;
 const bws: CommandTable = async () => (await import('./bws.ts')).bwsCommands;
 const evidence: CommandTable = async () => (await import('./evidence.ts')).evidenceCommands;
+const lifecycle: CommandTable = async () => (await import('./lifecycle.ts')).lifecycleCommands;
 const replication: CommandTable = async () => (await import('./replication.ts')).replicationCommands;
 const serve: CommandTable = async () => (await import('./serve.ts')).serveCommands;
 const station: CommandTable = async () => (await import('./station.ts')).stationCommands;
@@ -36,6 +37,7 @@ export const COMMAND_MODULES: Record<string, CommandTable> = {
   decrypt: evidence,
   export: evidence,
   'verify-video': video,
+  hold: lifecycle,
   replicate: replication,
   replication,
   target: replication,
@@ -43,4 +45,4 @@ export const COMMAND_MODULES: Record<string, CommandTable> = {
 };
 
 /** Every table, once (for checking that each command is routed to its own). */
-export const COMMAND_TABLES: readonly CommandTable[] = [appliance, audit, bws, evidence, replication, serve, station, tls, users, video];
+export const COMMAND_TABLES: readonly CommandTable[] = [appliance, audit, bws, evidence, lifecycle, replication, serve, station, tls, users, video];

@@ -21,8 +21,12 @@ usage: edgecd <command> [options]
   serve --data DIR --listen HOST:PORT [--ntp-listen HOST:PORT|off] [--config FILE] [--plain-http]
         serve the Swift API over HTTPS (initialises DIR on first start)
   cert show|renew --data DIR         HTTPS certificates; renew rewrites the connection file
-  user add NAME --role uploader|reader|replicator|admin [--key KEY] [--account A] --data DIR
+  user add NAME --role uploader|reader|replicator|admin|custodian [--key KEY] [--account A] --data DIR
   user list|passwd NAME [--key KEY]|disable NAME|enable NAME --data DIR
+  hold add (--recording NAME | [--user-id UUID] [--device SERIAL] [--since DATE] [--until DATE] [--category ID])
+       --case CASE --reason TEXT --as CUSTODIAN [--key KEY] --data DIR
+  hold list [--all] [--json] --data DIR | hold release ID --reason TEXT --as CUSTODIAN [--key KEY] --data DIR
+        legal holds: a held recording is never evicted (EDGECD_KEY may hold the custodian's key)
   audit verify --data DIR            check the audit trail's hash chain
   audit verify --data DIR --against AUTH_URL --user U --key K [--cacert FILE] [--key-id ID]
         and check it against the signed heads a central holds (rewritten, truncated, back-dated lines)

@@ -39,16 +39,19 @@ export async function operate<T>(dir: string, v: Values, path: string, body: obj
   const actor = `cli:${osUserName()}`;
   return viaDaemonOrDirect(
     dir,
-    async (adminSocket) => {
-      const answer = await adminPost<T | { error: string }>(adminSocket, path, { ...body, actor });
-      if (typeof answer === 'object' && answer !== null && 'error' in answer) throw new OperatorError(answer.error);
-      return answer as T | undefined;
-    },
+    (adminSocket) => adminRequest<T>(adminSocket, path, { ...body, actor }),
     async () => {
       const config = await stationConfig(dir, v);
       return underStationLock(dir, (audit) => direct({ dir, config, listen: parseHostPort(config.listen, 'listen'), ntpServing: false, audit }, actor));
     },
   );
+}
+
+/** A change asked of the daemon: its answer, undefined when no daemon answers, an OperatorError when it refuses. */
+export async function adminRequest<T>(adminSocket: string, path: string, body: object): Promise<T | undefined> {
+  const answer = await adminPost<T | { error: string }>(adminSocket, path, body);
+  if (typeof answer === 'object' && answer !== null && 'error' in answer) throw new OperatorError(answer.error);
+  return answer as T | undefined;
 }
 
 /** The station's configuration as the daemon would load it (--config, or the data directory's). */

@@ -100,6 +100,10 @@ export function prometheusText(h: StationHealth): string {
   );
   metric('edgecd_video_disagreements_24h', 'gauge', "Clips checked in the last 24 hours whose verdict differs from their sender's", [[{}, video.last24h.disagreements]]);
   metric('edgecd_video_alarm', 'gauge', 'Recordings of the last 24 hours that are tampered or disputed', [[{}, video.last24h.alarms.length]]);
+  metric('edgecd_legal_holds', 'gauge', 'Legal holds in force', [[{}, h.holds.active]]);
+  metric('edgecd_eviction_blocked_by_holds', 'gauge', '1 when legal holds kept the last eviction from freeing enough (uploads may get 507)', [
+    [{}, h.holds.blockingEviction ? 1 : 0],
+  ]);
   const ntp = h.clock.ntp;
   metric('edgecd_ntp_replies_total', 'counter', 'NTP requests answered', [[{}, ntp ? ntp.served : null]]);
   metric('edgecd_ntp_dropped_total', 'counter', 'NTP datagrams dropped as malformed or unsupported', [[{}, ntp ? ntp.dropped : null]]);

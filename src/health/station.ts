@@ -6,6 +6,7 @@ import { access, constants } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { VideoLedger, type VideoStatus } from '../authenticity/video-ledger.ts';
 import { RecordingCatalogue } from '../bws/catalogue.ts';
+import { HoldBook } from '../lifecycle/holds.ts';
 import type { CategoriesSource } from '../bws/categories.ts';
 import type { ClockState } from '../ntp/clock-state.ts';
 import type { NtpStats } from '../ntp/server.ts';
@@ -67,6 +68,13 @@ export interface StationHealth {
   tls: TlsHealth;
   /** Signed-video checks: queued recordings, and verdicts of the last 24 hours (tampered ones are alarms). */
   video: VideoStatus;
+  /** Legal holds in force, and those that kept the last eviction from freeing enough (uploads may get 507). */
+  holds: { active: number; blockingEviction: HoldsBlockingEviction | null };
+}
+
+export interface HoldsBlockingEviction {
+  at: number;
+  holds: { id: string; caseNumber: string; recordings: string[] }[];
 }
 
 export interface HealthSources {
@@ -84,6 +92,8 @@ export interface HealthSources {
   /** HTTPS endpoints and the days until the first certificate expires (null: plain HTTP). */
   tls: () => TlsHealth;
   bws: () => Promise<BwsView>;
+  /** Holds that kept the last eviction from freeing enough; null when none did (or there is no eviction). */
+  holdsBlockingEviction: () => HoldsBlockingEviction | null;
 }
 
 export interface BwsView {
@@ -112,7 +122,7 @@ async function readOnly(dir: string): Promise<boolean> {
 }
 
 export async function stationHealth(s: HealthSources): Promise<StationHealth> {
-  const [space, system, ro, replication, unrecognised, bws, video] = await Promise.all([
+  const [space, system, ro, replication, unrecognised, bws, video, holds] = await Promise.all([
     s.store.space(),
     systemHealth(),
     readOnly(s.store.layout.root),
@@ -120,6 +130,7 @@ export async function stationHealth(s: HealthSources): Promise<StationHealth> {
     RecordingCatalogue.of(s.store.index).unrecognisedContainers(),
     s.bws(),
     VideoLedger.of(s.store.index).status(Date.now()),
+    HoldBook.of(s.store.index).list(),
   ]);
   const clock = s.clock();
   return {
@@ -138,6 +149,7 @@ export async function stationHealth(s: HealthSources): Promise<StationHealth> {
     bws,
     tls: s.tls(),
     video,
+    holds: { active: holds.length, blockingEviction: s.holdsBlockingEviction() },
   };
 }
 

@@ -89,6 +89,7 @@ export interface AppDeps {
     bws: HealthSources['bws'];
     /** The connection file the station hands the Body Worn Manager (it holds the upload key). */
     connectionFile: () => Promise<string>;
+    holdsBlockingEviction: HealthSources['holdsBlockingEviction'];
   };
   replication: {
     status: () => Promise<ReplicationStatus | null>;
@@ -145,6 +146,7 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; health: HealthSource
     replication: replication.status,
     tls: station.tls,
     bws: station.bws,
+    holdsBlockingEviction: station.holdsBlockingEviction,
   };
   const adminOnly: MiddlewareHandler<Env> = async (c, next) => {
     authorizeStationView(c.get('identity').role);

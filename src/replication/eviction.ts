@@ -7,7 +7,9 @@
  * unless the operator says otherwise), and hold every object of it: what a
  * target cannot take (held back) keeps the recording here, unless the
  * operator allowed that target's held-back objects to go (evictHeldBack),
- * which is logged and audited each time it is used.
+ * which is logged and audited each time it is used. A recording under a
+ * legal hold (lifecycle/holds.ts) never leaves: when holds keep eviction
+ * from freeing enough, the 507 stands and /status names the holds.
  *
  * Each eviction is written, before the recording goes, to
  * DIR/evictions.jsonl (and the log): the recording, its SHA-256 manifest and
@@ -19,6 +21,7 @@ import type { Logger } from 'pino';
 import type { AuditSink } from '../audit/trail.ts';
 import type { ConfirmationLevel } from '../config/config.ts';
 import { KeyedMutex } from '../lib/keyed-mutex.ts';
+import { HoldBook } from '../lifecycle/holds.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import { atLeast } from './confirmation.ts';
 import { evictableKey, type CompleteState, type ReplicationLedger } from './ledger.ts';
@@ -55,12 +58,23 @@ export interface EvictorOptions {
   now?: () => number;
 }
 
+/** A hold that kept recordings eviction would have freed. */
+export interface HoldBlocking {
+  id: string;
+  caseNumber: string;
+  recordings: string[];
+}
+
 export class Evictor {
   readonly #o: EvictorOptions;
   readonly #one = new KeyedMutex();
+  readonly #holds: HoldBook;
+  /** Set when the last eviction fell short because of legal holds (/status names them). */
+  blockedByHolds: { at: number; holds: HoldBlocking[] } | undefined;
 
   constructor(options: EvictorOptions) {
     this.#o = options;
+    this.#holds = HoldBook.of(options.store.index);
   }
 
   /**
@@ -76,6 +90,7 @@ export class Evictor {
       if (targets.length === 0 || bytes === 0) return 0;
       const youngest = (this.#o.now ?? Date.now)() - this.#o.minAgeHours * 3_600_000;
       let freed = 0;
+      const blocking = new Map<string, HoldBlocking>();
       // Keys sort by seal time: the first too young ends the search.
       for await (const [key, e] of ledger.evictable.iterator({ lt: evictableKey(youngest + 1, '', '') })) {
         if (freed >= bytes) break;
@@ -91,6 +106,12 @@ export class Evictor {
           e.container,
         );
         if (!held || !targets.every((t, i) => mayEvict(t, held[i]!))) continue; // not (well enough) on every enabled target
+        const holds = await this.#holds.holding(store, e.account, e.container);
+        if (holds.length > 0) {
+          // A legal hold beats a full disk: the recording stays, and the 507 that may follow names the hold.
+          for (const h of holds) blocking.set(h.id, { id: h.id, caseNumber: h.caseNumber, recordings: [...(blocking.get(h.id)?.recordings ?? []), e.container] });
+          continue;
+        }
         const record: EvictionRecord = {
           evictedAt: new Date().toISOString(),
           account: e.account,
@@ -135,6 +156,8 @@ export class Evictor {
         freed += container.bytesUsed;
         log.warn({ eviction: record }, 'recording evicted: every target holds it');
       }
+      this.blockedByHolds = freed < bytes && blocking.size > 0 ? { at: (this.#o.now ?? Date.now)(), holds: [...blocking.values()] } : undefined;
+      if (this.blockedByHolds) log.warn({ holds: this.blockedByHolds.holds }, 'legal holds keep recordings that eviction would free: uploads may be refused (507)');
       return freed;
     });
   }

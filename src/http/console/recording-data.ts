@@ -21,6 +21,7 @@ import type { RecordingRow, RecordingSearch, RecordingsView } from './views/reco
 import type { BookmarkView, ClipVideoView, ClipView, CustodyLine, RecordingView, ReplicaView } from './views/recording.ts';
 import { type ClipCheck, isVideoClip, VideoLedger, worse } from '../../authenticity/video-ledger.ts';
 import { explainVerdict, HEADLINES } from '../../media/explain.ts';
+import { HoldBook } from '../../lifecycle/holds.ts';
 import type { Authenticity, VideoVerdict } from '../../media/verdict.ts';
 
 export interface ReplicationTargetRef {
@@ -329,6 +330,13 @@ export async function recordingView(
     custodyTotal,
     canReadContent: options.canReadContent,
     ...(video ? { video } : {}),
+    holds: (await HoldBook.of(store.index).holding(store, account, container)).map((h) => ({
+      id: h.id,
+      caseNumber: h.caseNumber,
+      placedBy: h.placedBy,
+      placedAt: h.placedAt,
+      reason: h.reason,
+    })),
   };
 }
 

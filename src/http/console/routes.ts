@@ -162,7 +162,8 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
     await next();
   };
   const contentReader: MiddlewareHandler<ConsoleEnv> = async (c, next) => {
-    if (c.get('session').identity.role !== 'reader') throw new EdgeError('Forbidden', 'Evidence content (video, notes, tracks, downloads) needs a reader account');
+    if (!readsEvidence(c.get('session').identity.role))
+      throw new EdgeError('Forbidden', 'Evidence content (video, notes, tracks, downloads) needs a reader (or custodian) account');
     await next();
   };
 
@@ -185,9 +186,9 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
       if (err.details.retryAfter !== undefined) out(c)['Retry-After'] = String(err.details.retryAfter);
       return htmlReply(c, statusOf(err), loginPage(assets, err.code === 'Unauthorized' ? 'Wrong user or key.' : 'Too many failed logins: wait a while and try again.', user));
     }
-    if (identity.role !== 'admin' && identity.role !== 'reader') {
+    if (identity.role !== 'admin' && !readsEvidence(identity.role)) {
       await deps.audit.append({ actor: identity.user, role: identity.role, source: source(c), action: 'console.sign-in', result: 'refused: role', txId: c.get('txId') });
-      return htmlReply(c, 403, loginPage(assets, `The ${identity.role} account cannot use the console: log in as an admin or a reader.`, user));
+      return htmlReply(c, 403, loginPage(assets, `The ${identity.role} account cannot use the console: log in as an admin, a reader or a custodian.`, user));
     }
     const opened = sessions.open(identity);
     if (!opened) {
@@ -259,7 +260,7 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
     await deps.store.container(account, container);
     await audit(c, { action: 'console.recording.view', target, result: '200' });
     const view = await recordingView(deps.store, account, container, {
-      canReadContent: role === 'reader',
+      canReadContent: readsEvidence(role),
       targets: deps.replicationTargets(),
       custody: (prefix) => deps.auditLines(byTarget(prefix)),
     });
@@ -410,6 +411,9 @@ async function* recordingTar(
   }
   yield tarEnd();
 }
+
+/** Readers and custodians see evidence content; admins see the record around it. */
+const readsEvidence = (role: string) => role === 'reader' || role === 'custodian';
 
 // The console's context carries a session besides what every request has; the shared reply helpers take the common part.
 const out = (c: C) => outHeaders(c as unknown as Context<Env>);

@@ -100,6 +100,8 @@ export interface RecordingView {
   canReadContent: boolean;
   /** The recording's signed-video verdict: its worst clip's ('pending' while clips wait; undefined without clips). */
   video?: Authenticity | 'pending';
+  /** Legal holds in force that cover it: it is never evicted or deleted while any does. */
+  holds: { id: string; caseNumber: string; placedBy: string; placedAt: number; reason: string }[];
 }
 
 export function recordingPage(assets: PageOptions['assets'], viewer: Viewer, r: RecordingView): Html {
@@ -121,6 +123,11 @@ export function recordingPage(assets: PageOptions['assets'], viewer: Viewer, r: 
     <dt>Status</dt><dd><span class="status status-${r.status.toLowerCase()}">${r.status}</span>${r.completedAt ? html` since ${time(r.completedAt)}` : ''}</dd>
     <dt>Objects</dt><dd>${r.objects.length} (${formatBytes(r.objects.reduce((n, o) => n + o.bytes, 0))})</dd>
     ${r.video ? html`<dt>Signed video</dt><dd data-field="video">${videoBadge(r.video)}</dd>` : ''}
+    <dt>Legal holds</dt><dd data-field="holds">${
+      r.holds.length === 0
+        ? 'none'
+        : html`<ul class="holds">${r.holds.map((h) => html`<li><strong>${h.id}</strong>, case ${h.caseNumber}: ${h.reason} <small>(placed by ${h.placedBy}, ${time(h.placedAt)})</small></li>`)}</ul>`
+    }</dd>
   </dl>
   ${
     r.canReadContent

@@ -1,0 +1,97 @@
+/**
+ * `hold add|list|release`: legal holds, through the daemon when it runs.
+ * Placing and releasing need a custodian's name and key (--as NAME, and
+ * --key or the EDGECD_KEY environment variable, so the key need not be on a
+ * command line); the daemon (or this process, with the daemon stopped)
+ * checks them and audits every attempt.
+ */
+import { resolve } from 'node:path';
+import { adminGet } from '../admin/admin-client.ts';
+import { paths } from '../admin/data-dir.ts';
+import { type HoldRequest, runHoldRequest } from '../lifecycle/hold-operations.ts';
+import { type Hold, HoldBook, type HoldScope } from '../lifecycle/holds.ts';
+import { need, parseDay, UsageError, type Command } from './args.ts';
+import { out } from './output.ts';
+import { adminRequest, viaDaemonOrDirect, withAudit, withStore } from './via-daemon.ts';
+
+const USAGE = `hold add (--recording NAME | [--user-id UUID] [--device SERIAL] [--since DATE] [--until DATE] [--category ID]) --case CASE --reason TEXT --as CUSTODIAN --data DIR
+hold list [--all] [--json] --data DIR
+hold release ID --reason TEXT --as CUSTODIAN --data DIR
+(the custodian's key: --key KEY, or EDGECD_KEY in the environment)`;
+
+export const lifecycleCommands: Record<string, Command> = {
+  hold: {
+    options: {
+      data: { type: 'string' },
+      recording: { type: 'string' },
+      'user-id': { type: 'string' },
+      device: { type: 'string' },
+      since: { type: 'string' },
+      until: { type: 'string' },
+      category: { type: 'string' },
+      case: { type: 'string' },
+      reason: { type: 'string' },
+      as: { type: 'string' },
+      key: { type: 'string' },
+      all: { type: 'boolean' },
+      json: { type: 'boolean' },
+    },
+    positionals: true,
+    async run(v, positionals) {
+      const dir = resolve(need(v, 'data'));
+      const [action, id, ...extra] = positionals;
+      if (action === 'list' && id === undefined) {
+        const released = v.all === true;
+        const holds = await viaDaemonOrDirect(
+          dir,
+          (adminSocket) => adminGet<Hold[]>(adminSocket, `/holds${released ? '?released=1' : ''}`),
+          () => withStore(dir, (store) => HoldBook.of(store.index).list({ released })),
+        );
+        if (v.json === true) out(JSON.stringify(holds, null, 2));
+        else for (const h of holds) out(describe(h));
+        if (v.json !== true && holds.length === 0) out(released ? 'no legal holds' : 'no legal hold in force');
+        return 0;
+      }
+      const key = typeof v.key === 'string' ? v.key : process.env.EDGECD_KEY;
+      if (key === undefined) throw new UsageError(`the custodian's key: --key KEY, or EDGECD_KEY in the environment\n${USAGE}`);
+      let request: HoldRequest;
+      if (action === 'add' && id === undefined) {
+        const scope: HoldScope = {};
+        if (typeof v.recording === 'string') scope.recording = v.recording;
+        if (typeof v['user-id'] === 'string') scope.userId = v['user-id'];
+        if (typeof v.device === 'string') scope.device = v.device;
+        if (typeof v.since === 'string') scope.since = parseDay(v.since, 'since', false);
+        if (typeof v.until === 'string') scope.until = parseDay(v.until, 'until', true);
+        if (typeof v.category === 'string') scope.category = v.category;
+        request = { op: 'place', as: need(v, 'as'), key, caseNumber: need(v, 'case'), reason: need(v, 'reason'), scope };
+      } else if (action === 'release' && id !== undefined && extra.length === 0) {
+        request = { op: 'release', as: need(v, 'as'), key, id, reason: need(v, 'reason') };
+      } else throw new UsageError(USAGE);
+      const hold = await viaDaemonOrDirect(
+        dir,
+        (adminSocket) => adminRequest<Hold>(adminSocket, '/holds', { request }),
+        () => withStore(dir, (store) => withAudit(dir, (audit) => runHoldRequest({ store, audit, credentialsFile: paths(dir).credentials }, request, 'cli'))),
+      );
+      out(describe(hold));
+      return 0;
+    },
+  },
+};
+
+function describe(h: Hold): string {
+  const s = h.scope;
+  const covers =
+    s.recording !== undefined
+      ? `recording ${s.recording}`
+      : [
+          s.userId && `user ${s.userId}`,
+          s.device && `camera ${s.device}`,
+          s.since !== undefined && `from ${new Date(s.since).toISOString()}`,
+          s.until !== undefined && `until ${new Date(s.until).toISOString()}`,
+          s.category && `category ${s.category}`,
+        ]
+          .filter(Boolean)
+          .join(', ') + ' (and recordings that arrive later and match)';
+  const state = h.released ? `released by ${h.released.by} at ${new Date(h.released.at).toISOString()}: ${h.released.reason}` : 'in force';
+  return `${h.id}  case ${h.caseNumber}  ${state}\n  covers ${covers}\n  placed by ${h.placedBy} at ${new Date(h.placedAt).toISOString()}: ${h.reason}`;
+}
