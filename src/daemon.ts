@@ -35,6 +35,7 @@ import { watchStation } from './health/station.ts';
 import { createLogger, type DestinationStream, type Logger } from './lib/log.ts';
 import { OperatorError } from './lib/errors.ts';
 import { Evictor } from './replication/eviction.ts';
+import { unruledCategories } from './lifecycle/plan.ts';
 import { derivedIndexOps } from './index-hooks.ts';
 import { Replicator } from './replication/replicator.ts';
 import { ObjectStore } from './store/object-store.ts';
@@ -268,6 +269,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         },
         connectionFile: () => readFile(paths(dir).connection, 'utf8'),
         holdsBlockingEviction: () => evictor?.blockedByHolds ?? null,
+        unruledCategories: () => unruledCategories(store, config.retention.keep),
       },
       replication: {
         status: async () => (config.replication.targets.length > 0 ? replicator!.status() : null),

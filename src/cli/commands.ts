@@ -38,6 +38,7 @@ export const COMMAND_MODULES: Record<string, CommandTable> = {
   export: evidence,
   'verify-video': video,
   hold: lifecycle,
+  retention: lifecycle,
   replicate: replication,
   replication,
   target: replication,

@@ -1,5 +1,6 @@
 /**
- * `hold add|list|release`: legal holds, through the daemon when it runs.
+ * `retention plan`: what retention lets go within N days, and what stays and
+ * why. `hold add|list|release`: legal holds. Both through the daemon when it runs.
  * Placing and releasing need a custodian's name and key (--as NAME, and
  * --key or the EDGECD_KEY environment variable, so the key need not be on a
  * command line); the daemon (or this process, with the daemon stopped)
@@ -10,9 +11,11 @@ import { adminGet } from '../admin/admin-client.ts';
 import { paths } from '../admin/data-dir.ts';
 import { type HoldRequest, runHoldRequest } from '../lifecycle/hold-operations.ts';
 import { type Hold, HoldBook, type HoldScope } from '../lifecycle/holds.ts';
+import { type RetentionPlan, retentionPlan } from '../lifecycle/plan.ts';
+import { Replicator } from '../replication/replicator.ts';
 import { need, parseDay, UsageError, type Command } from './args.ts';
 import { out } from './output.ts';
-import { adminRequest, viaDaemonOrDirect, withAudit, withStore } from './via-daemon.ts';
+import { adminRequest, stationConfig, viaDaemonOrDirect, withAudit, withStore } from './via-daemon.ts';
 
 const USAGE = `hold add (--recording NAME | [--user-id UUID] [--device SERIAL] [--since DATE] [--until DATE] [--category ID]) --case CASE --reason TEXT --as CUSTODIAN --data DIR
 hold list [--all] [--json] --data DIR
@@ -20,6 +23,38 @@ hold release ID --reason TEXT --as CUSTODIAN --data DIR
 (the custodian's key: --key KEY, or EDGECD_KEY in the environment)`;
 
 export const lifecycleCommands: Record<string, Command> = {
+  retention: {
+    options: { data: { type: 'string' }, days: { type: 'string' }, json: { type: 'boolean' }, config: { type: 'string' } },
+    positionals: true,
+    async run(v, positionals) {
+      if (positionals.length !== 1 || positionals[0] !== 'plan') throw new UsageError('retention plan [--days N] [--json] --data DIR');
+      const dir = resolve(need(v, 'data'));
+      const days = v.days === undefined ? 0 : Number(v.days);
+      if (!Number.isSafeInteger(days) || days < 0 || days > 36_500) throw new UsageError('--days: a whole number of days (0: what is due now)');
+      const plan = await viaDaemonOrDirect(
+        dir,
+        (adminSocket) => adminGet<RetentionPlan>(adminSocket, `/retention/plan?days=${days}`),
+        async () => {
+          const config = await stationConfig(dir, v);
+          return withStore(dir, async (store, log) => {
+            const replicator = await Replicator.open(store, config, log, 'none');
+            return retentionPlan(store, config.retention.keep, { now: Date.now(), days, replicated: (a, c) => replicator.heldByEveryTarget(a, c) });
+          });
+        },
+      );
+      if (v.json === true) {
+        out(JSON.stringify(plan, null, 2));
+        return 0;
+      }
+      out(`retention plan as of ${plan.asOf}, up to ${plan.until} (${plan.scanned} recordings looked at)`);
+      out(`${plan.due.length} to delete:`);
+      for (const r of plan.due) out(`  ${r.keepUntil}  ${r.recording}  (${r.rule})`);
+      if (plan.kept.length > 0) out(`${plan.kept.length} kept although retention would let them go:`);
+      for (const r of plan.kept) out(`  ${r.keepUntil}  ${r.recording}  (${r.rule}): ${r.keptBecause}`);
+      if (plan.unruledCategories.length > 0) out(`categories with no rule (the default applies): ${plan.unruledCategories.join(', ')}`);
+      return 0;
+    },
+  },
   hold: {
     options: {
       data: { type: 'string' },

@@ -27,6 +27,9 @@ usage: edgecd <command> [options]
        --case CASE --reason TEXT --as CUSTODIAN [--key KEY] --data DIR
   hold list [--all] [--json] --data DIR | hold release ID --reason TEXT --as CUSTODIAN [--key KEY] --data DIR
         legal holds: a held recording is never evicted (EDGECD_KEY may hold the custodian's key)
+  retention plan [--days N] [--json] --data DIR
+        what retention.keep lets go within N days (0: now), and what a hold, an unfinished
+        recording or replication keeps
   audit verify --data DIR            check the audit trail's hash chain
   audit verify --data DIR --against AUTH_URL --user U --key K [--cacert FILE] [--key-id ID]
         and check it against the signed heads a central holds (rewritten, truncated, back-dated lines)

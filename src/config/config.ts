@@ -22,12 +22,19 @@ import { MAX_FILE_SIZE } from './limits.ts';
 export const CONFIRMATION_LEVELS = ['verified', 'read-back', 'acknowledged'] as const;
 export type ConfirmationLevel = (typeof CONFIRMATION_LEVELS)[number];
 
+/** How long a retention rule keeps a recording: whole days, for ever, or (uncategorised, rejected) as the default says. */
+export type KeepFor = number | 'forever' | 'default';
+/** The longest retention in days: about a century. */
+const MAX_KEEP_DAYS = 36_500;
+
 type Leaf =
   | { kind: 'string'; default: string; oneOf?: readonly string[]; maxLength?: number }
   | { kind: 'integer'; default: number; min: number; max?: number }
   | { kind: 'boolean'; default: boolean }
   | { kind: 'string[]'; default: readonly string[]; maxItems?: number }
-  | { kind: 'object[]'; item: Schema; maxItems?: number };
+  | { kind: 'object[]'; item: Schema; maxItems?: number }
+  | { kind: 'days'; default: KeepFor }
+  | { kind: 'days-by-id'; default: Readonly<Record<string, KeepFor>>; maxItems: number };
 type Schema = { readonly [key: string]: Leaf | Schema };
 
 /** The value a schema node holds once loaded: the Config type is derived from the schema, never written twice. */
@@ -43,7 +50,11 @@ type Loaded<N> = N extends { kind: 'string'; oneOf: readonly (infer U)[] }
           ? string[]
           : N extends { kind: 'object[]'; item: infer I }
             ? LoadedSchema<I>[]
-            : LoadedSchema<N>;
+            : N extends { kind: 'days' }
+              ? KeepFor
+              : N extends { kind: 'days-by-id' }
+                ? Record<string, KeepFor>
+                : LoadedSchema<N>;
 type LoadedSchema<S> = { -readonly [K in keyof S]: Loaded<S[K]> };
 
 /** A central CD (edgecd, any Swift cluster, or any Body Worn API server) that receives this station's recordings. */
@@ -198,6 +209,24 @@ export const CONFIG_SCHEMA = {
     evictAfterReplication: { kind: 'boolean', default: false },
     minAgeHours: { kind: 'integer', default: 24, min: 0 },
     minConfirmation: { kind: 'string', default: 'verified', oneOf: CONFIRMATION_LEVELS },
+    /**
+     * How long recordings are kept, in days or "forever"; the longest rule that
+     * applies wins. Nothing is ever deleted until an operator sets a rule: the
+     * default keeps everything.
+     */
+    keep: {
+      default: { kind: 'days', default: 'forever' },
+      /** Recordings no bookmark gave a category. */
+      uncategorised: { kind: 'days', default: 'default' },
+      rejected: { kind: 'days', default: 'default' },
+      /** By category ID (System/Categories.json). */
+      categories: { kind: 'days-by-id', default: {}, maxItems: 1000 },
+      /** By user UUID and by camera serial, optional. */
+      users: { kind: 'days-by-id', default: {}, maxItems: 10_000 },
+      devices: { kind: 'days-by-id', default: {}, maxItems: 10_000 },
+      /** Whether the period starts at the recording's TriggerOnTime or at its seal. */
+      from: { kind: 'string', default: 'trigger', oneOf: ['trigger', 'seal'] },
+    },
   },
   log: { level: { kind: 'string', default: 'info', oneOf: LOG_LEVELS } },
 } as const satisfies Schema;
@@ -226,11 +255,25 @@ function checkLeaf(path: string, leaf: Leaf, value: unknown): unknown {
       if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) throw new ConfigError(`${path}: expected a list of strings`);
       if (leaf.maxItems !== undefined && value.length > leaf.maxItems) throw new ConfigError(`${path}: at most ${leaf.maxItems} entries`);
       return [...value];
+    case 'days':
+      return checkKeepFor(path, value, leaf.default === 'default');
+    case 'days-by-id': {
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ConfigError(`${path}: expected an object of ID → days or "forever"`);
+      const entries = Object.entries(value);
+      if (entries.length > leaf.maxItems) throw new ConfigError(`${path}: at most ${leaf.maxItems} entries`);
+      return Object.fromEntries(entries.map(([id, days]) => [id, checkKeepFor(`${path}.${id}`, days, false)]));
+    }
     case 'object[]':
       if (!Array.isArray(value)) throw new ConfigError(`${path}: expected a list of objects`);
       if (leaf.maxItems !== undefined && value.length > leaf.maxItems) throw new ConfigError(`${path}: at most ${leaf.maxItems} entries`);
       return value.map((item, i) => merge(leaf.item, item, `${path}[${i}].`));
   }
+}
+
+function checkKeepFor(path: string, value: unknown, mayBeDefault: boolean): KeepFor {
+  if (value === 'forever' || (mayBeDefault && value === 'default')) return value;
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 && value <= MAX_KEEP_DAYS) return value;
+  throw new ConfigError(`${path}: days (0 to ${MAX_KEEP_DAYS}) or "forever"${mayBeDefault ? ' or "default"' : ''}, got ${JSON.stringify(value)}`);
 }
 
 function merge(schema: Schema, input: unknown, prefix: string): Record<string, unknown> {

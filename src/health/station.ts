@@ -70,6 +70,8 @@ export interface StationHealth {
   video: VideoStatus;
   /** Legal holds in force, and those that kept the last eviction from freeing enough (uploads may get 507). */
   holds: { active: number; blockingEviction: HoldsBlockingEviction | null };
+  /** Category IDs in use that no retention.keep rule names: the default applies to them. */
+  retention: { unruledCategories: string[] };
 }
 
 export interface HoldsBlockingEviction {
@@ -94,6 +96,7 @@ export interface HealthSources {
   bws: () => Promise<BwsView>;
   /** Holds that kept the last eviction from freeing enough; null when none did (or there is no eviction). */
   holdsBlockingEviction: () => HoldsBlockingEviction | null;
+  unruledCategories: () => Promise<string[]>;
 }
 
 export interface BwsView {
@@ -122,7 +125,7 @@ async function readOnly(dir: string): Promise<boolean> {
 }
 
 export async function stationHealth(s: HealthSources): Promise<StationHealth> {
-  const [space, system, ro, replication, unrecognised, bws, video, holds] = await Promise.all([
+  const [space, system, ro, replication, unrecognised, bws, video, holds, unruledCategories] = await Promise.all([
     s.store.space(),
     systemHealth(),
     readOnly(s.store.layout.root),
@@ -131,6 +134,7 @@ export async function stationHealth(s: HealthSources): Promise<StationHealth> {
     s.bws(),
     VideoLedger.of(s.store.index).status(Date.now()),
     HoldBook.of(s.store.index).list(),
+    s.unruledCategories(),
   ]);
   const clock = s.clock();
   return {
@@ -150,6 +154,7 @@ export async function stationHealth(s: HealthSources): Promise<StationHealth> {
     tls: s.tls(),
     video,
     holds: { active: holds.length, blockingEviction: s.holdsBlockingEviction() },
+    retention: { unruledCategories },
   };
 }
 

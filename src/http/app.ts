@@ -90,6 +90,7 @@ export interface AppDeps {
     /** The connection file the station hands the Body Worn Manager (it holds the upload key). */
     connectionFile: () => Promise<string>;
     holdsBlockingEviction: HealthSources['holdsBlockingEviction'];
+    unruledCategories: HealthSources['unruledCategories'];
   };
   replication: {
     status: () => Promise<ReplicationStatus | null>;
@@ -147,6 +148,7 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; health: HealthSource
     tls: station.tls,
     bws: station.bws,
     holdsBlockingEviction: station.holdsBlockingEviction,
+    unruledCategories: station.unruledCategories,
   };
   const adminOnly: MiddlewareHandler<Env> = async (c, next) => {
     authorizeStationView(c.get('identity').role);

@@ -351,6 +351,22 @@ export class Replicator {
     return { targets, heldByAllTargets, unrecognisedName: await RecordingCatalogue.of(this.#store.index).unrecognisedContainers() };
   }
 
+  /**
+   * Whether every configured target (enabled or not) holds the recording as
+   * eviction would need: what retention may delete on a station that
+   * replicates. A station without targets holds its own evidence: true.
+   */
+  async heldByEveryTarget(account: string, container: string): Promise<boolean> {
+    const targets = this.#targets().map((t) => ({ name: t.name, needed: t.minConfirmation || this.#config.retention.minConfirmation, evictHeldBack: t.evictHeldBack }));
+    if (targets.length === 0) return true;
+    const held = await this.ledger.heldByAll(
+      targets.map((t) => t.name),
+      account,
+      container,
+    );
+    return held !== undefined && targets.every((t, i) => mayEvict(t, held[i]!));
+  }
+
   /** The enabled targets, with what each must have confirmed before a recording may leave the station. */
   evictionTargets(): EvictionTarget[] {
     return this.#targets()

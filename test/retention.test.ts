@@ -1,0 +1,173 @@
+/**
+ * Retention rules (retention.keep) and the plan built from them: the longest
+ * applicable rule wins, a category given later counts at once, a hold keeps
+ * what retention would let go, and a category without a rule is warned about.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { parseConfig } from '../src/config/config.ts';
+import { retentionOf, type RetentionSubject } from '../src/lifecycle/retention.ts';
+import { runCli, SwiftSession, TestDaemon } from './helpers/daemon.ts';
+
+const DAY = 86_400_000;
+const T0 = Date.UTC(2026, 0, 1);
+const rulesOf = (keep: object) => parseConfig({ retention: { keep } }).retention.keep;
+const subject = (s: Partial<RetentionSubject>): RetentionSubject => ({ kind: 'recording', categories: [], triggeredAt: T0, sealedAt: T0 + 3600_000, ...s });
+
+describe('retention rules', () => {
+  test('the longest applicable rule wins, in days or for ever', () => {
+    const rules = rulesOf({ default: 30, uncategorised: 7, rejected: 90, categories: { traffic: 60, assault: 3650 }, users: { u1: 'forever' }, devices: { cam9: 100 } });
+    assert.deepEqual(retentionOf(subject({}), rules), { keepUntil: T0 + 7 * DAY, rule: 'uncategorised: 7 days', unruledCategories: [] });
+    assert.equal(retentionOf(subject({ categories: ['traffic', 'assault'] }), rules).keepUntil, T0 + 3650 * DAY);
+    assert.equal(retentionOf(subject({ categories: ['traffic'], deviceSerial: 'cam9' }), rules).rule, 'camera cam9: 100 days');
+    assert.deepEqual(retentionOf(subject({ categories: ['traffic'], userId: 'u1' }), rules), { keepUntil: null, rule: 'user u1: kept for ever', unruledCategories: [] });
+    assert.equal(retentionOf(subject({ kind: 'rejected' }), rules).keepUntil, T0 + 90 * DAY);
+    // A category no rule names gets the default, and is reported.
+    const unruled = retentionOf(subject({ categories: ['traffic', 'other'] }), rules);
+    assert.equal(unruled.keepUntil, T0 + 60 * DAY);
+    assert.deepEqual(unruled.unruledCategories, ['other']);
+  });
+
+  test('"default" defers to the default; the period may start at the seal, and an unsealed recording then waits', () => {
+    const rules = rulesOf({ default: 10, from: 'seal' });
+    assert.equal(retentionOf(subject({}), rules).keepUntil, T0 + 3600_000 + 10 * DAY);
+    assert.equal(retentionOf(subject({ sealedAt: undefined }), rules).keepUntil, null);
+    assert.equal(retentionOf(subject({}), rulesOf({})).keepUntil, null, 'nothing is deleted until a rule says so');
+  });
+
+  test('bad rules are refused, naming the key', () => {
+    assert.throws(() => rulesOf({ default: -1 }), /retention\.keep\.default: days \(0 to 36500\) or "forever", got -1/);
+    assert.throws(() => rulesOf({ default: 'default' }), /retention\.keep\.default: days/);
+    assert.throws(() => rulesOf({ categories: { '7': 'a year' } }), /retention\.keep\.categories\.7: days/);
+    assert.throws(() => rulesOf({ forever: true }), /retention\.keep\.forever: unknown configuration key/);
+  });
+});
+
+describe('retention plan', () => {
+  let daemon: TestDaemon;
+  let recordings: string[];
+  let work: string;
+
+  const plan = async (days: number) => {
+    const res = await runCli(['retention', 'plan', '--days', String(days), '--json', '--data', daemon.dataDir]);
+    assert.equal(res.code, 0, res.stderr);
+    return JSON.parse(res.stdout) as { due: { recording: string; rule: string }[]; kept: { recording: string; keptBecause: string; rule: string }[]; unruledCategories: string[] };
+  };
+
+  before(async () => {
+    work = await mkdtemp(join(tmpdir(), 'edgecd-retention-'));
+    daemon = await TestDaemon.start({ config: { retention: { keep: { default: 'forever', uncategorised: 1, categories: { '1': 3, '2': 400 } } } } });
+    const categories = join(work, 'categories.json');
+    await writeFile(
+      categories,
+      JSON.stringify([
+        { Name: 'Traffic', Id: '1' },
+        { Name: 'Assault', Id: '2' },
+      ]),
+    );
+    assert.equal((await runCli(['categories', 'set', categories, '--data', daemon.dataDir])).code, 0);
+    // Two recordings triggered yesterday, whose bookmarks file them under category 1 and 2.
+    const sim = await runCli([
+      'simulate',
+      '--connection',
+      join(daemon.dataDir, 'connection.json'),
+      '--users',
+      '1',
+      '--devices',
+      '1',
+      '--recordings',
+      '2',
+      '--clips',
+      '1',
+      '--clip-bytes',
+      '1000',
+      '--extras',
+    ]);
+    assert.equal(sim.code, 0, sim.stderr);
+    recordings = (JSON.parse(sim.stdout) as { recordings: string[] }).recordings;
+  });
+  after(async () => {
+    await daemon?.cleanup();
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  test('lists what the rules let go within the window, and why', async () => {
+    assert.deepEqual((await plan(0)).due, [], 'nothing is due yet');
+    const inTen = await plan(10);
+    assert.deepEqual(
+      inTen.due.map((d) => [d.recording, d.rule]),
+      [[recordings[0], 'category 1: 3 days']],
+    );
+    assert.deepEqual((await plan(500)).due.map((d) => d.recording).sort(), [...recordings].sort());
+  });
+
+  test('a category given later counts at once, and a category without a rule is warned about', async () => {
+    // A recording still transferring (a sealed one no longer changes): the BWS files its bookmark under category 1, then 2.
+    const s = await SwiftSession.open(daemon);
+    const [user, device] = recordings[0]!.split('_');
+    const trigger = new Date(Math.floor(Date.now() / 1000 - 86_400) * 1000);
+    const compact = trigger.toISOString().replace(/[-:]|\.\d{3}/g, '');
+    const open = `${user}_${device}_${compact}`;
+    // The metadata of a simulated recording, as a BWS sends it, but this one's name and time, and not sealed.
+    const meta = Object.fromEntries(Object.entries((await s.req('HEAD', `/${recordings[0]}`)).headers).filter(([k]) => k.startsWith('x-container-meta-'))) as Record<
+      string,
+      string
+    >;
+    const headers: Record<string, string> = {
+      ...meta,
+      'x-container-meta-containername': open,
+      'x-container-meta-triggerontime': String(trigger.getTime() / 1000),
+      'x-container-meta-triggerontimeiso': trigger.toISOString(),
+      'x-container-meta-status': 'Transferring',
+    };
+    delete headers['x-container-meta-stoptime'];
+    delete headers['x-container-meta-triggeroff'];
+    const made = await s.req('PUT', `/${open}`, headers);
+    assert.equal(made.status, 201, made.text);
+    const bookmark = `/${open}/bookmark_${compact}_1`;
+    const category = (id: string) => ({ 'X-Object-Meta-Categoryid': id, 'X-Object-Meta-Categoryname': `Category ${id}` });
+    assert.equal((await s.req('PUT', bookmark, category('1'), 'note')).status, 201);
+    assert.deepEqual(
+      (await plan(10)).kept.filter((k) => k.recording === open).map((k) => [k.keptBecause, k.rule]),
+      [['not sealed: the body-worn system has not finished it', 'category 1: 3 days']],
+    );
+    const changed = await s.req('POST', bookmark, category('2'));
+    assert.equal(changed.status, 202, changed.text);
+    assert.ok(!(await plan(10)).kept.some((k) => k.recording === open), 'now category 2: 400 days');
+    assert.equal((await s.req('POST', bookmark, category('9'))).status, 202);
+    const withUnruled = await plan(10);
+    assert.deepEqual(withUnruled.unruledCategories, ['9']);
+    assert.ok(!withUnruled.kept.some((k) => k.recording === open), 'category 9 has no rule: the default (for ever) applies');
+    const status = JSON.parse((await daemon.request('GET', '/status', { 'X-Auth-Token': (await daemon.auth('admin')).token })).text) as {
+      retention: { unruledCategories: string[] };
+    };
+    assert.deepEqual(status.retention.unruledCategories, ['9']);
+  });
+
+  test('a legal hold keeps what retention would let go, and says so', async () => {
+    assert.equal((await runCli(['user', 'add', 'custodian1', '--role', 'custodian', '--key', 'custodian-key-1', '--data', daemon.dataDir])).code, 0);
+    const placed = await runCli([
+      'hold',
+      'add',
+      '--recording',
+      recordings[1]!,
+      '--case',
+      'C-7',
+      '--reason',
+      'appeal',
+      '--as',
+      'custodian1',
+      '--key',
+      'custodian-key-1',
+      '--data',
+      daemon.dataDir,
+    ]);
+    assert.equal(placed.code, 0, placed.stderr);
+    const p = await plan(500);
+    assert.ok(!p.due.some((d) => d.recording === recordings[1]));
+    assert.match(p.kept.find((k) => k.recording === recordings[1])!.keptBecause, /^legal hold H-\d{8}-[0-9a-f]{6} \(case C-7\)$/);
+  });
+});
