@@ -36,6 +36,8 @@ import { createLogger, type DestinationStream, type Logger } from './lib/log.ts'
 import { OperatorError } from './lib/errors.ts';
 import { Evictor } from './replication/eviction.ts';
 import { unruledCategories } from './lifecycle/plan.ts';
+import { RetentionJob } from './lifecycle/deletion.ts';
+import cron from 'node-cron';
 import { derivedIndexOps } from './index-hooks.ts';
 import { Replicator } from './replication/replicator.ts';
 import { ObjectStore } from './store/object-store.ts';
@@ -144,6 +146,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   let evictor: Evictor | undefined;
   let replicator: Replicator | undefined;
   let videoCheck: VideoChecker | undefined;
+  let retention: RetentionJob | undefined;
   try {
     await options.beforeStoreOpens?.();
     store = await ObjectStore.open(dir, {
@@ -201,6 +204,14 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       anchors,
       dir,
       videoChecked: (account, container) => videoChecker.checked(account, container, VIDEO_CHECK_WAIT_MS),
+    });
+    const replicating = replicator;
+    retention = RetentionJob.forStation(config, {
+      store,
+      audit,
+      log,
+      tombstoneFile: paths(dir).tombstones,
+      replicated: (account, container) => replicating.heldByEveryTarget(account, container),
     });
     if (config.retention.evictAfterReplication) {
       evictor = new Evictor({
@@ -314,6 +325,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       socketPath: paths(dir).adminSocket,
       store,
       replicator,
+      retention,
       log,
       operations: {
         dir,
@@ -330,6 +342,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     });
     replicator.schedule();
     videoChecker.start();
+    const retentionJob = retention;
+    const retentionSchedule = cron.schedule(config.retention.delete.schedule, () => void retentionJob.run().catch((err: unknown) => log.error({ err }, 'retention run failed')), {
+      name: 'retention',
+      noOverlap: true,
+    });
     if (h.plaintext) log.warn('serving plain HTTP (http.plaintext / --plain-http): for development only; evidence and keys cross the network unencrypted');
     const days = daysUntilExpiry(endpoints);
     if (days !== null && days <= config.tls.warnDaysBeforeExpiry)
@@ -362,6 +379,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           log.info('stopping');
           // Replication first: a pass may run for hours, and its progress stream holds the admin socket open.
           await replication.close();
+          await retentionSchedule.stop();
           await videoChecker.close();
           await closeHttp(front, httpServer, config.http.shutdownGraceSeconds * 1000);
           await adminServer.close();

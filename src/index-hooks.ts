@@ -4,7 +4,9 @@
  * Every process that opens the store to change it passes this as
  * ObjectStore's derivedOps.
  */
-import { videoCheckHook } from './authenticity/video-ledger.ts';
+import { VIDEO_SUBLEVELS, videoCheckHook } from './authenticity/video-ledger.ts';
+import { HOLD_SUBLEVELS } from './lifecycle/holds.ts';
+import { LEDGER_SUBLEVELS } from './replication/replicator.ts';
 import { catalogueHook } from './bws/catalogue.ts';
 import { replicationHook } from './replication/ledger.ts';
 import type { BatchOp, IndexDb, Mutation } from './store/index-db.ts';
@@ -13,3 +15,6 @@ export async function derivedIndexOps(m: Mutation, index: IndexDb): Promise<Batc
   const [replication, catalogue, video] = await Promise.all([replicationHook(m, index), catalogueHook(m, index), videoCheckHook(m, index)]);
   return [...replication, ...catalogue, ...video];
 }
+
+/** Sublevels a reindex copies from the old index: state that is not on the disk (replication, video verdicts, legal holds). */
+export const CARRIED_OVER: readonly string[] = [...LEDGER_SUBLEVELS, ...VIDEO_SUBLEVELS, ...HOLD_SUBLEVELS];

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseConfig } from '../src/config/config.ts';
 import { retentionOf, type RetentionSubject } from '../src/lifecycle/retention.ts';
-import { runCli, SwiftSession, TestDaemon } from './helpers/daemon.ts';
+import { runCli, SwiftSession, TEST_USERS, TestDaemon } from './helpers/daemon.ts';
 
 const DAY = 86_400_000;
 const T0 = Date.UTC(2026, 0, 1);
@@ -69,9 +69,11 @@ describe('retention plan', () => {
       ]),
     );
     assert.equal((await runCli(['categories', 'set', categories, '--data', daemon.dataDir])).code, 0);
-    // Two recordings triggered yesterday, whose bookmarks file them under category 1 and 2.
+    // Two recordings triggered yesterday, whose bookmarks file them under category 1 and 2 (in turn: one at a time, so the report lists them in that order).
     const sim = await runCli([
       'simulate',
+      '--concurrency',
+      '1',
       '--connection',
       join(daemon.dataDir, 'connection.json'),
       '--users',
@@ -169,5 +171,116 @@ describe('retention plan', () => {
     const p = await plan(500);
     assert.ok(!p.due.some((d) => d.recording === recordings[1]));
     assert.match(p.kept.find((k) => k.recording === recordings[1])!.keptBecause, /^legal hold H-\d{8}-[0-9a-f]{6} \(case C-7\)$/);
+  });
+});
+
+describe('retention deletion: tombstones, trash, restore, purge', () => {
+  let daemon: TestDaemon;
+  let recordings: string[];
+  const custodian = ['--as', 'custodian2', '--key', 'custodian-key-2'];
+  const config = (graceDays: number) => ({ retention: { keep: { uncategorised: 0 }, delete: { graceDays } } });
+  const cli = async (...args: string[]) => {
+    const res = await runCli([...args, '--data', daemon.dataDir]);
+    assert.equal(res.code, 0, res.stdout + res.stderr);
+    return res.stdout;
+  };
+  const present = async (recording: string) => (await (await SwiftSession.open(daemon)).req('HEAD', `/${recording}`)).status === 204;
+
+  before(async () => {
+    daemon = await TestDaemon.start({ config: config(7) });
+    await cli('user', 'add', 'custodian2', '--role', 'custodian', '--key', 'custodian-key-2');
+    // Three recordings without bookmarks, triggered yesterday: uncategorised, 0 days, so all due now.
+    const sim = await runCli([
+      'simulate',
+      '--connection',
+      join(daemon.dataDir, 'connection.json'),
+      '--users',
+      '1',
+      '--devices',
+      '1',
+      '--recordings',
+      '3',
+      '--clips',
+      '2',
+      '--clip-bytes',
+      '5000',
+    ]);
+    assert.equal(sim.code, 0, sim.stderr);
+    recordings = (JSON.parse(sim.stdout) as { recordings: string[] }).recordings;
+    await cli('hold', 'add', '--recording', recordings[2]!, '--case', 'C-9', '--reason', 'pending trial', ...custodian);
+  });
+  after(async () => {
+    await daemon?.cleanup();
+  });
+
+  test('the job deletes exactly what the plan showed, writing a tombstone first, and the held recording stays', async () => {
+    const planned = JSON.parse(await cli('retention', 'plan', '--json')) as { due: { recording: string }[]; kept: { recording: string }[] };
+    assert.deepEqual(planned.due.map((d) => d.recording).sort(), recordings.slice(0, 2).sort());
+    assert.deepEqual(
+      planned.kept.map((k) => k.recording),
+      [recordings[2]],
+    );
+    const s = await SwiftSession.open(daemon);
+    const stored = new Map<string, string>();
+    for (const r of recordings.slice(0, 2)) {
+      for (const o of JSON.parse((await s.daemon.request('GET', `${s.account}/${r}?format=json`, { 'X-Auth-Token': s.readerToken })).text) as { name: string; hash: string }[]) {
+        stored.set(`${r}/${o.name}`, o.hash);
+      }
+    }
+    const report = JSON.parse(await cli('retention', 'run')) as { deleted: string[] };
+    assert.deepEqual(report.deleted.sort(), planned.due.map((d) => d.recording).sort(), 'the preview is what the job does');
+    for (const r of recordings.slice(0, 2)) assert.ok(!(await present(r)), `${r} deleted`);
+    assert.ok(await present(recordings[2]!), 'held: kept');
+    const tombstones = JSON.parse(await cli('deleted', '--json')) as { recording: string; manifest: Record<string, { md5: string }>; rule: string; restorableUntil: string }[];
+    assert.deepEqual(tombstones.map((t) => t.recording).sort(), recordings.slice(0, 2).sort());
+    for (const t of tombstones) {
+      assert.equal(t.rule, 'uncategorised: 0 days');
+      for (const [name, { md5 }] of Object.entries(t.manifest)) assert.equal(md5, stored.get(`${t.recording}/${name}`));
+    }
+    const audit = await cli('audit', 'show', '--recording', recordings[0]!);
+    assert.match(audit, /retention\.delete/);
+  });
+
+  test('restore brings a deleted recording back from the trash, under a hold; tombstones and holds survive the reindex', async () => {
+    const before = JSON.parse((await (await SwiftSession.open(daemon)).req('GET', '/?format=json')).text) as unknown[];
+    assert.equal(await daemon.stop(), 0);
+    const wrongRole = await runCli([
+      'restore',
+      recordings[0]!,
+      '--case',
+      'C-10',
+      '--reason',
+      'r',
+      '--as',
+      TEST_USERS.admin.user,
+      '--key',
+      TEST_USERS.admin.key,
+      '--data',
+      daemon.dataDir,
+    ]);
+    assert.equal(wrongRole.code, 1);
+    assert.match(wrongRole.stderr, /restoring needs a custodian/);
+    assert.match(await cli('restore', recordings[0]!, '--case', 'C-10', '--reason', 'defence asked for it', ...custodian), /^restored .* under hold H-\d{8}-[0-9a-f]{6}$/m);
+    daemon = await TestDaemon.start({ dataDir: daemon.dataDir });
+    assert.ok(await present(recordings[0]!), 'back');
+    assert.ok(!(await present(recordings[1]!)), 'the other stays deleted');
+    assert.equal(JSON.parse((await (await SwiftSession.open(daemon)).req('GET', '/?format=json')).text).length, before.length + 1);
+    const holds = JSON.parse(await cli('hold', 'list', '--json')) as { scope: { recording: string } }[];
+    assert.deepEqual(holds.map((h) => h.scope.recording).sort(), [recordings[0], recordings[2]].sort(), 'the earlier hold survived the reindex');
+    const tombstones = JSON.parse(await cli('deleted', '--json')) as { recording: string; restored?: { by: string } }[];
+    assert.equal(tombstones.length, 2, 'tombstones are kept for ever');
+    assert.equal(tombstones.find((t) => t.recording === recordings[0])?.restored?.by, 'custodian2');
+    const again = await runCli(['retention', 'run', '--data', daemon.dataDir]);
+    assert.deepEqual((JSON.parse(again.stdout) as { deleted: string[] }).deleted, [], 'the restored recording is held');
+  });
+
+  test('after the grace period the trash is purged, and the purge is audited', async () => {
+    assert.equal(await daemon.stop(), 0);
+    daemon = await TestDaemon.start({ dataDir: daemon.dataDir, config: config(0) });
+    const report = JSON.parse(await cli('retention', 'run')) as { purged: string[] };
+    assert.equal(report.purged.length, 1);
+    assert.match(report.purged[0]!, new RegExp(`${recordings[1]}@\\d{8}T\\d{6}Z$`));
+    const restore = await runCli(['restore', recordings[1]!, '--case', 'C-11', '--reason', 'r', ...custodian, '--data', daemon.dataDir]);
+    assert.equal(restore.code, 1, 'the daemon runs, and the trash is gone anyway');
   });
 });

@@ -21,6 +21,7 @@ import { withVideoVerdicts } from '../authenticity/video-custody.ts';
 import { type HoldRequest, runHoldRequest } from '../lifecycle/hold-operations.ts';
 import { HoldBook } from '../lifecycle/holds.ts';
 import { retentionPlan } from '../lifecycle/plan.ts';
+import type { RetentionJob } from '../lifecycle/deletion.ts';
 import { VideoLedger } from '../authenticity/video-ledger.ts';
 
 export interface AdminServer {
@@ -31,6 +32,7 @@ export interface AdminServerOptions {
   socketPath: string;
   store: ObjectStore;
   replicator: Replicator;
+  retention: RetentionJob;
   operations: OperationContext;
   log: Logger;
 }
@@ -63,6 +65,10 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
         replicated: (account, container) => options.replicator.heldByEveryTarget(account, container),
       }),
     ),
+  );
+  app.post(
+    '/retention/run',
+    operation(() => options.retention.run()),
   );
   app.get('/holds', async (c) => c.json(await HoldBook.of(options.store.index).list({ released: c.req.query('released') === '1' })));
   app.post(

@@ -26,6 +26,8 @@ export const paths = (dir: string) => ({
   connection: join(dir, 'connection.json'),
   adminSocket: join(dir, 'admin.sock'),
   evictions: join(dir, 'evictions.jsonl'),
+  /** What retention deleted, kept for ever (lifecycle/deletion.ts). */
+  tombstones: join(dir, 'tombstones.jsonl'),
   /** What connection files have told the BWS (some flags may never be taken back). */
   issued: join(dir, 'connection-issued.json'),
   audit: join(dir, 'audit.jsonl'),

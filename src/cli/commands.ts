@@ -39,6 +39,8 @@ export const COMMAND_MODULES: Record<string, CommandTable> = {
   'verify-video': video,
   hold: lifecycle,
   retention: lifecycle,
+  deleted: lifecycle,
+  restore: lifecycle,
   replicate: replication,
   replication,
   target: replication,

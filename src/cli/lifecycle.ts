@@ -11,10 +11,16 @@ import { adminGet } from '../admin/admin-client.ts';
 import { paths } from '../admin/data-dir.ts';
 import { type HoldRequest, runHoldRequest } from '../lifecycle/hold-operations.ts';
 import { type Hold, HoldBook, type HoldScope } from '../lifecycle/holds.ts';
+import { type DeletionReport, readTombstones, RetentionJob } from '../lifecycle/deletion.ts';
 import { type RetentionPlan, retentionPlan } from '../lifecycle/plan.ts';
+import { restoreRecording } from '../lifecycle/restore.ts';
+import { CARRIED_OVER, derivedIndexOps } from '../index-hooks.ts';
+import { OperatorError } from '../lib/errors.ts';
+import { createLogger } from '../lib/log.ts';
+import { reindex } from '../store/reindex.ts';
 import { Replicator } from '../replication/replicator.ts';
-import { need, parseDay, UsageError, type Command } from './args.ts';
-import { out } from './output.ts';
+import { need, parseDay, UsageError, type Command, type Values } from './args.ts';
+import { logDestination, out } from './output.ts';
 import { adminRequest, stationConfig, viaDaemonOrDirect, withAudit, withStore } from './via-daemon.ts';
 
 const USAGE = `hold add (--recording NAME | [--user-id UUID] [--device SERIAL] [--since DATE] [--until DATE] [--category ID]) --case CASE --reason TEXT --as CUSTODIAN --data DIR
@@ -27,8 +33,17 @@ export const lifecycleCommands: Record<string, Command> = {
     options: { data: { type: 'string' }, days: { type: 'string' }, json: { type: 'boolean' }, config: { type: 'string' } },
     positionals: true,
     async run(v, positionals) {
-      if (positionals.length !== 1 || positionals[0] !== 'plan') throw new UsageError('retention plan [--days N] [--json] --data DIR');
       const dir = resolve(need(v, 'data'));
+      if (positionals.length === 1 && positionals[0] === 'run') {
+        const report = await viaDaemonOrDirect(
+          dir,
+          (adminSocket) => adminRequest<DeletionReport>(adminSocket, '/retention/run', {}),
+          () => withRetention(dir, v, (job) => job.run()),
+        );
+        out(JSON.stringify(report, null, 2));
+        return 0;
+      }
+      if (positionals.length !== 1 || positionals[0] !== 'plan') throw new UsageError('retention plan [--days N] [--json] --data DIR | retention run --data DIR');
       const days = v.days === undefined ? 0 : Number(v.days);
       if (!Number.isSafeInteger(days) || days < 0 || days > 36_500) throw new UsageError('--days: a whole number of days (0: what is due now)');
       const plan = await viaDaemonOrDirect(
@@ -52,6 +67,48 @@ export const lifecycleCommands: Record<string, Command> = {
       if (plan.kept.length > 0) out(`${plan.kept.length} kept although retention would let them go:`);
       for (const r of plan.kept) out(`  ${r.keepUntil}  ${r.recording}  (${r.rule}): ${r.keptBecause}`);
       if (plan.unruledCategories.length > 0) out(`categories with no rule (the default applies): ${plan.unruledCategories.join(', ')}`);
+      return 0;
+    },
+  },
+  restore: {
+    options: { data: { type: 'string' }, case: { type: 'string' }, reason: { type: 'string' }, as: { type: 'string' }, key: { type: 'string' } },
+    positionals: true,
+    async run(v, positionals) {
+      const usage = 'restore NAME --case CASE --reason TEXT --as CUSTODIAN [--key KEY] --data DIR (the daemon stopped)';
+      if (positionals.length !== 1) throw new UsageError(usage);
+      const dir = resolve(need(v, 'data'));
+      const key = typeof v.key === 'string' ? v.key : process.env.EDGECD_KEY;
+      if (key === undefined) throw new UsageError(`the custodian's key: --key KEY, or EDGECD_KEY in the environment\n${usage}`);
+      if ((await adminGet(paths(dir).adminSocket, '/status')) !== undefined)
+        throw new OperatorError('the daemon is running: stop it first (restore rebuilds the index from the disk), then start it again');
+      const { tombstone, hold } = await restoreRecording(
+        {
+          dir,
+          credentialsFile: paths(dir).credentials,
+          tombstoneFile: paths(dir).tombstones,
+          reindex: async () => {
+            await reindex(dir, { log: createLogger('warn', logDestination()), verify: false, derivedOps: derivedIndexOps, carryOver: CARRIED_OVER });
+          },
+          withStore: (work) => withStore(dir, (store) => withAudit(dir, (audit) => work(store, audit))),
+        },
+        { recording: positionals[0]!, as: need(v, 'as'), key, caseNumber: need(v, 'case'), reason: need(v, 'reason') },
+      );
+      out(`restored ${tombstone.recording} (deleted ${tombstone.deletedAt}, ${Object.keys(tombstone.manifest).length} objects), under hold ${hold.id}`);
+      return 0;
+    },
+  },
+  deleted: {
+    options: { data: { type: 'string' }, json: { type: 'boolean' } },
+    async run(v) {
+      const tombstones = await readTombstones(paths(resolve(need(v, 'data'))).tombstones);
+      if (v.json === true) out(JSON.stringify(tombstones, null, 2));
+      else {
+        for (const t of tombstones) {
+          const restorable = t.restorableUntil ? `restorable until ${t.restorableUntil}` : 'removed outright';
+          out(`${t.deletedAt}  ${t.recording}  ${Object.keys(t.manifest).length} objects, ${t.bytes} bytes  (${t.rule}; ${restorable})`);
+        }
+        if (tombstones.length === 0) out('nothing deleted by retention');
+      }
       return 0;
     },
   },
@@ -129,4 +186,15 @@ function describe(h: Hold): string {
           .join(', ') + ' (and recordings that arrive later and match)';
   const state = h.released ? `released by ${h.released.by} at ${new Date(h.released.at).toISOString()}: ${h.released.reason}` : 'in force';
   return `${h.id}  case ${h.caseNumber}  ${state}\n  covers ${covers}\n  placed by ${h.placedBy} at ${new Date(h.placedAt).toISOString()}: ${h.reason}`;
+}
+
+/** A retention job in this process (the daemon is stopped), with the store and the audit trail open. */
+async function withRetention<T>(dir: string, v: Values, work: (job: RetentionJob) => Promise<T>): Promise<T> {
+  const config = await stationConfig(dir, v);
+  return withStore(dir, (store, log) =>
+    withAudit(dir, async (audit) => {
+      const replicator = await Replicator.open(store, config, log, 'none');
+      return work(RetentionJob.forStation(config, { store, audit, log, tombstoneFile: paths(dir).tombstones, replicated: (a, c) => replicator.heldByEveryTarget(a, c) }));
+    }),
+  );
 }

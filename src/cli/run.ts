@@ -30,6 +30,11 @@ usage: edgecd <command> [options]
   retention plan [--days N] [--json] --data DIR
         what retention.keep lets go within N days (0: now), and what a hold, an unfinished
         recording or replication keeps
+  retention run --data DIR           delete what is due now (the daemon runs it on retention.delete.schedule)
+  deleted [--json] --data DIR        what retention deleted (tombstones, kept for ever)
+  restore NAME --case CASE --reason TEXT --as CUSTODIAN [--key KEY] --data DIR
+        bring a deleted recording back from the trash within its grace period, under a hold
+        (the daemon stopped)
   audit verify --data DIR            check the audit trail's hash chain
   audit verify --data DIR --against AUTH_URL --user U --key K [--cacert FILE] [--key-id ID]
         and check it against the signed heads a central holds (rewritten, truncated, back-dated lines)

@@ -7,15 +7,13 @@ import { resolve } from 'node:path';
 import { adminGet } from '../admin/admin-client.ts';
 import { initDataDir, paths, reachableHosts } from '../admin/data-dir.ts';
 import { osUserName } from '../audit/os-user.ts';
-import { VIDEO_SUBLEVELS } from '../authenticity/video-ledger.ts';
 import { parseHostPort } from '../config/config.ts';
 import { inspectConnectionFile } from '../connection/connection-file.ts';
 import { loadDaemonConfig } from '../daemon.ts';
 import { storeStatus, type StoreStatus } from '../health/station.ts';
-import { derivedIndexOps } from '../index-hooks.ts';
+import { CARRIED_OVER, derivedIndexOps } from '../index-hooks.ts';
 import { OperatorError } from '../lib/errors.ts';
 import { createLogger } from '../lib/log.ts';
-import { LEDGER_SUBLEVELS } from '../replication/replicator.ts';
 import { reindex } from '../store/reindex.ts';
 import { generateEndpoints, importEndpoint } from '../tls/endpoints.ts';
 import { need, UsageError, type Command } from './args.ts';
@@ -117,7 +115,7 @@ export const stationCommands: Record<string, Command> = {
         log: createLogger('warn', logDestination()),
         verify: v.verify === true,
         derivedOps: derivedIndexOps,
-        carryOver: [...LEDGER_SUBLEVELS, ...VIDEO_SUBLEVELS],
+        carryOver: CARRIED_OVER,
       });
       out(`reindexed ${dir}: ${report.accounts} accounts, ${report.containers} containers, ${report.objects} objects, ${report.bytes} bytes`);
       if (report.warnings.length > 0) out(`${report.warnings.length} warnings:\n  ${report.warnings.join('\n  ')}`);

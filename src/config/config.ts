@@ -227,6 +227,13 @@ export const CONFIG_SCHEMA = {
       /** Whether the period starts at the recording's TriggerOnTime or at its seal. */
       from: { kind: 'string', default: 'trigger', oneOf: ['trigger', 'seal'] },
     },
+    /** The job that deletes what retention.keep lets go (edgecd retention plan shows what). */
+    delete: {
+      /** When it runs (cron, local time). */
+      schedule: { kind: 'string', default: '30 3 * * *' },
+      /** Days a deleted recording stays restorable in DIR/trash/ (0: removed outright). */
+      graceDays: { kind: 'integer', default: 7, min: 0, max: 3650 },
+    },
   },
   log: { level: { kind: 'string', default: 'info', oneOf: LOG_LEVELS } },
 } as const satisfies Schema;
@@ -307,6 +314,8 @@ export function parseConfig(input: unknown, baseDir = process.cwd()): Config {
   const config = merge(CONFIG_SCHEMA, input, '') as unknown as Config;
   config.given = new Set(givenKeys(input, ''));
   parseHostPort(config.listen, 'listen');
+  if (!cron.validate(config.retention.delete.schedule))
+    throw new ConfigError(`retention.delete.schedule: not a cron expression: ${JSON.stringify(config.retention.delete.schedule)}`);
   if (config.ntp.listen !== 'off') parseHostPort(config.ntp.listen, 'ntp.listen');
   for (const [i, url] of config.connection.authUrls.entries()) {
     if (!/^https?:\/\/[^/]+\/auth\/v1\.0$/.test(url)) throw new ConfigError(`connection.authUrls[${i}]: expected http(s)://HOST[:PORT]/auth/v1.0, got ${JSON.stringify(url)}`);

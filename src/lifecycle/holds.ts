@@ -52,6 +52,9 @@ export interface PlaceHold {
 
 type Sub<V> = AbstractSublevel<Level<string, unknown>, string | Buffer | Uint8Array, string, V>;
 
+/** Holds are decisions, not derived from the disk: a reindex carries them over. */
+export const HOLD_SUBLEVELS = ['lh'] as const;
+
 const books = new WeakMap<IndexDb, HoldBook>();
 const MAX_TEXT = 1000;
 

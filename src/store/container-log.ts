@@ -46,11 +46,13 @@ export interface ContainerRecord {
   meta: MetaMap;
 }
 
-/** A whole container leaving the station (eviction); journaled only: its log leaves with it. */
+/** A whole container leaving the station (eviction, retention); journaled only: its log leaves with it. */
 export interface ContainerRemovedRecord {
   op: 'container-removed';
   name: string;
   timestamp: string;
+  /** Kept for a grace period (retention deletion): the stamp of its place under DIR/trash/, instead of removed. */
+  trash?: string;
 }
 
 export type LogRecord = ObjectRecord | ObjectRemovedRecord | ContainerRecord | ContainerRemovedRecord;

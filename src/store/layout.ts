@@ -6,6 +6,7 @@
  *   DIR/objects/<account>/<container>/<object>   object bytes, as uploaded
  *   DIR/objects/<account>/<container>/.edgecd-log.jsonl   container log
  *   DIR/tmp/                                     uploads in progress
+ *   DIR/trash/<account>/<container>@<when>/      deleted recordings in their grace period
  *   DIR/index/                                   LevelDB index (rebuildable)
  */
 import { join } from 'node:path';
@@ -15,6 +16,7 @@ export class StoreLayout {
   readonly root: string;
   readonly objectsDir: string;
   readonly tmpDir: string;
+  readonly trashDir: string;
   readonly indexDir: string;
   /** The index a reindex set aside while swapping in the new one. */
   readonly previousIndexDir: string;
@@ -23,6 +25,7 @@ export class StoreLayout {
     this.root = root;
     this.objectsDir = join(root, 'objects');
     this.tmpDir = join(root, 'tmp');
+    this.trashDir = join(root, 'trash');
     this.indexDir = join(root, 'index');
     this.previousIndexDir = join(root, 'index.previous');
   }
@@ -33,6 +36,11 @@ export class StoreLayout {
 
   containerDir(account: string, container: string): string {
     return join(this.accountDir(account), diskName(container));
+  }
+
+  /** Where a container deleted at `stamp` waits out its grace period (stamp: a compact UTC time). */
+  trashedContainerDir(account: string, container: string, stamp: string): string {
+    return join(this.trashDir, diskName(account), `${diskName(container)}@${stamp}`);
   }
 
   tmpFile(txId: string): string {

@@ -397,13 +397,15 @@ export class ObjectStore {
    * the central holds; the API never deletes). The directory leaves in one
    * rename into tmp/, so a crash never shows half a recording.
    */
-  async removeContainer(account: string, container: string): Promise<void> {
+  async removeContainer(account: string, container: string, options: { trashStamp?: string } = {}): Promise<void> {
     this.#refuseIfBroken();
+    const trash = options.trashStamp;
+    if (trash !== undefined && !/^\d{8}T\d{6}Z$/.test(trash)) throw new Error(`trash stamp ${trash}: expected YYYYMMDDTHHMMSSZ`);
     await this.#locks.run(`c\0${account}\0${container}`, async () => {
       await this.container(account, container);
-      await this.#commit({ account, container, record: { op: 'container-removed', name: container, timestamp: swiftTimestamp(this.#now()) } });
+      await this.#commit({ account, container, record: { op: 'container-removed', name: container, timestamp: swiftTimestamp(this.#now()), ...(trash ? { trash } : {}) } });
     });
-    await rm(this.#removedDir(account, container), { recursive: true, force: true });
+    if (!trash) await rm(this.#removedDir(account, container), { recursive: true, force: true });
   }
 
   #removedDir(account: string, container: string): string {
@@ -447,7 +449,7 @@ export class ObjectStore {
     }
     if (m.record.op === 'container-removed') {
       // Decided once journaled: the directory goes, the index follows.
-      await this.#decided(this.#moveOut(m.account, m.container));
+      await this.#decided(this.#moveOut(m.account, m.container, m.record.trash));
       await this.#decided(this.#apply(m));
       return;
     }
@@ -512,17 +514,23 @@ export class ObjectStore {
     }
   }
 
-  /** A removed container's directory leaves the objects tree (idempotent for recovery). */
-  async #moveOut(account: string, container: string): Promise<void> {
+  /**
+   * A removed container's directory leaves the objects tree, into tmp/ (to
+   * be removed) or, for a grace period, into trash/ (idempotent for recovery:
+   * a directory already moved is not there to move).
+   */
+  async #moveOut(account: string, container: string, trash?: string): Promise<void> {
     const dir = this.layout.containerDir(account, container);
-    const to = this.#removedDir(account, container);
-    await rm(to, { recursive: true, force: true });
+    const to = trash ? this.layout.trashedContainerDir(account, container, trash) : this.#removedDir(account, container);
+    if (trash) await mkdir(dirname(to), { recursive: true });
+    else await rm(to, { recursive: true, force: true });
     try {
       await rename(dir, to);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
     await fsyncPath(dirname(dir));
+    if (trash) await fsyncPath(dirname(to));
   }
 
   /** Step 4: the index learns of the change; totals move with it. */
@@ -604,7 +612,7 @@ export class ObjectStore {
       const dir = this.layout.containerDir(m.account, m.container);
       const record = m.record;
       if (record.op === 'container-removed') {
-        await this.#moveOut(m.account, m.container);
+        await this.#moveOut(m.account, m.container, record.trash);
         await this.#apply(m);
         recovered += 1;
         continue;

@@ -1,0 +1,194 @@
+/**
+ * The retention job: deletes what the retention plan says is due (the same
+ * list `edgecd retention plan` shows), and purges the trash after its grace
+ * period.
+ *
+ * Each deletion, in this order, so a crash at any point leaves evidence
+ * either still in place or recorded and in the trash, never gone unrecorded:
+ * 1. the tombstone is appended to DIR/tombstones.jsonl and synced (kept for
+ *    ever; outside the index, so a reindex never loses it);
+ * 2. the audit line (retention.delete);
+ * 3. the store's journaled container removal moves the recording into
+ *    DIR/trash/ for the grace period (with 0 days it is removed outright).
+ * A crash between 1 and 3 leaves a tombstone for a recording still in place:
+ * the next run finds it due again and deletes it, writing a second tombstone
+ * (the list shows the last one). Holds are checked again just before each
+ * deletion, under the job's own lock.
+ */
+import { open, readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { AuditSink } from '../audit/trail.ts';
+import type { Config } from '../config/config.ts';
+import { KeyedMutex } from '../lib/keyed-mutex.ts';
+import type { ObjectStore } from '../store/object-store.ts';
+import { HoldBook } from './holds.ts';
+import { type PlanOptions, type PlannedRecording, retentionPlan } from './plan.ts';
+import type { KeepRules } from './retention.ts';
+
+export interface Tombstone {
+  deletedAt: string;
+  account: string;
+  recording: string;
+  kind: 'recording' | 'rejected';
+  userId?: string;
+  deviceSerial?: string;
+  triggeredAt?: string;
+  /** What was deleted: every object's SHA-256, md5 and size. */
+  manifest: Record<string, { sha256: string; md5: string; bytes: number }>;
+  bytes: number;
+  /** Why it could go: the rule, when it expired, and that no hold covered it. */
+  rule: string;
+  keepUntil: string;
+  holds: 'none';
+  /** Until when `edgecd restore` can bring it back (null: removed outright). */
+  restorableUntil: string | null;
+  /** Its place under DIR/trash/. */
+  trashStamp: string | null;
+  /** Set when `edgecd restore` brought it back (from the restoration line that follows it). */
+  restored?: { at: string; by: string };
+}
+
+/** The line `edgecd restore` appends after a tombstone. */
+export interface Restoration {
+  restoredAt: string;
+  restoredBy: string;
+  account: string;
+  recording: string;
+  trashStamp: string;
+}
+
+export interface DeletionOptions {
+  store: ObjectStore;
+  audit: AuditSink;
+  log: Logger;
+  rules: KeepRules;
+  graceDays: number;
+  /** DIR/tombstones.jsonl */
+  tombstoneFile: string;
+  replicated: PlanOptions['replicated'];
+  now?: () => number;
+}
+
+export interface DeletionReport {
+  deleted: string[];
+  purged: string[];
+  kept: number;
+}
+
+const DAY_MS = 86_400_000;
+/** 20261204T031500Z */
+export const trashStamp = (ms: number) => new Date(ms).toISOString().replace(/[-:]|\.\d{3}/g, '');
+const stampTime = (stamp: string) => Date.parse(stamp.replace(/^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/, '$1-$2-$3T$4:$5:$6Z'));
+
+export class RetentionJob {
+  readonly #o: DeletionOptions;
+  readonly #one = new KeyedMutex();
+
+  constructor(options: DeletionOptions) {
+    this.#o = options;
+  }
+
+  /** The job as a station's configuration sets it (retention.keep, retention.delete). */
+  static forStation(config: Config, o: Pick<DeletionOptions, 'store' | 'audit' | 'log' | 'tombstoneFile' | 'replicated'>): RetentionJob {
+    return new RetentionJob({ ...o, rules: config.retention.keep, graceDays: config.retention.delete.graceDays });
+  }
+
+  /** One run: what is due now goes (into the trash), and what outlived its grace period leaves the trash. */
+  run(): Promise<DeletionReport> {
+    return this.#one.run('retention', async () => {
+      const now = (this.#o.now ?? Date.now)();
+      const plan = await retentionPlan(this.#o.store, this.#o.rules, { now, days: 0, replicated: this.#o.replicated });
+      const deleted: string[] = [];
+      for (const due of plan.due) if (await this.#delete(due, now)) deleted.push(due.recording);
+      const purged = await this.#purge(now);
+      if (deleted.length + purged.length > 0) this.#o.log.info({ deleted: deleted.length, purged: purged.length, kept: plan.kept.length }, 'retention run');
+      return { deleted, purged, kept: plan.kept.length };
+    });
+  }
+
+  async #delete(due: PlannedRecording, now: number): Promise<boolean> {
+    const { store, audit, log } = this.#o;
+    // A hold placed since the plan was read wins.
+    if ((await HoldBook.of(store.index).holding(store, due.account, due.recording)).length > 0) return false;
+    const container = await store.container(due.account, due.recording).catch(() => undefined);
+    if (!container) return false;
+    const manifest: Tombstone['manifest'] = {};
+    for await (const o of store.objects(due.account, due.recording)) manifest[o.name] = { sha256: o.sha256, md5: o.md5, bytes: o.bytes };
+    const stamp = this.#o.graceDays > 0 ? trashStamp(now) : null;
+    const name = due.recording.split('_');
+    const tombstone: Tombstone = {
+      deletedAt: new Date(now).toISOString(),
+      account: due.account,
+      recording: due.recording,
+      kind: due.kind,
+      ...(due.kind === 'recording' ? { userId: name[0], deviceSerial: name[1] } : {}),
+      manifest,
+      bytes: container.bytesUsed,
+      rule: due.rule,
+      keepUntil: due.keepUntil,
+      holds: 'none',
+      restorableUntil: stamp ? new Date(now + this.#o.graceDays * DAY_MS).toISOString() : null,
+      trashStamp: stamp,
+    };
+    await appendDurably(this.#o.tombstoneFile, JSON.stringify(tombstone));
+    await audit.append({
+      actor: 'system',
+      source: 'retention',
+      action: 'retention.delete',
+      target: `AUTH_${due.account}/${due.recording}`,
+      result: 'ok',
+      details: { rule: due.rule, keepUntil: due.keepUntil, objects: Object.keys(manifest).length, bytes: tombstone.bytes, restorableUntil: tombstone.restorableUntil },
+    });
+    await store.removeContainer(due.account, due.recording, stamp ? { trashStamp: stamp } : {});
+    log.warn({ recording: due.recording, rule: due.rule, restorableUntil: tombstone.restorableUntil }, 'recording deleted by retention');
+    return true;
+  }
+
+  /** Trash entries past their grace period leave the disk, each audited. */
+  async #purge(now: number): Promise<string[]> {
+    const { trashDir } = this.#o.store.layout;
+    const purged: string[] = [];
+    for (const account of await readdir(trashDir).catch(() => [] as string[])) {
+      for (const entry of await readdir(join(trashDir, account))) {
+        const at = entry.lastIndexOf('@');
+        const deletedAt = at < 0 ? Number.NaN : stampTime(entry.slice(at + 1));
+        if (Number.isNaN(deletedAt) || deletedAt + this.#o.graceDays * DAY_MS > now) continue;
+        await rm(join(trashDir, account, entry), { recursive: true, force: true });
+        await this.#o.audit.append({ actor: 'system', source: 'retention', action: 'retention.purge', target: `trash:${account}/${entry}`, result: 'ok' });
+        purged.push(`${account}/${entry}`);
+      }
+    }
+    return purged;
+  }
+}
+
+/** Every tombstone, oldest first, with its restoration if there was one (a recording deleted twice, after a crash, appears twice). */
+export async function readTombstones(file: string): Promise<Tombstone[]> {
+  const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return '';
+    throw err;
+  });
+  const tombstones: Tombstone[] = [];
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    const record = JSON.parse(line) as Tombstone | Restoration;
+    if ('deletedAt' in record) tombstones.push(record);
+    else {
+      const deleted = tombstones.findLast((t) => t.account === record.account && t.recording === record.recording && t.trashStamp === record.trashStamp);
+      if (deleted) deleted.restored = { at: record.restoredAt, by: record.restoredBy };
+    }
+  }
+  return tombstones;
+}
+
+/** Appends a line and syncs it: durable before the caller goes on. */
+export async function appendDurably(file: string, line: string): Promise<void> {
+  const handle = await open(file, 'a', 0o640);
+  try {
+    await handle.writeFile(line + '\n');
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
