@@ -270,6 +270,15 @@ describe('retention deletion: tombstones, trash, restore, purge', () => {
     const tombstones = JSON.parse(await cli('deleted', '--json')) as { recording: string; restored?: { by: string } }[];
     assert.equal(tombstones.length, 2, 'tombstones are kept for ever');
     assert.equal(tombstones.find((t) => t.recording === recordings[0])?.restored?.by, 'custodian2');
+    // Its video verdicts left with it: the check runs again (the simulator's random clips: unsupported).
+    for (;;) {
+      const { video } = JSON.parse((await daemon.request('GET', '/status', { 'X-Auth-Token': (await daemon.auth('admin')).token })).text) as { video: { queued: number } };
+      if (video.queued === 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const recheck = await cli('recordings');
+    const restored = (JSON.parse(recheck) as { recordings: { name: string; video?: { verdict: string } }[] }).recordings.find((r) => r.name === recordings[0]);
+    assert.equal(restored?.video?.verdict, 'unsupported');
     const again = await runCli(['retention', 'run', '--data', daemon.dataDir]);
     assert.deepEqual((JSON.parse(again.stdout) as { deleted: string[] }).deleted, [], 'the restored recording is held');
   });

@@ -99,7 +99,10 @@ export class VideoLedger {
   /** Changes whose batch queues a check, until they commit. */
   readonly #queuing = new Set<string>();
 
+  readonly #index: IndexDb;
+
   private constructor(index: IndexDb) {
+    this.#index = index;
     const json = { valueEncoding: 'json' } as const;
     this.queue = index.db.sublevel<string, CheckJob>('vq', json);
     this.clips = index.db.sublevel<string, ClipCheck>('vc', json);
@@ -123,6 +126,12 @@ export class VideoLedger {
     const job: CheckJob = { account: m.account, container: m.container, enqueuedAt: Date.now(), attempts: 0, notBefore: 0 };
     this.#queuing.add(m.txId);
     return [{ type: 'put', sublevel: this.queue, key: indexKey(m.account, m.container, m.txId), value: job }];
+  }
+
+  /** Queues a recording's check outside a seal (a recording restored from the trash has lost its verdicts). */
+  async requeue(account: string, container: string, now: number): Promise<void> {
+    const job: CheckJob = { account, container, enqueuedAt: now, attempts: 0, notBefore: 0 };
+    await this.#index.write([{ type: 'put', sublevel: this.queue, key: indexKey(account, container, `requeued-${now}`), value: job }], true);
   }
 
   /** ObjectStore's afterCommit hook: wakes the checker once the queued job is readable. */

@@ -13,6 +13,7 @@
 import { access, mkdir, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { AuditSink } from '../audit/trail.ts';
+import { VideoLedger } from '../authenticity/video-ledger.ts';
 import { Credentials } from '../auth/credentials.ts';
 import { fsyncPath } from '../lib/durable.ts';
 import { EdgeError } from '../lib/errors.ts';
@@ -93,6 +94,8 @@ export async function restoreRecording(steps: RestoreSteps, request: RestoreRequ
       result: 'ok',
       details: { id: hold.id, caseNumber: hold.caseNumber, reason: hold.reason, scope: hold.scope },
     });
+    // Its verdicts left with it: the station checks its clips again.
+    await VideoLedger.of(store.index).requeue(tombstone.account, tombstone.recording, now);
     const restoration: Restoration = {
       restoredAt: new Date(now).toISOString(),
       restoredBy: identity.user,
