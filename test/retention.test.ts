@@ -231,10 +231,19 @@ describe('retention deletion: tombstones, trash, restore, purge', () => {
     assert.deepEqual(report.deleted.sort(), planned.due.map((d) => d.recording).sort(), 'the preview is what the job does');
     for (const r of recordings.slice(0, 2)) assert.ok(!(await present(r)), `${r} deleted`);
     assert.ok(await present(recordings[2]!), 'held: kept');
-    const tombstones = JSON.parse(await cli('deleted', '--json')) as { recording: string; manifest: Record<string, { md5: string }>; rule: string; restorableUntil: string }[];
+    const tombstones = JSON.parse(await cli('deleted', '--json')) as {
+      recording: string;
+      deviceSerial: string;
+      triggeredAt: string;
+      manifest: Record<string, { md5: string }>;
+      rule: string;
+      restorableUntil: string;
+    }[];
     assert.deepEqual(tombstones.map((t) => t.recording).sort(), recordings.slice(0, 2).sort());
     for (const t of tombstones) {
       assert.equal(t.rule, 'uncategorised: 0 days');
+      assert.equal(t.deviceSerial, 'B8A44F000001');
+      assert.equal(`${t.triggeredAt.replace(/[-:]|\.\d{3}/g, '')}`, t.recording.split('_').at(-1), 'the trigger time is the one in its name');
       for (const [name, { md5 }] of Object.entries(t.manifest)) assert.equal(md5, stored.get(`${t.recording}/${name}`));
     }
     const audit = await cli('audit', 'show', '--recording', recordings[0]!);

@@ -12,7 +12,7 @@
  *    DIR/trash/ for the grace period (with 0 days it is removed outright).
  * A crash between 1 and 3 leaves a tombstone for a recording still in place:
  * the next run finds it due again and deletes it, writing a second tombstone
- * (the list shows the last one). Holds are checked again just before each
+ * (both stay listed). Holds are checked again just before each
  * deletion, under the job's own lock.
  */
 import { open, readdir, readFile, rm } from 'node:fs/promises';
@@ -33,7 +33,7 @@ export interface Tombstone {
   kind: 'recording' | 'rejected';
   userId?: string;
   deviceSerial?: string;
-  triggeredAt?: string;
+  triggeredAt: string;
   /** What was deleted: every object's SHA-256, md5 and size. */
   manifest: Record<string, { sha256: string; md5: string; bytes: number }>;
   bytes: number;
@@ -116,13 +116,14 @@ export class RetentionJob {
     const manifest: Tombstone['manifest'] = {};
     for await (const o of store.objects(due.account, due.recording)) manifest[o.name] = { sha256: o.sha256, md5: o.md5, bytes: o.bytes };
     const stamp = this.#o.graceDays > 0 ? trashStamp(now) : null;
-    const name = due.recording.split('_');
     const tombstone: Tombstone = {
       deletedAt: new Date(now).toISOString(),
       account: due.account,
       recording: due.recording,
       kind: due.kind,
-      ...(due.kind === 'recording' ? { userId: name[0], deviceSerial: name[1] } : {}),
+      ...(due.userId !== undefined ? { userId: due.userId } : {}),
+      ...(due.deviceSerial !== undefined ? { deviceSerial: due.deviceSerial } : {}),
+      triggeredAt: due.triggeredAt,
       manifest,
       bytes: container.bytesUsed,
       rule: due.rule,

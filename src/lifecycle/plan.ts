@@ -20,6 +20,10 @@ export interface PlannedRecording {
   account: string;
   recording: string;
   kind: 'recording' | 'rejected';
+  userId?: string;
+  deviceSerial?: string;
+  /** TriggerOnTime (rejected content: when it was rejected), ISO. */
+  triggeredAt: string;
   /** When retention lets it go, ISO. */
   keepUntil: string;
   rule: string;
@@ -81,7 +85,16 @@ export async function retentionPlan(store: ObjectStore, rules: KeepRules, option
       );
       for (const id of retention.unruledCategories) unruled.add(id);
       if (retention.keepUntil === null || retention.keepUntil > until) continue;
-      const planned: PlannedRecording = { account, recording: entry.container, kind: entry.kind, keepUntil: new Date(retention.keepUntil).toISOString(), rule: retention.rule };
+      const planned: PlannedRecording = {
+        account,
+        recording: entry.container,
+        kind: entry.kind,
+        ...(entry.userId !== undefined ? { userId: entry.userId } : {}),
+        ...(entry.deviceSerial !== undefined ? { deviceSerial: entry.deviceSerial } : {}),
+        triggeredAt: new Date(entry.at).toISOString(),
+        keepUntil: new Date(retention.keepUntil).toISOString(),
+        rule: retention.rule,
+      };
       const holding = await holds.holding(store, account, entry.container);
       const keptBecause =
         holding.length > 0
