@@ -453,6 +453,12 @@ async function catalogueFigures(base: string): Promise<Record<string, unknown>> 
     }
     ops.push({
       type: 'put',
+      sublevel: store.index.accounts,
+      key: account,
+      value: { containerCount: count + 1, objectCount: 4 * count + users.length, bytesUsed: 4 * MiB * count },
+    });
+    ops.push({
+      type: 'put',
       sublevel: store.index.containers,
       key: IndexDb.containerKey(account, 'Users'),
       value: { name: 'Users', created: 0, timestamp: '0', meta: {}, objectCount: users.length, bytesUsed: 0 },
@@ -499,6 +505,13 @@ async function catalogueFigures(base: string): Promise<Record<string, unknown>> 
     const byDay = await search({ from: '2025-06-01', to: '2025-06-01' });
     const byCategory = await search({ category: 'cat3' });
     const none = await search({ user: 'nobody at all' });
+    // The retention plan (what the deletion job reads) over every recording: 30 days, a category kept ten years.
+    const { retentionPlan } = await import('../src/lifecycle/plan.ts');
+    const { parseConfig } = await import('../src/config/config.ts');
+    const rules = parseConfig({ retention: { keep: { default: 30, categories: { cat3: 3650 } } } }).retention.keep;
+    const rssBefore = process.memoryUsage().rss;
+    const plan = await time(() => retentionPlan(store, rules, { now: t0 + 400 * 86_400_000, days: 0, replicated: async () => true }), 1);
+    const planRssGrowthMB = round((process.memoryUsage().rss - rssBefore) / MiB);
     await store.index.db.sublevel('kv', { valueEncoding: 'json' }).del('version');
     const rebuild = await time(() => catalogue.ensureBuilt(), 1);
     const figure = (r: { ms: number; value: { rows: unknown[]; scanned: number } }) => ({
@@ -517,6 +530,14 @@ async function catalogueFigures(base: string): Promise<Record<string, unknown>> 
       byCategory: figure(byCategory),
       noMatchFullScan: figure(none),
       rebuildFromIndexMs: rebuild.ms,
+      retentionPlan: {
+        ms: plan.ms,
+        scanned: plan.value.scanned,
+        due: plan.value.due.length,
+        kept: plan.value.kept.length,
+        overScan: round(plan.ms / scan.ms, 2),
+        rssGrowthMB: planRssGrowthMB,
+      },
       rebuildOverScan: round(rebuild.ms / scan.ms, 2),
     };
   } finally {

@@ -303,6 +303,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         },
       },
       consoleAssets: loadConsoleAssets(),
+      retentionRules: config.retention.keep,
       log,
     });
     server.off('request', starting);

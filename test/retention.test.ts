@@ -104,6 +104,15 @@ describe('retention plan', () => {
       [[recordings[0], 'category 1: 3 days']],
     );
     assert.deepEqual((await plan(500)).due.map((d) => d.recording).sort(), [...recordings].sort());
+    // A reader sees it on the recording's page.
+    const login = await fetch(`${daemon.base}/console/login`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { Origin: daemon.base, 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ user: TEST_USERS.reader.user, key: TEST_USERS.reader.key }),
+    });
+    const page = await fetch(`${daemon.base}/console/recordings/${encodeURIComponent(recordings[0]!)}`, { headers: { Cookie: login.headers.get('set-cookie')!.split(';')[0]! } });
+    assert.match(await page.text(), /<dd data-field="retention">kept until <time[^>]*>[^<]+<\/time> <small>\(category 1: 3 days\)<\/small><\/dd>/);
   });
 
   test('a category given later counts at once, and a category without a rule is warned about', async () => {

@@ -33,6 +33,7 @@ import { newTransId, requestLog } from './middleware/request-log.ts';
 import { authHandler } from './routes/auth.ts';
 import { ReplicationLedger } from '../replication/ledger.ts';
 import { recordedChecks } from '../authenticity/video-custody.ts';
+import type { KeepRules } from '../lifecycle/retention.ts';
 import { VideoLedger } from '../authenticity/video-ledger.ts';
 import { replicaRecords } from '../replication/replicas.ts';
 import type { ReplicationStatus } from '../replication/replicator.ts';
@@ -102,6 +103,8 @@ export interface AppDeps {
   /** How the web layer guards itself: request limits and load shedding. */
   limits: { guard: RequestGuardOptions; admission: AdmissionOptions };
   consoleAssets: ConsoleAssets;
+  /** retention.keep, for the console's recording pages. */
+  retentionRules: KeepRules;
   log: Logger;
 }
 
@@ -239,6 +242,7 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; health: HealthSource
       replicationTargets: replication.targets,
       runReplication: replication.runNow,
       signAuditHead: audit.signHead,
+      retentionRules: deps.retentionRules,
       assets: deps.consoleAssets,
     }) as unknown as Hono<Env>,
   );

@@ -66,6 +66,7 @@ export async function retentionPlan(store: ObjectStore, rules: KeepRules, option
   const kept: KeptRecording[] = [];
   const unruled = new Set<string>();
   let scanned = 0;
+  const inForce = await holds.list();
   for await (const [account] of store.accounts()) {
     for await (const entry of catalogue.entries(account)) {
       scanned++;
@@ -95,7 +96,7 @@ export async function retentionPlan(store: ObjectStore, rules: KeepRules, option
         keepUntil: new Date(retention.keepUntil).toISOString(),
         rule: retention.rule,
       };
-      const holding = await holds.holding(store, account, entry.container);
+      const holding = await holds.holding(store, account, entry.container, inForce);
       const keptBecause =
         holding.length > 0
           ? `legal hold ${holding.map((h) => `${h.id} (case ${h.caseNumber})`).join(', ')}`

@@ -22,6 +22,7 @@ import type { BookmarkView, ClipVideoView, ClipView, CustodyLine, RecordingView,
 import { type ClipCheck, isVideoClip, VideoLedger, worse } from '../../authenticity/video-ledger.ts';
 import { explainVerdict, HEADLINES } from '../../media/explain.ts';
 import { HoldBook } from '../../lifecycle/holds.ts';
+import { type KeepRules, retentionOf } from '../../lifecycle/retention.ts';
 import type { Authenticity, VideoVerdict } from '../../media/verdict.ts';
 
 export interface ReplicationTargetRef {
@@ -194,7 +195,7 @@ export async function recordingView(
   store: ObjectStore,
   account: string,
   container: string,
-  options: { canReadContent: boolean; targets: ReplicationTargetRef[]; custody: (prefix: string) => AsyncIterable<AuditLine> },
+  options: { canReadContent: boolean; retentionRules: KeepRules; targets: ReplicationTargetRef[]; custody: (prefix: string) => AsyncIterable<AuditLine> },
 ): Promise<RecordingView> {
   const entry = await store.container(account, container);
   const catalogued = RecordingCatalogue.entryFor(container, entry.created, entry.meta);
@@ -337,6 +338,17 @@ export async function recordingView(
       placedAt: h.placedAt,
       reason: h.reason,
     })),
+    retention: retentionOf(
+      {
+        kind: catalogued.kind,
+        categories: [...new Set(bookmarks.map((b) => b.categoryId).filter((id): id is string => !!id))],
+        ...(catalogued.userId !== undefined ? { userId: catalogued.userId } : {}),
+        ...(catalogued.deviceSerial !== undefined ? { deviceSerial: catalogued.deviceSerial } : {}),
+        triggeredAt: catalogued.at,
+        ...(catalogued.status === 'Complete' || catalogued.kind === 'rejected' ? { sealedAt: Math.round(Number(entry.timestamp) * 1000) } : {}),
+      },
+      options.retentionRules,
+    ),
   };
 }
 

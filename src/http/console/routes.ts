@@ -28,6 +28,7 @@ import { padding, tarEnd, tarHeader } from '../../evidence/tar.ts';
 import type { RequestStats } from '../../health/request-stats.ts';
 import type { StationHealth } from '../../health/station.ts';
 import { recordedChecks } from '../../authenticity/video-custody.ts';
+import type { KeepRules } from '../../lifecycle/retention.ts';
 import { VideoLedger } from '../../authenticity/video-ledger.ts';
 import { ReplicationLedger } from '../../replication/ledger.ts';
 import { replicaRecords } from '../../replication/replicas.ts';
@@ -61,6 +62,8 @@ export interface ConsoleDeps {
   runReplication: () => boolean;
   /** The audit trail's head, signed now with the station key. */
   signAuditHead: () => SignedHead | undefined;
+  /** retention.keep: a recording's page says until when it is kept, and by which rule. */
+  retentionRules: KeepRules;
   assets: ConsoleAssets;
 }
 
@@ -261,6 +264,7 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
     await audit(c, { action: 'console.recording.view', target, result: '200' });
     const view = await recordingView(deps.store, account, container, {
       canReadContent: readsEvidence(role),
+      retentionRules: deps.retentionRules,
       targets: deps.replicationTargets(),
       custody: (prefix) => deps.auditLines(byTarget(prefix)),
     });

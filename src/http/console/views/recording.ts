@@ -102,6 +102,8 @@ export interface RecordingView {
   video?: Authenticity | 'pending';
   /** Legal holds in force that cover it: it is never evicted or deleted while any does. */
   holds: { id: string; caseNumber: string; placedBy: string; placedAt: number; reason: string }[];
+  /** Until when retention keeps it (null: for ever, or counted from a seal not yet made), and the rule. */
+  retention: { keepUntil: number | null; rule: string };
 }
 
 export function recordingPage(assets: PageOptions['assets'], viewer: Viewer, r: RecordingView): Html {
@@ -123,6 +125,7 @@ export function recordingPage(assets: PageOptions['assets'], viewer: Viewer, r: 
     <dt>Status</dt><dd><span class="status status-${r.status.toLowerCase()}">${r.status}</span>${r.completedAt ? html` since ${time(r.completedAt)}` : ''}</dd>
     <dt>Objects</dt><dd>${r.objects.length} (${formatBytes(r.objects.reduce((n, o) => n + o.bytes, 0))})</dd>
     ${r.video ? html`<dt>Signed video</dt><dd data-field="video">${videoBadge(r.video)}</dd>` : ''}
+    <dt>Retention</dt><dd data-field="retention">${r.retention.keepUntil === null ? 'kept for ever' : html`kept until ${time(r.retention.keepUntil)}`} <small>(${r.retention.rule})</small>${r.holds.length > 0 && r.retention.keepUntil !== null ? html`; held, so not deleted then` : ''}</dd>
     <dt>Legal holds</dt><dd data-field="holds">${
       r.holds.length === 0
         ? 'none'
