@@ -33,6 +33,7 @@ export async function runHoldRequest(ctx: HoldContext, request: HoldRequest, sou
   const target = request.op === 'release' ? `hold:${request.id}` : request.scope?.recording !== undefined ? `recording:${request.scope.recording}` : 'hold:(new)';
   const audit = { actor, source, action: `hold.${request.op === 'place' ? 'place' : 'release'}` };
   try {
+    if (request.op !== 'place' && request.op !== 'release') throw new EdgeError('BadRequest', `unknown hold operation ${JSON.stringify((request as { op?: unknown }).op)}`);
     const identity = await (await Credentials.load(ctx.credentialsFile)).verify(actor, String(request.key ?? ''));
     if (!identity) throw new EdgeError('Unauthorized', `${actor}: unknown user or wrong key`);
     if (identity.role !== 'custodian') throw new EdgeError('Forbidden', `${actor} is a ${identity.role}: legal holds need a custodian (edgecd user add NAME --role custodian)`);
