@@ -304,6 +304,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       },
       consoleAssets: loadConsoleAssets(),
       retentionRules: config.retention.keep,
+      tombstoneFile: paths(dir).tombstones,
       log,
     });
     server.off('request', starting);

@@ -105,6 +105,8 @@ export interface AppDeps {
   consoleAssets: ConsoleAssets;
   /** retention.keep, for the console's recording pages. */
   retentionRules: KeepRules;
+  /** DIR/tombstones.jsonl, for the console's deletions page. */
+  tombstoneFile: string;
   log: Logger;
 }
 
@@ -243,6 +245,7 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; health: HealthSource
       runReplication: replication.runNow,
       signAuditHead: audit.signHead,
       retentionRules: deps.retentionRules,
+      tombstoneFile: deps.tombstoneFile,
       assets: deps.consoleAssets,
     }) as unknown as Hono<Env>,
   );

@@ -29,6 +29,9 @@ import type { RequestStats } from '../../health/request-stats.ts';
 import type { StationHealth } from '../../health/station.ts';
 import { recordedChecks } from '../../authenticity/video-custody.ts';
 import type { KeepRules } from '../../lifecycle/retention.ts';
+import { readTombstones } from '../../lifecycle/deletion.ts';
+import { HoldBook } from '../../lifecycle/holds.ts';
+import { lifecyclePage } from './views/lifecycle.ts';
 import { VideoLedger } from '../../authenticity/video-ledger.ts';
 import { ReplicationLedger } from '../../replication/ledger.ts';
 import { replicaRecords } from '../../replication/replicas.ts';
@@ -64,6 +67,8 @@ export interface ConsoleDeps {
   signAuditHead: () => SignedHead | undefined;
   /** retention.keep: a recording's page says until when it is kept, and by which rule. */
   retentionRules: KeepRules;
+  /** DIR/tombstones.jsonl */
+  tombstoneFile: string;
   assets: ConsoleAssets;
 }
 
@@ -220,6 +225,15 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
   });
   app.get('/station', session, adminOnly, async (c) => htmlReply(c, 200, stationPage(assets, viewer(c), await stationView(), NOTICES[c.req.query('done') ?? ''])));
   app.get('/station/live', session, adminOnly, async (c) => htmlReply(c, 200, stationLive(await stationView())));
+
+  // Holds and tombstones: admins see the state, custodians also act on it (edgecd hold, edgecd restore).
+  app.get('/lifecycle', session, async (c) => {
+    const { role } = c.get('session').identity;
+    if (role !== 'admin' && role !== 'custodian') throw new EdgeError('Forbidden', 'Holds and deletions are shown to admins and custodians');
+    const holds = await HoldBook.of(deps.store.index).list({ released: true, account: c.get('session').identity.account });
+    const deleted = (await readTombstones(deps.tombstoneFile)).filter((t) => t.account === c.get('session').identity.account).reverse();
+    return htmlReply(c, 200, lifecyclePage(assets, viewer(c), { holds, deleted }));
+  });
 
   app.get('/connection.json', session, adminOnly, async (c) => {
     const text = await deps.connectionFile();

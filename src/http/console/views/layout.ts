@@ -15,7 +15,7 @@ export interface PageOptions {
   title: string;
   viewer?: Viewer;
   /** Which navigation entry is this page. */
-  section?: 'station' | 'recordings';
+  section?: 'station' | 'recordings' | 'lifecycle';
   /** A message after an action (a pass started, …). */
   notice?: string;
   assets: { css: string; js: string };
@@ -44,6 +44,7 @@ export function page(o: PageOptions, body: Html): Html {
         <ul>
           ${v.role === 'admin' ? html`<li><a href="/console/station" aria-current="${current('station')}">Station</a></li>` : ''}
           <li><a href="/console/recordings" aria-current="${current('recordings')}">Recordings</a></li>
+          ${v.role === 'admin' || v.role === 'custodian' ? html`<li><a href="/console/lifecycle" aria-current="${current('lifecycle')}">Holds and deletions</a></li>` : ''}
         </ul>
       </nav>
       <form class="logout" method="post" action="/console/logout">
