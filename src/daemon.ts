@@ -281,6 +281,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         connectionFile: () => readFile(paths(dir).connection, 'utf8'),
         holdsBlockingEviction: () => evictor?.blockedByHolds ?? null,
         unruledCategories: () => unruledCategories(store, config.retention.keep),
+        retentionLastRun: () => {
+          const last = retention?.lastRun;
+          return last ? { at: last.at, deleted: last.deleted.length, purged: last.purged.length, kept: last.kept } : null;
+        },
       },
       replication: {
         status: async () => (config.replication.targets.length > 0 ? replicator!.status() : null),

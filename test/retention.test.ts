@@ -238,6 +238,10 @@ describe('retention deletion: tombstones, trash, restore, purge', () => {
     }
     const report = JSON.parse(await cli('retention', 'run')) as { deleted: string[] };
     assert.deepEqual(report.deleted.sort(), planned.due.map((d) => d.recording).sort(), 'the preview is what the job does');
+    const status = JSON.parse((await daemon.request('GET', '/status', { 'X-Auth-Token': (await daemon.auth('admin')).token })).text) as {
+      retention: { lastRun: { deleted: number; kept: number } };
+    };
+    assert.deepEqual([status.retention.lastRun.deleted, status.retention.lastRun.kept], [2, 1]);
     for (const r of recordings.slice(0, 2)) assert.ok(!(await present(r)), `${r} deleted`);
     assert.ok(await present(recordings[2]!), 'held: kept');
     const tombstones = JSON.parse(await cli('deleted', '--json')) as {

@@ -104,6 +104,9 @@ export function prometheusText(h: StationHealth): string {
   metric('edgecd_eviction_blocked_by_holds', 'gauge', '1 when legal holds kept the last eviction from freeing enough (uploads may get 507)', [
     [{}, h.holds.blockingEviction ? 1 : 0],
   ]);
+  const last = h.retention.lastRun;
+  metric('edgecd_retention_last_run_deleted', 'gauge', 'Recordings the last retention run deleted (into the trash)', [[{}, last ? last.deleted : null]]);
+  metric('edgecd_retention_last_run_timestamp_seconds', 'gauge', 'When the retention job last ran', [[{}, last ? Date.parse(last.at) / 1000 : null]]);
   const ntp = h.clock.ntp;
   metric('edgecd_ntp_replies_total', 'counter', 'NTP requests answered', [[{}, ntp ? ntp.served : null]]);
   metric('edgecd_ntp_dropped_total', 'counter', 'NTP datagrams dropped as malformed or unsupported', [[{}, ntp ? ntp.dropped : null]]);

@@ -70,8 +70,8 @@ export interface StationHealth {
   video: VideoStatus;
   /** Legal holds in force, and those that kept the last eviction from freeing enough (uploads may get 507). */
   holds: { active: number; blockingEviction: HoldsBlockingEviction | null };
-  /** Category IDs in use that no retention.keep rule names: the default applies to them. */
-  retention: { unruledCategories: string[] };
+  /** Category IDs in use that no retention.keep rule names (the default applies to them), and the retention job's last run. */
+  retention: { unruledCategories: string[]; lastRun: { at: string; deleted: number; purged: number; kept: number } | null };
 }
 
 export interface HoldsBlockingEviction {
@@ -97,6 +97,7 @@ export interface HealthSources {
   /** Holds that kept the last eviction from freeing enough; null when none did (or there is no eviction). */
   holdsBlockingEviction: () => HoldsBlockingEviction | null;
   unruledCategories: () => Promise<string[]>;
+  retentionLastRun: () => StationHealth['retention']['lastRun'];
 }
 
 export interface BwsView {
@@ -154,7 +155,7 @@ export async function stationHealth(s: HealthSources): Promise<StationHealth> {
     tls: s.tls(),
     video,
     holds: { active: holds.length, blockingEviction: s.holdsBlockingEviction() },
-    retention: { unruledCategories },
+    retention: { unruledCategories, lastRun: s.retentionLastRun() },
   };
 }
 

@@ -92,6 +92,7 @@ export interface AppDeps {
     connectionFile: () => Promise<string>;
     holdsBlockingEviction: HealthSources['holdsBlockingEviction'];
     unruledCategories: HealthSources['unruledCategories'];
+    retentionLastRun: HealthSources['retentionLastRun'];
   };
   replication: {
     status: () => Promise<ReplicationStatus | null>;
@@ -154,6 +155,7 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; health: HealthSource
     bws: station.bws,
     holdsBlockingEviction: station.holdsBlockingEviction,
     unruledCategories: station.unruledCategories,
+    retentionLastRun: station.retentionLastRun,
   };
   const adminOnly: MiddlewareHandler<Env> = async (c, next) => {
     authorizeStationView(c.get('identity').role);

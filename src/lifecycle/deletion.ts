@@ -84,6 +84,8 @@ const stampTime = (stamp: string) => Date.parse(stamp.replace(/^(\d{4})(\d{2})(\
 export class RetentionJob {
   readonly #o: DeletionOptions;
   readonly #one = new KeyedMutex();
+  /** The last run, for /status: when, and what it did. */
+  lastRun: (DeletionReport & { at: string }) | undefined;
 
   constructor(options: DeletionOptions) {
     this.#o = options;
@@ -103,7 +105,9 @@ export class RetentionJob {
       for (const due of plan.due) if (await this.#delete(due, now)) deleted.push(due.recording);
       const purged = await this.#purge(now);
       if (deleted.length + purged.length > 0) this.#o.log.info({ deleted: deleted.length, purged: purged.length, kept: plan.kept.length }, 'retention run');
-      return { deleted, purged, kept: plan.kept.length };
+      const report = { deleted, purged, kept: plan.kept.length };
+      this.lastRun = { at: new Date(now).toISOString(), ...report };
+      return report;
     });
   }
 
