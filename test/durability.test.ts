@@ -7,19 +7,28 @@ import { describe, it } from 'node:test';
 import { SwiftSession, TestDaemon, runCli, type Reply } from './helpers/daemon.ts';
 import { md5 } from './helpers/hashes.ts';
 
+/** A request sent again while the daemon sheds it (503 + Retry-After, on a loaded machine), as a client would. */
+async function served(s: SwiftSession, ...args: Parameters<SwiftSession['req']>): Promise<Reply> {
+  for (;;) {
+    const res = await s.req(...args);
+    if (res.status !== 503) return res;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
 async function snapshot(s: SwiftSession) {
-  const account = await s.req('HEAD', '');
-  const containers = JSON.parse((await s.req('GET', '?format=json')).text) as { name: string; count: number; bytes: number }[];
+  const account = await served(s, 'HEAD', '');
+  const containers = JSON.parse((await served(s, 'GET', '?format=json')).text) as { name: string; count: number; bytes: number }[];
   const state: Record<string, unknown> = {
     account: ['x-account-container-count', 'x-account-object-count', 'x-account-bytes-used'].map((h) => account.headers[h]),
   };
   for (const c of containers) {
-    const head = await s.req('HEAD', `/${encodeURIComponent(c.name)}`);
+    const head = await served(s, 'HEAD', `/${encodeURIComponent(c.name)}`);
     const meta = Object.entries(head.headers).filter(([k]) => k.startsWith('x-container-meta-') || k.startsWith('x-container-object') || k === 'x-container-bytes-used');
-    const objects = JSON.parse((await s.req('GET', `/${encodeURIComponent(c.name)}?format=json`)).text) as { name: string }[];
+    const objects = JSON.parse((await served(s, 'GET', `/${encodeURIComponent(c.name)}?format=json`)).text) as { name: string }[];
     const objectState = [];
     for (const o of objects) {
-      const h = await s.req('HEAD', `/${encodeURIComponent(c.name)}/${encodeURIComponent(o.name)}`);
+      const h = await served(s, 'HEAD', `/${encodeURIComponent(c.name)}/${encodeURIComponent(o.name)}`);
       objectState.push([
         o,
         Object.entries(h.headers)
@@ -133,19 +142,24 @@ describe('reindex', () => {
   it('rebuilds an identical index from the disk after the index is deleted', async () => {
     const daemon = await TestDaemon.start();
     const s = await SwiftSession.open(daemon);
-    await s.req('PUT', '/Users');
-    await s.req('PUT', '/Users/u1', { 'X-Object-Meta-Name': 'Officer' }, '');
-    await s.req('PUT', '/Devices');
-    await s.req('PUT', '/Devices/B100', { 'X-Object-Meta-Model': 'W110' }, '');
-    await s.req('PUT', '/u1_B100_20240101T120000Z', { 'X-Container-Meta-Userid': 'u1', 'X-Container-Meta-Name': encodeURIComponent('Åsa Öberg') });
-    await s.req('PUT', '/u1_B100_20240101T120000Z/20240101T120000Z_7.mkv', { 'X-Object-Meta-Starttime': '1704110400', 'Content-Type': 'video/x-matroska' }, randomBytes(50_000));
-    await s.req('PUT', '/u1_B100_20240101T120000Z/' + encodeURIComponent('long '.repeat(80) + 'name'), {}, 'long');
-    await s.req('PUT', '/u1_B100_20240101T120000Z/over', {}, 'first version');
-    await s.req('PUT', '/u1_B100_20240101T120000Z/over', {}, 'second');
-    await s.req('POST', '/u1_B100_20240101T120000Z/over', { 'X-Object-Meta-Replaced': 'yes' });
-    await s.req('POST', '/u1_B100_20240101T120000Z', { 'X-Container-Meta-Status': 'Complete' });
-    await s.req('PUT', '/Users/3f2c', { 'X-Object-Meta-Name': 'x', 'X-Object-Meta-Active': 'True' }, '');
-    await s.req('PUT', '/empty');
+    // Every change must land.
+    const change = async (...args: Parameters<SwiftSession['req']>) => {
+      const res = await served(s, ...args);
+      assert.ok(res.status >= 200 && res.status < 300, `${args[0]} ${args[1]}: ${res.status} ${res.text}`);
+    };
+    await change('PUT', '/Users');
+    await change('PUT', '/Users/u1', { 'X-Object-Meta-Name': 'Officer' }, '');
+    await change('PUT', '/Devices');
+    await change('PUT', '/Devices/B100', { 'X-Object-Meta-Model': 'W110' }, '');
+    await change('PUT', '/u1_B100_20240101T120000Z', { 'X-Container-Meta-Userid': 'u1', 'X-Container-Meta-Name': encodeURIComponent('Åsa Öberg') });
+    await change('PUT', '/u1_B100_20240101T120000Z/20240101T120000Z_7.mkv', { 'X-Object-Meta-Starttime': '1704110400', 'Content-Type': 'video/x-matroska' }, randomBytes(50_000));
+    await change('PUT', '/u1_B100_20240101T120000Z/' + encodeURIComponent('long '.repeat(80) + 'name'), {}, 'long');
+    await change('PUT', '/u1_B100_20240101T120000Z/over', {}, 'first version');
+    await change('PUT', '/u1_B100_20240101T120000Z/over', {}, 'second');
+    await change('POST', '/u1_B100_20240101T120000Z/over', { 'X-Object-Meta-Replaced': 'yes' });
+    await change('POST', '/u1_B100_20240101T120000Z', { 'X-Container-Meta-Status': 'Complete' });
+    await change('PUT', '/Users/3f2c', { 'X-Object-Meta-Name': 'x', 'X-Object-Meta-Active': 'True' }, '');
+    await change('PUT', '/empty');
     const before = await snapshot(s);
     assert.equal(await daemon.stop(), 0);
 
