@@ -1,10 +1,13 @@
 /**
- * `retention plan`: what retention lets go within N days, and what stays and
- * why. `hold add|list|release`: legal holds. Both through the daemon when it runs.
- * Placing and releasing need a custodian's name and key (--as NAME, and
- * --key or the EDGECD_KEY environment variable, so the key need not be on a
- * command line); the daemon (or this process, with the daemon stopped)
- * checks them and audits every attempt.
+ * The evidence lifecycle from the command line:
+ * - `retention plan`: what retention lets go within N days, and what stays
+ *   and why; `retention run`: the deletion job, now;
+ * - `deleted`: the tombstones; `restore NAME`: a recording back from the
+ *   trash, under a hold (the daemon stopped: it rebuilds the index);
+ * - `hold add|list|release`: legal holds.
+ * Through the daemon when it runs. Holds and restores need a custodian's name
+ * and key (--as NAME, and --key or EDGECD_KEY, so the key need not be on a
+ * command line), checked where the change is made; every attempt is audited.
  */
 import { resolve } from 'node:path';
 import { adminGet } from '../admin/admin-client.ts';
