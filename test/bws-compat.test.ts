@@ -263,18 +263,12 @@ describe('a day of every firmware, replicated to a central and pulled back', () 
   });
 
   it("the console shows a bookmark's note though the recording is encrypted, and where it was set", async () => {
-    const login = await fetch(`${edge.base}/console/login`, {
-      method: 'POST',
-      redirect: 'manual',
-      headers: { Origin: edge.base, 'Content-Type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ user: TEST_USERS.reader.user, key: TEST_USERS.reader.key }),
-    });
-    const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
-    const page = await (await fetch(`${edge.base}/console/recordings/${encodeURIComponent(encrypted[0]!)}`, { headers: { Cookie: cookie } })).text();
+    const reader = await edge.consoleSession(TEST_USERS.reader.user, TEST_USERS.reader.key);
+    const page = await (await fetch(`${edge.base}/console/recordings/${encodeURIComponent(encrypted[0]!)}`, { headers: reader })).text();
     assert.match(page, /<blockquote>Note for recording 0: suspect left on foot<\/blockquote>/);
     assert.doesNotMatch(page, /\(encrypted\)/);
     assert.match(page, /at 55.7188, 13.2218 \(±6 m\)/);
-    const plain = await (await fetch(`${edge.base}/console/recordings/${encodeURIComponent(legacy[0]!)}`, { headers: { Cookie: cookie } })).text();
+    const plain = await (await fetch(`${edge.base}/console/recordings/${encodeURIComponent(legacy[0]!)}`, { headers: reader })).text();
     assert.match(plain, /class="track-flag"/, 'the bookmark is a flag on the track');
   });
 });

@@ -243,13 +243,8 @@ describe('GNSS tracks a hostile uploader sends', () => {
     assert.equal(recording.gnssTracks[0]!.valid, false);
     assert.match(recording.gnssTracks[0]!.problem!, /nests deeper than 16 levels/);
 
-    const login = await fetch(`${daemon.base}/console/login`, {
-      method: 'POST',
-      redirect: 'manual',
-      headers: { Origin: daemon.base, 'Content-Type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ user: TEST_USERS.reader.user, key: TEST_USERS.reader.key }),
-    });
-    const page = await fetch(`${daemon.base}/console/recordings/${encodeURIComponent(rec)}`, { headers: { Cookie: login.headers.get('set-cookie')!.split(';')[0]! } });
+    const reader = await daemon.consoleSession(TEST_USERS.reader.user, TEST_USERS.reader.key);
+    const page = await fetch(`${daemon.base}/console/recordings/${encodeURIComponent(rec)}`, { headers: reader });
     assert.equal(page.status, 200);
     assert.match(await page.text(), /not drawn: location file nests deeper than 16 levels/);
 

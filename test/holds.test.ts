@@ -153,13 +153,8 @@ describe('legal holds', () => {
     );
     assert.equal(JSON.parse((await hold('list', '--json')).stdout).length, 1, 'in force only, by default');
     // A reader sees the hold on the recording's page.
-    const login = await fetch(`${edge.base}/console/login`, {
-      method: 'POST',
-      redirect: 'manual',
-      headers: { Origin: edge.base, 'Content-Type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ user: TEST_USERS.reader.user, key: TEST_USERS.reader.key }),
-    });
-    const page = await fetch(`${edge.base}/console/recordings/${encodeURIComponent(held[1]!)}`, { headers: { Cookie: login.headers.get('set-cookie')!.split(';')[0]! } });
+    const reader = await edge.consoleSession(TEST_USERS.reader.user, TEST_USERS.reader.key);
+    const page = await fetch(`${edge.base}/console/recordings/${encodeURIComponent(held[1]!)}`, { headers: reader });
     assert.match(await page.text(), new RegExp(`<dd data-field="holds"><ul class="holds"><li><strong>${recordingHold}</strong>, case C-2026-0043`));
   });
 });

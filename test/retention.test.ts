@@ -105,13 +105,8 @@ describe('retention plan', () => {
     );
     assert.deepEqual((await plan(500)).due.map((d) => d.recording).sort(), [...recordings].sort());
     // A reader sees it on the recording's page.
-    const login = await fetch(`${daemon.base}/console/login`, {
-      method: 'POST',
-      redirect: 'manual',
-      headers: { Origin: daemon.base, 'Content-Type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ user: TEST_USERS.reader.user, key: TEST_USERS.reader.key }),
-    });
-    const page = await fetch(`${daemon.base}/console/recordings/${encodeURIComponent(recordings[0]!)}`, { headers: { Cookie: login.headers.get('set-cookie')!.split(';')[0]! } });
+    const reader = await daemon.consoleSession(TEST_USERS.reader.user, TEST_USERS.reader.key);
+    const page = await fetch(`${daemon.base}/console/recordings/${encodeURIComponent(recordings[0]!)}`, { headers: reader });
     assert.match(await page.text(), /<dd data-field="retention">kept until <time[^>]*>[^<]+<\/time> <small>\(category 1: 3 days\)<\/small><\/dd>/);
   });
 
@@ -302,21 +297,12 @@ describe('retention deletion: tombstones, trash, restore, purge', () => {
     const restored = (JSON.parse(recheck) as { recordings: { name: string; video?: { verdict: string } }[] }).recordings.find((r) => r.name === recordings[0]);
     assert.equal(restored?.video?.verdict, 'unsupported');
     // The console's holds and deletions page: for custodians and admins, not readers.
-    const signIn = async (user: string, key: string) => {
-      const login = await fetch(`${daemon.base}/console/login`, {
-        method: 'POST',
-        redirect: 'manual',
-        headers: { Origin: daemon.base, 'Content-Type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ user, key }),
-      });
-      return { Cookie: login.headers.get('set-cookie')!.split(';')[0]! };
-    };
-    const lifecycle = await fetch(`${daemon.base}/console/lifecycle`, { headers: await signIn('custodian2', 'custodian-key-2') });
+    const lifecycle = await fetch(`${daemon.base}/console/lifecycle`, { headers: await daemon.consoleSession('custodian2', 'custodian-key-2') });
     assert.equal(lifecycle.status, 200);
     const html = await lifecycle.text();
     assert.equal(html.match(/<tr data-hold="H-/g)?.length, 2);
     assert.match(html, new RegExp(`<th scope="row">${recordings[0]}</th>(?:(?!</tr>).)*restored by custodian2`, 's'));
-    assert.equal((await fetch(`${daemon.base}/console/lifecycle`, { headers: await signIn(TEST_USERS.reader.user, TEST_USERS.reader.key) })).status, 403);
+    assert.equal((await fetch(`${daemon.base}/console/lifecycle`, { headers: await daemon.consoleSession(TEST_USERS.reader.user, TEST_USERS.reader.key) })).status, 403);
     const again = await runCli(['retention', 'run', '--data', daemon.dataDir]);
     assert.deepEqual((JSON.parse(again.stdout) as { deleted: string[] }).deleted, [], 'the restored recording is held');
   });

@@ -101,13 +101,8 @@ describe('signed video checked at ingest', { skip }, () => {
   });
 
   test('the console shows a badge per clip, the recording as tampered, and a GOP strip', async () => {
-    const login = await fetch(`${daemon.base}/console/login`, {
-      method: 'POST',
-      redirect: 'manual',
-      headers: { Origin: daemon.base, 'Content-Type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ user: TEST_USERS.reader.user, key: TEST_USERS.reader.key }),
-    });
-    const page = await fetch(`${daemon.base}/console/recordings/${encodeURIComponent(recording)}`, { headers: { Cookie: login.headers.get('set-cookie')!.split(';')[0]! } });
+    const reader = await daemon.consoleSession(TEST_USERS.reader.user, TEST_USERS.reader.key);
+    const page = await fetch(`${daemon.base}/console/recordings/${encodeURIComponent(recording)}`, { headers: reader });
     assert.equal(page.status, 200);
     const html = await page.text();
     assert.match(html, /<dd data-field="video"><span class="video-badge video-tampered" data-video="tampered">/);

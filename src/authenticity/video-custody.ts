@@ -3,7 +3,7 @@
  * entry (pull, the console's download), and the /video endpoint a clerk's
  * pull reads them from.
  */
-import type { Attestation, Authenticity, Signer, VideoVerdict } from '../media/verdict.ts';
+import { type Attestation, type Authenticity, type Signer, uncheckedVerdict, type VideoVerdict } from '../media/verdict.ts';
 import { isVideoClip, type RecordedElsewhere, type VideoLedger, worse } from './video-ledger.ts';
 
 /** A clip's signed-video verdict as custody.json carries it: what, about which bytes, by whom, and the signer. */
@@ -49,17 +49,10 @@ export async function recordedChecks(ledger: VideoLedger, account: string, conta
 }
 
 /** The verdict of a clip that is end-to-end encrypted: nothing to check until it is decrypted. */
-export const encryptedVerdict = (): VideoVerdict => ({
-  ...noVerdict('encrypted'),
-  reason: 'the clip is end-to-end encrypted (it has a key file): verify it after edgecd decrypt',
-});
+export const encryptedVerdict = (): VideoVerdict => uncheckedVerdict('encrypted', 'the clip is end-to-end encrypted (it has a key file): verify it after edgecd decrypt');
 
 /** The verdict of a clip the station could not check at all (its verifier kept failing). */
-export const notChecked = (reason: string): VideoVerdict => ({ ...noVerdict('unsupported'), reason });
-
-function noVerdict(verdict: Authenticity): VideoVerdict {
-  return { verdict, firstInvalidFrame: null, frames: 0, gops: [], attestation: { kind: 'none' }, format: { sei: null }, seis: 0 };
-}
+export const notChecked = (reason: string): VideoVerdict => uncheckedVerdict('unsupported', reason);
 
 /** A recording's signed-video state for `edgecd recordings`: its worst clip's verdict ('pending' while any waits), and each clip's. */
 export interface RecordingVideo {

@@ -411,13 +411,11 @@ interface SourceCustody {
  * station sent its central (`edgecd audit verify --against`).
  */
 async function custodyFromEdgecd(client: SwiftClient, container: string): Promise<SourceCustody> {
-  const storage = client.storageUrl;
-  if (!storage) return { lines: null, head: null };
-  const url = new URL(storage);
-  const account = url.pathname.replace(/\/+$/, '').split('/').pop()!;
+  const url = edgecdUrl(client, 'custody', container);
+  if (!url) return { lines: null, head: null };
   let res;
   try {
-    res = await client.download(`${url.origin}/custody/${encodeURIComponent(account)}/${encodeURIComponent(container)}`, { Accept: 'application/json' });
+    res = await client.download(url, { Accept: 'application/json' });
   } catch {
     return { lines: null, head: null };
   }
@@ -463,12 +461,10 @@ function checkHeadOver(header: string, lines: unknown[]): AuditHeadCheck {
  * confirmed (null from any other source).
  */
 async function replicasFromEdgecd(client: SwiftClient, container: string): Promise<unknown[] | null> {
-  const storage = client.storageUrl;
-  if (!storage) return null;
-  const url = new URL(storage);
-  const account = url.pathname.replace(/\/+$/, '').split('/').pop()!;
+  const url = edgecdUrl(client, 'replicas', container);
+  if (!url) return null;
   try {
-    const { status, items } = await client.list<unknown>(`${url.origin}/replicas/${encodeURIComponent(account)}/${encodeURIComponent(container)}`);
+    const { status, items } = await client.list<unknown>(url);
     return status === 200 ? items : null;
   } catch {
     return null;
@@ -513,12 +509,10 @@ async function videoVerdicts(
 
 /** What an edgecd source recorded for the recording's clips (null from any other source). */
 async function videoFromEdgecd(client: SwiftClient, container: string): Promise<Record<string, ClipVideo> | null> {
-  const storage = client.storageUrl;
-  if (!storage) return null;
-  const url = new URL(storage);
-  const account = url.pathname.replace(/\/+$/, '').split('/').pop()!;
+  const url = edgecdUrl(client, 'video', container);
+  if (!url) return null;
   try {
-    const res = await client.download(`${url.origin}/video/${encodeURIComponent(account)}/${encodeURIComponent(container)}`, { Accept: 'application/json' });
+    const res = await client.download(url, { Accept: 'application/json' });
     const body = await readCapped(res.body, MAX_SOURCE_DOCUMENT);
     if (res.status !== 200 || body === undefined) return null;
     const doc: unknown = JSON.parse(body.toString('utf8'));
@@ -537,6 +531,15 @@ function videoFromMetadata(clips: FolderObject[]): Record<string, ClipVideo> {
       found[clip.name] = { verdict: recorded.verdict, firstInvalidFrame: recorded.firstInvalidFrame ?? null, ...(recorded.station ? { checkedBy: recorded.station } : {}) };
   }
   return found;
+}
+
+/** An edgecd source's per-recording document (custody, replicas, video), beside its Swift API; undefined before authentication. */
+function edgecdUrl(client: SwiftClient, kind: 'custody' | 'replicas' | 'video', container: string): string | undefined {
+  const storage = client.storageUrl;
+  if (!storage) return undefined;
+  const url = new URL(storage);
+  const account = url.pathname.replace(/\/+$/, '').split('/').pop()!;
+  return `${url.origin}/${kind}/${encodeURIComponent(account)}/${encodeURIComponent(container)}`;
 }
 
 /** The largest document (audit excerpt, verdicts) read from a source: it is not trusted to stop. */

@@ -26,20 +26,13 @@ import { HoldBook } from './holds.ts';
 import { type PlanOptions, type PlannedRecording, retentionPlan } from './plan.ts';
 import type { KeepRules } from './retention.ts';
 
-export interface Tombstone {
+/** What retention deleted: the planned recording (who, which camera, when, the rule and when it expired), and what was done. */
+export interface Tombstone extends PlannedRecording {
   deletedAt: string;
-  account: string;
-  recording: string;
-  kind: 'recording' | 'rejected';
-  userId?: string;
-  deviceSerial?: string;
-  triggeredAt: string;
   /** What was deleted: every object's SHA-256, md5 and size. */
   manifest: Record<string, { sha256: string; md5: string; bytes: number }>;
   bytes: number;
-  /** Why it could go: the rule, when it expired, and that no hold covered it. */
-  rule: string;
-  keepUntil: string;
+  /** No hold covered it. */
   holds: 'none';
   /** Until when `edgecd restore` can bring it back (null: removed outright). */
   restorableUntil: string | null;
@@ -121,17 +114,10 @@ export class RetentionJob {
     for await (const o of store.objects(due.account, due.recording)) manifest[o.name] = { sha256: o.sha256, md5: o.md5, bytes: o.bytes };
     const stamp = this.#o.graceDays > 0 ? trashStamp(now) : null;
     const tombstone: Tombstone = {
+      ...due,
       deletedAt: new Date(now).toISOString(),
-      account: due.account,
-      recording: due.recording,
-      kind: due.kind,
-      ...(due.userId !== undefined ? { userId: due.userId } : {}),
-      ...(due.deviceSerial !== undefined ? { deviceSerial: due.deviceSerial } : {}),
-      triggeredAt: due.triggeredAt,
       manifest,
       bytes: container.bytesUsed,
-      rule: due.rule,
-      keepUntil: due.keepUntil,
       holds: 'none',
       restorableUntil: stamp ? new Date(now + this.#o.graceDays * DAY_MS).toISOString() : null,
       trashStamp: stamp,

@@ -75,3 +75,8 @@ export interface VideoVerdict {
   /** Why, in a sentence, for anything but authentic. */
   reason?: string;
 }
+
+/** The verdict of a clip nothing could be checked in (unreadable, encrypted, a checker that kept failing): why, and nothing else. */
+export function uncheckedVerdict(verdict: 'unsupported' | 'encrypted', reason: string, codec?: 'h264' | 'h265'): VideoVerdict {
+  return { verdict, firstInvalidFrame: null, frames: 0, gops: [], attestation: { kind: 'none' }, format: { ...(codec ? { codec } : {}), sei: null }, seis: 0, reason };
+}

@@ -9,7 +9,7 @@
  */
 import { MediaFormatError, openVideo, type VideoCodec } from './containers/open-video.ts';
 import { SignedVideoVerifier } from './signed-video/verifier.ts';
-import type { VideoVerdict } from './verdict.ts';
+import { uncheckedVerdict, type VideoVerdict } from './verdict.ts';
 
 export interface VerifyOptions {
   codecHint?: VideoCodec;
@@ -31,7 +31,7 @@ export async function verifyVideoFile(path: string, options: VerifyOptions = {})
   try {
     source = await openVideo(path, options.codecHint ? { codecHint: options.codecHint } : {});
   } catch (err) {
-    if (err instanceof MediaFormatError) return unreadable(err.message, options.codecHint);
+    if (err instanceof MediaFormatError) return uncheckedVerdict('unsupported', `not a readable H.264/H.265 MP4, MKV or Annex B file: ${err.message}`, options.codecHint);
     throw err;
   }
   try {
@@ -57,19 +57,6 @@ export async function verifyVideoFile(path: string, options: VerifyOptions = {})
   } finally {
     await source.close();
   }
-}
-
-function unreadable(reason: string, codec: VideoCodec | undefined): VideoVerdict {
-  return {
-    verdict: 'unsupported',
-    firstInvalidFrame: null,
-    frames: 0,
-    gops: [],
-    attestation: { kind: 'none' },
-    format: { ...(codec ? { codec } : {}), sei: null },
-    seis: 0,
-    reason: `not a readable H.264/H.265 MP4, MKV or Annex B file: ${reason}`,
-  };
 }
 
 const joinReasons = (a: string | undefined, b: string) => (a ? `${a}; ${b}` : b);

@@ -192,6 +192,19 @@ export class TestDaemon {
     return `http://127.0.0.1:${this.port}`;
   }
 
+  /** Signs in to the web console as a browser would (a form POST from the station's own origin): the session cookie header. */
+  async consoleSession(user: string, key: string): Promise<{ Cookie: string }> {
+    const login = await fetch(`${this.base}/console/login`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { Origin: this.base, 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ user, key }),
+    });
+    const cookie = login.headers.get('set-cookie');
+    if (login.status !== 303 || !cookie) throw new Error(`console sign-in as ${user}: ${login.status}`);
+    return { Cookie: cookie.split(';')[0]! };
+  }
+
   async connectionFile(): Promise<{ BlobAPIUserName: string; BlobAPIKey: string; AuthenticationTokenURI: string[]; HTTPSCertificate?: string[] }> {
     return JSON.parse(await readFile(join(this.dataDir, 'connection.json'), 'utf8'));
   }
