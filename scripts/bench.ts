@@ -424,7 +424,7 @@ async function httpsUpload(base: string, mib: number): Promise<number> {
 async function catalogueFigures(base: string): Promise<Record<string, unknown>> {
   const { ObjectStore } = await import('../src/store/object-store.ts');
   const { IndexDb } = await import('../src/store/index-db.ts');
-  const { RecordingCatalogue } = await import('../src/bws/catalogue.ts');
+  const { RecordingCatalogue, CATALOGUE_VERSION } = await import('../src/bws/catalogue.ts');
   const { derivedIndexOps } = await import('../src/index-hooks.ts');
   const { searchRecordings } = await import('../src/http/console/recording-data.ts');
   const { createLogger } = await import('../src/lib/log.ts');
@@ -469,18 +469,14 @@ async function catalogueFigures(base: string): Promise<Record<string, unknown>> 
       const meta = { status: i % 100 === 0 ? 'Transferring' : 'Complete', starttime: String(at / 1000 - 30) };
       const container = { name, created: at, timestamp: String(at / 1000), meta, objectCount: 4, bytesUsed: 4 * MiB };
       ops.push({ type: 'put', sublevel: store.index.containers, key: IndexDb.containerKey(account, name), value: container });
-      ops.push({
-        type: 'put',
-        sublevel: catalogue.byTime,
-        key: RecordingCatalogue.timeKey(account, RecordingCatalogue.entryFor(name, at, meta)!),
-        value: RecordingCatalogue.entryFor(name, at, meta),
-      });
+      const entry = RecordingCatalogue.entryFor(name, at, meta, at + 600_000)!;
+      ops.push({ type: 'put', sublevel: catalogue.byTime, key: RecordingCatalogue.timeKey(account, entry), value: entry });
       if (i % 10 === 0)
         ops.push({ type: 'put', sublevel: catalogue.byCategory, key: [account, `cat${i % 7}`, name, `bookmark_${i}`].join('\u0000'), value: { name: `Category ${i % 7}` } });
       if (ops.length >= 5000) await flush();
     }
     await flush();
-    await store.index.db.sublevel<string, number>('kv', { valueEncoding: 'json' }).put('version', 1);
+    await store.index.db.sublevel<string, number>('kv', { valueEncoding: 'json' }).put('version', CATALOGUE_VERSION);
 
     const time = async <T>(fn: () => Promise<T>, runs = 5): Promise<{ ms: number; value: T }> => {
       let best = Infinity;
@@ -512,6 +508,26 @@ async function catalogueFigures(base: string): Promise<Record<string, unknown>> 
     const rssBefore = process.memoryUsage().rss;
     const plan = await time(() => retentionPlan(store, rules, { now: t0 + 400 * 86_400_000, days: 0, replicated: async () => true }), 1);
     const planRssGrowthMB = round((process.memoryUsage().rss - rssBefore) / MiB);
+    // The console's pages at this size, built as their routes build them: the preview (the plan, then its page),
+    // and the holds page over a tombstone file of as many deletions (its newest page, read from the end).
+    const { retentionPage, lifecyclePage, PREVIEW_ROWS } = await import('../src/http/console/views/lifecycle.ts');
+    const { appendDurably, newestTombstones } = await import('../src/lifecycle/tombstones.ts');
+    const viewer = { user: 'c', role: 'custodian' as const, csrf: 'x' };
+    const assets = { css: '/a.css', js: '/a.js' };
+    const previewPage = await time(async () => {
+      const p = await retentionPlan(store, rules, { now: t0 + 400 * 86_400_000, days: 30, replicated: async () => true });
+      return String(await retentionPage(assets, viewer, p, 30)).length;
+    }, 3);
+    const tombstoneFile = join(dir, 'tombstones.jsonl');
+    const manifest = Object.fromEntries(Array.from({ length: 4 }, (_, i) => [`clip_${i}.mkv`, { sha256: 'a'.repeat(64), md5: 'b'.repeat(32), bytes: MiB }]));
+    const lines: string[] = [];
+    for (const entry of plan.value.due)
+      lines.push(JSON.stringify({ ...entry, deletedAt: entry.keepUntil, manifest, bytes: 4 * MiB, holds: 'none', restorableUntil: null, trashStamp: null }));
+    await appendDurably(tombstoneFile, lines.join('\n'));
+    const holdsPage = await time(async () => {
+      const deleted = await newestTombstones(tombstoneFile, PREVIEW_ROWS, (t) => t.account === account);
+      return String(await lifecyclePage(assets, viewer, { holds: [], deleted })).length;
+    });
     await store.index.db.sublevel('kv', { valueEncoding: 'json' }).del('version');
     const rebuild = await time(() => catalogue.ensureBuilt(), 1);
     const figure = (r: { ms: number; value: { rows: unknown[]; scanned: number } }) => ({
@@ -537,6 +553,14 @@ async function catalogueFigures(base: string): Promise<Record<string, unknown>> 
         kept: plan.value.kept.length,
         overScan: round(plan.ms / scan.ms, 2),
         rssGrowthMB: planRssGrowthMB,
+      },
+      consolePages: {
+        retentionPreviewMs: previewPage.ms,
+        retentionPreviewOverScan: round(previewPage.ms / scan.ms, 2),
+        holdsAndDeletionsMs: holdsPage.ms,
+        holdsAndDeletionsOverScan: round(holdsPage.ms / scan.ms, 3),
+        tombstones: lines.length,
+        tombstoneFileMB: round((await stat(tombstoneFile)).size / MiB),
       },
       rebuildOverScan: round(rebuild.ms / scan.ms, 2),
     };

@@ -206,13 +206,14 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       videoChecked: (account, container) => videoChecker.checked(account, container, VIDEO_CHECK_WAIT_MS),
     });
     const replicating = replicator;
-    retention = RetentionJob.forStation(config, {
+    const retentionJob = RetentionJob.forStation(config, {
       store,
       audit,
       log,
       tombstoneFile: paths(dir).tombstones,
       replicated: (account, container) => replicating.heldByEveryTarget(account, container),
     });
+    retention = retentionJob;
     if (config.retention.evictAfterReplication) {
       evictor = new Evictor({
         store,
@@ -307,8 +308,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         },
       },
       consoleAssets: loadConsoleAssets(),
-      retentionRules: config.retention.keep,
-      tombstoneFile: paths(dir).tombstones,
+      lifecycle: {
+        rules: config.retention.keep,
+        tombstoneFile: paths(dir).tombstones,
+        holds: { store, audit, credentialsFile: paths(dir).credentials },
+        plan: (days) => retentionJob.plan(days),
+      },
       log,
     });
     server.off('request', starting);
@@ -348,7 +353,6 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     });
     replicator.schedule();
     videoChecker.start();
-    const retentionJob = retention;
     const retentionSchedule = cron.schedule(config.retention.delete.schedule, () => void retentionJob.run().catch((err: unknown) => log.error({ err }, 'retention run failed')), {
       name: 'retention',
       noOverlap: true,

@@ -18,6 +18,7 @@ import { ROOT, runCli, TEST_USERS, TestDaemon } from './helpers/daemon.ts';
 import { sha256 } from './helpers/hashes.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
+const CUSTODIAN = { user: 'custodian-1', key: 'custodian-key-for-tests-only' };
 const CORPUS = [join(ROOT, '../shared/signed-video/corpus'), '/work/shared/signed-video/corpus'].find((d) => existsSync(d));
 const SHOTS = join(ROOT, 'test-output/console');
 const run = promisify(execFile);
@@ -36,6 +37,8 @@ describe('web console in Chromium', { skip: existsSync(CHROMIUM) ? false : `${CH
       config: {
         siteName: 'Console test station',
         quota: { maxBytes: 1_000_000_000 },
+        // Due within the preview's window; kept, since the unreachable central never holds them.
+        retention: { keep: { default: 10 } },
         replication: { targets: [{ name: 'central', authUrl: 'http://127.0.0.1:9/auth/v1.0', user: 'edge', key: 'k', schedule: '0 3 1 1 *' }] },
       },
     });
@@ -89,11 +92,12 @@ describe('web console in Chromium', { skip: existsSync(CHROMIUM) ? false : `${CH
   /** A fresh browser profile (no cookies) trusting the station's self-signed certificate. */
   const freshContext = () => browser.newContext({ ignoreHTTPSErrors: true, acceptDownloads: true, viewport: { width: 1280, height: 900 } });
 
-  async function logIn(context: BrowserContext, role: 'admin' | 'reader'): Promise<Page> {
+  async function logIn(context: BrowserContext, role: 'admin' | 'reader' | 'custodian'): Promise<Page> {
     const page = await context.newPage();
     await page.goto(`${base}/console/`);
-    await page.getByLabel('User').fill(TEST_USERS[role].user);
-    await page.getByLabel('Key').fill(TEST_USERS[role].key);
+    const who = role === 'custodian' ? CUSTODIAN : TEST_USERS[role];
+    await page.getByLabel('User').fill(who.user);
+    await page.getByLabel('Key').fill(who.key);
     await Promise.all([page.waitForURL((url) => url.pathname !== '/console/login', { timeout: 10_000 }), page.getByRole('button', { name: 'Log in' }).click()]);
     return page;
   }
@@ -338,6 +342,67 @@ describe('web console in Chromium', { skip: existsSync(CHROMIUM) ? false : `${CH
     assert.equal(await admin.locator(`#video-h ~ ul a[href$="${encodeURIComponent(recording)}"]`).count(), 1);
     await admin.screenshot({ path: join(SHOTS, '9-station-video-alarm.png'), fullPage: true });
     await admin.context().close();
+  });
+
+  it('a custodian places a hold from a recording page, previews retention, and releases the hold with a reason; an admin sees holds without the forms', async () => {
+    const added = await runCli(['user', 'add', CUSTODIAN.user, '--role', 'custodian', '--key', CUSTODIAN.key, '--data', daemon.dataDir]);
+    assert.equal(added.code, 0, added.stderr);
+    const context = await freshContext();
+    const page = await logIn(context, 'custodian');
+    const target = recordings[1]!;
+    await page.goto(`${base}/console/recordings/${encodeURIComponent(target)}`);
+    await page.getByText('Place a legal hold on this recording').click();
+    await page.getByLabel('Case number').fill('CASE-2026-118');
+    await page.getByLabel('Reason').fill('Complaint filed: keep all footage');
+    await Promise.all([page.waitForURL((url) => url.pathname.endsWith(encodeURIComponent(target))), page.getByRole('button', { name: 'Place the hold' }).click()]);
+    const holds = page.locator('[data-field="holds"] li');
+    assert.equal(await holds.count(), 1);
+    assert.match(await holds.innerText(), /CASE-2026-118: Complaint filed: keep all footage \(placed by custodian-1/);
+    const holdId = (await holds.getAttribute('data-hold'))!;
+    assert.match(await page.locator('[data-field="retention"]').innerText(), /kept until .*: 10 days\).*held, so not deleted then/);
+    await page.screenshot({ path: join(SHOTS, '8-recording-held.png'), fullPage: true });
+
+    // The preview over 30 days: every recording is due, and each is kept: the held one for its hold, the others for the central.
+    await page.goto(`${base}/console/lifecycle`);
+    await page.getByRole('link', { name: /Retention preview/ }).click();
+    await page.getByLabel('Due within').selectOption('30');
+    await Promise.all([page.waitForURL(/days=30/), page.getByRole('button', { name: 'Show' }).click()]);
+    const summary = /0 to delete, (\d+) kept although due, of (\d+) recordings/.exec(await page.locator('[data-field="plan-summary"]').innerText());
+    assert.ok(summary && Number(summary[1]) >= recordings.length && summary[1] === summary[2], 'every recording is due and kept');
+    const kept = page.locator('table.plan tbody tr');
+    assert.equal(await kept.count(), Number(summary[1]));
+    assert.match(await kept.filter({ hasText: target }).innerText(), new RegExp(`legal hold ${holdId} \\(case CASE-2026-118\\)`));
+    assert.match(await kept.filter({ hasNotText: target }).first().innerText(), /not yet held by every replication target/);
+    await page.screenshot({ path: join(SHOTS, '9-retention-preview.png'), fullPage: true });
+
+    // An admin sees the hold, and no way to release it.
+    const adminContext = await freshContext();
+    const admin = await logIn(adminContext, 'admin');
+    await admin.goto(`${base}/console/lifecycle`);
+    assert.equal(await admin.locator(`tr[data-hold="${holdId}"]`).count(), 1);
+    assert.equal(await admin.getByRole('button', { name: 'Release' }).count(), 0);
+    const forged = await adminContext.request.post(`${base}/console/holds/${holdId}/release`, {
+      form: { csrf: await admin.locator('input[name=csrf]').first().inputValue(), reason: 'admin tries' },
+      headers: { Origin: base },
+    });
+    assert.equal(forged.status(), 403);
+    await adminContext.close();
+
+    // Releasing needs a reason; then the hold is listed as released, by whom and why.
+    await page.goto(`${base}/console/lifecycle`);
+    await page.getByLabel(`Why release ${holdId}?`).fill('Complaint withdrawn');
+    await Promise.all([page.waitForURL(/done=hold-released/), page.getByRole('button', { name: 'Release' }).click()]);
+    assert.match(await page.getByRole('status').innerText(), new RegExp(`Hold ${holdId} is released`));
+    assert.match(await page.locator(`tr[data-hold="${holdId}"]`).innerText(), /custodian-1, .*: Complaint withdrawn/);
+    await page.screenshot({ path: join(SHOTS, '10-hold-released.png'), fullPage: true });
+    await context.close();
+
+    const audit = (await readFile(join(daemon.dataDir, 'audit.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { actor: string; action: string; result: string; target?: string; details?: { id?: string } });
+    assert.ok(audit.some((l) => l.actor === CUSTODIAN.user && l.action === 'hold.place' && l.result === 'ok' && l.target?.startsWith('AUTH_') && l.target.endsWith(`/${target}`)));
+    assert.ok(audit.some((l) => l.actor === CUSTODIAN.user && l.action === 'hold.release' && l.result === 'ok' && l.details?.id === holdId));
   });
 
   it('audits console logins, evidence views and downloads', async () => {

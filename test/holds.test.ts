@@ -155,6 +155,6 @@ describe('legal holds', () => {
     // A reader sees the hold on the recording's page.
     const reader = await edge.consoleSession(TEST_USERS.reader.user, TEST_USERS.reader.key);
     const page = await fetch(`${edge.base}/console/recordings/${encodeURIComponent(held[1]!)}`, { headers: reader });
-    assert.match(await page.text(), new RegExp(`<dd data-field="holds"><ul class="holds"><li><strong>${recordingHold}</strong>, case C-2026-0043`));
+    assert.match(await page.text(), new RegExp(`<dd data-field="holds"><ul class="holds"><li data-hold="${recordingHold}"><strong>${recordingHold}</strong>, case C-2026-0043`));
   });
 });

@@ -4,12 +4,13 @@
  * what retention would let go, and a category without a rule is warned about.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseConfig } from '../src/config/config.ts';
 import { retentionOf, type RetentionSubject } from '../src/lifecycle/retention.ts';
+import { appendDurably, newestTombstones, readTombstones } from '../src/lifecycle/tombstones.ts';
 import { runCli, SwiftSession, TEST_USERS, TestDaemon } from './helpers/daemon.ts';
 
 const DAY = 86_400_000;
@@ -178,6 +179,45 @@ describe('retention plan', () => {
   });
 });
 
+describe('tombstone file', () => {
+  test('the newest tombstones are read from the end, across read chunks, with their restorations', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'edgecd-tombstones-'));
+    try {
+      const file = join(dir, 'tombstones.jsonl');
+      // Manifests large enough that the file spans several 1 MiB reads, and lines cross their edges.
+      const manifest = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`clip_${i}.mkv`, { sha256: 'a'.repeat(64), md5: 'b'.repeat(32), bytes: i }]));
+      for (let i = 0; i < 3000; i++) {
+        const recording = `rec-${i}`;
+        const tombstone = {
+          account: i % 3 === 0 ? 'other' : 'bws',
+          recording,
+          kind: 'recording',
+          triggeredAt: '',
+          keepUntil: '',
+          rule: 'r',
+          deletedAt: String(i),
+          manifest,
+          bytes: 1,
+          holds: 'none',
+          restorableUntil: 'x',
+          trashStamp: `s${i}`,
+        };
+        await appendDurably(file, JSON.stringify(tombstone));
+        if (i % 500 === 7) await appendDurably(file, JSON.stringify({ restoredAt: `r${i}`, restoredBy: 'c', account: tombstone.account, recording, trashStamp: `s${i}` }));
+      }
+      assert.ok((await stat(file)).size > 3 << 20);
+      const all = await readTombstones(file);
+      const bws = all.filter((t) => t.account === 'bws').reverse();
+      assert.deepEqual(await newestTombstones(file, 1500, (t) => t.account === 'bws'), bws.slice(0, 1500));
+      assert.deepEqual(await newestTombstones(file, 5000), all.reverse(), 'asked for more than there are: all of them');
+      assert.equal(bws.filter((t) => t.restored).length, 4);
+      assert.deepEqual(await newestTombstones(join(dir, 'none.jsonl'), 10), []);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('retention deletion: tombstones, trash, restore, purge', () => {
   let daemon: TestDaemon;
   let recordings: string[];
@@ -303,6 +343,11 @@ describe('retention deletion: tombstones, trash, restore, purge', () => {
     assert.equal(html.match(/<tr data-hold="H-/g)?.length, 2);
     assert.match(html, new RegExp(`<th scope="row">${recordings[0]}</th>(?:(?!</tr>).)*restored by custodian2`, 's'));
     assert.equal((await fetch(`${daemon.base}/console/lifecycle`, { headers: await daemon.consoleSession(TEST_USERS.reader.user, TEST_USERS.reader.key) })).status, 403);
+    // Every tombstone as stored, with the restoration line after its tombstone.
+    const download = await fetch(`${daemon.base}/console/tombstones.jsonl`, { headers: await daemon.consoleSession('custodian2', 'custodian-key-2') });
+    const stored = (await readFile(join(daemon.dataDir, 'tombstones.jsonl'), 'utf8')).trim().split('\n');
+    assert.deepEqual((await download.text()).trim().split('\n'), stored);
+    assert.equal(stored.length, 3);
     const again = await runCli(['retention', 'run', '--data', daemon.dataDir]);
     assert.deepEqual((JSON.parse(again.stdout) as { deleted: string[] }).deleted, [], 'the restored recording is held');
   });

@@ -20,7 +20,6 @@ import { listRecordings, type RecordingFilter } from '../bws/recordings.ts';
 import { withVideoVerdicts } from '../authenticity/video-custody.ts';
 import { type HoldRequest, runHoldRequest } from '../lifecycle/hold-operations.ts';
 import { HoldBook } from '../lifecycle/holds.ts';
-import { retentionPlan } from '../lifecycle/plan.ts';
 import type { RetentionJob } from '../lifecycle/deletion.ts';
 import { VideoLedger } from '../authenticity/video-ledger.ts';
 
@@ -57,15 +56,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
       return c.json({ error: (err as Error).message }, status as ContentfulStatusCode);
     }
   };
-  app.get('/retention/plan', async (c) =>
-    c.json(
-      await retentionPlan(options.store, options.operations.config.retention.keep, {
-        now: Date.now(),
-        days: Number(c.req.query('days') ?? 0),
-        replicated: (account, container) => options.replicator.heldByEveryTarget(account, container),
-      }),
-    ),
-  );
+  app.get('/retention/plan', async (c) => c.json(await options.retention.plan(Number(c.req.query('days') ?? 0))));
   app.post(
     '/retention/run',
     operation(() => options.retention.run()),

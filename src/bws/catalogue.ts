@@ -35,6 +35,8 @@ export interface CatalogueEntry {
   status: string;
   startTime?: number;
   stopTime?: number;
+  /** When the BWS sealed it (Status: Complete), ms: retention may count from it. */
+  sealedAt?: number;
 }
 
 export interface CatalogueQuery {
@@ -61,7 +63,7 @@ export interface CataloguePage {
 
 type Sub<V> = AbstractSublevel<Level<string, unknown>, string | Buffer | Uint8Array, string, V>;
 
-const VERSION = 2;
+export const CATALOGUE_VERSION = 3;
 const BOOKMARK = 'bookmark_';
 
 const text = (meta: MetaMap, key: string) => (meta[key] === undefined ? undefined : decodeMetaValue(meta[key]!).trim());
@@ -97,8 +99,11 @@ export class RecordingCatalogue {
     return catalogue;
   }
 
-  /** The catalogue entry a container's record implies (none for containers that are not recordings). */
-  static entryFor(container: string, created: number, meta: MetaMap): CatalogueEntry | undefined {
+  /**
+   * The catalogue entry a container's record implies (none for containers
+   * that are not recordings). `sealedAt`: when it was sealed, if it is.
+   */
+  static entryFor(container: string, created: number, meta: MetaMap, sealedAt?: number): CatalogueEntry | undefined {
     const name = parseRecordingName(container);
     const rejected = !name && isRejectedContentName(container);
     if (!name && !rejected) return undefined;
@@ -110,15 +115,23 @@ export class RecordingCatalogue {
     const stopTime = at('stoptime');
     // Rejected content names when it was rejected (or UnknownTime): else, when it arrived.
     const rejectedAt = rejected ? parseCompactTime(container.split('_')[1]!) : undefined;
+    const status = rejected ? 'Rejected' : text(meta, 'status') === 'Complete' ? 'Complete' : 'Transferring';
     return {
       container,
       kind: name ? 'recording' : 'rejected',
       ...(name ? { userId: name.userId, deviceSerial: name.deviceSerial } : {}),
       at: name?.triggerOn ?? rejectedAt ?? created,
-      status: rejected ? 'Rejected' : text(meta, 'status') === 'Complete' ? 'Complete' : 'Transferring',
+      status,
       ...(startTime !== undefined ? { startTime } : {}),
       ...(stopTime !== undefined ? { stopTime } : {}),
+      ...(status !== 'Transferring' && sealedAt !== undefined ? { sealedAt } : {}),
     };
+  }
+
+  /** A container's entry as catalogued (with its seal time), or as its record implies when not catalogued yet. */
+  async find(account: string, container: string, record: { created: number; meta: MetaMap }): Promise<CatalogueEntry | undefined> {
+    const implied = RecordingCatalogue.entryFor(container, record.created, record.meta);
+    return implied && ((await this.byTime.get(RecordingCatalogue.timeKey(account, implied))) ?? implied);
   }
 
   static timeKey(account: string, entry: Pick<CatalogueEntry, 'at' | 'container'>): string {
@@ -128,8 +141,13 @@ export class RecordingCatalogue {
   async derivedOps(m: Mutation): Promise<BatchOp[]> {
     const r = m.record;
     if (r.op === 'container') {
-      const entry = RecordingCatalogue.entryFor(m.container, r.created, r.meta);
-      if (entry) return [{ type: 'put', sublevel: this.byTime, key: RecordingCatalogue.timeKey(m.account, entry), value: entry }];
+      const entry = RecordingCatalogue.entryFor(m.container, r.created, r.meta, swiftMs(r.timestamp));
+      if (entry) {
+        const key = RecordingCatalogue.timeKey(m.account, entry);
+        // Sealed once: a later metadata POST does not move the seal.
+        const sealedAt = entry.sealedAt === undefined ? undefined : ((await this.byTime.get(key))?.sealedAt ?? entry.sealedAt);
+        return [{ type: 'put', sublevel: this.byTime, key, value: sealedAt === undefined ? entry : { ...entry, sealedAt } }];
+      }
       return classifyContainer(m.container) === 'unrecognised'
         ? [{ type: 'put', sublevel: this.unrecognised, key: IndexDb.containerKey(m.account, m.container), value: { created: r.created } }]
         : [];
@@ -169,7 +187,7 @@ export class RecordingCatalogue {
 
   /** Rebuilds the catalogue from the index when it is missing or from an older version. Returns whether it did. */
   async ensureBuilt(): Promise<boolean> {
-    if ((await this.#version.get('version')) === VERSION) return false;
+    if ((await this.#version.get('version')) === CATALOGUE_VERSION) return false;
     for (const sub of [this.byTime, this.byCategory, this.unrecognised] as Sub<unknown>[]) await sub.clear();
     const ops: BatchOp[] = [];
     const flush = async (force = false) => {
@@ -177,7 +195,8 @@ export class RecordingCatalogue {
     };
     for await (const [key, c] of this.#index.containers.iterator()) {
       const account = key.slice(0, key.indexOf(SEP));
-      const entry = RecordingCatalogue.entryFor(c.name, c.created, c.meta);
+      // The seal's own time is gone with its log record: the last change stands in for it.
+      const entry = RecordingCatalogue.entryFor(c.name, c.created, c.meta, swiftMs(c.timestamp));
       if (!entry) {
         if (classifyContainer(c.name) === 'unrecognised') ops.push({ type: 'put', sublevel: this.unrecognised, key, value: { created: c.created } });
         await flush();
@@ -193,7 +212,7 @@ export class RecordingCatalogue {
       }
       await flush();
     }
-    ops.push({ type: 'put', sublevel: this.#version, key: 'version', value: VERSION });
+    ops.push({ type: 'put', sublevel: this.#version, key: 'version', value: CATALOGUE_VERSION });
     await flush(true);
     return true;
   }
@@ -226,6 +245,19 @@ export class RecordingCatalogue {
   async hasCategory(account: string, categoryId: string, container: string): Promise<boolean> {
     const prefix = [account, categoryId, container, ''].join(SEP);
     return (await this.byCategory.keys({ gte: prefix, lt: prefix + TOP, limit: 1 }).all()).length > 0;
+  }
+
+  /** Each recording's category IDs (one key scan of the account's categories): what retention weighs. */
+  async categoriesByRecording(account: string): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>();
+    const prefix = account + SEP;
+    for await (const key of this.byCategory.keys({ gte: prefix, lt: prefix + TOP })) {
+      const [, id, container] = key.split(SEP) as [string, string, string];
+      const ids = out.get(container);
+      if (!ids) out.set(container, [id]);
+      else if (ids.at(-1) !== id && !ids.includes(id)) ids.push(id);
+    }
+    return out;
   }
 
   /** Category ids in use, with a name each (for a search form). */
@@ -293,6 +325,9 @@ export class RecordingCatalogue {
     };
   }
 }
+
+/** A Swift X-Timestamp (seconds, with a fraction) in ms. */
+const swiftMs = (timestamp: string) => Math.round(Number(timestamp) * 1000);
 
 const encodeCursor = (key: string) => Buffer.from(key, 'utf8').toString('base64url');
 const decodeCursor = (cursor: string) => Buffer.from(cursor, 'base64url').toString('utf8');

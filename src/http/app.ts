@@ -33,7 +33,6 @@ import { newTransId, requestLog } from './middleware/request-log.ts';
 import { authHandler } from './routes/auth.ts';
 import { ReplicationLedger } from '../replication/ledger.ts';
 import { recordedChecks } from '../authenticity/video-custody.ts';
-import type { KeepRules } from '../lifecycle/retention.ts';
 import { VideoLedger } from '../authenticity/video-ledger.ts';
 import { replicaRecords } from '../replication/replicas.ts';
 import type { ReplicationStatus } from '../replication/replicator.ts';
@@ -42,7 +41,7 @@ import { LoginGate } from './login-gate.ts';
 import type { ConnectionGuard } from './connection-guard.ts';
 import type { ConsoleAssets } from './console/assets.ts';
 import type { ReplicationTargetRef } from './console/recording-data.ts';
-import { consoleRoutes } from './console/routes.ts';
+import { type ConsoleDeps, consoleRoutes } from './console/routes.ts';
 import type { SystemDocuments } from './routes/handlers.ts';
 
 /** The console's assets are loaded once at start, by whoever builds the app. */
@@ -104,10 +103,7 @@ export interface AppDeps {
   /** How the web layer guards itself: request limits and load shedding. */
   limits: { guard: RequestGuardOptions; admission: AdmissionOptions };
   consoleAssets: ConsoleAssets;
-  /** retention.keep, for the console's recording pages. */
-  retentionRules: KeepRules;
-  /** DIR/tombstones.jsonl, for the console's deletions page. */
-  tombstoneFile: string;
+  lifecycle: ConsoleDeps['lifecycle'];
   log: Logger;
 }
 
@@ -246,8 +242,7 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; health: HealthSource
       replicationTargets: replication.targets,
       runReplication: replication.runNow,
       signAuditHead: audit.signHead,
-      retentionRules: deps.retentionRules,
-      tombstoneFile: deps.tombstoneFile,
+      lifecycle: deps.lifecycle,
       assets: deps.consoleAssets,
     }) as unknown as Hono<Env>,
   );

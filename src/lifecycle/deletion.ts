@@ -15,7 +15,7 @@
  * (both stay listed). Holds are checked again just before each
  * deletion, under the job's own lock.
  */
-import { open, readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { AuditSink } from '../audit/trail.ts';
@@ -23,33 +23,9 @@ import type { Config } from '../config/config.ts';
 import { KeyedMutex } from '../lib/keyed-mutex.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import { HoldBook } from './holds.ts';
-import { type PlanOptions, type PlannedRecording, retentionPlan } from './plan.ts';
+import { type PlanOptions, type PlannedRecording, type RetentionPlan, retentionPlan } from './plan.ts';
 import type { KeepRules } from './retention.ts';
-
-/** What retention deleted: the planned recording (who, which camera, when, the rule and when it expired), and what was done. */
-export interface Tombstone extends PlannedRecording {
-  deletedAt: string;
-  /** What was deleted: every object's SHA-256, md5 and size. */
-  manifest: Record<string, { sha256: string; md5: string; bytes: number }>;
-  bytes: number;
-  /** No hold covered it. */
-  holds: 'none';
-  /** Until when `edgecd restore` can bring it back (null: removed outright). */
-  restorableUntil: string | null;
-  /** Its place under DIR/trash/. */
-  trashStamp: string | null;
-  /** Set when `edgecd restore` brought it back (from the restoration line that follows it). */
-  restored?: { at: string; by: string };
-}
-
-/** The line `edgecd restore` appends after a tombstone. */
-export interface Restoration {
-  restoredAt: string;
-  restoredBy: string;
-  account: string;
-  recording: string;
-  trashStamp: string;
-}
+import { appendDurably, type Tombstone } from './tombstones.ts';
 
 export interface DeletionOptions {
   store: ObjectStore;
@@ -87,6 +63,11 @@ export class RetentionJob {
   /** The job as a station's configuration sets it (retention.keep, retention.delete). */
   static forStation(config: Config, o: Pick<DeletionOptions, 'store' | 'audit' | 'log' | 'tombstoneFile' | 'replicated'>): RetentionJob {
     return new RetentionJob({ ...o, rules: config.retention.keep, graceDays: config.retention.delete.graceDays });
+  }
+
+  /** What the job would delete within the next `days` days (0: a run now), and what stays although due. */
+  plan(days: number): Promise<RetentionPlan> {
+    return retentionPlan(this.#o.store, this.#o.rules, { now: (this.#o.now ?? Date.now)(), days, replicated: this.#o.replicated });
   }
 
   /** One run: what is due now goes (into the trash), and what outlived its grace period leaves the trash. */
@@ -151,35 +132,5 @@ export class RetentionJob {
       }
     }
     return purged;
-  }
-}
-
-/** Every tombstone, oldest first, with its restoration if there was one (a recording deleted twice, after a crash, appears twice). */
-export async function readTombstones(file: string): Promise<Tombstone[]> {
-  const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return '';
-    throw err;
-  });
-  const tombstones: Tombstone[] = [];
-  for (const line of text.split('\n')) {
-    if (line.trim() === '') continue;
-    const record = JSON.parse(line) as Tombstone | Restoration;
-    if ('deletedAt' in record) tombstones.push(record);
-    else {
-      const deleted = tombstones.findLast((t) => t.account === record.account && t.recording === record.recording && t.trashStamp === record.trashStamp);
-      if (deleted) deleted.restored = { at: record.restoredAt, by: record.restoredBy };
-    }
-  }
-  return tombstones;
-}
-
-/** Appends a line and syncs it: durable before the caller goes on. */
-export async function appendDurably(file: string, line: string): Promise<void> {
-  const handle = await open(file, 'a', 0o640);
-  try {
-    await handle.writeFile(line + '\n');
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }

@@ -9,7 +9,7 @@
  * against that recording, so its chain of custody shows it.
  */
 import type { AuditSink } from '../audit/trail.ts';
-import { Credentials } from '../auth/credentials.ts';
+import { Credentials, type Identity } from '../auth/credentials.ts';
 import { EdgeError } from '../lib/errors.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import { type Hold, HoldBook, type HoldScope } from './holds.ts';
@@ -26,16 +26,31 @@ export type HoldRequest =
   | { op: 'place'; as: string; key: string; caseNumber: string; reason: string; scope: HoldScope }
   | { op: 'release'; as: string; key: string; id: string; reason: string };
 
+/** A custodian's request from the CLI: the key is checked against the station's credentials first. */
 export async function runHoldRequest(ctx: HoldContext, request: HoldRequest, source: string): Promise<Hold> {
-  const now = (ctx.now ?? Date.now)();
-  const book = HoldBook.of(ctx.store.index);
   const actor = typeof request.as === 'string' ? request.as : '(unnamed)';
-  const target = request.op === 'release' ? `hold:${request.id}` : request.scope?.recording !== undefined ? `recording:${request.scope.recording}` : 'hold:(new)';
-  const audit = { actor, source, action: `hold.${request.op === 'place' ? 'place' : 'release'}` };
-  try {
-    if (request.op !== 'place' && request.op !== 'release') throw new EdgeError('BadRequest', `unknown hold operation ${JSON.stringify((request as { op?: unknown }).op)}`);
+  return audited(ctx, actor, request, source, undefined, async () => {
     const identity = await (await Credentials.load(ctx.credentialsFile)).verify(actor, String(request.key ?? ''));
     if (!identity) throw new EdgeError('Unauthorized', `${actor}: unknown user or wrong key`);
+    return identity;
+  });
+}
+
+/** The same from a console session, whose key was checked at sign-in and whose role is checked again here. */
+export function runConsoleHoldRequest(ctx: HoldContext, identity: Identity, request: ConsoleHoldRequest, source: string, txId: string): Promise<Hold> {
+  return audited(ctx, identity.user, request, source, txId, async () => identity);
+}
+
+export type ConsoleHoldRequest = Omit<Extract<HoldRequest, { op: 'place' }>, 'as' | 'key'> | Omit<Extract<HoldRequest, { op: 'release' }>, 'as' | 'key'>;
+
+async function audited(ctx: HoldContext, actor: string, request: ConsoleHoldRequest, source: string, txId: string | undefined, identify: () => Promise<Identity>): Promise<Hold> {
+  const now = (ctx.now ?? Date.now)();
+  const book = HoldBook.of(ctx.store.index);
+  const target = request.op === 'release' ? `hold:${request.id}` : request.scope?.recording !== undefined ? `recording:${request.scope.recording}` : 'hold:(new)';
+  const audit = { actor, source, action: `hold.${request.op === 'place' ? 'place' : 'release'}`, ...(txId !== undefined ? { txId } : {}) };
+  try {
+    if (request.op !== 'place' && request.op !== 'release') throw new EdgeError('BadRequest', `unknown hold operation ${JSON.stringify((request as { op?: unknown }).op)}`);
+    const identity = await identify();
     if (identity.role !== 'custodian') throw new EdgeError('Forbidden', `${actor} is a ${identity.role}: legal holds need a custodian (edgecd user add NAME --role custodian)`);
     if (request.op === 'place') {
       if (request.scope?.recording !== undefined) await ctx.store.container(identity.account, request.scope.recording); // 404 for a recording that is not here

@@ -13,7 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import type { AbstractSublevel } from 'abstract-level';
 import type { Level } from 'level';
-import { RecordingCatalogue } from '../bws/catalogue.ts';
+import { type CatalogueEntry, RecordingCatalogue } from '../bws/catalogue.ts';
 import { EdgeError } from '../lib/errors.ts';
 import type { IndexDb } from '../store/index-db.ts';
 import type { ObjectStore } from '../store/object-store.ts';
@@ -103,26 +103,41 @@ export class HoldBook {
   async holding(store: ObjectStore, account: string, container: string, inForce?: readonly Hold[]): Promise<Hold[]> {
     const active = (inForce ?? (await this.list())).filter((h) => h.account === account);
     if (active.length === 0) return [];
-    const entry = await store.container(account, container).catch(() => undefined);
-    const catalogued = entry && RecordingCatalogue.entryFor(container, entry.created, entry.meta);
+    const record = await store.container(account, container).catch(() => undefined);
     const catalogue = RecordingCatalogue.of(store.index);
-    const found: Hold[] = [];
-    for (const hold of active) {
-      const s = hold.scope;
-      if (s.recording !== undefined) {
-        if (s.recording === container) found.push(hold);
-        continue;
-      }
-      if (!catalogued) continue; // a query covers recordings (and rejected content) the catalogue knows
-      if (s.userId !== undefined && catalogued.userId !== s.userId) continue;
-      if (s.device !== undefined && catalogued.deviceSerial !== s.device) continue;
-      if (s.since !== undefined && catalogued.at < s.since) continue;
-      if (s.until !== undefined && catalogued.at > s.until) continue;
-      if (s.category !== undefined && !(await catalogue.hasCategory(account, s.category, container))) continue;
-      found.push(hold);
-    }
-    return found;
+    const entry = (record && (await catalogue.find(account, container, record))) ?? { container };
+    return holdsCovering(active, account, entry, (id) => catalogue.hasCategory(account, id, container));
   }
+}
+
+/**
+ * Which of `active` cover a recording: by name, or by query against its
+ * catalogue entry (a query covers only what the catalogue knows: recordings
+ * and rejected content). `hasCategory` answers for the recording's categories.
+ */
+export async function holdsCovering(
+  active: readonly Hold[],
+  account: string,
+  entry: Pick<CatalogueEntry, 'container'> & Partial<CatalogueEntry>,
+  hasCategory: (id: string) => boolean | Promise<boolean>,
+): Promise<Hold[]> {
+  const found: Hold[] = [];
+  for (const hold of active) {
+    const s = hold.scope;
+    if (hold.account !== account || hold.released) continue;
+    if (s.recording !== undefined) {
+      if (s.recording === entry.container) found.push(hold);
+      continue;
+    }
+    if (entry.at === undefined) continue;
+    if (s.userId !== undefined && entry.userId !== s.userId) continue;
+    if (s.device !== undefined && entry.deviceSerial !== s.device) continue;
+    if (s.since !== undefined && entry.at < s.since) continue;
+    if (s.until !== undefined && entry.at > s.until) continue;
+    if (s.category !== undefined && !(await hasCategory(s.category))) continue;
+    found.push(hold);
+  }
+  return found;
 }
 
 /** H-20261204-3f9a2c: the day it was placed, and randomness enough that two placed at once differ. */

@@ -4,17 +4,15 @@
  * not sealed, not yet held by every replication target). `edgecd retention
  * plan` shows it; the deletion job will act on exactly this list.
  *
- * Read from the catalogue (a key scan by account and time), the index's
- * bookmark entries for each recording's categories, and the holds: never a
- * walk of the disk.
+ * Two key scans per account, and nothing else for what is not due: the
+ * catalogue by time (which carries each recording's seal) and the catalogue
+ * by category. Holds are matched in memory; only a due recording costs a
+ * look at the replication ledger. Never a walk of containers or the disk.
  */
 import { RecordingCatalogue } from '../bws/catalogue.ts';
-import { decodeMetaValue } from '../swift/metadata.ts';
 import type { ObjectStore } from '../store/object-store.ts';
-import { IndexDb } from '../store/index-db.ts';
-import { KEY_TOP } from '../store/index-keys.ts';
-import { HoldBook } from './holds.ts';
-import { type KeepRules, retentionOf } from './retention.ts';
+import { HoldBook, holdsCovering } from './holds.ts';
+import { type KeepRules, retentionOf, retentionSubject } from './retention.ts';
 
 export interface PlannedRecording {
   account: string;
@@ -56,34 +54,22 @@ export interface PlanOptions {
 }
 
 const DAY_MS = 86_400_000;
-const BOOKMARK = 'bookmark_';
 
 export async function retentionPlan(store: ObjectStore, rules: KeepRules, options: PlanOptions): Promise<RetentionPlan> {
   const until = options.now + options.days * DAY_MS;
   const catalogue = RecordingCatalogue.of(store.index);
-  const holds = HoldBook.of(store.index);
+  await catalogue.ensureBuilt();
+  const inForce = await HoldBook.of(store.index).list();
   const due: PlannedRecording[] = [];
   const kept: KeptRecording[] = [];
   const unruled = new Set<string>();
   let scanned = 0;
-  const inForce = await holds.list();
   for await (const [account] of store.accounts()) {
+    const categoriesOf = await catalogue.categoriesByRecording(account);
     for await (const entry of catalogue.entries(account)) {
       scanned++;
-      const container = await store.container(account, entry.container).catch(() => undefined);
-      if (!container) continue;
-      const sealed = entry.status === 'Complete' || entry.kind === 'rejected';
-      const retention = retentionOf(
-        {
-          kind: entry.kind,
-          categories: await categoriesOf(store, account, entry.container),
-          ...(entry.userId !== undefined ? { userId: entry.userId } : {}),
-          ...(entry.deviceSerial !== undefined ? { deviceSerial: entry.deviceSerial } : {}),
-          triggeredAt: entry.at,
-          ...(sealed ? { sealedAt: Math.round(Number(container.timestamp) * 1000) } : {}),
-        },
-        rules,
-      );
+      const categories = categoriesOf.get(entry.container) ?? [];
+      const retention = retentionOf(retentionSubject(entry, categories), rules);
       for (const id of retention.unruledCategories) unruled.add(id);
       if (retention.keepUntil === null || retention.keepUntil > until) continue;
       const planned: PlannedRecording = {
@@ -96,11 +82,11 @@ export async function retentionPlan(store: ObjectStore, rules: KeepRules, option
         keepUntil: new Date(retention.keepUntil).toISOString(),
         rule: retention.rule,
       };
-      const holding = await holds.holding(store, account, entry.container, inForce);
+      const holding = await holdsCovering(inForce, account, entry, (id) => categories.includes(id));
       const keptBecause =
         holding.length > 0
           ? `legal hold ${holding.map((h) => `${h.id} (case ${h.caseNumber})`).join(', ')}`
-          : !sealed
+          : entry.status === 'Transferring'
             ? 'not sealed: the body-worn system has not finished it'
             : !(await options.replicated(account, entry.container))
               ? 'not yet held by every replication target'
@@ -128,15 +114,4 @@ export async function unruledCategories(store: ObjectStore, rules: KeepRules): P
     for (const id of (await RecordingCatalogue.of(store.index).categories(account)).keys()) if (rules.categories[id] === undefined) ids.add(id);
   }
   return [...ids].sort();
-}
-
-/** The category IDs a recording's bookmarks give it. */
-async function categoriesOf(store: ObjectStore, account: string, container: string): Promise<string[]> {
-  const prefix = IndexDb.objectKey(account, container, BOOKMARK);
-  const ids = new Set<string>();
-  for await (const bookmark of store.index.objects.values({ gte: prefix, lt: prefix + KEY_TOP })) {
-    const id = bookmark.meta.categoryid === undefined ? '' : decodeMetaValue(bookmark.meta.categoryid).trim();
-    if (id) ids.add(id);
-  }
-  return [...ids];
 }

@@ -19,7 +19,7 @@ import { fsyncPath } from '../lib/durable.ts';
 import { EdgeError } from '../lib/errors.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import { StoreLayout } from '../store/layout.ts';
-import { appendDurably, readTombstones, type Restoration, type Tombstone } from './deletion.ts';
+import { appendDurably, readTombstones, type Restoration, type Tombstone } from './tombstones.ts';
 import { type Hold, HoldBook } from './holds.ts';
 
 export interface RestoreRequest {

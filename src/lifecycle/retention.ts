@@ -7,6 +7,7 @@
  * it from the catalogue at the moment it asks, so a category given later (a
  * bookmark's POST) counts at once.
  */
+import type { CatalogueEntry } from '../bws/catalogue.ts';
 import type { Config, KeepFor } from '../config/config.ts';
 
 export type KeepRules = Config['retention']['keep'];
@@ -34,6 +35,18 @@ export interface Retention {
 }
 
 const DAY_MS = 86_400_000;
+
+/** What retention weighs of a catalogued recording, given its categories. */
+export function retentionSubject(entry: CatalogueEntry, categories: readonly string[]): RetentionSubject {
+  return {
+    kind: entry.kind,
+    categories,
+    ...(entry.userId !== undefined ? { userId: entry.userId } : {}),
+    ...(entry.deviceSerial !== undefined ? { deviceSerial: entry.deviceSerial } : {}),
+    triggeredAt: entry.at,
+    ...(entry.sealedAt !== undefined ? { sealedAt: entry.sealedAt } : {}),
+  };
+}
 
 export function retentionOf(subject: RetentionSubject, rules: KeepRules): Retention {
   const applicable: { days: number | 'forever'; why: string }[] = [];

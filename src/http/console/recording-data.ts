@@ -22,7 +22,7 @@ import type { BookmarkView, ClipVideoView, ClipView, CustodyLine, RecordingView,
 import { type ClipCheck, isVideoClip, VideoLedger, worse } from '../../authenticity/video-ledger.ts';
 import { explainVerdict, HEADLINES } from '../../media/explain.ts';
 import { HoldBook } from '../../lifecycle/holds.ts';
-import { type KeepRules, retentionOf } from '../../lifecycle/retention.ts';
+import { type KeepRules, retentionOf, retentionSubject } from '../../lifecycle/retention.ts';
 import type { Authenticity, VideoVerdict } from '../../media/verdict.ts';
 
 export interface ReplicationTargetRef {
@@ -198,7 +198,7 @@ export async function recordingView(
   options: { canReadContent: boolean; retentionRules: KeepRules; targets: ReplicationTargetRef[]; custody: (prefix: string) => AsyncIterable<AuditLine> },
 ): Promise<RecordingView> {
   const entry = await store.container(account, container);
-  const catalogued = RecordingCatalogue.entryFor(container, entry.created, entry.meta);
+  const catalogued = await RecordingCatalogue.of(store.index).find(account, container, entry);
   if (!catalogued) throw new EdgeError('NotFound', `${container} is not a recording`);
   const registry: Registry = await loadRegistry(store, account);
   const objects = await allObjects(store, account, container);
@@ -338,17 +338,7 @@ export async function recordingView(
       placedAt: h.placedAt,
       reason: h.reason,
     })),
-    retention: retentionOf(
-      {
-        kind: catalogued.kind,
-        categories: [...new Set(bookmarks.map((b) => b.categoryId).filter((id): id is string => !!id))],
-        ...(catalogued.userId !== undefined ? { userId: catalogued.userId } : {}),
-        ...(catalogued.deviceSerial !== undefined ? { deviceSerial: catalogued.deviceSerial } : {}),
-        triggeredAt: catalogued.at,
-        ...(catalogued.status === 'Complete' || catalogued.kind === 'rejected' ? { sealedAt: Math.round(Number(entry.timestamp) * 1000) } : {}),
-      },
-      options.retentionRules,
-    ),
+    retention: retentionOf(retentionSubject(catalogued, [...new Set(bookmarks.map((b) => b.categoryId).filter((id): id is string => !!id))]), options.retentionRules),
   };
 }
 

@@ -29,9 +29,11 @@ import type { RequestStats } from '../../health/request-stats.ts';
 import type { StationHealth } from '../../health/station.ts';
 import { recordedChecks } from '../../authenticity/video-custody.ts';
 import type { KeepRules } from '../../lifecycle/retention.ts';
-import { readTombstones } from '../../lifecycle/deletion.ts';
-import { HoldBook } from '../../lifecycle/holds.ts';
-import { lifecyclePage } from './views/lifecycle.ts';
+import { newestTombstones, tombstoneLines } from '../../lifecycle/tombstones.ts';
+import { type HoldContext, runConsoleHoldRequest } from '../../lifecycle/hold-operations.ts';
+import { HoldBook, type HoldScope } from '../../lifecycle/holds.ts';
+import type { RetentionPlan } from '../../lifecycle/plan.ts';
+import { lifecyclePage, PREVIEW_ROWS, retentionPage } from './views/lifecycle.ts';
 import { VideoLedger } from '../../authenticity/video-ledger.ts';
 import { ReplicationLedger } from '../../replication/ledger.ts';
 import { replicaRecords } from '../../replication/replicas.ts';
@@ -65,10 +67,16 @@ export interface ConsoleDeps {
   runReplication: () => boolean;
   /** The audit trail's head, signed now with the station key. */
   signAuditHead: () => SignedHead | undefined;
-  /** retention.keep: a recording's page says until when it is kept, and by which rule. */
-  retentionRules: KeepRules;
-  /** DIR/tombstones.jsonl */
-  tombstoneFile: string;
+  lifecycle: {
+    /** retention.keep: a recording's page says until when it is kept, and by which rule. */
+    rules: KeepRules;
+    /** DIR/tombstones.jsonl */
+    tombstoneFile: string;
+    /** Where custodians' holds are written and audited. */
+    holds: HoldContext;
+    /** The retention job's own plan for the next `days` days: the preview is what it will act on. */
+    plan: (days: number) => Promise<RetentionPlan>;
+  };
   assets: ConsoleAssets;
 }
 
@@ -77,6 +85,10 @@ type C = Context<ConsoleEnv>;
 
 const NOTICES: Record<string, string> = {
   'replication-started': 'A replication pass has started for every enabled target. The table shows its progress when it ends.',
+};
+const LIFECYCLE_NOTICES: Record<string, (hold: string) => string> = {
+  'hold-placed': (hold) => `Hold ${hold} is placed: the recordings it covers are kept until it is released.`,
+  'hold-released': (hold) => `Hold ${hold} is released. Retention and eviction may take what no other hold keeps.`,
 };
 const MAX_FORM_BYTES = 8 * 1024;
 
@@ -226,13 +238,92 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
   app.get('/station', session, adminOnly, async (c) => htmlReply(c, 200, stationPage(assets, viewer(c), await stationView(), NOTICES[c.req.query('done') ?? ''])));
   app.get('/station/live', session, adminOnly, async (c) => htmlReply(c, 200, stationLive(await stationView())));
 
-  // Holds and tombstones: admins see the state, custodians also act on it (edgecd hold, edgecd restore).
-  app.get('/lifecycle', session, async (c) => {
+  // Holds, the retention preview and tombstones: admins see the state; custodians also place and release holds.
+  const watchesLifecycle: MiddlewareHandler<ConsoleEnv> = async (c, next) => {
     const { role } = c.get('session').identity;
-    if (role !== 'admin' && role !== 'custodian') throw new EdgeError('Forbidden', 'Holds and deletions are shown to admins and custodians');
-    const holds = await HoldBook.of(deps.store.index).list({ released: true, account: c.get('session').identity.account });
-    const deleted = (await readTombstones(deps.tombstoneFile)).filter((t) => t.account === c.get('session').identity.account).reverse();
-    return htmlReply(c, 200, lifecyclePage(assets, viewer(c), { holds, deleted }));
+    if (role !== 'admin' && role !== 'custodian') throw new EdgeError('Forbidden', 'Holds, retention and deletions are shown to admins and custodians');
+    await next();
+  };
+  const custodianOnly: MiddlewareHandler<ConsoleEnv> = async (c, next) => {
+    if (c.get('session').identity.role !== 'custodian') throw new EdgeError('Forbidden', 'Legal holds are placed and released by a custodian account');
+    await next();
+  };
+  app.get('/lifecycle', session, watchesLifecycle, async (c) => {
+    const { account } = c.get('session').identity;
+    const holds = await HoldBook.of(deps.store.index).list({ released: true, account });
+    const deleted = await newestTombstones(deps.lifecycle.tombstoneFile, PREVIEW_ROWS, (t) => t.account === account);
+    const notice = LIFECYCLE_NOTICES[c.req.query('done') ?? ''];
+    return htmlReply(c, 200, lifecyclePage(assets, viewer(c), { holds, deleted, ...(notice ? { notice: notice(c.req.query('hold') ?? '') } : {}) }));
+  });
+  // Every tombstone, as the station keeps them (JSON lines, oldest first): the page shows the newest.
+  app.get('/tombstones.jsonl', session, watchesLifecycle, async (c) => {
+    const { account } = c.get('session').identity;
+    out(c)['Content-Disposition'] = 'attachment; filename="tombstones.jsonl"';
+    return send(c, 200, Readable.toWeb(Readable.from(tombstoneLines(deps.lifecycle.tombstoneFile, account))) as ReadableStream, 'application/x-ndjson');
+  });
+  const planDays = (c: C) => {
+    const days = Number(c.req.query('days') ?? 0);
+    if (!Number.isSafeInteger(days) || days < 0 || days > 36_500) throw new EdgeError('BadRequest', 'days: a whole number of days, 0 to 36500');
+    return days;
+  };
+  // The whole plan spans every account, as the job does; a page shows the session's account.
+  const accountPlan = async (c: C, days: number) => {
+    const plan = await deps.lifecycle.plan(days);
+    const mine = (r: { account: string }) => r.account === c.get('session').identity.account;
+    return { ...plan, due: plan.due.filter(mine), kept: plan.kept.filter(mine) };
+  };
+  app.get('/retention', session, watchesLifecycle, async (c) => {
+    const days = planDays(c);
+    return htmlReply(c, 200, retentionPage(assets, viewer(c), await accountPlan(c, days), days));
+  });
+  app.get('/retention.json', session, watchesLifecycle, async (c) => {
+    const days = planDays(c);
+    out(c)['Content-Disposition'] = `attachment; filename="retention-plan-${days}d.json"`;
+    return send(c, 200, JSON.stringify(await accountPlan(c, days), null, 2), 'application/json');
+  });
+  app.post('/holds', session, custodianOnly, async (c) => {
+    const form = c.get('form');
+    const field = (name: string) => form.get(name)?.trim() || undefined;
+    const recording = field('recording');
+    const day = (name: string, end: boolean) => {
+      const value = field(name);
+      if (value === undefined) return undefined;
+      const at = /^\d{4}-\d{2}-\d{2}$/.test(value) ? Date.parse(`${value}T${end ? '23:59:59.999' : '00:00:00.000'}Z`) : Number.NaN;
+      if (Number.isNaN(at)) throw new EdgeError('BadRequest', `${name}: a date, YYYY-MM-DD`);
+      return at;
+    };
+    const scope: HoldScope = recording !== undefined ? { recording } : {};
+    if (recording === undefined) {
+      const [userId, device, category, since, until] = [field('userId'), field('device'), field('category'), day('from', false), day('to', true)];
+      Object.assign(scope, {
+        ...(userId !== undefined ? { userId } : {}),
+        ...(device !== undefined ? { device } : {}),
+        ...(category !== undefined ? { category } : {}),
+        ...(since !== undefined ? { since } : {}),
+        ...(until !== undefined ? { until } : {}),
+      });
+    }
+    const hold = await runConsoleHoldRequest(
+      deps.lifecycle.holds,
+      c.get('session').identity,
+      { op: 'place', caseNumber: form.get('caseNumber') ?? '', reason: form.get('reason') ?? '', scope },
+      source(c),
+      c.get('txId'),
+    );
+    return seeOther(
+      c,
+      recording !== undefined ? `/console/recordings/${encodeURIComponent(recording)}` : `/console/lifecycle?done=hold-placed&hold=${encodeURIComponent(hold.id)}`,
+    );
+  });
+  app.post('/holds/:id/release', session, custodianOnly, async (c) => {
+    const hold = await runConsoleHoldRequest(
+      deps.lifecycle.holds,
+      c.get('session').identity,
+      { op: 'release', id: c.req.param('id'), reason: c.get('form').get('reason') ?? '' },
+      source(c),
+      c.get('txId'),
+    );
+    return seeOther(c, `/console/lifecycle?done=hold-released&hold=${encodeURIComponent(hold.id)}`);
   });
 
   app.get('/connection.json', session, adminOnly, async (c) => {
@@ -278,7 +369,7 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
     await audit(c, { action: 'console.recording.view', target, result: '200' });
     const view = await recordingView(deps.store, account, container, {
       canReadContent: readsEvidence(role),
-      retentionRules: deps.retentionRules,
+      retentionRules: deps.lifecycle.rules,
       targets: deps.replicationTargets(),
       custody: (prefix) => deps.auditLines(byTarget(prefix)),
     });

@@ -1,4 +1,5 @@
 /** One recording's story: who, when, what was recorded, where, and who has touched it. */
+import { recordingHoldForm, releaseForm } from './lifecycle.ts';
 import { html } from 'hono/html';
 import type { MetaLocation, TrackPoint } from '../../../bws/gnss.ts';
 import type { Authenticity, GopOutcome } from '../../../media/verdict.ts';
@@ -129,8 +130,13 @@ export function recordingPage(assets: PageOptions['assets'], viewer: Viewer, r: 
     <dt>Legal holds</dt><dd data-field="holds">${
       r.holds.length === 0
         ? 'none'
-        : html`<ul class="holds">${r.holds.map((h) => html`<li><strong>${h.id}</strong>, case ${h.caseNumber}: ${h.reason} <small>(placed by ${h.placedBy}, ${time(h.placedAt)})</small></li>`)}</ul>`
-    }</dd>
+        : html`<ul class="holds">${r.holds.map(
+            (h) =>
+              html`<li data-hold="${h.id}"><strong>${h.id}</strong>, case ${h.caseNumber}: ${h.reason} <small>(placed by ${h.placedBy}, ${time(h.placedAt)})</small>${
+                viewer.role === 'custodian' ? releaseForm(viewer, h) : ''
+              }</li>`,
+          )}</ul>`
+    }${viewer.role === 'custodian' ? recordingHoldForm(viewer, r.container) : ''}</dd>
   </dl>
   ${
     r.canReadContent
