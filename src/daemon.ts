@@ -36,6 +36,7 @@ import { createLogger, type DestinationStream, type Logger } from './lib/log.ts'
 import { OperatorError } from './lib/errors.ts';
 import { Evictor } from './replication/eviction.ts';
 import { unruledCategories } from './lifecycle/plan.ts';
+import type { HoldContext } from './lifecycle/hold-operations.ts';
 import { RetentionJob } from './lifecycle/deletion.ts';
 import cron from 'node-cron';
 import { derivedIndexOps } from './index-hooks.ts';
@@ -203,6 +204,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       audit,
       anchors,
       dir,
+      tombstoneFile: paths(dir).tombstones,
       videoChecked: (account, container) => videoChecker.checked(account, container, VIDEO_CHECK_WAIT_MS),
     });
     const replicating = replicator;
@@ -214,6 +216,16 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       replicated: (account, container) => replicating.heldByEveryTarget(account, container),
     });
     retention = retentionJob;
+    // A hold placed or released changes the X-Delete-At of copies on setDeleteAt targets: a pass sends it now.
+    const holdContext: HoldContext = {
+      store,
+      audit,
+      credentialsFile: paths(dir).credentials,
+      onChange: () => {
+        if (config.replication.targets.some((t) => t.enabled && t.setDeleteAt))
+          void replicating.runNow().catch((err: unknown) => log.error({ err }, 'replication pass (after a hold changed) failed'));
+      },
+    };
     if (config.retention.evictAfterReplication) {
       evictor = new Evictor({
         store,
@@ -311,7 +323,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       lifecycle: {
         rules: config.retention.keep,
         tombstoneFile: paths(dir).tombstones,
-        holds: { store, audit, credentialsFile: paths(dir).credentials },
+        holds: holdContext,
         plan: (days) => retentionJob.plan(days),
       },
       log,
@@ -337,6 +349,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       store,
       replicator,
       retention,
+      holds: holdContext,
       log,
       operations: {
         dir,

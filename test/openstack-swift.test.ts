@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { refusals, scenario, swiftCentral } from './helpers/centrals.ts';
 import { runCli, TestDaemon } from './helpers/daemon.ts';
-import { openStackSwiftAvailable, startOpenStackSwift, type OpenStackSwift } from './helpers/openstack-swift.ts';
+import { copies, DAY_S, deleteAtAudit, deleteAts, edgeConfig, edgeWithRecordings, expectedDeleteAt, holdRecording } from './helpers/delete-at.ts';
+import { objectExpirerAvailable, openStackSwiftAvailable, runObjectExpirer, startOpenStackSwift, type OpenStackSwift } from './helpers/openstack-swift.ts';
 import { assertPulledFolders } from './helpers/pulled.ts';
 import { assertReplicated, replicateNow, simulateDay, startEdge } from './helpers/replication.ts';
 import { SwiftAccount } from './helpers/swift-account.ts';
@@ -21,7 +22,7 @@ const skip = openStackSwiftAvailable() ? false : 'OpenStack Swift is not install
 let swift: OpenStackSwift;
 
 before(async () => {
-  if (!skip) swift = await startOpenStackSwift({ accounts: ['targets', 'refusals', 'replication', 'pull'] });
+  if (!skip) swift = await startOpenStackSwift({ accounts: ['targets', 'refusals', 'replication', 'pull', 'expiry'] });
 });
 after(async () => {
   await swift?.stop();
@@ -51,6 +52,51 @@ describe('replication to OpenStack Swift', { skip }, () => {
       const objects = await assertReplicated(edge, await SwiftAccount.login(account.authUrl, account.user, account.key));
       assert.ok(objects >= 16);
       assert.equal((await replicateNow(edge)).reports[0]!.objectsSent, 0);
+    } finally {
+      await edge.cleanup();
+    }
+  });
+});
+
+describe('X-Delete-At on OpenStack Swift', { skip: skip || (objectExpirerAvailable() ? false : 'swift-object-expirer is not installed (.ci/run installs it)') }, () => {
+  test("copies carry the station's retention as X-Delete-At; a hold takes it off, a longer rule moves it, and the object expirer takes only what retention let go", async () => {
+    const account = swift.account('expiry');
+    const target = { name: 'swift', ...account };
+    let { edge, recordings } = await edgeWithRecordings(target, 30);
+    const [free, held] = recordings as [string, string];
+    try {
+      const central = await SwiftAccount.login(account.authUrl, account.user, account.key);
+      assert.equal((await replicateNow(edge)).reports[0]!.outcome, 'done');
+      for (const r of recordings) assert.deepEqual(await deleteAts(central, r), new Set([expectedDeleteAt(r, 30)]), `HEAD ${r}`);
+      const before = await copies(central, held);
+
+      // A hold placed after replication: X-Delete-At goes, the metadata stays (Swift's POST replaces it all, so it is sent whole).
+      await holdRecording(edge, held);
+      assert.equal((await replicateNow(edge)).reports[0]!.outcome, 'done');
+      const after = await copies(central, held);
+      for (const [name, copy] of after) {
+        assert.equal(copy.deleteAt, null, `${held}/${name}`);
+        assert.deepEqual(copy.meta, before.get(name)!.meta, `${held}/${name}: metadata kept`);
+        assert.ok(copy.meta['x-object-meta-edgecd-sha256'], 'custody metadata kept');
+      }
+
+      // Retention grows (a station's new rule): the free recording's copies follow.
+      assert.equal(await edge.stop(), 0);
+      edge = await TestDaemon.start({ dataDir: edge.dataDir, config: edgeConfig(target, 60) });
+      assert.equal((await replicateNow(edge)).reports[0]!.outcome, 'done');
+      assert.deepEqual(await deleteAts(central, free), new Set([expectedDeleteAt(free, 60)]));
+      assert.deepEqual(await deleteAts(central, held), new Set([null]));
+      const audit = await deleteAtAudit(edge);
+      assert.ok(audit.some((l) => l.target.endsWith(`/${held}`) && l.details.deleteAt === null));
+      assert.ok(audit.some((l) => l.target.endsWith(`/${free}`) && l.details.from === expectedDeleteAt(free, 30) && l.details.deleteAt === expectedDeleteAt(free, 60)));
+
+      // Swift's own expirer, a day after the free recording's retention ends: it goes, the held one stays.
+      const freeObjects = (await central.objects(free)).map((o) => o.name);
+      const { expired } = await runObjectExpirer(swift, { now: (expectedDeleteAt(free, 60) + DAY_S) * 1000 });
+      assert.equal(expired, freeObjects.length);
+      assert.deepEqual(await central.objects(free), []);
+      for (const name of freeObjects) assert.equal((await central.req('HEAD', `${free}/${name}`)).status, 404);
+      assert.equal((await copies(central, held)).size, before.size, 'the held recording is whole');
     } finally {
       await edge.cleanup();
     }

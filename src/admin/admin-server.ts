@@ -18,7 +18,7 @@ import type { ObjectStore } from '../store/object-store.ts';
 import { storeStatus } from '../health/station.ts';
 import { listRecordings, type RecordingFilter } from '../bws/recordings.ts';
 import { withVideoVerdicts } from '../authenticity/video-custody.ts';
-import { type HoldRequest, runHoldRequest } from '../lifecycle/hold-operations.ts';
+import { type HoldContext, type HoldRequest, runHoldRequest } from '../lifecycle/hold-operations.ts';
 import { HoldBook } from '../lifecycle/holds.ts';
 import type { RetentionJob } from '../lifecycle/deletion.ts';
 import { VideoLedger } from '../authenticity/video-ledger.ts';
@@ -32,6 +32,8 @@ export interface AdminServerOptions {
   store: ObjectStore;
   replicator: Replicator;
   retention: RetentionJob;
+  /** Where custodians' holds are written and audited (the console's too). */
+  holds: HoldContext;
   operations: OperationContext;
   log: Logger;
 }
@@ -64,13 +66,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
   app.get('/holds', async (c) => c.json(await HoldBook.of(options.store.index).list({ released: c.req.query('released') === '1' })));
   app.post(
     '/holds',
-    operation((body) =>
-      runHoldRequest(
-        { store: options.store, audit: options.operations.audit, credentialsFile: paths(options.operations.dir).credentials },
-        (body as { request: HoldRequest }).request,
-        'admin-socket',
-      ),
-    ),
+    operation((body) => runHoldRequest(options.holds, (body as { request: HoldRequest }).request, 'admin-socket')),
   );
   app.get('/users', async (c) => c.json(await listUsers(paths(options.operations.dir).credentials)));
   app.post(

@@ -241,15 +241,37 @@ export class ContentDestination {
     });
   }
 
-  async postObject(account: string, container: string, object: string, meta: MetaMap, contentType?: string): Promise<void> {
+  /**
+   * An object's metadata (and X-Delete-At) replaced. A sealed recording's
+   * objects never change, but for one thing: a replicating station may move
+   * their X-Delete-At (its retention changed, a hold was placed), sending the
+   * metadata the object already has.
+   */
+  async postObject(
+    account: string,
+    container: string,
+    object: string,
+    meta: MetaMap,
+    contentType: string | undefined,
+    o: { deleteAt: number | null; replicator: boolean },
+  ): Promise<void> {
     if (anchorContainerKeyId(container) !== undefined) throw new EdgeError('Forbidden', 'An audit anchor is never changed');
+    if (o.replicator && (await this.#onlyDeleteAtChanges(account, container, object, meta)))
+      return this.#store.postObject(account, container, object, meta, contentType, o.deleteAt);
     const recording = await this.#refuseIfSealed(account, container);
     await this.#checkClip(account, container, object, meta, recording.meta);
-    if (!this.#checksUserId(container)) return this.#store.postObject(account, container, object, meta, contentType);
+    if (!this.#checksUserId(container)) return this.#store.postObject(account, container, object, meta, contentType, o.deleteAt);
     await this.#registry.run(`${account}\0${container}`, async () => {
       await this.#refuseDuplicateUserId(account, object, meta);
-      await this.#store.postObject(account, container, object, meta, contentType);
+      await this.#store.postObject(account, container, object, meta, contentType, o.deleteAt);
     });
+  }
+
+  async #onlyDeleteAtChanges(account: string, container: string, object: string, meta: MetaMap): Promise<boolean> {
+    const existing = await this.#store.object(account, container, object).catch(() => undefined);
+    if (!existing) return false;
+    const keys = Object.keys(meta);
+    return keys.length === Object.keys(existing.meta).length && keys.every((k) => existing.meta[k] === meta[k]);
   }
 
   /**

@@ -3,6 +3,7 @@
  * content storage"). Pure parsing; the rules that use them are in
  * content-destination.ts.
  */
+import { anchorContainerKeyId } from '../audit/anchors.ts';
 
 export interface RecordingName {
   /** UUID of the user the camera was assigned to. */
@@ -15,7 +16,7 @@ export interface RecordingName {
 }
 
 /** What a container is to a body-worn system, by its name alone. */
-export type ContainerClass = 'recording' | 'rejected' | 'registry' | 'unrecognised';
+export type ContainerClass = 'recording' | 'rejected' | 'registry' | 'station-records' | 'unrecognised';
 
 export interface ClipName {
   /** StartTime in ms since the epoch. */
@@ -55,10 +56,12 @@ export const DEVICES = 'Devices';
 export const SYSTEM = 'System';
 /** The registry containers a BWS keeps: users, cameras, its system id. */
 export const REGISTRY_CONTAINERS: ReadonlySet<string> = new Set([USERS, DEVICES, SYSTEM]);
+/** Where replicating stations put the tombstones of what their retention deleted (lifecycle/tombstones.ts). */
+export const TOMBSTONE_CONTAINER = 'edgecd-tombstones';
 
 /**
  * A container by its name: a recording (either form), rejected content, a
- * registry container, or a name this station does not recognise (a future
+ * registry container, records replicating stations keep here, or a name this station does not recognise (a future
  * firmware's, a Swift client's). Unrecognised containers are kept, flagged,
  * and replicated as they are.
  */
@@ -66,6 +69,8 @@ export function classifyContainer(name: string): ContainerClass {
   if (REGISTRY_CONTAINERS.has(name)) return 'registry';
   if (isRejectedContentName(name)) return 'rejected';
   if (parseRecordingName(name)) return 'recording';
+  // What replicating edgecd stations keep at a central: their audit anchors and tombstones.
+  if (name === TOMBSTONE_CONTAINER || anchorContainerKeyId(name) !== undefined) return 'station-records';
   return 'unrecognised';
 }
 

@@ -47,7 +47,7 @@ export const replicationCommands: Record<string, Command> = {
             // The store's index lock is held: this process is the audit trail's only writer.
             withAudit(dir, async (audit) => {
               const anchors = await AnchorBook.open(dir, await loadStationKey(paths(dir).stationKey), audit, config.siteName);
-              const replicator = await Replicator.open(store, config, log, 'pass', { audit, anchors, dir });
+              const replicator = await Replicator.open(store, config, log, 'pass', { audit, anchors, dir, tombstoneFile: paths(dir).tombstones });
               try {
                 return { reports: await replicator.runNow({ ...(target ? { target } : {}), retryFailed, onProgress: show }) };
               } finally {

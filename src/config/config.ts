@@ -194,6 +194,11 @@ export const CONFIG_SCHEMA = {
         minConfirmation: { kind: 'string', default: '', oneOf: ['', ...CONFIRMATION_LEVELS] },
         /** Let recordings with objects this target cannot hold (held back) be evicted anyway. */
         evictHeldBack: { kind: 'boolean', default: false },
+        /**
+         * Give each replicated object X-Delete-At from the station's retention (none while held or kept
+         * for ever), and keep it up to date: an OpenStack Swift central's object expirer then enforces it.
+         */
+        setDeleteAt: { kind: 'boolean', default: false },
         /** When passes run: a cron expression (node-cron, minutes first; a sixth leading field is seconds). */
         schedule: { kind: 'string', default: '*/10 * * * *' },
         /** Objects in flight at once. */
@@ -226,6 +231,12 @@ export const CONFIG_SCHEMA = {
       devices: { kind: 'days-by-id', default: {}, maxItems: 10_000 },
       /** Whether the period starts at the recording's TriggerOnTime or at its seal. */
       from: { kind: 'string', default: 'trigger', oneOf: ['trigger', 'seal'] },
+      /**
+       * A central's view of the X-Delete-At its stations set: "honour" weighs it in place of the
+       * default (rules set here for the recording's category, user or camera still weigh, the
+       * longest winning); "ignore" leaves retention to the rules here alone.
+       */
+      stationDeleteAt: { kind: 'string', default: 'honour', oneOf: ['honour', 'ignore'] },
     },
     /** The job that deletes what retention.keep lets go (edgecd retention plan shows what). */
     delete: {

@@ -19,6 +19,8 @@ export interface HoldContext {
   audit: AuditSink;
   credentialsFile: string;
   now?: () => number;
+  /** After a hold is placed or released (the daemon sends the X-Delete-At change to Swift targets). */
+  onChange?: (hold: Hold) => void;
 }
 
 /** A custodian's request, as the CLI sends it. */
@@ -65,6 +67,7 @@ async function audited(ctx: HoldContext, actor: string, request: ConsoleHoldRequ
         result: 'ok',
         details: { id: hold.id, caseNumber: hold.caseNumber, reason: hold.reason, scope: hold.scope },
       });
+      ctx.onChange?.(hold);
       return hold;
     }
     const held = await book.holds.get(request.id);
@@ -77,6 +80,7 @@ async function audited(ctx: HoldContext, actor: string, request: ConsoleHoldRequ
       result: 'ok',
       details: { id: hold.id, caseNumber: hold.caseNumber, reason: hold.released!.reason },
     });
+    ctx.onChange?.(hold);
     return hold;
   } catch (err) {
     await ctx.audit.append({ ...audit, target, result: 'refused', details: { reason: (err as Error).message } });

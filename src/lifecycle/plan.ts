@@ -13,6 +13,7 @@ import { RecordingCatalogue } from '../bws/catalogue.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import { HoldBook, holdsCovering } from './holds.ts';
 import { type KeepRules, retentionOf, retentionSubject } from './retention.ts';
+import { type StationDeleteAt, stationDeleteAts, wholeRecording } from './station-delete-at.ts';
 
 export interface PlannedRecording {
   account: string;
@@ -66,10 +67,13 @@ export async function retentionPlan(store: ObjectStore, rules: KeepRules, option
   let scanned = 0;
   for await (const [account] of store.accounts()) {
     const categoriesOf = await catalogue.categoriesByRecording(account);
+    const fromStations = rules.stationDeleteAt === 'honour' ? await stationDeleteAts(store.index, account) : new Map<string, StationDeleteAt>();
     for await (const entry of catalogue.entries(account)) {
       scanned++;
       const categories = categoriesOf.get(entry.container) ?? [];
-      const retention = retentionOf(retentionSubject(entry, categories), rules);
+      const fromStation = fromStations.get(entry.container);
+      const stationDeleteAt = fromStation && wholeRecording(fromStation, (await store.container(account, entry.container)).objectCount);
+      const retention = retentionOf(retentionSubject(entry, categories, stationDeleteAt), rules);
       for (const id of retention.unruledCategories) unruled.add(id);
       if (retention.keepUntil === null || retention.keepUntil > until) continue;
       const planned: PlannedRecording = {

@@ -23,6 +23,8 @@ export interface RetentionSubject {
   triggeredAt: number;
   /** When it was sealed (Status: Complete), ms; undefined while it is not. */
   sealedAt?: number;
+  /** The X-Delete-At a replicating station gave every one of its objects (the latest), ms. */
+  stationDeleteAt?: number;
 }
 
 export interface Retention {
@@ -37,8 +39,9 @@ export interface Retention {
 const DAY_MS = 86_400_000;
 
 /** What retention weighs of a catalogued recording, given its categories. */
-export function retentionSubject(entry: CatalogueEntry, categories: readonly string[]): RetentionSubject {
+export function retentionSubject(entry: CatalogueEntry, categories: readonly string[], stationDeleteAt?: number): RetentionSubject {
   return {
+    ...(stationDeleteAt !== undefined ? { stationDeleteAt } : {}),
     kind: entry.kind,
     categories,
     ...(entry.userId !== undefined ? { userId: entry.userId } : {}),
@@ -49,24 +52,34 @@ export function retentionSubject(entry: CatalogueEntry, categories: readonly str
 }
 
 export function retentionOf(subject: RetentionSubject, rules: KeepRules): Retention {
-  const applicable: { days: number | 'forever'; why: string }[] = [];
+  // Each rule that applies; `fallback`: it is (or defers to) the default.
+  const applicable: { keep: number | 'forever' | { until: number }; why: string; fallback: boolean }[] = [];
   // retention.keep.default itself cannot be "default" (the config refuses it).
   const fallback = rules.default === 'default' ? 'forever' : rules.default;
-  const resolve = (value: KeepFor) => (value === 'default' ? fallback : value);
+  const rule = (value: KeepFor, why: string) => applicable.push({ keep: value === 'default' ? fallback : value, why, fallback: value === 'default' });
   const unruledCategories: string[] = [];
-  if (subject.kind === 'rejected') applicable.push({ days: resolve(rules.rejected), why: 'rejected content' });
-  else if (subject.categories.length === 0) applicable.push({ days: resolve(rules.uncategorised), why: 'uncategorised' });
+  if (subject.kind === 'rejected') rule(rules.rejected, 'rejected content');
+  else if (subject.categories.length === 0) rule(rules.uncategorised, 'uncategorised');
   for (const id of subject.categories) {
-    const rule = rules.categories[id];
-    if (rule === undefined) unruledCategories.push(id);
-    applicable.push({ days: rule === undefined ? fallback : resolve(rule), why: rule === undefined ? `category ${id} (no rule: the default)` : `category ${id}` });
+    const value = rules.categories[id];
+    if (value === undefined) unruledCategories.push(id);
+    if (value === undefined) applicable.push({ keep: fallback, why: `category ${id} (no rule: the default)`, fallback: true });
+    else rule(value, `category ${id}`);
   }
-  if (subject.userId !== undefined && rules.users[subject.userId] !== undefined) applicable.push({ days: resolve(rules.users[subject.userId]!), why: `user ${subject.userId}` });
-  if (subject.deviceSerial !== undefined && rules.devices[subject.deviceSerial] !== undefined)
-    applicable.push({ days: resolve(rules.devices[subject.deviceSerial]!), why: `camera ${subject.deviceSerial}` });
-  const longest = applicable.reduce((a, b) => (a.days === 'forever' || (b.days !== 'forever' && a.days >= b.days) ? a : b));
-  const rule = `${longest.why}: ${longest.days === 'forever' ? 'kept for ever' : `${longest.days} days`}`;
+  if (subject.userId !== undefined && rules.users[subject.userId] !== undefined) rule(rules.users[subject.userId]!, `user ${subject.userId}`);
+  if (subject.deviceSerial !== undefined && rules.devices[subject.deviceSerial] !== undefined) rule(rules.devices[subject.deviceSerial]!, `camera ${subject.deviceSerial}`);
+  // A station's X-Delete-At stands in for the default here: rules set for what the recording is still weigh.
+  if (subject.stationDeleteAt !== undefined && rules.stationDeleteAt === 'honour') {
+    applicable.splice(0, applicable.length, ...applicable.filter((a) => !a.fallback));
+    applicable.push({ keep: { until: subject.stationDeleteAt }, why: 'X-Delete-At from the replicating station', fallback: false });
+  }
   const start = rules.from === 'seal' ? subject.sealedAt : subject.triggeredAt;
-  if (longest.days === 'forever' || start === undefined) return { keepUntil: null, rule, unruledCategories };
-  return { keepUntil: start + longest.days * DAY_MS, rule, unruledCategories };
+  const untilOf = (keep: (typeof applicable)[number]['keep']) =>
+    keep === 'forever' ? Number.POSITIVE_INFINITY : typeof keep === 'number' ? (start ?? Number.NaN) + keep * DAY_MS : keep.until;
+  const longest = applicable.reduce((a, b) => (untilOf(b.keep) > untilOf(a.keep) ? b : a));
+  const words = longest.keep === 'forever' ? 'kept for ever' : typeof longest.keep === 'number' ? `${longest.keep} days` : `until ${new Date(longest.keep.until).toISOString()}`;
+  const until = untilOf(longest.keep);
+  // Counted from a seal not made yet: not counted yet.
+  const counted = start !== undefined || typeof longest.keep === 'object';
+  return { keepUntil: !counted || until === Number.POSITIVE_INFINITY ? null : until, rule: `${longest.why}: ${words}`, unruledCategories };
 }

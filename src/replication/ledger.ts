@@ -72,6 +72,8 @@ export interface ObjectState {
   /** Refused by the target and sent into rejected content instead (its name). */
   rejectedInto?: string;
   error?: string;
+  /** The X-Delete-At its copy carries (null: none), where the station sets it (the target's setDeleteAt). */
+  deleteAt?: number | null;
 }
 
 export interface CompleteState {
@@ -84,6 +86,8 @@ export interface CompleteState {
   heldBack?: number;
   /** Objects the target refused, delivered into rejected content instead. */
   rejected?: number;
+  /** The X-Delete-At its copies carry (null: none), where the station sets it. */
+  deleteAt?: number | null;
 }
 
 /** An object (or, with object '', a container) held back from a target. */
@@ -122,6 +126,8 @@ export interface TargetState {
   profile?: TargetProfile;
   /** Objects (and rejected-content containers) held back, by capability, as of the last pass. */
   heldBack?: Partial<Record<GatingCapability, number>>;
+  /** How far into DIR/tombstones.jsonl the target has taken the station's tombstones, in bytes. */
+  tombstonesSent?: number;
 }
 
 export interface EvictableEntry {
@@ -139,7 +145,7 @@ type Sub<V> = AbstractSublevel<Level<string, unknown>, string | Buffer | Uint8Ar
 
 /** What kind of replication a change to `container` asks for: every container replicates, one way or another. */
 export function jobKindFor(container: string): JobKind {
-  return ({ registry: 'object', rejected: 'rejected', recording: 'recording', unrecognised: 'opaque' } as const)[classifyContainer(container)];
+  return ({ registry: 'object', rejected: 'rejected', recording: 'recording', 'station-records': 'opaque', unrecognised: 'opaque' } as const)[classifyContainer(container)];
 }
 
 const ledgers = new WeakMap<IndexDb, ReplicationLedger>();
@@ -301,6 +307,12 @@ export class ReplicationLedger {
       after = page.at(-1)![0];
     }
     if (open) yield open;
+  }
+
+  /** Queues a job for a target outside a change (`why` ends its key: one such entry per container and reason). */
+  async requeue(target: string, job: Job, why: string): Promise<void> {
+    const key = ReplicationLedger.key(target, job.account, job.container, job.object ?? '', why);
+    await this.#index.write([{ type: 'put', sublevel: this.queue, key, value: job }], true);
   }
 
   /** The group is done: its entries leave the queue (later arrivals stay). */

@@ -10,6 +10,7 @@
  * in a pass for want of a field.
  */
 import { randomUUID } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
 import type { AuditSink } from '../audit/trail.ts';
 import { CUSTODY_SHA256, custodyMeta } from '../audit/custody-metadata.ts';
@@ -19,8 +20,9 @@ import { USERS } from '../bws/content-destination.ts';
 import type { ConfirmationLevel, ReplicationTarget } from '../config/config.ts';
 import { hashStream } from '../lib/digests.ts';
 import type { ContainerEntry, ObjectEntry, ObjectStore } from '../store/object-store.ts';
-import { etagOf, swiftPath, type SwiftClient } from '../swift/client.ts';
+import { etagOf, header, swiftPath, type SwiftClient } from '../swift/client.ts';
 import { canonicalKey, type MetaMap } from '../swift/metadata.ts';
+import { type DeleteAt, deleteAtChanged } from '../lifecycle/delete-at.ts';
 import { headShowsContent, keptCustody, sameContent, showsMeta } from './confirmation.ts';
 import type { ObjectState, ReplicationLedger } from './ledger.ts';
 import { is2xx, refusal, ReplicationFailure, type TargetRequests } from './target-requests.ts';
@@ -41,6 +43,8 @@ export interface TransferContext {
   audit?: AuditSink;
   /** Resolves once a recording's clips have their signed-video verdicts (or it is not worth waiting longer). */
   videoChecked?: (account: string, container: string) => Promise<unknown>;
+  /** With the target's setDeleteAt: the X-Delete-At a recording's copies should carry now (null: none). */
+  deleteAt?: (account: string, container: string) => Promise<DeleteAt | null>;
   log: Logger;
 }
 
@@ -62,6 +66,8 @@ export interface ObjectHow {
   rejection?: Rejection;
   /** The whole recording was refused: every object goes into its rejected content. */
   allRejected?: boolean;
+  /** The X-Delete-At its copies carry (null: none); undefined where the station does not set it. */
+  deleteAt?: DeleteAt | null;
 }
 
 /** One RejectedContent_ container per recording and pass, made when the first object is refused. */
@@ -136,30 +142,33 @@ export class ObjectTransfer {
     const state = await ledger.objectState(this.#name, account, container.name, entry.name);
     const sameVersion = state !== undefined && state.md5 === entry.md5 && state.timestamp === entry.timestamp && sameList(state.withheld, withheld);
     if (sameVersion && state.state === 'confirmed') {
+      if (how.deleteAt !== undefined && !state.rejectedInto && deleteAtChanged(state.deleteAt, how.deleteAt))
+        await this.#moveDeleteAt(container.name, entry, meta, state, how.deleteAt, account);
       this.#advance(entry.bytes);
       return { level: state.level ?? 'verified', rejected: state.rejectedInto !== undefined };
     }
     if (how.allRejected) return { level: await this.#reject(account, how.rejection!, entry, how.rejection!.reason!), rejected: true };
+    const deleteAt = how.deleteAt === undefined ? undefined : (how.deleteAt?.at ?? null);
     if (how.targetMayHave || sameVersion) {
-      const level = await this.#confirm(container.name, entry, meta, sameVersion && state.state === 'sent');
+      const level = await this.#confirm(container.name, entry, meta, sameVersion && state.state === 'sent', deleteAt);
       if (level) {
-        await this.#record(account, container.name, entry, level, withheld);
+        await this.#record(account, container.name, entry, level, withheld, deleteAt);
         this.#counts.objectsConfirmed += 1;
         this.#advance(entry.bytes);
         return { level, rejected: false };
       }
     }
     if (how.sealedOnTarget) throw new ReplicationFailure('refused', `the target holds ${container.name} as Complete without this version of the object`);
-    const put = await this.#put(account, container.name, entry, meta);
+    const put = await this.#put(account, container.name, entry, meta, undefined, deleteAt);
     if (!is2xx(put)) {
       const failure = refusal(put, `PUT ${container.name}/${entry.name}`);
       if (put.status === 400 && how.rejection) return { level: await this.#reject(account, how.rejection, entry, failure.message), rejected: true };
       throw failure;
     }
     await ledger.setObjectState(this.#name, account, container.name, entry.name, { ...this.state('sent', entry), ...(withheld.length ? { withheld } : {}) });
-    const level = await this.#confirm(container.name, entry, meta, true);
+    const level = await this.#confirm(container.name, entry, meta, true, deleteAt);
     if (!level) throw new ReplicationFailure('transient', `${container.name}/${entry.name}: after a ${put.status} the target's HEAD does not show the object as sent`);
-    await this.#record(account, container.name, entry, level, withheld);
+    await this.#record(account, container.name, entry, level, withheld, deleteAt);
     this.#counts.objectsSent += 1;
     this.#counts.bytesSent += entry.bytes;
     return { level, rejected: false };
@@ -185,15 +194,26 @@ export class ObjectTransfer {
     return { meta: { ...bws, ...custodyMeta(entry, this.#c.station, this.#c.stationKey), ...video }, bws, withheld };
   }
 
-  async #record(account: string, container: string, entry: ObjectEntry, level: ConfirmationLevel, withheld: string[]): Promise<void> {
+  async #record(account: string, container: string, entry: ObjectEntry, level: ConfirmationLevel, withheld: string[], deleteAt: number | null | undefined): Promise<void> {
     const { ledger } = this.#c;
-    await ledger.setObjectState(this.#name, account, container, entry.name, { ...this.state('confirmed', entry), level, ...(withheld.length ? { withheld } : {}) });
+    await ledger.setObjectState(this.#name, account, container, entry.name, {
+      ...this.state('confirmed', entry),
+      level,
+      ...(withheld.length ? { withheld } : {}),
+      ...(deleteAt !== undefined ? { deleteAt } : {}),
+    });
     // A user sent without its UserID waits for StoreUserIDKey, like a held-back object.
     if (withheld.length > 0) await ledger.holdBack(this.#name, account, container, entry.name, 'StoreUserIDKey');
   }
 
-  async #put(account: string, container: string, entry: ObjectEntry, meta: MetaMap, source?: string) {
-    const headers = { ...metaHeaders('Object', meta), 'Content-Length': String(entry.bytes), 'Content-Type': entry.contentType, Etag: entry.md5 };
+  async #put(account: string, container: string, entry: ObjectEntry, meta: MetaMap, source?: string, deleteAt?: number | null) {
+    const headers = {
+      ...metaHeaders('Object', meta),
+      'Content-Length': String(entry.bytes),
+      'Content-Type': entry.contentType,
+      Etag: entry.md5,
+      ...(typeof deleteAt === 'number' ? { 'X-Delete-At': String(deleteAt) } : {}),
+    };
     const res = await this.#requests.call('PUT', swiftPath(container, entry.name), headers, async () => {
       // Read from where the object is on this station (the rejected copy goes elsewhere on the target).
       const { body } = await this.#c.store.readObject(account, source ?? container, entry.name, () => undefined);
@@ -220,10 +240,19 @@ export class ObjectTransfer {
    * undefined. `acknowledged` counts only when this station's PUT of this
    * version got a 2xx (`putAnswered`): a HEAD alone cannot show bytes.
    */
-  async #confirm(container: string, entry: ObjectEntry, meta: MetaMap, putAnswered: boolean): Promise<ConfirmationLevel | undefined> {
+  async #confirm(container: string, entry: ObjectEntry, meta: MetaMap, putAnswered: boolean, deleteAt?: number | null): Promise<ConfirmationLevel | undefined> {
     const head = await this.#requests.call('HEAD', swiftPath(container, entry.name));
     if (head.status === 404) return undefined;
     if (!is2xx(head)) throw refusal(head, `HEAD ${container}/${entry.name}`);
+    if (deleteAt !== undefined && shownDeleteAt(head.headers) !== deleteAt) {
+      // A copy from before (another X-Delete-At, or none) is sent again; a fresh PUT not showing it is a target that ignores it.
+      if (putAnswered)
+        throw new ReplicationFailure(
+          'refused',
+          `${container}/${entry.name}: the target does not keep X-Delete-At (HEAD shows ${shownDeleteAt(head.headers) ?? 'none'}, sent ${deleteAt ?? 'none'}): turn setDeleteAt off for it`,
+        );
+      return undefined;
+    }
     this.#headShowsContent ??= headShowsContent(head.headers);
     const { [CUSTODY_SHA256]: custodySha, ...bwsAndStation } = meta;
     if (custodySha !== undefined && this.#keepsCustody === undefined && putAnswered) {
@@ -235,6 +264,23 @@ export class ObjectTransfer {
     if (this.#headShowsContent) return sameContent(head.headers, entry.bytes, entry.md5) ? 'verified' : undefined;
     if (this.#readerWorks && (await this.#readBack(container, entry))) return 'read-back';
     return putAnswered ? 'acknowledged' : undefined;
+  }
+
+  /**
+   * A copy the target holds gets another X-Delete-At, or loses it. A POST
+   * replaces all of an object's metadata in Swift, so it carries everything
+   * the PUT did; the HEAD after it must show the change.
+   */
+  async #moveDeleteAt(container: string, entry: ObjectEntry, meta: MetaMap, state: ObjectState, wanted: DeleteAt | null, account: string): Promise<void> {
+    const headers = { ...metaHeaders('Object', meta), 'Content-Type': entry.contentType, ...(wanted ? { 'X-Delete-At': String(wanted.at) } : { 'X-Remove-Delete-At': '1' }) };
+    const post = await this.#requests.call('POST', swiftPath(container, entry.name), headers);
+    if (!is2xx(post)) throw refusal(post, `POST ${container}/${entry.name} X-Delete-At`);
+    const head = await this.#requests.call('HEAD', swiftPath(container, entry.name));
+    if (!is2xx(head)) throw refusal(head, `HEAD ${container}/${entry.name}`);
+    const shown = shownDeleteAt(head.headers);
+    if (shown !== (wanted?.at ?? null))
+      throw new ReplicationFailure('transient', `${container}/${entry.name}: after the POST the target shows X-Delete-At ${shown ?? 'none'}, not ${wanted?.at ?? 'none'}`);
+    await this.#c.ledger.setObjectState(this.#name, account, container, entry.name, { ...state, deleteAt: wanted?.at ?? null, at: this.#now() });
   }
 
   /** GET with the reader's credentials, hashed as it streams; false when it differs. */
@@ -312,6 +358,12 @@ export function metaHeaders(kind: 'Container' | 'Object', meta: MetaMap): Record
   for (const [key, value] of Object.entries(meta)) out[`X-${kind}-Meta-${canonicalKey(key)}`] = value;
   return out;
 }
+
+/** The X-Delete-At a HEAD shows, s since the epoch, or null. */
+const shownDeleteAt = (headers: IncomingHttpHeaders): number | null => {
+  const value = header(headers, 'x-delete-at');
+  return value === undefined || !/^\d+$/.test(value) ? null : Number(value);
+};
 
 const sameList = (a: string[] | undefined, b: string[]) => (a ?? []).join('\0') === b.join('\0');
 

@@ -23,6 +23,7 @@
  * themselves, their retries and their one error type are target-requests.ts;
  * what the queue holds is backlog.ts.
  */
+import { type DeleteAt, deleteAtChanged } from '../lifecycle/delete-at.ts';
 import { isSealed } from '../bws/catalogue.ts';
 import type { ConfirmationLevel } from '../config/config.ts';
 import { EdgeError } from '../lib/errors.ts';
@@ -34,7 +35,8 @@ import { decodeMetaValue } from '../swift/metadata.ts';
 import { header, swiftPath, type SwiftClient } from '../swift/client.ts';
 import { queueBacklog } from './backlog.ts';
 import { weaker } from './confirmation.ts';
-import type { CompleteState, JobGroup, TargetState } from './ledger.ts';
+import { type CompleteState, type JobGroup, ReplicationLedger, type TargetState } from './ledger.ts';
+import { KEY_SEPARATOR, KEY_TOP } from '../store/index-keys.ts';
 import { metaHeaders, ObjectTransfer, putContainer, Rejection, type ObjectHow, type TransferContext } from './object-transfer.ts';
 import { capabilityFor, containerCapability, effectiveCapabilities, etagMatches, objectKind, readCapabilities, type GatingCapability } from './target-plan.ts';
 import { backoffMs, is2xx, refusal, ReplicationFailure, stopped, TargetRequests, type PassOutcome } from './target-requests.ts';
@@ -93,6 +95,8 @@ export interface PassReport {
   failures: { container: string; object?: string; error: string }[];
   /** The station's audit anchors sent after the pass (remote-anchors.ts), when it keeps any. */
   anchors?: { sent: number; error?: string };
+  /** Tombstones sent after the pass (lines of DIR/tombstones.jsonl). */
+  tombstones?: { sent: number; error?: string };
   startedAt: number;
   finishedAt: number;
 }
@@ -165,6 +169,7 @@ export class ReplicationPass {
     let unreachableStreak = 0;
     try {
       await this.#readTarget();
+      if (this.#c.deleteAt) await this.#sweepDeleteAt(this.#c.deleteAt, now);
       const backlog = await queueBacklog(this.#c.store, ledger, this.#name, { now, ignoreBackoff: options.ignoreBackoff, retryFailed: options.retryFailed });
       this.#progress = { target: this.#name, jobsDone: 0, jobsTotal: backlog.jobs, bytesDone: 0, bytesTotal: backlog.bytes };
       this.#onProgress = options.onProgress;
@@ -298,6 +303,24 @@ export class ReplicationPass {
     await ledger.setTargetState(this.#name, state);
   }
 
+  /**
+   * Recordings the target holds whose X-Delete-At no longer matches retention
+   * and holds are queued again: their job moves it (#moveDeleteAt). One key
+   * scan of what the target holds, each weighed as the plan weighs it.
+   */
+  async #sweepDeleteAt(deleteAt: NonNullable<PassContext['deleteAt']>, now: number): Promise<void> {
+    const { ledger } = this.#c;
+    let queued = 0;
+    for await (const [key, complete] of ledger.complete.iterator({ gt: ReplicationLedger.key(this.#name, ''), lt: ReplicationLedger.key(this.#name, KEY_TOP) })) {
+      const [, account, container] = key.split(KEY_SEPARATOR) as [string, string, string];
+      if (deleteAtChanged(complete.deleteAt, await deleteAt(account, container))) {
+        await ledger.requeue(this.#name, { kind: 'recording', account, container, enqueuedAt: now, attempts: 0, notBefore: 0 }, 'delete-at');
+        queued += 1;
+      }
+    }
+    if (queued > 0) this.#c.log.info({ target: this.#name, recordings: queued }, "recordings queued: their copies' X-Delete-At changes");
+  }
+
   // ---- jobs -----------------------------------------------------------------
 
   async #runJob(group: JobGroup): Promise<void> {
@@ -318,8 +341,12 @@ export class ReplicationPass {
   async #recording(account: string, container: ContainerEntry): Promise<void> {
     const { ledger } = this.#c;
     if (!isSealed(container.meta)) return; // not sealed: not for replication (a stale job)
+    const deleteAt = await this.#c.deleteAt?.(account, container.name);
     const complete = await ledger.isComplete(this.#name, account, container.name);
-    if (complete) return this.#lateDelivery(account, container, complete);
+    if (complete) {
+      if (deleteAt !== undefined && deleteAtChanged(complete.deleteAt, deleteAt)) await this.#moveDeleteAt(account, container, complete, deleteAt);
+      return this.#lateDelivery(account, container, (await ledger.isComplete(this.#name, account, container.name))!);
+    }
     await this.#dependencies(account, container.name);
     await this.#c.videoChecked?.(account, container.name);
     const head = await this.#requests.call('HEAD', swiftPath(container.name));
@@ -340,7 +367,12 @@ export class ReplicationPass {
         return this.#completed(account, container, tally, `into ${rejection.name}`);
       }
     }
-    await this.#allObjects(account, container, { targetMayHave: onTarget, sealedOnTarget, ...(rejection ? { rejection } : {}) }, tally);
+    await this.#allObjects(
+      account,
+      container,
+      { targetMayHave: onTarget, sealedOnTarget, ...(rejection ? { rejection } : {}), ...(deleteAt !== undefined ? { deleteAt } : {}) },
+      tally,
+    );
     if (!sealedOnTarget) {
       const post = await this.#requests.call('POST', swiftPath(container.name), { 'X-Container-Meta-Status': container.meta.status! });
       if (!is2xx(post)) throw refusal(post, `POST ${container.name} Status: Complete`);
@@ -349,10 +381,10 @@ export class ReplicationPass {
     if (decodeMetaValue(header(check.headers, 'x-container-meta-status') ?? '') !== 'Complete') {
       throw new ReplicationFailure('transient', `${container.name}: the target does not show Status Complete after the POST (HEAD ${check.status})`);
     }
-    await this.#completed(account, container, tally);
+    await this.#completed(account, container, tally, undefined, deleteAt);
   }
 
-  async #completed(account: string, container: ContainerEntry, tally: Tally, how?: string): Promise<void> {
+  async #completed(account: string, container: ContainerEntry, tally: Tally, how?: string, deleteAt?: DeleteAt | null): Promise<void> {
     const sealedAt = Math.round(Number(container.timestamp) * 1000);
     const state: CompleteState = {
       completedAt: this.#now(),
@@ -361,6 +393,7 @@ export class ReplicationPass {
       level: tally.level ?? 'verified',
       ...(tally.heldBack ? { heldBack: tally.heldBack } : {}),
       ...(tally.rejected ? { rejected: tally.rejected } : {}),
+      ...(deleteAt !== undefined ? { deleteAt: deleteAt?.at ?? null } : {}),
     };
     await this.#c.ledger.markComplete(this.#name, account, container.name, state, sealedAt);
     const details = {
@@ -375,6 +408,24 @@ export class ReplicationPass {
     await this.#c.audit?.append({ actor: 'system', source: 'replication', action: 'replicated', target: `AUTH_${account}/${container.name}`, result: 'ok', details });
     this.#report.recordingsCompleted += 1;
     this.#c.log.info({ target: this.#name, container: container.name, ...details }, 'recording replicated and confirmed Complete');
+  }
+
+  /**
+   * A recording the target holds as Complete whose X-Delete-At must change
+   * (a hold placed or released, a category given, a rule changed): each copy
+   * gets the new one, and the trail says so.
+   */
+  async #moveDeleteAt(account: string, container: ContainerEntry, complete: CompleteState, deleteAt: DeleteAt | null): Promise<void> {
+    const tally = emptyTally();
+    await this.#allObjects(account, container, { targetMayHave: true, sealedOnTarget: true, deleteAt }, tally);
+    const at = deleteAt?.at ?? null;
+    await this.#c.ledger.markComplete(this.#name, account, container.name, { ...complete, deleteAt: at }, Math.round(Number(container.timestamp) * 1000));
+    const details = { to: this.#name, from: complete.deleteAt ?? null, deleteAt: at, ...(at !== null ? { expires: new Date(at * 1000).toISOString() } : {}) };
+    await this.#c.audit?.append({ actor: 'system', source: 'replication', action: 'replication.delete-at', target: `AUTH_${account}/${container.name}`, result: 'ok', details });
+    this.#c.log.info(
+      { target: this.#name, container: container.name, ...details },
+      at === null ? "X-Delete-At removed from the target's copies" : "the target's copies carry a new X-Delete-At",
+    );
   }
 
   /**

@@ -3,6 +3,8 @@
  * per enabled target (node-cron), one pass at a time per target, alarms when
  * a target is full or refuses the credentials, and a status for operators.
  */
+import { sendTombstones } from './remote-tombstones.ts';
+import { deleteAtFor } from '../lifecycle/delete-at.ts';
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
 import type { AnchorBook } from '../audit/anchors.ts';
@@ -72,6 +74,8 @@ export interface ReplicatorOptions {
   anchors?: AnchorBook;
   /** The data directory: the central's categories are republished there. */
   dir?: string;
+  /** DIR/tombstones.jsonl: each target is sent the tombstones it has not taken after its pass. */
+  tombstoneFile?: string;
   /** Resolves once a recording's clips have their signed-video verdicts (the daemon's video check), so the verdicts travel with them. */
   videoChecked?: (account: string, container: string) => Promise<unknown>;
 }
@@ -84,6 +88,7 @@ export class Replicator {
   readonly #audit: AuditSink | undefined;
   readonly #anchors: AnchorBook | undefined;
   readonly #dir: string | undefined;
+  readonly #tombstoneFile: string | undefined;
   readonly #videoChecked: ReplicatorOptions['videoChecked'];
   readonly #passes = new KeyedMutex();
   readonly #running = new Map<string, ReplicationPass>();
@@ -98,6 +103,7 @@ export class Replicator {
     this.#audit = options.audit;
     this.#anchors = options.anchors;
     this.#dir = options.dir;
+    this.#tombstoneFile = options.tombstoneFile;
     this.#videoChecked = options.videoChecked;
     this.#log = log.child({ component: 'replication' });
     this.ledger = ReplicationLedger.of(store.index);
@@ -174,6 +180,9 @@ export class Replicator {
           ...(this.#anchors ? { stationKey: this.#anchors.key.publicKey } : {}),
           ...(this.#audit ? { audit: this.#audit } : {}),
           ...(this.#videoChecked ? { videoChecked: this.#videoChecked } : {}),
+          ...(target.setDeleteAt
+            ? { deleteAt: (account: string, container: string) => deleteAtFor(this.#store, this.#config.retention.keep, account, container, Date.now()) }
+            : {}),
           ...(this.#dir ? { onCategories: (body: Buffer | null) => this.#categories(target.name, body) } : {}),
           log: this.#log,
         });
@@ -181,7 +190,9 @@ export class Replicator {
         this.#log.info({ target: target.name }, 'replication pass starting');
         const report = await pass.run(options);
         await this.#afterPass(target.name, report);
-        if (this.#anchors && report.outcome !== 'auth-refused' && report.outcome !== 'certificate-refused') report.anchors = await this.#sendAnchors(target.name, client);
+        const reached = report.outcome !== 'auth-refused' && report.outcome !== 'certificate-refused';
+        if (this.#anchors && reached) report.anchors = await this.#sendAnchors(target.name, client);
+        if (this.#tombstoneFile && reached) report.tombstones = await this.#sendTombstones(target.name, client, this.#tombstoneFile);
         const level = report.outcome === 'done' ? 'info' : 'warn';
         this.#log[level](
           {
@@ -250,6 +261,15 @@ export class Replicator {
       return await sendAnchors(client, this.#anchors!, target, this.#log);
     } catch (err) {
       this.#log.warn({ err, target }, 'audit anchors not sent; the next pass tries again');
+      return { sent: 0, error: (err as Error).message };
+    }
+  }
+
+  async #sendTombstones(target: string, client: SwiftClient, file: string): Promise<{ sent: number; error?: string }> {
+    try {
+      return await sendTombstones(client, file, this.ledger, target, this.#config.siteName, this.#log);
+    } catch (err) {
+      this.#log.warn({ err, target }, 'tombstones not sent; the next pass tries again');
       return { sent: 0, error: (err as Error).message };
     }
   }

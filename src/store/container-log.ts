@@ -30,6 +30,8 @@ export interface ObjectRecord {
   meta: MetaMap;
   /** Metadata updates (POSTs) since the object was stored; capped. Absent: 0. */
   metaWrites?: number;
+  /** Swift's X-Delete-At, s since the epoch, as a replicating station set it (its retention); retention here weighs it. */
+  deleteAt?: number;
 }
 
 export interface ObjectRemovedRecord {

@@ -80,6 +80,8 @@ export interface PutObjectInput {
   mustNotExist?: boolean;
   /** A smaller limit than objects.maxBytes for this kind of object (413 beyond). */
   maxBytes?: number;
+  /** X-Delete-At, s since the epoch. */
+  deleteAt?: number;
 }
 
 /** A byte range of an object, as a read asks for it. */
@@ -321,6 +323,7 @@ export class ObjectStore {
       lastModified: now,
       timestamp: swiftTimestamp(now),
       meta: input.meta,
+      ...(input.deleteAt !== undefined ? { deleteAt: input.deleteAt } : {}),
     };
     await this.#locks.run(key, async () => {
       if (input.mustNotExist && (await this.index.objects.get(key))) {
@@ -334,7 +337,8 @@ export class ObjectStore {
   }
 
   /** Replaces an object's metadata (Swift POST semantics); content type too when given. */
-  async postObject(account: string, container: string, object: string, meta: MetaMap, contentType?: string): Promise<void> {
+  /** Replaces an object's metadata; `deleteAt` sets X-Delete-At (a number), removes it (null) or leaves it (undefined). */
+  async postObject(account: string, container: string, object: string, meta: MetaMap, contentType?: string, deleteAt?: number | null): Promise<void> {
     this.#refuseIfBroken();
     this.#checkMetadata(meta);
     const key = IndexDb.objectKey(account, container, object);
@@ -345,13 +349,16 @@ export class ObjectStore {
         throw new EdgeError('Conflict', `${container}/${object} has had its metadata changed ${writes - 1} times, the most allowed (objects.maxMetadataWritesPerObject)`);
       }
       this.#checkContainerWrites(await this.container(account, container));
+      const { deleteAt: before, ...kept } = existing;
+      const after = deleteAt === undefined ? before : (deleteAt ?? undefined);
       const record: ObjectRecord = {
         op: 'object',
-        ...existing,
+        ...kept,
         contentType: contentType ?? existing.contentType,
         timestamp: swiftTimestamp(this.#now()),
         meta,
         metaWrites: writes,
+        ...(after !== undefined ? { deleteAt: after } : {}),
       };
       await this.#space.admitMetadata(bookkeepingBytes(record));
       await this.#commit({ account, container, metadataWrite: true, record });

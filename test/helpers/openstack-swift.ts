@@ -10,7 +10,7 @@ import { closeSync, existsSync, openSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 
 /** Where and as whom to log in to a Swift account. */
@@ -36,6 +36,13 @@ const SERVERS = ['account', 'container', 'object'] as const;
 const REQUIRED = ['swift-proxy-server', 'swift-account-server', 'swift-container-server', 'swift-object-server', 'swift-ring-builder', 'memcached'].map((name) => join(BIN, name));
 /** util-linux; lets the kernel kill a child if this process dies without running stop(). */
 const SETPRIV = join(BIN, 'setpriv');
+/** Debian package swift-object-expirer. */
+const EXPIRER = join(BIN, 'swift-object-expirer');
+/** Written into the cluster's dir by startOpenStackSwift(). */
+const EXPIRER_CONF = 'object-expirer.conf';
+/** Debian packages swift-object and swift-container: they feed the expirer's queue. */
+const UPDATERS = [join(BIN, 'swift-object-updater'), join(BIN, 'swift-container-updater')] as const;
+const DAEMON_TIMEOUT_MS = 30_000;
 const START_TIMEOUT_MS = 60_000;
 const STOP_GRACE_MS = 3_000;
 const USER = 'test:tester';
@@ -46,6 +53,88 @@ const run = promisify(execFile);
 /** False when the Swift or memcached packages are missing, so tests can skip with a clear reason. */
 export function openStackSwiftAvailable(): boolean {
   return REQUIRED.every((path) => existsSync(path));
+}
+
+/** False when swift-object-expirer (or the cluster itself) is missing. */
+export function objectExpirerAvailable(): boolean {
+  return openStackSwiftAvailable() && [EXPIRER, ...UPDATERS].every((path) => existsSync(path));
+}
+
+/**
+ * Runs Swift's object expirer once against `cluster`, believing the time is
+ * `options.now`: every object whose X-Delete-At is at or before `now` is
+ * deleted (object server and container listing) and dropped from the
+ * .expiring_objects queue. Objects without X-Delete-At are untouched.
+ *
+ * A real cluster's background daemons feed the expirer, so this first runs
+ * each of them once, on the real clock: swift-object-updater (flushes the
+ * object servers' async pendings, e.g. the queue entry that a POST removing
+ * X-Delete-At cancels) and swift-container-updater (reports the queue's
+ * containers to the account server; until then the expirer sees an empty
+ * .expiring_objects account). Then `swift-object-expirer CONF --once -v`.
+ *
+ * Swift refuses an X-Delete-At in the past, so a test sets one in the future
+ * and runs this with a later `now`. Only the expirer's clock moves: a few
+ * lines of Python shift `time.time` before Swift is imported (expirer.py's
+ * `from time import time` and `Timestamp.now()` both read it; eventlet's
+ * timers use the monotonic clock). The servers keep the real time, which is
+ * fine: the expirer's DELETE carries X-Timestamp = the object's X-Delete-At,
+ * and the object server judges it by that, not by its own clock.
+ *
+ * The daemons log failures yet exit 0, so this throws if one logged an
+ * error or did not finish its pass. `expired` is what the expirer counted.
+ */
+export async function runObjectExpirer(cluster: Pick<OpenStackSwift, 'dir'>, options: { now: Date | number }): Promise<{ expired: number; stdout: string; stderr: string }> {
+  const now = options.now instanceof Date ? options.now.getTime() : options.now;
+  if (!Number.isFinite(now)) throw new Error(`runObjectExpirer: bad now ${String(options.now)}`);
+  const [objectUpdater, containerUpdater] = UPDATERS;
+  const objects = await runOnce(objectUpdater, join(cluster.dir, 'object-server.conf'));
+  const containers = await runOnce(containerUpdater, join(cluster.dir, 'container-server.conf'));
+  const expirer = await runOnce(EXPIRER, join(cluster.dir, EXPIRER_CONF), (now - Date.now()) / 1000);
+  const stdout = objects.stdout + containers.stdout + expirer.stdout;
+  const stderr = objects.stderr + containers.stderr + expirer.stderr; // where they log (-v)
+  const output = stdout + stderr;
+  const clean =
+    /sweep completed: .* 0 failures, 0 quarantines, \d+ unlinks, 0 errors/.test(objects.stderr) &&
+    /sweep completed: .* 0 failures/.test(containers.stderr) &&
+    !/ERROR|CRITICAL|Traceback|Unhandled exception|Exception while|Unexpected response/.test(output);
+  const pass = /Pass completed in \S+; (\d+) objects expired/.exec(expirer.stderr);
+  if (!clean || !pass) throw new Error(`swift-object-expirer or the updaters before it did not complete a clean pass:\n${output}`);
+  return { expired: Number(pass[1]), stdout, stderr };
+}
+
+/**
+ * `BIN CONF --once -v` with the Swift packages' Python (the daemons log to
+ * stderr). With `clockOffsetSeconds`, the daemon's time.time() runs that far
+ * ahead.
+ */
+async function runOnce(bin: string, conf: string, clockOffsetSeconds = 0): Promise<{ stdout: string; stderr: string }> {
+  const shift = `
+import runpy, sys, time
+offset = float(sys.argv.pop(1))
+real_time, real_time_ns = time.time, time.time_ns
+time.time = lambda: real_time() + offset
+time.time_ns = lambda: real_time_ns() + int(offset * 1e9)
+sys.argv[0] = sys.argv.pop(1)
+runpy.run_path(sys.argv[0], run_name='__main__')
+`;
+  const args = [bin, conf, '--once', '-v'];
+  try {
+    return await run(await pythonOf(bin), clockOffsetSeconds ? ['-c', shift, String(clockOffsetSeconds), ...args] : args, {
+      cwd: dirname(conf),
+      timeout: DAEMON_TIMEOUT_MS,
+      killSignal: 'SIGKILL',
+    });
+  } catch (err) {
+    const e = err as Error & { stdout?: string; stderr?: string };
+    throw new Error(`${bin} failed: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`, { cause: err });
+  }
+}
+
+/** The interpreter the Swift packages were installed for: the one in a Swift script's shebang. */
+async function pythonOf(script: string): Promise<string> {
+  const shebang = (await readFile(script, 'utf8')).split('\n', 1)[0]!;
+  return shebang.replace(/^#!\s*/, '').split(/\s+/)[0]!;
 }
 
 interface Child {
@@ -239,10 +328,7 @@ for spec in sys.argv[1:]:
     builder.rebalance()
     builder.get_ring().save(path)
 `;
-  // The interpreter the Swift packages were installed for: swift-ring-builder's own.
-  const shebang = (await readFile(join(BIN, 'swift-ring-builder'), 'utf8')).split('\n', 1)[0]!;
-  const python = shebang.replace(/^#!\s*/, '').split(/\s+/)[0]!;
-  await run(python, ['-c', script, ...SERVERS.map((ring) => `${join(dir, `${ring}.ring.gz`)}=${ports[ring]}`)]);
+  await run(await pythonOf(join(BIN, 'swift-ring-builder')), ['-c', script, ...SERVERS.map((ring) => `${join(dir, `${ring}.ring.gz`)}=${ports[ring]}`)]);
 }
 
 async function writeConfigs(dir: string, ports: Record<'proxy' | 'account' | 'container' | 'object' | 'memcached', number>, accounts: string[]): Promise<void> {
@@ -285,6 +371,13 @@ ${
   // Without this the object server answers 507 when the test disk is over
   // 99% full (its default 1% free-space reserve).
   server === 'object' ? 'fallocate_reserve = 0\n' : ''
+}${
+  // For runObjectExpirer(): the daemons that feed the expirer's queue.
+  server === 'object'
+    ? `\n[object-updater]\nrecon_cache_path = ${dir}\nobjects_per_second = 0\n`
+    : server === 'container'
+      ? `\n[container-updater]\nrecon_cache_path = ${dir}\ncontainers_per_second = 0\n`
+      : ''
 }`,
     );
   }
@@ -330,6 +423,39 @@ use = egg:swift#dlo
 
 [filter:versioned_writes]
 use = egg:swift#versioned_writes
+`,
+  );
+  // For runObjectExpirer(). The name must contain 'expirer': only then does
+  // Swift 2.30.1's expirer read the (legacy) .expiring_objects queue and use
+  // this same file as its internal client's proxy config. That proxy talks to
+  // the backends directly, so there is no auth in its pipeline.
+  await writeFile(
+    join(dir, EXPIRER_CONF),
+    `[DEFAULT]
+user = ${userInfo().username}
+swift_dir = ${dir}
+log_name = object-expirer
+
+[object-expirer]
+recon_cache_path = ${dir}
+# no pause between deletes
+tasks_per_second = 0
+
+[pipeline:main]
+pipeline = catch_errors proxy-logging cache proxy-server
+
+[app:proxy-server]
+use = egg:swift#proxy
+
+[filter:cache]
+use = egg:swift#memcache
+memcache_servers = 127.0.0.1:${ports.memcached}
+
+[filter:catch_errors]
+use = egg:swift#catch_errors
+
+[filter:proxy-logging]
+use = egg:swift#proxy_logging
 `,
   );
 }

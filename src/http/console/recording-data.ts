@@ -23,6 +23,7 @@ import { type ClipCheck, isVideoClip, VideoLedger, worse } from '../../authentic
 import { explainVerdict, HEADLINES } from '../../media/explain.ts';
 import { HoldBook } from '../../lifecycle/holds.ts';
 import { type KeepRules, retentionOf, retentionSubject } from '../../lifecycle/retention.ts';
+import { stationDeleteAtOf, wholeRecording } from '../../lifecycle/station-delete-at.ts';
 import type { Authenticity, VideoVerdict } from '../../media/verdict.ts';
 
 export interface ReplicationTargetRef {
@@ -338,7 +339,14 @@ export async function recordingView(
       placedAt: h.placedAt,
       reason: h.reason,
     })),
-    retention: retentionOf(retentionSubject(catalogued, [...new Set(bookmarks.map((b) => b.categoryId).filter((id): id is string => !!id))]), options.retentionRules),
+    retention: retentionOf(
+      retentionSubject(
+        catalogued,
+        [...new Set(bookmarks.map((b) => b.categoryId).filter((id): id is string => !!id))],
+        wholeRecording(await stationDeleteAtOf(store.index, account, container), entry.objectCount),
+      ),
+      options.retentionRules,
+    ),
   };
 }
 

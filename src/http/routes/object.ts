@@ -19,7 +19,26 @@ function objectHeaders(c: Context<Env>, entry: ObjectEntry): void {
   out['Accept-Ranges'] = 'bytes';
   // The evidence hash, for tools that pull and verify (not part of Swift).
   out['X-Edgecd-Sha256'] = entry.sha256;
+  if (entry.deleteAt !== undefined) out['X-Delete-At'] = String(entry.deleteAt);
   setMetaHeaders(c, entry.meta, 'object');
+}
+
+/**
+ * X-Delete-At (or X-Delete-After, or X-Remove-Delete-At) as Swift takes it:
+ * s since the epoch, in the future. Only a replicating station may set it:
+ * it carries that station's retention, which retention here then weighs
+ * (lifecycle/station-delete-at.ts). Undefined: the request names none.
+ */
+function requestedDeleteAt(c: Context<Env>, now: number): number | null | undefined {
+  const at = c.req.header('x-delete-at');
+  const after = c.req.header('x-delete-after');
+  if (c.req.header('x-remove-delete-at') !== undefined) return null;
+  if (at === undefined && after === undefined) return undefined;
+  if (c.get('identity').role !== 'replicator') throw new EdgeError('Forbidden', 'X-Delete-At and X-Delete-After are taken only from a replicating station');
+  const value = after !== undefined ? (/^\d{1,10}$/.test(after) ? Math.floor(now / 1000) + Number(after) : Number.NaN) : /^\d{1,10}$/.test(at!) ? Number(at) : Number.NaN;
+  if (Number.isNaN(value)) throw badRequest(`${after !== undefined ? 'X-Delete-After' : 'X-Delete-At'} must be a whole number of seconds`);
+  if (value * 1000 <= now) throw badRequest('X-Delete-At in past');
+  return value;
 }
 
 /** Upload size from the headers: Content-Length, or undefined for chunked; 411 for neither. */
@@ -55,6 +74,7 @@ export function objectHandlers({ store, destination, maxObjectBytes }: StorageDe
         .toLowerCase();
       const role = c.get('identity').role;
       const meta = custodyKeysOf(role, readMeta(c, 'object').set);
+      const deleteAt = requestedDeleteAt(c, Date.now());
       // A replicating station sends the SHA-256 it recorded: checked here too.
       const sha256 = meta[CUSTODY_SHA256]?.toLowerCase();
       if (sha256 !== undefined && !/^[0-9a-f]{64}$/.test(sha256)) throw badRequest(`X-Object-Meta-Edgecd-Sha256 must be 64 hex digits`);
@@ -70,6 +90,7 @@ export function objectHandlers({ store, destination, maxObjectBytes }: StorageDe
           contentType: c.req.header('content-type') || guessContentType(object),
           meta,
           mustNotExist: c.req.header('if-none-match')?.trim() === '*',
+          ...(deleteAt ? { deleteAt } : {}),
         },
         role === 'replicator',
       );
@@ -81,7 +102,13 @@ export function objectHandlers({ store, destination, maxObjectBytes }: StorageDe
       return reply(c, 201);
     },
     async POST(c, { account, container, object }) {
-      await destination.postObject(account, container, object, custodyKeysOf(c.get('identity').role, readMeta(c, 'object').set), c.req.header('content-type') || undefined);
+      const { role } = c.get('identity');
+      // As in Swift, a POST's metadata replaces the object's, X-Delete-At included.
+      const deleteAt = requestedDeleteAt(c, Date.now()) ?? null;
+      await destination.postObject(account, container, object, custodyKeysOf(role, readMeta(c, 'object').set), c.req.header('content-type') || undefined, {
+        deleteAt,
+        replicator: role === 'replicator',
+      });
       return reply(c, 202);
     },
     async HEAD(c, { account, container, object }) {
