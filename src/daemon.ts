@@ -216,6 +216,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       replicated: (account, container) => replicating.heldByEveryTarget(account, container),
     });
     retention = retentionJob;
+    // A deletion a crash cut short is finished (or, held since, cancelled) before the station serves.
+    await retentionJob.recover().catch((err: unknown) => log.error({ err }, 'finishing an interrupted retention deletion failed: the next run tries again'));
     // A hold placed or released changes the X-Delete-At of copies on setDeleteAt targets: a pass sends it now.
     const holdContext: HoldContext = {
       store,

@@ -108,7 +108,13 @@ export const lifecycleCommands: Record<string, Command> = {
       if (v.json === true) out(JSON.stringify(tombstones, null, 2));
       else {
         for (const t of tombstones) {
-          const restorable = t.restorableUntil ? `restorable until ${t.restorableUntil}` : 'removed outright';
+          const restorable = t.cancelled
+            ? `not carried out: ${t.cancelled.reason}`
+            : t.restored
+              ? `restored ${t.restored.at} by ${t.restored.by}`
+              : t.restorableUntil
+                ? `restorable until ${t.restorableUntil}`
+                : 'removed outright';
           out(`${t.deletedAt}  ${t.recording}  ${Object.keys(t.manifest).length} objects, ${t.bytes} bytes  (${t.rule}; ${restorable})`);
         }
         if (tombstones.length === 0) out('nothing deleted by retention');

@@ -10,10 +10,13 @@
  * 2. the audit line (retention.delete);
  * 3. the store's journaled container removal moves the recording into
  *    DIR/trash/ for the grace period (with 0 days it is removed outright).
- * A crash between 1 and 3 leaves a tombstone for a recording still in place:
- * the next run finds it due again and deletes it, writing a second tombstone
- * (both stay listed). Holds are checked again just before each
- * deletion, under the job's own lock.
+ * A crash between 1 and 3 leaves the newest tombstone naming a recording
+ * still in place (deletions run one at a time): the next run, or the
+ * daemon's start, completes that deletion under the same tombstone, unless a
+ * hold now covers the recording, and then a cancellation line follows the
+ * tombstone instead. A crash inside 3 is the store's journal's to finish.
+ * Holds are checked again just before each deletion, under the job's own
+ * lock.
  */
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -25,7 +28,7 @@ import type { ObjectStore } from '../store/object-store.ts';
 import { HoldBook } from './holds.ts';
 import { type PlanOptions, type PlannedRecording, type RetentionPlan, retentionPlan } from './plan.ts';
 import type { KeepRules } from './retention.ts';
-import { appendDurably, type Tombstone } from './tombstones.ts';
+import { appendDurably, type Cancellation, newestTombstones, type Tombstone } from './tombstones.ts';
 
 export interface DeletionOptions {
   store: ObjectStore;
@@ -74,8 +77,9 @@ export class RetentionJob {
   run(): Promise<DeletionReport> {
     return this.#one.run('retention', async () => {
       const now = (this.#o.now ?? Date.now)();
+      const resumed = await this.#finishInterrupted(now);
       const plan = await retentionPlan(this.#o.store, this.#o.rules, { now, days: 0, replicated: this.#o.replicated });
-      const deleted: string[] = [];
+      const deleted: string[] = resumed ? [resumed] : [];
       for (const due of plan.due) if (await this.#delete(due, now)) deleted.push(due.recording);
       const purged = await this.#purge(now);
       if (deleted.length + purged.length > 0) this.#o.log.info({ deleted: deleted.length, purged: purged.length, kept: plan.kept.length }, 'retention run');
@@ -83,6 +87,53 @@ export class RetentionJob {
       this.lastRun = { at: new Date(now).toISOString(), ...report };
       return report;
     });
+  }
+
+  /** What the daemon runs at its start: a deletion a crash cut short is finished (or cancelled) before anything else. */
+  recover(): Promise<string | undefined> {
+    return this.#one.run('retention', () => this.#finishInterrupted((this.#o.now ?? Date.now)()));
+  }
+
+  /** The newest tombstone's deletion, if a crash cut it short: finished, or cancelled when a hold now covers it. Returns the recording it finished. */
+  async #finishInterrupted(now: number): Promise<string | undefined> {
+    const { store, audit, log } = this.#o;
+    const [last] = await newestTombstones(this.#o.tombstoneFile, 1);
+    if (!last || last.restored || last.cancelled) return undefined;
+    if (
+      !(await store.container(last.account, last.recording).then(
+        () => true,
+        () => false,
+      ))
+    )
+      return undefined;
+    const target = `AUTH_${last.account}/${last.recording}`;
+    const holding = await HoldBook.of(store.index).holding(store, last.account, last.recording);
+    if (holding.length > 0) {
+      const reason = `legal hold ${holding.map((h) => `${h.id} (case ${h.caseNumber})`).join(', ')} placed before the deletion finished`;
+      const cancellation: Cancellation = { cancelledAt: new Date(now).toISOString(), account: last.account, recording: last.recording, trashStamp: last.trashStamp, reason };
+      await appendDurably(this.#o.tombstoneFile, JSON.stringify(cancellation));
+      await audit.append({ actor: 'system', source: 'retention', action: 'retention.delete', target, result: 'cancelled', details: { reason, deletedAt: last.deletedAt } });
+      log.warn({ recording: last.recording, reason }, 'an interrupted retention deletion was cancelled: the recording stays');
+      return undefined;
+    }
+    await audit.append({
+      actor: 'system',
+      source: 'retention',
+      action: 'retention.delete',
+      target,
+      result: 'ok',
+      details: {
+        rule: last.rule,
+        keepUntil: last.keepUntil,
+        objects: Object.keys(last.manifest).length,
+        bytes: last.bytes,
+        restorableUntil: last.restorableUntil,
+        resumed: last.deletedAt,
+      },
+    });
+    await store.removeContainer(last.account, last.recording, last.trashStamp ? { trashStamp: last.trashStamp } : {});
+    log.warn({ recording: last.recording, deletedAt: last.deletedAt }, 'an interrupted retention deletion was finished');
+    return last.recording;
   }
 
   async #delete(due: PlannedRecording, now: number): Promise<boolean> {

@@ -4,7 +4,9 @@
  * loses them; appended and synced before the recording leaves.
  *
  * Besides tombstones the file holds the lines that follow one: a restoration
- * (`edgecd restore` brought the recording back).
+ * (`edgecd restore` brought the recording back), or a cancellation (a crash
+ * cut the deletion short, and a hold placed before the job ran again kept
+ * the recording).
  */
 import { createReadStream } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
@@ -25,7 +27,28 @@ export interface Tombstone extends PlannedRecording {
   trashStamp: string | null;
   /** Set when `edgecd restore` brought it back (from the restoration line that follows it). */
   restored?: { at: string; by: string };
+  /** Set when the deletion was never carried out (from the cancellation line that follows it). */
+  cancelled?: { at: string; reason: string };
 }
+
+/** The line the retention job appends after a tombstone whose deletion a crash cut short and a hold then stopped. */
+export interface Cancellation {
+  cancelledAt: string;
+  account: string;
+  recording: string;
+  trashStamp: string | null;
+  reason: string;
+}
+
+type Line = Tombstone | Restoration | Cancellation;
+
+/** Marks a tombstone with what a later line says of it. */
+function follow(tombstone: Tombstone, record: Restoration | Cancellation): void {
+  if ('restoredAt' in record) tombstone.restored = { at: record.restoredAt, by: record.restoredBy };
+  else tombstone.cancelled = { at: record.cancelledAt, reason: record.reason };
+}
+
+const isOf = (t: Tombstone, r: Restoration | Cancellation) => t.account === r.account && t.recording === r.recording && t.trashStamp === r.trashStamp;
 
 /** The line `edgecd restore` appends after a tombstone. */
 export interface Restoration {
@@ -36,7 +59,7 @@ export interface Restoration {
   trashStamp: string;
 }
 
-/** Every tombstone, oldest first, with its restoration if there was one (a recording deleted twice, after a crash, appears twice). */
+/** Every tombstone, oldest first, with its restoration or cancellation if there was one. */
 export async function readTombstones(file: string): Promise<Tombstone[]> {
   const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return '';
@@ -45,11 +68,11 @@ export async function readTombstones(file: string): Promise<Tombstone[]> {
   const tombstones: Tombstone[] = [];
   for (const line of text.split('\n')) {
     if (line.trim() === '') continue;
-    const record = JSON.parse(line) as Tombstone | Restoration;
+    const record = JSON.parse(line) as Line;
     if ('deletedAt' in record) tombstones.push(record);
     else {
-      const deleted = tombstones.findLast((t) => t.account === record.account && t.recording === record.recording && t.trashStamp === record.trashStamp);
-      if (deleted) deleted.restored = { at: record.restoredAt, by: record.restoredBy };
+      const deleted = tombstones.findLast((t) => isOf(t, record));
+      if (deleted) follow(deleted, record);
     }
   }
   return tombstones;
@@ -93,8 +116,8 @@ export async function newestTombstones(file: string, limit: number, where: (t: T
   if (!handle) return [];
   try {
     const found: Tombstone[] = [];
-    // Restorations follow their tombstone, so reading backwards meets them first.
-    const restorations: Restoration[] = [];
+    // Restorations and cancellations follow their tombstone, so reading backwards meets them first.
+    const later: (Restoration | Cancellation)[] = [];
     let end = (await handle.stat()).size;
     let carry = Buffer.alloc(0);
     while (end > 0 && found.length < limit) {
@@ -112,13 +135,13 @@ export async function newestTombstones(file: string, limit: number, where: (t: T
         .reverse();
       for (const line of lines) {
         if (line.trim() === '') continue;
-        const record = JSON.parse(line) as Tombstone | Restoration;
+        const record = JSON.parse(line) as Line;
         if (!('deletedAt' in record)) {
-          restorations.push(record);
+          later.push(record);
           continue;
         }
-        const restored = restorations.find((r) => r.account === record.account && r.recording === record.recording && r.trashStamp === record.trashStamp);
-        if (restored) record.restored = { at: restored.restoredAt, by: restored.restoredBy };
+        const said = later.find((r) => isOf(record, r));
+        if (said) follow(record, said);
         if (where(record)) found.push(record);
         if (found.length === limit) break;
       }

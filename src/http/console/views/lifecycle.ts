@@ -46,7 +46,15 @@ export function lifecyclePage(assets: PageOptions['assets'], viewer: Viewer, v: 
     <thead><tr><th scope="col">Recording</th><th scope="col">Deleted</th><th scope="col">Rule</th><th scope="col">Objects</th><th scope="col">State</th></tr></thead>
     <tbody>${v.deleted.map(
       (t) => html`<tr><th scope="row">${t.recording}</th><td>${time(t.deletedAt)}</td><td>${t.rule}</td><td>${Object.keys(t.manifest).length} (${formatBytes(t.bytes)})</td>
-      <td>${t.restored ? html`restored by ${t.restored.by}, ${time(t.restored.at)}` : t.restorableUntil ? html`restorable until ${time(t.restorableUntil)}` : 'removed'}</td></tr>`,
+      <td>${
+        t.cancelled
+          ? html`not carried out: ${t.cancelled.reason}`
+          : t.restored
+            ? html`restored by ${t.restored.by}, ${time(t.restored.at)}`
+            : t.restorableUntil
+              ? html`restorable until ${time(t.restorableUntil)}`
+              : 'removed'
+      }</td></tr>`,
     )}</tbody></table></div>`
   }
 </section>`,
