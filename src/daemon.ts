@@ -300,6 +300,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           const last = retention?.lastRun;
           return last ? { at: last.at, deleted: last.deleted.length, purged: last.purged.length, kept: last.kept } : null;
         },
+        retentionSummary: () => retention?.lastSummary ?? null,
       },
       replication: {
         status: async () => (config.replication.targets.length > 0 ? replicator!.status() : null),
@@ -372,6 +373,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       name: 'retention',
       noOverlap: true,
     });
+    const summarySchedule = config.retention.delete.summarySchedule
+      ? cron.schedule(config.retention.delete.summarySchedule, () => void retentionJob.weeklySummary().catch((err: unknown) => log.error({ err }, 'retention summary failed')), {
+          name: 'retention-summary',
+          noOverlap: true,
+        })
+      : undefined;
     if (h.plaintext) log.warn('serving plain HTTP (http.plaintext / --plain-http): for development only; evidence and keys cross the network unencrypted');
     const days = daysUntilExpiry(endpoints);
     if (days !== null && days <= config.tls.warnDaysBeforeExpiry)
@@ -405,6 +412,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           // Replication first: a pass may run for hours, and its progress stream holds the admin socket open.
           await replication.close();
           await retentionSchedule.stop();
+          await summarySchedule?.stop();
           await videoChecker.close();
           await closeHttp(front, httpServer, config.http.shutdownGraceSeconds * 1000);
           await adminServer.close();

@@ -350,6 +350,22 @@ describe('retention deletion: tombstones, trash, restore, purge', () => {
     assert.equal(stored.length, 3);
     const again = await runCli(['retention', 'run', '--data', daemon.dataDir]);
     assert.deepEqual((JSON.parse(again.stdout) as { deleted: string[] }).deleted, [], 'the restored recording is held');
+    // The week in summary, through the daemon, and then in /status.
+    const summary = JSON.parse(await cli('retention', 'summary')) as Record<string, number>;
+    assert.deepEqual(
+      {
+        deleted: summary.deleted,
+        restored: summary.restored,
+        holdsPlaced: summary.holdsPlaced,
+        holdsReleased: summary.holdsReleased,
+        holdsInForce: summary.holdsInForce,
+        dueNextWeek: summary.dueNextWeek,
+      },
+      { deleted: 2, restored: 1, holdsPlaced: 2, holdsReleased: 0, holdsInForce: 2, dueNextWeek: 0 },
+    );
+    assert.ok(summary.bytesDeleted! > 0);
+    const status = JSON.parse((await daemon.request('GET', '/status', { 'X-Auth-Token': (await daemon.auth('admin')).token })).text) as { retention: { weeklySummary: unknown } };
+    assert.deepEqual(status.retention.weeklySummary, summary);
   });
 
   test('after the grace period the trash is purged, and the purge is audited', async () => {

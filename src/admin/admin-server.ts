@@ -63,6 +63,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
     '/retention/run',
     operation(() => options.retention.run()),
   );
+  app.get('/retention/summary', async (c) => c.json(await options.retention.weeklySummary()));
   app.get('/holds', async (c) => c.json(await HoldBook.of(options.store.index).list({ released: c.req.query('released') === '1' })));
   app.post(
     '/holds',

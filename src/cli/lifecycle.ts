@@ -14,7 +14,7 @@ import { adminGet } from '../admin/admin-client.ts';
 import { paths } from '../admin/data-dir.ts';
 import { type HoldRequest, runHoldRequest } from '../lifecycle/hold-operations.ts';
 import { type Hold, HoldBook, type HoldScope } from '../lifecycle/holds.ts';
-import { type DeletionReport, RetentionJob } from '../lifecycle/deletion.ts';
+import { type DeletionReport, RetentionJob, type WeeklySummary } from '../lifecycle/deletion.ts';
 import { readTombstones } from '../lifecycle/tombstones.ts';
 import { type RetentionPlan, retentionPlan } from '../lifecycle/plan.ts';
 import { restoreRecording } from '../lifecycle/restore.ts';
@@ -47,7 +47,17 @@ export const lifecycleCommands: Record<string, Command> = {
         out(JSON.stringify(report, null, 2));
         return 0;
       }
-      if (positionals.length !== 1 || positionals[0] !== 'plan') throw new UsageError('retention plan [--days N] [--json] --data DIR | retention run --data DIR');
+      if (positionals.length === 1 && positionals[0] === 'summary') {
+        const summary = await viaDaemonOrDirect(
+          dir,
+          (adminSocket) => adminGet<WeeklySummary>(adminSocket, '/retention/summary'),
+          () => withRetention(dir, v, (job) => job.weeklySummary()),
+        );
+        out(JSON.stringify(summary, null, 2));
+        return 0;
+      }
+      if (positionals.length !== 1 || positionals[0] !== 'plan')
+        throw new UsageError('retention plan [--days N] [--json] --data DIR | retention run --data DIR | retention summary --data DIR');
       const days = v.days === undefined ? 0 : Number(v.days);
       if (!Number.isSafeInteger(days) || days < 0 || days > 36_500) throw new UsageError('--days: a whole number of days (0: what is due now)');
       const plan = await viaDaemonOrDirect(

@@ -31,6 +31,7 @@ usage: edgecd <command> [options]
         what retention.keep lets go within N days (0: now), and what a hold, an unfinished
         recording or replication keeps
   retention run --data DIR           delete what is due now (the daemon runs it on retention.delete.schedule)
+  retention summary --data DIR       the past week: deletions, restorations, holds; and what the next week deletes
   deleted [--json] --data DIR        what retention deleted (tombstones, kept for ever)
   restore NAME --case CASE --reason TEXT --as CUSTODIAN [--key KEY] --data DIR
         bring a deleted recording back from the trash within its grace period, under a hold

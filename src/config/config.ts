@@ -244,6 +244,8 @@ export const CONFIG_SCHEMA = {
       schedule: { kind: 'string', default: '30 3 * * *' },
       /** Days a deleted recording stays restorable in DIR/trash/ (0: removed outright). */
       graceDays: { kind: 'integer', default: 7, min: 0, max: 3650 },
+      /** When the week's summary (deletions, restorations, holds, what is due next) goes to the log and /status (cron, local time; '' for never). */
+      summarySchedule: { kind: 'string', default: '0 6 * * 1' },
     },
   },
   log: { level: { kind: 'string', default: 'info', oneOf: LOG_LEVELS } },
@@ -327,6 +329,8 @@ export function parseConfig(input: unknown, baseDir = process.cwd()): Config {
   parseHostPort(config.listen, 'listen');
   if (!cron.validate(config.retention.delete.schedule))
     throw new ConfigError(`retention.delete.schedule: not a cron expression: ${JSON.stringify(config.retention.delete.schedule)}`);
+  const summary = config.retention.delete.summarySchedule;
+  if (summary !== '' && !cron.validate(summary)) throw new ConfigError(`retention.delete.summarySchedule: not a cron expression (or '' for never): ${JSON.stringify(summary)}`);
   if (config.ntp.listen !== 'off') parseHostPort(config.ntp.listen, 'ntp.listen');
   for (const [i, url] of config.connection.authUrls.entries()) {
     if (!/^https?:\/\/[^/]+\/auth\/v1\.0$/.test(url)) throw new ConfigError(`connection.authUrls[${i}]: expected http(s)://HOST[:PORT]/auth/v1.0, got ${JSON.stringify(url)}`);

@@ -2,6 +2,7 @@
  * One snapshot of the station for /status and /metrics, and the watcher that
  * logs when it crosses a line an operator must hear about.
  */
+import type { WeeklySummary } from '../lifecycle/deletion.ts';
 import { access, constants } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { VideoLedger, type VideoStatus } from '../authenticity/video-ledger.ts';
@@ -71,7 +72,7 @@ export interface StationHealth {
   /** Legal holds in force, and those that kept the last eviction from freeing enough (uploads may get 507). */
   holds: { active: number; blockingEviction: HoldsBlockingEviction | null };
   /** Category IDs in use that no retention.keep rule names (the default applies to them), and the retention job's last run. */
-  retention: { unruledCategories: string[]; lastRun: { at: string; deleted: number; purged: number; kept: number } | null };
+  retention: { unruledCategories: string[]; lastRun: { at: string; deleted: number; purged: number; kept: number } | null; weeklySummary: WeeklySummary | null };
 }
 
 export interface HoldsBlockingEviction {
@@ -98,6 +99,7 @@ export interface HealthSources {
   holdsBlockingEviction: () => HoldsBlockingEviction | null;
   unruledCategories: () => Promise<string[]>;
   retentionLastRun: () => StationHealth['retention']['lastRun'];
+  retentionSummary: () => WeeklySummary | null;
 }
 
 export interface BwsView {
@@ -155,7 +157,7 @@ export async function stationHealth(s: HealthSources): Promise<StationHealth> {
     tls: s.tls(),
     video,
     holds: { active: holds.length, blockingEviction: s.holdsBlockingEviction() },
-    retention: { unruledCategories, lastRun: s.retentionLastRun() },
+    retention: { unruledCategories, lastRun: s.retentionLastRun(), weeklySummary: s.retentionSummary() },
   };
 }
 

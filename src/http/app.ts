@@ -92,6 +92,7 @@ export interface AppDeps {
     holdsBlockingEviction: HealthSources['holdsBlockingEviction'];
     unruledCategories: HealthSources['unruledCategories'];
     retentionLastRun: HealthSources['retentionLastRun'];
+    retentionSummary: HealthSources['retentionSummary'];
   };
   replication: {
     status: () => Promise<ReplicationStatus | null>;
@@ -152,6 +153,7 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; health: HealthSource
     holdsBlockingEviction: station.holdsBlockingEviction,
     unruledCategories: station.unruledCategories,
     retentionLastRun: station.retentionLastRun,
+    retentionSummary: station.retentionSummary,
   };
   const adminOnly: MiddlewareHandler<Env> = async (c, next) => {
     authorizeStationView(c.get('identity').role);

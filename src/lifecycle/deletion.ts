@@ -42,6 +42,22 @@ export interface DeletionOptions {
   now?: () => number;
 }
 
+/** A week of the station's lifecycle, for the log and /status. */
+export interface WeeklySummary {
+  from: string;
+  to: string;
+  /** Recordings retention deleted (cut-short deletions a hold stopped not counted), and their bytes. */
+  deleted: number;
+  bytesDeleted: number;
+  /** Of those, brought back by `edgecd restore`. */
+  restored: number;
+  holdsPlaced: number;
+  holdsReleased: number;
+  holdsInForce: number;
+  /** What the job will delete in the coming week, as the plan sees it now. */
+  dueNextWeek: number;
+}
+
 export interface DeletionReport {
   deleted: string[];
   purged: string[];
@@ -58,6 +74,8 @@ export class RetentionJob {
   readonly #one = new KeyedMutex();
   /** The last run, for /status: when, and what it did. */
   lastRun: (DeletionReport & { at: string }) | undefined;
+  /** The last weekly summary, for /status. */
+  lastSummary: WeeklySummary | undefined;
 
   constructor(options: DeletionOptions) {
     this.#o = options;
@@ -87,6 +105,28 @@ export class RetentionJob {
       this.lastRun = { at: new Date(now).toISOString(), ...report };
       return report;
     });
+  }
+
+  /** The past week (up to now): deletions, restorations and holds; and what the coming week will delete. */
+  async weeklySummary(): Promise<WeeklySummary> {
+    const now = (this.#o.now ?? Date.now)();
+    const since = now - 7 * DAY_MS;
+    const deleted = (await newestTombstones(this.#o.tombstoneFile, Number.POSITIVE_INFINITY, (t) => !t.cancelled, since)).filter((t) => Date.parse(t.deletedAt) <= now);
+    const holds = await HoldBook.of(this.#o.store.index).list({ released: true });
+    const inWeek = (at: number | undefined) => at !== undefined && at >= since && at <= now;
+    this.lastSummary = {
+      from: new Date(since).toISOString(),
+      to: new Date(now).toISOString(),
+      deleted: deleted.length,
+      bytesDeleted: deleted.reduce((n, t) => n + t.bytes, 0),
+      restored: deleted.filter((t) => t.restored).length,
+      holdsPlaced: holds.filter((h) => inWeek(h.placedAt)).length,
+      holdsReleased: holds.filter((h) => inWeek(h.released?.at)).length,
+      holdsInForce: holds.filter((h) => !h.released).length,
+      dueNextWeek: (await this.plan(7)).due.length,
+    };
+    this.#o.log.info({ summary: this.lastSummary }, 'retention: the week in summary');
+    return this.lastSummary;
   }
 
   /** What the daemon runs at its start: a deletion a crash cut short is finished (or cancelled) before anything else. */

@@ -104,11 +104,12 @@ export async function* tombstoneLines(file: string, account: string): AsyncGener
 }
 
 /**
- * The newest `limit` tombstones that pass `where`, newest first, read from
+ * The newest `limit` tombstones that pass `where` (deleted at `since` or
+ * later), newest first, read from
  * the end of the file backwards: a page of the console costs a page of the
  * file, however many deletions the station has made.
  */
-export async function newestTombstones(file: string, limit: number, where: (t: Tombstone) => boolean = () => true): Promise<Tombstone[]> {
+export async function newestTombstones(file: string, limit: number, where: (t: Tombstone) => boolean = () => true, since = Number.NEGATIVE_INFINITY): Promise<Tombstone[]> {
   const handle = await open(file, 'r').catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return undefined;
     throw err;
@@ -140,6 +141,8 @@ export async function newestTombstones(file: string, limit: number, where: (t: T
           later.push(record);
           continue;
         }
+        // Appended in time order: the first one older than `since` ends the reading.
+        if (Date.parse(record.deletedAt) < since) return found;
         const said = later.find((r) => isOf(record, r));
         if (said) follow(record, said);
         if (where(record)) found.push(record);
