@@ -224,8 +224,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       audit,
       credentialsFile: paths(dir).credentials,
       onChange: () => {
-        if (config.replication.targets.some((t) => t.enabled && t.setDeleteAt))
-          void replicating.runNow().catch((err: unknown) => log.error({ err }, 'replication pass (after a hold changed) failed'));
+        retentionJob.forgetPreviews();
+        replicating.holdsChanged();
       },
     };
     if (config.retention.evictAfterReplication) {
@@ -327,7 +327,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         rules: config.retention.keep,
         tombstoneFile: paths(dir).tombstones,
         holds: holdContext,
-        plan: (days) => retentionJob.plan(days),
+        plan: (days, account) => retentionJob.preview(days, account),
       },
       log,
     });

@@ -84,10 +84,21 @@ describe('X-Delete-At at an edgecd central', () => {
     const past = await replicator.req('POST', `${recordings[0]}/${object}`, { 'X-Delete-At': '1000000000' });
     assert.equal(past.status, 400);
     assert.match(past.body.toString(), /X-Delete-At in past/);
-    // A POST whose metadata differs is a change to sealed evidence: refused, X-Delete-At and all.
-    const altered = await replicator.req('POST', `${recordings[0]}/${object}`, { 'X-Delete-At': later, 'X-Object-Meta-Note': 'changed' });
+    // A POST whose metadata or type differs is a change to sealed evidence: refused, X-Delete-At and all.
+    const before = await clerk.req('HEAD', `${recordings[0]}/${object}`);
+    const same = Object.fromEntries(Object.entries(before.headers).filter(([k]) => k.startsWith('x-object-meta-'))) as Record<string, string>;
+    const altered = await replicator.req('POST', `${recordings[0]}/${object}`, { ...same, 'X-Delete-At': later, 'X-Object-Meta-Note': 'changed' });
     assert.equal(altered.status, 403);
+    const retyped = await replicator.req('POST', `${recordings[0]}/${object}`, { ...same, 'X-Delete-At': later, 'Content-Type': 'text/plain' });
+    assert.equal(retyped.status, 403);
     assert.deepEqual(await deleteAts(clerk, recordings[0]!), new Set([expectedDeleteAt(recordings[0]!, 30)]));
+    // The station's custody keys may differ (a video verdict that came later): X-Delete-At moves, the object's custody stays as received.
+    const moved = await replicator.req('POST', `${recordings[0]}/${object}`, { ...same, 'X-Object-Meta-Edgecd-Video': 'tampered', 'X-Delete-At': later });
+    assert.equal(moved.status, 202, moved.body.toString());
+    const after = await clerk.req('HEAD', `${recordings[0]}/${object}`);
+    assert.equal(after.headers['x-delete-at'], later);
+    assert.equal(after.headers['x-object-meta-edgecd-video'], before.headers['x-object-meta-edgecd-video']);
+    assert.equal(after.headers['content-type'], before.headers['content-type']);
   });
 });
 

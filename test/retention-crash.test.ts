@@ -26,7 +26,11 @@ import { parseConfig } from '../src/config/config.ts';
 import { derivedIndexOps } from '../src/index-hooks.ts';
 import { RetentionJob, trashStamp } from '../src/lifecycle/deletion.ts';
 import { HoldBook } from '../src/lifecycle/holds.ts';
-import { readTombstones } from '../src/lifecycle/tombstones.ts';
+import { type RestoreSteps, restoreRecording } from '../src/lifecycle/restore.ts';
+import { appendDurably, newestTombstones, readTombstones } from '../src/lifecycle/tombstones.ts';
+import { changeUser } from '../src/auth/users.ts';
+import { CARRIED_OVER } from '../src/index-hooks.ts';
+import { reindex } from '../src/store/reindex.ts';
 import { ObjectStore } from '../src/store/object-store.ts';
 
 const log = pino({ level: 'silent' });
@@ -94,7 +98,7 @@ async function assertDeleted(root: string, store: ObjectStore, recordings: strin
     [],
   );
   assert.equal((await store.account(ACCOUNT)).containerCount, 2 - recordings.length);
-  const deletions = (await auditLines(root)).filter((l) => l.action === 'retention.delete' && l.result === 'ok');
+  const deletions = (await auditLines(root)).filter((l) => (l.action === 'retention.delete' || l.action === 'retention.delete.finished') && l.result === 'ok');
   assert.deepEqual(deletions.map((l) => l.target!.split('/')[1]).sort(), [...recordings].sort(), 'each deletion audited once');
 }
 
@@ -113,8 +117,8 @@ describe('retention deletion survives a crash at every step', () => {
     const report = await job(root, store, again).run();
     assert.deepEqual([...report.deleted].sort(), [...recordings].sort());
     await assertDeleted(root, store, recordings);
-    const resumed = (await auditLines(root)).find((l) => l.action === 'retention.delete' && l.details?.resumed !== undefined);
-    assert.ok(resumed, 'the finished deletion says it resumed one cut short');
+    const finished = (await auditLines(root)).filter((l) => l.action === 'retention.delete.finished');
+    assert.equal(finished.length, 1, 'the finished deletion says it finished one cut short');
     await store.close();
     await again.close();
   });
@@ -146,6 +150,108 @@ describe('retention deletion survives a crash at every step', () => {
     await store.container(ACCOUNT, cut!.recording);
     await store.close();
     await again.close();
+  });
+
+  it('a restore cut short after its hold and restoration line: retention leaves the recording alone, and restore run again finishes it', async () => {
+    const { root, recordings } = await station();
+    await writeFile(join(root, 'credentials.json'), JSON.stringify({ version: 1, users: [] }));
+    await changeUser(join(root, 'credentials.json'), { op: 'add', user: 'clerk', role: 'custodian', key: 'custodian-key-for-crash-tests', account: ACCOUNT });
+    let store = await open(root);
+    let audit = await openAudit(root);
+    await job(root, store, audit).run();
+    await store.close();
+    await audit.close();
+    const [restoring] = recordings;
+    let reindexes = 0;
+    const steps: RestoreSteps = {
+      dir: root,
+      credentialsFile: join(root, 'credentials.json'),
+      tombstoneFile: join(root, 'tombstones.jsonl'),
+      now: () => NOW + 3_600_000,
+      // The first rebuild is where the crash lands: the directory is back, the index does not know it.
+      reindex: async () => {
+        if (reindexes++ === 0) throw new Error('killed');
+        await reindex(root, { log, verify: false, derivedOps: derivedIndexOps, carryOver: CARRIED_OVER });
+      },
+      withStore: async (work) => {
+        const s = await open(root);
+        const a = await openAudit(root);
+        try {
+          return await work(s, a);
+        } finally {
+          await s.close();
+          await a.close();
+        }
+      },
+    };
+    const request = { recording: restoring!, as: 'clerk', key: 'custodian-key-for-crash-tests', caseNumber: 'C-8', reason: 'appeal' };
+    await assert.rejects(restoreRecording(steps, request), /killed/);
+
+    // The daemon starts (recovery), and a run comes: neither takes the half-restored recording.
+    store = await open(root);
+    audit = await openAudit(root);
+    assert.equal(await job(root, store, audit).recover(), undefined);
+    assert.deepEqual((await job(root, store, audit).run()).deleted, []);
+    await store.close();
+    await audit.close();
+
+    const { hold } = await restoreRecording(steps, request);
+    store = await open(root);
+    const back = await store.container(ACCOUNT, restoring!);
+    assert.equal(back.objectCount, 2);
+    assert.deepEqual(
+      (await HoldBook.of(store.index).holding(store, ACCOUNT, restoring!)).map((h) => h.id),
+      [hold.id],
+    );
+    const tombstones = await readTombstones(join(root, 'tombstones.jsonl'));
+    assert.equal(tombstones.filter((t) => t.restored).length, 1);
+    await store.close();
+    await assert.rejects(restoreRecording(steps, request), /restored already/);
+  });
+
+  it('a torn last line (the append a crash cut) is skipped, and the next append starts on a line of its own', async () => {
+    const { root } = await station();
+    const store = await open(root);
+    const audit = await openAudit(root);
+    await job(root, store, audit).run();
+    const file = join(root, 'tombstones.jsonl');
+    const whole = await readFile(file, 'utf8');
+    await writeFile(file, `${whole}{"account":"bws","recording":"torn`);
+    assert.equal((await readTombstones(file)).length, 2);
+    assert.equal((await newestTombstones(file, 5)).length, 2);
+    const { deleted } = await job(root, store, audit).run();
+    assert.deepEqual(deleted, [], 'the run goes on past the torn line');
+    await appendDurably(file, JSON.stringify({ ...(await readTombstones(file))[0]!, recording: 'later', trashStamp: 'x' }));
+    assert.deepEqual((await readTombstones(file)).map((t) => t.recording).at(-1), 'later');
+    await store.close();
+    await audit.close();
+  });
+
+  it('a later line speaks of one tombstone only: two deletions of one name with no trash stamp', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'edgecd-tombstone-lines-'));
+    dirs.push(dir);
+    const file = join(dir, 'tombstones.jsonl');
+    const tombstone = (deletedAt: string) => ({
+      account: 'bws',
+      recording: 'r',
+      kind: 'recording',
+      triggeredAt: '',
+      keepUntil: '',
+      rule: 'x',
+      deletedAt,
+      manifest: {},
+      bytes: 0,
+      holds: 'none',
+      restorableUntil: null,
+      trashStamp: null,
+    });
+    await appendDurably(file, JSON.stringify(tombstone('2026-01-01T00:00:00.000Z')));
+    await appendDurably(file, JSON.stringify(tombstone('2026-02-01T00:00:00.000Z')));
+    await appendDurably(file, JSON.stringify({ cancelledAt: 'c', account: 'bws', recording: 'r', trashStamp: null, deletedAt: '2026-02-01T00:00:00.000Z', reason: 'hold' }));
+    const forwards = (await readTombstones(file)).map((t) => Boolean(t.cancelled));
+    const backwards = (await newestTombstones(file, 5)).map((t) => Boolean(t.cancelled)).reverse();
+    assert.deepEqual(forwards, [false, true]);
+    assert.deepEqual(backwards, forwards);
   });
 
   for (const step of ['journaled, the directory not moved', 'moved into the trash, the index not told'] as const) {

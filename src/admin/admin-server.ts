@@ -58,7 +58,11 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
       return c.json({ error: (err as Error).message }, status as ContentfulStatusCode);
     }
   };
-  app.get('/retention/plan', async (c) => c.json(await options.retention.plan(Number(c.req.query('days') ?? 0))));
+  app.get('/retention/plan', async (c) => {
+    const days = Number(c.req.query('days') ?? 0);
+    if (!Number.isSafeInteger(days) || days < 0 || days > 36_500) return c.json({ error: 'days: a whole number of days, 0 to 36500' }, 400);
+    return c.json(await options.retention.plan(days));
+  });
   app.post(
     '/retention/run',
     operation(() => options.retention.run()),

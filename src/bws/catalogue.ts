@@ -255,7 +255,7 @@ export class RecordingCatalogue {
       const [, id, container] = key.split(SEP) as [string, string, string];
       const ids = out.get(container);
       if (!ids) out.set(container, [id]);
-      else if (ids.at(-1) !== id && !ids.includes(id)) ids.push(id);
+      else if (!ids.includes(id)) ids.push(id);
     }
     return out;
   }

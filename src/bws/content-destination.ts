@@ -24,6 +24,7 @@
  * checked before the store takes its own lock: a BWS sends nothing for a
  * recording while, or after, it seals it, so that window is not one a BWS uses.
  */
+import { CUSTODY_PREFIX } from '../audit/custody-metadata.ts';
 import { EdgeError, badRequest, notFound } from '../lib/errors.ts';
 import type { Logger } from '../lib/log.ts';
 import type { ContainerEntry, ObjectEntry, ObjectStore, PutObjectInput } from '../store/object-store.ts';
@@ -256,8 +257,7 @@ export class ContentDestination {
     o: { deleteAt: number | null; replicator: boolean },
   ): Promise<void> {
     if (anchorContainerKeyId(container) !== undefined) throw new EdgeError('Forbidden', 'An audit anchor is never changed');
-    if (o.replicator && (await this.#onlyDeleteAtChanges(account, container, object, meta)))
-      return this.#store.postObject(account, container, object, meta, contentType, o.deleteAt);
+    if (o.replicator && (await this.#onlyDeleteAtChanges(account, container, object, meta, contentType))) return this.#store.setDeleteAt(account, container, object, o.deleteAt);
     const recording = await this.#refuseIfSealed(account, container);
     await this.#checkClip(account, container, object, meta, recording.meta);
     if (!this.#checksUserId(container)) return this.#store.postObject(account, container, object, meta, contentType, o.deleteAt);
@@ -267,11 +267,17 @@ export class ContentDestination {
     });
   }
 
-  async #onlyDeleteAtChanges(account: string, container: string, object: string, meta: MetaMap): Promise<boolean> {
+  /**
+   * A replicating station's POST that would change nothing but X-Delete-At:
+   * the body-worn metadata and the type as the object has them. The custody
+   * keys are the station's and stay as the object first received them (a
+   * video verdict may have come to the station since).
+   */
+  async #onlyDeleteAtChanges(account: string, container: string, object: string, meta: MetaMap, contentType: string | undefined): Promise<boolean> {
     const existing = await this.#store.object(account, container, object).catch(() => undefined);
-    if (!existing) return false;
-    const keys = Object.keys(meta);
-    return keys.length === Object.keys(existing.meta).length && keys.every((k) => existing.meta[k] === meta[k]);
+    if (!existing || (contentType !== undefined && contentType !== existing.contentType)) return false;
+    const bws = (m: MetaMap) => Object.fromEntries(Object.entries(m).filter(([key]) => !key.startsWith(CUSTODY_PREFIX)));
+    return sameMeta(bws(existing.meta), bws(meta));
   }
 
   /**

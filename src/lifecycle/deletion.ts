@@ -11,13 +11,15 @@
  * 3. the store's journaled container removal moves the recording into
  *    DIR/trash/ for the grace period (with 0 days it is removed outright).
  * A crash between 1 and 3 leaves the newest tombstone naming a recording
- * still in place (deletions run one at a time): the next run, or the
- * daemon's start, completes that deletion under the same tombstone, unless a
- * hold now covers the recording, and then a cancellation line follows the
- * tombstone instead. A crash inside 3 is the store's journal's to finish.
+ * still in place, as it recorded it (deletions run one at a time): the next
+ * run, or the daemon's start, finishes that deletion under the same
+ * tombstone (retention.delete.finished), unless a hold now covers the
+ * recording, and then a cancellation line follows the tombstone instead. A
+ * crash inside 3 is the store's journal's to finish.
  * Holds are checked again just before each deletion, under the job's own
  * lock.
  */
+import { existsSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -65,6 +67,11 @@ export interface DeletionReport {
 }
 
 const DAY_MS = 86_400_000;
+/** How long a previewed plan is shown again rather than read afresh (a console page reloaded). */
+const PLAN_FRESH_MS = 30_000;
+const sameManifest = (a: Tombstone['manifest'], b: Tombstone['manifest']) =>
+  Object.keys(a).length === Object.keys(b).length && Object.entries(a).every(([name, o]) => b[name]?.sha256 === o.sha256);
+
 /** 20261204T031500Z */
 export const trashStamp = (ms: number) => new Date(ms).toISOString().replace(/[-:]|\.\d{3}/g, '');
 const stampTime = (stamp: string) => Date.parse(stamp.replace(/^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/, '$1-$2-$3T$4:$5:$6Z'));
@@ -72,6 +79,7 @@ const stampTime = (stamp: string) => Date.parse(stamp.replace(/^(\d{4})(\d{2})(\
 export class RetentionJob {
   readonly #o: DeletionOptions;
   readonly #one = new KeyedMutex();
+  readonly #plans = new Map<string, { at: number; plan: Promise<RetentionPlan> }>();
   /** The last run, for /status: when, and what it did. */
   lastRun: (DeletionReport & { at: string }) | undefined;
   /** The last weekly summary, for /status. */
@@ -86,15 +94,36 @@ export class RetentionJob {
     return new RetentionJob({ ...o, rules: config.retention.keep, graceDays: config.retention.delete.graceDays });
   }
 
-  /** What the job would delete within the next `days` days (0: a run now), and what stays although due. */
-  plan(days: number): Promise<RetentionPlan> {
-    return retentionPlan(this.#o.store, this.#o.rules, { now: (this.#o.now ?? Date.now)(), days, replicated: this.#o.replicated });
+  /** What the job would delete within the next `days` days (0: a run now), and what stays although due; of one account, or all. */
+  plan(days: number, account?: string): Promise<RetentionPlan> {
+    return retentionPlan(this.#o.store, this.#o.rules, { now: (this.#o.now ?? Date.now)(), days, replicated: this.#o.replicated, ...(account !== undefined ? { account } : {}) });
+  }
+
+  /**
+   * The plan for a page: one asked for again within PLAN_FRESH_MS (a page
+   * reloaded, its download) is the one already read, unless a run or a
+   * hold changed things since (forgetPreviews).
+   */
+  preview(days: number, account: string): Promise<RetentionPlan> {
+    const now = (this.#o.now ?? Date.now)();
+    const key = `${days}\0${account}`;
+    const cached = this.#plans.get(key);
+    if (cached && now - cached.at < PLAN_FRESH_MS) return cached.plan;
+    const plan = this.plan(days, account);
+    this.#plans.set(key, { at: now, plan });
+    plan.catch(() => this.#plans.delete(key));
+    return plan;
+  }
+
+  forgetPreviews(): void {
+    this.#plans.clear();
   }
 
   /** One run: what is due now goes (into the trash), and what outlived its grace period leaves the trash. */
   run(): Promise<DeletionReport> {
     return this.#one.run('retention', async () => {
       const now = (this.#o.now ?? Date.now)();
+      this.forgetPreviews();
       const resumed = await this.#finishInterrupted(now);
       const plan = await retentionPlan(this.#o.store, this.#o.rules, { now, days: 0, replicated: this.#o.replicated });
       const deleted: string[] = resumed ? [resumed] : [];
@@ -134,42 +163,54 @@ export class RetentionJob {
     return this.#one.run('retention', () => this.#finishInterrupted((this.#o.now ?? Date.now)()));
   }
 
-  /** The newest tombstone's deletion, if a crash cut it short: finished, or cancelled when a hold now covers it. Returns the recording it finished. */
+  /**
+   * The newest tombstone's deletion, if a crash cut it short: finished, or
+   * cancelled when a hold now covers it. Cut short means the recording is
+   * here as the tombstone recorded it (every object, same SHA-256) and
+   * nothing is in its trash place; anything else is left for an operator.
+   * Returns the recording it finished.
+   */
   async #finishInterrupted(now: number): Promise<string | undefined> {
     const { store, audit, log } = this.#o;
     const [last] = await newestTombstones(this.#o.tombstoneFile, 1);
     if (!last || last.restored || last.cancelled) return undefined;
-    if (
-      !(await store.container(last.account, last.recording).then(
-        () => true,
-        () => false,
-      ))
-    )
-      return undefined;
+    const present = await store.container(last.account, last.recording).catch(() => undefined);
+    if (!present) return undefined;
     const target = `AUTH_${last.account}/${last.recording}`;
+    const here: Tombstone['manifest'] = {};
+    for await (const o of store.objects(last.account, last.recording)) here[o.name] = { sha256: o.sha256, md5: o.md5, bytes: o.bytes };
+    const inTrash = last.trashStamp !== null && existsSync(store.layout.trashedContainerDir(last.account, last.recording, last.trashStamp));
+    if (inTrash || !sameManifest(here, last.manifest)) {
+      log.error(
+        { recording: last.recording, trashStamp: last.trashStamp, inTrash },
+        'the newest tombstone names a recording here that is not the one it recorded: left as it is, for an operator',
+      );
+      return undefined;
+    }
     const holding = await HoldBook.of(store.index).holding(store, last.account, last.recording);
     if (holding.length > 0) {
       const reason = `legal hold ${holding.map((h) => `${h.id} (case ${h.caseNumber})`).join(', ')} placed before the deletion finished`;
-      const cancellation: Cancellation = { cancelledAt: new Date(now).toISOString(), account: last.account, recording: last.recording, trashStamp: last.trashStamp, reason };
+      const cancellation: Cancellation = {
+        cancelledAt: new Date(now).toISOString(),
+        account: last.account,
+        recording: last.recording,
+        trashStamp: last.trashStamp,
+        deletedAt: last.deletedAt,
+        reason,
+      };
       await appendDurably(this.#o.tombstoneFile, JSON.stringify(cancellation));
       await audit.append({ actor: 'system', source: 'retention', action: 'retention.delete', target, result: 'cancelled', details: { reason, deletedAt: last.deletedAt } });
       log.warn({ recording: last.recording, reason }, 'an interrupted retention deletion was cancelled: the recording stays');
       return undefined;
     }
+    // Its own action: the crash may have come before or after the deletion's retention.delete line.
     await audit.append({
       actor: 'system',
       source: 'retention',
-      action: 'retention.delete',
+      action: 'retention.delete.finished',
       target,
       result: 'ok',
-      details: {
-        rule: last.rule,
-        keepUntil: last.keepUntil,
-        objects: Object.keys(last.manifest).length,
-        bytes: last.bytes,
-        restorableUntil: last.restorableUntil,
-        resumed: last.deletedAt,
-      },
+      details: { rule: last.rule, objects: Object.keys(last.manifest).length, bytes: last.bytes, restorableUntil: last.restorableUntil, deletedAt: last.deletedAt },
     });
     await store.removeContainer(last.account, last.recording, last.trashStamp ? { trashStamp: last.trashStamp } : {});
     log.warn({ recording: last.recording, deletedAt: last.deletedAt }, 'an interrupted retention deletion was finished');

@@ -52,6 +52,8 @@ export interface PlanOptions {
   days: number;
   /** Whether every replication target holds the recording (none configured: always true). */
   replicated: (account: string, container: string) => Promise<boolean>;
+  /** Only this account's recordings (a console page); all of them otherwise. */
+  account?: string;
 }
 
 const DAY_MS = 86_400_000;
@@ -66,13 +68,16 @@ export async function retentionPlan(store: ObjectStore, rules: KeepRules, option
   const unruled = new Set<string>();
   let scanned = 0;
   for await (const [account] of store.accounts()) {
+    if (options.account !== undefined && account !== options.account) continue;
     const categoriesOf = await catalogue.categoriesByRecording(account);
     const fromStations = rules.stationDeleteAt === 'honour' ? await stationDeleteAts(store.index, account) : new Map<string, StationDeleteAt>();
     for await (const entry of catalogue.entries(account)) {
       scanned++;
       const categories = categoriesOf.get(entry.container) ?? [];
       const fromStation = fromStations.get(entry.container);
-      const stationDeleteAt = fromStation && wholeRecording(fromStation, (await store.container(account, entry.container)).objectCount);
+      // A central's: whether every object of the recording carries its station's (one container read each).
+      const objects = fromStation && (await store.container(account, entry.container).catch(() => undefined))?.objectCount;
+      const stationDeleteAt = objects === undefined ? undefined : wholeRecording(fromStation, objects);
       const retention = retentionOf(retentionSubject(entry, categories, stationDeleteAt), rules);
       for (const id of retention.unruledCategories) unruled.add(id);
       if (retention.keepUntil === null || retention.keepUntil > until) continue;

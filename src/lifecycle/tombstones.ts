@@ -37,10 +37,25 @@ export interface Cancellation {
   account: string;
   recording: string;
   trashStamp: string | null;
+  /** The tombstone's own deletedAt: which deletion this was. */
+  deletedAt: string;
   reason: string;
 }
 
-type Line = Tombstone | Restoration | Cancellation;
+export type TombstoneLine = Tombstone | Restoration | Cancellation;
+
+/** A line of the file, or undefined for one a crash cut short (the last, torn): that write never took effect. */
+export function parseLine(text: string): TombstoneLine | undefined {
+  try {
+    const line = JSON.parse(text) as TombstoneLine;
+    return typeof line === 'object' && line !== null && typeof line.recording === 'string' && typeof line.account === 'string' ? line : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A tombstone, and not a line that follows one. */
+export const isTombstone = (line: TombstoneLine): line is Tombstone => !('cancelledAt' in line) && !('restoredAt' in line);
 
 /** Marks a tombstone with what a later line says of it. */
 function follow(tombstone: Tombstone, record: Restoration | Cancellation): void {
@@ -48,7 +63,8 @@ function follow(tombstone: Tombstone, record: Restoration | Cancellation): void 
   else tombstone.cancelled = { at: record.cancelledAt, reason: record.reason };
 }
 
-const isOf = (t: Tombstone, r: Restoration | Cancellation) => t.account === r.account && t.recording === r.recording && t.trashStamp === r.trashStamp;
+const isOf = (t: Tombstone, r: Restoration | Cancellation) =>
+  t.account === r.account && t.recording === r.recording && t.trashStamp === r.trashStamp && (!('deletedAt' in r) || r.deletedAt === t.deletedAt);
 
 /** The line `edgecd restore` appends after a tombstone. */
 export interface Restoration {
@@ -67,9 +83,9 @@ export async function readTombstones(file: string): Promise<Tombstone[]> {
   });
   const tombstones: Tombstone[] = [];
   for (const line of text.split('\n')) {
-    if (line.trim() === '') continue;
-    const record = JSON.parse(line) as Line;
-    if ('deletedAt' in record) tombstones.push(record);
+    const record = parseLine(line);
+    if (!record) continue;
+    if (isTombstone(record)) tombstones.push(record);
     else {
       const deleted = tombstones.findLast((t) => isOf(t, record));
       if (deleted) follow(deleted, record);
@@ -78,23 +94,26 @@ export async function readTombstones(file: string): Promise<Tombstone[]> {
   return tombstones;
 }
 
-/** Appends a line and syncs it: durable before the caller goes on. */
+/** Appends a line and syncs it: durable before the caller goes on. After a torn last line, on a line of its own. */
 export async function appendDurably(file: string, line: string): Promise<void> {
-  const handle = await open(file, 'a', 0o640);
+  const handle = await open(file, 'a+', 0o640);
   try {
-    await handle.writeFile(line + '\n');
+    const { size } = await handle.stat();
+    const last = Buffer.alloc(1);
+    if (size > 0) await handle.read(last, 0, 1, size - 1);
+    await handle.writeFile((size > 0 && last[0] !== 0x0a ? '\n' : '') + line + '\n');
     await handle.sync();
   } finally {
     await handle.close();
   }
 }
 
-/** The file's lines (tombstones and the restorations after them) of one account, as stored, streamed. */
+/** The file's lines (tombstones, and the restorations and cancellations after them) of one account, as stored, streamed. */
 export async function* tombstoneLines(file: string, account: string): AsyncGenerator<string> {
   const input = createReadStream(file, 'utf8');
   try {
     for await (const line of createInterface({ input, crlfDelay: Infinity })) {
-      if (line.trim() !== '' && (JSON.parse(line) as { account?: unknown }).account === account) yield line + '\n';
+      if (parseLine(line)?.account === account) yield line + '\n';
     }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
@@ -136,15 +155,17 @@ export async function newestTombstones(file: string, limit: number, where: (t: T
         .reverse();
       for (const line of lines) {
         if (line.trim() === '') continue;
-        const record = JSON.parse(line) as Line;
-        if (!('deletedAt' in record)) {
+        const record = parseLine(line);
+        if (!record) continue;
+        if (!isTombstone(record)) {
           later.push(record);
           continue;
         }
         // Appended in time order: the first one older than `since` ends the reading.
         if (Date.parse(record.deletedAt) < since) return found;
-        const said = later.find((r) => isOf(record, r));
-        if (said) follow(record, said);
+        // Each later line speaks of one tombstone: the newest before it that it names.
+        const said = later.findIndex((r) => isOf(record, r));
+        if (said >= 0) follow(record, later.splice(said, 1)[0]!);
         if (where(record)) found.push(record);
         if (found.length === limit) break;
       }

@@ -22,7 +22,7 @@ import { hashStream } from '../lib/digests.ts';
 import type { ContainerEntry, ObjectEntry, ObjectStore } from '../store/object-store.ts';
 import { etagOf, header, swiftPath, type SwiftClient } from '../swift/client.ts';
 import { canonicalKey, type MetaMap } from '../swift/metadata.ts';
-import { type DeleteAt, deleteAtChanged } from '../lifecycle/delete-at.ts';
+import { type DeleteAt, deleteAtChanged, type DeleteAtJudge } from '../lifecycle/delete-at.ts';
 import { headShowsContent, keptCustody, sameContent, showsMeta } from './confirmation.ts';
 import type { ObjectState, ReplicationLedger } from './ledger.ts';
 import { is2xx, refusal, ReplicationFailure, type TargetRequests } from './target-requests.ts';
@@ -43,8 +43,10 @@ export interface TransferContext {
   audit?: AuditSink;
   /** Resolves once a recording's clips have their signed-video verdicts (or it is not worth waiting longer). */
   videoChecked?: (account: string, container: string) => Promise<unknown>;
-  /** With the target's setDeleteAt: the X-Delete-At a recording's copies should carry now (null: none). */
-  deleteAt?: (account: string, container: string) => Promise<DeleteAt | null>;
+  /** With the target's setDeleteAt: what works out the X-Delete-At recordings' copies should carry now. */
+  deleteAt?: () => Promise<DeleteAtJudge>;
+  /** Whether this pass looks over what the target holds for copies whose X-Delete-At must change. */
+  sweepDeleteAt?: boolean;
   log: Logger;
 }
 
@@ -148,27 +150,28 @@ export class ObjectTransfer {
       return { level: state.level ?? 'verified', rejected: state.rejectedInto !== undefined };
     }
     if (how.allRejected) return { level: await this.#reject(account, how.rejection!, entry, how.rejection!.reason!), rejected: true };
-    const deleteAt = how.deleteAt === undefined ? undefined : (how.deleteAt?.at ?? null);
     if (how.targetMayHave || sameVersion) {
-      const level = await this.#confirm(container.name, entry, meta, sameVersion && state.state === 'sent', deleteAt);
-      if (level) {
-        await this.#record(account, container.name, entry, level, withheld, deleteAt);
+      const held = await this.#confirm(container.name, entry, meta, { putAnswered: sameVersion && state.state === 'sent', wanted: how.deleteAt });
+      if (held) {
+        const { level } = held;
+        await this.#record(account, container.name, entry, level, withheld, held.deleteAt);
         this.#counts.objectsConfirmed += 1;
         this.#advance(entry.bytes);
         return { level, rejected: false };
       }
     }
     if (how.sealedOnTarget) throw new ReplicationFailure('refused', `the target holds ${container.name} as Complete without this version of the object`);
-    const put = await this.#put(account, container.name, entry, meta, undefined, deleteAt);
+    const put = await this.#put(account, container.name, entry, meta, undefined, how.deleteAt?.at);
     if (!is2xx(put)) {
       const failure = refusal(put, `PUT ${container.name}/${entry.name}`);
       if (put.status === 400 && how.rejection) return { level: await this.#reject(account, how.rejection, entry, failure.message), rejected: true };
       throw failure;
     }
     await ledger.setObjectState(this.#name, account, container.name, entry.name, { ...this.state('sent', entry), ...(withheld.length ? { withheld } : {}) });
-    const level = await this.#confirm(container.name, entry, meta, true, deleteAt);
-    if (!level) throw new ReplicationFailure('transient', `${container.name}/${entry.name}: after a ${put.status} the target's HEAD does not show the object as sent`);
-    await this.#record(account, container.name, entry, level, withheld, deleteAt);
+    const held = await this.#confirm(container.name, entry, meta, { putAnswered: true, justPut: true, wanted: how.deleteAt });
+    if (!held) throw new ReplicationFailure('transient', `${container.name}/${entry.name}: after a ${put.status} the target's HEAD does not show the object as sent`);
+    const { level } = held;
+    await this.#record(account, container.name, entry, level, withheld, held.deleteAt);
     this.#counts.objectsSent += 1;
     this.#counts.bytesSent += entry.bytes;
     return { level, rejected: false };
@@ -240,28 +243,41 @@ export class ObjectTransfer {
    * undefined. `acknowledged` counts only when this station's PUT of this
    * version got a 2xx (`putAnswered`): a HEAD alone cannot show bytes.
    */
-  async #confirm(container: string, entry: ObjectEntry, meta: MetaMap, putAnswered: boolean, deleteAt?: number | null): Promise<ConfirmationLevel | undefined> {
+  async #confirm(
+    container: string,
+    entry: ObjectEntry,
+    meta: MetaMap,
+    o: { putAnswered: boolean; justPut?: boolean; wanted?: DeleteAt | null | undefined },
+  ): Promise<{ level: ConfirmationLevel; deleteAt?: number | null } | undefined> {
     const head = await this.#requests.call('HEAD', swiftPath(container, entry.name));
     if (head.status === 404) return undefined;
     if (!is2xx(head)) throw refusal(head, `HEAD ${container}/${entry.name}`);
-    if (deleteAt !== undefined && shownDeleteAt(head.headers) !== deleteAt) {
-      // A copy from before (another X-Delete-At, or none) is sent again; a fresh PUT not showing it is a target that ignores it.
-      if (putAnswered)
+    const level = await this.#levelShown(container, entry, meta, head.headers, o.putAnswered);
+    if (!level || o.wanted === undefined) return level && { level };
+    // The copy is this object: its X-Delete-At is moved where it differs (a copy from before, a pass cut short).
+    let shown = shownDeleteAt(head.headers);
+    if (deleteAtChanged(shown, o.wanted)) {
+      if (o.justPut && shown === null)
         throw new ReplicationFailure(
           'refused',
-          `${container}/${entry.name}: the target does not keep X-Delete-At (HEAD shows ${shownDeleteAt(head.headers) ?? 'none'}, sent ${deleteAt ?? 'none'}): turn setDeleteAt off for it`,
+          `${container}/${entry.name}: the target does not keep X-Delete-At (sent ${o.wanted?.at}, HEAD shows none): turn setDeleteAt off for it`,
         );
-      return undefined;
+      shown = await this.#postDeleteAt(container, entry, meta, o.wanted);
     }
-    this.#headShowsContent ??= headShowsContent(head.headers);
+    return { level, deleteAt: shown };
+  }
+
+  /** The level at which a HEAD's headers show exactly this object, or undefined. */
+  async #levelShown(container: string, entry: ObjectEntry, meta: MetaMap, headers: IncomingHttpHeaders, putAnswered: boolean): Promise<ConfirmationLevel | undefined> {
+    this.#headShowsContent ??= headShowsContent(headers);
     const { [CUSTODY_SHA256]: custodySha, ...bwsAndStation } = meta;
     if (custodySha !== undefined && this.#keepsCustody === undefined && putAnswered) {
-      this.#keepsCustody = keptCustody(head.headers, entry.meta);
+      this.#keepsCustody = keptCustody(headers, entry.meta);
       if (this.#keepsCustody === false) this.#c.log.warn({ target: this.#name }, 'the target does not keep X-Object-Meta-Edgecd-* custody metadata: it is no longer sent there');
     }
     const kept = this.#keepsCustody !== false && custodySha !== undefined;
-    if (!showsMeta(head.headers, kept ? meta : withoutCustody(bwsAndStation))) return undefined;
-    if (this.#headShowsContent) return sameContent(head.headers, entry.bytes, entry.md5) ? 'verified' : undefined;
+    if (!showsMeta(headers, kept ? meta : withoutCustody(bwsAndStation))) return undefined;
+    if (this.#headShowsContent) return sameContent(headers, entry.bytes, entry.md5) ? 'verified' : undefined;
     if (this.#readerWorks && (await this.#readBack(container, entry))) return 'read-back';
     return putAnswered ? 'acknowledged' : undefined;
   }
@@ -272,6 +288,12 @@ export class ObjectTransfer {
    * the PUT did; the HEAD after it must show the change.
    */
   async #moveDeleteAt(container: string, entry: ObjectEntry, meta: MetaMap, state: ObjectState, wanted: DeleteAt | null, account: string): Promise<void> {
+    const deleteAt = await this.#postDeleteAt(container, entry, meta, wanted);
+    await this.#c.ledger.setObjectState(this.#name, account, container, entry.name, { ...state, deleteAt, at: this.#now() });
+  }
+
+  /** The POST that moves a copy's X-Delete-At, checked by the HEAD after it; returns what the copy now carries. */
+  async #postDeleteAt(container: string, entry: ObjectEntry, meta: MetaMap, wanted: DeleteAt | null): Promise<number | null> {
     const headers = { ...metaHeaders('Object', meta), 'Content-Type': entry.contentType, ...(wanted ? { 'X-Delete-At': String(wanted.at) } : { 'X-Remove-Delete-At': '1' }) };
     const post = await this.#requests.call('POST', swiftPath(container, entry.name), headers);
     if (!is2xx(post)) throw refusal(post, `POST ${container}/${entry.name} X-Delete-At`);
@@ -280,7 +302,7 @@ export class ObjectTransfer {
     const shown = shownDeleteAt(head.headers);
     if (shown !== (wanted?.at ?? null))
       throw new ReplicationFailure('transient', `${container}/${entry.name}: after the POST the target shows X-Delete-At ${shown ?? 'none'}, not ${wanted?.at ?? 'none'}`);
-    await this.#c.ledger.setObjectState(this.#name, account, container, entry.name, { ...state, deleteAt: wanted?.at ?? null, at: this.#now() });
+    return shown;
   }
 
   /** GET with the reader's credentials, hashed as it streams; false when it differs. */
@@ -332,7 +354,7 @@ export class ObjectTransfer {
     const rejectedMeta = { ...meta, rejectedcontentoriginalcontainer: encodeURIComponent(rejection.original.name) };
     const put = await this.#put(account, into, entry, rejectedMeta, rejection.original.name);
     if (!is2xx(put)) throw refusal(put, `PUT ${into}/${entry.name} (rejected content)`);
-    const level = await this.#confirm(into, entry, rejectedMeta, true);
+    const level = (await this.#confirm(into, entry, rejectedMeta, { putAnswered: true }))?.level;
     if (!level) throw new ReplicationFailure('transient', `${into}/${entry.name}: after a ${put.status} the target's HEAD does not show the rejected object`);
     await this.#c.ledger.setObjectState(this.#name, account, rejection.original.name, entry.name, {
       ...this.state('confirmed', entry),

@@ -23,7 +23,7 @@
  * themselves, their retries and their one error type are target-requests.ts;
  * what the queue holds is backlog.ts.
  */
-import { type DeleteAt, deleteAtChanged } from '../lifecycle/delete-at.ts';
+import { type DeleteAt, deleteAtChanged, type DeleteAtJudge } from '../lifecycle/delete-at.ts';
 import { isSealed } from '../bws/catalogue.ts';
 import type { ConfirmationLevel } from '../config/config.ts';
 import { EdgeError } from '../lib/errors.ts';
@@ -169,7 +169,7 @@ export class ReplicationPass {
     let unreachableStreak = 0;
     try {
       await this.#readTarget();
-      if (this.#c.deleteAt) await this.#sweepDeleteAt(this.#c.deleteAt, now);
+      if (this.#c.deleteAt && this.#c.sweepDeleteAt) await this.#sweepDeleteAt(await this.#c.deleteAt(), now);
       const backlog = await queueBacklog(this.#c.store, ledger, this.#name, { now, ignoreBackoff: options.ignoreBackoff, retryFailed: options.retryFailed });
       this.#progress = { target: this.#name, jobsDone: 0, jobsTotal: backlog.jobs, bytesDone: 0, bytesTotal: backlog.bytes };
       this.#onProgress = options.onProgress;
@@ -308,12 +308,12 @@ export class ReplicationPass {
    * and holds are queued again: their job moves it (#moveDeleteAt). One key
    * scan of what the target holds, each weighed as the plan weighs it.
    */
-  async #sweepDeleteAt(deleteAt: NonNullable<PassContext['deleteAt']>, now: number): Promise<void> {
+  async #sweepDeleteAt(judge: DeleteAtJudge, now: number): Promise<void> {
     const { ledger } = this.#c;
     let queued = 0;
     for await (const [key, complete] of ledger.complete.iterator({ gt: ReplicationLedger.key(this.#name, ''), lt: ReplicationLedger.key(this.#name, KEY_TOP) })) {
       const [, account, container] = key.split(KEY_SEPARATOR) as [string, string, string];
-      if (deleteAtChanged(complete.deleteAt, await deleteAt(account, container))) {
+      if (deleteAtChanged(complete.deleteAt, await judge.of(account, container))) {
         await ledger.requeue(this.#name, { kind: 'recording', account, container, enqueuedAt: now, attempts: 0, notBefore: 0 }, 'delete-at');
         queued += 1;
       }
@@ -341,11 +341,11 @@ export class ReplicationPass {
   async #recording(account: string, container: ContainerEntry): Promise<void> {
     const { ledger } = this.#c;
     if (!isSealed(container.meta)) return; // not sealed: not for replication (a stale job)
-    const deleteAt = await this.#c.deleteAt?.(account, container.name);
+    const deleteAt = this.#c.deleteAt ? await (await this.#c.deleteAt()).of(account, container.name) : undefined;
     const complete = await ledger.isComplete(this.#name, account, container.name);
     if (complete) {
       if (deleteAt !== undefined && deleteAtChanged(complete.deleteAt, deleteAt)) await this.#moveDeleteAt(account, container, complete, deleteAt);
-      return this.#lateDelivery(account, container, (await ledger.isComplete(this.#name, account, container.name))!);
+      return this.#lateDelivery(account, container, (await ledger.isComplete(this.#name, account, container.name))!, deleteAt);
     }
     await this.#dependencies(account, container.name);
     await this.#c.videoChecked?.(account, container.name);
@@ -433,7 +433,7 @@ export class ReplicationPass {
    * from it and is now declared goes too (a later capability), and its
    * record is brought up to date.
    */
-  async #lateDelivery(account: string, container: ContainerEntry, complete: CompleteState): Promise<void> {
+  async #lateDelivery(account: string, container: ContainerEntry, complete: CompleteState, deleteAt: DeleteAt | null | undefined): Promise<void> {
     if (!complete.heldBack) return;
     const states = await this.#c.ledger.objectStates(this.#name, account, container.name);
     const entries = await this.#entries(account, container.name);
@@ -442,7 +442,7 @@ export class ReplicationPass {
     // The track before its key: a central pairs a late key with the track it already holds.
     const keys = trackKeys(container, entries);
     for (const batch of [late.filter((e) => !keys.has(e.name)), late.filter((e) => keys.has(e.name))]) {
-      await this.#objects(account, container, batch, { targetMayHave: true, sealedOnTarget: false }, tally, keys);
+      await this.#objects(account, container, batch, { targetMayHave: true, sealedOnTarget: false, ...(deleteAt !== undefined ? { deleteAt } : {}) }, tally, keys);
     }
     if (tally.objects === 0) return;
     const state: CompleteState = {

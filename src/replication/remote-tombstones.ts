@@ -4,8 +4,11 @@
  * After a pass, every line of DIR/tombstones.jsonl the target has not taken
  * yet goes to the container edgecd-tombstones, in order: a tombstone as
  * `<recording>@<stamp>.json`, a restoration after it as
- * `<recording>@<stamp>.restored.json`, each byte for byte as the station
- * keeps it. The target's state keeps how far into the file it has taken (a
+ * `<recording>@<stamp>.restored.json`, a cancellation as
+ * `<recording>@<stamp>.cancelled.json`, each byte for byte as the station
+ * keeps it, and never over an object already there (If-None-Match: *; a
+ * 412 means an earlier pass sent it). A torn line (the append a crash cut)
+ * is passed over. The target's state keeps how far into the file it has taken (a
  * byte offset), moved on after each acknowledged line: the file is the
  * queue, and a failure stops at that line until the next pass.
  */
@@ -15,6 +18,7 @@ import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { TOMBSTONE_CONTAINER } from '../bws/names.ts';
 import { swiftPath, type SwiftClient } from '../swift/client.ts';
+import { parseLine, type TombstoneLine } from '../lifecycle/tombstones.ts';
 import type { ReplicationLedger } from './ledger.ts';
 
 export interface TombstonesSent {
@@ -47,8 +51,9 @@ export async function sendTombstones(client: SwiftClient, file: string, ledger: 
       pending = Buffer.concat([pending, chunk]);
       for (let end = pending.indexOf(0x0a); end >= 0; end = pending.indexOf(0x0a)) {
         const line = pending.subarray(0, end);
-        if (line.length > 0) {
-          const error = await sendLine(client, line, station);
+        const record = parseLine(line.toString('utf8'));
+        if (record) {
+          const error = await sendLine(client, record, line, station);
           if (error) return stopped(log, target, sent, error);
           sent += 1;
         }
@@ -64,19 +69,25 @@ export async function sendTombstones(client: SwiftClient, file: string, ledger: 
   }
 }
 
-/** One line as an object; undefined when the target took it. */
-async function sendLine(client: SwiftClient, line: Buffer, station: string): Promise<string | undefined> {
-  const record = JSON.parse(line.toString('utf8')) as { recording: string; trashStamp?: string | null; deletedAt?: string; restoredAt?: string };
-  const stamp = record.trashStamp ?? compact(record.deletedAt ?? '');
-  const name = `${record.recording}@${stamp}${record.restoredAt !== undefined ? '.restored' : ''}.json`;
+/** The object a line becomes: named for its recording and deletion, and what it says of it. */
+export function recordName(record: TombstoneLine): string {
+  // A restoration always names a trash place; the others name the deletion's time when there was none.
+  const stamp = record.trashStamp ?? ('deletedAt' in record ? compact(record.deletedAt) : '');
+  const kind = 'restoredAt' in record ? '.restored' : 'cancelledAt' in record ? '.cancelled' : '';
+  return `${record.recording}@${stamp}${kind}.json`;
+}
+
+/** One line as an object; undefined when the target took it (or had it already). */
+async function sendLine(client: SwiftClient, record: TombstoneLine, line: Buffer, station: string): Promise<string | undefined> {
+  const name = recordName(record);
   const md5 = createHash('md5').update(line).digest('hex');
   const res = await client.request(
     'PUT',
     swiftPath(TOMBSTONE_CONTAINER, name),
-    { 'Content-Type': 'application/json', 'Content-Length': line.length, Etag: md5, 'X-Object-Meta-Edgecd-Station': encodeURIComponent(station) },
+    { 'Content-Type': 'application/json', 'Content-Length': line.length, Etag: md5, 'If-None-Match': '*', 'X-Object-Meta-Edgecd-Station': encodeURIComponent(station) },
     async () => Readable.from([line]),
   );
-  return res.status === 201 || res.status === 202 ? undefined : `${name} answered ${res.status}: ${res.text.slice(0, 200)}`;
+  return res.status === 201 || res.status === 202 || res.status === 412 ? undefined : `${name} answered ${res.status}: ${res.text.slice(0, 200)}`;
 }
 
 /** 2026-12-04T03:30:00.000Z → 20261204T033000Z */

@@ -4,7 +4,7 @@
  * a target is full or refuses the credentials, and a status for operators.
  */
 import { sendTombstones } from './remote-tombstones.ts';
-import { deleteAtFor } from '../lifecycle/delete-at.ts';
+import { DeleteAtJudge } from '../lifecycle/delete-at.ts';
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
 import type { AnchorBook } from '../audit/anchors.ts';
@@ -26,6 +26,8 @@ import { TokenBucket } from './throttle.ts';
 /** Sublevels of the index that hold replication state (carried over by reindex). */
 export const LEDGER_SUBLEVELS = ['rq', 'ro', 'rc', 'rt', 'ev', 'rh'] as const;
 
+/** A setDeleteAt target's copies are looked over at least this often. */
+const SWEEP_EVERY_MS = 3_600_000;
 const ALARM_BACKOFF_BASE_MS = 5 * 60_000;
 const ALARM_BACKOFF_MAX_MS = 6 * 3_600_000;
 /** Passes in a row that find a target unreachable before it raises an alarm. */
@@ -92,6 +94,9 @@ export class Replicator {
   readonly #videoChecked: ReplicatorOptions['videoChecked'];
   readonly #passes = new KeyedMutex();
   readonly #running = new Map<string, ReplicationPass>();
+  /** When each target's copies were last looked over for X-Delete-At, and when holds last changed. */
+  readonly #sweptAt = new Map<string, number>();
+  #deleteAtChangedAt = 0;
   readonly #tasks = new Map<string, ScheduledTask>();
   readonly #buckets = new Map<string, TokenBucket>();
   readonly #clients = new Map<string, SwiftClient>();
@@ -153,6 +158,28 @@ export class Replicator {
     }
   }
 
+  /**
+   * Holds changed: every setDeleteAt target's copies are looked over at its
+   * next pass, which starts now where none is under way.
+   */
+  holdsChanged(): void {
+    this.#deleteAtChangedAt = Date.now();
+    for (const target of this.#targets()) if (target.enabled && target.setDeleteAt) void this.#scheduledPass(target);
+  }
+
+  /**
+   * Whether a pass to this target looks over its copies' X-Delete-At: the
+   * first after a start, after holds changed, and hourly (a bookmark's new
+   * category, time making a recording late).
+   */
+  #sweepDue(target: string): boolean {
+    const last = this.#sweptAt.get(target);
+    const now = Date.now();
+    if (last !== undefined && last > this.#deleteAtChangedAt && now - last < SWEEP_EVERY_MS) return false;
+    this.#sweptAt.set(target, now);
+    return true;
+  }
+
   /** One pass now for each enabled target (or the one named), waiting for it; backoffs are ignored. */
   async runNow(options: RunOptions = {}): Promise<PassReport[]> {
     const targets = this.#targets().filter((t) => (options.target === undefined ? t.enabled : t.name === options.target));
@@ -180,9 +207,7 @@ export class Replicator {
           ...(this.#anchors ? { stationKey: this.#anchors.key.publicKey } : {}),
           ...(this.#audit ? { audit: this.#audit } : {}),
           ...(this.#videoChecked ? { videoChecked: this.#videoChecked } : {}),
-          ...(target.setDeleteAt
-            ? { deleteAt: (account: string, container: string) => deleteAtFor(this.#store, this.#config.retention.keep, account, container, Date.now()) }
-            : {}),
+          ...(target.setDeleteAt ? { deleteAt: () => DeleteAtJudge.open(this.#store, this.#config.retention.keep, Date.now()), sweepDeleteAt: this.#sweepDue(target.name) } : {}),
           ...(this.#dir ? { onCategories: (body: Buffer | null) => this.#categories(target.name, body) } : {}),
           log: this.#log,
         });

@@ -365,6 +365,23 @@ export class ObjectStore {
     });
   }
 
+  /**
+   * Sets (a number) or removes (null) an object's X-Delete-At and nothing
+   * else: a replicating station moving its retention. Not a metadata write
+   * against the limits, which guard against churn of what the object says.
+   */
+  async setDeleteAt(account: string, container: string, object: string, deleteAt: number | null): Promise<void> {
+    this.#refuseIfBroken();
+    const key = IndexDb.objectKey(account, container, object);
+    await this.#locks.run(key, async () => {
+      const { deleteAt: before, ...existing } = await this.object(account, container, object);
+      if ((before ?? null) === deleteAt) return;
+      const record: ObjectRecord = { op: 'object', ...existing, timestamp: swiftTimestamp(this.#now()), ...(deleteAt !== null ? { deleteAt } : {}) };
+      await this.#space.admitMetadata(bookkeepingBytes(record));
+      await this.#commit({ account, container, record });
+    });
+  }
+
   /** Refuses a metadata change to a container that has had as many as allowed. */
   #checkContainerWrites(entry: ContainerEntry): void {
     const max = this.#options.maxMetadataWritesPerContainer ?? Infinity;

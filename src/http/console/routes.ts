@@ -74,8 +74,8 @@ export interface ConsoleDeps {
     tombstoneFile: string;
     /** Where custodians' holds are written and audited. */
     holds: HoldContext;
-    /** The retention job's own plan for the next `days` days: the preview is what it will act on. */
-    plan: (days: number) => Promise<RetentionPlan>;
+    /** The retention job's own plan for an account's next `days` days: the preview is what it will act on. */
+    plan: (days: number, account: string) => Promise<RetentionPlan>;
   };
   assets: ConsoleAssets;
 }
@@ -252,8 +252,10 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
     const { account } = c.get('session').identity;
     const holds = await HoldBook.of(deps.store.index).list({ released: true, account });
     const deleted = await newestTombstones(deps.lifecycle.tombstoneFile, PREVIEW_ROWS, (t) => t.account === account);
-    const notice = LIFECYCLE_NOTICES[c.req.query('done') ?? ''];
-    return htmlReply(c, 200, lifecyclePage(assets, viewer(c), { holds, deleted, ...(notice ? { notice: notice(c.req.query('hold') ?? '') } : {}) }));
+    // The notice names a hold of this account's, or none: a crafted link shows no made-up text.
+    const named = holds.find((h) => h.id === c.req.query('hold'));
+    const notice = named && LIFECYCLE_NOTICES[c.req.query('done') ?? ''];
+    return htmlReply(c, 200, lifecyclePage(assets, viewer(c), { holds, deleted, ...(notice ? { notice: notice(named.id) } : {}) }));
   });
   // Every tombstone, as the station keeps them (JSON lines, oldest first): the page shows the newest.
   app.get('/tombstones.jsonl', session, watchesLifecycle, async (c) => {
@@ -266,12 +268,8 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
     if (!Number.isSafeInteger(days) || days < 0 || days > 36_500) throw new EdgeError('BadRequest', 'days: a whole number of days, 0 to 36500');
     return days;
   };
-  // The whole plan spans every account, as the job does; a page shows the session's account.
-  const accountPlan = async (c: C, days: number) => {
-    const plan = await deps.lifecycle.plan(days);
-    const mine = (r: { account: string }) => r.account === c.get('session').identity.account;
-    return { ...plan, due: plan.due.filter(mine), kept: plan.kept.filter(mine) };
-  };
+  // The job spans every account; a page shows the session's.
+  const accountPlan = (c: C, days: number) => deps.lifecycle.plan(days, c.get('session').identity.account);
   app.get('/retention', session, watchesLifecycle, async (c) => {
     const days = planDays(c);
     return htmlReply(c, 200, retentionPage(assets, viewer(c), await accountPlan(c, days), days));
