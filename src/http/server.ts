@@ -154,15 +154,19 @@ export function createFront(http: Server, endpoints: Endpoint[], guard: Connecti
     socket.on('error', () => socket.destroy());
     const silent = () => socket.destroy();
     socket.setTimeout(firstByteTimeoutMs, silent);
-    socket.once('data', (first: Buffer) => {
+    // The first byte is read and put back, never a 'data' event and a
+    // resume: a socket handed over flowing lost the HTTP server's
+    // backpressure, and a request not yet read (one waiting for admission)
+    // took its whole body into memory.
+    socket.once('readable', () => {
+      const first = socket.read(1) as Buffer | null;
+      if (first === null) return void socket.destroy(); // closed before its first byte
       guard.spoke(socket);
-      socket.pause();
       socket.unshift(first);
       if (first[0] !== 0x16 || !fallback) {
         socket.setTimeout(0);
         socket.off('timeout', silent);
         http.emit('connection', socket);
-        socket.resume();
         return;
       }
       const tls = new TLSSocket(socket, {
@@ -180,7 +184,6 @@ export function createFront(http: Server, endpoints: Endpoint[], guard: Connecti
         http.emit('connection', tls);
       });
     });
-    socket.resume();
   });
   server.once('listening', () => http.emit('listening'));
   return { server, guard, setEndpoints };
