@@ -1,7 +1,8 @@
 /**
  * Streams an upload body into a file while hashing it (see hasher.ts). Memory
- * per upload is bounded (two 512 KiB batches, plus the hasher's two slots)
- * whatever the object size. The file is fdatasync'ed before this resolves.
+ * per upload is bounded (PENDING_BATCHES of 512 KiB, plus the hasher's two
+ * slots) whatever the object size. The file is fdatasync'ed before this
+ * resolves.
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { Writable, type Readable } from 'node:stream';
@@ -40,6 +41,10 @@ export interface BodyPace {
 
 /** Size of one disk write (and of one hashing batch; see hasher.ts). */
 export const WRITE_BYTES = 512 * 1024;
+/** Batches received but not yet both written and hashed, at most: the memory an upload holds. */
+const PENDING_BATCHES = 4;
+/** A datasync starts beside the writes after each this many bytes. */
+const SYNC_EVERY_BYTES = 32 * 1024 * 1024;
 
 async function writeAll(handle: FileHandle, buffers: Buffer[], position: number): Promise<number> {
   let written = 0;
@@ -72,33 +77,62 @@ export async function receiveToFile(body: Readable, path: string, options: Recei
   let bytes = 0;
   const limit = Math.min(options.maxBytes, options.expectedBytes ?? Infinity);
   // Network reads arrive in ~64 KiB pieces; a write per piece costs a thread
-  // pool round trip each and halves throughput, so they are batched. One
-  // batch goes to disk and to the hashers (side by side) while the next one
-  // arrives; batches are processed strictly in order.
+  // pool round trip each and halves throughput, so they are batched. Each
+  // batch goes to the disk and to the hasher, each in order but independently
+  // of the other, so neither waits for the slower one batch by batch; the
+  // body is read on while at most PENDING_BATCHES are not both written and
+  // hashed. Every SYNC_EVERY_BYTES written, a datasync starts beside the
+  // writes, so the one at the end has little left to flush.
   let batch: Buffer[] = [];
   let batchBytes = 0;
-  let written = 0;
-  let inflight: Promise<void> = Promise.resolve();
-  const flush = (): Promise<void> => {
-    if (batchBytes === 0) return inflight;
+  let queued = 0;
+  let writing: Promise<unknown> = Promise.resolve();
+  let hashing: Promise<unknown> = Promise.resolve();
+  let syncing: Promise<unknown> = Promise.resolve();
+  let syncedUpTo = 0;
+  let pending = 0;
+  let failure: unknown;
+  let resumeReading: (() => void) | undefined;
+  const settled = () => {
+    pending -= 1;
+    const resume = resumeReading;
+    resumeReading = undefined;
+    resume?.();
+  };
+  const fail = (err: unknown) => {
+    failure ??= err;
+    settled();
+  };
+  const flush = () => {
+    if (batchBytes === 0) return;
     const buffers = batch;
-    const position = written;
-    written += batchBytes;
+    const position = queued;
+    queued += batchBytes;
     batch = [];
     batchBytes = 0;
-    inflight = inflight.then(async () => {
-      await Promise.all([writeAll(handle, buffers, position), hasher.update(buffers)]);
-    });
-    inflight.catch(() => undefined); // surfaced by the next write, final or the finally below
-    return inflight;
+    pending += 1;
+    const written = (writing = writing.then(() => (failure === undefined ? writeAll(handle, buffers, position) : undefined)));
+    const hashed = (hashing = hashing.then(() => (failure === undefined ? hasher.update(buffers) : undefined)));
+    Promise.all([written, hashed]).then(settled, fail);
+    if (queued - syncedUpTo >= SYNC_EVERY_BYTES) {
+      syncedUpTo = queued;
+      // After this batch's write, beside the next ones; one at a time.
+      syncing = Promise.all([syncing, written]).then(() => (failure === undefined ? handle.datasync() : undefined));
+      syncing.catch(() => undefined); // awaited in final
+    }
+  };
+  const drained = async () => {
+    flush();
+    await Promise.all([writing, hashing, syncing]);
+    if (failure !== undefined) throw failure;
   };
   const accept = (chunk: Buffer, callback: (err?: Error | null) => void) => {
     batch.push(chunk);
     batchBytes += chunk.length;
-    if (batchBytes < WRITE_BYTES) return callback();
-    const previous = inflight;
-    void flush();
-    previous.then(() => callback(), callback); // only the batch before this one must be done
+    if (batchBytes >= WRITE_BYTES) flush();
+    if (failure !== undefined) return callback(failure as Error);
+    if (pending < PENDING_BATCHES) return callback();
+    resumeReading = () => callback(failure === undefined ? undefined : (failure as Error));
   };
   const sink = new Writable({
     highWaterMark: 256 * 1024,
@@ -123,7 +157,7 @@ export async function receiveToFile(body: Readable, path: string, options: Recei
       else accept(chunk, callback);
     },
     final(callback) {
-      flush()
+      drained()
         .then(() => handle.datasync())
         .then(() => callback(), callback);
     },
@@ -138,7 +172,7 @@ export async function receiveToFile(body: Readable, path: string, options: Recei
     hasher.abort();
     throw receiveError(err);
   } finally {
-    await inflight.catch(() => undefined); // no write may outlive the handle
+    await Promise.allSettled([writing, hashing, syncing]); // no write may outlive the handle
     await handle.close();
   }
 }
