@@ -7,51 +7,21 @@
  *   BENCH_SCALE  1 = full run (512 MiB single, 16 × 32 MiB, 5000 PUTs, 20000 HEADs,
  *                1 GiB replicated edge → each kind of central next to rclone copy or curl,
  *                100k recordings searched, and a 512 MiB signed MKV verified)
- *   BENCH_ONLY   "catalogue", "replication" or "video": only those figures
+ *   BENCH_ONLY   "ingest", "catalogue", "replication" or "video": only those figures
+ *   BENCH_ROUNDS rounds of the ingest figures (default 3), each figure given as median (min–max)
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { MiB, ROOT, round, rssOf, SCALE, type Server, startProcess } from './bench/common.ts';
+import { type GoalFigure, goalsChart } from './bench/chart.ts';
+import { ingestFigures } from './bench/ingest.ts';
 
-const ROOT = new URL('..', import.meta.url).pathname;
-const SCALE = Number(process.env.BENCH_SCALE ?? 1);
-const MiB = 1024 * 1024;
 const CHUNK = randomBytes(MiB);
-
-interface Server {
-  child: ChildProcess;
-  port: number;
-}
-
-async function startProcess(args: string[], ready: (line: string) => number | undefined): Promise<Server> {
-  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout! });
-    let found = false;
-    lines.on('line', (line) => {
-      const port = found ? undefined : ready(line);
-      if (port !== undefined) {
-        found = true;
-        resolve(port);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`exited ${code}`)));
-  });
-  return { child, port };
-}
-
-async function rssOf(pid: number): Promise<{ rssMB: number; peakMB: number }> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)![1]);
-  return { rssMB: round(kb('VmRSS') / 1024), peakMB: round(kb('VmHWM') / 1024) };
-}
-
-const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
 
 function call(agent: Agent, port: number, method: string, path: string, headers: Record<string, string>, body?: { bytes: number }): Promise<number> {
   const send = agent instanceof HttpsAgent ? httpsRequest : request;
@@ -696,12 +666,25 @@ async function adminStatus(agent: Agent, port: number, dataDir: string): Promise
   });
 }
 
+/**
+ * Prints the figures, and keeps them: bench-results.json, and with ingest
+ * figures bench-results.svg, their goals as a chart.
+ */
+async function report(results: Record<string, unknown>): Promise<void> {
+  const document = { at: new Date().toISOString(), machine: { cpus: (await import('node:os')).cpus().length, node: process.version, scale: SCALE }, ...results };
+  const text = JSON.stringify(document, null, 2);
+  console.log(text);
+  await writeFile(join(ROOT, 'bench-results.json'), text + '\n');
+  const ingest = results.ingest as { goals?: Record<string, GoalFigure>; rounds?: number } | undefined;
+  if (ingest?.goals) await writeFile(join(ROOT, 'bench-results.svg'), goalsChart(ingest.goals, `edgecd ingest against its goals (${ingest.rounds} rounds, ${document.at})`));
+}
+
 async function main(): Promise<void> {
-  const only = { catalogue: catalogueFigures, replication: replicationFigures, video: videoFigures }[process.env.BENCH_ONLY ?? ''];
+  const only = { catalogue: catalogueFigures, replication: replicationFigures, video: videoFigures, ingest: ingestFigures }[process.env.BENCH_ONLY ?? ''];
   if (only) {
     const base = await mkdtemp(join(process.env.BENCH_DIR ?? tmpdir(), 'edgecd-bench-'));
     try {
-      console.log(JSON.stringify({ [process.env.BENCH_ONLY!]: await only(base) }, null, 2));
+      await report({ [process.env.BENCH_ONLY!]: await only(base) });
     } finally {
       await rm(base, { recursive: true, force: true });
     }
@@ -819,62 +802,58 @@ async function main(): Promise<void> {
     const httpsSingleMBps = await httpsUpload(base, singleMiB);
     const catalogue = await catalogueFigures(base);
     const video = await videoFigures(base);
+    const ingest = await ingestFigures(base);
 
-    console.log(
-      JSON.stringify(
-        {
-          machine: { cpus: (await import('node:os')).cpus().length, node: process.version, scale: SCALE, dir: base },
-          baseline: { ddFsyncMBps: round(dd), fsyncedSmallFilesPerSec: Math.round(rawSmall), healthcheckPerSec: Math.round(health) },
-          upload: {
-            singleMBps: round(singleMBps),
-            singleMiB,
-            singleOverDd: round(singleMBps / dd, 2),
-            singleOverHttpCeiling: round(singleMBps / bodyStream.discardMBps!, 2),
-            concurrent16MBps: round(concurrentMBps),
-            concurrentMiBEach: concurrentMiB,
-            concurrentOverDd: round(concurrentMBps / dd, 2),
-            concurrentOverHttpCeiling: round(concurrentMBps / bodyStream.discardMBps!, 2),
-            httpsSingleMBps: round(httpsSingleMBps),
-            httpsOverPlain: round(httpsSingleMBps / singleMBps, 2),
-          },
-          smallPut: { perSec: Math.round(smallPut), concurrency: 32, bytes: 1024, overRawFsyncedFiles: round(smallPut / rawSmall, 2), referenceGoServerNoFsync: 7900 },
-          head: { perSec: Math.round(head), concurrency: 32, overHealthcheck: round(head / health, 2), referenceGoServer: 12700 },
-          overload: {
-            uploads: sorted.length,
-            concurrent: 80,
-            bytesEach: MiB,
-            statusCounts: overload.statuses,
-            p50Ms: pct(50),
-            p99Ms: pct(99),
-            acknowledged: acknowledged.length,
-            verifiedAfter: verified,
-            peakRssMB: peakOverload.peakMB,
-          },
-          simulatedBws: {
-            recordings: simReport.recordings.length,
-            recordingsPerSec: round(simReport.recordings.length / simReport.seconds, 2),
-            MBps: round(simReport.mbPerSecond),
-            clipsOf: '3 x 1 MiB, plus GNSS track and bookmark, sealed; 4 at once',
-          },
-          rss: {
-            idleMB: idle.rssMB,
-            // VmHWM read after each phase, so each is the peak up to that point.
-            peakAfterConcurrentMB: peakConcurrent.peakMB,
-            peakAfterSingleMB: peakSingle.peakMB,
-            peakAfterSmallPutMB: peakSmall.peakMB,
-            peakAfterHeadMB: peak.peakMB,
-            targets: { idleMB: 60, peakMB: 150 },
-          },
-          bodyStream,
-          ntp,
-          replication,
-          catalogue,
-          video,
-        },
-        null,
-        2,
-      ),
-    );
+    await report({
+      machine: { cpus: (await import('node:os')).cpus().length, node: process.version, scale: SCALE, dir: base },
+      baseline: { ddFsyncMBps: round(dd), fsyncedSmallFilesPerSec: Math.round(rawSmall), healthcheckPerSec: Math.round(health) },
+      upload: {
+        singleMBps: round(singleMBps),
+        singleMiB,
+        singleOverDd: round(singleMBps / dd, 2),
+        singleOverHttpCeiling: round(singleMBps / bodyStream.discardMBps!, 2),
+        concurrent16MBps: round(concurrentMBps),
+        concurrentMiBEach: concurrentMiB,
+        concurrentOverDd: round(concurrentMBps / dd, 2),
+        concurrentOverHttpCeiling: round(concurrentMBps / bodyStream.discardMBps!, 2),
+        httpsSingleMBps: round(httpsSingleMBps),
+        httpsOverPlain: round(httpsSingleMBps / singleMBps, 2),
+      },
+      smallPut: { perSec: Math.round(smallPut), concurrency: 32, bytes: 1024, overRawFsyncedFiles: round(smallPut / rawSmall, 2), referenceGoServerNoFsync: 7900 },
+      head: { perSec: Math.round(head), concurrency: 32, overHealthcheck: round(head / health, 2), referenceGoServer: 12700 },
+      overload: {
+        uploads: sorted.length,
+        concurrent: 80,
+        bytesEach: MiB,
+        statusCounts: overload.statuses,
+        p50Ms: pct(50),
+        p99Ms: pct(99),
+        acknowledged: acknowledged.length,
+        verifiedAfter: verified,
+        peakRssMB: peakOverload.peakMB,
+      },
+      simulatedBws: {
+        recordings: simReport.recordings.length,
+        recordingsPerSec: round(simReport.recordings.length / simReport.seconds, 2),
+        MBps: round(simReport.mbPerSecond),
+        clipsOf: '3 x 1 MiB, plus GNSS track and bookmark, sealed; 4 at once',
+      },
+      rss: {
+        idleMB: idle.rssMB,
+        // VmHWM read after each phase, so each is the peak up to that point.
+        peakAfterConcurrentMB: peakConcurrent.peakMB,
+        peakAfterSingleMB: peakSingle.peakMB,
+        peakAfterSmallPutMB: peakSmall.peakMB,
+        peakAfterHeadMB: peak.peakMB,
+        targets: { idleMB: 60, peakMB: 150 },
+      },
+      bodyStream,
+      ntp,
+      replication,
+      catalogue,
+      video,
+      ingest,
+    });
   } finally {
     await rm(base, { recursive: true, force: true });
   }

@@ -1,0 +1,40 @@
+/** What every part of the benchmark shares: where it runs, its scale, and its processes. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+
+export const ROOT = new URL('../..', import.meta.url).pathname;
+export const SCALE = Number(process.env.BENCH_SCALE ?? 1);
+export const MiB = 1024 * 1024;
+
+export const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
+
+export interface Server {
+  child: ChildProcess;
+  port: number;
+}
+
+/** Starts node with `args` in the repository; `ready` picks the port from a line of its stdout. */
+export async function startProcess(args: string[], ready: (line: string) => number | undefined): Promise<Server> {
+  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout! });
+    let found = false;
+    lines.on('line', (line) => {
+      const port = found ? undefined : ready(line);
+      if (port !== undefined) {
+        found = true;
+        resolve(port);
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`exited ${code}`)));
+  });
+  return { child, port };
+}
+
+/** A process's resident memory now, and its peak (VmHWM) since it started or since clear_refs. */
+export async function rssOf(pid: number): Promise<{ rssMB: number; peakMB: number }> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)![1]);
+  return { rssMB: round(kb('VmRSS') / 1024), peakMB: round(kb('VmHWM') / 1024) };
+}

@@ -1,0 +1,353 @@
+/**
+ * Ingest figures (BENCH_ONLY=ingest, and part of the full bench): what edgecd
+ * takes in, next to what this machine's disk, hashes and the Go reference CD
+ * do with the same bytes in the same run. Rounds are interleaved (every
+ * figure once per round, BENCH_ROUNDS of them, 3 by default), and each figure
+ * is the median with its min–max.
+ *
+ * The bytes are one random file: uploaded whole (the single PUT), in sixteen
+ * 32 MiB pieces (the 16-way PUT), and copied by dd conv=fsync, whole and in
+ * the same pieces (dd of /dev/zero would flatter a compressing disk).
+ *
+ * - hash limit: md5 then SHA-256 of each chunk, one thread (a worker, as
+ *   node:crypto runs them), over the same file; and OpenSSL's seconds for a
+ *   GiB of each (single-threaded and CPU-bound: wall time is CPU time).
+ * - CPU per GiB: the daemon's utime + stime (/proc/PID/stat, worker threads
+ *   included) over the single PUT, per GiB.
+ * - RSS: the production entry (node dist/cli.js, with the systemd unit's
+ *   node flags); idle, and the peak (VmHWM, reset through clear_refs) during
+ *   the 16-way PUT and during a 10× overload of admission.maxUploads.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import { open, readFile, rm, writeFile } from 'node:fs/promises';
+import { Agent, request } from 'node:http';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { MiB, ROOT, SCALE, round, rssOf, startProcess, type Server } from './common.ts';
+
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
+
+/** A figure over the rounds: median (min–max). */
+export interface Spread {
+  median: number;
+  min: number;
+  max: number;
+}
+
+const spread = (xs: number[]): Spread => {
+  const s = [...xs].sort((a, b) => a - b);
+  return { median: round(s[Math.floor((s.length - 1) / 2)]!, 2), min: round(s[0]!, 2), max: round(s.at(-1)!, 2) };
+};
+
+/** A PUT client for one Swift-like server: where to send, with which token. */
+interface Endpoint {
+  port: number;
+  /** e.g. /v1/AUTH_bws/bench */
+  container: string;
+  headers: Record<string, string>;
+  agent: Agent;
+}
+
+/** Sends `length` bytes of `file` from `start` (or nothing) and returns the status. */
+function put(e: Endpoint, name: string, file?: { path: string; start: number; length: number }, method = 'PUT'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const headers = { ...e.headers, ...(file ? { 'Content-Length': String(file.length) } : {}) };
+    const req = request({ host: '127.0.0.1', port: e.port, method, path: `${e.container}/${name}`, headers, agent: e.agent }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode!));
+    });
+    req.on('error', reject);
+    if (!file) return void req.end();
+    if (file.length <= 64 * 1024 && file.path === '') return void req.end(SMALL_BODY.subarray(0, file.length));
+    createReadStream(file.path, { start: file.start, end: file.start + file.length - 1, highWaterMark: MiB }).pipe(req);
+  });
+}
+
+const SMALL_BODY = Buffer.alloc(1024, 7);
+
+/** Calls per second: `total` calls, `concurrency` in flight, each must answer `expect`. */
+async function rate(concurrency: number, total: number, one: (i: number) => Promise<number>, expect: number): Promise<number> {
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < total) {
+        const status = await one(next++);
+        if (status !== expect) throw new Error(`status ${status}, expected ${expect}`);
+      }
+    }),
+  );
+  return total / ((performance.now() - started) / 1000);
+}
+
+async function timed<T>(fn: () => Promise<T>): Promise<{ seconds: number; value: T }> {
+  const started = performance.now();
+  const value = await fn();
+  return { seconds: (performance.now() - started) / 1000, value };
+}
+
+/** dd conv=fsync copies of pieces of `src`, all at once; MB/s over all of them. */
+async function ddCopies(src: string, dir: string, pieces: { skipMiB: number; mib: number }[]): Promise<number> {
+  const { seconds } = await timed(() =>
+    Promise.all(
+      pieces.map(
+        (p, i) =>
+          new Promise<void>((resolve, reject) => {
+            const child = spawn('dd', [`if=${src}`, `of=${join(dir, `dd-${i}.bin`)}`, 'bs=1M', `skip=${p.skipMiB}`, `count=${p.mib}`, 'conv=fsync'], { stdio: 'ignore' });
+            child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`dd exited ${code}`))));
+          }),
+      ),
+    ),
+  );
+  for (let i = 0; i < pieces.length; i++) await rm(join(dir, `dd-${i}.bin`), { force: true });
+  return pieces.reduce((n, p) => n + p.mib, 0) / seconds;
+}
+
+/** md5 then SHA-256 of each 1 MiB chunk of `file`, on one worker thread: MB/s. */
+function hashLimit(file: string): Promise<number> {
+  const source = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    const { openSync, readSync, closeSync } = require('node:fs');
+    const { createHash } = require('node:crypto');
+    const fd = openSync(workerData, 'r');
+    const chunk = Buffer.alloc(1 << 20);
+    const md5 = createHash('md5'), sha256 = createHash('sha256');
+    const started = performance.now();
+    let bytes = 0;
+    for (let n; (n = readSync(fd, chunk, 0, chunk.length, null)) > 0; bytes += n) {
+      const piece = chunk.subarray(0, n);
+      md5.update(piece);
+      sha256.update(piece);
+    }
+    md5.digest(); sha256.digest(); closeSync(fd);
+    parentPort.postMessage(bytes / (1 << 20) / ((performance.now() - started) / 1000));`;
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(source, { eval: true, workerData: file });
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+}
+
+/** OpenSSL's seconds to hash a GiB with md5 and with SHA-256, one after the other. */
+function opensslSecondsPerGiB(file: string, mib: number): number {
+  let seconds = 0;
+  for (const alg of ['-md5', '-sha256']) {
+    const started = performance.now();
+    const res = spawnSync('openssl', ['dgst', alg, file], { stdio: 'ignore' });
+    if (res.status !== 0) throw new Error(`openssl dgst ${alg} failed`);
+    seconds += (performance.now() - started) / 1000;
+  }
+  return seconds * (1024 / mib);
+}
+
+/** utime + stime of a process, s (every thread of it). */
+async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+/** Starts VmHWM afresh (Linux: clear_refs 5), so the next peak read is this phase's. */
+const resetPeak = (pid: number) => writeFile(`/proc/${pid}/clear_refs`, '5');
+
+/** The node flags the systemd unit starts edgecd with: RSS is measured as it runs there. */
+async function unitNodeFlags(): Promise<string[]> {
+  const unit = await readFile(join(ROOT, 'systemd/edgecd.service'), 'utf8');
+  const exec = /^ExecStart=\S*node\s+(.*?)\s*\S*dist\/cli\.js/m.exec(unit);
+  return exec?.[1] ? exec[1].split(/\s+/).filter(Boolean) : [];
+}
+
+async function startEdgecd(dataDir: string, flags: string[]): Promise<Server> {
+  return startProcess([...flags, 'dist/cli.js', 'serve', '--data', dataDir, '--listen', '127.0.0.1:0', '--ntp-listen', 'off', '--plain-http'], (line) => {
+    try {
+      const entry = JSON.parse(line) as { msg?: string; listen?: string };
+      return entry.msg === 'ready' ? Number(entry.listen!.split(':').pop()) : undefined;
+    } catch {
+      return undefined;
+    }
+  });
+}
+
+async function swiftLogin(port: number, user: string, key: string, agent: Agent): Promise<{ token: string; storagePath: string }> {
+  return new Promise((resolve, reject) => {
+    request({ host: '127.0.0.1', port, path: '/auth/v1.0', headers: { 'X-Auth-User': user, 'X-Auth-Key': key }, agent }, (res) => {
+      res.resume();
+      resolve({ token: res.headers['x-auth-token'] as string, storagePath: new URL(res.headers['x-storage-url'] as string).pathname });
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+async function endpoint(port: number, user: string, key: string, container: string): Promise<Endpoint> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 128 });
+  const { token, storagePath } = await swiftLogin(port, user, key, agent);
+  const e = { port, container: `${storagePath}/${container}`, headers: { 'X-Auth-Token': token }, agent };
+  const made = await put({ ...e, container: storagePath }, container);
+  if (made !== 201 && made !== 202) throw new Error(`creating ${container}: ${made}`);
+  return e;
+}
+
+/** The figures of one server for one round. */
+async function serverRound(e: Endpoint, src: string, singleMiB: number, pieceMiB: number, round: number, pid?: number): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  const cpu0 = pid ? await cpuSeconds(pid) : 0;
+  const single = await timed(() => put(e, `single-${round}.mkv`, { path: src, start: 0, length: singleMiB * MiB }));
+  if (single.value !== 201) throw new Error(`single PUT: ${single.value}`);
+  out.singleMBps = singleMiB / single.seconds;
+  if (pid) out.cpuSecondsPerGiB = ((await cpuSeconds(pid)) - cpu0) * (1024 / singleMiB);
+  if (pid) await resetPeak(pid);
+  const sixteen = await timed(() =>
+    Promise.all(Array.from({ length: 16 }, (_, i) => put(e, `piece-${round}-${i}.mkv`, { path: src, start: i * pieceMiB * MiB, length: pieceMiB * MiB }))),
+  );
+  if (sixteen.value.some((s) => s !== 201)) throw new Error(`16-way PUT: ${sixteen.value.join(',')}`);
+  out.sixteenMBps = (16 * pieceMiB) / sixteen.seconds;
+  if (pid) out.peakRss16MB = (await rssOf(pid)).peakMB;
+  const smallTotal = Math.max(500, Math.round(3000 * SCALE));
+  out.smallPutPerSec = await rate(32, smallTotal, (i) => put(e, `small-${round}-${i}`, { path: '', start: 0, length: 1024 }), 201);
+  const headTotal = Math.max(2000, Math.round(15000 * SCALE));
+  out.headPerSec = await rate(32, headTotal, (i) => put(e, `small-${round}-${i % smallTotal}`, undefined, 'HEAD'), 200);
+  return out;
+}
+
+/**
+ * 10× admission.maxUploads (8) uploading 1 MiB each at once: only 201 or 503
+ * may answer (0: the connection was closed before the client read an answer);
+ * the peak RSS.
+ */
+async function overload(e: Endpoint, src: string, pid: number, round: number): Promise<{ peakRssMB: number; statuses: Record<number, number> }> {
+  await resetPeak(pid);
+  const statuses: Record<number, number> = {};
+  await Promise.all(
+    Array.from({ length: 80 }, async (_, i) => {
+      const status = await put(e, `overload-${round}-${i}`, { path: src, start: i * MiB, length: MiB }).catch(() => 0);
+      statuses[status] = (statuses[status] ?? 0) + 1;
+    }),
+  );
+  if (Object.keys(statuses).some((s) => s !== '201' && s !== '503' && s !== '0')) throw new Error(`overload answered ${JSON.stringify(statuses)}`);
+  return { peakRssMB: (await rssOf(pid)).peakMB, statuses };
+}
+
+export async function ingestFigures(base: string): Promise<Record<string, unknown>> {
+  const singleMiB = Math.max(64, Math.round(512 * SCALE));
+  const pieceMiB = singleMiB / 16;
+  const src = join(base, 'random.bin');
+  // Random bytes, written once: every baseline and every server reads this file.
+  const handle = await open(src, 'w');
+  for (let i = 0; i < singleMiB; i++) await handle.write((await import('node:crypto')).randomBytes(MiB));
+  await handle.close();
+
+  const flags = await unitNodeFlags();
+  const edgecd = await startEdgecd(join(base, 'ingest-data'), flags);
+  edgecd.child.stdout!.resume(); // the request log is part of the cost; its lines are discarded
+  const pid = edgecd.child.pid!;
+  await new Promise((r) => setTimeout(r, 2000));
+  const idle = await rssOf(pid);
+  const connection = JSON.parse(await readFile(join(base, 'ingest-data', 'connection.json'), 'utf8')) as { BlobAPIUserName: string; BlobAPIKey: string };
+  const ours = await endpoint(edgecd.port, connection.BlobAPIUserName, connection.BlobAPIKey, 'bench');
+
+  const { axisCdUnavailable, startAxisCd } = await import('../../test/helpers/axis-cd.ts');
+  const goWhy = axisCdUnavailable();
+  const go = goWhy ? undefined : await startAxisCd();
+  const theirs = go ? await endpoint(go.port, go.user, go.key, 'bench') : undefined;
+
+  const rounds: { edgecd: Record<string, number>; go?: Record<string, number>; base: Baseline; overload: { peakRssMB: number; statuses: Record<number, number> } }[] = [];
+  try {
+    for (let r = 0; r < ROUNDS; r++) {
+      const baseline: Baseline = {
+        ddMBps: await ddCopies(src, base, [{ skipMiB: 0, mib: singleMiB }]),
+        dd16MBps: await ddCopies(
+          src,
+          base,
+          Array.from({ length: 16 }, (_, i) => ({ skipMiB: i * pieceMiB, mib: pieceMiB })),
+        ),
+        hashLimitMBps: await hashLimit(src),
+        opensslSecondsPerGiB: opensslSecondsPerGiB(src, singleMiB),
+        fsyncedFilesPerSec: await fsyncedFiles(base, Math.max(500, Math.round(3000 * SCALE))),
+      };
+      const e = await serverRound(ours, src, singleMiB, pieceMiB, r, pid);
+      const g = theirs ? await serverRound(theirs, src, singleMiB, pieceMiB, r) : undefined;
+      rounds.push({ edgecd: e, ...(g ? { go: g } : {}), base: baseline, overload: await overload(ours, src, pid, r) });
+    }
+  } finally {
+    ours.agent.destroy();
+    theirs?.agent.destroy();
+    edgecd.child.kill('SIGTERM');
+    await new Promise((r) => edgecd.child.once('exit', r));
+    await go?.stop();
+    await rm(src, { force: true });
+  }
+
+  const of = (pick: (r: (typeof rounds)[number]) => number | undefined) => spread(rounds.map(pick).filter((x): x is number => x !== undefined));
+  const ratio = (pick: (r: (typeof rounds)[number]) => number | undefined) => of(pick);
+  const hashOrDisk = (r: (typeof rounds)[number]) => Math.min(r.base.ddMBps, r.base.hashLimitMBps);
+  const goals = {
+    singleOverDiskOrHashLimit: { value: ratio((r) => r.edgecd.singleMBps! / hashOrDisk(r)), goal: 0.9, atLeast: true },
+    sixteenOverDd16: { value: ratio((r) => r.edgecd.sixteenMBps! / r.base.dd16MBps), goal: 0.8, atLeast: true },
+    smallPutPerSec: { value: of((r) => r.edgecd.smallPutPerSec), goal: 2000, atLeast: true },
+    headOverGo: theirs ? { value: ratio((r) => r.edgecd.headPerSec! / r.go!.headPerSec!), goal: 1.0, atLeast: true } : { skipped: goWhy },
+    cpuPerGiBOverOpenssl: { value: ratio((r) => r.edgecd.cpuSecondsPerGiB! / r.base.opensslSecondsPerGiB), goal: 1.5, atLeast: false },
+    idleRssMB: { value: spread([idle.rssMB]), goal: 60, atLeast: false },
+    peakRss16MB: { value: of((r) => r.edgecd.peakRss16MB), goal: 120, atLeast: false },
+    peakRssOverloadMB: { value: of((r) => r.overload.peakRssMB), goal: 120, atLeast: false },
+  };
+  return {
+    rounds: ROUNDS,
+    singleMiB,
+    nodeFlags: flags,
+    goals,
+    edgecd: {
+      singleMBps: of((r) => r.edgecd.singleMBps),
+      sixteenMBps: of((r) => r.edgecd.sixteenMBps),
+      smallPutPerSec: of((r) => r.edgecd.smallPutPerSec),
+      headPerSec: of((r) => r.edgecd.headPerSec),
+      cpuSecondsPerGiB: of((r) => r.edgecd.cpuSecondsPerGiB),
+      idleRssMB: idle.rssMB,
+      peakRss16MB: of((r) => r.edgecd.peakRss16MB),
+      overload: { peakRssMB: of((r) => r.overload.peakRssMB), statuses: rounds.map((r) => r.overload.statuses) },
+    },
+    goReferenceCd: theirs
+      ? {
+          singleMBps: of((r) => r.go?.singleMBps),
+          sixteenMBps: of((r) => r.go?.sixteenMBps),
+          smallPutPerSec: of((r) => r.go?.smallPutPerSec),
+          headPerSec: of((r) => r.go?.headPerSec),
+        }
+      : { skipped: goWhy },
+    baselines: {
+      ddConvFsyncMBps: of((r) => r.base.ddMBps),
+      dd16ConvFsyncMBps: of((r) => r.base.dd16MBps),
+      hashLimitMd5ThenSha256MBps: of((r) => r.base.hashLimitMBps),
+      opensslMd5PlusSha256SecondsPerGiB: of((r) => r.base.opensslSecondsPerGiB),
+      fsyncedSmallFilesPerSec: of((r) => r.base.fsyncedFilesPerSec),
+    },
+  };
+}
+
+interface Baseline {
+  ddMBps: number;
+  dd16MBps: number;
+  hashLimitMBps: number;
+  opensslSecondsPerGiB: number;
+  fsyncedFilesPerSec: number;
+}
+
+/** The disk's own rate of durable small writes: create, write 1 KiB, fdatasync, close; 32 at a time. */
+async function fsyncedFiles(dir: string, total: number): Promise<number> {
+  const perSec = await rate(
+    32,
+    total,
+    async (i) => {
+      const file = await open(join(dir, `small-${i}`), 'w');
+      await file.write(SMALL_BODY);
+      await file.datasync();
+      await file.close();
+      return 0;
+    },
+    0,
+  );
+  for (let i = 0; i < total; i++) await rm(join(dir, `small-${i}`), { force: true });
+  return perSec;
+}
