@@ -110,6 +110,7 @@ export class RetentionJob {
     const cached = this.#plans.get(key);
     if (cached && now - cached.at < PLAN_FRESH_MS) return cached.plan;
     const plan = this.plan(days, account);
+    if (this.#plans.size >= 16) this.#plans.clear(); // a few windows of a few accounts, not every window asked for
     this.#plans.set(key, { at: now, plan });
     plan.catch(() => this.#plans.delete(key));
     return plan;
@@ -125,7 +126,7 @@ export class RetentionJob {
       const now = (this.#o.now ?? Date.now)();
       this.forgetPreviews();
       const resumed = await this.#finishInterrupted(now);
-      const plan = await retentionPlan(this.#o.store, this.#o.rules, { now, days: 0, replicated: this.#o.replicated });
+      const plan = await this.plan(0);
       const deleted: string[] = resumed ? [resumed] : [];
       for (const due of plan.due) if (await this.#delete(due, now)) deleted.push(due.recording);
       const purged = await this.#purge(now);
