@@ -14,8 +14,8 @@
  * Durability: appends are group-committed. Lines queued while a write +
  * fdatasync is in flight go out together in the next one, in call order, so
  * many concurrent appends share one sync. append() resolves once its line is
- * on stable storage; the head follows in the background, so it may lag the
- * log but never lead it.
+ * on stable storage; the head follows in the background, at most every
+ * HEAD_EVERY_MS under steady appends, so it may lag the log but never lead it.
  *
  * One writer: a process holding the log open must be the only one appending to
  * it. Another writer is detected (the file's size moves under us) and stops
@@ -35,6 +35,8 @@ export interface AuditLogOptions {
 
 /** Bytes read at a time. */
 const CHUNK = 64 * 1024;
+/** The head follows the log at most this far behind while appends keep coming. */
+const HEAD_EVERY_MS = 100;
 
 interface Pending {
   /** The line's JSON between `"seq":N,` and `,"prev":…`, serialized at call time. */
@@ -255,7 +257,12 @@ export class AuditLog {
     }
   }
 
-  /** At most one head write in flight; when it ends it writes the newest synced state, covering every group since. */
+  /**
+   * At most one head write in flight; when it ends it writes the newest
+   * synced state, covering every group since. Under steady appends it writes
+   * at most every HEAD_EVERY_MS: each costs two fsyncs and a rename, which
+   * small uploads would otherwise pay one of each.
+   */
   #kickHead(): void {
     if (this.#headBusy) return;
     this.#headBusy = true;
@@ -268,6 +275,7 @@ export class AuditLog {
           this.#report(err);
           break;
         }
+        if (this.#headSeq !== this.#seq && !this.#closing) await new Promise((resolve) => setTimeout(resolve, HEAD_EVERY_MS));
       }
       this.#headBusy = false;
       this.#notifyIdle();
