@@ -36,6 +36,7 @@ import { createLogger, type DestinationStream, type Logger } from './lib/log.ts'
 import { OperatorError } from './lib/errors.ts';
 import { Evictor } from './replication/eviction.ts';
 import { unruledCategories } from './lifecycle/plan.ts';
+import { ensureStationDeleteAts } from './lifecycle/station-delete-at.ts';
 import type { HoldContext } from './lifecycle/hold-operations.ts';
 import { RetentionJob } from './lifecycle/deletion.ts';
 import cron from 'node-cron';
@@ -173,6 +174,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   try {
     const started = Date.now();
     if (await RecordingCatalogue.of(store.index).ensureBuilt()) log.info({ ms: Date.now() - started }, 'built the recording catalogue from the index');
+    if (await ensureStationDeleteAts(store.index)) log.info({ ms: Date.now() - started }, "indexed the stations' X-Delete-At from the objects");
   } catch (err) {
     await store.close();
     listener.close();

@@ -24,13 +24,18 @@ describe('X-Delete-At at an edgecd central', () => {
   let recordings: string[];
   let replicator: SwiftAccount;
   let clerk: SwiftAccount;
+  /** Logs in to the central again (its tokens die with a restart). */
+  let signIn: () => Promise<void>;
 
   before(async () => {
     central = await TestDaemon.start({ config: { siteName: 'Central' } });
     const target = await centralTarget(central);
     ({ edge, recordings } = await edgeWithRecordings(target, 30));
-    replicator = await SwiftAccount.login(target.authUrl, TEST_USERS.replicator.user, TEST_USERS.replicator.key);
-    clerk = await centralReader(target);
+    signIn = async () => {
+      replicator = await SwiftAccount.login(target.authUrl, TEST_USERS.replicator.user, TEST_USERS.replicator.key);
+      clerk = await centralReader(target);
+    };
+    await signIn();
   });
   after(async () => {
     await edge?.cleanup();
@@ -54,6 +59,14 @@ describe('X-Delete-At at an edgecd central', () => {
     assert.deepEqual(due.map((d) => d.recording).sort(), [...recordings].sort());
     assert.equal(due[0]!.keepUntil, new Date(expectedDeleteAt(due[0]!.recording, 30) * 1000).toISOString());
     assert.match(due[0]!.rule, /^X-Delete-At from the replicating station: until /);
+    // An index rebuilt from the disk knows them again: they are in the objects' own records.
+    const { port } = central;
+    assert.equal(await central.stop(), 0);
+    const rebuilt = await runCli(['reindex', '--data', central.dataDir]);
+    assert.equal(rebuilt.code, 0, rebuilt.stderr);
+    central = await TestDaemon.start({ dataDir: central.dataDir, args: ['--listen', `127.0.0.1:${port}`] });
+    await signIn();
+    assert.deepEqual((await centralPlan(40)).due.map((d) => d.recording).sort(), [...recordings].sort());
   });
 
   test('a hold at the station takes X-Delete-At off the central copies, and the central then keeps the recording', async () => {

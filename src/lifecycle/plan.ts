@@ -13,7 +13,7 @@ import { RecordingCatalogue } from '../bws/catalogue.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import { HoldBook, holdsCovering } from './holds.ts';
 import { type KeepRules, retentionOf, retentionSubject } from './retention.ts';
-import { type StationDeleteAt, stationDeleteAts, wholeRecording } from './station-delete-at.ts';
+import { ensureStationDeleteAts, type StationDeleteAt, stationDeleteAts, wholeRecording } from './station-delete-at.ts';
 
 export interface PlannedRecording {
   account: string;
@@ -62,6 +62,7 @@ export async function retentionPlan(store: ObjectStore, rules: KeepRules, option
   const until = options.now + options.days * DAY_MS;
   const catalogue = RecordingCatalogue.of(store.index);
   await catalogue.ensureBuilt();
+  await ensureStationDeleteAts(store.index);
   const inForce = await HoldBook.of(store.index).list();
   const due: PlannedRecording[] = [];
   const kept: KeptRecording[] = [];

@@ -3,7 +3,8 @@
  * objects, indexed (sublevel kd: account, container, object → s since the
  * epoch) so the retention plan reads them in one key scan per account.
  * Derived from each object change in the same batch (ObjectStore's
- * derivedOps), and so rebuilt by a reindex from the container logs.
+ * derivedOps). An index without its mark (one a reindex built) has it
+ * rebuilt from the objects' own entries before it is read (ensureBuilt).
  */
 import type { AbstractSublevel } from 'abstract-level';
 import type { Level } from 'level';
@@ -19,12 +20,31 @@ export interface StationDeleteAt {
   latest: number;
 }
 
+const VERSION = 1;
+const marks = new WeakMap<IndexDb, Sub<number>>();
 const sublevels = new WeakMap<IndexDb, Sub<number>>();
 const deleteAts = (index: IndexDb): Sub<number> => {
   let sub = sublevels.get(index);
   if (!sub) sublevels.set(index, (sub = index.db.sublevel<string, number>('kd', { valueEncoding: 'json' })));
   return sub;
 };
+
+/** Rebuilds the index of stations' X-Delete-At from the object entries when it has no mark (a reindex); returns whether it did. */
+export async function ensureStationDeleteAts(index: IndexDb): Promise<boolean> {
+  let mark = marks.get(index);
+  if (!mark) marks.set(index, (mark = index.db.sublevel<string, number>('kdv', { valueEncoding: 'json' })));
+  if ((await mark.get('version')) === VERSION) return false;
+  const sub = deleteAts(index);
+  await sub.clear();
+  const ops: BatchOp[] = [];
+  for await (const [key, entry] of index.objects.iterator()) {
+    if (entry.deleteAt !== undefined) ops.push({ type: 'put', sublevel: sub, key, value: entry.deleteAt });
+    if (ops.length >= 1000) await index.write(ops.splice(0), false);
+  }
+  ops.push({ type: 'put', sublevel: mark, key: 'version', value: VERSION });
+  await index.write(ops, true);
+  return true;
+}
 
 /** ObjectStore's derivedOps hook. */
 export async function stationDeleteAtHook(m: Mutation, index: IndexDb): Promise<BatchOp[]> {
