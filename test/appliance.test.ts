@@ -36,11 +36,16 @@ describe('systemd/edgecd.service', { skip: analyze }, () => {
 });
 
 describe('the compiled build', () => {
-  test('serves with plain node (no tsx), as the unit runs it', async () => {
+  test('serves with plain node (no tsx), as the unit runs it: its node flags and environment', async () => {
     await run('npm', ['run', '--silent', 'build'], { cwd: ROOT });
+    const unit = await readFile(UNIT, 'utf8');
+    const flags = /^ExecStart=\S*node\s+(.*?)\s*\S*dist\/cli\.js/m.exec(unit)![1]!.split(/\s+/).filter(Boolean);
+    const env = Object.fromEntries([...unit.matchAll(/^Environment=([A-Z_]+)=(\S*)$/gm)].map((m) => [m[1]!, m[2]!]));
+    assert.deepEqual(Object.keys(env).sort(), ['MALLOC_ARENA_MAX', 'NODE_ENV']);
     const dir = await mkdtemp(join(tmpdir(), 'edgecd-build-'));
-    const child = spawn(process.execPath, [join(ROOT, 'dist/cli.js'), 'serve', '--data', dir, '--listen', '127.0.0.1:0', '--ntp-listen', 'off', '--plain-http'], {
+    const child = spawn(process.execPath, [...flags, join(ROOT, 'dist/cli.js'), 'serve', '--data', dir, '--listen', '127.0.0.1:0', '--ntp-listen', 'off', '--plain-http'], {
       stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, ...env },
     });
     try {
       const port = await new Promise<number>((resolve, reject) => {

@@ -14,9 +14,9 @@ export interface Server {
   port: number;
 }
 
-/** Starts node with `args` in the repository; `ready` picks the port from a line of its stdout. */
-export async function startProcess(args: string[], ready: (line: string) => number | undefined): Promise<Server> {
-  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+/** Starts node with `args` in the repository (with `env` added); `ready` picks the port from a line of its stdout. */
+export async function startProcess(args: string[], ready: (line: string) => number | undefined, env: Record<string, string> = {}): Promise<Server> {
+  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
   const port = await new Promise<number>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! });
     let found = false;

@@ -152,22 +152,25 @@ const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' 
 /** Starts VmHWM afresh (Linux: clear_refs 5), so the next peak read is this phase's. */
 const resetPeak = (pid: number) => writeFile(`/proc/${pid}/clear_refs`, '5');
 
-/** The node flags the systemd unit starts edgecd with: RSS is measured as it runs there. */
-async function unitNodeFlags(): Promise<string[]> {
+/** The node flags and environment the systemd unit starts edgecd with: RSS is measured as it runs there. */
+async function unitRuntime(): Promise<{ flags: string[]; env: Record<string, string> }> {
   const unit = await readFile(join(ROOT, 'systemd/edgecd.service'), 'utf8');
   const exec = /^ExecStart=\S*node\s+(.*?)\s*\S*dist\/cli\.js/m.exec(unit);
-  return exec?.[1] ? exec[1].split(/\s+/).filter(Boolean) : [];
+  const env = Object.fromEntries([...unit.matchAll(/^Environment=([A-Z_]+)=(\S*)$/gm)].map((m) => [m[1]!, m[2]!]));
+  return { flags: exec?.[1] ? exec[1].split(/\s+/).filter(Boolean) : [], env };
 }
 
-async function startEdgecd(dataDir: string, flags: string[]): Promise<Server> {
-  return startProcess([...flags, 'dist/cli.js', 'serve', '--data', dataDir, '--listen', '127.0.0.1:0', '--ntp-listen', 'off', '--plain-http'], (line) => {
+async function startEdgecd(dataDir: string, runtime: { flags: string[]; env: Record<string, string> }): Promise<Server> {
+  const args = [...runtime.flags, 'dist/cli.js', 'serve', '--data', dataDir, '--listen', '127.0.0.1:0', '--ntp-listen', 'off', '--plain-http'];
+  const ready = (line: string) => {
     try {
       const entry = JSON.parse(line) as { msg?: string; listen?: string };
       return entry.msg === 'ready' ? Number(entry.listen!.split(':').pop()) : undefined;
     } catch {
       return undefined;
     }
-  });
+  };
+  return startProcess(args, ready, runtime.env);
 }
 
 async function swiftLogin(port: number, user: string, key: string, agent: Agent): Promise<{ token: string; storagePath: string }> {
@@ -239,8 +242,8 @@ export async function ingestFigures(base: string): Promise<Record<string, unknow
   for (let i = 0; i < singleMiB; i++) await handle.write((await import('node:crypto')).randomBytes(MiB));
   await handle.close();
 
-  const flags = await unitNodeFlags();
-  const edgecd = await startEdgecd(join(base, 'ingest-data'), flags);
+  const runtime = await unitRuntime();
+  const edgecd = await startEdgecd(join(base, 'ingest-data'), runtime);
   edgecd.child.stdout!.resume(); // the request log is part of the cost; its lines are discarded
   const pid = edgecd.child.pid!;
   await new Promise((r) => setTimeout(r, 2000));
@@ -296,7 +299,7 @@ export async function ingestFigures(base: string): Promise<Record<string, unknow
   return {
     rounds: ROUNDS,
     singleMiB,
-    nodeFlags: flags,
+    unit: runtime,
     goals,
     edgecd: {
       singleMBps: of((r) => r.edgecd.singleMBps),
