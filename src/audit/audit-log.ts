@@ -35,7 +35,7 @@ export interface AuditLogOptions {
 
 /** Bytes read at a time. */
 const CHUNK = 64 * 1024;
-/** The head follows the log at most this far behind while appends keep coming. */
+/** The least time between head writes while appends keep coming: the head lags the log by about this, plus one write. */
 const HEAD_EVERY_MS = 100;
 
 interface Pending {

@@ -3,7 +3,8 @@
  * throttling where the hardware says (a Raspberry Pi does; a VM does not),
  * load, memory. Read at most every few seconds; absent figures are null.
  */
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { freemem, loadavg, totalmem } from 'node:os';
 
 export interface SystemHealth {
@@ -15,32 +16,44 @@ export interface SystemHealth {
 }
 
 const THROTTLED = '/sys/devices/platform/soc/soc:firmware/get_throttled';
-/** The SoC's sensor on a Raspberry Pi (thermal_zone0, "cpu-thermal"), in millidegrees. */
-const CPU_THERMAL = '/sys/class/thermal/thermal_zone0/temp';
+const THERMAL = '/sys/class/thermal';
+/** Thermal zones that are the CPU's: a Raspberry Pi's SoC sensor, x86 packages. (thermal_zone0 is often the board's on a PC.) */
+const CPU_ZONES = new Set(['cpu-thermal', 'cpu_thermal', 'soc_thermal', 'x86_pkg_temp']);
 let cached: { at: number; value: SystemHealth } | undefined;
 
 /**
- * Read straight from the kernel: two files and /proc/meminfo. (The
- * systeminformation library gave the same two figures for 10 MB of resident
- * memory, a sixth of a Pi 3 station's idle budget.)
+ * Read straight from the kernel: the thermal zones, the firmware's flags and
+ * the memory figures. (The systeminformation library gave the same for 10 MB
+ * of resident memory, a sixth of a Pi 3 station's idle budget.)
  */
 export async function systemHealth(now = Date.now()): Promise<SystemHealth> {
   if (cached && now - cached.at < 5000) return cached.value;
-  const text = (path: string) =>
-    readFile(path, 'utf8').then(
-      (t) => t.trim(),
-      () => null,
-    );
-  const [temperature, meminfo, throttled] = await Promise.all([text(CPU_THERMAL), text('/proc/meminfo'), text(THROTTLED)]);
-  const milli = temperature === null ? Number.NaN : Number(temperature);
-  const available = /^MemAvailable:\s+(\d+) kB$/m.exec(meminfo ?? '');
+  const [temperature, throttled] = await Promise.all([cpuTemperature(), text(THROTTLED)]);
   const usage = process.memoryUsage();
   const value: SystemHealth = {
-    cpuTemperatureC: Number.isFinite(milli) ? Math.round(milli / 100) / 10 : null,
-    throttled: throttled === null ? null : `0x${Number.parseInt(throttled, 16).toString(16)}`,
+    cpuTemperatureC: temperature,
+    throttled: throttled === null || throttled === '' ? null : `0x${Number.parseInt(throttled, 16).toString(16)}`,
     load: loadavg() as [number, number, number],
-    memory: { totalBytes: totalmem(), availableBytes: available ? Number(available[1]) * 1024 : freemem(), processRssBytes: usage.rss, heapUsedBytes: usage.heapUsed },
+    // freemem() is the kernel's MemAvailable on Linux.
+    memory: { totalBytes: totalmem(), availableBytes: freemem(), processRssBytes: usage.rss, heapUsedBytes: usage.heapUsed },
   };
   cached = { at: now, value };
   return value;
+}
+
+const text = (path: string) =>
+  readFile(path, 'utf8').then(
+    (t) => t.trim(),
+    () => null,
+  );
+
+/** °C from the first thermal zone that is the CPU's, or null. */
+async function cpuTemperature(): Promise<number | null> {
+  const zones = await readdir(THERMAL).catch(() => [] as string[]);
+  for (const zone of zones.filter((z) => z.startsWith('thermal_zone')).sort()) {
+    if (!CPU_ZONES.has((await text(join(THERMAL, zone, 'type'))) ?? '')) continue;
+    const milli = Number((await text(join(THERMAL, zone, 'temp'))) || Number.NaN);
+    if (Number.isFinite(milli)) return Math.round(milli / 100) / 10;
+  }
+  return null;
 }

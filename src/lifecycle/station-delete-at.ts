@@ -4,7 +4,8 @@
  * epoch) so the retention plan reads them in one key scan per account.
  * Derived from each object change in the same batch (ObjectStore's
  * derivedOps). An index without its mark (one a reindex built) has it
- * rebuilt from the objects' own entries before it is read (ensureBuilt).
+ * rebuilt from the objects' own entries before it is read
+ * (ensureStationDeleteAts).
  */
 import type { AbstractSublevel } from 'abstract-level';
 import type { Level } from 'level';

@@ -194,6 +194,7 @@ class OffloadedHasher implements BodyHasher {
       let offset = 0;
       while (offset < buffer.length && !this.#done) {
         await this.#hashing[this.#current]; // the slot is free once its last batch is hashed
+        if (this.#done) return; // aborted meanwhile: nothing more goes to the worker
         const n = Math.min(buffer.length - offset, SLOT_BYTES - this.#filled);
         new Uint8Array(this.#slots[this.#current]!, this.#filled, n).set(buffer.subarray(offset, offset + n));
         this.#filled += n;

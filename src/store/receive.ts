@@ -1,7 +1,7 @@
 /**
  * Streams an upload body into a file while hashing it (see hasher.ts). Memory
- * per upload is bounded (PENDING_BATCHES of 512 KiB, plus the hasher's two
- * slots) whatever the object size. The file is fdatasync'ed before this
+ * per upload is bounded (PENDING_BATCHES of 512 KiB and the one filling, the
+ * sink's 256 KiB buffer, the hasher's two slots) whatever the object size. The file is fdatasync'ed before this
  * resolves.
  */
 import { open, type FileHandle } from 'node:fs/promises';
@@ -117,8 +117,13 @@ export async function receiveToFile(body: Readable, path: string, options: Recei
     if (queued - syncedUpTo >= SYNC_EVERY_BYTES) {
       syncedUpTo = queued;
       // After this batch's write, beside the next ones; one at a time.
-      syncing = Promise.all([syncing, written]).then(() => (failure === undefined ? handle.datasync() : undefined));
-      syncing.catch(() => undefined); // awaited in final
+      syncing = Promise.all([syncing, written])
+        .then(() => (failure === undefined ? handle.datasync() : undefined))
+        .catch((err: unknown) => {
+          failure ??= err; // the rest of the body is not worth taking in
+          throw err;
+        });
+      syncing.catch(() => undefined); // awaited by drained(), or the finally below
     }
   };
   const drained = async () => {
@@ -169,6 +174,7 @@ export async function receiveToFile(body: Readable, path: string, options: Recei
     }
     return { bytes, ...(await hasher.digest()) };
   } catch (err) {
+    failure ??= err; // queued writes and syncs are skipped: the file is thrown away
     hasher.abort();
     throw receiveError(err);
   } finally {
