@@ -12,12 +12,12 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MiB, ROOT, round, rssOf, SCALE, type Server, startProcess } from './bench/common.ts';
+import { fsyncedFilesPerSecond, MiB, ROOT, rate, round, rssOf, SCALE, type Server, startProcess } from './bench/common.ts';
 import { type GoalFigure, goalsChart } from './bench/chart.ts';
 import { ingestFigures } from './bench/ingest.ts';
 
@@ -45,21 +45,6 @@ function call(agent: Agent, port: number, method: string, path: string, headers:
   });
 }
 
-/** Runs `total` calls with `concurrency` in flight; returns calls per second. */
-async function rate(concurrency: number, total: number, one: (i: number) => Promise<number>, expect: number): Promise<number> {
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < total) {
-        const status = await one(next++);
-        if (status !== expect) throw new Error(`status ${status}, expected ${expect}`);
-      }
-    }),
-  );
-  return total / ((performance.now() - started) / 1000);
-}
-
 /** `dd conv=fsync` on the benchmark's filesystem: the median of three runs (this disk is noisy). */
 function ddMBps(dir: string, mib: number): number {
   const file = join(dir, 'dd.bin');
@@ -72,23 +57,6 @@ function ddMBps(dir: string, mib: number): number {
     return mib / seconds;
   });
   return runs.sort((a, b) => a - b)[1]!;
-}
-
-/** The disk's own rate of durable small writes: create, write 1 KiB, fdatasync, close; 32 at a time. */
-async function fsyncedFilesPerSecond(dir: string, total: number): Promise<number> {
-  const body = randomBytes(1024);
-  return rate(
-    32,
-    total,
-    async (i) => {
-      const handle = await open(join(dir, `small-${i}`), 'w');
-      await handle.write(body);
-      await handle.datasync();
-      await handle.close();
-      return 0;
-    },
-    0,
-  );
 }
 
 async function bodyStreamComparison(dir: string): Promise<Record<string, number>> {

@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { chromium, request, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { VERSION } from '../src/lib/version.ts';
-import { ROOT, runCli, TEST_USERS, TestDaemon } from './helpers/daemon.ts';
+import { ROOT, runCli, TEST_USERS, TestDaemon, simulateOn } from './helpers/daemon.ts';
 import { sha256 } from './helpers/hashes.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -301,22 +301,7 @@ describe('web console in Chromium', { skip: existsSync(CHROMIUM) ? false : `${CH
   }, async () => {
     // Axis's signed test clip, and the same clip with three bytes of a P-slice flipped.
     const files = ['signed_test_h264.mkv', 'signed_test_h264_tamper_pframe_bytes.mkv'].flatMap((f) => ['--clip-file', join(CORPUS!, f)]);
-    const sim = await runCli([
-      'simulate',
-      '--connection',
-      join(daemon.dataDir, 'connection.json'),
-      '--users',
-      '1',
-      '--devices',
-      '1',
-      '--recordings',
-      '1',
-      '--clips',
-      '2',
-      ...files,
-    ]);
-    assert.equal(sim.code, 0, sim.stderr);
-    const recording = (JSON.parse(sim.stdout) as { recordings: string[] }).recordings[0]!;
+    const [recording] = (await simulateOn(daemon, { users: 1, devices: 1, recordings: 1, clips: 2 }, files)) as [string];
     // Checked in the background after the seal: wait for /status to count it.
     while ((JSON.parse((await swiftGet('admin', '/status')).body.toString()) as { video: { last24h: { alarms: string[] } } }).video.last24h.alarms.length === 0) {
       await new Promise((resolve) => setTimeout(resolve, 20));

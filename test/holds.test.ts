@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { runCli, SwiftSession, TEST_USERS, TestDaemon } from './helpers/daemon.ts';
+import { runCli, SwiftSession, TEST_USERS, TestDaemon, simulateOn } from './helpers/daemon.ts';
 import { centralTarget, replicateNow, startEdge } from './helpers/replication.ts';
 
 const CUSTODIAN = { user: 'clerk-custodian', key: 'custodian-key-for-tests-only' };
@@ -30,25 +30,7 @@ describe('legal holds', () => {
     const res = await edge.request('GET', '/status', { 'X-Auth-Token': (await edge.auth('admin')).token });
     return JSON.parse(res.text) as { holds: { active: number; blockingEviction: { holds: { id: string; caseNumber: string; recordings: string[] }[] } | null } };
   };
-  const simulate = async () => {
-    const res = await runCli([
-      'simulate',
-      '--connection',
-      join(edge.dataDir, 'connection.json'),
-      '--users',
-      '1',
-      '--devices',
-      '2',
-      '--recordings',
-      '2',
-      '--clips',
-      '2',
-      '--clip-bytes',
-      '500000',
-    ]);
-    assert.equal(res.code, 0, res.stderr);
-    return (JSON.parse(res.stdout) as { recordings: string[] }).recordings;
-  };
+  const simulate = () => simulateOn(edge, { users: 1, devices: 2, recordings: 2, clips: 2, 'clip-bytes': 500_000 });
 
   before(async () => {
     central = await TestDaemon.start();

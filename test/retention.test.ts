@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { parseConfig } from '../src/config/config.ts';
 import { retentionOf, type RetentionSubject } from '../src/lifecycle/retention.ts';
 import { appendDurably, newestTombstones, readTombstones } from '../src/lifecycle/tombstones.ts';
-import { runCli, SwiftSession, TEST_USERS, TestDaemon } from './helpers/daemon.ts';
+import { runCli, SwiftSession, TEST_USERS, TestDaemon, simulateOn } from './helpers/daemon.ts';
 
 const DAY = 86_400_000;
 const T0 = Date.UTC(2026, 0, 1);
@@ -71,26 +71,7 @@ describe('retention plan', () => {
     );
     assert.equal((await runCli(['categories', 'set', categories, '--data', daemon.dataDir])).code, 0);
     // Two recordings triggered yesterday, whose bookmarks file them under category 1 and 2 (in turn: one at a time, so the report lists them in that order).
-    const sim = await runCli([
-      'simulate',
-      '--concurrency',
-      '1',
-      '--connection',
-      join(daemon.dataDir, 'connection.json'),
-      '--users',
-      '1',
-      '--devices',
-      '1',
-      '--recordings',
-      '2',
-      '--clips',
-      '1',
-      '--clip-bytes',
-      '1000',
-      '--extras',
-    ]);
-    assert.equal(sim.code, 0, sim.stderr);
-    recordings = (JSON.parse(sim.stdout) as { recordings: string[] }).recordings;
+    recordings = await simulateOn(daemon, { concurrency: 1, users: 1, devices: 1, recordings: 2, clips: 1, 'clip-bytes': 1000, extras: true });
   });
   after(async () => {
     await daemon?.cleanup();
@@ -234,23 +215,7 @@ describe('retention deletion: tombstones, trash, restore, purge', () => {
     daemon = await TestDaemon.start({ config: config(7) });
     await cli('user', 'add', 'custodian2', '--role', 'custodian', '--key', 'custodian-key-2');
     // Three recordings without bookmarks, triggered yesterday: uncategorised, 0 days, so all due now.
-    const sim = await runCli([
-      'simulate',
-      '--connection',
-      join(daemon.dataDir, 'connection.json'),
-      '--users',
-      '1',
-      '--devices',
-      '1',
-      '--recordings',
-      '3',
-      '--clips',
-      '2',
-      '--clip-bytes',
-      '5000',
-    ]);
-    assert.equal(sim.code, 0, sim.stderr);
-    recordings = (JSON.parse(sim.stdout) as { recordings: string[] }).recordings;
+    recordings = await simulateOn(daemon, { users: 1, devices: 1, recordings: 3, clips: 2, 'clip-bytes': 5000 });
     await cli('hold', 'add', '--recording', recordings[2]!, '--case', 'C-9', '--reason', 'pending trial', ...custodian);
   });
   after(async () => {

@@ -1,6 +1,7 @@
 /** What every part of the benchmark shares: where it runs, its scale, and its processes. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { open, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
 export const ROOT = new URL('../..', import.meta.url).pathname;
@@ -37,4 +38,38 @@ export async function rssOf(pid: number): Promise<{ rssMB: number; peakMB: numbe
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)![1]);
   return { rssMB: round(kb('VmRSS') / 1024), peakMB: round(kb('VmHWM') / 1024) };
+}
+
+/** Calls per second: `total` calls, `concurrency` in flight, each must answer `expect`. */
+export async function rate(concurrency: number, total: number, one: (i: number) => Promise<number>, expect: number): Promise<number> {
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < total) {
+        const status = await one(next++);
+        if (status !== expect) throw new Error(`status ${status}, expected ${expect}`);
+      }
+    }),
+  );
+  return total / ((performance.now() - started) / 1000);
+}
+
+/** The disk's own rate of durable small writes: create, write 1 KiB, fdatasync, close; 32 at a time. The files go afterwards. */
+export async function fsyncedFilesPerSecond(dir: string, total: number): Promise<number> {
+  const body = Buffer.alloc(1024, 7);
+  const perSec = await rate(
+    32,
+    total,
+    async (i) => {
+      const file = await open(join(dir, `small-${i}`), 'w');
+      await file.write(body);
+      await file.datasync();
+      await file.close();
+      return 0;
+    },
+    0,
+  );
+  for (let i = 0; i < total; i++) await rm(join(dir, `small-${i}`), { force: true });
+  return perSec;
 }

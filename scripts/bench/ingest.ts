@@ -19,12 +19,13 @@
  *   the 16-way PUT and during a 10× overload of admission.maxUploads.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { MiB, ROOT, SCALE, round, rssOf, startProcess, type Server } from './common.ts';
+import { fsyncedFilesPerSecond, MiB, ROOT, rate, round, rssOf, SCALE, startProcess, type Server } from './common.ts';
 
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
 
@@ -65,21 +66,6 @@ function put(e: Endpoint, name: string, file?: { path: string; start: number; le
 }
 
 const SMALL_BODY = Buffer.alloc(1024, 7);
-
-/** Calls per second: `total` calls, `concurrency` in flight, each must answer `expect`. */
-async function rate(concurrency: number, total: number, one: (i: number) => Promise<number>, expect: number): Promise<number> {
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < total) {
-        const status = await one(next++);
-        if (status !== expect) throw new Error(`status ${status}, expected ${expect}`);
-      }
-    }),
-  );
-  return total / ((performance.now() - started) / 1000);
-}
 
 async function timed<T>(fn: () => Promise<T>): Promise<{ seconds: number; value: T }> {
   const started = performance.now();
@@ -239,7 +225,7 @@ export async function ingestFigures(base: string): Promise<Record<string, unknow
   const src = join(base, 'random.bin');
   // Random bytes, written once: every baseline and every server reads this file.
   const handle = await open(src, 'w');
-  for (let i = 0; i < singleMiB; i++) await handle.write((await import('node:crypto')).randomBytes(MiB));
+  for (let i = 0; i < singleMiB; i++) await handle.write(randomBytes(MiB));
   await handle.close();
 
   const runtime = await unitRuntime();
@@ -268,7 +254,7 @@ export async function ingestFigures(base: string): Promise<Record<string, unknow
         ),
         hashLimitMBps: await hashLimit(src),
         opensslSecondsPerGiB: opensslSecondsPerGiB(src, singleMiB),
-        fsyncedFilesPerSec: await fsyncedFiles(base, Math.max(500, Math.round(3000 * SCALE))),
+        fsyncedFilesPerSec: await fsyncedFilesPerSecond(base, Math.max(500, Math.round(3000 * SCALE))),
       };
       const e = await serverRound(ours, src, singleMiB, pieceMiB, r, pid);
       const g = theirs ? await serverRound(theirs, src, singleMiB, pieceMiB, r) : undefined;
@@ -335,22 +321,4 @@ interface Baseline {
   hashLimitMBps: number;
   opensslSecondsPerGiB: number;
   fsyncedFilesPerSec: number;
-}
-
-/** The disk's own rate of durable small writes: create, write 1 KiB, fdatasync, close; 32 at a time. */
-async function fsyncedFiles(dir: string, total: number): Promise<number> {
-  const perSec = await rate(
-    32,
-    total,
-    async (i) => {
-      const file = await open(join(dir, `small-${i}`), 'w');
-      await file.write(SMALL_BODY);
-      await file.datasync();
-      await file.close();
-      return 0;
-    },
-    0,
-  );
-  for (let i = 0; i < total; i++) await rm(join(dir, `small-${i}`), { force: true });
-  return perSec;
 }

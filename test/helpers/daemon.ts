@@ -5,6 +5,7 @@
  * needs a process of its own (kill -9, signals, exit codes, stdout) asks for
  * one with `{ process: true }`: `serve` then runs as a child, as systemd runs it.
  */
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, scryptSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -310,6 +311,19 @@ export class SwiftSession {
 
 /** Commands that need a process of their own: `serve` waits for signals, `appliance` acts on the machine. */
 const PROCESS_COMMANDS = new Set(['serve', 'appliance']);
+
+/**
+ * A body-worn system uploading to `daemon` from its connection file, as
+ * `edgecd simulate` does: `options` are simulate's own (`{ users: 1, extras:
+ * true }` is `--users 1 --extras`), `extra` further arguments as they are.
+ * Returns the recordings it made, in the order it reports them.
+ */
+export async function simulateOn(daemon: TestDaemon, options: Record<string, string | number | true>, extra: string[] = []): Promise<string[]> {
+  const flags = Object.entries(options).flatMap(([name, value]) => (value === true ? [`--${name}`] : [`--${name}`, String(value)]));
+  const sim = await runCli(['simulate', '--connection', join(daemon.dataDir, 'connection.json'), ...flags, ...extra]);
+  assert.equal(sim.code, 0, sim.stderr);
+  return (JSON.parse(sim.stdout) as { recordings: string[] }).recordings;
+}
 
 /**
  * Runs the CLI as an operator would and collects what it printed. It runs in
