@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { COMMAND_MODULES, COMMAND_TABLES } from '../src/cli/commands.ts';
+import { COMMAND_HELP } from '../src/cli/help.ts';
 import { SwiftSession, TestDaemon, runCli } from './helpers/daemon.ts';
 
 const dirs: string[] = [];
@@ -23,6 +24,48 @@ describe('commands', () => {
     for (const table of COMMAND_TABLES) for (const name of Object.keys(await table())) defined.add(name);
     for (const [name, load] of Object.entries(COMMAND_MODULES)) assert.ok((await load())[name], `${name} is not in the table it is routed to`);
     assert.deepEqual([...defined].sort(), Object.keys(COMMAND_MODULES).sort());
+  });
+
+  it('each has help whose usage names exactly its options, and --help prints it with examples', async () => {
+    assert.deepEqual(Object.keys(COMMAND_HELP).sort(), Object.keys(COMMAND_MODULES).sort());
+    for (const [name, load] of Object.entries(COMMAND_MODULES)) {
+      const command = (await load())[name]!;
+      const named = new Set(
+        COMMAND_HELP[name]!.usage.join(' ')
+          .match(/--[a-z][a-z0-9-]*/g)!
+          .map((o) => o.slice(2)),
+      );
+      assert.deepEqual([...named].sort(), Object.keys(command.options).sort(), `${name}: the usage and the options differ`);
+      const res = await runCli([name, '--help']);
+      assert.equal(res.code, 0, name);
+      assert.match(res.stdout, new RegExp(`usage:\\n  edgecd ${name}`), name);
+      assert.match(res.stdout, /examples:\n {2}edgecd /, name);
+      assert.match(res.stdout, /exit codes: 0 done/, name);
+    }
+  });
+
+  it('--version prints the package version; help lists every command', async () => {
+    const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'));
+    const version = await runCli(['--version']);
+    assert.equal(version.code, 0);
+    assert.equal(version.stdout.trim(), pkg.version);
+    const help = await runCli(['help']);
+    assert.equal(help.code, 0);
+    for (const name of Object.keys(COMMAND_MODULES)) assert.match(help.stdout, new RegExp(`\\n  ${name}[ \\n]`), name);
+    assert.equal((await runCli(['help', 'user'])).stdout, (await runCli(['user', '--help'])).stdout);
+  });
+
+  it('a mistyped option or command is a usage error that names the nearest valid one', async () => {
+    const option = await runCli(['status', '--dat', '/nowhere']);
+    assert.equal(option.code, 2);
+    assert.match(option.stderr, /status: unknown option '--dat'; did you mean '--data'\?/);
+    assert.match(option.stderr, /run 'edgecd status --help' for usage/);
+    const command = await runCli(['replicat', '--now']);
+    assert.equal(command.code, 2);
+    assert.match(command.stderr, /unknown command "replicat"; did you mean 'replicate'\?/);
+    const far = await runCli(['status', '--zzzzzzzz']);
+    assert.equal(far.code, 2);
+    assert.doesNotMatch(far.stderr, /did you mean/);
   });
 
   it('an unknown name is a usage error, even one every object has', async () => {

@@ -5,6 +5,7 @@
  * TLS front; plain HTTP kept to /healthcheck; and `cert renew`.
  */
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { get as httpsGet } from 'node:https';
@@ -129,6 +130,12 @@ describe('HTTPS with the certificates the connection file pins', () => {
     assert.match((served as { stdout: string }).stdout, /Verify return code: 0 \(ok\)/);
     const servedPem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec((served as { stdout: string }).stdout)![0];
     assert.equal(servedPem.replace(/\s/g, ''), Buffer.from(renewed, 'base64').toString().replace(/\s/g, ''), 'the renewed certificate is the one served');
+    const shown = JSON.parse((await runCli(['cert', 'show', '--json', '--data', daemon.dataDir])).stdout) as { certificates: { sha256: string }[]; daysUntilExpiry: number };
+    assert.ok(shown.daysUntilExpiry > 300, 'a renewed certificate has its year ahead');
+    assert.ok(
+      shown.certificates.some((c) => c.sha256 === new X509Certificate(servedPem).fingerprint256),
+      'cert show names the served certificate by fingerprint',
+    );
     const admin = await run('curl', [
       '-sS',
       '--cacert',

@@ -83,6 +83,11 @@ describe('roles', () => {
     assert.equal((await daemon.request('GET', '/auth/v1.0', { 'X-Auth-User': 'clerk1', 'X-Auth-Key': key })).status, 401);
     const list = await runCli(['user', 'list', '--data', daemon.dataDir]);
     assert.match(list.stdout, /^clerk1\s+reader\s+account bws\s+\(disabled\)$/m);
+    const listed = JSON.parse((await runCli(['user', 'list', '--json', '--data', daemon.dataDir])).stdout) as { user: string; role: string; disabled?: boolean }[];
+    assert.deepEqual(
+      listed.filter((u) => u.user === 'clerk1').map((u) => [u.role, u.disabled]),
+      [['reader', true]],
+    );
     assert.match((await runCli(['user', 'add', 'x', '--role', 'superuser', '--data', daemon.dataDir])).stderr, /--role: one of uploader, reader, replicator, admin/);
 
     const oldKey = (await daemon.connectionFile()).BlobAPIKey;
@@ -194,6 +199,9 @@ describe('audit trail', () => {
       const verify = await runCli(['audit', 'verify', '--data', daemon.dataDir]);
       assert.equal(verify.code, 1);
       assert.match(verify.stdout, new RegExp(`BROKEN at line ${victim + 1}`));
+      const report = await runCli(['audit', 'verify', '--json', '--data', daemon.dataDir]);
+      assert.equal(report.code, 1);
+      assert.equal(JSON.parse(report.stdout).firstBad.line, victim + 1);
     } finally {
       await daemon.cleanup();
     }

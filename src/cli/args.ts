@@ -14,7 +14,15 @@ export type Command = {
   run: (v: Values, positionals: string[]) => Promise<number>;
 };
 
-export class UsageError extends Error {}
+export class UsageError extends Error {
+  /** The command whose usage was wrong, when known: the hint points at its --help. */
+  command: string | undefined;
+
+  constructor(message: string, options: { command?: string } = {}) {
+    super(message);
+    this.command = options.command;
+  }
+}
 
 export function need(values: Values, name: string): string {
   const value = values[name];

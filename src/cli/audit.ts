@@ -26,6 +26,7 @@ export const auditCommands: Record<string, Command> = {
       key: { type: 'string' },
       cacert: { type: 'string' },
       'key-id': { type: 'string' },
+      json: { type: 'boolean' },
     },
     positionals: true,
     async run(v, positionals) {
@@ -33,6 +34,10 @@ export const auditCommands: Record<string, Command> = {
       const p = paths(dir);
       if (positionals[0] === 'verify' && positionals.length === 1) {
         const report = await verifyAuditLog(p.audit, p.auditHead);
+        if (v.json === true && typeof v.against !== 'string') {
+          out(JSON.stringify({ file: p.audit, ...report }, null, 2));
+          return report.ok ? 0 : 1;
+        }
         if (report.ok) out(`${p.audit}: ${report.lines} lines, chain intact${report.head ? ` (head at line ${report.head.seq})` : ''}`);
         else out(`${p.audit}: BROKEN at line ${report.firstBad!.line}: ${report.firstBad!.reason}`);
         if (typeof v.against !== 'string') return report.ok ? 0 : 1;

@@ -10,12 +10,23 @@ import { operate } from './via-daemon.ts';
 
 export const tlsCommands: Record<string, Command> = {
   cert: {
-    options: { data: { type: 'string' }, config: { type: 'string' } },
+    options: { data: { type: 'string' }, config: { type: 'string' }, json: { type: 'boolean' } },
     positionals: true,
     async run(v, positionals) {
       const dir = resolve(need(v, 'data'));
       if (positionals[0] === 'show' && positionals.length === 1) {
         const endpoints = await loadEndpoints(dir);
+        if (v.json === true) {
+          const certificates = endpoints.map((e) => ({
+            name: e.name,
+            notAfter: e.notAfter.toISOString(),
+            source: e.generated ? 'self-signed' : 'operator-supplied',
+            file: e.cert,
+            sha256: new X509Certificate(e.certPem).fingerprint256,
+          }));
+          out(JSON.stringify({ certificates, daysUntilExpiry: daysUntilExpiry(endpoints) }, null, 2));
+          return 0;
+        }
         if (endpoints.length === 0) out('no HTTPS endpoints (plain HTTP): edgecd init --https sets them up');
         for (const e of endpoints) {
           out(`${e.name.padEnd(24)} until ${e.notAfter.toISOString()}  ${e.generated ? 'self-signed' : 'operator-supplied'}  ${e.cert}`);

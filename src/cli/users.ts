@@ -10,7 +10,7 @@ import { operate, viaDaemonOrDirect } from './via-daemon.ts';
 
 export const userCommands: Record<string, Command> = {
   user: {
-    options: { data: { type: 'string' }, role: { type: 'string' }, key: { type: 'string' }, account: { type: 'string' }, config: { type: 'string' } },
+    options: { data: { type: 'string' }, role: { type: 'string' }, key: { type: 'string' }, account: { type: 'string' }, config: { type: 'string' }, json: { type: 'boolean' } },
     positionals: true,
     async run(v, positionals) {
       const dir = resolve(need(v, 'data'));
@@ -21,7 +21,8 @@ export const userCommands: Record<string, Command> = {
           (adminSocket) => adminGet<UserView[]>(adminSocket, '/users'),
           () => listUsers(paths(dir).credentials),
         );
-        for (const u of users) out(`${u.user.padEnd(24)} ${u.role.padEnd(10)} account ${u.account}${u.disabled ? '  (disabled)' : ''}`);
+        if (v.json === true) out(JSON.stringify(users, null, 2));
+        else for (const u of users) out(`${u.user.padEnd(24)} ${u.role.padEnd(10)} account ${u.account}${u.disabled ? '  (disabled)' : ''}`);
         return 0;
       }
       if (!name || extra.length > 0 || !['add', 'passwd', 'disable', 'enable'].includes(action ?? '')) {
