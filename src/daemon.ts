@@ -70,6 +70,10 @@ export interface Daemon {
   log: Logger;
   /** Where HTTP is served (the bound port when 0 was asked for). */
   address: HostPort;
+  /** HTTPS, or plain HTTP (--plain-http). */
+  https: boolean;
+  /** Where NTP is answered (HOST:PORT), or undefined when it is not. */
+  ntp: string | undefined;
   store: ObjectStore;
   close(): Promise<void>;
 }
@@ -183,6 +187,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   let admin: AdminServer | undefined;
   const clock = new ClockWatcher();
   let ntp: NtpServer | undefined;
+  let ntpAddress: string | undefined;
   let audit: AuditLog | undefined;
   let anchors: AnchorBook | undefined;
   try {
@@ -347,7 +352,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     const bound = listener.address() as AddressInfo;
     const address = { host: listen.host, port: bound.port };
 
-    ntp = await startNtp(config, clock, log);
+    ({ server: ntp, address: ntpAddress } = await startNtp(config, clock, log));
     await writeConnectionFile(dir, config, address, undefined, ntp !== undefined);
     admin = await startAdminServer({
       socketPath: paths(dir).adminSocket,
@@ -402,6 +407,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       config,
       log,
       address,
+      https: !h.plaintext,
+      ntp: ntpAddress,
       store,
       close: () =>
         (closing ??= (async () => {
@@ -445,19 +452,20 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
  * root or CAP_NET_BIND_SERVICE) costs one log line, not the API: the
  * connection file then tells the cameras not to use this host for time.
  */
-async function startNtp(config: Config, clock: ClockWatcher, log: Logger): Promise<NtpServer | undefined> {
-  if (config.ntp.listen === 'off') return undefined;
+async function startNtp(config: Config, clock: ClockWatcher, log: Logger): Promise<{ server?: NtpServer; address?: string }> {
+  if (config.ntp.listen === 'off') return {};
   const { host, port } = parseHostPort(config.ntp.listen, 'ntp.listen');
   const server = new NtpServer({ localStratum: config.ntp.localStratum, requireSync: config.ntp.requireSync, clock: () => clock.current() });
   try {
     const bound = await server.listen(host, port);
     const state = clock.current();
-    log.info({ ntp: `${host}:${bound}`, clockSynchronised: state.synchronised, clockSource: state.source }, 'serving NTP');
-    return server;
+    const address = `${host.includes(':') ? `[${host}]` : host}:${bound}`;
+    log.info({ ntp: address, clockSynchronised: state.synchronised, clockSource: state.source }, 'serving NTP');
+    return { server, address };
   } catch (err) {
     server.close();
     log.warn({ ntpListen: config.ntp.listen, code: (err as NodeJS.ErrnoException).code }, 'cannot serve NTP on this address; the connection file does not advertise it');
-    return undefined;
+    return {};
   }
 }
 

@@ -1,22 +1,33 @@
 /**
- * `serve`: runs the daemon in this process until SIGTERM or SIGINT. The
- * daemon logs JSON through its pino logger; nothing here prints.
+ * `serve`: runs the daemon in this process until SIGTERM or SIGINT. Under
+ * systemd (or any pipe) the daemon logs JSON lines and nothing else is
+ * printed. At a terminal, and under `npm start`, it logs readable lines and
+ * first prints where to connect and what to do first.
  */
-import { resolve } from 'node:path';
-import { startDaemon } from '../daemon.ts';
+import { networkInterfaces } from 'node:os';
+import { relative, resolve } from 'node:path';
+import { paths } from '../admin/data-dir.ts';
+import { startDaemon, type Daemon } from '../daemon.ts';
+import { readableDestination } from '../lib/log.ts';
+import { VERSION } from '../lib/version.ts';
 import { need, type Command } from './args.ts';
+import { out } from './output.ts';
 
 export const serveCommands: Record<string, Command> = {
   serve: {
     options: { data: { type: 'string' }, listen: { type: 'string' }, 'ntp-listen': { type: 'string' }, config: { type: 'string' }, 'plain-http': { type: 'boolean' } },
     async run(v) {
+      const forPeople = process.stdout.isTTY === true || process.env.npm_lifecycle_event === 'start';
+      const dataDir = resolve(need(v, 'data'));
       const daemon = await startDaemon({
-        dataDir: resolve(need(v, 'data')),
+        dataDir,
         listen: v.listen as string | undefined,
         ntpListen: v['ntp-listen'] as string | undefined,
         configFile: v.config as string | undefined,
         plaintext: v['plain-http'] === true,
+        ...(forPeople ? { logTo: await readableDestination() } : {}),
       });
+      if (forPeople) out(startBanner(daemon, dataDir));
       await new Promise<void>((done) => {
         const stop = (signal: string) => {
           daemon.log.info({ signal }, 'signal received');
@@ -29,3 +40,35 @@ export const serveCommands: Record<string, Command> = {
     },
   },
 };
+
+/** Where to connect and the first thing to do, for whoever just started edgecd at a terminal. */
+export function startBanner(daemon: Daemon, dataDir: string): string {
+  const base = `${daemon.https ? 'https' : 'http'}://${reachableHost(daemon.address.host)}:${daemon.address.port}`;
+  // From a checkout (npm start) there is no `edgecd` on the PATH yet.
+  const fromSource = process.argv[1]?.endsWith('.ts') === true;
+  const edgecd = fromSource ? 'npx tsx src/cli.ts' : 'edgecd';
+  const data = fromSource && !relative(process.cwd(), dataDir).startsWith('..') ? `./${relative(process.cwd(), dataDir)}` : dataDir;
+  return [
+    '',
+    `edgecd ${VERSION} is serving${daemon.https ? '' : ' plain HTTP (development only)'}`,
+    `  Swift API        ${base}/auth/v1.0`,
+    `  web console      ${base}/console`,
+    `  connection file  ${paths(dataDir).connection}   (upload it in the Body Worn Manager)`,
+    `  NTP              ${daemon.ntp ? `served on ${daemon.ntp}` : 'not served'}`,
+    '',
+    'First, make yourself an account for the console (its key is shown once):',
+    `  ${edgecd} user add NAME --role admin --data ${data}`,
+    `Then open ${base}/console and log in with it. '${edgecd} help' lists every command.`,
+    '',
+  ].join('\n');
+}
+
+/** A wildcard listen address is not somewhere to point a browser: this machine's first outward IPv4 address instead. */
+function reachableHost(host: string): string {
+  if (host !== '0.0.0.0' && host !== '::') return host.includes(':') ? `[${host}]` : host;
+  for (const addresses of Object.values(networkInterfaces())) {
+    const outward = addresses?.find((a) => a.family === 'IPv4' && !a.internal);
+    if (outward) return outward.address;
+  }
+  return '127.0.0.1';
+}

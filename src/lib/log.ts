@@ -1,4 +1,4 @@
-/** The daemon's structured logger: pino, JSON lines on stdout. */
+/** The daemon's structured logger: pino, JSON lines on stdout (readable lines at a terminal). */
 import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { DestinationStream, Logger };
@@ -11,4 +11,14 @@ export function createLogger(level: string, to?: DestinationStream): Logger {
   const log = pino({ level, base: { service: 'edgecd' } }, destination);
   process.once('exit', () => destination.flushSync());
   return log;
+}
+
+/**
+ * Log lines for a person at a terminal: time, level, message, then the
+ * fields, through pino-pretty (loaded only here, so journald's JSON path
+ * never loads it). Written synchronously: a terminal is not the hot path.
+ */
+export async function readableDestination(): Promise<DestinationStream> {
+  const { default: pretty } = await import('pino-pretty');
+  return pretty({ colorize: process.stdout.isTTY === true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,service', singleLine: true, sync: true, destination: 1 });
 }
