@@ -15,11 +15,12 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import { needs } from './helpers/peers.ts';
 import { ROOT } from './helpers/daemon.ts';
 
 const run = promisify(execFile);
 const UNIT = join(ROOT, 'systemd/edgecd.service');
-const analyze = existsSync('/usr/bin/systemd-analyze') ? false : 'systemd-analyze is not installed';
+const analyze = needs('systemd-analyze');
 
 describe('systemd/edgecd.service', { skip: analyze }, () => {
   test('systemd-analyze verify finds nothing to complain about', async () => {

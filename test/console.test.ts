@@ -14,6 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { chromium, request, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { VERSION } from '../src/lib/version.ts';
+import { needs, skipOrFail } from './helpers/peers.ts';
 import { ROOT, runCli, TEST_USERS, TestDaemon, simulateOn } from './helpers/daemon.ts';
 import { sha256 } from './helpers/hashes.ts';
 
@@ -23,7 +24,7 @@ const CORPUS = [join(ROOT, '../shared/signed-video/corpus'), '/work/shared/signe
 const SHOTS = join(ROOT, 'test-output/console');
 const run = promisify(execFile);
 
-describe('web console in Chromium', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt install chromium)` }, () => {
+describe('web console in Chromium', { skip: needs('chromium') }, () => {
   let daemon: TestDaemon;
   let browser: Browser;
   let recordings: string[];
@@ -297,7 +298,7 @@ describe('web console in Chromium', { skip: existsSync(CHROMIUM) ? false : `${CH
   });
 
   it("shows each clip's signed-video verdict: a badge, the GOP strip, the signer in words, and the alarm on the station page", {
-    skip: CORPUS ? false : 'the signed-video corpus is not here',
+    skip: CORPUS ? false : skipOrFail('the signed-video corpus (../shared/signed-video/corpus) is not here'),
   }, async () => {
     // Axis's signed test clip, and the same clip with three bytes of a P-slice flipped.
     const files = ['signed_test_h264.mkv', 'signed_test_h264_tamper_pframe_bytes.mkv'].flatMap((f) => ['--clip-file', join(CORPUS!, f)]);

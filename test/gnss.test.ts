@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import { needs } from './helpers/peers.ts';
 import { parseTrack, toGeoJson, toGpx, withTimes, type TrackPoint } from '../src/bws/gnss.ts';
 
 // Verbatim from the spec (upstream README v1.6.10, "Location file format").
@@ -165,7 +166,7 @@ describe('toGeoJson', () => {
     });
   });
 
-  it('parses with Python as well', { skip: PYTHON ? false : 'no /usr/bin/python3' }, () => {
+  it('parses with Python as well', { skip: needs('python3') }, () => {
     const out = execFileSync(PYTHON!, ['-c', 'import json,sys; d=json.load(sys.stdin); g=d["features"][0]["geometry"]; print(d["type"], g["type"], len(g["coordinates"]))'], {
       input: text,
       encoding: 'utf8',

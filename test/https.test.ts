@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import { needs } from './helpers/peers.ts';
 import { runCli, TEST_USERS, TestDaemon } from './helpers/daemon.ts';
 import { raw } from './helpers/raw-http.ts';
 
@@ -59,7 +60,7 @@ describe('HTTPS with the certificates the connection file pins', () => {
     assert.match(auth.text, /HTTPS only/);
   });
 
-  test('curl trusting only the pinned certificate completes the BWS flow; without it, it fails', async () => {
+  test('curl trusting only the pinned certificate completes the BWS flow; without it, it fails', { skip: needs('curl') }, async () => {
     const base = `https://127.0.0.1:${daemon.port}`;
     const curl = (...args: string[]) => run('curl', ['-sS', '--fail', '--cacert', cacert, ...args]);
     const auth = await curl('-D', '-', '-o', '/dev/null', '-H', `X-Auth-User: ${file.BlobAPIUserName}`, '-H', `X-Auth-Key: ${file.BlobAPIKey}`, `${base}/auth/v1.0`);
@@ -106,7 +107,7 @@ describe('HTTPS with the certificates the connection file pins', () => {
     assert.match(refused, /SELF_SIGNED|UNABLE_TO_VERIFY/);
   });
 
-  test('python-swiftclient works over HTTPS with the pinned certificate', async () => {
+  test('python-swiftclient works over HTTPS with the pinned certificate', { skip: needs('swift') }, async () => {
     const swift = (...args: string[]) => run('swift', ['--os-cacert', cacert, '-A', file.AuthenticationTokenURI[0]!, ...args], { cwd: work });
     await writeFile(join(work, 'note.txt'), 'over TLS\n');
     await swift('-U', file.BlobAPIUserName, '-K', file.BlobAPIKey, 'upload', 'swift-tls', 'note.txt');
@@ -114,7 +115,7 @@ describe('HTTPS with the certificates the connection file pins', () => {
     assert.equal(out.stdout, 'over TLS\n');
   });
 
-  test('cert renew issues new certificates, serves them, and rewrites the connection file; status shows the days left', async () => {
+  test('cert renew issues new certificates, serves them, and rewrites the connection file; status shows the days left', { skip: needs('openssl', 'curl') }, async () => {
     const before = (await daemon.connectionFile()).HTTPSCertificate![0];
     const res = await runCli(['cert', 'renew', '--data', daemon.dataDir]);
     assert.equal(res.code, 0, res.stderr);

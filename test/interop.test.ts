@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { needs } from './helpers/peers.ts';
 import { TEST_USERS, TestDaemon } from './helpers/daemon.ts';
 
 const run = promisify(execFile);
@@ -35,7 +36,7 @@ after(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-describe('python-swiftclient', () => {
+describe('python-swiftclient', { skip: needs('swift') }, () => {
   const swift = (...args: string[]) => run('swift', ['-A', authUrl, '-U', user, '-K', key, ...args], { cwd: work });
   const clerk = (...args: string[]) => run('swift', ['-A', authUrl, '-U', TEST_USERS.reader.user, '-K', TEST_USERS.reader.key, ...args], { cwd: work });
 
@@ -69,7 +70,7 @@ describe('python-swiftclient', () => {
   });
 });
 
-describe('rclone', () => {
+describe('rclone', { skip: needs('rclone') }, () => {
   // The remote "edge:" is defined by environment, so no rclone.conf is read or written.
   // "edge:" writes as the camera system, "clerk:" reads as a reader.
   const rclone = (...args: string[]) =>

@@ -10,12 +10,13 @@
  * or cleanly, having yielded only a prefix of the right units, and fast.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { needs, skipOrFail } from './helpers/peers.ts';
 import { AnnexBSplitter, splitAnnexB } from '../src/media/containers/annexb.ts';
 import { MediaFormatError, type NalUnit, openVideo, type VideoCodec, type VideoContainer } from '../src/media/containers/open-video.ts';
 
@@ -23,8 +24,8 @@ const CORPUS = '/work/shared/signed-video/corpus';
 const corpus: { file: string; codec: VideoCodec; container: VideoContainer }[] = existsSync(join(CORPUS, 'corpus.json'))
   ? JSON.parse(readFileSync(join(CORPUS, 'corpus.json'), 'utf8')).files
   : [];
-const noCorpus = corpus.length > 0 ? undefined : `no signed-video corpus at ${CORPUS}`;
-const noFfmpeg = noCorpus ?? (spawnSync('ffmpeg', ['-version']).status === 0 ? undefined : 'ffmpeg is not installed');
+const noCorpus = corpus.length > 0 ? false : skipOrFail(`no signed-video corpus at ${CORPUS}`);
+const noFfmpeg = noCorpus || needs('ffmpeg');
 
 // ---- Helpers ----
 

@@ -10,6 +10,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { skipOrFail } from './helpers/peers.ts';
 import { refusals, scenario, swiftCentral } from './helpers/centrals.ts';
 import { runCli, TestDaemon } from './helpers/daemon.ts';
 import { copies, DAY_S, deleteAtAudit, deleteAts, edgeConfig, edgeWithRecordings, expectedDeleteAt, holdRecording } from './helpers/delete-at.ts';
@@ -18,7 +19,7 @@ import { assertPulledFolders } from './helpers/pulled.ts';
 import { assertReplicated, replicateNow, simulateDay, startEdge } from './helpers/replication.ts';
 import { SwiftAccount } from './helpers/swift-account.ts';
 
-const skip = openStackSwiftAvailable() ? false : 'OpenStack Swift is not installed (.ci/run installs it)';
+const skip = openStackSwiftAvailable() ? false : skipOrFail('needs OpenStack Swift (apt-get install swift swift-proxy swift-object swift-container swift-account memcached)');
 let swift: OpenStackSwift;
 
 before(async () => {
@@ -58,7 +59,9 @@ describe('replication to OpenStack Swift', { skip }, () => {
   });
 });
 
-describe('X-Delete-At on OpenStack Swift', { skip: skip || (objectExpirerAvailable() ? false : 'swift-object-expirer is not installed (.ci/run installs it)') }, () => {
+describe('X-Delete-At on OpenStack Swift', {
+  skip: skip || (objectExpirerAvailable() ? false : skipOrFail('needs swift-object-expirer (apt-get install swift-object-expirer)')),
+}, () => {
   test("copies carry the station's retention as X-Delete-At; a hold takes it off, a longer rule moves it, and the object expirer takes only what retention let go", async () => {
     const account = swift.account('expiry');
     const target = { name: 'swift', ...account };

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { loadStationKey, signHead } from '../src/audit/station-key.ts';
+import { needs } from './helpers/peers.ts';
 import { CLI_ARGS, ROOT, runCli, TEST_USERS, TestDaemon } from './helpers/daemon.ts';
 import { assertPulledFolders } from './helpers/pulled.ts';
 import { md5, sha256 } from './helpers/hashes.ts';
@@ -116,7 +117,7 @@ describe('pull from a central edgecd', () => {
   });
 });
 
-describe('an encrypted recording', () => {
+describe('an encrypted recording', { skip: needs('openssl') }, () => {
   test('pulled, decrypted with the private key next to the originals, and its track exported', async () => {
     const central = await TestDaemon.start();
     const work = await mkdtemp(join(tmpdir(), 'edgecd-pull-decrypt-'));

@@ -16,11 +16,12 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { skipOrFail } from './helpers/peers.ts';
 import { axisCdUnavailable } from './helpers/axis-cd.ts';
 import { axisCentral, edgecdCentral, publicPem, refusals, replicate, scenario, simulate, startEdge } from './helpers/centrals.ts';
 import { runCli, SwiftSession, TestDaemon } from './helpers/daemon.ts';
 
-const axisSkip = axisCdUnavailable() ?? false;
+const axisSkip = skipOrFail(axisCdUnavailable());
 
 scenario('the Axis reference CD over HTTPS', () => axisCentral({ https: true }), axisSkip);
 scenario('a central edgecd', () => edgecdCentral({ encrypt: true }), false);

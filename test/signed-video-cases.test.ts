@@ -14,9 +14,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { verifyVideoFile } from '../src/media/verify-file.ts';
+import { skipOrFail } from './helpers/peers.ts';
 import { AUTHENTICITY, CASE_NAMES, makeSignedVideoCases, OPTIONAL_CASES, referenceUnavailable, type SignedVideoCase } from './helpers/signed-video-cases.ts';
 
-const unavailable = referenceUnavailable();
+const unavailable = skipOrFail(referenceUnavailable());
 
 // One test per case, named before the cases exist (node:test wants the tests when the file loads);
 // without the reference tools each is skipped with the reason.
@@ -34,10 +35,10 @@ describe('signed video: edgecd against the reference library', () => {
   });
 
   for (const name of CASE_NAMES) {
-    test(name, { skip: unavailable ?? false }, async (t) => {
+    test(name, { skip: unavailable }, async (t) => {
       const c = cases.get(name);
       if (!c && OPTIONAL_CASES.has(name)) {
-        t.skip('ffmpeg has no libx264 to make a stream with B-frames');
+        t.skip(skipOrFail("needs an ffmpeg with libx264 to make a stream with B-frames (Debian's ffmpeg has it)") || undefined);
         return;
       }
       assert.ok(c, `case ${name} was not made`);

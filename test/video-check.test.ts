@@ -12,13 +12,14 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { skipOrFail } from './helpers/peers.ts';
 import { ROOT, runCli, SwiftSession, TEST_USERS, TestDaemon } from './helpers/daemon.ts';
 import { centralTarget, replicateNow, startEdge } from './helpers/replication.ts';
 
 const CORPUS = [join(ROOT, '../shared/signed-video/corpus'), '/work/shared/signed-video/corpus'].find((d) => existsSync(d));
 const SIGNED = 'signed_test_h264.mkv';
 const ALTERED = 'signed_test_h264_tamper_pframe_bytes.mkv';
-const skip = CORPUS ? false : 'the signed-video corpus (../shared/signed-video/corpus) is not here';
+const skip = CORPUS ? false : skipOrFail('the signed-video corpus (../shared/signed-video/corpus) is not here');
 
 interface VideoStatus {
   queued: number;
