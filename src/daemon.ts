@@ -285,6 +285,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           keyId: stationKey.keyId,
           lastAnchor: anchors?.latest ? { seq: anchors.latest.seq, time: anchors.latest.time } : null,
           anchoredAt: Object.fromEntries(config.replication.targets.map((t) => [t.name, anchors?.sentTo(t.name) ?? 0])),
+          writable: audit?.broken === undefined,
         }),
         signHead: () => (audit!.head.seq === 0 ? undefined : signHead(stationKey, { station: config.siteName, ...audit!.head, time: new Date().toISOString() })),
       },

@@ -48,6 +48,7 @@ export function prometheusText(h: StationHealth): string {
   metric('edgecd_process_resident_bytes', 'gauge', 'Resident memory of the daemon', [[{}, h.system.memory.processRssBytes]]);
   metric('edgecd_memory_available_bytes', 'gauge', 'Memory available on the host', [[{}, h.system.memory.availableBytes]]);
   metric('edgecd_clock_synchronised', 'gauge', '1 when the host clock is known to be synchronised', [[{ source: h.clock.source }, h.clock.synchronised ? 1 : 0]]);
+  metric('edgecd_audit_trail_writable', 'gauge', '1 while the audit trail takes lines; 0 stops every storage request until a restart', [[{}, h.audit.writable ? 1 : 0]]);
   metric('edgecd_tls_certificate_days_left', 'gauge', 'Days until the first HTTPS certificate expires (edgecd cert renew)', [[{}, h.tls.daysUntilExpiry]]);
   const targets = h.replication?.targets ?? [];
   metric(
@@ -55,6 +56,12 @@ export function prometheusText(h: StationHealth): string {
     'gauge',
     'Bytes of sealed recordings still to replicate, by target',
     targets.map((t) => [{ target: t.name }, t.backlog.bytes]),
+  );
+  metric(
+    'edgecd_replication_backlog_oldest_seconds',
+    'gauge',
+    'Age of the oldest change waiting for a target (0: nothing waits)',
+    targets.map((t) => [{ target: t.name }, t.backlog.oldestEnqueuedAt === undefined ? 0 : Math.max(0, (Date.now() - t.backlog.oldestEnqueuedAt) / 1000)]),
   );
   metric(
     'edgecd_replication_backlog_jobs',

@@ -35,6 +35,8 @@ export interface AuditAnchorView {
   lastAnchor: { seq: number; time: string } | null;
   /** Per replication target, the newest head it holds. */
   anchoredAt: Record<string, number>;
+  /** False once the trail refuses lines (a failed sync, another writer): nothing is served until a restart repairs it. */
+  writable: boolean;
 }
 
 /** Open connections against the cap, and those refused or closed to stay under it. */

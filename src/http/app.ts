@@ -28,7 +28,7 @@ import type { NtpStats } from '../ntp/server.ts';
 import type { RequestStats } from '../health/request-stats.ts';
 import { stationHealth, type HealthSources } from '../health/station.ts';
 import { admission, type AdmissionOptions } from './middleware/admission.ts';
-import { requireToken } from './middleware/auth.ts';
+import { basicOrToken, requireToken } from './middleware/auth.ts';
 import { newTransId, requestLog } from './middleware/request-log.ts';
 import { authHandler } from './routes/auth.ts';
 import { ReplicationLedger } from '../replication/ledger.ts';
@@ -159,8 +159,9 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; health: HealthSource
     authorizeStationView(c.get('identity').role);
     await next();
   };
-  app.get('/status', ...signedIn, adminOnly, async (c) => reply(c, 200, JSON.stringify(await stationHealth(health), null, 2) + '\n', 'application/json'));
-  app.get('/metrics', ...signedIn, adminOnly, async (c) => reply(c, 200, prometheusText(await stationHealth(health)), 'text/plain; version=0.0.4; charset=utf-8'));
+  const monitoring = [auditTrail(audit.sink), basicOrToken(logins, requireToken(access)), adminOnly] as const;
+  app.get('/status', ...monitoring, async (c) => reply(c, 200, JSON.stringify(await stationHealth(health), null, 2) + '\n', 'application/json'));
+  app.get('/metrics', ...monitoring, async (c) => reply(c, 200, prometheusText(await stationHealth(health)), 'text/plain; version=0.0.4; charset=utf-8'));
   // For IT at a browser or script: the file to upload in the BWM. It carries a key, so only
   // an admin gets it, and each handing-out is in the audit trail.
   app.get('/connection.json', ...signedIn, adminOnly, async (c) => {

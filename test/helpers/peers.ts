@@ -36,6 +36,7 @@ const PEERS = {
   ffmpeg: { found: () => onPath('ffmpeg')() && onPath('ffprobe')(), from: 'ffmpeg' },
   chromium: { found: () => existsSync('/usr/bin/chromium'), from: 'chromium fonts-dejavu-core' },
   'systemd-analyze': { found: () => existsSync('/usr/bin/systemd-analyze'), from: 'systemd' },
+  promtool: { found: onPath('promtool'), from: 'prometheus' },
 } satisfies Record<string, Peer>;
 
 export type PeerName = keyof typeof PEERS;

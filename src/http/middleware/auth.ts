@@ -1,4 +1,5 @@
 import type { MiddlewareHandler } from 'hono';
+import type { LoginGate } from '../login-gate.ts';
 import type { LiveCredentials } from '../../auth/credentials.ts';
 import type { TokenRegistry } from '../../auth/tokens.ts';
 import { EdgeError } from '../../lib/errors.ts';
@@ -30,6 +31,26 @@ export function requireToken(options: RequireTokenOptions): MiddlewareHandler<En
     if (!now || now.role !== identity.role || now.account !== identity.account || now.credential !== identity.credential || issued.issuedAt < now.tokensNotBefore) {
       throw new EdgeError('Unauthorized', 'The auth token was revoked: its user was disabled, or given another key, role or account');
     }
+    c.set('identity', identity);
+    await next();
+  };
+}
+
+/**
+ * For monitoring (/status, /metrics): Prometheus and most scrapers cannot do
+ * the Swift login, so an admin's name and key may come as HTTP Basic
+ * credentials instead of a token. They are checked, throttled and (when
+ * wrong) audited exactly as a login; a successful scrape adds no audit line.
+ */
+export function basicOrToken(logins: LoginGate, token: MiddlewareHandler<Env>): MiddlewareHandler<Env> {
+  return async function basicOrToken(c, next) {
+    const basic = /^Basic ([A-Za-z0-9+/=]+)$/.exec(c.req.header('authorization') ?? '');
+    if (!basic || c.req.header('x-auth-token') !== undefined) return token(c, next);
+    const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    if (colon <= 0) throw new EdgeError('Unauthorized', 'Basic credentials: user:key');
+    const source = c.env?.incoming?.socket.remoteAddress ?? 'unknown';
+    const identity = await logins.check({ user: decoded.slice(0, colon), key: decoded.slice(colon + 1), source, txId: c.get('txId'), action: 'auth (basic)', log: c.get('log') });
     c.set('identity', identity);
     await next();
   };
