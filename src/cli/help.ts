@@ -24,7 +24,7 @@ export const COMMAND_HELP: Record<string, CommandHelp> = {
       '     [--https [--ip IP ...] [--hostname NAME ...] | --https --cert FILE --cert-key FILE]',
     ],
     about:
-      'Create DIR, credentials (generated unless given) and DIR/connection.json. --site and --url are saved in the config file; --https sets up certificates (a station CA and a server certificate, or your own).',
+      'Create DIR, credentials (generated unless given) and DIR/connection.json. --site and --url are saved in the config file; --https makes a self-signed certificate per address (--ip, --hostname), or takes your own (--cert, --cert-key), and pins it in the connection file.',
     examples: ['edgecd init --data /var/lib/edgecd --https --hostname station1.example.org', 'edgecd init --data ./var --user bws --key s3cret --url http://192.0.2.10:8080'],
   },
   serve: {
