@@ -270,14 +270,20 @@ export async function ingestFigures(base: string): Promise<Record<string, unknow
   }
 
   const of = (pick: (r: (typeof rounds)[number]) => number | undefined) => spread(rounds.map(pick).filter((x): x is number => x !== undefined));
-  const ratio = (pick: (r: (typeof rounds)[number]) => number | undefined) => of(pick);
+  /** The HTTP figures both servers are measured on. */
+  const httpFigures = (server: (r: (typeof rounds)[number]) => Record<string, number> | undefined) => ({
+    singleMBps: of((r) => server(r)?.singleMBps),
+    sixteenMBps: of((r) => server(r)?.sixteenMBps),
+    smallPutPerSec: of((r) => server(r)?.smallPutPerSec),
+    headPerSec: of((r) => server(r)?.headPerSec),
+  });
   const hashOrDisk = (r: (typeof rounds)[number]) => Math.min(r.base.ddMBps, r.base.hashLimitMBps);
   const goals = {
-    singleOverDiskOrHashLimit: { value: ratio((r) => r.edgecd.singleMBps! / hashOrDisk(r)), goal: 0.9, atLeast: true },
-    sixteenOverDd16: { value: ratio((r) => r.edgecd.sixteenMBps! / r.base.dd16MBps), goal: 0.8, atLeast: true },
+    singleOverDiskOrHashLimit: { value: of((r) => r.edgecd.singleMBps! / hashOrDisk(r)), goal: 0.9, atLeast: true },
+    sixteenOverDd16: { value: of((r) => r.edgecd.sixteenMBps! / r.base.dd16MBps), goal: 0.8, atLeast: true },
     smallPutPerSec: { value: of((r) => r.edgecd.smallPutPerSec), goal: 2000, atLeast: true },
-    headOverGo: theirs ? { value: ratio((r) => r.edgecd.headPerSec! / r.go!.headPerSec!), goal: 1.0, atLeast: true } : { skipped: goWhy },
-    cpuPerGiBOverOpenssl: { value: ratio((r) => r.edgecd.cpuSecondsPerGiB! / r.base.opensslSecondsPerGiB), goal: 1.5, atLeast: false },
+    headOverGo: theirs ? { value: of((r) => r.edgecd.headPerSec! / r.go!.headPerSec!), goal: 1.0, atLeast: true } : { skipped: goWhy },
+    cpuPerGiBOverOpenssl: { value: of((r) => r.edgecd.cpuSecondsPerGiB! / r.base.opensslSecondsPerGiB), goal: 1.5, atLeast: false },
     idleRssMB: { value: spread([idle.rssMB]), goal: 60, atLeast: false },
     peakRss16MB: { value: of((r) => r.edgecd.peakRss16MB), goal: 120, atLeast: false },
     peakRssOverloadMB: { value: of((r) => r.overload.peakRssMB), goal: 120, atLeast: false },
@@ -288,23 +294,13 @@ export async function ingestFigures(base: string): Promise<Record<string, unknow
     unit: runtime,
     goals,
     edgecd: {
-      singleMBps: of((r) => r.edgecd.singleMBps),
-      sixteenMBps: of((r) => r.edgecd.sixteenMBps),
-      smallPutPerSec: of((r) => r.edgecd.smallPutPerSec),
-      headPerSec: of((r) => r.edgecd.headPerSec),
+      ...httpFigures((r) => r.edgecd),
       cpuSecondsPerGiB: of((r) => r.edgecd.cpuSecondsPerGiB),
       idleRssMB: idle.rssMB,
       peakRss16MB: of((r) => r.edgecd.peakRss16MB),
       overload: { peakRssMB: of((r) => r.overload.peakRssMB), statuses: rounds.map((r) => r.overload.statuses) },
     },
-    goReferenceCd: theirs
-      ? {
-          singleMBps: of((r) => r.go?.singleMBps),
-          sixteenMBps: of((r) => r.go?.sixteenMBps),
-          smallPutPerSec: of((r) => r.go?.smallPutPerSec),
-          headPerSec: of((r) => r.go?.headPerSec),
-        }
-      : { skipped: goWhy },
+    goReferenceCd: theirs ? httpFigures((r) => r.go) : { skipped: goWhy },
     baselines: {
       ddConvFsyncMBps: of((r) => r.base.ddMBps),
       dd16ConvFsyncMBps: of((r) => r.base.dd16MBps),

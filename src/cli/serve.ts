@@ -4,9 +4,8 @@
  * printed. At a terminal, and under `npm start`, it logs readable lines and
  * first prints where to connect and what to do first.
  */
-import { networkInterfaces } from 'node:os';
 import { relative, resolve } from 'node:path';
-import { paths } from '../admin/data-dir.ts';
+import { paths, reachableHosts } from '../admin/data-dir.ts';
 import { startDaemon, type Daemon } from '../daemon.ts';
 import { readableDestination } from '../lib/log.ts';
 import { VERSION } from '../lib/version.ts';
@@ -43,7 +42,9 @@ export const serveCommands: Record<string, Command> = {
 
 /** Where to connect and the first thing to do, for whoever just started edgecd at a terminal. */
 export function startBanner(daemon: Daemon, dataDir: string): string {
-  const base = `${daemon.https ? 'https' : 'http'}://${reachableHost(daemon.address.host)}:${daemon.address.port}`;
+  // The first address the connection file offers the cameras: on a wildcard listener, not the wildcard.
+  const host = reachableHosts(daemon.address)[0]!;
+  const base = `${daemon.https ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${daemon.address.port}`;
   // From a checkout (npm start) there is no `edgecd` on the PATH yet.
   const fromSource = process.argv[1]?.endsWith('.ts') === true;
   const edgecd = fromSource ? 'npx tsx src/cli.ts' : 'edgecd';
@@ -61,14 +62,4 @@ export function startBanner(daemon: Daemon, dataDir: string): string {
     `Then open ${base}/console and log in with it. '${edgecd} help' lists every command.`,
     '',
   ].join('\n');
-}
-
-/** A wildcard listen address is not somewhere to point a browser: this machine's first outward IPv4 address instead. */
-function reachableHost(host: string): string {
-  if (host !== '0.0.0.0' && host !== '::') return host.includes(':') ? `[${host}]` : host;
-  for (const addresses of Object.values(networkInterfaces())) {
-    const outward = addresses?.find((a) => a.family === 'IPv4' && !a.internal);
-    if (outward) return outward.address;
-  }
-  return '127.0.0.1';
 }

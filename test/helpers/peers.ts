@@ -44,11 +44,16 @@ export type PeerName = keyof typeof PEERS;
 /** Whether strict: set by .ci/run, where a skip for a missing peer is a failure. */
 export const PEERS_REQUIRED = process.env.EDGECD_REQUIRE_PEERS === '1';
 
+/** Why the peers cannot be used here (the packages to install for those missing), or undefined when all are here. */
+export function missingPeers(...names: PeerName[]): string | undefined {
+  const missing = names.filter((name) => !PEERS[name].found());
+  if (missing.length === 0) return undefined;
+  return `needs ${missing.join(', ')} (apt-get install ${[...new Set(missing.map((m) => PEERS[m].from))].join(' ')})`;
+}
+
 /** A skip reason naming the packages to install for the peers missing here, or false when all are here. */
 export function needs(...names: PeerName[]): string | false {
-  const missing = names.filter((name) => !PEERS[name].found());
-  if (missing.length === 0) return false;
-  return skipOrFail(`needs ${missing.join(', ')} (apt-get install ${[...new Set(missing.map((m) => PEERS[m].from))].join(' ')})`);
+  return skipOrFail(missingPeers(...names));
 }
 
 /**
@@ -60,10 +65,4 @@ export function skipOrFail(reason: string | false | undefined): string | false {
   if (!reason) return false;
   if (PEERS_REQUIRED) throw new Error(`EDGECD_REQUIRE_PEERS=1, but a suite would skip: ${reason}`);
   return reason;
-}
-
-/** Both reasons, or whichever there is. */
-export function either(...reasons: (string | false)[]): string | false {
-  const present = reasons.filter((r): r is string => typeof r === 'string');
-  return present.length > 0 ? present.join('; ') : false;
 }

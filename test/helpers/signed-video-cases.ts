@@ -18,6 +18,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Authenticity, LibraryVerdict } from '../../src/media/verdict.ts';
+import { missingPeers } from './peers.ts';
 import { ROOT } from './root.ts';
 
 const run = promisify(execFile);
@@ -137,10 +138,6 @@ function sharedDir(): string | undefined {
 
 const buildDir = () => process.env.SV_BUILD ?? '/tmp/sv-build';
 
-function hasTool(cmd: string): boolean {
-  return spawnSync(cmd, ['-version'], { stdio: 'ignore' }).status === 0;
-}
-
 /** Why the reference tools cannot run here, or undefined when they can. */
 export function referenceUnavailable(): string | undefined {
   const shared = sharedDir();
@@ -148,8 +145,7 @@ export function referenceUnavailable(): string | undefined {
   for (const bin of ['sv_validate', 'sv_sign']) {
     if (!existsSync(join(buildDir(), bin))) return `${join(buildDir(), bin)} is missing (run SV_BUILD=${buildDir()} ${shared}/build.sh)`;
   }
-  for (const tool of ['ffmpeg', 'ffprobe']) if (!hasTool(tool)) return `${tool} is not installed`;
-  return undefined;
+  return missingPeers('ffmpeg');
 }
 
 function shared(): string {
