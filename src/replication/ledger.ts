@@ -309,10 +309,13 @@ export class ReplicationLedger {
     if (open) yield open;
   }
 
-  /** Queues a job for a target outside a change (`why` ends its key: one such entry per container and reason). */
-  async requeue(target: string, job: Job, why: string): Promise<void> {
-    const key = ReplicationLedger.key(target, job.account, job.container, job.object ?? '', why);
-    await this.#index.write([{ type: 'put', sublevel: this.queue, key, value: job }], true);
+  /** Queues jobs for a target outside a change, in one synced write (`why` ends each key: one such entry per container and reason). */
+  async requeue(target: string, jobs: Job[], why: string): Promise<void> {
+    if (jobs.length === 0) return;
+    const puts = jobs.map(
+      (job): BatchOp => ({ type: 'put', sublevel: this.queue, key: ReplicationLedger.key(target, job.account, job.container, job.object ?? '', why), value: job }),
+    );
+    await this.#index.write(puts, true);
   }
 
   /** The group is done: its entries leave the queue (later arrivals stay). */

@@ -35,7 +35,7 @@ import { decodeMetaValue } from '../swift/metadata.ts';
 import { header, swiftPath, type SwiftClient } from '../swift/client.ts';
 import { queueBacklog } from './backlog.ts';
 import { weaker } from './confirmation.ts';
-import { type CompleteState, type JobGroup, ReplicationLedger, type TargetState } from './ledger.ts';
+import { type CompleteState, type Job, type JobGroup, ReplicationLedger, type TargetState } from './ledger.ts';
 import { KEY_SEPARATOR, KEY_TOP } from '../store/index-keys.ts';
 import { metaHeaders, ObjectTransfer, putContainer, Rejection, type ObjectHow, type TransferContext } from './object-transfer.ts';
 import { capabilityFor, containerCapability, effectiveCapabilities, etagMatches, objectKind, readCapabilities, type GatingCapability } from './target-plan.ts';
@@ -126,6 +126,8 @@ export class ReplicationPass {
   #report!: PassReport;
   #progress!: PassProgress;
   #onProgress: ((p: PassProgress) => void) | undefined;
+  /** Retention and holds as this pass weighs them: read once (every hold, each account's categories), not per recording. */
+  #deleteAtJudge: Promise<DeleteAtJudge> | undefined;
 
   constructor(context: PassContext) {
     this.#c = context;
@@ -169,7 +171,7 @@ export class ReplicationPass {
     let unreachableStreak = 0;
     try {
       await this.#readTarget();
-      if (this.#c.deleteAt && this.#c.sweepDeleteAt) await this.#sweepDeleteAt(await this.#c.deleteAt(), now);
+      if (this.#c.deleteAt && this.#c.sweepDeleteAt) await this.#sweepDeleteAt(await this.#judge()!, now);
       const backlog = await queueBacklog(this.#c.store, ledger, this.#name, { now, ignoreBackoff: options.ignoreBackoff, retryFailed: options.retryFailed });
       this.#progress = { target: this.#name, jobsDone: 0, jobsTotal: backlog.jobs, bytesDone: 0, bytesTotal: backlog.bytes };
       this.#onProgress = options.onProgress;
@@ -310,14 +312,13 @@ export class ReplicationPass {
    */
   async #sweepDeleteAt(judge: DeleteAtJudge, now: number): Promise<void> {
     const { ledger } = this.#c;
-    let queued = 0;
+    const jobs: Job[] = [];
     for await (const [key, complete] of ledger.complete.iterator({ gt: ReplicationLedger.key(this.#name, ''), lt: ReplicationLedger.key(this.#name, KEY_TOP) })) {
       const [, account, container] = key.split(KEY_SEPARATOR) as [string, string, string];
-      if (deleteAtChanged(complete.deleteAt, await judge.of(account, container))) {
-        await ledger.requeue(this.#name, { kind: 'recording', account, container, enqueuedAt: now, attempts: 0, notBefore: 0 }, 'delete-at');
-        queued += 1;
-      }
+      if (deleteAtChanged(complete.deleteAt, await judge.of(account, container))) jobs.push({ kind: 'recording', account, container, enqueuedAt: now, attempts: 0, notBefore: 0 });
     }
+    await ledger.requeue(this.#name, jobs, 'delete-at');
+    const queued = jobs.length;
     if (queued > 0) this.#c.log.info({ target: this.#name, recordings: queued }, "recordings queued: their copies' X-Delete-At changes");
   }
 
@@ -341,11 +342,11 @@ export class ReplicationPass {
   async #recording(account: string, container: ContainerEntry): Promise<void> {
     const { ledger } = this.#c;
     if (!isSealed(container.meta)) return; // not sealed: not for replication (a stale job)
-    const deleteAt = this.#c.deleteAt ? await (await this.#c.deleteAt()).of(account, container.name) : undefined;
+    const deleteAt = await (await this.#judge())?.of(account, container.name);
     const complete = await ledger.isComplete(this.#name, account, container.name);
     if (complete) {
-      if (deleteAt !== undefined && deleteAtChanged(complete.deleteAt, deleteAt)) await this.#moveDeleteAt(account, container, complete, deleteAt);
-      return this.#lateDelivery(account, container, (await ledger.isComplete(this.#name, account, container.name))!, deleteAt);
+      const current = deleteAt !== undefined && deleteAtChanged(complete.deleteAt, deleteAt) ? await this.#moveDeleteAt(account, container, complete, deleteAt) : complete;
+      return this.#lateDelivery(account, container, current, deleteAt);
     }
     await this.#dependencies(account, container.name);
     await this.#c.videoChecked?.(account, container.name);
@@ -415,17 +416,26 @@ export class ReplicationPass {
    * (a hold placed or released, a category given, a rule changed): each copy
    * gets the new one, and the trail says so.
    */
-  async #moveDeleteAt(account: string, container: ContainerEntry, complete: CompleteState, deleteAt: DeleteAt | null): Promise<void> {
+  async #moveDeleteAt(account: string, container: ContainerEntry, complete: CompleteState, deleteAt: DeleteAt | null): Promise<CompleteState> {
     const tally = emptyTally();
     await this.#allObjects(account, container, { targetMayHave: true, sealedOnTarget: true, deleteAt }, tally);
     const at = deleteAt?.at ?? null;
-    await this.#c.ledger.markComplete(this.#name, account, container.name, { ...complete, deleteAt: at }, Math.round(Number(container.timestamp) * 1000));
+    const moved = { ...complete, deleteAt: at };
+    await this.#c.ledger.markComplete(this.#name, account, container.name, moved, Math.round(Number(container.timestamp) * 1000));
     const details = { to: this.#name, from: complete.deleteAt ?? null, deleteAt: at, ...(at !== null ? { expires: new Date(at * 1000).toISOString() } : {}) };
     await this.#c.audit?.append({ actor: 'system', source: 'replication', action: 'replication.delete-at', target: `AUTH_${account}/${container.name}`, result: 'ok', details });
     this.#c.log.info(
       { target: this.#name, container: container.name, ...details },
       at === null ? "X-Delete-At removed from the target's copies" : "the target's copies carry a new X-Delete-At",
     );
+    return moved;
+  }
+
+  /** The pass's DeleteAtJudge, opened on first use; undefined when the target takes no X-Delete-At. */
+  #judge(): Promise<DeleteAtJudge> | undefined {
+    if (!this.#c.deleteAt) return undefined;
+    this.#deleteAtJudge ??= this.#c.deleteAt();
+    return this.#deleteAtJudge;
   }
 
   /**
