@@ -449,7 +449,8 @@ async function catalogueFigures(base: string): Promise<Record<string, unknown>> 
     // The console's pages at this size, built as their routes build them: the preview (the plan, then its page),
     // and the holds page over a tombstone file of as many deletions (its newest page, read from the end).
     const { retentionPage, lifecyclePage, PREVIEW_ROWS } = await import('../src/http/console/views/lifecycle.ts');
-    const { appendDurably, newestTombstones } = await import('../src/lifecycle/tombstones.ts');
+    const { newestTombstones } = await import('../src/lifecycle/tombstones.ts');
+    const { appendLineDurably } = await import('../src/lib/durable.ts');
     const viewer = { user: 'c', role: 'custodian' as const, csrf: 'x' };
     const assets = { css: '/a.css', js: '/a.js' };
     const previewPage = await time(async () => {
@@ -461,7 +462,7 @@ async function catalogueFigures(base: string): Promise<Record<string, unknown>> 
     const lines: string[] = [];
     for (const entry of plan.value.due)
       lines.push(JSON.stringify({ ...entry, deletedAt: entry.keepUntil, manifest, bytes: 4 * MiB, holds: 'none', restorableUntil: null, trashStamp: null }));
-    await appendDurably(tombstoneFile, lines.join('\n'));
+    await appendLineDurably(tombstoneFile, lines.join('\n'));
     const holdsPage = await time(async () => {
       const deleted = await newestTombstones(tombstoneFile, PREVIEW_ROWS, (t) => t.account === account);
       return String(await lifecyclePage(assets, viewer, { holds: [], deleted })).length;

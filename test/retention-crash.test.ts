@@ -27,7 +27,8 @@ import { derivedIndexOps } from '../src/index-hooks.ts';
 import { RetentionJob, trashStamp } from '../src/lifecycle/deletion.ts';
 import { HoldBook } from '../src/lifecycle/holds.ts';
 import { type RestoreSteps, restoreRecording } from '../src/lifecycle/restore.ts';
-import { appendDurably, newestTombstones, readTombstones } from '../src/lifecycle/tombstones.ts';
+import { newestTombstones, readTombstones } from '../src/lifecycle/tombstones.ts';
+import { appendLineDurably } from '../src/lib/durable.ts';
 import { changeUser } from '../src/auth/users.ts';
 import { CARRIED_OVER } from '../src/index-hooks.ts';
 import { reindex } from '../src/store/reindex.ts';
@@ -221,7 +222,7 @@ describe('retention deletion survives a crash at every step', () => {
     assert.equal((await newestTombstones(file, 5)).length, 2);
     const { deleted } = await job(root, store, audit).run();
     assert.deepEqual(deleted, [], 'the run goes on past the torn line');
-    await appendDurably(file, JSON.stringify({ ...(await readTombstones(file))[0]!, recording: 'later', trashStamp: 'x' }));
+    await appendLineDurably(file, JSON.stringify({ ...(await readTombstones(file))[0]!, recording: 'later', trashStamp: 'x' }));
     assert.deepEqual((await readTombstones(file)).map((t) => t.recording).at(-1), 'later');
     await store.close();
     await audit.close();
@@ -245,9 +246,9 @@ describe('retention deletion survives a crash at every step', () => {
       restorableUntil: null,
       trashStamp: null,
     });
-    await appendDurably(file, JSON.stringify(tombstone('2026-01-01T00:00:00.000Z')));
-    await appendDurably(file, JSON.stringify(tombstone('2026-02-01T00:00:00.000Z')));
-    await appendDurably(file, JSON.stringify({ cancelledAt: 'c', account: 'bws', recording: 'r', trashStamp: null, deletedAt: '2026-02-01T00:00:00.000Z', reason: 'hold' }));
+    await appendLineDurably(file, JSON.stringify(tombstone('2026-01-01T00:00:00.000Z')));
+    await appendLineDurably(file, JSON.stringify(tombstone('2026-02-01T00:00:00.000Z')));
+    await appendLineDurably(file, JSON.stringify({ cancelledAt: 'c', account: 'bws', recording: 'r', trashStamp: null, deletedAt: '2026-02-01T00:00:00.000Z', reason: 'hold' }));
     const forwards = (await readTombstones(file)).map((t) => Boolean(t.cancelled));
     const backwards = (await newestTombstones(file, 5)).map((t) => Boolean(t.cancelled)).reverse();
     assert.deepEqual(forwards, [false, true]);

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseConfig } from '../src/config/config.ts';
 import { retentionOf, type RetentionSubject } from '../src/lifecycle/retention.ts';
-import { appendDurably, newestTombstones, readTombstones } from '../src/lifecycle/tombstones.ts';
+import { newestTombstones, readTombstones } from '../src/lifecycle/tombstones.ts';
+import { appendLineDurably } from '../src/lib/durable.ts';
 import { runCli, SwiftSession, TEST_USERS, TestDaemon, simulateOn } from './helpers/daemon.ts';
 
 const DAY = 86_400_000;
@@ -183,8 +184,8 @@ describe('tombstone file', () => {
           restorableUntil: 'x',
           trashStamp: `s${i}`,
         };
-        await appendDurably(file, JSON.stringify(tombstone));
-        if (i % 500 === 7) await appendDurably(file, JSON.stringify({ restoredAt: `r${i}`, restoredBy: 'c', account: tombstone.account, recording, trashStamp: `s${i}` }));
+        await appendLineDurably(file, JSON.stringify(tombstone));
+        if (i % 500 === 7) await appendLineDurably(file, JSON.stringify({ restoredAt: `r${i}`, restoredBy: 'c', account: tombstone.account, recording, trashStamp: `s${i}` }));
       }
       assert.ok((await stat(file)).size > 3 << 20);
       const all = await readTombstones(file);

@@ -20,6 +20,7 @@ import { listRecordings, type RecordingFilter } from '../bws/recordings.ts';
 import { withVideoVerdicts } from '../authenticity/video-custody.ts';
 import { type HoldContext, type HoldRequest, runHoldRequest } from '../lifecycle/hold-operations.ts';
 import { HoldBook } from '../lifecycle/holds.ts';
+import { planDays } from '../lifecycle/plan.ts';
 import type { RetentionJob } from '../lifecycle/deletion.ts';
 import { VideoLedger } from '../authenticity/video-ledger.ts';
 
@@ -59,8 +60,8 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
     }
   };
   app.get('/retention/plan', async (c) => {
-    const days = Number(c.req.query('days') ?? 0);
-    if (!Number.isSafeInteger(days) || days < 0 || days > 36_500) return c.json({ error: 'days: a whole number of days, 0 to 36500' }, 400);
+    const days = planDays(c.req.query('days'));
+    if (days === undefined) return c.json({ error: 'days: a whole number of days, 0 to 36500' }, 400);
     return c.json(await options.retention.plan(days));
   });
   app.post(

@@ -16,6 +16,9 @@ export const CUSTODY_STATION_KEY = 'edgecd-station-key';
 
 /** The prefix of every custody key: only a replicating station may set one. */
 export const CUSTODY_PREFIX = 'edgecd-';
+
+/** The metadata without edgecd's custody keys: what the body-worn system itself said. */
+export const withoutCustody = (meta: MetaMap): MetaMap => Object.fromEntries(Object.entries(meta).filter(([key]) => !key.startsWith(CUSTODY_PREFIX)));
 /** Where a custody key sent by anyone else is kept: visible, never taken for custody. */
 export const CLAIMED_PREFIX = 'claimed-edgecd-';
 

@@ -260,17 +260,6 @@ export class RecordingCatalogue {
     return out;
   }
 
-  /** One recording's category IDs, from its bookmarks. */
-  async categoriesOf(account: string, container: string): Promise<string[]> {
-    const prefix = IndexDb.objectKey(account, container, BOOKMARK);
-    const ids = new Set<string>();
-    for await (const bookmark of this.#index.objects.values({ gte: prefix, lt: prefix + TOP })) {
-      const id = text(bookmark.meta, 'categoryid');
-      if (id) ids.add(id);
-    }
-    return [...ids];
-  }
-
   /** Category ids in use, with a name each (for a search form). */
   async categories(account: string): Promise<Map<string, string>> {
     const out = new Map<string, string>();

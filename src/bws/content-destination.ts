@@ -24,7 +24,7 @@
  * checked before the store takes its own lock: a BWS sends nothing for a
  * recording while, or after, it seals it, so that window is not one a BWS uses.
  */
-import { CUSTODY_PREFIX } from '../audit/custody-metadata.ts';
+import { withoutCustody } from '../audit/custody-metadata.ts';
 import { EdgeError, badRequest, notFound } from '../lib/errors.ts';
 import type { Logger } from '../lib/log.ts';
 import type { ContainerEntry, ObjectEntry, ObjectStore, PutObjectInput } from '../store/object-store.ts';
@@ -276,8 +276,7 @@ export class ContentDestination {
   async #onlyDeleteAtChanges(account: string, container: string, object: string, meta: MetaMap, contentType: string | undefined): Promise<boolean> {
     const existing = await this.#store.object(account, container, object).catch(() => undefined);
     if (!existing || (contentType !== undefined && contentType !== existing.contentType)) return false;
-    const bws = (m: MetaMap) => Object.fromEntries(Object.entries(m).filter(([key]) => !key.startsWith(CUSTODY_PREFIX)));
-    return sameMeta(bws(existing.meta), bws(meta));
+    return sameMeta(withoutCustody(existing.meta), withoutCustody(meta));
   }
 
   /**

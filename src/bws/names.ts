@@ -25,6 +25,11 @@ export interface ClipName {
   extension: 'mkv' | 'mp4';
 }
 
+/** ms → YYYYMMDDTHHMMSSZ, as the spec writes times in names (the inverse of parseCompactTime, to the second). */
+export function formatCompactTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/[-:]|\.\d{3}/g, '');
+}
+
 /** YYYYMMDDTHHMMSSZ → ms, or undefined unless it is a real UTC date and time. */
 export function parseCompactTime(text: string): number | undefined {
   const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(text);

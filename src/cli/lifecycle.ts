@@ -16,7 +16,7 @@ import { type HoldRequest, runHoldRequest } from '../lifecycle/hold-operations.t
 import { type Hold, HoldBook, type HoldScope } from '../lifecycle/holds.ts';
 import { type DeletionReport, RetentionJob, type WeeklySummary } from '../lifecycle/deletion.ts';
 import { readTombstones } from '../lifecycle/tombstones.ts';
-import { type RetentionPlan, retentionPlan } from '../lifecycle/plan.ts';
+import { planDays, type RetentionPlan, retentionPlan } from '../lifecycle/plan.ts';
 import { restoreRecording } from '../lifecycle/restore.ts';
 import { CARRIED_OVER, derivedIndexOps } from '../index-hooks.ts';
 import { OperatorError } from '../lib/errors.ts';
@@ -58,8 +58,8 @@ export const lifecycleCommands: Record<string, Command> = {
       }
       if (positionals.length !== 1 || positionals[0] !== 'plan')
         throw new UsageError('retention plan [--days N] [--json] --data DIR | retention run --data DIR | retention summary --data DIR');
-      const days = v.days === undefined ? 0 : Number(v.days);
-      if (!Number.isSafeInteger(days) || days < 0 || days > 36_500) throw new UsageError('--days: a whole number of days (0: what is due now)');
+      const days = planDays(v.days as string | undefined);
+      if (days === undefined) throw new UsageError('--days: a whole number of days (0: what is due now)');
       const plan = await viaDaemonOrDirect(
         dir,
         (adminSocket) => adminGet<RetentionPlan>(adminSocket, `/retention/plan?days=${days}`),

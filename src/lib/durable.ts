@@ -69,3 +69,20 @@ export async function writeFileDurable(path: string, data: string, mode = 0o644)
   await rename(tmp, path);
   await fsyncPath(dirname(path));
 }
+
+/**
+ * Appends a line to a record file (JSON lines) and syncs it: durable before
+ * the caller goes on. After a line a crash tore, it starts on a line of its own.
+ */
+export async function appendLineDurably(file: string, line: string): Promise<void> {
+  const handle = await open(file, 'a+', 0o640);
+  try {
+    const { size } = await handle.stat();
+    const last = Buffer.alloc(1);
+    if (size > 0) await handle.read(last, 0, 1, size - 1);
+    await handle.writeFile((size > 0 && last[0] !== 0x0a ? '\n' : '') + line + '\n');
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

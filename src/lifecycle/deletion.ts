@@ -24,13 +24,15 @@ import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { AuditSink } from '../audit/trail.ts';
+import { formatCompactTime, parseCompactTime } from '../bws/names.ts';
 import type { Config } from '../config/config.ts';
 import { KeyedMutex } from '../lib/keyed-mutex.ts';
+import { appendLineDurably } from '../lib/durable.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import { HoldBook } from './holds.ts';
 import { type PlanOptions, type PlannedRecording, type RetentionPlan, retentionPlan } from './plan.ts';
 import type { KeepRules } from './retention.ts';
-import { appendDurably, type Cancellation, newestTombstones, type Tombstone } from './tombstones.ts';
+import { type Cancellation, newestTombstones, type Tombstone } from './tombstones.ts';
 
 export interface DeletionOptions {
   store: ObjectStore;
@@ -72,9 +74,8 @@ const PLAN_FRESH_MS = 30_000;
 const sameManifest = (a: Tombstone['manifest'], b: Tombstone['manifest']) =>
   Object.keys(a).length === Object.keys(b).length && Object.entries(a).every(([name, o]) => b[name]?.sha256 === o.sha256);
 
-/** 20261204T031500Z */
-export const trashStamp = (ms: number) => new Date(ms).toISOString().replace(/[-:]|\.\d{3}/g, '');
-const stampTime = (stamp: string) => Date.parse(stamp.replace(/^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/, '$1-$2-$3T$4:$5:$6Z'));
+/** Where a deletion's recording waits out its grace period: DIR/trash/<account>/<recording>@<this stamp>. */
+export const trashStamp = formatCompactTime;
 
 export class RetentionJob {
   readonly #o: DeletionOptions;
@@ -178,8 +179,7 @@ export class RetentionJob {
     const present = await store.container(last.account, last.recording).catch(() => undefined);
     if (!present) return undefined;
     const target = `AUTH_${last.account}/${last.recording}`;
-    const here: Tombstone['manifest'] = {};
-    for await (const o of store.objects(last.account, last.recording)) here[o.name] = { sha256: o.sha256, md5: o.md5, bytes: o.bytes };
+    const here = await store.manifest(last.account, last.recording);
     const inTrash = last.trashStamp !== null && existsSync(store.layout.trashedContainerDir(last.account, last.recording, last.trashStamp));
     if (inTrash || !sameManifest(here, last.manifest)) {
       log.error(
@@ -199,7 +199,7 @@ export class RetentionJob {
         deletedAt: last.deletedAt,
         reason,
       };
-      await appendDurably(this.#o.tombstoneFile, JSON.stringify(cancellation));
+      await appendLineDurably(this.#o.tombstoneFile, JSON.stringify(cancellation));
       await audit.append({ actor: 'system', source: 'retention', action: 'retention.delete', target, result: 'cancelled', details: { reason, deletedAt: last.deletedAt } });
       log.warn({ recording: last.recording, reason }, 'an interrupted retention deletion was cancelled: the recording stays');
       return undefined;
@@ -224,8 +224,7 @@ export class RetentionJob {
     if ((await HoldBook.of(store.index).holding(store, due.account, due.recording)).length > 0) return false;
     const container = await store.container(due.account, due.recording).catch(() => undefined);
     if (!container) return false;
-    const manifest: Tombstone['manifest'] = {};
-    for await (const o of store.objects(due.account, due.recording)) manifest[o.name] = { sha256: o.sha256, md5: o.md5, bytes: o.bytes };
+    const manifest = await store.manifest(due.account, due.recording);
     const stamp = this.#o.graceDays > 0 ? trashStamp(now) : null;
     const tombstone: Tombstone = {
       ...due,
@@ -236,7 +235,7 @@ export class RetentionJob {
       restorableUntil: stamp ? new Date(now + this.#o.graceDays * DAY_MS).toISOString() : null,
       trashStamp: stamp,
     };
-    await appendDurably(this.#o.tombstoneFile, JSON.stringify(tombstone));
+    await appendLineDurably(this.#o.tombstoneFile, JSON.stringify(tombstone));
     await audit.append({
       actor: 'system',
       source: 'retention',
@@ -257,8 +256,8 @@ export class RetentionJob {
     for (const account of await readdir(trashDir).catch(() => [] as string[])) {
       for (const entry of await readdir(join(trashDir, account))) {
         const at = entry.lastIndexOf('@');
-        const deletedAt = at < 0 ? Number.NaN : stampTime(entry.slice(at + 1));
-        if (Number.isNaN(deletedAt) || deletedAt + this.#o.graceDays * DAY_MS > now) continue;
+        const deletedAt = at < 0 ? undefined : parseCompactTime(entry.slice(at + 1));
+        if (deletedAt === undefined || deletedAt + this.#o.graceDays * DAY_MS > now) continue;
         await rm(join(trashDir, account, entry), { recursive: true, force: true });
         await this.#o.audit.append({ actor: 'system', source: 'retention', action: 'retention.purge', target: `trash:${account}/${entry}`, result: 'ok' });
         purged.push(`${account}/${entry}`);

@@ -99,9 +99,9 @@ export class HoldBook {
     return found;
   }
 
-  /** The active holds that cover a recording now (`inForce`: the holds in force, when the caller read them once for many recordings). */
-  async holding(store: ObjectStore, account: string, container: string, inForce?: readonly Hold[]): Promise<Hold[]> {
-    const active = (inForce ?? (await this.list())).filter((h) => h.account === account);
+  /** The active holds that cover a recording now. */
+  async holding(store: ObjectStore, account: string, container: string): Promise<Hold[]> {
+    const active = await this.list({ account });
     if (active.length === 0) return [];
     const record = await store.container(account, container).catch(() => undefined);
     const catalogue = RecordingCatalogue.of(store.index);

@@ -58,6 +58,12 @@ export interface PlanOptions {
 
 const DAY_MS = 86_400_000;
 
+/** The horizon a plan may look ahead, as asked for (a query, an option): whole days, 0 (due now) to 100 years; undefined when it is not. */
+export function planDays(text: string | undefined): number | undefined {
+  const days = Number(text ?? 0);
+  return Number.isSafeInteger(days) && days >= 0 && days <= 36_500 ? days : undefined;
+}
+
 export async function retentionPlan(store: ObjectStore, rules: KeepRules, options: PlanOptions): Promise<RetentionPlan> {
   const until = options.now + options.days * DAY_MS;
   const catalogue = RecordingCatalogue.of(store.index);

@@ -17,11 +17,11 @@ import { dirname } from 'node:path';
 import type { AuditSink } from '../audit/trail.ts';
 import { VideoLedger } from '../authenticity/video-ledger.ts';
 import { Credentials } from '../auth/credentials.ts';
-import { fsyncPath } from '../lib/durable.ts';
+import { appendLineDurably, fsyncPath } from '../lib/durable.ts';
 import { EdgeError } from '../lib/errors.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import { StoreLayout } from '../store/layout.ts';
-import { appendDurably, readTombstones, type Restoration, type Tombstone } from './tombstones.ts';
+import { readTombstones, type Restoration, type Tombstone } from './tombstones.ts';
 import { type Hold, HoldBook } from './holds.ts';
 
 export interface RestoreRequest {
@@ -115,7 +115,7 @@ export async function restoreRecording(steps: RestoreSteps, request: RestoreRequ
         recording: tombstone.recording,
         trashStamp: tombstone.trashStamp!,
       };
-      await appendDurably(steps.tombstoneFile, JSON.stringify(restoration));
+      await appendLineDurably(steps.tombstoneFile, JSON.stringify(restoration));
       return placed;
     });
   }

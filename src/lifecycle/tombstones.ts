@@ -11,13 +11,14 @@
 import { createReadStream } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
+import type { Manifest } from '../store/object-store.ts';
 import type { PlannedRecording } from './plan.ts';
 
 /** What retention deleted: the planned recording (who, which camera, when, the rule and when it expired), and what was done. */
 export interface Tombstone extends PlannedRecording {
   deletedAt: string;
   /** What was deleted: every object's SHA-256, md5 and size. */
-  manifest: Record<string, { sha256: string; md5: string; bytes: number }>;
+  manifest: Manifest;
   bytes: number;
   /** No hold covered it. */
   holds: 'none';
@@ -92,20 +93,6 @@ export async function readTombstones(file: string): Promise<Tombstone[]> {
     }
   }
   return tombstones;
-}
-
-/** Appends a line and syncs it: durable before the caller goes on. After a torn last line, on a line of its own. */
-export async function appendDurably(file: string, line: string): Promise<void> {
-  const handle = await open(file, 'a+', 0o640);
-  try {
-    const { size } = await handle.stat();
-    const last = Buffer.alloc(1);
-    if (size > 0) await handle.read(last, 0, 1, size - 1);
-    await handle.writeFile((size > 0 && last[0] !== 0x0a ? '\n' : '') + line + '\n');
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 /** The file's lines (tombstones, and the restorations and cancellations after them) of one account, as stored, streamed. */

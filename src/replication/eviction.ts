@@ -16,13 +16,13 @@
  * the targets that hold it, so the chain of custody shows where it went.
  */
 import { isSealed } from '../bws/catalogue.ts';
-import { open } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { AuditSink } from '../audit/trail.ts';
 import type { ConfirmationLevel } from '../config/config.ts';
 import { KeyedMutex } from '../lib/keyed-mutex.ts';
 import { HoldBook } from '../lifecycle/holds.ts';
-import type { ObjectStore } from '../store/object-store.ts';
+import type { Manifest, ObjectStore } from '../store/object-store.ts';
+import { appendLineDurably } from '../lib/durable.ts';
 import { atLeast } from './confirmation.ts';
 import { evictableKey, type CompleteState, type ReplicationLedger } from './ledger.ts';
 
@@ -32,7 +32,7 @@ export interface EvictionRecord {
   recording: string;
   sealedAt: string;
   bytes: number;
-  manifest: Record<string, { sha256: string; md5: string; bytes: number }>;
+  manifest: Manifest;
   heldBy: { target: string; completedAt: string; confirmation: ConfirmationLevel; heldBack?: number }[];
 }
 
@@ -118,7 +118,7 @@ export class Evictor {
           recording: e.container,
           sealedAt: new Date(e.sealedAt).toISOString(),
           bytes: container.bytesUsed,
-          manifest: await this.#manifest(e.account, e.container),
+          manifest: await store.manifest(e.account, e.container),
           heldBy: held.map((h, i) => ({
             target: targets[i]!.name,
             completedAt: new Date(h.completedAt).toISOString(),
@@ -142,7 +142,7 @@ export class Evictor {
             details: { targets: withoutHeldBack.map((h) => ({ target: h.target, heldBack: h.heldBack })) },
           });
         }
-        await this.#writeRecord(record);
+        await appendLineDurably(this.#o.recordFile, JSON.stringify(record)); // durable before the recording goes: an eviction is never unrecorded
         await this.#o.audit.append({
           actor: 'system',
           source: 'retention',
@@ -160,23 +160,6 @@ export class Evictor {
       if (this.blockedByHolds) log.warn({ holds: this.blockedByHolds.holds }, 'legal holds keep recordings that eviction would free: uploads may be refused (507)');
       return freed;
     });
-  }
-
-  async #manifest(account: string, container: string): Promise<EvictionRecord['manifest']> {
-    const manifest: EvictionRecord['manifest'] = {};
-    for await (const o of this.#o.store.objects(account, container)) manifest[o.name] = { sha256: o.sha256, md5: o.md5, bytes: o.bytes };
-    return manifest;
-  }
-
-  /** Durable before the recording goes: an eviction is never unrecorded. */
-  async #writeRecord(record: EvictionRecord): Promise<void> {
-    const handle = await open(this.#o.recordFile, 'a', 0o640);
-    try {
-      await handle.writeFile(JSON.stringify(record) + '\n');
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
   }
 }
 

@@ -13,10 +13,11 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
 import type { AuditSink } from '../audit/trail.ts';
-import { CUSTODY_SHA256, custodyMeta } from '../audit/custody-metadata.ts';
+import { CUSTODY_SHA256, custodyMeta, withoutCustody } from '../audit/custody-metadata.ts';
 import { VideoLedger } from '../authenticity/video-ledger.ts';
 import { CUSTODY_VIDEO, videoMetaValue } from '../authenticity/video-metadata.ts';
 import { USERS } from '../bws/content-destination.ts';
+import { formatCompactTime } from '../bws/names.ts';
 import type { ConfirmationLevel, ReplicationTarget } from '../config/config.ts';
 import { hashStream } from '../lib/digests.ts';
 import type { ContainerEntry, ObjectEntry, ObjectStore } from '../store/object-store.ts';
@@ -330,7 +331,7 @@ export class ObjectTransfer {
   /** The recording's RejectedContent_ container on the target, made as a BWS makes it. */
   async #openRejection(account: string, rejection: Rejection, reason: string): Promise<string> {
     if (rejection.name) return rejection.name;
-    const at = compactTime(this.#now());
+    const at = formatCompactTime(this.#now());
     const name = `RejectedContent_${at}_${randomUUID()}`;
     const { status: _status, ...meta } = rejection.original.meta;
     await putContainer(this.#requests, name, { ...meta, containername: name, ...rejectionMeta(rejection.original.name, at, reason) });
@@ -388,15 +389,6 @@ const shownDeleteAt = (headers: IncomingHttpHeaders): number | null => {
 };
 
 const sameList = (a: string[] | undefined, b: string[]) => (a ?? []).join('\0') === b.join('\0');
-
-const withoutCustody = (meta: MetaMap): MetaMap => Object.fromEntries(Object.entries(meta).filter(([k]) => !k.startsWith('edgecd-')));
-
-/** YYYYMMDDTHHMMSSZ, as the spec writes times in names. */
-const compactTime = (ms: number) =>
-  new Date(ms)
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d{3}/, '');
 
 /** The spec's metadata for rejected content; the reason fits Swift's 256-byte value limit. */
 function rejectionMeta(original: string, at: string, reason: string): MetaMap {

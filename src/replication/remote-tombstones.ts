@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import { TOMBSTONE_CONTAINER } from '../bws/names.ts';
+import { formatCompactTime, TOMBSTONE_CONTAINER } from '../bws/names.ts';
 import { swiftPath, type SwiftClient } from '../swift/client.ts';
 import { parseLine, type TombstoneLine } from '../lifecycle/tombstones.ts';
 import type { ReplicationLedger } from './ledger.ts';
@@ -72,7 +72,7 @@ export async function sendTombstones(client: SwiftClient, file: string, ledger: 
 /** The object a line becomes: named for its recording and deletion, and what it says of it. */
 export function recordName(record: TombstoneLine): string {
   // A restoration always names a trash place; the others name the deletion's time when there was none.
-  const stamp = record.trashStamp ?? ('deletedAt' in record ? compact(record.deletedAt) : '');
+  const stamp = record.trashStamp ?? ('deletedAt' in record ? formatCompactTime(Date.parse(record.deletedAt)) : '');
   const kind = 'restoredAt' in record ? '.restored' : 'cancelledAt' in record ? '.cancelled' : '';
   return `${record.recording}@${stamp}${kind}.json`;
 }
@@ -89,9 +89,6 @@ async function sendLine(client: SwiftClient, record: TombstoneLine, line: Buffer
   );
   return res.status === 201 || res.status === 202 || res.status === 412 ? undefined : `${name} answered ${res.status}: ${res.text.slice(0, 200)}`;
 }
-
-/** 2026-12-04T03:30:00.000Z → 20261204T033000Z */
-const compact = (iso: string) => iso.replace(/[-:]|\.\d{3}/g, '');
 
 function stopped(log: Logger, target: string, sent: number, error: string): TombstonesSent {
   log.warn({ target, sent, error }, 'tombstones not all sent; the next pass tries again');

@@ -63,6 +63,9 @@ export interface StoreOptions {
   makeRoom?: (needed: () => Promise<number>) => Promise<number>;
 }
 
+/** A container's objects by name, with what identifies their bytes. */
+export type Manifest = Record<string, { sha256: string; md5: string; bytes: number }>;
+
 export interface PutObjectInput {
   account: string;
   container: string;
@@ -253,6 +256,13 @@ export class ObjectStore {
   /** Every object of a container in name order, a page (one index read) at a time. */
   objectPages(account: string, container: string, pageSize = 1000): AsyncGenerator<ObjectEntry[]> {
     return pages((marker) => this.listObjects(account, container, { prefix: '', marker, endMarker: '', delimiter: '', limit: pageSize }), pageSize);
+  }
+
+  /** Each object of a container with its hashes and size: what a tombstone or an eviction record keeps of a recording. */
+  async manifest(account: string, container: string): Promise<Manifest> {
+    const manifest: Manifest = {};
+    for await (const o of this.objects(account, container)) manifest[o.name] = { sha256: o.sha256, md5: o.md5, bytes: o.bytes };
+    return manifest;
   }
 
   /** Every object of a container, in name order. */

@@ -43,7 +43,7 @@ const epochOf = (meta: MetaMap, key: string) => {
 };
 
 /** Day bounds of a yyyy-mm-dd form field, in UTC (times are shown in UTC too). */
-function day(value: string, end: boolean): number | undefined {
+export function formDay(value: string, end: boolean): number | undefined {
   if (!/^\d{4}-\d{2}-\d{2}$/.test(value)) return undefined;
   const ms = Date.parse(`${value}T00:00:00Z`);
   return Number.isNaN(ms) ? undefined : end ? ms + 86_400_000 - 1 : ms;
@@ -86,8 +86,8 @@ export async function searchRecordings(
     const want = search.replicated === 'yes';
     checks.push((e) => held.has(e.container) === want);
   }
-  const since = search.from ? day(search.from, false) : undefined;
-  const until = search.to ? day(search.to, true) : undefined;
+  const since = search.from ? formDay(search.from, false) : undefined;
+  const until = search.to ? formDay(search.to, true) : undefined;
   if (search.from && since === undefined) problems.push(`"${search.from}" is not a date`);
   if (search.to && until === undefined) problems.push(`"${search.to}" is not a date`);
 

@@ -32,7 +32,7 @@ import type { KeepRules } from '../../lifecycle/retention.ts';
 import { newestTombstones, tombstoneLines } from '../../lifecycle/tombstones.ts';
 import { type HoldContext, runConsoleHoldRequest } from '../../lifecycle/hold-operations.ts';
 import { HoldBook, type HoldScope } from '../../lifecycle/holds.ts';
-import type { RetentionPlan } from '../../lifecycle/plan.ts';
+import { planDays, type RetentionPlan } from '../../lifecycle/plan.ts';
 import { lifecyclePage, PREVIEW_ROWS, retentionPage } from './views/lifecycle.ts';
 import { VideoLedger } from '../../authenticity/video-ledger.ts';
 import { ReplicationLedger } from '../../replication/ledger.ts';
@@ -44,7 +44,7 @@ import type { Env } from '../env.ts';
 import type { LoginGate } from '../login-gate.ts';
 import { outHeaders, reply } from '../reply.ts';
 import type { ConsoleAssets } from './assets.ts';
-import { allObjects, evidenceType, recordingView, searchRecordings, type ReplicationTargetRef } from './recording-data.ts';
+import { allObjects, evidenceType, formDay, recordingView, searchRecordings, type ReplicationTargetRef } from './recording-data.ts';
 import { ConsoleSessions, SESSION_COOKIE, type Session } from './session.ts';
 import { page, type Viewer } from './views/layout.ts';
 import { loginPage } from './views/login.ts';
@@ -263,19 +263,19 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
     out(c)['Content-Disposition'] = 'attachment; filename="tombstones.jsonl"';
     return send(c, 200, Readable.toWeb(Readable.from(tombstoneLines(deps.lifecycle.tombstoneFile, account))) as ReadableStream, 'application/x-ndjson');
   });
-  const planDays = (c: C) => {
-    const days = Number(c.req.query('days') ?? 0);
-    if (!Number.isSafeInteger(days) || days < 0 || days > 36_500) throw new EdgeError('BadRequest', 'days: a whole number of days, 0 to 36500');
+  const daysAhead = (c: C) => {
+    const days = planDays(c.req.query('days'));
+    if (days === undefined) throw new EdgeError('BadRequest', 'days: a whole number of days, 0 to 36500');
     return days;
   };
   // The job spans every account; a page shows the session's.
   const accountPlan = (c: C, days: number) => deps.lifecycle.plan(days, c.get('session').identity.account);
   app.get('/retention', session, watchesLifecycle, async (c) => {
-    const days = planDays(c);
+    const days = daysAhead(c);
     return htmlReply(c, 200, retentionPage(assets, viewer(c), await accountPlan(c, days), days));
   });
   app.get('/retention.json', session, watchesLifecycle, async (c) => {
-    const days = planDays(c);
+    const days = daysAhead(c);
     out(c)['Content-Disposition'] = `attachment; filename="retention-plan-${days}d.json"`;
     return send(c, 200, JSON.stringify(await accountPlan(c, days), null, 2), 'application/json');
   });
@@ -286,8 +286,8 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
     const day = (name: string, end: boolean) => {
       const value = field(name);
       if (value === undefined) return undefined;
-      const at = /^\d{4}-\d{2}-\d{2}$/.test(value) ? Date.parse(`${value}T${end ? '23:59:59.999' : '00:00:00.000'}Z`) : Number.NaN;
-      if (Number.isNaN(at)) throw new EdgeError('BadRequest', `${name}: a date, YYYY-MM-DD`);
+      const at = formDay(value, end);
+      if (at === undefined) throw new EdgeError('BadRequest', `${name}: a date, YYYY-MM-DD`);
       return at;
     };
     const scope: HoldScope = recording !== undefined ? { recording } : {};
