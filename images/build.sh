@@ -9,7 +9,7 @@
 #
 # Two layers: the Debian root filesystem (mmdebstrap, cached as a tarball keyed
 # by everything that shapes it; minutes, or a quarter of an hour for arm64) and
-# the edgecd layer (scripts/install.sh --root and images/rootfs/; seconds).
+# the edgecd layer (the Debian package of scripts/build-deb.sh and images/rootfs/; seconds).
 # The disk is put together from files, with no loop devices or mounts:
 # mkfs.vfat + mcopy for the boot partition, mkfs.ext4 -d for the root and
 # sfdisk + dd for the partition table. Needs root (for file ownership in the tree).
@@ -50,7 +50,7 @@ esac
 # from: a missing one is named up front, not met half an hour in. (gptmbr.bin comes
 # from syslinux-common, which syslinux only recommends.)
 NEEDS=(mmdebstrap:mmdebstrap mkfs.vfat:dosfstools mcopy:mtools mkfs.ext4:e2fsprogs sfdisk:fdisk
-  node:nodejs npm:npm setpriv:util-linux sha256sum:coreutils)
+  node:nodejs npm:npm setpriv:util-linux sha256sum:coreutils dpkg-deb:dpkg)
 case "$TARGET" in
   x86-64) NEEDS+=(syslinux:syslinux /usr/lib/syslinux/mbr/gptmbr.bin:syslinux-common) ;;
   rpi-arm64) [ "$(uname -m)" = aarch64 ] || NEEDS+=(update-binfmts:binfmt-support /usr/bin/qemu-aarch64-static:qemu-user-static) ;;
@@ -117,9 +117,14 @@ trap 'rm -rf "$WORK"' EXIT
 TREE=$WORK/root
 mkdir -p "$TREE" && chmod 0755 "$TREE"
 tar -C "$TREE" --numeric-owner -xpf "$ROOTFS"
-"$SRC/scripts/install.sh" --root "$TREE" --no-init --arch "$NODE_ARCH" >/dev/null
+# The same Debian package IT installs (scripts/build-deb.sh), in the image's own dpkg
+# database so that apt upgrades it later. Its keys are made by first boot, on the
+# box they will live on, not here (EDGECD_SKIP_INIT).
+"$SRC/scripts/build-deb.sh" "$ARCH" --out "$WORK" >/dev/null
+EDGECD_SKIP_INIT=yes dpkg --root="$TREE" --force-script-chrootless -i "$WORK"/edgecd_*_"$ARCH".deb >/dev/null
+rm -f "$WORK"/edgecd_*.deb
 # LevelDB's prebuilt binary must load on the target's CPU (through qemu-user for arm64).
-chroot "$TREE" /usr/bin/node -e "require('/opt/edgecd/node_modules/classic-level')" \
+chroot "$TREE" /usr/bin/node -e "require('/usr/lib/edgecd/node_modules/classic-level')" \
   || { echo "build.sh: LevelDB's binary does not load on $ARCH" >&2; exit 1; }
 log "classic-level loads on $ARCH under the image's own node ($(chroot "$TREE" /usr/bin/node --version))"
 cp -R --preserve=mode "$HERE/rootfs/." "$TREE/"

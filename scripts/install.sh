@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs edgecd as a systemd service on Debian 13 (or 12 with Node.js >= 20),
 # from this source tree. Run it again to upgrade: keys, certificates and
-# evidence stay as they are.
+# evidence stay as they are. IT installs the Debian package instead
+# (scripts/build-deb.sh); this stays for installing from a checkout, with the
+# site name and addresses given at install time, into /opt and /usr/local,
+# where software that no package owns belongs.
 #
 #   build      /opt/edgecd (compiled JavaScript and runtime dependencies only)
 #   config     /etc/edgecd/edgecd.json (listen 0.0.0.0:443; mode 0600, service user)
@@ -9,8 +12,6 @@
 #   service    /etc/systemd/system/edgecd.service, user edgecd (systemd-sysusers)
 #   command    /usr/local/bin/edgecd (runs as the service user when started by root)
 #
-# The image build (images/build.sh) runs it with --root on the image's tree and
-# --no-init: first boot makes the keys, on the box they will live on.
 set -euo pipefail
 
 usage() {
@@ -86,40 +87,23 @@ if [ "$UNINSTALL" = 1 ]; then
 fi
 
 # The build: compile here, then stage the JavaScript and the runtime dependencies
-# next to the old install and swap them in, so a failed upgrade leaves the old one.
+# (scripts/stage-build.sh) next to the old install and swap them in, so a failed
+# upgrade leaves the old one.
 NODE=$(command -v node) || die "Node.js >= 20 is needed (Debian 13: apt install nodejs)"
 "$NODE" -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' \
   || die "Node.js >= 20 is needed; this is $("$NODE" --version)"
 [ -n "$ARCH" ] || ARCH=$("$NODE" -p process.arch)
 case "$ARCH" in x64 | arm64) ;; *) die "--arch: x64 or arm64, not $ARCH" ;; esac
-cd "$SRC"
-[ -x node_modules/.bin/tsc ] || npm ci --no-audit --no-fund >/dev/null
-npm run --silent build
 mkdir -p "$R/opt"
 rm -rf "$OPT.new"
-mkdir "$OPT.new"
-cp -R dist package.json package-lock.json README.md LICENSE docs "$OPT.new/"
-cp -R systemd "$OPT.new/systemd"
-# The runtime dependencies only: the build's tools (compiler, linter, browser
-# driver) are most of node_modules, and copying them to prune them is slow on a Pi.
-npm ls --omit=dev --all --parseable | tail -n +2 | while read -r dir; do
-  rel=${dir#"$PWD"/}
-  case $rel in node_modules/*/node_modules/*) continue ;; esac # inside a package already copied
-  mkdir -p "$OPT.new/$(dirname "$rel")"
-  cp -R "$dir" "$OPT.new/$rel"
-done
-(cd "$OPT.new" && npm prune --omit=dev --no-audit --no-fund >/dev/null)
-# LevelDB ships prebuilt binaries for every platform; keep the target's only.
-find "$OPT.new/node_modules/classic-level/prebuilds" -mindepth 1 -maxdepth 1 ! -name "linux-$ARCH" -exec rm -rf {} +
-[ -d "$OPT.new/node_modules/classic-level/prebuilds/linux-$ARCH" ] || die "LevelDB has no prebuilt binary for linux-$ARCH"
+"$SRC/scripts/stage-build.sh" "$OPT.new" "$ARCH"
 if [ -d "$OPT" ]; then rm -rf "$OPT.old"; mv "$OPT" "$OPT.old"; fi
 mv "$OPT.new" "$OPT"
 rm -rf "$OPT.old"
-chmod -R u=rwX,go=rX "$OPT"
 
 mkdir -p "$R/usr/local/bin" "$(dirname "$UNIT")" "$(dirname "$SYSUSERS")"
-install -m 0644 systemd/edgecd.service "$UNIT"
-install -m 0644 systemd/edgecd.sysusers "$SYSUSERS"
+install -m 0644 "$SRC/systemd/edgecd.service" "$UNIT"
+install -m 0644 "$SRC/systemd/edgecd.sysusers" "$SYSUSERS"
 cat >"$BIN.new" <<'EOF'
 #!/bin/sh
 # edgecd's command line. Started by root, it runs as the service user, so the

@@ -37,6 +37,7 @@ const PEERS = {
   chromium: { found: () => existsSync('/usr/bin/chromium'), from: 'chromium fonts-dejavu-core' },
   'systemd-analyze': { found: () => existsSync('/usr/bin/systemd-analyze'), from: 'systemd' },
   promtool: { found: onPath('promtool'), from: 'prometheus' },
+  lintian: { found: onPath('lintian'), from: 'lintian' },
 } satisfies Record<string, Peer>;
 
 export type PeerName = keyof typeof PEERS;
