@@ -8,14 +8,14 @@ import { execFile, spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
-import { request, type IncomingHttpHeaders } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { needs } from './helpers/peers.ts';
+import { asServiceUser, httpsGet, serveAsService, stopServing } from './helpers/installed.ts';
 import { ROOT } from './helpers/daemon.ts';
 
 const run = promisify(execFile);
@@ -82,19 +82,6 @@ const installable =
       ? 'systemd-sysusers or setpriv is missing'
       : false;
 
-/** One HTTPS request trusting only `ca` (the certificate the connection file pins). */
-function httpsGet(url: string, ca: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
-  return new Promise((resolve, reject) => {
-    httpsRequest(url, { ca, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString() }));
-    })
-      .on('error', reject)
-      .end();
-  });
-}
-
 describe('scripts/install.sh into a filesystem tree (--root)', { skip: installable }, () => {
   test('installs, initialises as the service user, serves the pinned HTTPS, re-runs without changing keys, uninstalls keeping evidence', async (t) => {
     const root = await mkdtemp(join(tmpdir(), 'edgecd-root-'));
@@ -124,17 +111,9 @@ describe('scripts/install.sh into a filesystem tree (--root)', { skip: installab
     assert.deepEqual(await readdir(join(root, 'opt/edgecd/node_modules/classic-level/prebuilds')), [`linux-${process.arch}`]);
 
     // The installed build, run as the service user on the installed files, serves HTTPS to the connection file's pinned certificate.
-    const asService = ['--reuid', String(uid), '--regid', String(gid), '--clear-groups', process.execPath, join(root, 'opt/edgecd/dist/cli.js')];
-    const child = spawn('setpriv', [...asService, 'serve', '--data', data, '--config', join(root, 'etc/edgecd/edgecd.json'), '--listen', '127.0.0.1:0', '--ntp-listen', 'off'], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const asService = asServiceUser(uid, gid, join(root, 'opt/edgecd/dist/cli.js'));
+    const child = await serveAsService(asService, ['--data', data, '--config', join(root, 'etc/edgecd/edgecd.json'), '--listen', '127.0.0.1:0', '--ntp-listen', 'off']);
     try {
-      await new Promise<void>((resolve, reject) => {
-        createInterface({ input: child.stdout! }).on('line', (line) => {
-          if ((JSON.parse(line) as { msg?: string }).msg === 'ready') resolve();
-        });
-        child.once('exit', (code) => reject(new Error(`exited ${code}`)));
-      });
       const file = JSON.parse(await readFile(join(data, 'connection.json'), 'utf8')) as {
         AuthenticationTokenURI: string[];
         HTTPSCertificate: string[];
@@ -165,8 +144,7 @@ describe('scripts/install.sh into a filesystem tree (--root)', { skip: installab
         assert.equal((await httpsGet(new URL(asset, status).href, ca)).status, 200, asset);
       }
     } finally {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
+      await stopServing(child);
     }
 
     // Again, as an upgrade: keys, certificates and the operator's config stay.

@@ -5,18 +5,17 @@
  * build serves over the HTTPS its connection file pins.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
-import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { ROOT } from './helpers/root.ts';
 import { needs, skipOrFail } from './helpers/peers.ts';
+import { asServiceUser, httpsGet, serveAsService, stopServing } from './helpers/installed.ts';
 
 const run = promisify(execFile);
 const ARCH = process.arch === 'arm64' ? 'arm64' : 'amd64';
@@ -33,17 +32,6 @@ interface ConnectionFile {
 /** `dpkg` on the test root, with the maintainer scripts run outside a chroot (they honour DPKG_ROOT). */
 const dpkg = (root: string, args: string[], env: Record<string, string> = {}) =>
   run('dpkg', [`--root=${root}`, '--force-script-chrootless', '--force-depends', '--force-confold', ...args], { env: { ...process.env, ...env } });
-
-function httpsGet(url: string, ca: string, headers: Record<string, string>): Promise<number> {
-  return new Promise((resolve, reject) => {
-    httpsRequest(url, { ca, headers }, (res) => {
-      res.resume();
-      resolve(res.statusCode!);
-    })
-      .on('error', reject)
-      .end();
-  });
-}
 
 describe('the Debian package', { skip }, () => {
   test('passes lintian, installs, serves pinned HTTPS, upgrades keeping keys and config, removes and purges keeping evidence', async (t) => {
@@ -89,17 +77,17 @@ describe('the Debian package', { skip }, () => {
     // The installed build, as the service user, on the address its connection file names.
     const file = JSON.parse(await readFile(join(data, 'connection.json'), 'utf8')) as ConnectionFile;
     const host = new URL(file.AuthenticationTokenURI[0]!).hostname;
-    const asService = ['--reuid', String(uid), '--regid', String(gid), '--clear-groups', process.execPath, join(root, 'usr/lib/edgecd/dist/cli.js')];
-    const child = spawn('setpriv', [...asService, 'serve', '--data', data, '--config', config, '--listen', `${host}:0`, '--ntp-listen', 'off'], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = await serveAsService(asServiceUser(uid, gid, join(root, 'usr/lib/edgecd/dist/cli.js')), [
+      '--data',
+      data,
+      '--config',
+      config,
+      '--listen',
+      `${host}:0`,
+      '--ntp-listen',
+      'off',
+    ]);
     try {
-      await new Promise<void>((resolve, reject) => {
-        createInterface({ input: child.stdout! }).on('line', (line) => {
-          if ((JSON.parse(line) as { msg?: string }).msg === 'ready') resolve();
-        });
-        child.once('exit', (code) => reject(new Error(`exited ${code}`)));
-      });
       const serving = JSON.parse(await readFile(join(data, 'connection.json'), 'utf8')) as ConnectionFile;
       const ca = Buffer.from(serving.HTTPSCertificate[0]!, 'base64').toString();
       assert.equal(
@@ -107,10 +95,9 @@ describe('the Debian package', { skip }, () => {
         new X509Certificate(Buffer.from(file.HTTPSCertificate[0]!, 'base64').toString()).fingerprint256,
         'the certificate the install made',
       );
-      assert.equal(await httpsGet(serving.AuthenticationTokenURI[0]!, ca, { 'X-Auth-User': serving.BlobAPIUserName, 'X-Auth-Key': serving.BlobAPIKey }), 200);
+      assert.equal((await httpsGet(serving.AuthenticationTokenURI[0]!, ca, { 'X-Auth-User': serving.BlobAPIUserName, 'X-Auth-Key': serving.BlobAPIKey })).status, 200);
     } finally {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
+      await stopServing(child);
     }
 
     // Upgrade: keys, certificates and the operator's configuration stay.
