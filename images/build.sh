@@ -46,26 +46,16 @@ case "$TARGET" in
   *) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
 [ "$(id -u)" = 0 ] || { echo "build.sh: run as root (the image's files belong to root and edgecd)" >&2; exit 1; }
-# Everything the build needs, checked before it starts, each with the package it comes
-# from: a missing one is named up front, not met half an hour in. (gptmbr.bin comes
-# from syslinux-common, which syslinux only recommends.)
+# Everything the build needs (gptmbr.bin comes from syslinux-common, which syslinux
+# only recommends).
+source "$HERE/needs.sh"
 NEEDS=(mmdebstrap:mmdebstrap mkfs.vfat:dosfstools mcopy:mtools mkfs.ext4:e2fsprogs sfdisk:fdisk
   node:nodejs npm:npm setpriv:util-linux sha256sum:coreutils dpkg-deb:dpkg)
 case "$TARGET" in
   x86-64) NEEDS+=(syslinux:syslinux /usr/lib/syslinux/mbr/gptmbr.bin:syslinux-common) ;;
   rpi-arm64) [ "$(uname -m)" = aarch64 ] || NEEDS+=(update-binfmts:binfmt-support /usr/bin/qemu-aarch64-static:qemu-user-static) ;;
 esac
-missing=() packages=()
-for need in "${NEEDS[@]}"; do
-  what=${need%%:*} package=${need#*:}
-  if [[ $what == /* ]]; then [ -e "$what" ] && continue; else command -v "$what" >/dev/null && continue; fi
-  missing+=("$what") packages+=("$package")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "build.sh: missing ${missing[*]}" >&2
-  echo "  apt-get install --no-install-recommends $(printf '%s\n' "${packages[@]}" | sort -u | tr '\n' ' ')" >&2
-  exit 1
-fi
+needs build.sh "${NEEDS[@]}"
 if [ "$ARCH" = arm64 ] && [ "$(uname -m)" != aarch64 ] && [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
   # arm64 programs run through qemu-user; containers often start without the binfmt registration.
   mountpoint -q /proc/sys/fs/binfmt_misc || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc

@@ -10,6 +10,8 @@ set -euo pipefail
 { # parsed whole before it runs, so editing this file mid-run cannot change a run
 
 HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/needs.sh"
+needs test-arm64.sh qemu-system-aarch64:qemu-system-arm curl:curl
 [ "${1:-}" = --no-build ] || "$HERE/build.sh" rpi-arm64
 OUT=$HERE/out
 WORK=$(mktemp -d /tmp/edgecd-arm64-XXXXXX)

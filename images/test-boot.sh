@@ -19,6 +19,10 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 SRC=$(dirname "$HERE")
+[ "$(id -u)" = 0 ] || { echo "test-boot.sh: run as root (it builds the image)" >&2; exit 1; }
+source "$HERE/needs.sh"
+needs test-boot.sh qemu-system-x86_64:qemu-system-x86 /usr/share/OVMF/OVMF_CODE.fd:ovmf /usr/share/OVMF/OVMF_VARS.fd:ovmf \
+  mcopy:mtools socat:socat curl:curl openssl:openssl
 [ "${1:-}" = --no-build ] || "$HERE/build.sh" x86-64
 IMAGE=$HERE/out/edgecd-x86-64.img
 WORK=$(mktemp -d /tmp/edgecd-boot-XXXXXX)
