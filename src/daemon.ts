@@ -28,6 +28,7 @@ import { createFront, createHttpServer, type Front } from './http/server.ts';
 import { daysUntilExpiry, generateEndpoints, loadEndpoints } from './tls/endpoints.ts';
 import { createApp, loadConsoleAssets, malformedRequestHandler, swiftFetch } from './http/app.ts';
 import { newTransId } from './http/middleware/request-log.ts';
+import { AlarmWebhook } from './health/alarm-webhook.ts';
 import { RequestStats } from './health/request-stats.ts';
 import { ClockWatcher } from './ntp/clock-state.ts';
 import { NtpServer } from './ntp/server.ts';
@@ -86,6 +87,7 @@ export async function loadDaemonConfig(options: DaemonOptions, mayBeMissing = fa
   if (options.plaintext) config.http.plaintext = true;
   parseHostPort(config.listen, '--listen');
   if (config.ntp.listen !== 'off') parseHostPort(config.ntp.listen, '--ntp-listen');
+  if (config.health.alarmWebhook.url) AlarmWebhook.checkUrl(config.health.alarmWebhook.url);
   return config;
 }
 
@@ -391,7 +393,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     const days = daysUntilExpiry(endpoints);
     if (days !== null && days <= config.tls.warnDaysBeforeExpiry)
       log.warn({ daysUntilExpiry: days }, 'a TLS certificate expires soon: run edgecd cert renew and upload the new connection file');
-    const stopWatching = watchStation(health, log, config.health.checkSeconds * 1000);
+    const webhook = config.health.alarmWebhook.url
+      ? new AlarmWebhook({ index: store.index, url: config.health.alarmWebhook.url, station: config.siteName, audit, log, retryMs: config.health.alarmWebhook.retrySeconds * 1000 })
+      : undefined;
+    void webhook?.deliver(); // what a restart left queued
+    const stopWatching = watchStation(health, log, config.health.checkSeconds * 1000, (alarm) => webhook?.raise(alarm));
     const anchorBook = anchors;
     const stopAnchoring = anchorBook.schedule({ everyLines: config.audit.anchorEveryLines, everyMs: config.audit.anchorEveryMinutes * 60_000 }, (err) =>
       log.error({ err }, 'signing the audit trail head failed'),
@@ -415,6 +421,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         (closing ??= (async () => {
           ready = false;
           stopWatching();
+          await webhook?.close();
           stopAnchoring();
           ntp?.close();
           clock.stop();

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ROOT, SwiftSession, TEST_USERS, TestDaemon } from './helpers/daemon.ts';
@@ -109,5 +111,66 @@ describe('health', () => {
     while (!daemon.logLines.some((l) => l.includes('storage is 80 % full'))) await new Promise((r) => setTimeout(r, 100));
     assert.ok(daemon.logLines.some((l) => l.includes('storage is 80 % full')));
     assert.ok(!daemon.logLines.some((l) => l.includes('storage is 90 % full')));
+  });
+});
+
+describe('alarms pushed to a webhook (health.alarmWebhook)', () => {
+  it('POSTs each alarm as JSON, retries a refusal with backoff, keeps what is undelivered across a restart, and audits every attempt', async () => {
+    const received: { body: { station: string; alarm: { kind: string; severity: string; message: string }; attempt: number }; answered: number }[] = [];
+    let answer = 500;
+    let notify: (() => void) | undefined;
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        received.push({ body: JSON.parse(body), answered: answer });
+        res.writeHead(answer).end();
+        notify?.();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const deliveries = (n: number) =>
+      new Promise<void>((resolve) => {
+        notify = () => received.length >= n && resolve();
+        notify();
+      });
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/alarms`;
+    const config = { siteName: 'North Gate', quota: { maxBytes: 1_000_000 }, health: { checkSeconds: 1, alarmWebhook: { url, retrySeconds: 1 } } };
+    let station = await TestDaemon.start({ config });
+    try {
+      const s = await SwiftSession.open(station);
+      await s.req('PUT', '/c');
+      await s.req('PUT', '/c/o', {}, randomBytes(850_000)); // past 80 % of the quota
+      await deliveries(2); // refused, then retried after its backoff
+      assert.deepEqual(
+        received.map((r) => [r.body.alarm.kind, r.body.alarm.severity, r.body.attempt, r.answered]),
+        [
+          ['storage', 'warning', 1, 500],
+          ['storage', 'warning', 2, 500],
+        ],
+      );
+      assert.equal(received[0]!.body.station, 'North Gate');
+      assert.match(received[0]!.body.alarm.message, /storage is 80 % full/);
+
+      // Undelivered when the station stops: the next start sends it.
+      await station.stop();
+      answer = 204;
+      const before = received.length;
+      station = await TestDaemon.start({ dataDir: station.dataDir });
+      await deliveries(before + 1);
+      assert.equal(received.at(-1)!.answered, 204);
+      assert.equal(received.at(-1)!.body.alarm.kind, 'storage');
+      const audit = await readFile(join(station.dataDir, 'audit.jsonl'), 'utf8');
+      assert.match(audit, /"action":"alarm.webhook","target":"storage","result":"failed"/);
+      await station.stop(); // the audit line of the delivery is recorded, not awaited: a stop flushes it
+      assert.match(await readFile(join(station.dataDir, 'audit.jsonl'), 'utf8'), /"action":"alarm.webhook","target":"storage","result":"sent"/);
+    } finally {
+      await station.cleanup();
+      server.close();
+    }
+  });
+
+  it('refuses to start with a webhook URL that is not http(s)', async () => {
+    await assert.rejects(TestDaemon.start({ config: { health: { alarmWebhook: { url: 'file:///etc/passwd' } } } }), /health\.alarmWebhook\.url: an http or https URL/);
   });
 });

@@ -115,7 +115,11 @@ export const CONFIG_SCHEMA = {
     clipSlackSeconds: { kind: 'integer', default: 600, min: 0, max: 86400 },
   },
   /** How often the station's health is checked for warnings (storage 80/90/95 %, heat, read-only disk). */
-  health: { checkSeconds: { kind: 'integer', default: 30, min: 1 } },
+  health: {
+    checkSeconds: { kind: 'integer', default: 30, min: 1 },
+    /** Alarms POSTed as JSON to this URL, for stations without Prometheus ('' : off); retried with backoff from retrySeconds. */
+    alarmWebhook: { url: { kind: 'string', default: '', maxLength: 2048 }, retrySeconds: { kind: 'integer', default: 10, min: 1, max: 3600 } },
+  },
   /** How often the audit trail's head is signed and queued for the replication targets (whichever comes first). */
   audit: {
     anchorEveryLines: { kind: 'integer', default: 1000, min: 1 },

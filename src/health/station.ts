@@ -5,6 +5,7 @@
 import type { WeeklySummary } from '../lifecycle/deletion.ts';
 import { access, constants } from 'node:fs/promises';
 import type { Logger } from 'pino';
+import type { Alarm } from './alarm-webhook.ts';
 import { VideoLedger, type VideoStatus } from '../authenticity/video-ledger.ts';
 import { RecordingCatalogue } from '../bws/catalogue.ts';
 import { HoldBook } from '../lifecycle/holds.ts';
@@ -166,29 +167,58 @@ export async function stationHealth(s: HealthSources): Promise<StationHealth> {
 const LEVELS = [80, 90, 95];
 const HOT_C = 80;
 
-/** Logs a warning each time usage crosses 80/90/95 %, the CPU runs hot, or the disk turns read-only. */
-export function watchStation(s: HealthSources, log: Logger, everyMs = 30_000): () => void {
+/**
+ * Logs each alarm as it is raised: storage crossing 80/90/95 %, the CPU
+ * running hot, the disk turning read-only, a replication or signed-video
+ * alarm, the audit trail failing. `onAlarm` is told of each too (the webhook).
+ */
+export function watchStation(s: HealthSources, log: Logger, everyMs = 30_000, onAlarm: (alarm: Omit<Alarm, 'raisedAt'>) => void = () => undefined): () => void {
   let level = 0;
   let hot = false;
   let ro = false;
+  let auditWritable = true;
   let replicationAlarms = new Set<string>();
   let videoAlarms = new Set<string>();
   const check = async () => {
     const h = await stationHealth(s);
     const reached = LEVELS.filter((l) => h.storage.usedPercent >= l).at(-1) ?? 0;
-    if (reached > level) log.warn({ usedPercent: h.storage.usedPercent, quotaBytes: h.storage.quotaBytes }, `storage is ${reached} % full`);
+    if (reached > level) {
+      const details = { usedPercent: h.storage.usedPercent, quotaBytes: h.storage.quotaBytes };
+      log.warn(details, `storage is ${reached} % full`);
+      onAlarm({ kind: 'storage', severity: reached >= 95 ? 'critical' : 'warning', message: `storage is ${reached} % full`, details });
+    }
     level = reached;
     const isHot = (h.system.cpuTemperatureC ?? 0) >= HOT_C;
-    if (isHot && !hot) log.warn({ cpuTemperatureC: h.system.cpuTemperatureC, throttled: h.system.throttled }, 'CPU temperature is high');
+    if (isHot && !hot) {
+      const details = { cpuTemperatureC: h.system.cpuTemperatureC, throttled: h.system.throttled };
+      log.warn(details, 'CPU temperature is high');
+      onAlarm({ kind: 'cpu-temperature', severity: 'warning', message: 'CPU temperature is high', details });
+    }
     hot = isHot;
-    if (h.storage.readOnly && !ro) log.error({ data: s.store.layout.root }, 'the data filesystem is read-only: uploads will fail');
+    if (h.storage.readOnly && !ro) {
+      log.error({ data: s.store.layout.root }, 'the data filesystem is read-only: uploads will fail');
+      onAlarm({ kind: 'read-only', severity: 'critical', message: 'the data filesystem is read-only: uploads will fail', details: {} });
+    }
     ro = h.storage.readOnly;
     const alarms = new Set(h.replication?.targets.filter((t) => t.alarm).map((t) => `${t.name}: ${t.alarm!.reason}`));
-    for (const a of alarms) if (!replicationAlarms.has(a)) log.error({ alarm: a }, 'replication alarm');
+    for (const a of alarms) {
+      if (replicationAlarms.has(a)) continue;
+      log.error({ alarm: a }, 'replication alarm');
+      onAlarm({ kind: 'replication', severity: 'critical', message: `replication alarm: ${a}`, details: { alarm: a } });
+    }
     replicationAlarms = alarms;
     const tampered = new Set(h.video.last24h.alarms);
-    for (const recording of tampered) if (!videoAlarms.has(recording)) log.error({ recording }, 'video alarm: a recording fails its signed-video check');
+    for (const recording of tampered) {
+      if (videoAlarms.has(recording)) continue;
+      log.error({ recording }, 'video alarm: a recording fails its signed-video check');
+      onAlarm({ kind: 'video', severity: 'warning', message: 'a recording fails its signed-video check', details: { recording } });
+    }
     videoAlarms = tampered;
+    if (!h.audit.writable && auditWritable) {
+      // The trail's own failure is logged where it happens; this tells whoever watches the station.
+      onAlarm({ kind: 'audit-trail', severity: 'critical', message: 'the audit trail cannot be written: nothing is served until it is repaired', details: {} });
+    }
+    auditWritable = h.audit.writable;
   };
   const timer = setInterval(() => void check().catch((err: unknown) => log.warn({ err }, 'health check failed')), everyMs);
   timer.unref();
