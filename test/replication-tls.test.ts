@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runCli, TestDaemon } from './helpers/daemon.ts';
+import { needs } from './helpers/peers.ts';
 
 function selfSigned(dir: string, name: string): { key: string; cert: string } {
   const key = join(dir, `${name}.key`);
@@ -61,7 +62,7 @@ async function tlsFront(upstreamPort: number, key: string, cert: string): Promis
   return server;
 }
 
-describe('replication to an HTTPS central with a pinned certificate', () => {
+describe('replication to an HTTPS central with a pinned certificate', { skip: needs('openssl') }, () => {
   let dir: string;
   let central: TestDaemon;
   let front: Server;

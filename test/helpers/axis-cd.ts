@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ROOT } from './daemon.ts';
+import { missingPeers } from './peers.ts';
 
 const run = promisify(execFile);
 
@@ -30,6 +31,9 @@ const buildDir = () => process.env.AXIS_CD_BUILD ?? '/tmp/axis-cd-build';
 
 /** Why the reference CD cannot run here, or undefined when it can. */
 export function axisCdUnavailable(): string | undefined {
+  // Its certificate is made with openssl, and its readiness asked with curl.
+  const tools = missingPeers('openssl', 'curl');
+  if (tools) return tools;
   if (existsSync(join(buildDir(), 'mss')) && existsSync(join(buildDir(), 'gocfg'))) return undefined;
   if (!sharedDir()) return 'the Axis reference CD sources (../shared/axis-cd) are not here';
   return `the Axis reference CD is not built (run ${sharedDir()}/build.sh; .ci/run does, with Debian's golang-1.23-go from bookworm-backports)`;
