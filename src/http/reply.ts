@@ -8,6 +8,7 @@
  * bindings for `swiftFetch` (app.ts) to restore.
  */
 import type { Context } from 'hono';
+import { noteBodyBytes } from '../lib/young-gc.ts';
 import type { Env } from './env.ts';
 
 export type OutHeaders = Record<string, string>;
@@ -20,8 +21,12 @@ export function reply(c: Context<Env>, status: number, body: string | ReadableSt
   if (contentType !== undefined) headers['Content-Type'] = contentType;
   // A body left unread (a refused upload) is not read to the end only to be
   // discarded: the connection closes instead and the client opens a new one.
+  // What arrives before it closes is still read, into buffers that count.
   const incoming = c.env?.incoming;
-  if (incoming && !incoming.readableEnded && c.req.method !== 'GET' && c.req.method !== 'HEAD') headers['Connection'] = 'close';
+  if (incoming && !incoming.readableEnded && c.req.method !== 'GET' && c.req.method !== 'HEAD') {
+    headers['Connection'] = 'close';
+    if (incoming.listenerCount('data') === 0) incoming.on('data', (chunk: Buffer) => noteBodyBytes(chunk.length));
+  }
   if (typeof body === 'string') headers['Content-Length'] = String(Buffer.byteLength(body));
   else if (body === null && status !== 204 && status !== 304 && headers['Content-Length'] === undefined) headers['Content-Length'] = '0';
   if (c.req.method === 'HEAD') {

@@ -4,11 +4,11 @@
  * Hashing both on the main thread caps an upload near 400 MB/s (md5 alone
  * runs at ~800 MB/s on these cores), and the main thread is also the one
  * receiving. Large bodies are therefore hashed on a worker thread, in
- * parallel with the disk write and with the next batch arriving. Each batch
- * is copied once into one of two shared slots; one fills while the other is
- * hashed. (Two workers, one per algorithm, measured no faster on two cores
- * and cost a second thread's memory.) Small bodies are hashed inline: a
- * worker round trip would cost more than it saves.
+ * parallel with the disk write and with the next slot filling. The worker
+ * reads the upload's slots (upload-slots.ts) in place: nothing is copied to
+ * it. (Two workers, one per algorithm, measured no faster on two cores and
+ * cost a second thread's memory.) Small bodies are hashed inline: a worker
+ * round trip would cost more than it saves.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
@@ -17,7 +17,11 @@ import type { Digests } from '../lib/digests.ts';
 export type { Digests };
 
 export interface BodyHasher {
-  update(buffers: Buffer[]): Promise<void> | undefined;
+  /**
+   * Hashes the next bytes of the body, in order. Offloaded, `bytes` must be a
+   * view of a SharedArrayBuffer, left unchanged until the promise settles.
+   */
+  update(bytes: Uint8Array): Promise<void> | undefined;
   digest(): Promise<Digests>;
   /** Forgets the state (upload failed); safe to call more than once. */
   abort(): void;
@@ -26,19 +30,21 @@ export interface BodyHasher {
 /** Bodies at least this large (or of unknown length) are hashed off the main thread. */
 export const OFFLOAD_BYTES = 1024 * 1024;
 
+export function offloadsHashing(expectedBytes: number | undefined): boolean {
+  return expectedBytes === undefined || expectedBytes >= OFFLOAD_BYTES;
+}
+
 export function createHasher(expectedBytes: number | undefined): BodyHasher {
-  return expectedBytes !== undefined && expectedBytes < OFFLOAD_BYTES ? new InlineHasher() : pool.hasher();
+  return offloadsHashing(expectedBytes) ? pool.hasher() : new InlineHasher();
 }
 
 class InlineHasher implements BodyHasher {
   readonly #md5: Hash = createHash('md5');
   readonly #sha256: Hash = createHash('sha256');
 
-  update(buffers: Buffer[]): undefined {
-    for (const b of buffers) {
-      this.#md5.update(b);
-      this.#sha256.update(b);
-    }
+  update(bytes: Uint8Array): undefined {
+    this.#md5.update(bytes);
+    this.#sha256.update(bytes);
     return undefined;
   }
 
@@ -61,7 +67,7 @@ const state = (id) => {
 };
 parentPort.on('message', (m) => {
   if (m.op === 'update') {
-    const data = new Uint8Array(m.data, 0, m.length);
+    const data = new Uint8Array(m.data, m.offset, m.length);
     const s = state(m.id);
     s.md5.update(data);
     s.sha256.update(data);
@@ -77,7 +83,7 @@ parentPort.on('message', (m) => {
 
 type Reply = { key: number; digests?: Digests };
 /** Messages that get an answer (matched by a key added on sending). */
-type Ask = { op: 'update'; id: number; data: SharedArrayBuffer; length: number } | { op: 'digest'; id: number };
+type Ask = { op: 'update'; id: number; data: SharedArrayBuffer; offset: number; length: number } | { op: 'digest'; id: number };
 type Tell = { op: 'abort'; id: number };
 
 class HashWorker {
@@ -131,8 +137,6 @@ class HashWorker {
 }
 
 const IDLE_MS = 60_000;
-/** Two slots per upload, each the size of a disk write: one fills while the worker hashes the other. */
-const SLOT_BYTES = 512 * 1024;
 
 /**
  * The hash thread, started on first use and retired when no upload has
@@ -177,10 +181,6 @@ class OffloadedHasher implements BodyHasher {
   readonly #worker: HashWorker;
   readonly #id: number;
   readonly #release: () => void;
-  readonly #slots = [new SharedArrayBuffer(SLOT_BYTES), new SharedArrayBuffer(SLOT_BYTES)];
-  readonly #hashing: (Promise<unknown> | undefined)[] = [undefined, undefined];
-  #current = 0;
-  #filled = 0;
   #done = false;
 
   constructor(worker: HashWorker, id: number, release: () => void) {
@@ -189,33 +189,16 @@ class OffloadedHasher implements BodyHasher {
     this.#release = release;
   }
 
-  async update(buffers: Buffer[]): Promise<void> {
-    for (const buffer of buffers) {
-      let offset = 0;
-      while (offset < buffer.length && !this.#done) {
-        await this.#hashing[this.#current]; // the slot is free once its last batch is hashed
-        if (this.#done) return; // aborted meanwhile: nothing more goes to the worker
-        const n = Math.min(buffer.length - offset, SLOT_BYTES - this.#filled);
-        new Uint8Array(this.#slots[this.#current]!, this.#filled, n).set(buffer.subarray(offset, offset + n));
-        this.#filled += n;
-        offset += n;
-        if (this.#filled === SLOT_BYTES) this.#send();
-      }
-    }
-  }
-
-  #send(): void {
-    const hashing = this.#worker.ask({ op: 'update', id: this.#id, data: this.#slots[this.#current]!, length: this.#filled });
-    hashing.catch(() => undefined); // awaited by the next update or digest
-    this.#hashing[this.#current] = hashing;
-    this.#current ^= 1;
-    this.#filled = 0;
+  // The worker takes messages in order, so updates are sent at once, not one
+  // after the other's answer: the thread never waits for the main thread.
+  async update(bytes: Uint8Array): Promise<void> {
+    if (this.#done) return; // aborted: nothing more goes to the worker
+    if (!(bytes.buffer instanceof SharedArrayBuffer)) throw new TypeError('offloaded hashing reads shared memory only');
+    await this.#worker.ask({ op: 'update', id: this.#id, data: bytes.buffer, offset: bytes.byteOffset, length: bytes.length });
   }
 
   async digest(): Promise<Digests> {
     try {
-      if (this.#filled > 0) this.#send();
-      await Promise.all(this.#hashing);
       return (await this.#worker.ask({ op: 'digest', id: this.#id })).digests!;
     } finally {
       this.#finish();

@@ -1,13 +1,16 @@
 /**
- * Streams an upload body into a file while hashing it (see hasher.ts). Memory
- * per upload is bounded (PENDING_BATCHES of 512 KiB and the one filling, the
- * sink's 256 KiB buffer, the hasher's two slots) whatever the object size. The file is fdatasync'ed before this
- * resolves.
+ * Streams an upload body into a file while hashing it (see hasher.ts). Each
+ * network chunk is copied into a slot (upload-slots.ts) as it arrives; a full
+ * slot is written and hashed at once, side by side. An upload holds at most
+ * SLOTS_PER_UPLOAD slots (2 MiB) and the sink's 64 KiB buffer, whatever the
+ * object size. The file is fdatasync'ed before this resolves.
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { Writable, type Readable } from 'node:stream';
 import { EdgeError, asStorageError } from '../lib/errors.ts';
-import { createHasher } from './hasher.ts';
+import { noteBodyBytes } from '../lib/young-gc.ts';
+import { createHasher, offloadsHashing } from './hasher.ts';
+import { sharedSlots, smallBodySlots } from './upload-slots.ts';
 
 export interface Received {
   bytes: number;
@@ -39,32 +42,14 @@ export interface BodyPace {
   deadlineMs: number;
 }
 
-/** Size of one disk write (and of one hashing batch; see hasher.ts). */
-export const WRITE_BYTES = 512 * 1024;
-/** Batches received but not yet both written and hashed, at most: the memory an upload holds. */
-const PENDING_BATCHES = 4;
+/** Slots an upload may hold: one filling while the others are written and hashed. */
+const SLOTS_PER_UPLOAD = 4;
 /** A datasync starts beside the writes after each this many bytes. */
 const SYNC_EVERY_BYTES = 32 * 1024 * 1024;
 
-async function writeAll(handle: FileHandle, buffers: Buffer[], position: number): Promise<number> {
-  let written = 0;
-  let pending = buffers;
-  for (;;) {
-    const { bytesWritten } = await handle.writev(pending, position + written);
-    written += bytesWritten;
-    const total = pending.reduce((n, b) => n + b.length, 0);
-    if (bytesWritten === total) return written;
-    // Short write: drop what went out and continue with the rest.
-    let skip = bytesWritten;
-    const rest: Buffer[] = [];
-    for (const b of pending) {
-      if (skip >= b.length) skip -= b.length;
-      else {
-        rest.push(skip > 0 ? b.subarray(skip) : b);
-        skip = 0;
-      }
-    }
-    pending = rest;
+async function writeFully(handle: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
+  for (let written = 0; written < bytes.length; ) {
+    written += (await handle.write(bytes, written, bytes.length - written, position + written)).bytesWritten;
   }
 }
 
@@ -74,49 +59,47 @@ export async function receiveToFile(body: Readable, path: string, options: Recei
     throw asStorageError(err);
   });
   const hasher = createHasher(options.expectedBytes);
+  const slots = offloadsHashing(options.expectedBytes) ? sharedSlots : smallBodySlots(options.expectedBytes!);
   let bytes = 0;
   const limit = Math.min(options.maxBytes, options.expectedBytes ?? Infinity);
-  // Network reads arrive in ~64 KiB pieces; a write per piece costs a thread
-  // pool round trip each and halves throughput, so they are batched. Each
-  // batch goes to the disk and to the hasher, each in order but independently
-  // of the other, so neither waits for the slower one batch by batch; the
-  // body is read on while at most PENDING_BATCHES are not both written and
-  // hashed. Every SYNC_EVERY_BYTES written, a datasync starts beside the
-  // writes, so the one at the end has little left to flush.
-  let batch: Buffer[] = [];
-  let batchBytes = 0;
+  // A full slot's write and hash both start at once: writes go out in order,
+  // one at a time, and the hash thread takes slots in order. Neither waits
+  // for the other. Every SYNC_EVERY_BYTES written, a datasync starts beside
+  // the writes, so the one at the end has little left to flush.
+  let slot: Buffer | undefined;
+  let filled = 0;
   let queued = 0;
   let writing: Promise<unknown> = Promise.resolve();
-  let hashing: Promise<unknown> = Promise.resolve();
   let syncing: Promise<unknown> = Promise.resolve();
   let syncedUpTo = 0;
-  let pending = 0;
+  /** Slots taken and not yet given back, each settled once both its write and its hash are. */
+  const inFlight = new Set<Promise<unknown>>();
   let failure: unknown;
-  let resumeReading: (() => void) | undefined;
-  const settled = () => {
-    pending -= 1;
-    const resume = resumeReading;
-    resumeReading = undefined;
-    resume?.();
-  };
-  const fail = (err: unknown) => {
-    failure ??= err;
-    settled();
-  };
-  const flush = () => {
-    if (batchBytes === 0) return;
-    const buffers = batch;
+  let slotFreed: (() => void) | undefined;
+  const dispatch = () => {
+    if (!slot || filled === 0) return;
+    const taken = slot;
+    const data = slot.subarray(0, filled);
     const position = queued;
-    queued += batchBytes;
-    batch = [];
-    batchBytes = 0;
-    pending += 1;
-    const written = (writing = writing.then(() => (failure === undefined ? writeAll(handle, buffers, position) : undefined)));
-    const hashed = (hashing = hashing.then(() => (failure === undefined ? hasher.update(buffers) : undefined)));
-    Promise.all([written, hashed]).then(settled, fail);
+    queued += filled;
+    slot = undefined;
+    filled = 0;
+    const written = (writing = writing.then(() => (failure === undefined ? writeFully(handle, data, position) : undefined)));
+    const hashed = failure === undefined ? hasher.update(data) : undefined;
+    // The slot may be reused only when nothing reads it any more, failed or not.
+    const done: Promise<unknown> = Promise.allSettled([written, hashed]).then(([w, h]) => {
+      inFlight.delete(done);
+      slots.give(taken);
+      if (w.status === 'rejected') failure ??= w.reason;
+      if (h.status === 'rejected') failure ??= h.reason;
+      const wake = slotFreed;
+      slotFreed = undefined;
+      wake?.();
+    });
+    inFlight.add(done);
     if (queued - syncedUpTo >= SYNC_EVERY_BYTES) {
       syncedUpTo = queued;
-      // After this batch's write, beside the next ones; one at a time.
+      // After this slot's write, beside the next ones; one at a time.
       syncing = Promise.all([syncing, written])
         .then(() => (failure === undefined ? handle.datasync() : undefined))
         .catch((err: unknown) => {
@@ -126,23 +109,35 @@ export async function receiveToFile(body: Readable, path: string, options: Recei
       syncing.catch(() => undefined); // awaited by drained(), or the finally below
     }
   };
+  const settled = () => Promise.allSettled([writing, syncing, ...inFlight]);
   const drained = async () => {
-    flush();
-    await Promise.all([writing, hashing, syncing]);
+    dispatch();
+    await settled();
     if (failure !== undefined) throw failure;
   };
   const accept = (chunk: Buffer, callback: (err?: Error | null) => void) => {
-    batch.push(chunk);
-    batchBytes += chunk.length;
-    if (batchBytes >= WRITE_BYTES) flush();
-    if (failure !== undefined) return callback(failure as Error);
-    if (pending < PENDING_BATCHES) return callback();
-    resumeReading = () => callback(failure === undefined ? undefined : (failure as Error));
+    let offset = 0;
+    const copy = () => {
+      while (offset < chunk.length) {
+        if (failure !== undefined) return callback(failure as Error);
+        if (!slot) {
+          if (inFlight.size + 1 > SLOTS_PER_UPLOAD) return void (slotFreed = copy); // read on once one is free
+          slot = slots.take();
+        }
+        const n = chunk.copy(slot, filled, offset);
+        filled += n;
+        offset += n;
+        if (filled === slot.length) dispatch();
+      }
+      callback();
+    };
+    copy();
   };
   const sink = new Writable({
-    highWaterMark: 256 * 1024,
+    highWaterMark: 64 * 1024,
     write(chunk: Buffer, _encoding, callback) {
       bytes += chunk.length;
+      noteBodyBytes(chunk.length);
       if (bytes > limit) {
         callback(
           bytes > options.maxBytes
@@ -178,7 +173,8 @@ export async function receiveToFile(body: Readable, path: string, options: Recei
     hasher.abort();
     throw receiveError(err);
   } finally {
-    await Promise.allSettled([writing, hashing, syncing]); // no write may outlive the handle
+    await settled(); // no write may outlive the handle, nor a slot be reused while read
+    if (slot) slots.give(slot);
     await handle.close();
   }
 }
