@@ -42,7 +42,7 @@ describe('the compiled build', () => {
     const unit = await readFile(UNIT, 'utf8');
     const flags = /^ExecStart=\S*node\s+(.*?)\s*\S*dist\/cli\.js/m.exec(unit)![1]!.split(/\s+/).filter(Boolean);
     const env = Object.fromEntries([...unit.matchAll(/^Environment=([A-Z_]+)=(\S*)$/gm)].map((m) => [m[1]!, m[2]!]));
-    assert.deepEqual(Object.keys(env).sort(), ['MALLOC_ARENA_MAX', 'NODE_ENV']);
+    assert.deepEqual(Object.keys(env).sort(), ['MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_', 'NODE_ENV']);
     const dir = await mkdtemp(join(tmpdir(), 'edgecd-build-'));
     const child = spawn(process.execPath, [...flags, join(ROOT, 'dist/cli.js'), 'serve', '--data', dir, '--listen', '127.0.0.1:0', '--ntp-listen', 'off', '--plain-http'], {
       stdio: ['ignore', 'pipe', 'inherit'],
