@@ -34,6 +34,31 @@ describe('receiveToFile', () => {
     }
   }
 
+  it('keeps concurrent uploads apart while they share the reused slots, one failing among them', async () => {
+    // Slots go back to a shared pool: a slot reused while a write or the hash
+    // thread still read it would mix one upload's bytes into another's.
+    const bodies = Array.from({ length: 6 }, (_, i) => randomBytes(3 * 1_048_576 + i * 65_537));
+    const broken = new Readable({
+      read() {
+        this.push(randomBytes(1_500_000));
+        this.destroy(new Error('aborted'));
+      },
+    });
+    const failing = assert.rejects(receiveToFile(broken, join(dir, 'broken'), { maxBytes: 1 << 30, expectedBytes: 8_000_000 }), { code: 'ClientDisconnected' });
+    const results = await Promise.all(bodies.map((body, i) => receiveToFile(pieces(body), join(dir, `together-${i}`), { maxBytes: 1 << 30 })));
+    await failing;
+    for (const [i, body] of bodies.entries()) {
+      assert.equal(results[i]!.md5, createHash('md5').update(body).digest('hex'));
+      assert.equal(results[i]!.sha256, createHash('sha256').update(body).digest('hex'));
+      assert.ok((await readFile(join(dir, `together-${i}`))).equals(body), `upload ${i} on disk`);
+    }
+    // And again, now through slots the first round used.
+    const again = randomBytes(2 * 1_048_576 + 3);
+    const got = await receiveToFile(pieces(again), join(dir, 'again'), { maxBytes: 1 << 30, expectedBytes: again.length });
+    assert.equal(got.sha256, createHash('sha256').update(again).digest('hex'));
+    assert.ok((await readFile(join(dir, 'again'))).equals(again));
+  });
+
   it('refuses a body over the limit with 413 and a short one as a disconnect', async () => {
     await assert.rejects(receiveToFile(pieces(randomBytes(5000)), join(dir, 'big'), { maxBytes: 4096 }), { code: 'EntityTooLarge' });
     await assert.rejects(receiveToFile(pieces(randomBytes(10)), join(dir, 'short'), { maxBytes: 4096, expectedBytes: 20 }), { code: 'ClientDisconnected' });

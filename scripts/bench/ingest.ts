@@ -236,12 +236,17 @@ async function serverRound(e: Endpoint, src: string, singleMiB: number, pieceMiB
 async function overload(e: Endpoint, src: string, pid: number, round: number): Promise<{ peakRssMB: number; statuses: Record<number, number> }> {
   await resetPeak(pid);
   const statuses: Record<number, number> = {};
+  // New connections: sockets kept alive since the small PUTs may be closed by
+  // the server's keep-alive timeout just as they are reused, which would be
+  // counted as 0 here though no upload was refused that way.
+  const fresh = { ...e, agent: new Agent({ keepAlive: true, maxSockets: 128 }) };
   await Promise.all(
     Array.from({ length: 80 }, async (_, i) => {
-      const status = await put(e, `overload-${round}-${i}`, { path: src, start: i * MiB, length: MiB }).catch(() => 0);
+      const status = await put(fresh, `overload-${round}-${i}`, { path: src, start: i * MiB, length: MiB }).catch(() => 0);
       statuses[status] = (statuses[status] ?? 0) + 1;
     }),
   );
+  fresh.agent.destroy();
   if (Object.keys(statuses).some((s) => s !== '201' && s !== '503' && s !== '0')) throw new Error(`overload answered ${JSON.stringify(statuses)}`);
   return { peakRssMB: (await rssOf(pid)).peakMB, statuses };
 }
