@@ -48,3 +48,22 @@ describe('admission', () => {
     assert.ok(heads.every((h) => h.status === 204));
   });
 });
+
+describe('admission under memory pressure', () => {
+  it('refuses uploads with 503 + Retry-After while the heap is over admission.maxHeapMB, and still answers reads', async () => {
+    // 16 MB, the least allowed, is below what any running daemon's heap holds.
+    const tight = await TestDaemon.start({ config: { admission: { maxHeapMB: 16 } } });
+    try {
+      const session = await SwiftSession.open(tight);
+      assert.equal((await session.req('PUT', '/tight')).status, 201, 'a container is not an upload');
+      const refused = await session.req('PUT', '/tight/o', {}, randomBytes(1000));
+      assert.equal(refused.status, 503);
+      assert.match(refused.text, /memory pressure/);
+      assert.ok(Number(refused.headers['retry-after']) >= 1);
+      assert.equal((await session.req('HEAD', '/tight/o')).status, 404);
+      assert.equal((await session.req('HEAD', '/tight')).status, 204);
+    } finally {
+      await tight.cleanup();
+    }
+  });
+});

@@ -1,4 +1,5 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { getHeapStatistics } from 'node:v8';
 import type { MiddlewareHandler } from 'hono';
 import { EdgeError } from '../../lib/errors.ts';
 import type { Env } from '../env.ts';
@@ -108,7 +109,7 @@ export function admission(options: AdmissionOptions): MiddlewareHandler<Env> & {
     const isUpload = c.req.method === 'PUT' && UPLOAD.test(c.env?.incoming?.url ?? c.req.path);
     if (isUpload) {
       if (delayMs > options.maxEventLoopDelayMs) refuse(`event loop delayed ${Math.round(delayMs)} ms`, uploads.active, options.maxUploads);
-      if (process.memoryUsage().heapUsed > options.maxHeapBytes) refuse('memory pressure', uploads.active, options.maxUploads);
+      if (getHeapStatistics().used_heap_size > options.maxHeapBytes) refuse('memory pressure', uploads.active, options.maxUploads);
     }
     await take(requests, options.maxRequests, 'requests');
     try {
