@@ -16,6 +16,16 @@ export type OutHeaders = Record<string, string>;
 /** The response headers being collected for this request. */
 export const outHeaders = (c: Context<Env>): OutHeaders => c.get('out');
 
+/**
+ * A response body from Node data: a file's read stream, a generator of lines
+ * or tar blocks. Not Readable.toWeb, which copies every chunk into a new
+ * buffer (`new Uint8Array(buffer)` in Node 20). Cancelling the body (the
+ * client went) ends the iteration, which closes a read stream's file.
+ */
+export function webBody(source: AsyncIterable<Uint8Array | string>): ReadableStream {
+  return ReadableStream.from(source) as ReadableStream;
+}
+
 export function reply(c: Context<Env>, status: number, body: string | ReadableStream | null = null, contentType?: string): Response {
   const headers = outHeaders(c);
   if (contentType !== undefined) headers['Content-Type'] = contentType;

@@ -13,7 +13,6 @@
  * besides. Logins, evidence views and downloads go to the audit trail.
  */
 import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { getCookie } from 'hono/cookie';
 import { html } from 'hono/html';
@@ -42,7 +41,7 @@ import type { ObjectEntry, ObjectStore } from '../../store/object-store.ts';
 import { rangePicker } from '../../swift/range.ts';
 import type { Env } from '../env.ts';
 import type { LoginGate } from '../login-gate.ts';
-import { outHeaders, reply } from '../reply.ts';
+import { outHeaders, reply, webBody } from '../reply.ts';
 import type { ConsoleAssets } from './assets.ts';
 import { allObjects, evidenceType, formDay, recordingView, searchRecordings, type ReplicationTargetRef } from './recording-data.ts';
 import { ConsoleSessions, SESSION_COOKIE, type Session } from './session.ts';
@@ -261,7 +260,7 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
   app.get('/tombstones.jsonl', session, watchesLifecycle, async (c) => {
     const { account } = c.get('session').identity;
     out(c)['Content-Disposition'] = 'attachment; filename="tombstones.jsonl"';
-    return send(c, 200, Readable.toWeb(Readable.from(tombstoneLines(deps.lifecycle.tombstoneFile, account))) as ReadableStream, 'application/x-ndjson');
+    return send(c, 200, webBody(tombstoneLines(deps.lifecycle.tombstoneFile, account)), 'application/x-ndjson');
   });
   const daysAhead = (c: C) => {
     const days = planDays(c.req.query('days'));
@@ -406,7 +405,7 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
     headers['Content-Disposition'] = `${download || !served.inline ? 'attachment' : 'inline'}; filename="${asciiName(name)}"; filename*=UTF-8''${encodeURIComponent(name)}`;
     // Evidence bytes are never a page of the console: opened directly, they run in a sandbox with no origin and no script.
     headers['Content-Security-Policy'] = "sandbox; default-src 'none'; media-src 'self'";
-    const body = Readable.toWeb(read.body) as ReadableStream;
+    const body = webBody(read.body);
     if (read.range) {
       headers['Content-Range'] = `bytes ${read.range.start}-${read.range.end}/${read.entry.bytes}`;
       headers['Content-Length'] = String(read.range.end - read.range.start + 1);
@@ -433,7 +432,7 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
     const tar = recordingTar(deps, c, account, container, entry.meta, objects, excerpt, head);
     const headers = out(c);
     headers['Content-Disposition'] = `attachment; filename="${asciiName(diskName(container))}.tar"`;
-    return send(c, 200, Readable.toWeb(Readable.from(tar)) as ReadableStream, 'application/x-tar');
+    return send(c, 200, webBody(tar), 'application/x-tar');
   });
 
   return app;

@@ -7,7 +7,7 @@ import { guessContentType } from '../../swift/content-type.ts';
 import { rangePicker } from '../../swift/range.ts';
 import type { Env } from '../env.ts';
 import { httpDate, readMeta, setMetaHeaders } from '../headers.ts';
-import { outHeaders, reply } from '../reply.ts';
+import { outHeaders, reply, webBody } from '../reply.ts';
 import type { Handlers, StorageDeps } from './handlers.ts';
 
 function objectHeaders(c: Context<Env>, entry: ObjectEntry): void {
@@ -121,7 +121,7 @@ export function objectHandlers({ store, destination, maxObjectBytes }: StorageDe
       const read = await store.readObject(account, container, object, rangePicker(c.req.header('range')));
       objectHeaders(c, read.entry);
       const out = outHeaders(c);
-      const body = Readable.toWeb(read.body) as ReadableStream;
+      const body = webBody(read.body);
       if (read.range) {
         const { start, end } = read.range;
         out['Content-Range'] = `bytes ${start}-${end}/${read.entry.bytes}`;
