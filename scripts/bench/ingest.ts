@@ -14,6 +14,8 @@
  *   GiB of each (single-threaded and CPU-bound: wall time is CPU time).
  * - CPU per GiB: the daemon's utime + stime (/proc/PID/stat, worker threads
  *   included) over the single PUT, per GiB.
+ * - GET: the single PUT's object downloaded whole by a reader, next to a
+ *   bare node:http server streaming the same file (no goal; a guard).
  * - RSS: the production entry (node dist/cli.js, with the systemd unit's
  *   node flags); idle, idle again after a few logins (each runs a 16 MiB
  *   scrypt), and the peak (VmHWM, reset through clear_refs) during the
@@ -68,6 +70,30 @@ function put(e: Endpoint, name: string, file?: { path: string; start: number; le
 }
 
 const SMALL_BODY = Buffer.alloc(1024, 7);
+
+/** GETs `path` whole: MB/s. */
+function getMBps(e: { port: number; headers: Record<string, string>; agent: Agent }, path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    request({ host: '127.0.0.1', port: e.port, path, headers: e.headers, agent: e.agent }, (res) => {
+      let bytes = 0;
+      res.on('data', (chunk: Buffer) => (bytes += chunk.length));
+      res.on('end', () => (res.statusCode === 200 ? resolve(bytes / MiB / ((performance.now() - started) / 1000)) : reject(new Error(`GET ${path}: ${res.statusCode}`))));
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+/** A bare node:http server that streams `file` to every GET, as edgecd reads (256 KiB): the machine's download ceiling. */
+function startBareFileServer(file: string, runtime: { flags: string[]; env: Record<string, string> }): Promise<Server> {
+  const code = `const http = require('node:http'), fs = require('node:fs');
+    http.createServer((req, res) => {
+      res.writeHead(200, { 'Content-Length': fs.statSync(${JSON.stringify(file)}).size });
+      fs.createReadStream(${JSON.stringify(file)}, { highWaterMark: 256 * 1024 }).pipe(res);
+    }).listen(0, '127.0.0.1', function () { console.log(this.address().port); });`;
+  return startProcess([...runtime.flags, '-e', code], (line) => Number(line) || undefined, runtime.env);
+}
 
 async function timed<T>(fn: () => Promise<T>): Promise<{ seconds: number; value: T }> {
   const started = performance.now();
@@ -270,6 +296,14 @@ export async function ingestFigures(base: string): Promise<Record<string, unknow
   const connection = JSON.parse(await readFile(join(base, 'ingest-data', 'connection.json'), 'utf8')) as { BlobAPIUserName: string; BlobAPIKey: string };
   const ours = await endpoint(edgecd.port, connection.BlobAPIUserName, connection.BlobAPIKey, 'bench');
   for (let i = 0; i < 3; i++) await swiftLogin(edgecd.port, connection.BlobAPIUserName, connection.BlobAPIKey, ours.agent); // a day's logins
+  // Downloads are a reader's (a clerk's): the camera's account may only write.
+  const readerKey = randomBytes(16).toString('hex');
+  const added = spawnSync(process.execPath, ['dist/cli.js', 'user', 'add', 'bench-reader', '--role', 'reader', '--key', readerKey, '--data', join(base, 'ingest-data')], {
+    cwd: ROOT,
+  });
+  if (added.status !== 0) throw new Error(`user add: ${added.stderr}`);
+  const reader = { port: edgecd.port, headers: { 'X-Auth-Token': (await swiftLogin(edgecd.port, 'bench-reader', readerKey, ours.agent)).token }, agent: ours.agent };
+  const bareFiles = await startBareFileServer(src, runtime);
   await new Promise((r) => setTimeout(r, 2000));
   const idleAfterLogins = await rssOf(pid);
 
@@ -293,12 +327,15 @@ export async function ingestFigures(base: string): Promise<Record<string, unknow
         fsyncedFilesPerSec: await fsyncedFilesPerSecond(base, Math.max(500, Math.round(3000 * SCALE))),
       };
       const e = await serverRound(ours, src, singleMiB, pieceMiB, r, pid);
+      e.getMBps = await getMBps(reader, `${ours.container}/single-${r}.mkv`);
+      baseline.bareGetMBps = await getMBps({ port: bareFiles.port, headers: {}, agent: ours.agent }, '/');
       const g = theirs ? await serverRound(theirs, src, singleMiB, pieceMiB, r) : undefined;
       rounds.push({ edgecd: e, ...(g ? { go: g } : {}), base: baseline, overload: await overload(ours, src, pid, r) });
     }
   } finally {
     ours.agent.destroy();
     theirs?.agent.destroy();
+    bareFiles.child.kill();
     edgecd.child.kill('SIGTERM');
     await new Promise((r) => edgecd.child.once('exit', r));
     await go?.stop();
@@ -333,6 +370,9 @@ export async function ingestFigures(base: string): Promise<Record<string, unknow
     edgecd: {
       ...httpFigures((r) => r.edgecd),
       cpuSecondsPerGiB: of((r) => r.edgecd.cpuSecondsPerGiB),
+      // No goal: what a clerk's pull or a browser's download gets, next to a bare node:http file stream.
+      readerGetMBps: of((r) => r.edgecd.getMBps),
+      readerGetOverBareNodeHttp: of((r) => r.edgecd.getMBps! / r.base.bareGetMBps!),
       idleRssMB: idle.rssMB,
       idleRssAfterLoginsMB: idleAfterLogins.rssMB,
       peakRss16MB: of((r) => r.edgecd.peakRss16MB),
@@ -345,12 +385,14 @@ export async function ingestFigures(base: string): Promise<Record<string, unknow
       hashLimitMd5ThenSha256MBps: of((r) => r.base.hashLimitMBps),
       opensslMd5PlusSha256SecondsPerGiB: of((r) => r.base.opensslSecondsPerGiB),
       fsyncedSmallFilesPerSec: of((r) => r.base.fsyncedFilesPerSec),
+      bareNodeHttpGetMBps: of((r) => r.base.bareGetMBps),
       minimalHonoIdleRssMB: honoIdle,
     },
   };
 }
 
 interface Baseline {
+  bareGetMBps?: number;
   ddMBps: number;
   dd16MBps: number;
   hashLimitMBps: number;
