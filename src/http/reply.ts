@@ -7,6 +7,7 @@
  * which would lower-case the names again, so the record is also left on the
  * bindings for `swiftFetch` (app.ts) to restore.
  */
+import { Readable } from 'node:stream';
 import type { Context } from 'hono';
 import { noteBodyBytes } from '../lib/young-gc.ts';
 import type { Env } from './env.ts';
@@ -19,11 +20,27 @@ export const outHeaders = (c: Context<Env>): OutHeaders => c.get('out');
 /**
  * A response body from Node data: a file's read stream, a generator of lines
  * or tar blocks. Not Readable.toWeb, which copies every chunk into a new
- * buffer (`new Uint8Array(buffer)` in Node 20). Cancelling the body (the
- * client went) ends the iteration, which closes a read stream's file.
+ * buffer (`new Uint8Array(buffer)` in Node 20), nor ReadableStream.from, whose
+ * cancel before the first read (a HEAD, a client gone before the answer)
+ * leaves a read stream, and its file, open. Chunks are pulled one at a time,
+ * as the response drains.
  */
-export function webBody(source: AsyncIterable<Uint8Array | string>): ReadableStream {
-  return ReadableStream.from(source) as ReadableStream;
+export function webBody(source: Readable | AsyncIterable<Uint8Array | string>): ReadableStream {
+  const chunks = source[Symbol.asyncIterator]();
+  return new ReadableStream(
+    {
+      async pull(controller) {
+        const { value, done } = await chunks.next();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      },
+      async cancel(reason) {
+        if (source instanceof Readable) source.destroy();
+        await chunks.return?.(reason);
+      },
+    },
+    { highWaterMark: 0 },
+  );
 }
 
 export function reply(c: Context<Env>, status: number, body: string | ReadableStream | null = null, contentType?: string): Response {
