@@ -31,8 +31,9 @@ export function webBody(source: Readable | AsyncIterable<Uint8Array | string>): 
     {
       async pull(controller) {
         const { value, done } = await chunks.next();
-        if (done) controller.close();
-        else controller.enqueue(value);
+        if (done) return controller.close();
+        controller.enqueue(value);
+        noteBodyBytes(value.length);
       },
       async cancel(reason) {
         if (source instanceof Readable) source.destroy();

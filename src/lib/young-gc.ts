@@ -1,12 +1,13 @@
 /**
- * A young-generation collection after every few MiB of upload body.
+ * A young-generation collection after every few MiB of body, in or out.
  *
  * Node copies each network read of a request body into a new ArrayBuffer of
- * up to 64 KiB. Its JavaScript wrapper is tiny, so the young generation
- * fills slowly and V8 let ~64 MB of dead chunks pile up between collections:
- * half of the daemon's resident memory during uploads. A minor collection
- * of the (1 MB, see the unit) young generation takes well under a
- * millisecond and frees them. Without access to gc() this does nothing.
+ * up to 64 KiB, and a file read for a download is another new buffer of
+ * 256 KiB. Their JavaScript wrappers are tiny, so the young generation fills
+ * slowly and V8 let ~64 MB of dead chunks pile up between collections: half
+ * of the daemon's resident memory during uploads or downloads. A minor
+ * collection of the (1 MB, see the unit) young generation takes well under
+ * a millisecond and frees them. Without access to gc() this does nothing.
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -30,7 +31,7 @@ function exposeGc(): Gc | undefined {
 const gc = exposeGc();
 let sinceLast = 0;
 
-/** Counts body bytes taken in; collects the young generation every EVERY_BYTES. */
+/** Counts body bytes that passed through a new buffer; collects the young generation every EVERY_BYTES. */
 export function noteBodyBytes(bytes: number): void {
   sinceLast += bytes;
   if (sinceLast < EVERY_BYTES) return;
