@@ -20,6 +20,7 @@ import { USERS } from '../bws/content-destination.ts';
 import { formatCompactTime } from '../bws/names.ts';
 import type { ConfirmationLevel, ReplicationTarget } from '../config/config.ts';
 import { hashStream } from '../lib/digests.ts';
+import { noteBodyBytes } from '../lib/young-gc.ts';
 import type { ContainerEntry, ObjectEntry, ObjectStore } from '../store/object-store.ts';
 import { etagOf, header, swiftPath, type SwiftClient } from '../swift/client.ts';
 import { canonicalKey, type MetaMap } from '../swift/metadata.ts';
@@ -225,6 +226,7 @@ export class ObjectTransfer {
       const out = metered((n) => {
         sent += n;
         this.#advance(n);
+        noteBodyBytes(n); // each file read is a new buffer
       }, this.#c.bucket);
       out.once('close', () => {
         body.destroy(); // the file closes whichever way the request ended
