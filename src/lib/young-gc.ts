@@ -7,7 +7,8 @@
  * slowly and V8 let ~64 MB of dead chunks pile up between collections: half
  * of the daemon's resident memory during uploads or downloads. A minor
  * collection of the (1 MB, see the unit) young generation takes well under
- * a millisecond and frees them. Without access to gc() this does nothing.
+ * a millisecond and frees them. The systemd unit exposes gc(); elsewhere
+ * (npm start, tests) it is enabled at run time, and without it this does nothing.
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
