@@ -30,12 +30,14 @@ export interface BodyHasher {
 /** Bodies at least this large (or of unknown length) are hashed off the main thread. */
 export const OFFLOAD_BYTES = 1024 * 1024;
 
+/** Whether a body of this declared size (undefined: unknown) is hashed on the hash thread. */
 export function offloadsHashing(expectedBytes: number | undefined): boolean {
   return expectedBytes === undefined || expectedBytes >= OFFLOAD_BYTES;
 }
 
-export function createHasher(expectedBytes: number | undefined): BodyHasher {
-  return offloadsHashing(expectedBytes) ? pool.hasher() : new InlineHasher();
+/** A hasher on the hash thread (`offloaded`: it then reads shared memory only) or inline. */
+export function createHasher(offloaded: boolean): BodyHasher {
+  return offloaded ? pool.hasher() : new InlineHasher();
 }
 
 class InlineHasher implements BodyHasher {

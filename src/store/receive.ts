@@ -58,8 +58,10 @@ export async function receiveToFile(body: Readable, path: string, options: Recei
   const handle = await open(path, 'wx', 0o640).catch((err) => {
     throw asStorageError(err);
   });
-  const hasher = createHasher(options.expectedBytes);
-  const slots = offloadsHashing(options.expectedBytes) ? sharedSlots : smallBodySlots(options.expectedBytes!);
+  // Decided once for both: the hash thread reads only the shared slots.
+  const offloaded = offloadsHashing(options.expectedBytes);
+  const hasher = createHasher(offloaded);
+  const slots = offloaded ? sharedSlots : smallBodySlots(options.expectedBytes!);
   let bytes = 0;
   const limit = Math.min(options.maxBytes, options.expectedBytes ?? Infinity);
   // A full slot's write and hash both start at once: writes go out in order,
