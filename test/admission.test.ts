@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { getHeapStatistics } from 'node:v8';
 import { SwiftSession, TestDaemon } from './helpers/daemon.ts';
 import { md5 } from './helpers/hashes.ts';
 
@@ -51,9 +52,12 @@ describe('admission', () => {
 
 describe('admission under memory pressure', () => {
   it('refuses uploads with 503 + Retry-After while the heap is over admission.maxHeapMB, and still answers reads', async () => {
-    // 16 MB, the least allowed, is below what any running daemon's heap holds.
+    // 16 MB is the least allowed; the daemon runs in this process, so ballast
+    // held here puts its heap over it whatever a fresh process would use.
     const tight = await TestDaemon.start({ config: { admission: { maxHeapMB: 16 } } });
+    const ballast = Array.from({ length: 1_000_000 }, (_, i) => ({ i }));
     try {
+      assert.ok(getHeapStatistics().used_heap_size > 16 * 1024 * 1024, 'the heap is over the limit');
       const session = await SwiftSession.open(tight);
       assert.equal((await session.req('PUT', '/tight')).status, 201, 'a container is not an upload');
       const refused = await session.req('PUT', '/tight/o', {}, randomBytes(1000));
@@ -63,6 +67,7 @@ describe('admission under memory pressure', () => {
       assert.equal((await session.req('HEAD', '/tight/o')).status, 404);
       assert.equal((await session.req('HEAD', '/tight')).status, 204);
     } finally {
+      ballast.length = 0;
       await tight.cleanup();
     }
   });
