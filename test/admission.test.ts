@@ -72,3 +72,53 @@ describe('admission under memory pressure', () => {
     }
   });
 });
+
+describe('admission of small uploads', () => {
+  it('a small upload (at most 64 KiB declared) is not queued behind large ones: it needs no upload slot', async () => {
+    const one = await TestDaemon.start({ config: { admission: { maxUploads: 1, queue: 0 } } });
+    try {
+      const session = await SwiftSession.open(one);
+      const admin = (await one.auth('admin')).token;
+      await session.req('PUT', '/small');
+      // A large upload that holds the only upload slot until the test lets it finish.
+      const large = randomBytes(200_000);
+      let finish!: () => void;
+      const finished = new Promise<void>((r) => (finish = r));
+      const held = session.req(
+        'PUT',
+        '/small/large',
+        { 'Content-Length': String(large.length) },
+        (async function* () {
+          yield large.subarray(0, 100_000);
+          await finished;
+          yield large.subarray(100_000);
+        })(),
+      );
+      const inFlight = async () => /edgecd_uploads_in_flight 1\b/.test((await one.request('GET', '/metrics', { 'X-Auth-Token': admin })).text);
+      while (!(await inFlight())) await new Promise((r) => setImmediate(r));
+
+      const refused = await session.req('PUT', '/small/second-large', {}, randomBytes(64 * 1024 + 1));
+      assert.equal(refused.status, 503, 'a second large upload finds no slot and no queue');
+      const chunked = await session.req(
+        'PUT',
+        '/small/chunked',
+        {},
+        (async function* () {
+          yield Buffer.from('no declared length');
+        })(),
+      );
+      assert.equal(chunked.status, 503, 'a body of undeclared length counts as large');
+      const small = randomBytes(64 * 1024);
+      const stored = await session.req('PUT', '/small/metadata.json', {}, small);
+      assert.equal(stored.status, 201);
+      assert.equal(stored.headers.etag, md5(small));
+
+      finish();
+      assert.equal((await held).status, 201);
+      assert.equal((await session.req('HEAD', '/small/large')).headers.etag, md5(large));
+      assert.equal((await session.req('HEAD', '/small/second-large')).status, 404);
+    } finally {
+      await one.cleanup();
+    }
+  });
+});

@@ -7,7 +7,7 @@ import type { Env } from '../env.ts';
 export interface AdmissionOptions {
   /** Requests served at once (all kinds). */
   maxRequests: number;
-  /** Uploads (object PUTs) served at once. */
+  /** Uploads (object PUTs) served at once; small ones (SMALL_UPLOAD_BYTES) are not counted. */
   maxUploads: number;
   /** How many requests may wait for a slot before the rest get 503. */
   queue: number;
@@ -73,6 +73,19 @@ class Slots {
 const UPLOAD = /^\/v1\/[^/?]+\/[^/?]+\/[^?]/;
 
 /**
+ * An upload that declares at most this many bytes (a recording's metadata,
+ * its key files) needs no upload slot: it holds one body-sized buffer and its
+ * commit shares the group commits of the others, so the upload bound, which
+ * guards memory and disk bandwidth against large bodies, would only queue it
+ * behind them. It still counts against maxRequests and the pressure signals.
+ */
+export const SMALL_UPLOAD_BYTES = 64 * 1024;
+
+function isSmallUpload(contentLength: string | undefined): boolean {
+  return contentLength !== undefined && /^\d{1,6}$/.test(contentLength) && Number(contentLength) <= SMALL_UPLOAD_BYTES;
+}
+
+/**
  * Admission control: bounds on concurrent requests and uploads, a short wait
  * queue, and event-loop delay and heap size as pressure signals. Past them a
  * request gets 503 with a Retry-After sized from the backlog, at once and
@@ -113,7 +126,7 @@ export function admission(options: AdmissionOptions): MiddlewareHandler<Env> & {
     }
     await take(requests, options.maxRequests, 'requests');
     try {
-      if (!isUpload) return await next();
+      if (!isUpload || isSmallUpload(c.req.header('content-length'))) return await next();
       await take(uploads, options.maxUploads, 'uploads');
       try {
         await next();
