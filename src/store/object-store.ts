@@ -126,6 +126,9 @@ export class ObjectStore {
   readonly #containers = new Map<string, CachedContainer>();
   readonly #accounts = new Map<string, AccountEntry>();
   #txSeq = 0;
+  /** Tells this process's transaction ids and temp files from another's (a restart's); a random draw per upload cost a measurable share of a small PUT. */
+  readonly #processTag = randomBytes(4).toString('hex');
+  #tmpSeq = 0;
   #broken: unknown;
   readonly #committing = new Set<Promise<void>>();
   readonly #space: SpaceGuard;
@@ -300,7 +303,7 @@ export class ObjectStore {
 
   async #receiveAndCommit(input: PutObjectInput, key: string, onProgress: (bytes: number) => void): Promise<ObjectEntry> {
     const { account, container, object } = input;
-    const tmp = this.layout.tmpFile(randomBytes(12).toString('hex'));
+    const tmp = this.layout.tmpFile(`${this.#processTag}-${(this.#tmpSeq++).toString(36)}`);
     let received;
     try {
       received = await receiveToFile(input.body, tmp, {
@@ -450,7 +453,7 @@ export class ObjectStore {
 
   #txId(): string {
     // Sortable in commit order (recovery replays in key order); unique within a process.
-    return `${this.#now().toString(36).padStart(9, '0')}-${(this.#txSeq++).toString(36).padStart(8, '0')}-${randomBytes(4).toString('hex')}`;
+    return `${this.#now().toString(36).padStart(9, '0')}-${(this.#txSeq++).toString(36).padStart(8, '0')}-${this.#processTag}`;
   }
 
   #refuseIfBroken(): void {
