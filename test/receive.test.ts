@@ -19,7 +19,8 @@ function pieces(body: Buffer): Readable {
 }
 
 describe('receiveToFile', () => {
-  const sizes = [0, 1, 262_143, 262_144, 262_145, 1_048_576, 3 * 1_048_576 + 7];
+  // 524_288: one slot (SLOT_BYTES), written once with O_DSYNC when declared; one byte more takes two writes and an fdatasync.
+  const sizes = [0, 1, 262_143, 262_144, 262_145, 524_288, 524_289, 1_048_576, 3 * 1_048_576 + 7];
   for (const size of sizes) {
     for (const declared of [true, false]) {
       it(`${size} bytes, ${declared ? 'with' : 'without'} Content-Length`, async () => {
