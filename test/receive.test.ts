@@ -1,12 +1,15 @@
 /** receiveToFile: bytes and both hashes exact on every path (inline and worker hashing). */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { constants } from 'node:fs';
+import { mkdtemp, open, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import { receiveToFile } from '../src/store/receive.ts';
+import { needs } from './helpers/peers.ts';
 
 const dir = await mkdtemp(join(tmpdir(), 'edgecd-receive-'));
 after(() => rm(dir, { recursive: true, force: true }));
@@ -58,6 +61,21 @@ describe('receiveToFile', () => {
     const got = await receiveToFile(pieces(again), join(dir, 'again'), { maxBytes: 1 << 30, expectedBytes: again.length });
     assert.equal(got.sha256, createHash('sha256').update(again).digest('hex'));
     assert.ok((await readFile(join(dir, 'again'))).equals(again));
+  });
+
+  it("writes a large body's whole blocks past the page cache (O_DIRECT), where the file system allows it", { skip: needs('fincore') }, async (t) => {
+    const probe = await open(join(dir, 'direct-probe'), constants.O_WRONLY | constants.O_CREAT | constants.O_DIRECT).catch(() => undefined);
+    if (!probe) return t.skip(`the file system of ${dir} refuses O_DIRECT`);
+    await probe.close();
+    const body = randomBytes(8 * 1_048_576 + 5);
+    const path = join(dir, 'direct');
+    const got = await receiveToFile(pieces(body), path, { maxBytes: 1 << 30, expectedBytes: body.length });
+    // Before anything reads the file: only the 5-byte tail went through the cache.
+    const cached = spawnSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', path], { encoding: 'utf8' });
+    assert.equal(cached.status, 0, cached.stderr);
+    assert.ok(Number(cached.stdout.trim()) <= 8192, `${cached.stdout.trim()} bytes of the file in the page cache`);
+    assert.equal(got.sha256, createHash('sha256').update(body).digest('hex'));
+    assert.ok((await readFile(path)).equals(body));
   });
 
   it('refuses a body over the limit with 413 and a short one as a disconnect', async () => {

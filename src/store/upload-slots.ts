@@ -1,40 +1,89 @@
 /**
- * The memory uploads are received into: fixed 512 KiB slots over
- * SharedArrayBuffers, reused from upload to upload.
+ * The memory uploads are received into: fixed 512 KiB slots of shared
+ * memory, reused from upload to upload.
  *
  * Each network chunk is copied into a slot as it arrives, and the slot is
  * then both written to disk and hashed on the hash thread (which reads the
  * shared memory in place). The chunk itself is garbage at once, so it dies
  * in the young generation; held until written, chunks lived long enough to
  * be promoted, and V8 only frees old ArrayBuffers once 64 MB of them have
- * piled up. Slots are kept for reuse, not reallocated: a freed slot is also
- * freed only by a full collection.
+ * piled up.
+ *
+ * The slots are carved from one shared WebAssembly memory, because its start
+ * is page-aligned: a slot may then be written with O_DIRECT, bypassing the
+ * page cache (receive.ts), which no other allocation Node offers guarantees.
+ * A WebAssembly memory reserves about 10 GiB of address space whatever its
+ * size, so there is one, grown a slot at a time up to MAX_ALIGNED_SLOTS; it
+ * cannot shrink, so it is let go whole once no upload has wanted a slot for
+ * IDLE_MS. Past its maximum, slots are plain SharedArrayBuffers, written
+ * through the page cache.
  */
 
 /** The size of a slot: one disk write and one hashing batch. */
 export const SLOT_BYTES = 512 * 1024;
-/** Free slots kept after a busy spell (16 MiB: 8 uploads' worth); more are dropped. */
-const KEEP_FREE = 32;
-/** With no upload for this long, every free slot goes back to the system. */
+/** Slots carved from the aligned memory at most (64 MiB: 16 large uploads' worth). */
+const MAX_ALIGNED_SLOTS = 128;
+/** With no slot taken for this long, the memory goes back to the system (once every slot is back). */
 const IDLE_MS = 60_000;
+const WASM_PAGE = 64 * 1024;
+
+/** The part of WebAssembly.Memory used here (TypeScript's libs declare it only with the DOM). */
+interface SharedMemory {
+  readonly buffer: SharedArrayBuffer;
+  grow(pages: number): number;
+}
+declare const WebAssembly: { Memory: new (descriptor: { initial: number; maximum: number; shared: true }) => SharedMemory };
 
 export interface SlotSource {
   take(): Buffer;
   give(slot: Buffer): void;
+  /** Whether the slot's memory starts on a page boundary (it may be written with O_DIRECT). */
+  aligned(slot: Buffer): boolean;
 }
 
 class SharedSlots implements SlotSource {
+  #memory: SharedMemory | undefined;
+  #carved = 0;
   #free: Buffer[] = [];
+  #out = 0;
+  #aligned = new WeakSet<Buffer>();
   #idleTimer: NodeJS.Timeout | undefined;
 
   take(): Buffer {
     clearTimeout(this.#idleTimer);
-    this.#idleTimer = setTimeout(() => (this.#free = []), IDLE_MS).unref();
-    return this.#free.pop() ?? Buffer.from(new SharedArrayBuffer(SLOT_BYTES));
+    this.#idleTimer = setTimeout(() => this.#letGo(), IDLE_MS).unref();
+    this.#out += 1;
+    return this.#free.pop() ?? this.#carve();
   }
 
   give(slot: Buffer): void {
-    if (this.#free.length < KEEP_FREE) this.#free.push(slot);
+    this.#out -= 1;
+    this.#free.push(slot);
+  }
+
+  aligned(slot: Buffer): boolean {
+    return this.#aligned.has(slot);
+  }
+
+  #carve(): Buffer {
+    if (this.#carved === MAX_ALIGNED_SLOTS) return Buffer.from(new SharedArrayBuffer(SLOT_BYTES));
+    this.#memory ??= new WebAssembly.Memory({ initial: 0, maximum: (MAX_ALIGNED_SLOTS * SLOT_BYTES) / WASM_PAGE, shared: true });
+    this.#memory.grow(SLOT_BYTES / WASM_PAGE);
+    const slot = Buffer.from(this.#memory.buffer, this.#carved * SLOT_BYTES, SLOT_BYTES);
+    this.#carved += 1;
+    this.#aligned.add(slot);
+    return slot;
+  }
+
+  #letGo(): void {
+    if (this.#out > 0) {
+      this.#idleTimer = setTimeout(() => this.#letGo(), IDLE_MS).unref();
+      return;
+    }
+    this.#free = [];
+    this.#memory = undefined;
+    this.#carved = 0;
+    this.#aligned = new WeakSet();
   }
 }
 
@@ -43,5 +92,5 @@ export const sharedSlots: SlotSource = new SharedSlots();
 
 /** Slots of a body small enough to be hashed inline: plain memory, no larger than the body. */
 export function smallBodySlots(bodyBytes: number): SlotSource {
-  return { take: () => Buffer.allocUnsafe(Math.min(SLOT_BYTES, bodyBytes)), give: () => undefined };
+  return { take: () => Buffer.allocUnsafe(Math.min(SLOT_BYTES, bodyBytes)), give: () => undefined, aligned: () => false };
 }

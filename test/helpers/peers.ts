@@ -38,6 +38,7 @@ const PEERS = {
   'systemd-analyze': { found: () => existsSync('/usr/bin/systemd-analyze'), from: 'systemd' },
   promtool: { found: onPath('promtool'), from: 'prometheus' },
   lintian: { found: onPath('lintian'), from: 'lintian' },
+  fincore: { found: onPath('fincore'), from: 'util-linux-extra' },
 } satisfies Record<string, Peer>;
 
 export type PeerName = keyof typeof PEERS;
