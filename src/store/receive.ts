@@ -74,10 +74,20 @@ async function openDirect(path: string): Promise<FileHandle | undefined> {
 
 /**
  * Writes all of `bytes` at `position`: through `direct` when given (the caller
- * has checked the alignment), the rest of a short direct write buffered.
+ * has checked the alignment), the rest of a short direct write buffered. A
+ * device that wants a larger alignment refuses with EINVAL: then this write,
+ * and every later one, goes through the page cache.
  */
 async function writeFully(handle: FileHandle, direct: FileHandle | undefined, bytes: Uint8Array, position: number): Promise<void> {
-  let written = direct ? (await direct.write(bytes, 0, bytes.length, position)).bytesWritten : 0;
+  let written = 0;
+  if (direct && directSupported) {
+    try {
+      written = (await direct.write(bytes, 0, bytes.length, position)).bytesWritten;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
+      directSupported = false;
+    }
+  }
   while (written < bytes.length) {
     written += (await handle.write(bytes, written, bytes.length - written, position + written)).bytesWritten;
   }
