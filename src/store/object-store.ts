@@ -5,7 +5,7 @@
  *
  *   1. journal the mutation in the index (sync, group-committed)
  *   2. append its record to the container log (fdatasync, group-committed)
- *   3. for uploads, beside step 2: rename the fsynced temp file into place, fsync the directory
+ *   3. for uploads: rename the fsynced temp file into place, fsync the directory
  *   4. apply it to the index (entry + running totals) and drop the journal entry
  *
  * Only then does the caller answer. After a crash, `open` replays the journal:
@@ -13,8 +13,8 @@
  * half-visible. Until step 4 the index still describes the previous state,
  * which is what readers see (they open files under the object's commit lock).
  * An upload's bytes are complete and verified before step 1, so a journaled
- * upload is safe to roll forward. A failure before the rename is rolled back;
- * one after it stops the store taking changes until a restart replays the journal.
+ * upload is safe to roll forward. A failure before step 3 is rolled back; one
+ * after it stops the store taking changes until a restart replays the journal.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
@@ -490,27 +490,16 @@ export class ObjectStore {
       await this.#decided(this.#apply(m));
       return;
     }
-    // Once journaled, the log record and the rename do not depend on each
-    // other (recovery completes either without the other), so they go side by
-    // side, and the directory's fsync runs beside the log's fdatasync.
-    let renamed = false;
-    const placing =
-      m.tmpFile && m.record.op === 'object'
-        ? rename(join(this.layout.root, m.tmpFile), join(dir, m.record.file)).then(() => {
-            renamed = true;
-            return this.#dirs.sync(dir); // a rename is durable once its directory is
-          })
-        : undefined;
-    const [logged, placed] = await Promise.allSettled([this.#logs.append(dir, [m.record]), placing]);
-    const failed = logged.status === 'rejected' ? logged.reason : placed.status === 'rejected' ? placed.reason : undefined;
-    // Until the data file replaces the old one, a failure is rolled back. From
-    // then on the change is decided: a failure leaves the journal entry for recovery.
-    if (failed !== undefined && !renamed) {
+    try {
+      await this.#logs.append(dir, [m.record]);
+      if (m.tmpFile && m.record.op === 'object') await rename(join(this.layout.root, m.tmpFile), join(dir, m.record.file));
+    } catch (err) {
       await this.#rollBack(m, dir);
-      throw asStorageError(failed);
+      throw asStorageError(err);
     }
-    if (failed !== undefined) throw new DecidedCommitError(failed);
-    if (placing === undefined && (m.tmpFile || m.newContainer)) await this.#decided(this.#dirs.sync(dir)); // a new log file, likewise
+    // From here on the change is decided: a failure leaves the journal entry
+    // for recovery. A rename, or a new log file, is durable once its directory is.
+    if (m.tmpFile || m.newContainer) await this.#decided(this.#dirs.sync(dir));
     await this.#decided(this.#apply(m));
     this.#options.afterCommit?.(m, this.index);
   }
