@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { Readable } from 'node:stream';
@@ -95,6 +95,60 @@ describe('recovery of interrupted commits', () => {
     const { metaBytes, ...account } = await reopened.account('acct');
     assert.deepEqual(account, { containerCount: 1, objectCount: 1, bytesUsed: 'replacement'.length });
     assert.equal(metaBytes, container.metaBytes, "the account's bookkeeping is its container's");
+    await reopened.close();
+  });
+
+  it('an upload whose rename fails after its log record was written is rolled back, and the store serves on', async () => {
+    const { root, store } = await freshStore();
+    const dir = store.layout.containerDir('acct', 'rec');
+    // A directory where the data file would go: the log's append succeeds, the rename fails (EISDIR).
+    await mkdir(join(dir, 'blocked.mkv', 'inside'), { recursive: true });
+    const body = (text: string) => Readable.from([Buffer.from(text)]);
+    await assert.rejects(store.putObject({ account: 'acct', container: 'rec', object: 'blocked.mkv', body: body('clip'), contentType: 'video/x-matroska', meta: {} }));
+    assert.equal(store.broken, undefined, 'rolled back, not stopped');
+    await assert.rejects(store.object('acct', 'rec', 'blocked.mkv'), { code: 'NotFound' });
+    assert.deepEqual(await readdir(store.layout.tmpDir), []);
+    const last = (await readContainerLog(dir)).filter((r) => r.name === 'blocked.mkv').at(-1);
+    assert.equal(last?.op, 'object-removed', 'the log restates that the object is not there');
+    await store.putObject({ account: 'acct', container: 'rec', object: 'next.mkv', body: body('next'), contentType: 'video/x-matroska', meta: {} });
+
+    await store.close();
+    const reopened = await ObjectStore.open(root, { maxObjectBytes: 1 << 20, log });
+    assert.deepEqual(
+      (await reopened.listObjects('acct', 'rec', everything)).map((o) => ('name' in o ? o.name : o.subdir)),
+      ['next.mkv', 'old'],
+    );
+    await reopened.close();
+  });
+
+  it('after a commit fails past its rename, the object is not served with the old Etag until a restart completes it', async () => {
+    const { root, store: plain } = await freshStore();
+    await plain.close();
+    let failIndexUpdate = false;
+    // derivedOps runs in step 4 (the index update), after the data file was renamed into place.
+    const derivedOps = async () => {
+      if (failIndexUpdate) throw new Error('index update failed');
+      return [];
+    };
+    const store = await ObjectStore.open(root, { maxObjectBytes: 1 << 20, log, derivedOps });
+    failIndexUpdate = true;
+    // As long as the old bytes: the size check alone would not notice.
+    const put = store.putObject({ account: 'acct', container: 'rec', object: 'old', body: Readable.from([Buffer.from('new')]), contentType: 'text/plain', meta: {} });
+    await assert.rejects(put, { code: 'Unavailable' });
+    assert.ok(store.broken, 'the store stopped taking changes');
+    assert.equal((await store.object('acct', 'rec', 'old')).md5, hash('md5', 'old'), 'the index still describes the old bytes');
+    await assert.rejects(
+      store.readObject('acct', 'rec', 'old', () => undefined),
+      { code: 'Unavailable' },
+      'the file already holds the new bytes: not served under the old Etag',
+    );
+    await store.close();
+
+    const reopened = await ObjectStore.open(root, { maxObjectBytes: 1 << 20, log });
+    const read = await reopened.readObject('acct', 'rec', 'old', () => undefined);
+    const bytes = Buffer.concat(await read.body.toArray());
+    assert.equal(bytes.toString(), 'new');
+    assert.equal(read.entry.md5, hash('md5', 'new'), 'recovery completed the commit');
     await reopened.close();
   });
 

@@ -130,6 +130,12 @@ export class ObjectStore {
   readonly #processTag = randomBytes(4).toString('hex');
   #tmpSeq = 0;
   #broken: unknown;
+  /**
+   * Objects whose commit failed after their data file was renamed into place:
+   * the file holds bytes that the index's Etag and SHA-256 do not describe
+   * until a restart completes the commit, so they are not served.
+   */
+  readonly #undecided = new Set<string>();
   readonly #committing = new Set<Promise<void>>();
   readonly #space: SpaceGuard;
 
@@ -413,7 +419,9 @@ export class ObjectStore {
     // rename and its index update the file already holds the new bytes while
     // the index still describes the old ones. An open descriptor keeps
     // reading the inode it opened, whatever replaces the name afterwards.
-    const { entry, handle } = await this.#locks.run(IndexDb.objectKey(account, container, object), async () => {
+    const key = IndexDb.objectKey(account, container, object);
+    const { entry, handle } = await this.#locks.run(key, async () => {
+      if (this.#undecided.has(key)) throw this.#brokenError();
       const entry = await this.object(account, container, object);
       return { entry, handle: await open(join(this.layout.containerDir(account, container), entry.file), 'r') };
     });
@@ -516,12 +524,14 @@ export class ObjectStore {
   /**
    * A commit that failed after its journal entry became binding (and after the
    * caches may have moved) leaves memory and index out of step. Serving on
-   * would compound that, so the store stops taking changes; reads go on, the
-   * health check reports it, and a restart completes the commit from the journal.
+   * would compound that, so the store stops taking changes; reads go on (but
+   * for the object whose commit failed), the health check reports it, and a
+   * restart completes the commit from the journal.
    */
   #failStop(m: Mutation, err: unknown): unknown {
     if (!(err instanceof DecidedCommitError)) return err;
     this.#broken = err.cause;
+    if (m.tmpFile && m.record.op === 'object') this.#undecided.add(IndexDb.objectKey(m.account, m.container, m.record.name));
     this.#options.log.fatal({ err: err.cause, txId: m.txId }, 'a decided commit failed: refusing changes until restart');
     return this.#brokenError();
   }
