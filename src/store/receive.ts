@@ -17,7 +17,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { Writable, type Readable } from 'node:stream';
 import { EdgeError, asStorageError } from '../lib/errors.ts';
 import { noteBodyBytes } from '../lib/young-gc.ts';
-import { createHasher, offloadsHashing } from './hasher.ts';
+import { type BodyHasher, createHasher, offloadsHashing } from './hasher.ts';
 import { SLOT_BYTES, sharedSlots, smallBodySlots } from './upload-slots.ts';
 
 export interface Received {
@@ -109,13 +109,14 @@ export async function receiveToFile(body: Readable, path: string, options: Recei
   // Decided once for both: the hash thread reads only the shared slots.
   const offloaded = offloadsHashing(options.expectedBytes);
   let direct: FileHandle | undefined;
+  let hasher: BodyHasher;
   try {
     direct = offloaded ? await openDirect(path) : undefined;
+    hasher = createHasher(offloaded);
   } catch (err) {
-    await handle.close();
+    await closeBoth(handle, direct);
     throw err;
   }
-  const hasher = createHasher(offloaded);
   const slots = offloaded ? sharedSlots : smallBodySlots(options.expectedBytes!);
   let bytes = 0;
   const limit = Math.min(options.maxBytes, options.expectedBytes ?? Infinity);
@@ -180,7 +181,11 @@ export async function receiveToFile(body: Readable, path: string, options: Recei
         if (failure !== undefined) return callback(failure as Error);
         if (!slot) {
           if (inFlight.size + 1 > SLOTS_PER_UPLOAD) return void (slotFreed = copy); // read on once one is free
-          slot = slots.take();
+          try {
+            slot = slots.take();
+          } catch (err) {
+            return callback(err as Error); // out of memory: this upload fails, not the daemon
+          }
         }
         const n = chunk.copy(slot, filled, offset);
         filled += n;
@@ -233,9 +238,15 @@ export async function receiveToFile(body: Readable, path: string, options: Recei
   } finally {
     await settled(); // no write may outlive the handle, nor a slot be reused while read
     if (slot) slots.give(slot);
-    await direct?.close();
-    await handle.close();
+    await closeBoth(handle, direct);
   }
+}
+
+/** Closes the file's descriptors, each whatever became of the other. */
+async function closeBoth(handle: FileHandle, direct: FileHandle | undefined): Promise<void> {
+  const [a, b] = await Promise.allSettled([handle.close(), direct?.close()]);
+  if (a.status === 'rejected') throw asStorageError(a.reason);
+  if (b.status === 'rejected') throw asStorageError(b.reason);
 }
 
 /**

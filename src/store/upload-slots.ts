@@ -32,7 +32,13 @@ interface SharedMemory {
   readonly buffer: SharedArrayBuffer;
   grow(pages: number): number;
 }
-declare const WebAssembly: { Memory: new (descriptor: { initial: number; maximum: number; shared: true }) => SharedMemory };
+declare const WebAssembly: { Memory: new (descriptor: { initial: number; maximum: number; shared: true }) => SharedMemory } | undefined;
+
+/** The one aligned memory: its maximum is reserved at once, and it grows a slot at a time. */
+function alignedMemory(): SharedMemory {
+  if (typeof WebAssembly !== 'object') throw new Error('no WebAssembly (--jitless)');
+  return new WebAssembly.Memory({ initial: 0, maximum: (MAX_ALIGNED_SLOTS * SLOT_BYTES) / WASM_PAGE, shared: true });
+}
 
 export interface SlotSource {
   take(): Buffer;
@@ -41,19 +47,28 @@ export interface SlotSource {
   aligned(slot: Buffer): boolean;
 }
 
-class SharedSlots implements SlotSource {
+export class SharedSlots implements SlotSource {
+  readonly #newMemory: () => SharedMemory;
   #memory: SharedMemory | undefined;
   #carved = 0;
   #free: Buffer[] = [];
   #out = 0;
   #aligned = new WeakSet<Buffer>();
+  /** Cleared for good once the aligned memory could not be had or grown. */
+  #alignedMemory = true;
   #idleTimer: NodeJS.Timeout | undefined;
+
+  /** `newMemory`: where the aligned memory comes from (a test makes it fail, as a tight ulimit -v does). */
+  constructor(newMemory: () => SharedMemory = alignedMemory) {
+    this.#newMemory = newMemory;
+  }
 
   take(): Buffer {
     clearTimeout(this.#idleTimer);
     this.#idleTimer = setTimeout(() => this.#letGo(), IDLE_MS).unref();
+    const slot = this.#free.pop() ?? this.#carve();
     this.#out += 1;
-    return this.#free.pop() ?? this.#carve();
+    return slot;
   }
 
   give(slot: Buffer): void {
@@ -66,9 +81,16 @@ class SharedSlots implements SlotSource {
   }
 
   #carve(): Buffer {
-    if (this.#carved === MAX_ALIGNED_SLOTS) return Buffer.from(new SharedArrayBuffer(SLOT_BYTES));
-    this.#memory ??= new WebAssembly.Memory({ initial: 0, maximum: (MAX_ALIGNED_SLOTS * SLOT_BYTES) / WASM_PAGE, shared: true });
-    this.#memory.grow(SLOT_BYTES / WASM_PAGE);
+    if (this.#carved === MAX_ALIGNED_SLOTS || !this.#alignedMemory) return Buffer.from(new SharedArrayBuffer(SLOT_BYTES));
+    try {
+      this.#memory ??= this.#newMemory();
+      this.#memory.grow(SLOT_BYTES / WASM_PAGE);
+    } catch {
+      // No address space for the reservation (ulimit -v), or no WebAssembly
+      // (--jitless): plain slots, written through the page cache.
+      this.#alignedMemory = false;
+      return Buffer.from(new SharedArrayBuffer(SLOT_BYTES));
+    }
     const slot = Buffer.from(this.#memory.buffer, this.#carved * SLOT_BYTES, SLOT_BYTES);
     this.#carved += 1;
     this.#aligned.add(slot);
