@@ -74,7 +74,7 @@ describe('admission under memory pressure', () => {
 });
 
 describe('admission of small uploads', () => {
-  it('a small upload (at most 64 KiB declared) is not queued behind large ones: it needs no upload slot', async () => {
+  it('a small upload (at most 64 KiB declared) is not queued behind large ones: it needs no upload slot', { timeout: 60_000 }, async (t) => {
     const one = await TestDaemon.start({ config: { admission: { maxUploads: 1, queue: 0 } } });
     try {
       const session = await SwiftSession.open(one);
@@ -94,8 +94,14 @@ describe('admission of small uploads', () => {
           yield large.subarray(100_000);
         })(),
       );
-      const inFlight = async () => /edgecd_uploads_in_flight 1\b/.test((await one.request('GET', '/metrics', { 'X-Auth-Token': admin })).text);
-      while (!(await inFlight())) await new Promise((r) => setImmediate(r));
+      // Waits for the daemon to report `n` uploads in flight (the test's timeout ends the wait if it never does).
+      const untilInFlight = async (n: number) => {
+        while (!new RegExp(`edgecd_uploads_in_flight ${n}\\b`).test((await one.request('GET', '/metrics', { 'X-Auth-Token': admin })).text)) {
+          if (t.signal.aborted) throw new Error(`never ${n} uploads in flight`);
+          await new Promise((r) => setImmediate(r));
+        }
+      };
+      await untilInFlight(1);
 
       const refused = await session.req('PUT', '/small/second-large', {}, randomBytes(64 * 1024 + 1));
       assert.equal(refused.status, 503, 'a second large upload finds no slot and no queue');
@@ -108,6 +114,22 @@ describe('admission of small uploads', () => {
         })(),
       );
       assert.equal(chunked.status, 503, 'a body of undeclared length counts as large');
+      // A small upload in flight is still an upload in flight to monitoring.
+      let release!: () => void;
+      const released = new Promise<void>((r) => (release = r));
+      const smallHeld = session.req(
+        'PUT',
+        '/small/held.json',
+        { 'Content-Length': '2' },
+        (async function* () {
+          yield Buffer.from('{');
+          await released;
+          yield Buffer.from('}');
+        })(),
+      );
+      await untilInFlight(2);
+      release();
+      assert.equal((await smallHeld).status, 201);
       const small = randomBytes(64 * 1024);
       const stored = await session.req('PUT', '/small/metadata.json', {}, small);
       assert.equal(stored.status, 201);

@@ -97,6 +97,7 @@ function isSmallUpload(contentLength: string | undefined): boolean {
 export function admission(options: AdmissionOptions): MiddlewareHandler<Env> & { stats(): AdmissionStats } {
   const requests = new Slots(options.maxRequests);
   const uploads = new Slots(options.maxUploads);
+  let smallUploads = 0; // in flight without an upload slot, still reported as uploads
   let refused = 0;
   const delay = monitorEventLoopDelay({ resolution: 20 });
   delay.enable();
@@ -126,7 +127,15 @@ export function admission(options: AdmissionOptions): MiddlewareHandler<Env> & {
     }
     await take(requests, options.maxRequests, 'requests');
     try {
-      if (!isUpload || isSmallUpload(c.req.header('content-length'))) return await next();
+      if (!isUpload) return await next();
+      if (isSmallUpload(c.req.header('content-length'))) {
+        smallUploads += 1;
+        try {
+          return await next();
+        } finally {
+          smallUploads -= 1;
+        }
+      }
       await take(uploads, options.maxUploads, 'uploads');
       try {
         await next();
@@ -138,6 +147,12 @@ export function admission(options: AdmissionOptions): MiddlewareHandler<Env> & {
     }
   };
   return Object.assign(middleware as MiddlewareHandler<Env>, {
-    stats: (): AdmissionStats => ({ requests: requests.active, uploads: uploads.active, waiting: requests.waiting + uploads.waiting, refused, eventLoopDelayMs: delayMs }),
+    stats: (): AdmissionStats => ({
+      requests: requests.active,
+      uploads: uploads.active + smallUploads,
+      waiting: requests.waiting + uploads.waiting,
+      refused,
+      eventLoopDelayMs: delayMs,
+    }),
   });
 }
