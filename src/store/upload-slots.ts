@@ -23,6 +23,8 @@
 export const SLOT_BYTES = 512 * 1024;
 /** Slots carved from the aligned memory at most (64 MiB: 16 large uploads' worth). */
 const MAX_ALIGNED_SLOTS = 128;
+/** Free plain slots kept after a busy spell (16 MiB: 8 uploads' worth); more are dropped. */
+const KEEP_PLAIN = 32;
 /** With no slot taken for this long, the memory goes back to the system (once every slot is back). */
 const IDLE_MS = 60_000;
 const WASM_PAGE = 64 * 1024;
@@ -73,7 +75,9 @@ export class SharedSlots implements SlotSource {
 
   give(slot: Buffer): void {
     this.#out -= 1;
-    this.#free.push(slot);
+    // Aligned slots are the memory's and stay; plain ones are kept only up to
+    // KEEP_PLAIN (a dropped one is freed by the next full collection).
+    if (this.#aligned.has(slot) || this.#free.length < KEEP_PLAIN) this.#free.push(slot);
   }
 
   aligned(slot: Buffer): boolean {
