@@ -60,23 +60,30 @@ const DIRECT_ALIGN = 4096;
 /** Cleared when the data directory's file system refuses O_DIRECT (tmpfs before Linux 6.6, some FUSE). */
 let directSupported = true;
 
+/** The file system or device will not do O_DIRECT (here, or for this alignment): from now on, the page cache. */
+function refusesDirect(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code !== 'EINVAL' && code !== 'EOPNOTSUPP') return false;
+  directSupported = false;
+  return true;
+}
+
 /** A second descriptor of the new file, for O_DIRECT writes; undefined where the file system has none. */
 async function openDirect(path: string): Promise<FileHandle | undefined> {
   if (!directSupported) return undefined;
   try {
     return await open(path, constants.O_WRONLY | constants.O_DIRECT);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EINVAL' && (err as NodeJS.ErrnoException).code !== 'EOPNOTSUPP') throw asStorageError(err);
-    directSupported = false;
-    return undefined;
+    if (refusesDirect(err)) return undefined;
+    throw asStorageError(err);
   }
 }
 
 /**
  * Writes all of `bytes` at `position`: through `direct` when given (the caller
  * has checked the alignment), the rest of a short direct write buffered. A
- * device that wants a larger alignment refuses with EINVAL: then this write,
- * and every later one, goes through the page cache.
+ * device that wants a larger alignment refuses: then this write, and every
+ * later one, goes through the page cache.
  */
 async function writeFully(handle: FileHandle, direct: FileHandle | undefined, bytes: Uint8Array, position: number): Promise<void> {
   let written = 0;
@@ -84,8 +91,7 @@ async function writeFully(handle: FileHandle, direct: FileHandle | undefined, by
     try {
       written = (await direct.write(bytes, 0, bytes.length, position)).bytesWritten;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
-      directSupported = false;
+      if (!refusesDirect(err)) throw err;
     }
   }
   while (written < bytes.length) {

@@ -57,7 +57,7 @@ export class SharedSlots implements SlotSource {
   #out = 0;
   #aligned = new WeakSet<Buffer>();
   /** Cleared for good once the aligned memory could not be had or grown. */
-  #alignedMemory = true;
+  #canAlign = true;
   #idleTimer: NodeJS.Timeout | undefined;
 
   /** `newMemory`: where the aligned memory comes from (a test makes it fail, as a tight ulimit -v does). */
@@ -85,14 +85,14 @@ export class SharedSlots implements SlotSource {
   }
 
   #carve(): Buffer {
-    if (this.#carved === MAX_ALIGNED_SLOTS || !this.#alignedMemory) return Buffer.from(new SharedArrayBuffer(SLOT_BYTES));
+    if (this.#carved === MAX_ALIGNED_SLOTS || !this.#canAlign) return Buffer.from(new SharedArrayBuffer(SLOT_BYTES));
     try {
       this.#memory ??= this.#newMemory();
       this.#memory.grow(SLOT_BYTES / WASM_PAGE);
     } catch {
       // No address space for the reservation (ulimit -v), or no WebAssembly
       // (--jitless): plain slots, written through the page cache.
-      this.#alignedMemory = false;
+      this.#canAlign = false;
       return Buffer.from(new SharedArrayBuffer(SLOT_BYTES));
     }
     const slot = Buffer.from(this.#memory.buffer, this.#carved * SLOT_BYTES, SLOT_BYTES);
