@@ -9,6 +9,10 @@
  *                100k recordings searched, and a 512 MiB signed MKV verified)
  *   BENCH_ONLY   "ingest", "catalogue", "replication" or "video": only those figures
  *   BENCH_ROUNDS rounds of the ingest figures (default 3), each figure given as median (min–max)
+ *
+ * Runs back to back: on ext4 without a journal, a run's cleanup (thousands of
+ * files deleted) slows file creation for the next 30–60 s, and with it the
+ * next run's 1 KiB PUTs and its fsync baseline. Leave a minute between runs.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
