@@ -22,7 +22,7 @@ function pieces(body: Buffer): Readable {
 }
 
 describe('receiveToFile', () => {
-  // 524_288: one slot (SLOT_BYTES), written once with O_DSYNC when declared; one byte more takes two writes and an fdatasync.
+  // 524_288: one slot (SLOT_BYTES), gathered and written once with O_DSYNC when declared; one byte more takes the slot pipeline and an fdatasync.
   const sizes = [0, 1, 262_143, 262_144, 262_145, 524_288, 524_289, 1_048_576, 3 * 1_048_576 + 7];
   for (const size of sizes) {
     for (const declared of [true, false]) {
@@ -83,5 +83,26 @@ describe('receiveToFile', () => {
     await assert.rejects(receiveToFile(pieces(randomBytes(10)), join(dir, 'short'), { maxBytes: 4096, expectedBytes: 20 }), { code: 'ClientDisconnected' });
     const names = await readdir(dir);
     assert.ok(names.includes('big'), 'the caller removes the temp file, not receiveToFile');
+  });
+
+  it('refuses a declared small body (gathered, then written once) before it creates the file', async () => {
+    const path = (name: string) => join(dir, `whole-${name}`);
+    await assert.rejects(receiveToFile(pieces(randomBytes(5000)), path('over'), { maxBytes: 4096, expectedBytes: 5000 }), { code: 'EntityTooLarge' });
+    await assert.rejects(receiveToFile(pieces(randomBytes(200)), path('longer'), { maxBytes: 4096, expectedBytes: 100 }), { code: 'BadRequest' });
+    await assert.rejects(receiveToFile(pieces(randomBytes(10)), path('short'), { maxBytes: 4096, expectedBytes: 20 }), { code: 'ClientDisconnected' });
+    const full = Object.assign(new Error('no room'), { code: 'InsufficientStorage' });
+    const seen: number[] = [];
+    const onProgress = (bytes: number) => {
+      seen.push(bytes);
+      if (bytes > 300) throw full;
+    };
+    await assert.rejects(receiveToFile(pieces(randomBytes(1000)), path('full'), { maxBytes: 4096, expectedBytes: 1000, onProgress }), full);
+    assert.ok(seen.length > 1 && seen.at(-1)! > 300, 'told the running total, chunk by chunk');
+    const names = await readdir(dir);
+    assert.deepEqual(
+      names.filter((n) => n.startsWith('whole-')),
+      [],
+      'nothing was created for a refused body',
+    );
   });
 });

@@ -11,6 +11,9 @@
  * station's page cache is better spent on what is read. The final fdatasync
  * still makes the file durable (the device's cache, the file's extents); the
  * tail that is not a whole block goes through the page cache.
+ *
+ * A body declared to fit in one slot skips all that: it is gathered, hashed
+ * and written once (receiveWhole).
  */
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
@@ -104,12 +107,9 @@ const NEW_FILE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
 
 /** Receives `body` into a new file at `path` (which must not exist). */
 export async function receiveToFile(body: Readable, path: string, options: ReceiveOptions): Promise<Received> {
-  // A body that fits one slot is written once: with O_DSYNC that write
-  // returns only once it is as durable as a write and an fdatasync would
-  // make it, one thread-pool round trip fewer for each small upload. (An
-  // empty file gets its fdatasync: it has no write to carry the sync.)
-  const oneSyncedWrite = options.expectedBytes !== undefined && options.expectedBytes > 0 && options.expectedBytes <= SLOT_BYTES;
-  const handle = await open(path, oneSyncedWrite ? NEW_FILE | constants.O_DSYNC : NEW_FILE, 0o640).catch((err) => {
+  const expected = options.expectedBytes;
+  if (expected !== undefined && expected > 0 && expected <= SLOT_BYTES) return receiveWhole(body, path, options, expected);
+  const handle = await open(path, NEW_FILE, 0o640).catch((err) => {
     throw asStorageError(err);
   });
   // Decided once for both: the hash thread reads only the shared slots.
@@ -207,27 +207,11 @@ export async function receiveToFile(body: Readable, path: string, options: Recei
     write(chunk: Buffer, _encoding, callback) {
       bytes += chunk.length;
       noteBodyBytes(chunk.length);
-      if (bytes > limit) {
-        callback(
-          bytes > options.maxBytes
-            ? new EdgeError('EntityTooLarge', `Object is larger than the maximum of ${options.maxBytes} bytes`)
-            : new EdgeError('BadRequest', 'Body is longer than Content-Length'),
-        );
-        return;
-      }
-      let waiting: void | Promise<void>;
-      try {
-        waiting = options.onProgress?.(bytes);
-      } catch (err) {
-        callback(err as Error);
-        return;
-      }
-      if (waiting) waiting.then(() => accept(chunk, callback), callback);
-      else accept(chunk, callback);
+      admitChunk(bytes, limit, options, (err) => (err ? callback(err) : accept(chunk, callback)));
     },
     final(callback) {
       drained()
-        .then(() => (oneSyncedWrite ? undefined : handle.datasync()))
+        .then(() => handle.datasync())
         .then(() => callback(), callback);
     },
   });
@@ -246,6 +230,78 @@ export async function receiveToFile(body: Readable, path: string, options: Recei
     if (slot) slots.give(slot);
     await closeBoth(handle, direct);
   }
+}
+
+/**
+ * The checks every body chunk passes before it is taken in: the size limits,
+ * then the space reservation (`onProgress`, which may make room first).
+ * `bytes` is the running total with this chunk; `then` is called once, with
+ * the refusal if there is one.
+ */
+function admitChunk(bytes: number, limit: number, options: ReceiveOptions, then: (err?: Error) => void): void {
+  if (bytes > limit) {
+    then(
+      bytes > options.maxBytes
+        ? new EdgeError('EntityTooLarge', `Object is larger than the maximum of ${options.maxBytes} bytes`)
+        : new EdgeError('BadRequest', 'Body is longer than Content-Length'),
+    );
+    return;
+  }
+  let waiting: void | Promise<void>;
+  try {
+    waiting = options.onProgress?.(bytes);
+  } catch (err) {
+    then(err as Error);
+    return;
+  }
+  if (waiting) waiting.then(() => then(), then);
+  else then();
+}
+
+/**
+ * A body declared to fit one slot: gathered in memory (as its slot would
+ * hold it), hashed inline, then written to a new file with one O_DSYNC
+ * write, which returns only once the bytes are as durable as a write and an
+ * fdatasync would make them. For a 1 KiB upload the slot pool, the write
+ * queue and the file held open while the body arrives cost more main-thread
+ * time than the bytes do.
+ */
+async function receiveWhole(body: Readable, path: string, options: ReceiveOptions, expected: number): Promise<Received> {
+  let data: Buffer | undefined; // taken with the first bytes, as a slot would be
+  const limit = Math.min(options.maxBytes, expected);
+  let bytes = 0;
+  const sink = new Writable({
+    highWaterMark: 64 * 1024,
+    write(chunk: Buffer, _encoding, callback) {
+      const at = bytes;
+      bytes += chunk.length;
+      noteBodyBytes(chunk.length);
+      admitChunk(bytes, limit, options, (err) => {
+        if (!err) chunk.copy((data ??= Buffer.allocUnsafe(expected)), at);
+        callback(err);
+      });
+    },
+  });
+  try {
+    await drainInto(body, sink, { stallMs: options.stallTimeoutMs ?? 0, minBytesPerSecond: options.minBytesPerSecond ?? 0, deadlineMs: options.deadlineMs ?? 0 });
+  } catch (err) {
+    throw receiveError(err);
+  }
+  if (bytes !== expected || !data) throw new EdgeError('ClientDisconnected', `Body ended after ${bytes} of ${expected} bytes`);
+  const hasher = createHasher(false);
+  hasher.update(data);
+  const digests = await hasher.digest();
+  try {
+    const handle = await open(path, NEW_FILE | constants.O_DSYNC, 0o640);
+    try {
+      await writeFully(handle, undefined, data, 0);
+    } finally {
+      await handle.close();
+    }
+  } catch (err) {
+    throw asStorageError(err);
+  }
+  return { bytes, ...digests };
 }
 
 /** Closes the file's descriptors, each whatever became of the other. */
