@@ -111,6 +111,18 @@ export class IndexDb {
     return this.db.close();
   }
 
+  /**
+   * An object's entry, read on the calling thread. LevelDB answers a point
+   * read from its memtable, its bloom filters (a name it does not hold: no
+   * block is read) or its block cache; handing it to the thread pool cost
+   * the main thread more than the read (1 KiB PUT profile: 5 % in submitting
+   * gets). Used where the key is new or was just read; a cold block costs
+   * the event loop one read of the disk.
+   */
+  objectNow(key: string): ObjectEntry | undefined {
+    return this.objects.getSync(key);
+  }
+
   static containerKey(account: string, container: string): string {
     return indexKey(account, container);
   }
@@ -191,3 +203,4 @@ export class IndexDb {
     return out;
   }
 }
+

@@ -294,7 +294,7 @@ export class ObjectStore {
     await this.container(account, container);
     this.#checkMetadata(input.meta);
     const key = IndexDb.objectKey(account, container, object);
-    const existing = await this.index.objects.get(key);
+    const existing = this.index.objectNow(key);
     if (input.mustNotExist && existing) {
       throw new EdgeError('PreconditionFailed', `Object ${container}/${object} already exists`);
     }
@@ -345,7 +345,7 @@ export class ObjectStore {
       ...(input.deleteAt !== undefined ? { deleteAt: input.deleteAt } : {}),
     };
     await this.#locks.run(key, async () => {
-      if (input.mustNotExist && (await this.index.objects.get(key))) {
+      if (input.mustNotExist && this.index.objectNow(key)) {
         await rm(tmp, { force: true });
         throw new EdgeError('PreconditionFailed', `Object ${container}/${object} already exists`);
       }
@@ -620,7 +620,7 @@ export class ObjectStore {
       } else {
         if (!cached.entry) throw new Error(`container ${m.container} missing for ${r.name}`);
         const okey = IndexDb.objectKey(m.account, m.container, r.name);
-        const old = await this.index.objects.get(okey);
+        const old = this.index.objectNow(okey);
         let count = 0;
         let bytes = 0;
         if (r.op === 'object') {
