@@ -148,8 +148,9 @@ export class IndexDb {
       const group = this.#queue;
       this.#queue = [];
       try {
+        const ops = lastPerKey(group.flatMap((b) => b.ops));
         // biome-ignore lint/suspicious/noExplicitAny: level's batch type wants one value type; ours differ by sublevel
-        await this.db.batch(group.flatMap((b) => b.ops) as any, { sync: group.some((b) => b.sync) });
+        await this.db.batch(ops as any, { sync: group.some((b) => b.sync) });
         for (const b of group) b.resolve();
       } catch (err) {
         for (const b of group) b.reject(err);
@@ -204,3 +205,22 @@ export class IndexDb {
   }
 }
 
+/**
+ * A merged write's ops with only the last on each key: in a batch a later op
+ * on a key replaces an earlier one anyway, and the earlier ones (a
+ * container's and an account's totals, rewritten by every upload in the
+ * group) would each be encoded and written for nothing.
+ */
+function lastPerKey(ops: BatchOp[]): BatchOp[] {
+  const seen = new Map<AnySub, Set<string>>();
+  const kept: BatchOp[] = [];
+  for (let i = ops.length - 1; i >= 0; i--) {
+    const op = ops[i]!;
+    let keys = seen.get(op.sublevel);
+    if (!keys) seen.set(op.sublevel, (keys = new Set()));
+    if (keys.has(op.key)) continue;
+    keys.add(op.key);
+    kept.push(op);
+  }
+  return kept.reverse();
+}
