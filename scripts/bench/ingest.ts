@@ -3,7 +3,10 @@
  * takes in, next to what this machine's disk, hashes and the Go reference CD
  * do with the same bytes in the same run. Rounds are interleaved (every
  * figure once per round, BENCH_ROUNDS of them, 3 by default), and each figure
- * is the median with its min–max.
+ * is the median with its min–max. Each server's part of a round starts after
+ * a `sync`, so that neither pays for writes left unsynced before it (the
+ * source file, the Go CD's uploads): edgecd's 1 KiB PUTs wait on five
+ * syncs each, and the device flushes them behind any writeback in progress.
  *
  * The bytes are one random file: uploaded whole (the single PUT), in sixteen
  * 32 MiB pieces (the 16-way PUT), and copied by dd conv=fsync, whole and in
@@ -330,12 +333,16 @@ export async function ingestFigures(base: string): Promise<Record<string, unknow
         opensslSecondsPerGiB: opensslSecondsPerGiB(src, singleMiB),
         fsyncedFilesPerSec: await fsyncedFilesPerSecond(base, Math.max(500, Math.round(3000 * SCALE))),
       };
+      // Each server starts on a quiet disk: the source file's and the Go CD's
+      // unsynced writes (1–2 GB dirty) are flushed before, not on its time.
+      spawnSync('sync');
       const e = await serverRound(ours, src, singleMiB, pieceMiB, r, pid);
       // The upload went past the page cache (O_DIRECT) and the bare server's file
       // is cached: one read first, so this compares the servers, not the disk.
       await getMBps(reader, `${ours.container}/single-${r}.mkv`);
       e.getMBps = await getMBps(reader, `${ours.container}/single-${r}.mkv`);
       baseline.bareGetMBps = await getMBps({ port: bareFiles.port, headers: {}, agent: ours.agent }, '/');
+      spawnSync('sync');
       const g = theirs ? await serverRound(theirs, src, singleMiB, pieceMiB, r) : undefined;
       rounds.push({ edgecd: e, ...(g ? { go: g } : {}), base: baseline, overload: await overload(ours, src, pid, r) });
     }
