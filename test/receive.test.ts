@@ -98,6 +98,14 @@ describe('receiveToFile', () => {
     };
     await assert.rejects(receiveToFile(pieces(randomBytes(1000)), path('full'), { maxBytes: 4096, expectedBytes: 1000, onProgress }), full);
     assert.ok(seen.length > 1 && seen.at(-1)! > 300, 'told the running total, chunk by chunk');
+    // A reservation refused without a reason is still a refusal, on both paths.
+    const refusedSilently = () => Promise.reject(undefined);
+    await assert.rejects(receiveToFile(pieces(randomBytes(1000)), path('silent'), { maxBytes: 1 << 30, expectedBytes: 1000, onProgress: refusedSilently }), {
+      code: 'InsufficientStorage',
+    });
+    await assert.rejects(receiveToFile(pieces(randomBytes(600_000)), join(dir, 'silent-large'), { maxBytes: 1 << 30, expectedBytes: 600_000, onProgress: refusedSilently }), {
+      code: 'InsufficientStorage',
+    });
     const names = await readdir(dir);
     assert.deepEqual(
       names.filter((n) => n.startsWith('whole-')),

@@ -266,7 +266,12 @@ function admitChunk(bytes: number, limit: number, options: ReceiveOptions, then:
     then(err as Error);
     return;
   }
-  if (waiting) waiting.then(() => then(), then);
+  // A refusal is an error even if the promise was rejected with nothing.
+  if (waiting)
+    waiting.then(
+      () => then(),
+      (err: unknown) => then(err instanceof Error ? err : new EdgeError('InsufficientStorage', 'No room was made for the upload')),
+    );
   else then();
 }
 
