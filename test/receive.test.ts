@@ -22,8 +22,9 @@ function pieces(body: Buffer): Readable {
 }
 
 describe('receiveToFile', () => {
-  // 524_288: one slot (SLOT_BYTES), gathered and written once with O_DSYNC when declared; one byte more takes the slot pipeline and an fdatasync.
-  const sizes = [0, 1, 262_143, 262_144, 262_145, 524_288, 524_289, 1_048_576, 3 * 1_048_576 + 7];
+  // Declared and under 1_048_576 (OFFLOAD_BYTES): gathered, hashed inline and written once with O_DSYNC (0: an fdatasync).
+  // From 1_048_576, or undeclared: the slot pipeline (524_288 each), hashed on the hash thread, and an fdatasync.
+  const sizes = [0, 1, 262_143, 262_144, 262_145, 524_288, 524_289, 1_048_575, 1_048_576, 3 * 1_048_576 + 7];
   for (const size of sizes) {
     for (const declared of [true, false]) {
       it(`${size} bytes, ${declared ? 'with' : 'without'} Content-Length`, async () => {
@@ -103,7 +104,7 @@ describe('receiveToFile', () => {
     await assert.rejects(receiveToFile(pieces(randomBytes(1000)), path('silent'), { maxBytes: 1 << 30, expectedBytes: 1000, onProgress: refusedSilently }), {
       code: 'InsufficientStorage',
     });
-    await assert.rejects(receiveToFile(pieces(randomBytes(600_000)), join(dir, 'silent-large'), { maxBytes: 1 << 30, expectedBytes: 600_000, onProgress: refusedSilently }), {
+    await assert.rejects(receiveToFile(pieces(randomBytes(1_100_000)), join(dir, 'silent-large'), { maxBytes: 1 << 30, expectedBytes: 1_100_000, onProgress: refusedSilently }), {
       code: 'InsufficientStorage',
     });
     const names = await readdir(dir);

@@ -13,8 +13,9 @@
  * still makes the file durable (the device's cache, the file's extents); the
  * tail that is not a whole block goes through the page cache.
  *
- * A body declared to fit in one slot skips all that: it is gathered, hashed
- * and written once (receiveWhole).
+ * A body declared small enough to be hashed inline (under OFFLOAD_BYTES,
+ * hasher.ts) skips all that: it is gathered, hashed and written once
+ * (receiveWhole).
  */
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
@@ -22,7 +23,7 @@ import { Writable, type Readable } from 'node:stream';
 import { EdgeError, asStorageError } from '../lib/errors.ts';
 import { noteBodyBytes } from '../lib/young-gc.ts';
 import { type BodyHasher, createHasher, offloadsHashing } from './hasher.ts';
-import { SLOT_BYTES, sharedSlots, smallBodySlots } from './upload-slots.ts';
+import { sharedSlots } from './upload-slots.ts';
 
 export interface Received {
   bytes: number;
@@ -118,22 +119,19 @@ const NEW_FILE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
 /** Receives `body` into a new file at `path` (which must not exist). */
 export async function receiveToFile(body: Readable, path: string, options: ReceiveOptions): Promise<Received> {
   const expected = options.expectedBytes;
-  if (expected !== undefined && expected > 0 && expected <= SLOT_BYTES) return receiveWhole(body, path, options, expected);
+  if (expected !== undefined && !offloadsHashing(expected)) return receiveWhole(body, path, options, expected);
   const handle = await open(path, NEW_FILE, 0o640).catch((err) => {
     throw asStorageError(err);
   });
-  // Decided once for both: the hash thread reads only the shared slots.
-  const offloaded = offloadsHashing(options.expectedBytes);
   let direct: FileHandle | undefined;
   let hasher: BodyHasher;
   try {
-    direct = offloaded ? await openDirect(path) : undefined;
-    hasher = createHasher(offloaded);
+    direct = await openDirect(path);
+    hasher = createHasher(true);
   } catch (err) {
     await closeBoth(handle, direct);
     throw err;
   }
-  const slots = offloaded ? sharedSlots : smallBodySlots(options.expectedBytes!);
   let bytes = 0;
   const limit = Math.min(options.maxBytes, options.expectedBytes ?? Infinity);
   // A full slot's write and hash both start at once: writes go out in order,
@@ -158,13 +156,13 @@ export async function receiveToFile(body: Readable, path: string, options: Recei
     queued += filled;
     slot = undefined;
     filled = 0;
-    const aligned = direct && slots.aligned(taken) && position % DIRECT_ALIGN === 0 && data.length % DIRECT_ALIGN === 0;
+    const aligned = direct && sharedSlots.aligned(taken) && position % DIRECT_ALIGN === 0 && data.length % DIRECT_ALIGN === 0;
     const written = (writing = writing.then(() => (failure === undefined ? writeFully(handle, aligned ? direct : undefined, data, position) : undefined)));
     const hashed = failure === undefined ? hasher.update(data) : undefined;
     // The slot may be reused only when nothing reads it any more, failed or not.
     const done: Promise<unknown> = Promise.allSettled([written, hashed]).then(([w, h]) => {
       inFlight.delete(done);
-      slots.give(taken);
+      sharedSlots.give(taken);
       if (w.status === 'rejected') failure ??= w.reason;
       if (h.status === 'rejected') failure ??= h.reason;
       const wake = slotFreed;
@@ -198,7 +196,7 @@ export async function receiveToFile(body: Readable, path: string, options: Recei
         if (!slot) {
           if (inFlight.size + 1 > slotsPerUpload()) return void (slotFreed = copy); // read on once one is free
           try {
-            slot = slots.take();
+            slot = sharedSlots.take();
           } catch (err) {
             return callback(err as Error); // out of memory: this upload fails, not the daemon
           }
@@ -239,7 +237,7 @@ export async function receiveToFile(body: Readable, path: string, options: Recei
   } finally {
     receiving -= 1;
     await settled(); // no write may outlive the handle, nor a slot be reused while read
-    if (slot) slots.give(slot);
+    if (slot) sharedSlots.give(slot);
     await closeBoth(handle, direct);
   }
 }
@@ -276,12 +274,13 @@ function admitChunk(bytes: number, limit: number, options: ReceiveOptions, then:
 }
 
 /**
- * A body declared to fit one slot: gathered in memory (as its slot would
- * hold it), hashed inline, then written to a new file with one O_DSYNC
- * write, which returns only once the bytes are as durable as a write and an
- * fdatasync would make them. For a 1 KiB upload the slot pool, the write
- * queue and the file held open while the body arrives cost more main-thread
- * time than the bytes do.
+ * A body declared small enough to be hashed inline: gathered in memory (no
+ * more than the slots would hold), hashed, then written to a new file with
+ * one O_DSYNC write, which returns only once the bytes are as durable as a
+ * write and an fdatasync would make them (an empty file, which has no write
+ * to carry the sync, gets the fdatasync). For a 1 KiB upload the slot pool,
+ * the write queue and the file held open while the body arrives cost more
+ * main-thread time than the bytes do.
  */
 async function receiveWhole(body: Readable, path: string, options: ReceiveOptions, expected: number): Promise<Received> {
   let data: Buffer | undefined; // taken with the first bytes, as a slot would be
@@ -304,14 +303,16 @@ async function receiveWhole(body: Readable, path: string, options: ReceiveOption
   } catch (err) {
     throw receiveError(err);
   }
-  if (bytes !== expected || !data) throw new EdgeError('ClientDisconnected', `Body ended after ${bytes} of ${expected} bytes`);
+  if (bytes !== expected) throw new EdgeError('ClientDisconnected', `Body ended after ${bytes} of ${expected} bytes`);
+  const whole = data ?? Buffer.alloc(0); // an empty body sent no chunk
   const hasher = createHasher(false);
-  hasher.update(data);
+  hasher.update(whole);
   const digests = await hasher.digest();
   try {
     const handle = await open(path, NEW_FILE | constants.O_DSYNC, 0o640);
     try {
-      await writeFully(handle, undefined, data, 0);
+      if (whole.length > 0) await writeFully(handle, undefined, whole, 0);
+      else await handle.datasync();
     } finally {
       await handle.close();
     }

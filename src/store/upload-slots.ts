@@ -115,8 +115,3 @@ export class SharedSlots implements SlotSource {
 
 /** Shared slots, for bodies hashed on the hash thread. */
 export const sharedSlots: SlotSource = new SharedSlots();
-
-/** Slots of a body small enough to be hashed inline: plain memory, no larger than the body. */
-export function smallBodySlots(bodyBytes: number): SlotSource {
-  return { take: () => Buffer.allocUnsafe(Math.min(SLOT_BYTES, bodyBytes)), give: () => undefined, aligned: () => false };
-}
