@@ -18,6 +18,7 @@ import { RecordingCatalogue } from './bws/catalogue.ts';
 import { TokenRegistry } from './auth/tokens.ts';
 import { loadConfig, parseHostPort, type Config, type HostPort } from './config/config.ts';
 import { AnchorBook } from './audit/anchors.ts';
+import { AuditCarrier } from './audit/carried-lines.ts';
 import { AuditLog } from './audit/audit-log.ts';
 import { readAuditLines } from './audit/audit-reader.ts';
 import { loadStationKey, signHead } from './audit/station-key.ts';
@@ -197,6 +198,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       onWarning: (message) => log.warn({ audit: paths(dir).audit }, message),
       onError: (err) => log.error({ err }, 'audit trail write failed'),
     });
+    // Before this start's first line: uploads whose lines a stop kept from the trail.
+    const restored = await AuditCarrier.recover(audit, store.index);
+    if (restored > 0) log.warn({ restored }, 'appended audit lines that uploads committed before the last stop');
     const stationKey = await loadStationKey(paths(dir).stationKey);
     await audit.append({
       actor: 'system',
@@ -264,6 +268,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       },
       'categories published to the cameras',
     );
+    const auditCarrier = new AuditCarrier(audit, store.index, (err) => log.error({ err }, 'delivering an audit line carried by an upload failed: the next start completes it'));
     const destination = new ContentDestination(store, {
       maxUsers: config.limits.maxUsers,
       maxDevices: config.limits.maxDevices,
@@ -281,6 +286,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       access: { credentials, tokens, throttle: new LoginThrottle(), connections: guard },
       audit: {
         sink: audit,
+        carrier: auditCarrier,
         lines: (filter) => readAuditLines(paths(dir).audit, filter),
         anchors: () => ({
           stationKey: stationKey.publicKey,
@@ -437,6 +443,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           // The last head, signed: the next pass after a restart sends it.
           await anchorBook.anchor().catch((err: unknown) => log.error({ err }, 'signing the audit trail head failed'));
           await auditLog.close();
+          await auditCarrier.idle();
           await store.close();
           log.info('stopped');
           log.flush();

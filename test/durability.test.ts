@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { readdir, rm, writeFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { readAuditLines } from '../src/audit/audit-reader.ts';
 import { SwiftSession, TestDaemon, runCli, type Reply } from './helpers/daemon.ts';
 import { md5 } from './helpers/hashes.ts';
 
@@ -116,22 +117,30 @@ describe('crash safety', () => {
       await Promise.all(workers);
 
       const again = await TestDaemon.start({ dataDir: daemon.dataDir });
-      const s2 = await SwiftSession.open(again);
-      const listed = JSON.parse((await s2.req('GET', '/storm?format=json')).text) as { name: string; bytes: number; hash: string }[];
-      const names = new Set(listed.map((o) => o.name));
-      for (const name of acknowledged) assert.ok(names.has(name), `acknowledged ${name} is missing`);
-      for (const o of listed) {
-        const get = await s2.req('GET', `/storm/${o.name}`);
-        const body = bodies.get(o.name)!;
-        assert.ok(get.body.equals(body), `${o.name} is not what was sent`);
-        assert.equal(get.headers.etag, md5(body));
-        assert.equal(get.headers['x-object-meta-n'], o.name);
+      try {
+        const s2 = await SwiftSession.open(again);
+        const listed = JSON.parse((await s2.req('GET', '/storm?format=json')).text) as { name: string; bytes: number; hash: string }[];
+        const names = new Set(listed.map((o) => o.name));
+        for (const name of acknowledged) assert.ok(names.has(name), `acknowledged ${name} is missing`);
+        for (const o of listed) {
+          const get = await s2.req('GET', `/storm/${o.name}`);
+          const body = bodies.get(o.name)!;
+          assert.ok(get.body.equals(body), `${o.name} is not what was sent`);
+          assert.equal(get.headers.etag, md5(body));
+          assert.equal(get.headers['x-object-meta-n'], o.name);
+        }
+        const head = await s2.req('HEAD', '/storm');
+        assert.equal(head.headers['x-container-object-count'], String(listed.length));
+        assert.equal(head.headers['x-container-bytes-used'], String(listed.reduce((n, o) => n + o.bytes, 0)));
+        assert.deepEqual(await readdir(join(again.dataDir, 'tmp')), []);
+        // Custody: every 201 has its line, whether the trail took it before the kill or the restart restored it.
+        const put = new Set<string>();
+        for await (const l of readAuditLines(join(again.dataDir, 'audit.jsonl'), (l) => l.action === 'object.put' && l.result === '201')) put.add(l.target!.split('/').pop()!);
+        for (const name of acknowledged) assert.ok(put.has(name), `acknowledged ${name} has no audit line`);
+      } finally {
+        // Also when an assertion fails: a daemon left running keeps the test process alive.
+        await again.cleanup();
       }
-      const head = await s2.req('HEAD', '/storm');
-      assert.equal(head.headers['x-container-object-count'], String(listed.length));
-      assert.equal(head.headers['x-container-bytes-used'], String(listed.reduce((n, o) => n + o.bytes, 0)));
-      assert.deepEqual(await readdir(join(again.dataDir, 'tmp')), []);
-      await again.cleanup();
     } finally {
       await daemon.cleanup();
     }

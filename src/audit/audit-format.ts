@@ -82,16 +82,17 @@ export const lineHash = (text: string | Buffer) => createHash('sha256').update(t
 
 /**
  * The event's part of a line (the JSON between `"seq":N,` and `,"prev":…`),
- * or why the event cannot be logged. Time is taken here: when it happened.
+ * or why the event cannot be logged. Time is taken here, when it happened,
+ * unless the event is older than its line (a carried line restored).
  */
-export function eventBody(event: AuditEvent): string | Error {
+export function eventBody(event: AuditEvent, time = new Date().toISOString()): string | Error {
   const reason = invalidEvent(event);
   if (reason) return new TypeError(`audit event: ${reason}`);
   const { actor, role, source, action, target, result, txId, details } = event;
   let json: string;
   try {
     // Fixed key order; JSON.stringify drops undefined ones.
-    json = JSON.stringify({ time: new Date().toISOString(), actor, role, source, action, target, result, txId, details });
+    json = JSON.stringify({ time, actor, role, source, action, target, result, txId, details });
   } catch (err) {
     return new TypeError(`audit event: details are not serializable: ${(err as Error).message}`);
   }
@@ -104,6 +105,11 @@ export function eventBody(event: AuditEvent): string | Error {
 /** Line `seq`'s text (without '\n'), from an eventBody() and the previous line's hash. */
 export function chainLine(seq: number, body: string, prev: string): string {
   return `{"seq":${seq},${body},"prev":"${prev}"}`;
+}
+
+/** The eventBody() of a well-formed line's text: chainLine() undone. */
+export function lineBody(line: AuditLine, text: string): string {
+  return text.slice(`{"seq":${line.seq},`.length, -`,"prev":"${line.prev}"}`.length);
 }
 
 function invalidEvent(event: AuditEvent): string | undefined {

@@ -24,7 +24,21 @@
 import { open, rename, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fsyncPath } from '../lib/durable.ts';
-import { chainLine, eventBody, formatHead, lineHash, MAX_LINE, NL, parseLine, readHead, ZERO_HASH, type AuditEvent, type AuditHead, type LineSegment } from './audit-format.ts';
+import {
+  chainLine,
+  eventBody,
+  formatHead,
+  lineBody,
+  lineHash,
+  MAX_LINE,
+  NL,
+  parseLine,
+  readHead,
+  ZERO_HASH,
+  type AuditEvent,
+  type AuditHead,
+  type LineSegment,
+} from './audit-format.ts';
 
 export interface AuditLogOptions {
   /** Repairs and oddities found on open (torn tail cut, head caught up). Default: process.emitWarning. */
@@ -151,6 +165,35 @@ export class AuditLog {
       if (body instanceof Error) return reject(body);
       this.#enqueue({ body, resolve, reject });
     });
+  }
+
+  /** Appends a line made earlier by eventBody() (a carried line, audit/carried-lines.ts); as append(). */
+  appendBody(body: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.#closing) return reject(new Error(`audit log ${this.#file} is closed`));
+      if (this.#broken) return reject(this.#broken);
+      this.#enqueue({ body, resolve, reject });
+    });
+  }
+
+  /**
+   * The eventBody() of every durable line after line `seq`, read backwards
+   * from the end. Lines carried by commits were made when the log stood at
+   * some seq; this tells which of them it holds.
+   */
+  async bodiesAfter(seq: number): Promise<Set<string>> {
+    const bodies = new Set<string>();
+    const fh = await open(this.#file, 'r');
+    try {
+      for await (const seg of linesBackward(fh, this.#size)) {
+        const line = seg.bytes ? parseLine(seg.bytes) : 'too long';
+        if (typeof line === 'string' || line.seq <= seq) break;
+        bodies.add(lineBody(line, seg.bytes!.toString('utf8')));
+      }
+    } finally {
+      await fh.close();
+    }
+    return bodies;
   }
 
   /** Fire-and-forget append for high-rate events: same queue and order; failures only reach onError. */

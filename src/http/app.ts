@@ -11,6 +11,7 @@ import type { AuditLine } from '../audit/audit-format.ts';
 import { byTarget } from '../audit/audit-reader.ts';
 import type { LoginThrottle } from '../auth/login-throttle.ts';
 import type { AuditSink } from '../audit/trail.ts';
+import type { AuditCarrier } from '../audit/carried-lines.ts';
 import { auditTrail } from './middleware/audit-trail.ts';
 import { requestGuard, type RequestGuardOptions } from './middleware/request-guard.ts';
 import type { ContentDestination } from '../bws/content-destination.ts';
@@ -68,6 +69,8 @@ export interface AppDeps {
   /** The audit trail: appending, reading, and its signed heads. */
   audit: {
     sink: AuditSink;
+    /** Lets an upload's commit carry its audit line; without it the line is appended after the commit. */
+    carrier?: AuditCarrier;
     /** The trail's lines that pass a filter, oldest first. */
     lines: (filter: (line: AuditLine) => boolean) => AsyncIterable<AuditLine>;
     /** The station's signing key and how far the trail is anchored. */
@@ -134,7 +137,7 @@ export function createApp(deps: AppDeps): { app: Hono<Env>; health: HealthSource
   app.all('/auth/v1.0', () => {
     throw new EdgeError('MethodNotAllowed', 'Use GET to authenticate', { allow: 'GET' });
   });
-  const signedIn = [auditTrail(audit.sink), requireToken(access)] as const;
+  const signedIn = [auditTrail(audit.sink, audit.carrier), requireToken(access)] as const;
   app.all('/v1/*', ...signedIn, storageHandler(storage));
 
   const health: HealthSources = {

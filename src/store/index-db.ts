@@ -1,6 +1,7 @@
 /**
- * The LevelDB index: containers, objects, account totals and the commit
- * journal, in sublevels of one database so a batch is atomic across them.
+ * The LevelDB index: containers, objects, account totals, the commit
+ * journal and the audit lines it carries, in sublevels of one database so
+ * a batch is atomic across them.
  * HEAD and listings read only this; nothing here walks the disk.
  *
  * Writes go through a group committer: batches queued while one is being
@@ -48,6 +49,20 @@ export interface Mutation {
   newContainer?: boolean;
   /** A metadata-only change: counted against the container's cap. */
   metadataWrite?: boolean;
+  /** The change's audit line, made durable with it (audit/carried-lines.ts). */
+  auditLine?: CarriedAuditLine;
+}
+
+/**
+ * An audit line carried by a commit: journaled with it, then kept under
+ * `auditLines` until the trail holds it. `body` is an eventBody(); `floor`
+ * the trail's durable seq when the line was made, so the line, once
+ * appended, has a higher one.
+ */
+export interface CarriedAuditLine {
+  key: string;
+  body: string;
+  floor: number;
 }
 
 type Sub<V> = AbstractSublevel<Level<string, unknown>, string | Buffer | Uint8Array, string, V>;
@@ -67,6 +82,9 @@ export interface ListOptions {
 
 export type Listed<T> = T | { subdir: string };
 
+/** The sublevel of carried audit lines: not on the disk, so a reindex copies it from the old index. */
+export const AUDIT_LINES = 'al';
+
 interface QueuedBatch {
   ops: BatchOp[];
   sync: boolean;
@@ -80,6 +98,7 @@ export class IndexDb {
   readonly objects: Sub<ObjectEntry>;
   readonly accounts: Sub<AccountEntry>;
   readonly journal: Sub<Mutation>;
+  readonly auditLines: Sub<CarriedAuditLine>;
   #queue: QueuedBatch[] = [];
   #writing = false;
 
@@ -90,6 +109,7 @@ export class IndexDb {
     this.objects = db.sublevel<string, ObjectEntry>('o', json);
     this.accounts = db.sublevel<string, AccountEntry>('a', json);
     this.journal = db.sublevel<string, Mutation>('j', json);
+    this.auditLines = db.sublevel<string, CarriedAuditLine>(AUDIT_LINES, json);
   }
 
   /** Opens (creating) the index; a second process gets a clear error instead of LEVEL_LOCKED. */

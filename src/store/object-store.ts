@@ -3,10 +3,12 @@
  *
  * Every state change is a Mutation that goes through one commit path:
  *
- *   1. journal the mutation in the index (sync, group-committed)
+ *   1. journal the mutation in the index (sync, group-committed), with the
+ *      audit line it carries, if any
  *   2. append its record to the container log (fdatasync, group-committed)
  *   3. for uploads: rename the fsynced temp file into place, fsync the directory
- *   4. apply it to the index (entry + running totals) and drop the journal entry
+ *   4. apply it to the index (entry + running totals) and drop the journal
+ *      entry, keeping a carried audit line until the trail holds it
  *
  * Only then does the caller answer. After a crash, `open` replays the journal:
  * steps 2–4 are idempotent, so an interrupted change is completed, never left
@@ -26,7 +28,17 @@ import { mergeMeta, sameMeta, type MetaMap, type MetaUpdate } from './metadata.t
 import { bookkeepingBytes, ContainerLogs, type ContainerRecord, type LogRecord, type ObjectRecord } from './container-log.ts';
 import { diskName } from '../lib/file-names.ts';
 import { DirSyncer, fsyncPath } from '../lib/durable.ts';
-import { IndexDb, type AccountEntry, type BatchOp, type ContainerEntry, type ListOptions, type Listed, type Mutation, type ObjectEntry } from './index-db.ts';
+import {
+  IndexDb,
+  type AccountEntry,
+  type BatchOp,
+  type CarriedAuditLine,
+  type ContainerEntry,
+  type ListOptions,
+  type Listed,
+  type Mutation,
+  type ObjectEntry,
+} from './index-db.ts';
 import { KeyedMutex } from '../lib/keyed-mutex.ts';
 import { StoreLayout } from './layout.ts';
 import { hashFile } from '../lib/digests.ts';
@@ -85,6 +97,8 @@ export interface PutObjectInput {
   maxBytes?: number;
   /** X-Delete-At, s since the epoch. */
   deleteAt?: number;
+  /** The upload's audit line, made once the body checks out: it is journaled with the commit (audit/carried-lines.ts). */
+  auditLine?: () => CarriedAuditLine;
 }
 
 /** A byte range of an object, as a read asks for it. */
@@ -311,6 +325,7 @@ export class ObjectStore {
     const { account, container, object } = input;
     const tmp = this.layout.tmpFile(`${this.#processTag}-${(this.#tmpSeq++).toString(36)}`);
     let received;
+    let auditLine: CarriedAuditLine | undefined;
     try {
       received = await receiveToFile(input.body, tmp, {
         expectedBytes: input.expectedBytes,
@@ -326,6 +341,7 @@ export class ObjectStore {
       if (input.sha256 !== undefined && input.sha256 !== received.sha256) {
         throw new EdgeError('EtagMismatch', `SHA-256 ${input.sha256} sent with the object does not match the body's ${received.sha256}`);
       }
+      auditLine = input.auditLine?.();
     } catch (err) {
       await rm(tmp, { force: true });
       throw err;
@@ -349,7 +365,7 @@ export class ObjectStore {
         await rm(tmp, { force: true });
         throw new EdgeError('PreconditionFailed', `Object ${container}/${object} already exists`);
       }
-      await this.#commit({ account, container, record, tmpFile: relative(this.layout.root, tmp) });
+      await this.#commit({ account, container, record, tmpFile: relative(this.layout.root, tmp), ...(auditLine ? { auditLine } : {}) });
     });
     const { op: _op, ...entry } = record;
     return entry;
@@ -602,11 +618,12 @@ export class ObjectStore {
           account.metaBytes = (account.metaBytes ?? 0) - (cached.entry.metaBytes ?? 0);
           cached.entry = undefined;
         }
-        ops.push({ type: 'del', sublevel: this.index.containers, key: ckey }, { type: 'put', sublevel: this.index.accounts, key: m.account, value: { ...account } }, ...derived, {
-          type: 'del',
-          sublevel: this.index.journal,
-          key: m.txId,
-        });
+        ops.push(
+          { type: 'del', sublevel: this.index.containers, key: ckey },
+          { type: 'put', sublevel: this.index.accounts, key: m.account, value: { ...account } },
+          ...derived,
+          ...this.#unjournal(m),
+        );
         await this.index.write(ops, false);
         return;
       }
@@ -644,13 +661,19 @@ export class ObjectStore {
         { type: 'put', sublevel: this.index.containers, key: ckey, value: cached.entry },
         { type: 'put', sublevel: this.index.accounts, key: m.account, value: { ...account } },
         ...derived,
-        { type: 'del', sublevel: this.index.journal, key: m.txId },
+        ...this.#unjournal(m),
       );
       // Not synced: until this lands, the synced journal entry stands in for it.
       await this.index.write(ops, false);
     } finally {
       cached.pins -= 1;
     }
+  }
+
+  /** The journal entry goes; an audit line it carried stays in the index until the trail holds it. */
+  #unjournal(m: Mutation): BatchOp[] {
+    const del: BatchOp = { type: 'del', sublevel: this.index.journal, key: m.txId };
+    return m.auditLine ? [{ type: 'put', sublevel: this.index.auditLines, key: m.auditLine.key, value: m.auditLine }, del] : [del];
   }
 
   async #recover(): Promise<void> {

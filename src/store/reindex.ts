@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import { bookkeepingBytes, readContainerLog, type LogRecord, type ObjectRecord } from './container-log.ts';
 import { diskName, nameFromDisk } from '../lib/file-names.ts';
 import { fsyncPath } from '../lib/durable.ts';
-import { IndexDb, type BatchOp, type ContainerEntry, type ObjectEntry } from './index-db.ts';
+import { AUDIT_LINES, IndexDb, type BatchOp, type ContainerEntry, type ObjectEntry } from './index-db.ts';
 import { StoreLayout } from './layout.ts';
 import { ObjectStore, swiftTimestamp, type StoreOptions } from './object-store.ts';
 import { hashFile } from '../lib/digests.ts';
@@ -77,7 +77,8 @@ export async function reindex(root: string, options: ReindexOptions): Promise<Re
       report.objects += totals.objectCount;
       report.bytes += totals.bytesUsed;
     }
-    await carryOver(layout.indexDir, index, options.carryOver ?? []);
+    // Audit lines a crash kept from the trail are custody the disk cannot tell either.
+    await carryOver(layout.indexDir, index, [AUDIT_LINES, ...(options.carryOver ?? [])]);
     // One synced write makes everything written above durable.
     await index.db.put('reindexedAt', new Date().toISOString(), { sync: true });
   } finally {

@@ -2,6 +2,9 @@
  * Every storage request that matters for custody leaves a line in the audit
  * trail: each write (durable before the client hears 201), each read of
  * evidence or listing, and each refusal for want of a token or a right.
+ * An upload's line is durable with its commit, in the index, and reaches
+ * the trail just after (audit/carried-lines.ts); other writes' lines are
+ * appended before the answer.
  * HEADs that succeed are not recorded: they read no evidence, and a BWS
  * makes many.
  *
@@ -10,47 +13,61 @@
  * DENIALS_PER_MINUTE a minute per address, the rest counted in one line, so
  * nobody can fill the disk with them.
  */
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
+import type { AuditCarrier } from '../../audit/carried-lines.ts';
 import type { AuditEvent, AuditSink } from '../../audit/trail.ts';
+import type { CarriedAuditLine } from '../../store/index-db.ts';
 import { EdgeError } from '../../lib/errors.ts';
 import { parseStoragePath, type StoragePath } from '../../swift/names.ts';
 import type { Env } from '../env.ts';
 
 const DENIALS_PER_MINUTE = 30;
 
-export function auditTrail(audit: AuditSink): MiddlewareHandler<Env> {
+export function auditTrail(audit: AuditSink, carrier?: AuditCarrier): MiddlewareHandler<Env> {
   const anonymous = new DenialBudget(audit);
   return async function auditTrail(c, next) {
     if (audit.broken) throw new EdgeError('Unavailable', 'The audit trail cannot be written: nothing is served until it is repaired (see the log)', { retryAfter: 60 });
+    // An upload's line rides with its commit: made when the body checks out, as the 201 it leads to.
+    let carried: CarriedAuditLine | undefined;
+    // (Only a PUT of a storage path reaches the store, so it has an event.)
+    if (carrier && c.req.method === 'PUT') c.set('auditLine', () => (carried = carrier.carry(eventOf(c, 201)!)));
     await next();
-    const method = c.req.method;
     const status = c.res.status;
+    if (carried && status === 201) return carrier!.deliver(carried);
+    // Otherwise the commit did not happen, or failed once decided: then the restart that completes it restores its line, after this one.
+    const event = eventOf(c, status);
+    if (!event) return;
     const denied = status === 401 || status === 403;
-    const writes = method === 'PUT' || method === 'POST';
-    if (!writes && !denied && method !== 'GET') return;
-    let path: StoragePath | undefined;
-    try {
-      path = parseStoragePath(c.env?.incoming?.url ?? c.req.path);
-    } catch {
-      path = undefined; // refused as malformed: recorded by its raw target below
-    }
-    // /status and /metrics: only refusals matter (an admin reading status is not custody).
-    if (!path && !denied) return;
-    const level = !path ? c.req.path : path.object !== undefined ? 'object' : path.container !== undefined ? 'container' : 'account';
-    const identity = c.get('identity');
-    const source = c.env?.incoming?.socket.remoteAddress ?? 'unknown';
-    const event: AuditEvent = {
-      actor: identity?.user ?? 'anonymous',
-      ...(identity ? { role: identity.role } : {}),
-      source,
-      action: denied ? `denied ${method} ${level}` : method === 'GET' ? (level === 'object' ? 'object.get' : `${level}.list`) : `${level}.${method.toLowerCase()}`,
-      target: path ? [path.account, path.container, path.object].filter((p) => p !== undefined).join('/') : (c.env?.incoming?.url ?? '').slice(0, 512),
-      result: String(status),
-      txId: c.get('txId'),
-    };
-    if (denied && !identity) await anonymous.append(source, event);
-    else if (writes || denied) await audit.append(event);
+    if (denied && !c.get('identity')) await anonymous.append(event.source!, event);
+    else if (denied || c.req.method === 'PUT' || c.req.method === 'POST') await audit.append(event);
     else audit.record(event);
+  };
+}
+
+/** The line a request leaves with this status, if it leaves one. */
+function eventOf(c: Context<Env>, status: number): AuditEvent | undefined {
+  const method = c.req.method;
+  const denied = status === 401 || status === 403;
+  const writes = method === 'PUT' || method === 'POST';
+  if (!writes && !denied && method !== 'GET') return undefined;
+  let path: StoragePath | undefined;
+  try {
+    path = parseStoragePath(c.env?.incoming?.url ?? c.req.path);
+  } catch {
+    path = undefined; // refused as malformed: recorded by its raw target below
+  }
+  // /status and /metrics: only refusals matter (an admin reading status is not custody).
+  if (!path && !denied) return undefined;
+  const level = !path ? c.req.path : path.object !== undefined ? 'object' : path.container !== undefined ? 'container' : 'account';
+  const identity = c.get('identity');
+  return {
+    actor: identity?.user ?? 'anonymous',
+    ...(identity ? { role: identity.role } : {}),
+    source: c.env?.incoming?.socket.remoteAddress ?? 'unknown',
+    action: denied ? `denied ${method} ${level}` : method === 'GET' ? (level === 'object' ? 'object.get' : `${level}.list`) : `${level}.${method.toLowerCase()}`,
+    target: path ? [path.account, path.container, path.object].filter((p) => p !== undefined).join('/') : (c.env?.incoming?.url ?? '').slice(0, 512),
+    result: String(status),
+    txId: c.get('txId'),
   };
 }
 

@@ -91,6 +91,7 @@ export function objectHandlers({ store, destination, maxObjectBytes }: StorageDe
           meta,
           mustNotExist: c.req.header('if-none-match')?.trim() === '*',
           ...(deleteAt ? { deleteAt } : {}),
+          auditLine: c.get('auditLine'),
         },
         role === 'replicator',
       );
