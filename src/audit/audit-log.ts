@@ -177,23 +177,25 @@ export class AuditLog {
   }
 
   /**
-   * The eventBody() of every durable line after line `seq`, read backwards
-   * from the end. Lines carried by commits were made when the log stood at
-   * some seq; this tells which of them it holds.
+   * Which of `wanted` (eventBody() texts) the durable lines after line `seq`
+   * hold, read backwards from the end: lines carried by commits were made
+   * when the log stood at some seq.
    */
-  async bodiesAfter(seq: number): Promise<Set<string>> {
-    const bodies = new Set<string>();
+  async holds(wanted: ReadonlySet<string>, after: number): Promise<Set<string>> {
+    const found = new Set<string>();
     const fh = await open(this.#file, 'r');
     try {
       for await (const seg of linesBackward(fh, this.#size)) {
         const line = seg.bytes ? parseLine(seg.bytes) : 'too long';
-        if (typeof line === 'string' || line.seq <= seq) break;
-        bodies.add(lineBody(line, seg.bytes!.toString('utf8')));
+        if (typeof line === 'string' || line.seq <= after) break;
+        const body = lineBody(line, seg.bytes!.toString('utf8'));
+        if (wanted.has(body)) found.add(body);
+        if (found.size === wanted.size) break;
       }
     } finally {
       await fh.close();
     }
-    return bodies;
+    return found;
   }
 
   /** Fire-and-forget append for high-rate events: same queue and order; failures only reach onError. */

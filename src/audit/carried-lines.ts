@@ -83,21 +83,17 @@ export class AuditCarrier {
   static async recover(audit: AuditLog, index: IndexDb): Promise<number> {
     const carried = await index.auditLines.iterator().all();
     if (carried.length === 0) return 0;
-    const held = await audit.bodiesAfter(Math.min(...carried.map(([, line]) => line.floor)));
-    let appended = 0;
-    for (const [, line] of carried) {
-      if (held.has(line.body)) continue;
-      const restored = restoredBody(line.body);
-      if (held.has(restored)) continue;
-      await audit.appendBody(restored);
-      appended += 1;
-    }
+    const lines = carried.map(([, line]) => ({ made: line.body, restored: restoredBody(line.body) }));
+    const held = await audit.holds(new Set(lines.flatMap((l) => [l.made, l.restored])), Math.min(...carried.map(([, line]) => line.floor)));
+    const missing = lines.filter((l) => !held.has(l.made) && !held.has(l.restored));
+    // Queued together, in the order they were made: one group commit.
+    await Promise.all(missing.map((l) => audit.appendBody(l.restored)));
     // Synced: a line restored must not be restored twice.
     await index.write(
       carried.map(([key]) => ({ type: 'del', sublevel: index.auditLines, key })),
       true,
     );
-    return appended;
+    return missing.length;
   }
 }
 
