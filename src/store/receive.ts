@@ -2,7 +2,7 @@
  * Streams an upload body into a file while hashing it (see hasher.ts). Each
  * network chunk is copied into a slot (upload-slots.ts) as it arrives; a full
  * slot is written and hashed at once, side by side. An upload holds at most
- * four slots (2 MiB; two while many uploads run, see slotsPerUpload) and the
+ * four slots (2 MiB; fewer while uploads share the budget, see slotsPerUpload) and the
  * sink's 64 KiB buffer, whatever the object size. The file is fdatasync'ed
  * before this resolves.
  *
@@ -60,12 +60,15 @@ let receiving = 0;
 
 /**
  * Slots an upload may hold: one filling while the others are written and
- * hashed. Four keep a lone upload's pipeline full. With more than four
- * uploads at once the cores are the limit, not any one pipeline's depth, and
- * two each are enough: 16 × 32 MiB went as fast with two (395–478 MB/s
- * against 382–457) and peaked at 115–122 MB RSS instead of 119–136.
+ * hashed. Four keep a lone upload's pipeline full. With more uploads at once
+ * the cores are the limit, not any one pipeline's depth, so they share
+ * SLOT_BUDGET slots (4 MiB), at least one each. A body waiting for a slot
+ * waits in the socket, not in memory. 16 × 32 MiB (eight at a time, as
+ * admitted) on a fresh daemon, three runs of three: 386–458 MB/s, peak RSS
+ * 93–99 MB; with two slots each, 357–457 MB/s and 115–127 MB.
  */
-const slotsPerUpload = () => (receiving > 4 ? 2 : 4);
+const SLOT_BUDGET = 8;
+const slotsPerUpload = () => Math.max(1, Math.min(4, Math.floor(SLOT_BUDGET / receiving)));
 /** A datasync starts beside the writes after each this many bytes. */
 const SYNC_EVERY_BYTES = 32 * 1024 * 1024;
 
