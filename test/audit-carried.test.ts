@@ -6,13 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import { pino } from 'pino';
-import type { AuditEvent, AuditLine } from '../src/audit/audit-format.ts';
+import { lineBody, type AuditEvent, type AuditLine } from '../src/audit/audit-format.ts';
 import { AuditLog } from '../src/audit/audit-log.ts';
 import { readAuditLines, verifyAuditLog } from '../src/audit/audit-reader.ts';
 import { AuditCarrier } from '../src/audit/carried-lines.ts';
@@ -78,6 +78,7 @@ class Station {
   /** An upload committed with its line; returns the line, not yet delivered. */
   async upload(name: string): Promise<CarriedAuditLine> {
     let line: CarriedAuditLine | undefined;
+    let committed = false;
     await this.store.putObject({
       account: 'bws',
       container: 'rec',
@@ -85,9 +86,10 @@ class Station {
       body: Readable.from([Buffer.from(`clip ${name}`)]),
       contentType: 'video/mp4',
       meta: {},
-      auditLine: () => (line = this.carrier.carry(uploadEvent(name))),
+      auditLine: { make: () => (line = this.carrier.carry(uploadEvent(name))), committed: () => (committed = true) },
     });
     assert.ok(line, 'the store made the line once the body checked out');
+    assert.ok(committed, 'and told that the commit carrying it stands');
     return line;
   }
 
@@ -123,7 +125,7 @@ describe('audit lines carried by commits', () => {
     assert.equal((await verifyAuditLog(s.trail.log, s.trail.head)).ok, true);
   });
 
-  it('a stop before the trail took the line: the next start appends it once, at its own time, marked as restored', async () => {
+  it('a stop before the trail took the line: the next start appends it once, marked as restored, saying when it was committed', async () => {
     const s = await Station.fresh();
     const line = await s.upload('b.mp4');
     await s.close(); // never delivered: as a kill -9 right after the 201
@@ -132,7 +134,9 @@ describe('audit lines carried by commits', () => {
     assert.equal(more.length, 0);
     assert.equal(put?.txId, 'tx-b.mp4');
     assert.equal(put?.result, '201');
-    assert.equal(put?.time, JSON.parse(`{${line.body}}`).time, 'the time the upload was committed');
+    const committed = JSON.parse(`{${line.body}}`).time as string;
+    assert.equal(put?.details?.committed, committed, 'the time the upload was committed');
+    assert.ok(put!.time >= committed, 'dated when it was appended');
     assert.match(String(put?.details?.restored), /appended at start from the index/);
     assert.deepEqual(await s.carried(), []);
     await s.close();
@@ -161,7 +165,10 @@ describe('audit lines carried by commits', () => {
     const line = await s.upload('d.mp4');
     await s.close();
     assert.equal(await s.open(), 1);
-    await s.store.index.write([{ type: 'put', sublevel: s.store.index.auditLines, key: line.key, value: line }], true);
+    // As a stop between the restore's append and its synced removal leaves it: the restored text fixed in the index.
+    const text = (await readFile(s.trail.log, 'utf8')).split('\n').find((t) => t.includes('"restored"') && t.includes('d.mp4'))!;
+    const restored = lineBody(JSON.parse(text), text);
+    await s.store.index.write([{ type: 'put', sublevel: s.store.index.auditLines, key: line.key, value: { ...line, restored } }], true);
     await s.close();
     assert.equal(await s.open(), 0);
     assert.equal((await s.puts('d.mp4')).length, 1);
@@ -196,28 +203,37 @@ describe('audit lines carried by commits', () => {
     await s.close();
   });
 
-  it('an upload refused carries no line', async () => {
+  it('an upload refused carries no line, and one refused at its lock is not told its line was committed', async () => {
     const s = await Station.fresh();
     await s.upload('f.mp4');
-    let made = 0;
-    const again = (o: { mustNotExist?: boolean; etag?: string }) =>
+    const made: string[] = [];
+    const committed: string[] = [];
+    const put = (object: string, o: { mustNotExist?: boolean; etag?: string }) =>
       s.store.putObject({
         account: 'bws',
         container: 'rec',
-        object: 'f.mp4',
-        body: Readable.from([Buffer.from('again')]),
+        object,
+        body: Readable.from([Buffer.from(`${object} again`)]),
         contentType: 'video/mp4',
         meta: {},
         ...o,
-        auditLine: () => {
-          made += 1;
-          return s.carrier.carry(uploadEvent('f.mp4'));
+        auditLine: {
+          make: () => {
+            made.push(object);
+            return s.carrier.carry(uploadEvent(object));
+          },
+          committed: () => committed.push(object),
         },
       });
-    await assert.rejects(again({ mustNotExist: true }), /already exists/);
-    await assert.rejects(again({ etag: hash('md5', 'something else') }), /does not match/);
-    assert.equal(made, 0);
-    assert.equal((await s.carried()).length, 1, 'only the first upload’s line');
+    await assert.rejects(put('f.mp4', { mustNotExist: true }), /already exists/);
+    await assert.rejects(put('f.mp4', { etag: hash('md5', 'something else') }), /does not match/);
+    assert.deepEqual(made, []);
+    // Two at once with If-None-Match: both bodies check out, one commits, the other is refused under the lock.
+    const results = await Promise.allSettled([put('g.mp4', { mustNotExist: true }), put('g.mp4', { mustNotExist: true })]);
+    assert.deepEqual(results.map((r) => r.status).sort(), ['fulfilled', 'rejected']);
+    assert.deepEqual(made, ['g.mp4', 'g.mp4'], 'both lines were made');
+    assert.deepEqual(committed, ['g.mp4'], 'only the committed one is the index’s to keep');
+    assert.equal((await s.carried()).length, 2, 'the lines of f.mp4 and of the one g.mp4 committed');
     await s.close();
   });
 

@@ -82,17 +82,16 @@ export const lineHash = (text: string | Buffer) => createHash('sha256').update(t
 
 /**
  * The event's part of a line (the JSON between `"seq":N,` and `,"prev":…`),
- * or why the event cannot be logged. Time is taken here, when it happened,
- * unless the event is older than its line (a carried line restored).
+ * or why the event cannot be logged. Time is taken here: when it happened.
  */
-export function eventBody(event: AuditEvent, time = new Date().toISOString()): string | Error {
+export function eventBody(event: AuditEvent): string | Error {
   const reason = invalidEvent(event);
   if (reason) return new TypeError(`audit event: ${reason}`);
   const { actor, role, source, action, target, result, txId, details } = event;
   let json: string;
   try {
     // Fixed key order; JSON.stringify drops undefined ones.
-    json = JSON.stringify({ time, actor, role, source, action, target, result, txId, details });
+    json = JSON.stringify({ time: new Date().toISOString(), actor, role, source, action, target, result, txId, details });
   } catch (err) {
     return new TypeError(`audit event: details are not serializable: ${(err as Error).message}`);
   }

@@ -177,11 +177,11 @@ export class AuditLog {
   }
 
   /**
-   * Which of `wanted` (eventBody() texts) the durable lines after line `seq`
-   * hold, read backwards from the end: lines carried by commits were made
-   * when the log stood at some seq.
+   * Which of `wanted` (eventBody() texts) the durable lines after line
+   * `after` hold, read backwards from the end, stopping once `enough` are
+   * found: lines carried by commits were made when the log stood at some seq.
    */
-  async holds(wanted: ReadonlySet<string>, after: number): Promise<Set<string>> {
+  async holds(wanted: ReadonlySet<string>, after: number, enough = wanted.size): Promise<Set<string>> {
     const found = new Set<string>();
     const fh = await open(this.#file, 'r');
     try {
@@ -190,7 +190,7 @@ export class AuditLog {
         if (typeof line === 'string' || line.seq <= after) break;
         const body = lineBody(line, seg.bytes!.toString('utf8'));
         if (wanted.has(body)) found.add(body);
-        if (found.size === wanted.size) break;
+        if (found.size >= enough) break;
       }
     } finally {
       await fh.close();

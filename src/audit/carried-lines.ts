@@ -15,7 +15,8 @@
  * `auditLines` once the commit applied). At the next start, before anything
  * is served, recover() appends each line the trail does not hold, marked
  * as restored. The trail's order is the order lines reached it, as before;
- * a restored line keeps the time its upload was committed.
+ * a restored line is dated when it is appended and says in its details when
+ * its upload was committed.
  */
 import { randomBytes } from 'node:crypto';
 import type { CarriedAuditLine, IndexDb } from '../store/index-db.ts';
@@ -83,11 +84,26 @@ export class AuditCarrier {
   static async recover(audit: AuditLog, index: IndexDb): Promise<number> {
     const carried = await index.auditLines.iterator().all();
     if (carried.length === 0) return 0;
-    const lines = carried.map(([, line]) => ({ made: line.body, restored: restoredBody(line.body) }));
-    const held = await audit.holds(new Set(lines.flatMap((l) => [l.made, l.restored])), Math.min(...carried.map(([, line]) => line.floor)));
-    const missing = lines.filter((l) => !held.has(l.made) && !held.has(l.restored));
+    // Each line's restored text is fixed, and synced, before any is appended: a stop midway restores none twice.
+    const unfixed = carried.filter(([, line]) => typeof line.restored !== 'string');
+    for (const entry of unfixed) entry[1] = { ...entry[1], restored: restoredBody(entry[1].body) };
+    if (unfixed.length > 0)
+      await index.write(
+        unfixed.map(([key, value]) => ({ type: 'put', sublevel: index.auditLines, key, value })),
+        true,
+      );
+    let lowest = Number.POSITIVE_INFINITY;
+    let highest = 0;
+    for (const [, line] of carried) {
+      lowest = Math.min(lowest, line.floor);
+      highest = Math.max(highest, line.floor);
+    }
+    // A trail begun afresh since (its head below the lines' floors) is searched whole.
+    const after = audit.head.seq >= highest && Number.isSafeInteger(lowest) ? lowest : 0;
+    const held = await audit.holds(new Set(carried.flatMap(([, line]) => [line.body, line.restored!])), after, carried.length);
+    const missing = carried.filter(([, line]) => !held.has(line.body) && !held.has(line.restored!));
     // Queued together, in the order they were made: one group commit.
-    await Promise.all(missing.map((l) => audit.appendBody(l.restored)));
+    await Promise.all(missing.map(([, line]) => audit.appendBody(line.restored!)));
     // Synced: a line restored must not be restored twice.
     await index.write(
       carried.map(([key]) => ({ type: 'del', sublevel: index.auditLines, key })),
@@ -98,9 +114,11 @@ export class AuditCarrier {
 }
 
 /**
- * The line as restored: the event as made, at its own time, with details
- * saying where it came from. The index is checked like any input: what
- * does not parse as an event is restored as a line saying so.
+ * The line as restored: the event as made, dated when it is appended (the
+ * trail's times then only move forward, as anchor checks expect), with
+ * details saying when the upload was committed and where the line came
+ * from. The index is checked like any input: what does not parse as an
+ * event is restored as a line saying so.
  */
 function restoredBody(body: string): string {
   let event: (AuditEvent & { time?: unknown }) | undefined;
@@ -109,9 +127,9 @@ function restoredBody(body: string): string {
   } catch {
     event = undefined;
   }
-  const time = typeof event?.time === 'string' && !Number.isNaN(Date.parse(event.time)) ? event.time : undefined;
+  const committed = typeof event?.time === 'string' && !Number.isNaN(Date.parse(event.time)) ? event.time : undefined;
   const details = event?.details !== undefined && typeof event.details === 'object' && event.details !== null && !Array.isArray(event.details) ? event.details : {};
-  const restored = event && time ? eventBody({ ...event, details: { ...details, restored: RESTORED } }, time) : new Error('not an event');
+  const restored = event && committed ? eventBody({ ...event, details: { ...details, restored: RESTORED, committed } }) : new Error('not an event');
   if (typeof restored === 'string') return restored;
   const unreadable = eventBody({
     actor: 'system',

@@ -2,7 +2,7 @@
 import type { HttpBindings } from '@hono/node-server';
 import type { Identity } from '../auth/credentials.ts';
 import type { Logger } from '../lib/log.ts';
-import type { CarriedAuditLine } from '../store/index-db.ts';
+import type { AuditLineHook } from '../store/index-db.ts';
 
 export type Bindings = HttpBindings & {
   /** HEAD responses' headers as Swift spells them (see reply.ts). */
@@ -19,7 +19,7 @@ export type Env = {
     identity: Identity;
     /** Body bytes stored by an upload, for the request log. */
     bytesIn: number;
-    /** Makes the upload's audit line, for its commit to carry (audit-trail.ts). */
-    auditLine: () => CarriedAuditLine;
+    /** The upload's audit line, for its commit to carry (audit-trail.ts). */
+    auditLine: AuditLineHook;
   };
 };

@@ -63,6 +63,19 @@ export interface CarriedAuditLine {
   key: string;
   body: string;
   floor: number;
+  /** The line as a start restores it: fixed (and synced) before it is appended, so a crash midway restores it once. */
+  restored?: string;
+}
+
+/**
+ * How an upload carries its audit line: `make` once the body checks out,
+ * `committed` once the commit that journaled the line stands. Only then is
+ * the line the index's to keep; an upload answered without such a commit
+ * (one refused at its lock, say) appends its line as any other write.
+ */
+export interface AuditLineHook {
+  make: () => CarriedAuditLine;
+  committed: () => void;
 }
 
 type Sub<V> = AbstractSublevel<Level<string, unknown>, string | Buffer | Uint8Array, string, V>;

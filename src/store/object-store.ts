@@ -32,6 +32,7 @@ import {
   IndexDb,
   type AccountEntry,
   type BatchOp,
+  type AuditLineHook,
   type CarriedAuditLine,
   type ContainerEntry,
   type ListOptions,
@@ -97,8 +98,8 @@ export interface PutObjectInput {
   maxBytes?: number;
   /** X-Delete-At, s since the epoch. */
   deleteAt?: number;
-  /** The upload's audit line, made once the body checks out: it is journaled with the commit (audit/carried-lines.ts). */
-  auditLine?: () => CarriedAuditLine;
+  /** The upload's audit line, made once the body checks out and journaled with the commit (audit/carried-lines.ts). */
+  auditLine?: AuditLineHook;
 }
 
 /** A byte range of an object, as a read asks for it. */
@@ -341,7 +342,7 @@ export class ObjectStore {
       if (input.sha256 !== undefined && input.sha256 !== received.sha256) {
         throw new EdgeError('EtagMismatch', `SHA-256 ${input.sha256} sent with the object does not match the body's ${received.sha256}`);
       }
-      auditLine = input.auditLine?.();
+      auditLine = input.auditLine?.make();
     } catch (err) {
       await rm(tmp, { force: true });
       throw err;
@@ -367,6 +368,7 @@ export class ObjectStore {
       }
       await this.#commit({ account, container, record, tmpFile: relative(this.layout.root, tmp), ...(auditLine ? { auditLine } : {}) });
     });
+    input.auditLine?.committed();
     const { op: _op, ...entry } = record;
     return entry;
   }

@@ -27,10 +27,17 @@ export function auditTrail(audit: AuditSink, carrier?: AuditCarrier): Middleware
   const anonymous = new DenialBudget(audit);
   return async function auditTrail(c, next) {
     if (audit.broken) throw new EdgeError('Unavailable', 'The audit trail cannot be written: nothing is served until it is repaired (see the log)', { retryAfter: 60 });
-    // An upload's line rides with its commit: made when the body checks out, as the 201 it leads to.
+    // An upload's line rides with its commit: made when the body checks out, as the 201 it leads to,
+    // and the index's to keep only once that commit stands.
+    let made: CarriedAuditLine | undefined;
     let carried: CarriedAuditLine | undefined;
-    // (Only a PUT of a storage path reaches the store, so it has an event.)
-    if (carrier && c.req.method === 'PUT') c.set('auditLine', () => (carried = carrier.carry(eventOf(c, 201)!)));
+    if (carrier && c.req.method === 'PUT') {
+      c.set('auditLine', {
+        // (Only a PUT of a storage path reaches the store, so it has an event.)
+        make: () => (made = carrier.carry(eventOf(c, 201)!)),
+        committed: () => (carried = made),
+      });
+    }
     await next();
     const status = c.res.status;
     if (carried && status === 201) return carrier!.deliver(carried);
