@@ -170,8 +170,8 @@ export class AuditLog {
   /** Appends a line made earlier by eventBody() (a carried line, audit/carried-lines.ts); as append(). */
   appendBody(body: string): Promise<void> {
     return new Promise((resolve, reject) => {
-      if (this.#closing) return reject(new Error(`audit log ${this.#file} is closed`));
-      if (this.#broken) return reject(this.#broken);
+      const refusal = this.#refusal();
+      if (refusal) return reject(refusal);
       this.#enqueue({ body, resolve, reject });
     });
   }
@@ -225,9 +225,13 @@ export class AuditLog {
 
   /** The serialized body, or why the event cannot be logged. Time is taken here: when it happened. */
   #accept(event: AuditEvent): string | Error {
+    return this.#refusal() ?? eventBody(event);
+  }
+
+  /** Why the log takes no more lines, if it does not. */
+  #refusal(): Error | undefined {
     if (this.#closing) return new Error(`audit log ${this.#file} is closed`);
-    if (this.#broken) return this.#broken;
-    return eventBody(event);
+    return this.#broken;
   }
 
   #enqueue(pending: Pending): void {

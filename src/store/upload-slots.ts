@@ -42,14 +42,7 @@ function alignedMemory(): SharedMemory {
   return new WebAssembly.Memory({ initial: 0, maximum: (MAX_ALIGNED_SLOTS * SLOT_BYTES) / WASM_PAGE, shared: true });
 }
 
-export interface SlotSource {
-  take(): Buffer;
-  give(slot: Buffer): void;
-  /** Whether the slot's memory starts on a page boundary (it may be written with O_DIRECT). */
-  aligned(slot: Buffer): boolean;
-}
-
-export class SharedSlots implements SlotSource {
+export class SharedSlots {
   readonly #newMemory: () => SharedMemory;
   #memory: SharedMemory | undefined;
   #carved = 0;
@@ -80,6 +73,7 @@ export class SharedSlots implements SlotSource {
     if (this.#aligned.has(slot) || this.#free.length < KEEP_PLAIN) this.#free.push(slot);
   }
 
+  /** Whether the slot's memory starts on a page boundary (it may be written with O_DIRECT). */
   aligned(slot: Buffer): boolean {
     return this.#aligned.has(slot);
   }
@@ -114,4 +108,4 @@ export class SharedSlots implements SlotSource {
 }
 
 /** Shared slots, for bodies hashed on the hash thread. */
-export const sharedSlots: SlotSource = new SharedSlots();
+export const sharedSlots = new SharedSlots();
