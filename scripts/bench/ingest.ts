@@ -5,7 +5,7 @@
  * figure once per round, BENCH_ROUNDS of them, 3 by default), and each figure
  * is the median with its min–max. Each server's part of a round starts after
  * a `sync`, so that neither pays for writes left unsynced before it (the
- * source file, the Go CD's uploads): edgecd's 1 KiB PUTs wait on five
+ * source file, the Go CD's uploads): edgecd's 1 KiB PUTs wait on four
  * syncs each, and the device flushes them behind any writeback in progress.
  *
  * The bytes are one random file: uploaded whole (the single PUT), in sixteen
@@ -259,9 +259,8 @@ async function serverRound(e: Endpoint, src: string, singleMiB: number, pieceMiB
   // The first small PUTs after large ones run code not compiled yet (V8's
   // compiler threads are busy meanwhile): their rate is kept apart, and the
   // goal's figure is the rate that follows, which a running station sustains.
-  const coldTotal = Math.max(500, Math.round(3000 * SCALE));
-  out.smallPutColdPerSec = await rate(32, coldTotal, (i) => put(e, `cold-${round}-${i}`, { path: '', start: 0, length: 1024 }), 201);
   const smallTotal = Math.max(500, Math.round(3000 * SCALE));
+  out.smallPutColdPerSec = await rate(32, smallTotal, (i) => put(e, `cold-${round}-${i}`, { path: '', start: 0, length: 1024 }), 201);
   out.smallPutPerSec = await rate(32, smallTotal, (i) => put(e, `small-${round}-${i}`, { path: '', start: 0, length: 1024 }), 201);
   const headTotal = Math.max(2000, Math.round(15000 * SCALE));
   out.headPerSec = await rate(32, headTotal, (i) => put(e, `small-${round}-${i % smallTotal}`, undefined, 'HEAD'), 200);
