@@ -23,7 +23,7 @@ import { Writable, type Readable } from 'node:stream';
 import { EdgeError, asStorageError } from '../lib/errors.ts';
 import { noteBodyBytes } from '../lib/young-gc.ts';
 import { type BodyHasher, createHasher, offloadsHashing } from './hasher.ts';
-import { sharedSlots } from './upload-slots.ts';
+import { copyIntoSlot, sharedSlots } from './upload-slots.ts';
 
 export interface Received {
   bytes: number;
@@ -204,7 +204,7 @@ export async function receiveToFile(body: Readable, path: string, options: Recei
             return callback(err as Error); // out of memory: this upload fails, not the daemon
           }
         }
-        const n = chunk.copy(slot, filled, offset);
+        const n = copyIntoSlot(slot, filled, chunk, offset);
         filled += n;
         offset += n;
         if (filled === slot.length) dispatch();

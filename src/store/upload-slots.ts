@@ -107,5 +107,32 @@ export class SharedSlots {
   }
 }
 
+/** A plain buffer bytes are realigned through on their way into a slot (see copyIntoSlot). */
+const STAGING_BYTES = 64 * 1024;
+let staging: Buffer | undefined;
+
+/**
+ * Copies as much of `chunk` from `from` as fits into `slot` at `at`; returns
+ * the count. V8 copies into shared memory word by word only where source and
+ * target are equally aligned (mod 8), and byte by byte otherwise: 3.6 GB/s
+ * against 15–28 here, and a body's chunks sit wherever the request's headers
+ * ended. A misaligned chunk therefore goes through a plain buffer at the
+ * target's alignment (plain copies run at memcpy speed). Buffers' own memory
+ * starts 16-aligned (malloc, or a page for a slot), so byteOffset tells the
+ * alignment; were that wrong, the copy would be as slow as before, not wrong.
+ */
+export function copyIntoSlot(slot: Buffer, at: number, chunk: Buffer, from: number): number {
+  const n = Math.min(slot.length - at, chunk.length - from);
+  const lead = (slot.byteOffset + at) & 7;
+  if (((chunk.byteOffset + from) & 7) === lead) return chunk.copy(slot, at, from, from + n);
+  staging ??= Buffer.allocUnsafeSlow(STAGING_BYTES + 8);
+  for (let done = 0; done < n; done += STAGING_BYTES) {
+    const m = Math.min(n - done, STAGING_BYTES);
+    chunk.copy(staging, lead, from + done, from + done + m);
+    staging.copy(slot, at + done, lead, lead + m);
+  }
+  return n;
+}
+
 /** Shared slots, for bodies hashed on the hash thread. */
 export const sharedSlots = new SharedSlots();
