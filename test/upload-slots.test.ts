@@ -38,8 +38,8 @@ describe('upload slots', () => {
   it('take chunks at any alignment, byte for byte, up to the end of the slot', () => {
     const slot = new SharedSlots().take();
     const source = randomBytes(200 * 1024);
-    // Every pairing of source and target alignment (mod 8), chunks larger
-    // than the realigning buffer, and chunks that only partly fit.
+    // Every pairing of source and target alignment (mod 8), chunks of one
+    // byte to more than a network read, and chunks that only partly fit.
     for (let from = 0; from < 8; from++) {
       for (let at = 0; at < 8; at++) {
         for (const length of [1, 7, 4096 + 3, 150 * 1024 + 5]) {
