@@ -19,6 +19,9 @@
  *   GiB of each (single-threaded and CPU-bound: wall time is CPU time).
  * - CPU per GiB: the daemon's utime + stime (/proc/PID/stat, worker threads
  *   included) over the single PUT, per GiB.
+ * - the machine over each server's single PUT (no goal): its cores busy
+ *   (/proc/stat) and this client's CPU per GiB. Near 2.0 on two cores, the
+ *   machine, not the server, set the pace.
  * - 1 KiB PUTs, 32 at a time: the first 3,000 of a round (after the large
  *   uploads, while V8 still compiles that path) as the cold rate, then 3,000
  *   more: the rate the goal is about.
@@ -172,6 +175,12 @@ async function cpuSeconds(pid: number): Promise<number> {
 }
 const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
+/** Core-seconds the whole machine was busy so far (/proc/stat: all but idle and iowait). */
+async function machineBusySeconds(): Promise<number> {
+  const [user, nice, system, , , irq, softirq, steal] = (await readFile('/proc/stat', 'utf8')).split('\n', 1)[0]!.split(/\s+/).slice(1).map(Number);
+  return (user! + nice! + system! + irq! + softirq! + steal!) / CLOCK_TICKS;
+}
+
 /** Starts VmHWM afresh (Linux: clear_refs 5), so the next peak read is this phase's. */
 const resetPeak = (pid: number) => writeFile(`/proc/${pid}/clear_refs`, '5');
 
@@ -245,10 +254,16 @@ async function endpoint(port: number, user: string, key: string, container: stri
 async function serverRound(e: Endpoint, src: string, singleMiB: number, pieceMiB: number, round: number, pid?: number): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   const cpu0 = pid ? await cpuSeconds(pid) : 0;
+  const [machine0, client0] = [await machineBusySeconds(), process.cpuUsage()];
   const single = await timed(() => put(e, `single-${round}.mkv`, { path: src, start: 0, length: singleMiB * MiB }));
   if (single.value !== 201) throw new Error(`single PUT: ${single.value}`);
   out.singleMBps = singleMiB / single.seconds;
   if (pid) out.cpuSecondsPerGiB = ((await cpuSeconds(pid)) - cpu0) * (1024 / singleMiB);
+  // Whether the machine, not the server, was the limit: its cores busy over
+  // the single PUT (the server, this client, the kernel), and this client's share.
+  out.singleMachineBusyCores = ((await machineBusySeconds()) - machine0) / single.seconds;
+  const client = process.cpuUsage(client0);
+  out.singleClientCpuSecondsPerGiB = ((client.user + client.system) / 1e6) * (1024 / singleMiB);
   if (pid) await resetPeak(pid);
   const sixteen = await timed(() =>
     Promise.all(Array.from({ length: 16 }, (_, i) => put(e, `piece-${round}-${i}.mkv`, { path: src, start: i * pieceMiB * MiB, length: pieceMiB * MiB }))),
@@ -367,6 +382,8 @@ export async function ingestFigures(base: string): Promise<Record<string, unknow
   /** The HTTP figures both servers are measured on. */
   const httpFigures = (server: (r: (typeof rounds)[number]) => Record<string, number> | undefined) => ({
     singleMBps: of((r) => server(r)?.singleMBps),
+    singleMachineBusyCores: of((r) => server(r)?.singleMachineBusyCores),
+    singleClientCpuSecondsPerGiB: of((r) => server(r)?.singleClientCpuSecondsPerGiB),
     sixteenMBps: of((r) => server(r)?.sixteenMBps),
     smallPutColdPerSec: of((r) => server(r)?.smallPutColdPerSec),
     smallPutPerSec: of((r) => server(r)?.smallPutPerSec),
