@@ -160,11 +160,8 @@ export class AuditLog {
 
   /** Appends; resolves once the line is on stable storage. Lines are written in call order. */
   append(event: AuditEvent): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const body = this.#accept(event);
-      if (body instanceof Error) return reject(body);
-      this.#enqueue({ body, resolve, reject });
-    });
+    const body = this.#accept(event);
+    return body instanceof Error ? Promise.reject(body) : this.appendBody(body);
   }
 
   /** Appends a line made earlier by eventBody() (a carried line, audit/carried-lines.ts); as append(). */
